@@ -26,7 +26,7 @@ hash_inputs() {
 WANT="$(hash_inputs | sha256sum | cut -d' ' -f1)"
 
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ] \
-   && "$VENV/bin/python" -c "import torch, torchvision, detectron2, pedet, opl, reploss" >/dev/null 2>&1; then
+   && "$VENV/bin/python" -W ignore -c "import torch, torchvision, detectron2, pedet, opl, reploss" >/dev/null 2>&1; then
   echo "[setup] environment $VENV is up to date"
   exit 0
 fi
@@ -73,6 +73,6 @@ fi
 
 echo "[setup] dependencies and the project (editable, with test extras)"
 "${PIP[@]}" install -q -c "$CONSTRAINTS" "${D2_REQ[@]}" -e "$ROOT[test,export]"
-"$VENV/bin/python" -c "import torch, torchvision, detectron2, pedet, opl, reploss"
+"$VENV/bin/python" -W ignore -c "import torch, torchvision, detectron2, pedet, opl, reploss"
 echo "$WANT" > "$STAMP"
 echo "[setup] done in $(( $(date +%s) - t0 )) s: $VENV ($(du -sh "$VENV" | cut -f1))"

@@ -1,0 +1,143 @@
+"""
+Caltech Pedestrians (Dollar et al.) with the "new annotations" of Zhang et al. (CVPR 2016), in Detectron2 format.
+
+The new annotations are Dollar's bbGt text files, one per extracted frame:
+    % bbGt version=3
+    lbl l t w h occ lv tv wv hv ign ang          (one object per line; boxes XYWH in px)
+e.g. `person 408 178 17 42 1 410 180 15 30 0 0`. Labels are "person", "people", "person?", "ignore" (and
+"person-fa" in the old annotations). Frames are extracted from the .seq videos as `<set>_<video>_<frame>.jpg`
+(e.g. `set00_V000_I00002.jpg`); the annotation file of that frame is `set00_V000_I00002.txt` in
+`anno_train10x_alignedby_RotatedFilters/` (train, every 3rd frame of set00-05) or `set06_V000_I00029.jpg.txt` in
+`anno_test_1xnew/` (test, every 30th frame of set06-10); both spellings are accepted.
+
+Ignore rule (CHOICE, as Dollar's dbEval loads `person` as the only class to detect): a box is a positive if its label is
+"person" and its `ign` flag is 0; every other box ("people", "person?", "ignore", ign = 1) is an ignore box. The
+Reasonable/height/visibility setups are applied by the evaluator from `height` and `vis_ratio`.
+
+Visibility as Dollar's bbGt.m bbLoad: 1 if not occluded or the visible box is all zero, 0 if an occluded object's
+visible box equals its full box, else area(visible) / area(full) (capped at 1).
+
+Shape shorthand: N = frames, G = boxes of one frame.
+"""
+from __future__ import annotations
+
+import glob
+import os
+from typing import Optional, Sequence
+
+import pedet  # noqa: F401  (Pillow alias before any detectron2 import)
+from detectron2.data import DatasetCatalog, MetadataCatalog
+
+from .common import (
+    DatasetFormatError,
+    DroppedBoxes,
+    UniqueImageIds,
+    image_size_from_header,
+    is_valid_box,
+    make_annotation,
+    require_path,
+)
+
+HEADER = "% bbGt version=3"
+NUM_FIELDS = 12  # lbl l t w h occ lv tv wv hv ign ang
+IMAGE_EXT = ".jpg"
+
+
+def caltech_visibility(occluded: bool, bbox: Sequence[float], vis: Sequence[float]) -> float:
+    """Dollar's bbLoad visibility of one object (see module docstring). Boxes XYWH."""
+    if not occluded or all(v == 0 for v in vis):
+        return 1.0
+    if list(vis) == list(bbox):
+        return 0.0
+    return float(min(1.0, (vis[2] * vis[3]) / (bbox[2] * bbox[3])))
+
+
+def frame_name(annotation_file: str) -> str:
+    """set00_V000_I00002.txt or set00_V000_I00002.jpg.txt -> set00_V000_I00002."""
+    name = os.path.basename(annotation_file)[: -len(".txt")]
+    return name[: -len(IMAGE_EXT)] if name.endswith(IMAGE_EXT) else name
+
+
+def read_bbgt_file(path: str) -> list[tuple[str, list[float], bool, list[float], bool]]:
+    """
+    Parse one bbGt version-3 file.
+
+    Returns:
+        [(label, bbox [l, t, w, h], occluded, visible box [l, t, w, h], ign), ...] in file order.
+    Raises:
+        DatasetFormatError("<file>:<line>: ...") for a missing header or a line that is not 12 fields.
+    """
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    if not lines or lines[0].strip() != HEADER:
+        raise DatasetFormatError(f"{path}:1: expected the header '{HEADER}', got {lines[0] if lines else ''!r}")
+    objects = []
+    for line_no, line in enumerate(lines[1:], start=2):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) != NUM_FIELDS:
+            raise DatasetFormatError(
+                f"{path}:{line_no}: expected {NUM_FIELDS} fields 'lbl l t w h occ lv tv wv hv ign ang', got {line!r}"
+            )
+        try:
+            values = [float(v) for v in fields[1:]]
+        except ValueError:
+            raise DatasetFormatError(f"{path}:{line_no}: non-numeric field in {line!r}") from None
+        objects.append((fields[0], values[0:4], bool(values[4]), values[5:9], bool(values[9])))
+    return objects
+
+
+def load_caltech(annotation_dir: str, image_dir: str, dataset_name: Optional[str] = None) -> list[dict]:
+    """
+    Load every bbGt file of `annotation_dir` (sorted by name) with its frame from `image_dir`.
+
+    Args:
+        annotation_dir: e.g. Caltech/annotations_new/anno_test_1xnew.
+        image_dir: e.g. Caltech/images (holds <frame>.jpg).
+        dataset_name: only used in messages.
+    Returns:
+        N dicts (frames without any person included), image_id = "<set>_<video>_<frame>", image size from the
+        image header; annotations with label, vis_bbox, vis_ratio, height = h, ignore.
+    """
+    files = sorted(glob.glob(os.path.join(annotation_dir, "*.txt")))
+    if not files:
+        raise FileNotFoundError(f"no bbGt '*.txt' file in '{annotation_dir}'")
+    dropped = DroppedBoxes(dataset_name or annotation_dir)
+    ids = UniqueImageIds()
+    dicts = []
+    for path in files:
+        image_id = frame_name(path)
+        ids.add(image_id, path)  # set00_V000_I00002.txt and set00_V000_I00002.jpg.txt both present
+        file_name = os.path.join(image_dir, image_id + IMAGE_EXT)
+        try:
+            height, width = image_size_from_header(file_name)
+        except FileNotFoundError as e:
+            raise FileNotFoundError(f"{path}: {e}") from None
+        annos = []
+        for i, (label, bbox, occluded, vis, ign) in enumerate(read_bbgt_file(path)):
+            if not is_valid_box(bbox):
+                dropped.add(f"{path}: object {i}", bbox)
+                continue
+            visible = vis if occluded and any(v != 0 for v in vis) else bbox
+            annos.append(make_annotation(
+                bbox, ignore=(label != "person" or ign), vis_bbox=visible,
+                visibility=caltech_visibility(occluded, bbox, vis), label=label,
+            ))
+        dicts.append({"file_name": file_name, "image_id": image_id, "height": height, "width": width,
+                      "annotations": annos})
+    dropped.warn()
+    return dicts
+
+
+def register_caltech(name: str, annotation_dir: str, image_dir: str) -> None:
+    """Register a Caltech split lazily. Metadata: thing_classes, evaluator_type "caltech", gt_dir, image_root."""
+
+    def load() -> list[dict]:
+        require_path(annotation_dir, name, "Caltech annotation folder")
+        require_path(image_dir, name, "Caltech frame folder")
+        return load_caltech(annotation_dir, image_dir, name)
+
+    DatasetCatalog.register(name, load)
+    MetadataCatalog.get(name).set(thing_classes=["person"], evaluator_type="caltech", gt_dir=annotation_dir,
+                                  image_root=image_dir)

@@ -1,0 +1,204 @@
+"""
+CityPersons (Zhang et al., CVPR 2017) in Detectron2 Dataset format.
+
+Two published file formats are read:
+  * per-image JSON `gtBboxCityPersons/<split>/<city>/<city>_<seq>_<frame>_gtBboxCityPersons.json`
+    {"imgHeight", "imgWidth", "objects": [{"label", "bbox": [x, y, w, h], "bboxVis": [x, y, w, h], "instanceId"}]}
+    with labels "pedestrian", "rider", "sitting person", "person (other)", "person group", "ignore"
+    (classes 1, 2, 3, 4, 5, 0 of the original .mat release); the image is
+    `leftImg8bit/<split>/<city>/<city>_<seq>_<frame>_leftImg8bit.png`.
+  * the COCO-style `val_gt.json` of the official evaluation code: images {id, im_name | file_name, height, width},
+    annotations {id, image_id, category_id 1, bbox, vis_bbox, height, vis_ratio, ignore}.
+
+Ignore rules (METHODS §3.2):
+  * evaluation / `rule=None`: every label but "pedestrian" is an ignore box (as the official val_gt.json).
+  * training, CHOICE C3 ("reasonable", the RepLoss paper's train set): positives = "pedestrian" with height >= 50 px
+    and visibility >= 0.65; everything else is an ignore box. The lenient public variant ("lenient", [R25]) uses
+    height >= 30 and visibility >= 0.45.
+The full box of labels other than pedestrian/rider equals the visible box (annotation README), so those boxes are
+only ever used as ignore regions.
+
+Shape shorthand: N = images, G = boxes of one image.
+"""
+from __future__ import annotations
+
+import glob
+import os
+from typing import Optional
+
+import pedet  # noqa: F401  (Pillow alias before any detectron2 import)
+from detectron2.data import DatasetCatalog, MetadataCatalog
+
+from .common import (
+    DatasetFormatError,
+    DroppedBoxes,
+    UniqueImageIds,
+    is_valid_box,
+    load_coco_style_json,
+    make_annotation,
+    parse_box,
+    read_json_file,
+    require_path,
+    vis_ratio,
+)
+
+LABELS = ("ignore", "pedestrian", "rider", "sitting person", "person (other)", "person group")
+GT_SUFFIX = "_gtBboxCityPersons.json"
+IMAGE_SUFFIX = "_leftImg8bit.png"
+
+# rule name -> (minimum full-box height in px, minimum visibility) for a training positive (label "pedestrian").
+TRAIN_RULES = {
+    "reasonable": (50.0, 0.65),  # CHOICE C3 (METHODS §3.2), = the Reasonable evaluation setup
+    "lenient": (30.0, 0.45),  # PEER [R25]
+}
+
+
+def is_positive(label: str, height: float, visibility: float, rule: Optional[str]) -> bool:
+    """
+    True if a CityPersons box is a positive (category 0) rather than an ignore box.
+
+    Args:
+        label: one of LABELS.
+        height: full-box height in px.
+        visibility: visible fraction in [0, 1].
+        rule: None (evaluation: every pedestrian) or a key of TRAIN_RULES.
+    """
+    if label != "pedestrian":
+        return False
+    if rule is None:
+        return True
+    if rule not in TRAIN_RULES:
+        raise ValueError(f"unknown CityPersons train rule {rule!r}; expected None or one of {sorted(TRAIN_RULES)}")
+    min_height, min_vis = TRAIN_RULES[rule]
+    return height >= min_height and visibility >= min_vis
+
+
+def list_gt_files(gt_dir: str) -> list[str]:
+    """Sorted paths of every `<city>/*_gtBboxCityPersons.json` under gt_dir (one split)."""
+    return sorted(glob.glob(os.path.join(gt_dir, "*", "*" + GT_SUFFIX)))
+
+
+def image_path_for_gt(gt_file: str, image_dir: str) -> str:
+    """leftImg8bit path of a per-image gt file: <image_dir>/<city>/<stem>_leftImg8bit.png."""
+    city = os.path.basename(os.path.dirname(gt_file))
+    stem = os.path.basename(gt_file)[: -len(GT_SUFFIX)]
+    return os.path.join(image_dir, city, stem + IMAGE_SUFFIX)
+
+
+def read_gt_file(gt_file: str) -> tuple[int, int, list[tuple[str, list[float], list[float]]]]:
+    """
+    Parse one per-image JSON.
+
+    Returns:
+        (height, width, [(label, bbox, bboxVis), ...]) with boxes as 4 floats, XYWH. Degenerate boxes pass.
+    Raises:
+        DatasetFormatError naming the file (and line for a JSON syntax error).
+    """
+    data = read_json_file(gt_file)
+    try:
+        height, width, objects = int(data["imgHeight"]), int(data["imgWidth"]), data["objects"]
+    except (KeyError, TypeError, ValueError):
+        raise DatasetFormatError(f"{gt_file}:1: expected 'imgHeight', 'imgWidth' and 'objects'") from None
+    out = []
+    for i, obj in enumerate(objects):
+        where = f"{gt_file}: objects[{i}]"
+        label = obj.get("label") if isinstance(obj, dict) else None
+        if label not in LABELS:
+            raise DatasetFormatError(f"{where}: unknown label {label!r}; expected one of {LABELS}")
+        out.append((label, parse_box(obj.get("bbox"), where, "bbox"), parse_box(obj.get("bboxVis"), where, "bboxVis")))
+    return height, width, out
+
+
+def load_citypersons_per_image(
+    gt_dir: str, image_dir: str, rule: Optional[str] = None, dataset_name: Optional[str] = None
+) -> list[dict]:
+    """
+    Load one split of the per-image CityPersons JSON files.
+
+    Args:
+        gt_dir: gtBboxCityPersons/<split>.
+        image_dir: leftImg8bit/<split>.
+        rule: None (every pedestrian is a positive, as val_gt.json) or a key of TRAIN_RULES.
+        dataset_name: only used in messages.
+    Returns:
+        N dicts (images with no person included), image_id = "<city>_<seq>_<frame>"; annotations carry
+        label, vis_bbox (bboxVis), vis_ratio, height = bbox h, ignore.
+    """
+    files = list_gt_files(gt_dir)
+    if not files:
+        raise FileNotFoundError(f"no '*{GT_SUFFIX}' file under '{gt_dir}/<city>/'")
+    dropped = DroppedBoxes(dataset_name or gt_dir)
+    ids = UniqueImageIds()
+    dicts = []
+    for gt_file in files:
+        height, width, objects = read_gt_file(gt_file)
+        file_name = image_path_for_gt(gt_file, image_dir)
+        if not os.path.isfile(file_name):
+            raise FileNotFoundError(f"{gt_file}: image not found: '{file_name}'")
+        image_id = os.path.basename(gt_file)[: -len(GT_SUFFIX)]
+        ids.add(image_id, gt_file)
+        annos = []
+        for i, (label, bbox, vis) in enumerate(objects):
+            if not is_valid_box(bbox):
+                dropped.add(f"{gt_file}: objects[{i}]", bbox)
+                continue
+            ratio = vis_ratio(bbox, vis)
+            annos.append(make_annotation(bbox, ignore=not is_positive(label, bbox[3], ratio, rule), vis_bbox=vis,
+                                         visibility=ratio, label=label))
+        dicts.append({"file_name": file_name, "image_id": image_id, "height": height, "width": width,
+                      "annotations": annos})
+    dropped.warn()
+    return dicts
+
+
+def _val_gt_image_path(image_dir: str, img: dict) -> str:
+    """val_gt.json names the image only ("frankfurt_000000_000294_leftImg8bit.png"); the city is its prefix."""
+    name = img.get("file_name", img.get("im_name"))
+    return os.path.join(image_dir, name.split("_")[0], name)
+
+
+def load_citypersons_json(json_file: str, image_dir: str, dataset_name: Optional[str] = None) -> list[dict]:
+    """
+    Load the COCO-style CityPersons file (the official `val_gt.json`, or `*_gt.json` from our converter).
+
+    `ignore`, `height` and `vis_ratio` are taken from the file, as the official evaluator does.
+
+    Args:
+        json_file: the *_gt.json file.
+        image_dir: leftImg8bit/<split> (images are found under <city>/).
+    Returns:
+        one dict per image of the file, image_id = the file's integer id.
+    """
+    return load_coco_style_json(
+        json_file, image_dir, image_path=_val_gt_image_path,
+        is_ignore=lambda ann, _cat: bool(ann.get("ignore", 0)) or bool(ann.get("iscrowd", 0)),
+        dataset_name=dataset_name,
+    )
+
+
+def register_citypersons_per_image(name: str, gt_dir: str, image_dir: str, rule: Optional[str]) -> None:
+    """Register a per-image split lazily. Metadata: thing_classes, evaluator_type "citypersons", gt_dir."""
+
+    def load() -> list[dict]:
+        require_path(gt_dir, name, "CityPersons annotation folder")
+        require_path(image_dir, name, "Cityscapes image folder")
+        return load_citypersons_per_image(gt_dir, image_dir, rule, name)
+
+    if rule is not None:
+        is_positive("pedestrian", 0.0, 0.0, rule)  # an unknown rule fails at registration, not mid-training
+    DatasetCatalog.register(name, load)
+    MetadataCatalog.get(name).set(thing_classes=["person"], evaluator_type="citypersons", gt_dir=gt_dir,
+                                  image_root=image_dir, train_rule=rule or "all_pedestrians")
+
+
+def register_citypersons_json(name: str, json_file: str, image_dir: str) -> None:
+    """Register a COCO-style CityPersons file lazily. Metadata: evaluator_type "citypersons", gt_file."""
+
+    def load() -> list[dict]:
+        require_path(json_file, name, "annotation file")
+        require_path(image_dir, name, "Cityscapes image folder")
+        return load_citypersons_json(json_file, image_dir, name)
+
+    DatasetCatalog.register(name, load)
+    MetadataCatalog.get(name).set(thing_classes=["person"], evaluator_type="citypersons", gt_file=json_file,
+                                  image_root=image_dir)

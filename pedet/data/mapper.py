@@ -1,0 +1,163 @@
+"""
+PedestrianDatasetMapper: one pedet dataset dict -> one model input dict, keeping ignore boxes through augmentation.
+
+Detectron2 behaviours this mapper works around (STYLE §d):
+  * detectron2's DatasetMapper drops annotations with iscrowd = 1 (data/dataset_mapper.py). Our ignore boxes are
+    category_id -1 with iscrowd 0, and an iscrowd = 1 box from a foreign dataset is turned into an ignore box here
+    rather than lost.
+  * All fields of one Instances have one length (structures/instances.py), so ignore boxes ride along as
+    gt_classes == -1; models split them off with `split_ignore_instances` before any matching (METHODS §3.1, option 1).
+    What a model then does with them is cfg.INPUT.IGNORE_MODE (pedet/config.py).
+  * FILTER_EMPTY_ANNOTATIONS keeps images whose boxes are all ignore boxes (they are iscrowd 0), so such an image
+    reaches the model with zero valid GT.
+
+Training boxes are clipped to the image (CHOICE C2, as detectron2's transform_instance_annotations and cvpods do);
+boxes left empty by the clipping (entirely outside the image) are removed by detectron2's filter_empty_instances.
+Boxes of zero/negative/NaN/inf size in the input are dropped with a counted warning instead of crashing the epoch.
+For evaluation (is_train False) annotations are removed: the evaluator reads the unclipped GT from DatasetCatalog.
+
+Shape shorthand: H, W = image size after augmentation; G = boxes kept in the image (valid + ignore).
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from collections import Counter
+from typing import List, Tuple
+
+import numpy as np
+import torch
+
+import pedet  # noqa: F401  (Pillow alias before any detectron2 import)
+from detectron2.config import configurable
+from detectron2.data import detection_utils as utils
+from detectron2.data import transforms as T
+from detectron2.structures import BoxMode, Instances
+
+logger = logging.getLogger(__name__)
+
+IGNORE_CLASS = -1
+
+
+def is_ignore_annotation(ann: dict) -> bool:
+    """An annotation is an ignore box if its ignore flag, a negative category_id, or iscrowd = 1 says so."""
+    return bool(ann.get("ignore", 0)) or int(ann.get("category_id", 0)) < 0 or bool(ann.get("iscrowd", 0))
+
+
+def is_degenerate_annotation(ann: dict) -> bool:
+    """True if the annotation's box has a NaN/inf coordinate or a zero/negative width or height."""
+    box = BoxMode.convert(list(ann["bbox"]), ann["bbox_mode"], BoxMode.XYXY_ABS)
+    x0, y0, x1, y1 = (float(v) for v in box)
+    return not all(math.isfinite(v) for v in (x0, y0, x1, y1)) or x1 <= x0 or y1 <= y0
+
+
+def split_ignore_instances(instances: Instances) -> Tuple[Instances, Instances]:
+    """
+    Split ground-truth Instances into (valid, ignore) by gt_classes >= 0 / == -1.
+
+    Args:
+        instances: G instances with gt_boxes (Boxes, XYXY_ABS) and gt_classes (int64, -1 = ignore).
+    Returns:
+        (valid, ignore): two Instances of the same image size, G_valid + G_ignore = G.
+    """
+    keep = instances.gt_classes >= 0
+    return instances[keep], instances[~keep]
+
+
+class PedestrianDatasetMapper:
+    """
+    Reads the image, applies the augmentations (ResizeShortestEdge + RandomFlip from cfg.INPUT by default), and turns
+    the annotations into Instances(gt_boxes, gt_classes) with ignore boxes as gt_classes == -1.
+
+    Output dict: the input dict's keys (file_name, image_id, height, width: original size) plus
+        "image": uint8 tensor (C, H, W) in `image_format` channel order,
+        "instances" (training only): G instances, boxes XYXY_ABS clipped to (H, W).
+
+    Counters (per mapper object, so per process / DataLoader worker): `dropped["degenerate"]` (input boxes of
+    zero/negative/NaN/inf size, warned about at counts 1, 2, 4, 8, ...) and `dropped["outside_image"]` (boxes with
+    nothing left after clipping).
+    """
+
+    @configurable
+    def __init__(self, is_train: bool, *, augmentations: List, image_format: str):
+        """
+        Args:
+            is_train: training (annotations -> instances) or inference (annotations removed).
+            augmentations: detectron2 Augmentations / Transforms applied to image and boxes.
+            image_format: read_image format, e.g. "BGR".
+        """
+        self.is_train = is_train
+        self.augmentations = T.AugmentationList(augmentations)
+        self.image_format = image_format
+        self.dropped: Counter = Counter()
+        mode = "training" if is_train else "inference"
+        logger.info(f"[PedestrianDatasetMapper] augmentations used in {mode}: {augmentations}")
+
+    @classmethod
+    def from_config(cls, cfg, is_train: bool = True) -> dict:
+        return {
+            "is_train": is_train,
+            "augmentations": utils.build_augmentation(cfg, is_train),  # INPUT.MIN_SIZE_*, MAX_SIZE_*, RANDOM_FLIP
+            "image_format": cfg.INPUT.FORMAT,
+        }
+
+    def __call__(self, dataset_dict: dict) -> dict:
+        """
+        Args:
+            dataset_dict: one pedet record (file_name, image_id, height, width, annotations).
+        Returns:
+            the model input dict described in the class docstring.
+        """
+        dataset_dict = copy.deepcopy(dataset_dict)  # modified below
+        image = utils.read_image(dataset_dict["file_name"], format=self.image_format)
+        utils.check_image_size(dataset_dict, image)
+        aug_input = T.AugInput(image)
+        transforms = self.augmentations(aug_input)
+        image = aug_input.image
+        dataset_dict["image"] = torch.as_tensor(np.ascontiguousarray(image.transpose(2, 0, 1)))
+        if not self.is_train:
+            dataset_dict.pop("annotations", None)
+            return dataset_dict
+        annos = self._drop_degenerate(dataset_dict.pop("annotations", []), dataset_dict["file_name"])
+        dataset_dict["instances"] = self.annotations_to_instances(annos, transforms, image.shape[:2])
+        return dataset_dict
+
+    def _drop_degenerate(self, annos: List[dict], file_name: str) -> List[dict]:
+        """Remove (and count) the annotations whose box has zero/negative/NaN/inf size; keep the rest in order."""
+        kept = []
+        for ann in annos:
+            if not is_degenerate_annotation(ann):
+                kept.append(ann)
+                continue
+            self.dropped["degenerate"] += 1
+            n = self.dropped["degenerate"]
+            if n & (n - 1) == 0:  # 1, 2, 4, 8, ...: a counted warning that cannot flood the log
+                logger.warning(
+                    f"PedestrianDatasetMapper: dropped {n} box(es) of zero/negative/NaN/inf size so far in this "
+                    f"process; latest in {file_name}: {list(ann['bbox'])}"
+                )
+        return kept
+
+    def annotations_to_instances(self, annos: List[dict], transforms, image_size: Tuple[int, int]) -> Instances:
+        """
+        Transform and clip the boxes (detectron2 transform_instance_annotations), build Instances with ignore boxes
+        as class -1, and remove the boxes that clipping left empty.
+
+        Args:
+            annos: annotations with finite, positive-size boxes.
+            transforms: the TransformList applied to the image.
+            image_size: (H, W) after augmentation.
+        Returns:
+            G instances: gt_boxes (Boxes, XYXY_ABS, inside the image), gt_classes (int64, 0 or -1).
+        """
+        classes = [IGNORE_CLASS if is_ignore_annotation(a) else int(a["category_id"]) for a in annos]
+        annos = [
+            utils.transform_instance_annotations({"bbox": a["bbox"], "bbox_mode": a["bbox_mode"],
+                                                  "category_id": c}, transforms, image_size)
+            for a, c in zip(annos, classes)
+        ]
+        instances = utils.annotations_to_instances(annos, image_size)
+        instances, keep = utils.filter_empty_instances(instances, return_mask=True)
+        self.dropped["outside_image"] += int((~keep).sum())
+        return instances
