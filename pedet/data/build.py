@@ -37,9 +37,21 @@ def get_pedestrian_dataset_dicts(names: Union[str, Sequence[str]], filter_empty:
 
 
 def build_pedestrian_train_loader(cfg, mapper: Optional[PedestrianDatasetMapper] = None):
-    """detectron2's build_detection_train_loader over cfg.DATASETS.TRAIN with PedestrianDatasetMapper(cfg, True)."""
+    """
+    detectron2's build_detection_train_loader over cfg.DATASETS.TRAIN with PedestrianDatasetMapper(cfg, True).
+
+    With DATALOADER.SAMPLER_TRAIN "TrainingSampler" (the default) the sampler is pedet.engine's
+    ResumableTrainingSampler (seed cfg.SEED if >= 0, else a random seed shared by the ranks and saved in checkpoints),
+    so that ``--resume`` continues the data order; other samplers are detectron2's.
+    """
     dicts = get_pedestrian_dataset_dicts(cfg.DATASETS.TRAIN, filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS)
-    return build_detection_train_loader(cfg, mapper=mapper or PedestrianDatasetMapper(cfg, True), dataset=dicts)
+    sampler = None
+    if cfg.DATALOADER.SAMPLER_TRAIN == "TrainingSampler":
+        from pedet.engine.sampler import ResumableTrainingSampler  # imported here: pedet.engine imports d2's engine
+
+        sampler = ResumableTrainingSampler(len(dicts), seed=cfg.SEED if cfg.SEED >= 0 else None)
+    return build_detection_train_loader(cfg, mapper=mapper or PedestrianDatasetMapper(cfg, True), dataset=dicts,
+                                        sampler=sampler)
 
 
 def build_pedestrian_test_loader(cfg, dataset_name: str, mapper: Optional[PedestrianDatasetMapper] = None):

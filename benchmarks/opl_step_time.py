@@ -1,0 +1,145 @@
+#!/usr/bin/env python
+"""
+Training step time of OPL vs the FCOS baseline on the same backbone, input and batch, and the share of the step spent
+in label assignment (POTO + One-to-M for OPL; FCOS's rule for the baseline), at 25 and 100 persons per image.
+
+Goal of issue 4 §5: OPL <= 1.25x FCOS, assignment <= 10 % of the step. Synthetic person-shaped boxes (aspect 0.41, heights
+spread over the image) on random images; SGD step included. Times are medians over the timed steps, in seconds: wall
+time, and the process CPU time (``time.process_time``), which with one thread is the work itself on a shared machine.
+
+    .venv/bin/python benchmarks/opl_step_time.py                      # R-50-FPN, 512x512, batch 2, 1 thread
+    .venv/bin/python benchmarks/opl_step_time.py --size 800 --steps 5  # bigger input
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+import torch
+
+import pedet  # noqa: F401
+from detectron2.config import get_cfg
+from detectron2.modeling import build_model
+from detectron2.structures import Boxes, Instances
+from detectron2.utils.events import EventStorage
+
+import opl
+
+CONFIG_DIR = os.path.join(os.path.dirname(opl.__file__), "..", "configs")
+VARIANTS = {  # name -> (config file, extra overrides)
+    "fcos_baseline": ("ablations/fcos_nms_baseline.yaml", []),
+    "opl": ("Base-OPL.yaml", []),
+    "opl_cpn_1x1": ("Base-OPL.yaml", ["MODEL.OPL.CPN_CONV_KERNEL", 1]),
+}
+
+
+def person_boxes(n: int, size: int, gen: torch.Generator) -> torch.Tensor:
+    """n person-shaped XYXY boxes (w = 0.41 h, h in [0.06, 0.6] x size) inside a size x size image."""
+    h = size * (0.06 + 0.54 * torch.rand(n, generator=gen))
+    w = 0.41 * h
+    x0 = torch.rand(n, generator=gen) * (size - w)
+    y0 = torch.rand(n, generator=gen) * (size - h)
+    return torch.stack([x0, y0, x0 + w, y0 + h], dim=1)
+
+
+def make_batch(batch: int, size: int, persons: int, seed: int):
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(batch):
+        inst = Instances((size, size))
+        inst.gt_boxes = Boxes(person_boxes(persons, size, gen))
+        inst.gt_classes = torch.zeros(persons, dtype=torch.long)
+        out.append({"image": torch.randint(0, 256, (3, size, size), generator=gen).float(), "instances": inst})
+    return out
+
+
+def build(variant: str, depth: int):
+    cfg = get_cfg()
+    opl.add_opl_config(cfg)
+    config_file, extra = VARIANTS[variant]
+    cfg.merge_from_file(os.path.join(CONFIG_DIR, config_file))
+    cfg.merge_from_list(["MODEL.WEIGHTS", "", "MODEL.DEVICE", "cuda" if torch.cuda.is_available() else "cpu",
+                         "MODEL.RESNETS.DEPTH", depth] + extra
+                        + (["MODEL.RESNETS.RES2_OUT_CHANNELS", 64] if depth in (18, 34) else []))
+    model = build_model(cfg)
+    model.train()
+    return model
+
+
+def time_variant(variant: str, depth: int, batch: int, size: int, persons: int, warmup: int, steps: int) -> dict:
+    model = build(variant, depth)
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-4, momentum=0.9)
+    data = make_batch(batch, size, persons, seed=persons)
+    assign_time = [0.0, 0.0]  # wall, CPU
+    inner = model.label_single_image
+
+    def timed_label(*args, **kwargs):  # time of the assignment (no grad, fp32), per image
+        t0, c0 = time.perf_counter(), time.process_time()
+        out = inner(*args, **kwargs)
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        assign_time[0] += time.perf_counter() - t0
+        assign_time[1] += time.process_time() - c0
+        return out
+
+    model.label_single_image = timed_label
+    step_times, assign_shares, cpu_times, cpu_shares = [], [], [], []
+    with EventStorage():
+        for i in range(warmup + steps):
+            assign_time[:] = [0.0, 0.0]
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            t0, c0 = time.perf_counter(), time.process_time()
+            losses = model(data)
+            optimizer.zero_grad()
+            sum(losses.values()).backward()
+            optimizer.step()
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            dt, dc = time.perf_counter() - t0, time.process_time() - c0
+            if i >= warmup:
+                step_times.append(dt)
+                assign_shares.append(assign_time[0] / dt)
+                cpu_times.append(dc)
+                cpu_shares.append(assign_time[1] / dc)
+    return {"variant": variant, "persons": persons, "step_s": statistics.median(step_times),
+            "assign_share": statistics.median(assign_shares), "step_cpu_s": statistics.median(cpu_times),
+            "assign_cpu_share": statistics.median(cpu_shares), "steps": step_times, "cpu_steps": cpu_times}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--depth", type=int, default=50)
+    ap.add_argument("--size", type=int, default=512)
+    ap.add_argument("--batch", type=int, default=2)
+    ap.add_argument("--persons", type=int, nargs="+", default=[25, 100])
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS))
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--json", default="", help="also write the results to this file")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    rows = [time_variant(v, args.depth, args.batch, args.size, p, args.warmup, args.steps)
+            for p in args.persons for v in args.variants]
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU, {args.threads} thread(s)"
+    print(f"R-{args.depth}-FPN, {args.size}x{args.size}, batch {args.batch}, {device}; median of {args.steps} steps")
+    print("| persons/img | variant | step wall s | vs FCOS | assignment share | step CPU s | vs FCOS (CPU) | "
+          "assignment share (CPU) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        base = [x for x in rows if x["variant"] == "fcos_baseline" and x["persons"] == r["persons"]]
+        b_wall, b_cpu = (base[0]["step_s"], base[0]["step_cpu_s"]) if base else (float("nan"), float("nan"))
+        print(f"| {r['persons']} | {r['variant']} | {r['step_s']:.3f} | {r['step_s'] / b_wall:.2f}x | "
+              f"{100 * r['assign_share']:.1f} % | {r['step_cpu_s']:.3f} | {r['step_cpu_s'] / b_cpu:.2f}x | "
+              f"{100 * r['assign_cpu_share']:.1f} % |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"args": vars(args), "device": device, "rows": rows}, f, indent=1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

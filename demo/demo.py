@@ -1,0 +1,261 @@
+#!/usr/bin/env python
+"""
+Detectron2-style demo for the pedestrian detectors of this repository (OPL, Faster R-CNN + RepLoss): draws the
+detections, and the ground truth of images that belong to a registered data set, with detectron2's Visualizer.
+
+    python demo/demo.py --config-file projects/OPL/configs/opl_R18_synthetic_cpu.yaml \
+        --input "datasets/synthetic_crowd/default/Images/default_val_00000*.jpg" --output output/demo \
+        --confidence-threshold 0.3 MODEL.WEIGHTS output/opl_R18_synthetic_cpu/model_final.pth
+    python demo/demo.py --config-file ... --video-input street.mp4 --output output/demo/street_annotated.mp4 ...
+    python demo/demo.py --config-file ... --onnx output/export/opl_R18.onnx --input ...   # ONNX Runtime instead
+
+Ground truth (green; ignore boxes grey) is drawn when an input image lies under the ``image_root`` of one of the
+config's DATASETS.TEST / DATASETS.TRAIN (the synthetic crowd sets and the built-in benchmarks set it), or of
+``--gt-dataset NAME``; ``--no-gt`` turns it off. Predictions are red with their score. Videos: every frame is run
+and written to an mp4 (cv2.VideoWriter, codec mp4v) with a tqdm progress bar.
+"""
+import argparse
+import glob
+import logging
+import os
+import sys
+import time
+from typing import Dict, List, Optional
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+for _d in (os.path.join(REPO, "projects", "OPL"), os.path.join(REPO, "projects", "RepLoss")):
+    if _d not in sys.path:
+        sys.path.append(_d)
+
+import pedet  # noqa: E402,F401  (Pillow alias before any detectron2.data import)
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+logger = logging.getLogger("pedet.demo")
+GT_COLOR, IGNORE_COLOR, PRED_COLOR = (0.1, 0.8, 0.1), (0.6, 0.6, 0.6), (0.9, 0.1, 0.1)
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="pedet demo (detectron2 style)")
+    p.add_argument("--config-file", required=True, metavar="FILE")
+    p.add_argument("--input", nargs="+", help="image files or glob patterns, e.g. 'dir/*.jpg'")
+    p.add_argument("--video-input", help="a video file")
+    p.add_argument("--output", help="folder for annotated images; for a video, a file (.mp4) or a folder")
+    p.add_argument("--confidence-threshold", type=float, default=0.5, help="draw detections with score >= this")
+    p.add_argument("--gt-dataset", default=None, help="registered data set whose ground truth to draw")
+    p.add_argument("--no-gt", action="store_true", help="do not draw ground truth")
+    p.add_argument("--onnx", default=None, help="run this exported OPL .onnx with ONNX Runtime instead of PyTorch")
+    p.add_argument("opts", default=[], nargs=argparse.REMAINDER, help="config KEY VALUE pairs")
+    return p
+
+
+def setup_cfg(args):
+    """get_cfg + pedet/OPL/RepLoss keys + file + opts + the threshold; MODEL.DEVICE cpu unless CUDA is there."""
+    from detectron2.config import get_cfg
+    from pedet.config import add_pedet_config
+
+    cfg = get_cfg()
+    add_pedet_config(cfg)
+    import opl
+
+    opl.add_opl_config(cfg)
+    try:
+        from pedet.evaluation.evaluator import add_miss_rate_config
+        from reploss import add_reploss_config
+
+        add_miss_rate_config(cfg)
+        add_reploss_config(cfg)
+    except ImportError:  # pragma: no cover
+        pass
+    cfg.merge_from_file(args.config_file)
+    cfg.merge_from_list(list(args.opts))
+    if not torch.cuda.is_available():
+        cfg.MODEL.DEVICE = "cpu"
+    cfg.freeze()
+    return cfg
+
+
+class Predictor:
+    """detectron2's DefaultPredictor with weights-only loading (PedetCheckpointer): BGR image -> Instances (CPU)."""
+
+    def __init__(self, cfg):
+        from detectron2.data import transforms as T
+        from detectron2.modeling import build_model
+        from pedet.engine import PedetCheckpointer
+
+        self.model = build_model(cfg).eval()
+        if cfg.MODEL.WEIGHTS:
+            PedetCheckpointer(self.model).load(cfg.MODEL.WEIGHTS)
+        else:
+            logger.warning("MODEL.WEIGHTS is empty: the model is randomly initialised")
+        self.aug = T.ResizeShortestEdge([cfg.INPUT.MIN_SIZE_TEST] * 2, cfg.INPUT.MAX_SIZE_TEST)
+        self.input_format = cfg.INPUT.FORMAT
+
+    def __call__(self, bgr: np.ndarray):
+        image = bgr[:, :, ::-1] if self.input_format == "RGB" else bgr
+        h, w = image.shape[:2]
+        resized = self.aug.get_transform(image).apply_image(image)
+        tensor = torch.as_tensor(resized.astype("float32").transpose(2, 0, 1))
+        with torch.no_grad():
+            return self.model([{"image": tensor, "height": h, "width": w}])[0]["instances"].to("cpu")
+
+
+class OnnxPredictor:
+    """The exported OPL graph (tools/export.py) on ONNX Runtime; same interface as Predictor."""
+
+    def __init__(self, cfg, onnx_file: str):
+        import onnxruntime as ort
+
+        self.session = ort.InferenceSession(onnx_file, providers=["CPUExecutionProvider"])
+        self.min_size, self.max_size = cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST
+        self.input_format = cfg.INPUT.FORMAT
+
+    def __call__(self, bgr: np.ndarray):
+        from detectron2.structures import Boxes, Instances
+        from opl.export import OUTPUT_NAMES, preprocess_image, rescale_boxes, valid_detections
+
+        image = bgr[:, :, ::-1] if self.input_format == "RGB" else bgr
+        x, sx, sy = preprocess_image(np.ascontiguousarray(image), self.min_size, self.max_size)
+        out = valid_detections(dict(zip(OUTPUT_NAMES, self.session.run(None, {"images": x}))))
+        inst = Instances(bgr.shape[:2])
+        inst.pred_boxes = Boxes(torch.as_tensor(rescale_boxes(out["boxes"], sx, sy)))
+        inst.scores = torch.as_tensor(out["scores"])
+        inst.pred_classes = torch.as_tensor(out["classes"])
+        return inst
+
+
+class GroundTruthIndex:
+    """Ground-truth dicts by absolute file name, from registered data sets whose image_root holds the image."""
+
+    def __init__(self, names: List[str]):
+        self.names = [n for n in dict.fromkeys(names) if n]
+        self._loaded: Dict[str, Dict[str, dict]] = {}
+
+    def lookup(self, path: str) -> Optional[dict]:
+        from detectron2.data import DatasetCatalog, MetadataCatalog
+
+        path = os.path.abspath(path)
+        for name in self.names:
+            if name not in DatasetCatalog.list():
+                continue
+            root = MetadataCatalog.get(name).get("image_root", None)
+            if root is None or not path.startswith(os.path.abspath(root) + os.sep):
+                continue
+            if name not in self._loaded:
+                self._loaded[name] = {os.path.abspath(d["file_name"]): d for d in DatasetCatalog.get(name)}
+            if path in self._loaded[name]:
+                return self._loaded[name][path]
+        return None
+
+
+def draw(bgr: np.ndarray, instances, threshold: float, gt: Optional[dict] = None) -> np.ndarray:
+    """Visualizer drawing: ground truth (green / grey ignore) under the detections with score >= threshold (red)."""
+    from detectron2.structures import BoxMode
+    from detectron2.utils.visualizer import Visualizer
+
+    vis = Visualizer(bgr[:, :, ::-1])
+    if gt is not None:
+        anns = gt.get("annotations", [])
+        boxes = [BoxMode.convert(a["bbox"], a["bbox_mode"], BoxMode.XYXY_ABS) for a in anns]
+        ignore = [a.get("ignore", 0) == 1 or a.get("category_id", 0) < 0 for a in anns]
+        if boxes:
+            vis.overlay_instances(boxes=np.array(boxes), labels=["ignore" if i else "gt" for i in ignore],
+                                  assigned_colors=[IGNORE_COLOR if i else GT_COLOR for i in ignore])
+    keep = instances.scores >= threshold
+    boxes, scores = instances.pred_boxes.tensor[keep].numpy(), instances.scores[keep].numpy()
+    if len(boxes):
+        out = vis.overlay_instances(boxes=boxes, labels=[f"{s:.0%}" for s in scores],
+                                    assigned_colors=[PRED_COLOR] * len(boxes))
+    else:
+        out = vis.output
+    return out.get_image()[:, :, ::-1]
+
+
+def expand_inputs(patterns: List[str]) -> List[str]:
+    """Files and glob patterns -> sorted existing files (a pattern matching nothing is an error)."""
+    files = []
+    for p in patterns:
+        matched = sorted(glob.glob(os.path.expanduser(p))) if any(c in p for c in "*?[") else [p]
+        if not matched or not all(os.path.isfile(m) for m in matched):
+            raise FileNotFoundError(f"--input {p!r} matches no file")
+        files.extend(matched)
+    return files
+
+
+def run_images(predictor, files: List[str], args, gt_index: Optional[GroundTruthIndex]) -> List[str]:
+    written = []
+    if args.output:
+        os.makedirs(args.output, exist_ok=True)
+    for path in files:
+        bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise ValueError(f"cannot read image {path}")
+        t0 = time.perf_counter()
+        inst = predictor(bgr)
+        n = int((inst.scores >= args.confidence_threshold).sum())
+        gt = gt_index.lookup(path) if gt_index else None
+        logger.info(f"{path}: {n} detections >= {args.confidence_threshold} in {time.perf_counter() - t0:.2f} s"
+                    + (f", {len(gt['annotations'])} ground-truth boxes" if gt else ""))
+        if args.output:
+            out_file = os.path.join(args.output, os.path.basename(path))
+            cv2.imwrite(out_file, draw(bgr, inst, args.confidence_threshold, gt))
+            written.append(out_file)
+    return written
+
+
+def run_video(predictor, args) -> Optional[str]:
+    from tqdm import tqdm
+
+    cap = cv2.VideoCapture(args.video_input)
+    if not cap.isOpened():
+        raise ValueError(f"cannot open video {args.video_input}")
+    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+    num_frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+    width, height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    out_file, writer = None, None
+    if args.output:
+        out_file = args.output
+        if os.path.isdir(args.output) or not os.path.splitext(args.output)[1]:
+            os.makedirs(args.output, exist_ok=True)
+            out_file = os.path.join(args.output, os.path.splitext(os.path.basename(args.video_input))[0] + ".mp4")
+        writer = cv2.VideoWriter(out_file, cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+        if not writer.isOpened():
+            raise RuntimeError(f"cv2.VideoWriter cannot write {out_file} (mp4v)")
+    try:
+        for _ in tqdm(range(num_frames) if num_frames else iter(int, 1), desc="frames", unit="frame"):
+            ok, frame = cap.read()
+            if not ok:
+                break
+            vis = draw(frame, predictor(frame), args.confidence_threshold)
+            if writer is not None:
+                writer.write(vis)
+    finally:
+        cap.release()
+        if writer is not None:
+            writer.release()
+    return out_file
+
+
+def main(argv=None):
+    args = get_parser().parse_args(argv)
+    from detectron2.utils.logger import setup_logger
+
+    setup_logger(name="pedet")
+    if bool(args.input) == bool(args.video_input):
+        raise SystemExit("give exactly one of --input and --video-input")
+    import pedet.data  # noqa: F401  (registers the data sets, for ground truth)
+
+    cfg = setup_cfg(args)
+    predictor = OnnxPredictor(cfg, args.onnx) if args.onnx else Predictor(cfg)
+    if args.video_input:
+        return run_video(predictor, args)
+    gt_index = None
+    if not args.no_gt:
+        gt_index = GroundTruthIndex([args.gt_dataset] if args.gt_dataset else
+                                    list(cfg.DATASETS.TEST) + list(cfg.DATASETS.TRAIN))
+    return run_images(predictor, expand_inputs(args.input), args, gt_index)
+
+
+if __name__ == "__main__":
+    main()

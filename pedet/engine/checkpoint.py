@@ -1,0 +1,106 @@
+"""
+Checkpoint loading that does not execute pickled code unless asked to: ``torch.load(weights_only=True)`` for
+``.pth``/``.pt`` files, and an explicit trust switch for the formats that are plain pickles.
+
+- ``.pth`` written by detectron2/pedet (model, optimizer, scheduler, iteration, sampler seed) hold only tensors and
+  builtin containers, so they load with ``weights_only=True`` (torch's restricted unpickler).
+- A ``.pth`` holding other Python objects fails that load. It is then loaded as a full pickle only when the caller
+  trusts it: ``trust_pickle=True`` or the environment variable ``PEDET_TRUST_PICKLE=1``; otherwise the error says so.
+- ``.pkl`` (detectron2 model-zoo / Detectron1 / converted ImageNet weights) are plain pickles of numpy arrays; there
+  is no restricted loader for them. They are loaded by detectron2's code with a warning naming the file, because
+  unpickling runs code from the file: only load ``.pkl`` files you trust.
+"""
+import logging
+import os
+import pickle
+from typing import Any, Dict
+
+import pedet  # noqa: F401  (Pillow alias before any detectron2.data import)
+import torch
+from detectron2.checkpoint import DetectionCheckpointer
+
+from .io import atomic_torch_save, atomic_write
+
+__all__ = ["PedetCheckpointer", "load_checkpoint_file", "trust_pickle_from_env"]
+logger = logging.getLogger(__name__)
+
+
+def trust_pickle_from_env() -> bool:
+    """True when PEDET_TRUST_PICKLE is 1/true/yes."""
+    return os.environ.get("PEDET_TRUST_PICKLE", "").lower() in ("1", "true", "yes")
+
+
+def load_checkpoint_file(path: str, trust_pickle: bool = False) -> Any:
+    """
+    torch.load a ``.pth``/``.pt`` file on CPU, weights-only unless the file needs (and the caller grants) full pickle.
+
+    Args:
+        path: a local file.
+        trust_pickle: allow a full unpickle when the weights-only load fails (or PEDET_TRUST_PICKLE=1).
+    Raises:
+        pickle.UnpicklingError with the reason and the way to trust the file.
+    """
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if not (trust_pickle or trust_pickle_from_env()):
+            raise pickle.UnpicklingError(
+                f"{path} cannot be loaded weights-only (it holds Python objects other than tensors and containers: "
+                f"{str(e).splitlines()[0]}). Loading it runs code from the file: if you trust it, pass "
+                "trust_pickle=True or set PEDET_TRUST_PICKLE=1."
+            ) from e
+        logger.warning(f"Loading {path} as a full pickle (trusted by the caller): it can run code from the file")
+        return torch.load(path, map_location="cpu", weights_only=False)
+
+
+class PedetCheckpointer(DetectionCheckpointer):
+    """DetectionCheckpointer with weights-only ``.pth`` loading, a warning on ``.pkl``, and atomic saves."""
+
+    def __init__(self, model, save_dir: str = "", *, trust_pickle: bool = False, save_to_disk=None, **checkpointables):
+        """
+        Args:
+            model, save_dir, save_to_disk, checkpointables: as DetectionCheckpointer.
+            trust_pickle: see ``load_checkpoint_file``.
+        """
+        super().__init__(model, save_dir, save_to_disk=save_to_disk, **checkpointables)
+        self.trust_pickle = trust_pickle
+
+    @classmethod
+    def from_checkpointer(cls, other: DetectionCheckpointer, trust_pickle: bool = False) -> "PedetCheckpointer":
+        """The same model, folder and checkpointables as ``other`` (e.g. the one DefaultTrainer built)."""
+        return cls(other.model, other.save_dir, trust_pickle=trust_pickle, save_to_disk=other.save_to_disk,
+                   **other.checkpointables)
+
+    def _load_file(self, filename: str) -> Dict[str, Any]:
+        if filename.endswith(".pkl"):
+            self.logger.warning(f"{filename} is a pickle (model-zoo format) and is unpickled without restriction: "
+                                "only load .pkl files you trust")
+            return super()._load_file(filename)
+        if filename.endswith(".pyth"):
+            return super()._load_file(filename)
+        loaded = load_checkpoint_file(filename, self.trust_pickle)
+        self.logger.info(f"Loaded {filename} weights-only" if not self.trust_pickle else f"Loaded {filename}")
+        if "model" not in loaded:
+            loaded = {"model": loaded}
+        return loaded
+
+    def save(self, name: str, **kwargs: Any) -> None:
+        """As fvcore's Checkpointer.save, but the file appears atomically (a kill during the save leaves the old one)."""
+        if not self.save_dir or not self.save_to_disk:
+            return
+        if "://" in self.save_dir:  # a remote PathManager folder: no local rename, fvcore's plain save
+            return super().save(name, **kwargs)
+        data = {"model": self.model.state_dict()}
+        for key, obj in self.checkpointables.items():
+            data[key] = obj.state_dict()
+        data.update(kwargs)
+        save_file = os.path.join(self.save_dir, f"{name}.pth")
+        self.logger.info(f"Saving checkpoint to {save_file}")
+        atomic_torch_save(data, save_file)
+        self.tag_last_checkpoint(os.path.basename(save_file))
+
+    def tag_last_checkpoint(self, last_filename_basename: str) -> None:
+        """The ``last_checkpoint`` file, written atomically."""
+        if "://" in self.save_dir:
+            return super().tag_last_checkpoint(last_filename_basename)
+        atomic_write(os.path.join(self.save_dir, "last_checkpoint"), last_filename_basename)

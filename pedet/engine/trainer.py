@@ -1,0 +1,131 @@
+"""
+``PedetTrainerMixin``: the operational behaviour both projects' trainers share, added in front of DefaultTrainer:
+
+    class Trainer(PedetTrainerMixin, DefaultTrainer): ...
+
+1. Distributed on CPU: v0.6's DefaultTrainer wraps the model with ``create_ddp_model(model)``, which passes
+   ``device_ids=[local_rank]``; torch's DistributedDataParallel rejects device_ids for a CPU module. While the trainer
+   is built, a model on CPU gets ``device_ids=None`` (one line of difference; GPU models are untouched).
+2. Resume: the checkpoint holds the optimizer (v0.6's DefaultTrainer leaves it out: see ``state_dict``); the
+   checkpointer is a ``PedetCheckpointer`` (weights-only loading, atomic saves); the training sampler
+   (``ResumableTrainingSampler``, from pedet.data.build) is a checkpointable, so its seed is saved, and after
+   ``resume_or_load`` the data stream continues at ``start_iter`` (module docstring of pedet.engine.sampler).
+   Iteration count, optimizer and LR schedule come back through detectron2's own checkpoint state.
+3. metrics.json: a ``RepairingJSONWriter`` replaces the JSONWriter; on resume, a torn last line and the records of the
+   iterations that are about to be redone (after the last checkpoint) are cut, so iterations increase strictly and the
+   file parses line by line.
+"""
+import contextlib
+import logging
+from typing import Iterator, List, Optional
+
+import pedet  # noqa: F401  (Pillow alias before any detectron2.data import)
+import detectron2.engine.defaults as d2_defaults
+from detectron2.engine import hooks
+from detectron2.utils import comm
+from detectron2.utils.events import JSONWriter
+
+from .checkpoint import PedetCheckpointer
+from .sampler import ResumableTrainingSampler
+from .writers import RepairingJSONWriter
+
+__all__ = ["PedetTrainerMixin", "cpu_aware_ddp", "find_training_sampler"]
+logger = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def cpu_aware_ddp() -> Iterator[None]:
+    """While active, detectron2's ``create_ddp_model`` passes ``device_ids=None`` for a model whose parameters are on
+    CPU (DistributedDataParallel accepts device_ids only for single-GPU modules)."""
+    original = d2_defaults.create_ddp_model
+
+    def create_ddp_model(model, **kwargs):
+        params = list(model.parameters())
+        if comm.get_world_size() > 1 and params and params[0].device.type == "cpu":
+            kwargs.setdefault("device_ids", None)
+        return original(model, **kwargs)
+
+    d2_defaults.create_ddp_model = create_ddp_model
+    try:
+        yield
+    finally:
+        d2_defaults.create_ddp_model = original
+
+
+def find_training_sampler(data_loader, depth: int = 4) -> Optional[ResumableTrainingSampler]:
+    """The ResumableTrainingSampler inside a detectron2 train loader (AspectRatioGroupedDataset -> DataLoader ->
+    ToIterableDataset -> sampler, or DataLoader -> ...), or None."""
+    if isinstance(data_loader, ResumableTrainingSampler):
+        return data_loader
+    if depth == 0 or data_loader is None:
+        return None
+    for attr in ("sampler", "dataset", "batch_sampler"):
+        found = find_training_sampler(getattr(data_loader, attr, None), depth - 1)
+        if found is not None:
+            return found
+    return None
+
+
+class PedetTrainerMixin:
+    """Mixin for detectron2's DefaultTrainer; see the module docstring. Put it before DefaultTrainer in the bases."""
+
+    def __init__(self, cfg):
+        with cpu_aware_ddp():
+            super().__init__(cfg)
+        self.train_sampler = find_training_sampler(self._trainer.data_loader)
+        if self.train_sampler is not None:
+            self.checkpointer.add_checkpointable("train_sampler", self.train_sampler)
+        else:
+            logger.warning("The train loader has no ResumableTrainingSampler: a resumed run restarts the data order")
+
+    def build_hooks(self) -> List:
+        # DefaultTrainer.build_hooks hands self.checkpointer to PeriodicCheckpointer/BestCheckpointer: swap it first
+        self.checkpointer = PedetCheckpointer.from_checkpointer(self.checkpointer)
+        return super().build_hooks()
+
+    def build_writers(self) -> List:
+        """detectron2's default writers with RepairingJSONWriter in place of JSONWriter."""
+        writers = []
+        for w in super().build_writers():
+            if isinstance(w, JSONWriter) and not isinstance(w, RepairingJSONWriter):
+                path = w._file_handle.name
+                w.close()
+                w = RepairingJSONWriter(path, window_size=w._window_size)
+            writers.append(w)
+        return writers
+
+    def state_dict(self) -> dict:
+        """DefaultTrainer's state (iteration, hook states such as the LR scheduler) plus the optimizer.
+
+        This v0.6 build's DefaultTrainer has no state_dict of its own, so its checkpoints hold no optimizer state: a
+        resumed run restarted SGD momentum and ran its first iteration at the LR the scheduler set at construction
+        (the warm-up start), as tests/deploy/test_resume.py showed. Later detectron2 versions add exactly this key.
+        """
+        ret = super().state_dict()
+        ret["_trainer"] = self._trainer.state_dict()
+        return ret
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        super().load_state_dict(state_dict)
+        if "_trainer" in state_dict:
+            self._trainer.load_state_dict(state_dict["_trainer"])
+        else:
+            logger.warning("The checkpoint has no optimizer state (written by plain DefaultTrainer): SGD momentum "
+                           "restarts, and the first resumed iteration uses the LR set at construction")
+
+    def resume_or_load(self, resume: bool = True) -> None:
+        super().resume_or_load(resume=resume)
+        if self.start_iter > 0 and self.train_sampler is not None:
+            per_rank = self.cfg.SOLVER.IMS_PER_BATCH // comm.get_world_size()
+            self.train_sampler.set_start_iter(self.start_iter, per_rank)
+            # SimpleTrainer made its iterator in __init__ (worker processes may already hold a copy of the sampler)
+            self._trainer._data_loader_iter = iter(self._trainer.data_loader)
+            logger.info(f"Data order continues at iteration {self.start_iter} (sampler seed "
+                        f"{self.train_sampler.state_dict()['seed']}, {per_rank} images per rank and iteration)")
+        if self.start_iter > 0:
+            for w in self._json_writers():
+                w.drop_records_from(self.start_iter)
+
+    def _json_writers(self) -> List[RepairingJSONWriter]:
+        return [w for h in self._hooks if isinstance(h, hooks.PeriodicWriter) for w in h._writers
+                if isinstance(w, RepairingJSONWriter)]

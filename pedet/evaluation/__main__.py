@@ -1,0 +1,94 @@
+"""
+Offline miss-rate evaluation: ``python -m pedet.evaluation --protocol P --gt GT --dt DT [...]``.
+
+Inputs by protocol:
+  crowdhuman   GT and DT ``.odgt`` (DT lines ``{"ID", "width", "height", "dtboxes": [{"box", "score", "tag"}]}``;
+               image size from either file). --box full|visible picks fbox or vbox of the GT.
+  citypersons  GT: COCO-style ``val_gt.json`` (bbox, vis_bbox, height, vis_ratio, ignore); DT: COCO results JSON.
+  caltech      GT: the same COCO-style JSON with Caltech label strings in ``label`` and ``vis_bbox`` ([0,0,0,0] or
+               absent = not occluded), 640x480 frames in file order; DT: COCO results JSON.
+Prints a table; --out writes a flat JSON of fractions plus ``details``; --plot writes MR-FPPI curves (PNG).
+Pure numpy (no torch / Detectron2 import), so it starts fast.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from .io import EvalInputError
+from .report import PROTOCOLS, evaluate, read_inputs
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m pedet.evaluation", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--protocol", required=True, choices=PROTOCOLS)
+    p.add_argument("--gt", required=True, help="ground-truth file")
+    p.add_argument("--dt", required=True, help="detection file")
+    p.add_argument("--setups", nargs="+", default=None,
+                   help="citypersons/caltech subsets: names (Reasonable Reasonable_small Heavy All R+HO Bare Partial) "
+                        "or NAME:HMIN:HMAX:VMIN:VMAX; default: all seven (citypersons), Reasonable All Heavy (caltech)")
+    p.add_argument("--mode", choices=("official", "matlab"), default="official",
+                   help="citypersons: 'official' reproduces eval_MR_multisetup.py (final recall where no detection "
+                        "has FPPI <= ref); 'matlab' uses the toolbox's recall-0 rule")
+    p.add_argument("--box", choices=("full", "visible"), default="full", help="crowdhuman: GT fbox or vbox")
+    p.add_argument("--no-ji", action="store_true", help="crowdhuman: skip JI")
+    p.add_argument("--no-det-resize", action="store_true",
+                   help="caltech: do not squarify detections to aspect 0.41 (Pedestron/CSP dbEval copies)")
+    p.add_argument("--out", help="write metrics (fractions) + details as JSON here")
+    p.add_argument("--plot", help="write MR-FPPI curve PNGs into this folder")
+    p.add_argument("--error-analysis", type=float, metavar="FPPI", default=None,
+                   help="also print the RepLoss-style FP / miss breakdown at this FPPI (e.g. 0.1)")
+    p.add_argument("--timing", action="store_true",
+                   help="print wall / CPU seconds of start-up, reading and evaluation to stderr")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.mode != "official" and args.protocol != "citypersons":
+        print("--mode applies to citypersons only", file=sys.stderr)
+        return 2
+    t0, c0 = time.perf_counter(), time.process_time()
+    try:
+        gt, dt = read_inputs(args.protocol, args.gt, args.dt, box_mode=args.box)
+        t1, c1 = time.perf_counter(), time.process_time()
+        report = evaluate(
+            args.protocol, gt, dt, setups=args.setups, mode=args.mode, box_mode=args.box,
+            resize_dets=not args.no_det_resize, compute_ji=not args.no_ji,
+        )
+    except (EvalInputError, ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    if args.timing:
+        t2, c2 = time.perf_counter(), time.process_time()
+        print(f"timing: start-up (imports) {c0:.2f} s CPU, read {t1 - t0:.2f} s wall / {c1 - c0:.2f} s CPU, "
+              f"evaluate {t2 - t1:.2f} s wall / {c2 - c1:.2f} s CPU", file=sys.stderr)
+    print(report.format_table(), end="")
+    payload = report.to_json()
+    if args.error_analysis is not None:
+        from .error_analysis import analyze_report
+
+        ea = analyze_report(report, gt, dt, fppi=args.error_analysis)
+        payload["details"]["error_analysis"] = ea
+        from .error_analysis import format_error_analysis
+
+        print(format_error_analysis(ea), end="")
+    if args.out:
+        from .evaluator_io import atomic_write_json
+
+        atomic_write_json(args.out, payload)
+    if args.plot:
+        from .plots import plot_mr_fppi
+
+        os.makedirs(args.plot, exist_ok=True)
+        for path in plot_mr_fppi(report, args.plot):
+            print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

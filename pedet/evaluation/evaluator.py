@@ -1,0 +1,204 @@
+"""
+MissRateEvaluator: a Detectron2 ``DatasetEvaluator`` around the numpy miss-rate core (report.evaluate), so that
+``inference_on_dataset`` and ``DefaultTrainer``'s ``EvalHook`` report CrowdHuman AP / mMR / Recall / JI or the
+CityPersons / Caltech MR^-2 subsets, exactly as ``python -m pedet.evaluation`` does on the same input.
+
+Data flow (STYLE §d step 6): ``process`` keeps, per image, the predicted boxes as float64 XYWH (N, 4) and scores (N,)
+on the CPU (every detection: no top-100 cap as in COCOEvaluator); ``evaluate`` gathers them on rank 0
+(``comm.gather``; other ranks return {}), builds the ground truth from ``DatasetCatalog.get(dataset_name)`` (the
+unclipped ``bbox`` / ``vis_bbox`` / ``height`` / ``vis_ratio`` / ``ignore`` of the team's dict format, not the
+mapper's clipped ``instances``), evaluates, writes its files atomically, and returns
+``OrderedDict({protocol: {key: percent}})`` (NaN = undefined).
+
+Files in ``output_dir`` (all written as temp file + os.replace): ``predictions.odgt`` (CrowdHuman detection
+odgt), ``coco_instances_results.json`` (COCO results), ``metrics.json`` (fractions + details, the command's --out
+format), ``metrics.md`` (Markdown table), ``mr_fppi_<protocol>.png`` (MR-FPPI curves).
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+
+import numpy as np
+
+import pedet  # noqa: F401  (Pillow alias before any detectron2.data import)
+from detectron2.data import DatasetCatalog, MetadataCatalog
+from detectron2.evaluation import DatasetEvaluator
+from detectron2.utils import comm
+
+from .evaluator_io import atomic_write, atomic_write_json, atomic_write_text, coco_results, odgt_lines
+from .io import detections_from_arrays, ground_truth_from_dataset_dicts
+from .report import PROTOCOLS, evaluate
+
+__all__ = ["MissRateEvaluator", "build_miss_rate_evaluator", "add_miss_rate_config"]
+
+logger = logging.getLogger(__name__)
+
+
+class MissRateEvaluator(DatasetEvaluator):
+    """
+    Evaluate person detections with the dataset's miss-rate protocol.
+
+    Args:
+        dataset_name: a registered dataset whose dicts follow the team format.
+        output_dir: where to write predictions, metrics and plots (None: write nothing).
+        distributed: gather predictions from all ranks and evaluate on rank 0.
+        protocol: "crowdhuman" | "citypersons" | "caltech"; None = ``MetadataCatalog.get(name).evaluator_type``.
+        setups: CityPersons / Caltech subsets (None = protocol default).
+        mode: CityPersons "official" | "matlab".  box: CrowdHuman "full" | "visible".
+        compute_ji: CrowdHuman JI on/off.  resize_dets: Caltech detection squarify on/off.
+        plot: write the MR-FPPI PNG.  error_analysis_fppi: FPPI of the RepLoss §3.2 breakdown in metrics.json
+            (None: off).
+        person_class: the predicted class index that means "person" (thing_classes == ["person"] -> 0).
+    """
+
+    def __init__(
+        self,
+        dataset_name: str,
+        output_dir: str | None = None,
+        distributed: bool = True,
+        protocol: str | None = None,
+        setups=None,
+        mode: str = "official",
+        box: str = "full",
+        compute_ji: bool = True,
+        resize_dets: bool = True,
+        plot: bool = True,
+        error_analysis_fppi: float | None = 0.1,
+        person_class: int = 0,
+    ):
+        self._dataset_name = dataset_name
+        self._output_dir = output_dir
+        self._distributed = distributed
+        meta = MetadataCatalog.get(dataset_name)
+        self._protocol = protocol or meta.get("evaluator_type", None)
+        if self._protocol not in PROTOCOLS:
+            raise ValueError(
+                f"MissRateEvaluator: dataset '{dataset_name}' has evaluator_type {self._protocol!r}; pass protocol= "
+                f"one of {PROTOCOLS}"
+            )
+        self._setups = list(setups) if setups else None
+        self._mode = mode
+        self._box = box
+        self._compute_ji = compute_ji
+        self._resize_dets = resize_dets
+        self._plot = plot
+        self._error_fppi = error_analysis_fppi
+        self._person_class = person_class
+        self._predictions: list = []
+
+    def reset(self):
+        self._predictions = []
+
+    def process(self, inputs, outputs):
+        """Keep every predicted person box (float64 XYWH, original image size) and score, per image_id."""
+        for inp, out in zip(inputs, outputs):
+            inst = out["instances"].to("cpu")
+            boxes = inst.pred_boxes.tensor.numpy().astype(np.float64).reshape(-1, 4)
+            scores = inst.scores.numpy().astype(np.float64).reshape(-1)
+            if inst.has("pred_classes"):
+                keep = inst.pred_classes.numpy() == self._person_class
+                boxes, scores = boxes[keep], scores[keep]
+            xywh = boxes.copy()
+            xywh[:, 2:] -= boxes[:, :2]  # XYXY_ABS -> XYWH_ABS, the format of every file we write
+            self._predictions.append((inp["image_id"], xywh, scores))
+
+    def evaluate(self):
+        if self._distributed:
+            comm.synchronize()
+            predictions = list(itertools.chain(*comm.gather(self._predictions, dst=0)))
+            if not comm.is_main_process():
+                return {}
+        else:
+            predictions = self._predictions
+        gt = ground_truth_from_dataset_dicts(
+            DatasetCatalog.get(self._dataset_name), box="visible" if self._box == "visible" else "full"
+        )
+        dt = detections_from_arrays(gt, predictions)
+        missing = gt.num_images - len(predictions)
+        if missing:
+            logger.warning(f"{missing} of {gt.num_images} images of '{self._dataset_name}' got no predictions; "
+                           "they count as images without detections.")
+        report = evaluate(
+            self._protocol, gt, dt, setups=self._setups, mode=self._mode, box_mode=self._box,
+            resize_dets=self._resize_dets, compute_ji=self._compute_ji,
+        )
+        logger.info(f"Evaluation results of '{self._dataset_name}':\n{report.format_table()}")
+        if self._output_dir:
+            self._write(report, gt, dt)
+        return report.percent()
+
+    def _write(self, report, gt, dt) -> None:
+        os.makedirs(self._output_dir, exist_ok=True)
+        out = self._output_dir
+        lines = odgt_lines(gt, dt)
+        atomic_write_text(os.path.join(out, "predictions.odgt"), "\n".join(lines) + ("\n" if lines else ""))
+        _write_json_compact(os.path.join(out, "coco_instances_results.json"), coco_results(gt, dt))
+        payload = report.to_json()
+        if self._error_fppi is not None:
+            from .error_analysis import analyze_report
+
+            payload["details"]["error_analysis"] = analyze_report(report, gt, dt, fppi=self._error_fppi)
+        atomic_write_json(os.path.join(out, "metrics.json"), payload)
+        atomic_write_text(os.path.join(out, "metrics.md"), report.format_table(markdown=True))
+        if self._plot:
+            from .plots import plot_mr_fppi
+
+            plot_mr_fppi(report, out)
+
+
+def _write_json_compact(path: str, obj) -> None:
+    """JSON without indentation (the results file can be large), atomically."""
+    atomic_write(path, lambda f: json.dump(obj, f))
+
+
+def add_miss_rate_config(cfg) -> None:
+    """
+    Add ``cfg.TEST.MISS_RATE`` (read by build_miss_rate_evaluator). Not called by add_pedet_config (owned elsewhere);
+    without these keys the evaluator uses the defaults below.
+    """
+    from detectron2.config import CfgNode as CN
+
+    cfg.TEST.MISS_RATE = CN()
+    # Protocol: "" = the dataset's MetadataCatalog evaluator_type; else "crowdhuman" | "citypersons" | "caltech".
+    # CHOICE.
+    cfg.TEST.MISS_RATE.PROTOCOL = ""
+    # CityPersons / Caltech subsets: [] = protocol default (7 CityPersons setups; Caltech Reasonable, All, Heavy),
+    # else names or "NAME:HMIN:HMAX:VMIN:VMAX". PEER (eval_MR_multisetup.py, Pedestron eval_mr.py, dbEval.m).
+    cfg.TEST.MISS_RATE.SETUPS = []
+    # CityPersons: "official" (eval_MR_multisetup.py numbers) or "matlab" (toolbox recall-0 rule). PEER.
+    cfg.TEST.MISS_RATE.MODE = "official"
+    # CrowdHuman GT box: "full" (fbox, the published numbers) or "visible" (vbox). PEER.
+    cfg.TEST.MISS_RATE.BOX = "full"
+    # CrowdHuman JI (10 score thresholds, maximum-weight matching) on/off. CHOICE.
+    cfg.TEST.MISS_RATE.JI_ON = True
+    # MR-FPPI PNG in the output dir on/off. CHOICE.
+    cfg.TEST.MISS_RATE.PLOTS_ON = True
+    # RepLoss §3.2 error analysis in metrics.json on/off, at FPPI ERROR_ANALYSIS_FPPI (> 0). PAPER (RepLoss §3.2).
+    cfg.TEST.MISS_RATE.ERROR_ANALYSIS_ON = True
+    cfg.TEST.MISS_RATE.ERROR_ANALYSIS_FPPI = 0.1
+
+
+def build_miss_rate_evaluator(cfg, dataset_name: str, output_folder: str | None = None) -> MissRateEvaluator:
+    """
+    For ``Trainer.build_evaluator`` in a train_net.py: ``return build_miss_rate_evaluator(cfg, dataset_name,
+    output_folder)``. Output folder default: ``cfg.OUTPUT_DIR/inference/<dataset_name>``.
+    """
+    if output_folder is None:
+        output_folder = os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
+    node = cfg.TEST.get("MISS_RATE", None)
+    if node is None:
+        return MissRateEvaluator(dataset_name, output_dir=output_folder)
+    return MissRateEvaluator(
+        dataset_name,
+        output_dir=output_folder,
+        protocol=node.PROTOCOL or None,
+        setups=list(node.SETUPS) or None,
+        mode=node.MODE,
+        box=node.BOX,
+        compute_ji=node.JI_ON,
+        plot=node.PLOTS_ON,
+        error_analysis_fppi=node.ERROR_ANALYSIS_FPPI if node.ERROR_ANALYSIS_ON else None,
+    )

@@ -1,0 +1,642 @@
+"""
+Ground truth and detections of a whole data set as flat numpy arrays, and the readers that build them
+(CrowdHuman ``.odgt``, CityPersons-style COCO ``val_gt.json``, COCO results JSON), with input validation.
+
+Pure numpy + json: nothing here imports torch or Detectron2, so ``python -m pedet.evaluation`` starts fast.
+
+Shape shorthand:  I = images,  G = ground-truth boxes of all images,  D = detections of all images.
+Per-image slices follow the CSR convention: the boxes of image ``i`` are rows ``offsets[i]:offsets[i + 1]``.
+Boxes are XYWH_ABS (x, y, width, height) float64, unclipped, as the files store them.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+import warnings
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+__all__ = [
+    "EvalInputError",
+    "GroundTruthSet",
+    "DetectionSet",
+    "build_ground_truth",
+    "build_detections",
+    "read_crowdhuman_gt",
+    "read_crowdhuman_dt",
+    "read_coco_gt",
+    "read_coco_results",
+    "read_odgt_lines",
+    "ground_truth_from_dataset_dicts",
+    "detections_from_arrays",
+]
+
+# CrowdHuman label rule (CrowdDet APMRToolkits/image.py, EVAL_PROTOCOLS §2.1): a box is an ignore region if its
+# tag is not "person" or its extra.ignore is non-zero.
+_CH_PERSON_TAG = "person"
+
+
+class EvalInputError(ValueError):
+    """Invalid evaluation input (unknown or duplicate image id, NaN/inf, negative box size, ...)."""
+
+
+@dataclass
+class GroundTruthSet:
+    """
+    All ground truth of one data set, in the image order of the annotation file.
+
+    Attributes:
+        image_ids: (I,) image ids as in the file (int or str), unique.
+        image_width, image_height: (I,) float64 image size, NaN where unknown.
+        offsets: (I + 1,) int64 CSR offsets into the G arrays.
+        boxes: (G, 4) full boxes, XYWH_ABS.
+        vis_boxes: (G, 4) visible boxes, XYWH_ABS (== boxes where the file has none).
+        heights: (G,) the "height" the file states (CityPersons reads it instead of boxes[:, 3]).
+        vis_ratios: (G,) visible fraction as the file states it (or area(vis) / area(full)).
+        ignore: (G,) bool, True for ignore regions (file ``ignore`` flag / non-person tag).
+        ann_ids: (G,) int64 annotation ids (CityPersons official mode uses id 0 as "no match", see citypersons.py).
+        labels: (G,) object array of label strings (Caltech label handling) or None.
+    """
+
+    image_ids: list
+    image_width: np.ndarray
+    image_height: np.ndarray
+    offsets: np.ndarray
+    boxes: np.ndarray
+    vis_boxes: np.ndarray
+    heights: np.ndarray
+    vis_ratios: np.ndarray
+    ignore: np.ndarray
+    ann_ids: np.ndarray
+    labels: np.ndarray | None = None
+
+    @property
+    def num_images(self) -> int:
+        return len(self.image_ids)
+
+    def image_of_box(self) -> np.ndarray:
+        """(G,) int64 image index of every box."""
+        return np.repeat(np.arange(self.num_images), np.diff(self.offsets))
+
+    def index(self) -> dict:
+        """image id -> image index."""
+        return {img_id: i for i, img_id in enumerate(self.image_ids)}
+
+
+@dataclass
+class DetectionSet:
+    """
+    All detections, aligned to a GroundTruthSet's images.
+
+    Attributes:
+        offsets: (I + 1,) int64 CSR offsets (same image order as the GroundTruthSet).
+        boxes: (D, 4) XYWH_ABS float64.
+        scores: (D,) float64.
+    Within an image, detections are sorted by descending score with a stable sort, so equal scores keep the
+    order of the input file (the tie rule of every reference evaluator).
+    """
+
+    offsets: np.ndarray
+    boxes: np.ndarray
+    scores: np.ndarray
+
+    @property
+    def num_dets(self) -> int:
+        return int(self.scores.shape[0])
+
+    def image_of_det(self) -> np.ndarray:
+        """(D,) int64 image index of every detection."""
+        return np.repeat(np.arange(self.offsets.shape[0] - 1), np.diff(self.offsets))
+
+
+def _check_boxes(boxes: np.ndarray, what: str, image_ids: Sequence, image_of: np.ndarray) -> None:
+    """Raise EvalInputError naming the first image whose boxes hold NaN/inf or a negative width/height."""
+    bad = ~np.isfinite(boxes).all(axis=1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise EvalInputError(f"{what}: non-finite box {boxes[i].tolist()} in image {image_ids[image_of[i]]!r}")
+    neg = (boxes[:, 2] < 0) | (boxes[:, 3] < 0)
+    if neg.any():
+        i = int(np.flatnonzero(neg)[0])
+        raise EvalInputError(
+            f"{what}: negative-size box {boxes[i].tolist()} (XYWH) in image {image_ids[image_of[i]]!r}"
+        )
+
+
+def _as_boxes(rows: list, what: str) -> np.ndarray:
+    if len(rows) == 0:
+        return np.zeros((0, 4), dtype=np.float64)
+    try:
+        arr = np.asarray(rows, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise EvalInputError(f"{what}: boxes must be lists of 4 numbers ({e})") from None
+    if arr.ndim != 2 or arr.shape[1] != 4:
+        raise EvalInputError(f"{what}: boxes must be lists of 4 numbers, got shape {arr.shape}")
+    return arr
+
+
+def build_ground_truth(
+    image_ids: Sequence,
+    counts: Sequence[int],
+    boxes: Any,
+    *,
+    vis_boxes: Any = None,
+    heights: Any = None,
+    vis_ratios: Any = None,
+    ignore: Any = None,
+    ann_ids: Any = None,
+    labels: Sequence[str] | None = None,
+    image_width: Sequence[float] | None = None,
+    image_height: Sequence[float] | None = None,
+) -> GroundTruthSet:
+    """
+    Validate and pack ground truth given per box (concatenated over images in ``image_ids`` order).
+
+    Args:
+        image_ids: (I,) unique ids.  counts: (I,) number of boxes of each image.
+        boxes: (G, 4) XYWH full boxes.  vis_boxes: (G, 4) or None (= boxes).
+        heights: (G,) or None (= boxes[:, 3]).  vis_ratios: (G,) or None (= area(vis) / area(full), 1 if area 0).
+        ignore: (G,) bool-like or None (= all False).  ann_ids: (G,) or None (= 1..G).
+        labels: (G,) strings or None.  image_width/height: (I,) or None (NaN = unknown).
+    Raises:
+        EvalInputError: duplicate image id, non-finite value, negative box size, inconsistent lengths.
+    """
+    image_ids = list(image_ids)
+    if len(set(image_ids)) != len(image_ids):
+        seen, dup = set(), None
+        for i in image_ids:
+            if i in seen:
+                dup = i
+                break
+            seen.add(i)
+        raise EvalInputError(f"ground truth: duplicate image id {dup!r}")
+    counts = np.asarray(counts, dtype=np.int64).reshape(-1)
+    n_img = len(image_ids)
+    if counts.shape[0] != n_img:
+        raise EvalInputError("ground truth: one box count per image expected")
+    offsets = np.zeros(n_img + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    n = int(offsets[-1])
+    boxes = _as_boxes(boxes, "ground truth") if not isinstance(boxes, np.ndarray) else boxes.astype(np.float64)
+    boxes = boxes.reshape(-1, 4)
+    if boxes.shape[0] != n:
+        raise EvalInputError(f"ground truth: {boxes.shape[0]} boxes for {n} counted")
+    image_of = np.repeat(np.arange(n_img), counts)
+    _check_boxes(boxes, "ground truth", image_ids, image_of)
+    vis = boxes.copy() if vis_boxes is None else np.asarray(vis_boxes, dtype=np.float64).reshape(-1, 4)
+    _check_boxes(vis, "ground truth visible box", image_ids, image_of)
+    h = boxes[:, 3].copy() if heights is None else np.asarray(heights, dtype=np.float64).reshape(-1)
+    if vis_ratios is None:
+        full_area = boxes[:, 2] * boxes[:, 3]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            vr = np.where(full_area > 0, vis[:, 2] * vis[:, 3] / full_area, 1.0)
+    else:
+        vr = np.asarray(vis_ratios, dtype=np.float64).reshape(-1)
+    ig = np.zeros(n, dtype=bool) if ignore is None else np.asarray(ignore).astype(bool).reshape(-1)
+    ids = np.arange(1, n + 1, dtype=np.int64) if ann_ids is None else np.asarray(ann_ids, dtype=np.int64)
+    for name, arr in (("height", h), ("vis_ratio", vr), ("ignore", ig), ("id", ids)):
+        if arr.shape[0] != n:
+            raise EvalInputError(f"ground truth: {arr.shape[0]} values of '{name}' for {n} boxes")
+    for name, arr in (("height", h), ("vis_ratio", vr)):
+        if not np.isfinite(arr).all():
+            i = int(np.flatnonzero(~np.isfinite(arr))[0])
+            raise EvalInputError(f"ground truth: non-finite {name} in image {image_ids[image_of[i]]!r}")
+    lab = None
+    if labels is not None:
+        lab = np.asarray(list(labels), dtype=object)
+        if lab.shape[0] != n:
+            raise EvalInputError("ground truth: one label per box expected")
+    w = np.full(n_img, np.nan) if image_width is None else np.asarray(image_width, dtype=np.float64)
+    hh = np.full(n_img, np.nan) if image_height is None else np.asarray(image_height, dtype=np.float64)
+    return GroundTruthSet(image_ids, w, hh, offsets, boxes, vis, h, vr, ig, ids, lab)
+
+
+def build_detections(
+    gt: GroundTruthSet, det_image_ids: Iterable, boxes: Any, scores: Any, *, what: str = "detections"
+) -> DetectionSet:
+    """
+    Validate detections given per box and group them by the ground truth's images.
+
+    Args:
+        gt: the ground truth whose image order the result follows.
+        det_image_ids: (D,) image id of every detection (must all be in ``gt``).
+        boxes: (D, 4) XYWH.  scores: (D,).
+    Raises:
+        EvalInputError: unknown image id (named), NaN/inf box or score, negative box size.
+    """
+    index = gt.index()
+    det_image_ids = list(det_image_ids)
+    try:
+        img = np.fromiter((index[i] for i in det_image_ids), dtype=np.int64, count=len(det_image_ids))
+    except KeyError as e:
+        raise EvalInputError(f"{what}: image id {e.args[0]!r} is not in the ground truth") from None
+    except TypeError as e:  # unhashable id
+        raise EvalInputError(f"{what}: bad image id ({e})") from None
+    boxes = (boxes.astype(np.float64) if isinstance(boxes, np.ndarray) else _as_boxes(boxes, what)).reshape(-1, 4)
+    return _detections_from_index(gt, img, boxes, scores, what)
+
+
+def _detections_from_index(
+    gt: GroundTruthSet, img: np.ndarray, boxes: np.ndarray, scores, what: str
+) -> DetectionSet:
+    """Validate and group detections given their (D,) image index into ``gt``."""
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if boxes.shape[0] != img.shape[0] or scores.shape[0] != img.shape[0]:
+        raise EvalInputError(f"{what}: {img.shape[0]} image ids, {boxes.shape[0]} boxes, {scores.shape[0]} scores")
+    _check_boxes(boxes, what, gt.image_ids, img)
+    if not np.isfinite(scores).all():
+        i = int(np.flatnonzero(~np.isfinite(scores))[0])
+        raise EvalInputError(f"{what}: non-finite score {scores[i]} in image {gt.image_ids[img[i]]!r}")
+    offsets = np.zeros(gt.num_images + 1, dtype=np.int64)
+    np.cumsum(np.bincount(img, minlength=gt.num_images), out=offsets[1:])
+    # Stable: image first, then descending score, equal scores in input order (np.lexsort is stable). Detector
+    # output usually is in that order already; then the sort is skipped.
+    if img.size and (img[1:] >= img[:-1]).all():
+        same = img[1:] == img[:-1]
+        if not (same & (scores[1:] > scores[:-1])).any():
+            return DetectionSet(offsets, boxes, scores)
+    order = np.lexsort((-scores, img))
+    return DetectionSet(offsets, boxes[order], scores[order])
+
+
+# ------------------------------------------------------------------------------- fast paths for detection files
+# Detection files are large (CrowdHuman val: ~650k boxes) and json.loads spends ~1 us per box building dicts and
+# floats. For the layout that json.dumps writes (CrowdDet, Detectron2's COCO results, our evaluator), a regex
+# first verifies the exact structure, then the numbers are parsed in one numpy call. Anything else (other key
+# order, whitespace, NaN, string ids) takes the plain json path, so the fast path never changes a result; the
+# tests check both paths give identical arrays.
+# Numbers are matched loosely here and checked by the count of values numpy parses (a malformed number stops
+# np.fromstring early, and the count no longer matches -> json path). A strict JSON-number regex is 15x slower.
+_NUM = r"[-+.0-9eE]+"
+_DT_OBJ = r'\{"box": \[N, N, N, N\], "score": N(?:, "tag": N)?\}'.replace("N", _NUM)
+_DT_ARRAY = re.compile(r"\[(?:O(?:, O)*)?\]".replace("O", _DT_OBJ))
+_COCO_OBJ = r'\{"image_id": N, "category_id": N, "bbox": \[N, N, N, N\], "score": N\}'.replace("N", _NUM)
+_COCO_ARRAY = re.compile(r"\s*\[(?:O(?:, O)*)?\]\s*".replace("O", _COCO_OBJ))
+
+
+# After the regex has checked the layout, every character but digits, "." and "-" becomes a space (one
+# bytes.translate pass instead of one str.replace per key), and np.fromstring reads the numbers in order. Keys hold no
+# digits; an exponent ("1e-05") splits into two numbers, so the count check sends such files to json.
+_NUMBER_CHARS = bytes(c if chr(c) in "0123456789.-" else 32 for c in range(256))
+
+
+def _numbers(text: str, n_rows: int, per_row: int) -> np.ndarray | None:
+    """
+    The numbers of a layout-checked JSON text -> (n_rows, per_row) float64, or None if the text does not hold
+    exactly that many valid numbers (then the caller falls back to json).
+    """
+    if n_rows == 0:
+        return np.zeros((0, per_row))
+    try:
+        raw = text.encode("ascii").translate(_NUMBER_CHARS)
+    except UnicodeEncodeError:
+        return None
+    # np.fromstring in text mode (sep != "", not the deprecated binary mode); the tests check that its values equal
+    # json's. On a malformed number it stops early (with a warning), which the count check turns into None.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        vals = np.fromstring(raw, sep=" ")
+    if vals.size != n_rows * per_row:
+        return None
+    return vals.reshape(n_rows, per_row)
+
+
+def _fast_dtboxes(line: str) -> tuple[dict, str, int, int] | None:
+    """
+    (record without dtboxes, the layout-checked dtboxes text, box count, numbers per box: 5, or 6 with a tag) of a
+    canonical odgt detection line, else None.
+    """
+    k = line.find('"dtboxes": [')
+    if k < 0:
+        return None
+    a = k + len('"dtboxes": ')
+    m = _DT_ARRAY.match(line, a)
+    if m is None:
+        return None
+    arr = line[a + 1 : m.end() - 1]
+    n = arr.count("{")
+    n_tags = arr.count('"tag"')
+    if n_tags not in (0, n):
+        return None
+    try:
+        header = json.loads(line[:k] + '"dtboxes": []' + line[m.end():])
+    except json.JSONDecodeError:
+        return None
+    return header, arr, n, 6 if n_tags else 5
+
+
+def _split_rows(fast: list) -> list | None:
+    """Parse the box texts of all fast-path lines (one call per row width); split back per line ((n, 5) arrays)."""
+    out: list = [None] * len(fast)
+    for width in (5, 6):
+        idx = [i for i, f in enumerate(fast) if f[3] == width]
+        if not idx:
+            continue
+        counts = [fast[i][2] for i in idx]
+        vals = _numbers(" ".join(fast[i][1] for i in idx), sum(counts), width)
+        if vals is None:
+            return None
+        for i, part in zip(idx, np.split(vals[:, :5], np.cumsum(counts)[:-1])):
+            out[i] = part
+    return out
+
+
+# --------------------------------------------------------------------------------------------- CrowdHuman odgt
+def read_odgt_lines(path: str) -> list[dict]:
+    """One JSON object per non-empty line."""
+    with open(path, "r") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def _ch_is_ignore(box: dict) -> bool:
+    if box.get("tag", _CH_PERSON_TAG) != _CH_PERSON_TAG:
+        return True
+    extra = box.get("extra")
+    return bool(extra and extra.get("ignore", 0) != 0)
+
+
+def read_crowdhuman_gt(path_or_records: str | list, box_key: str = "fbox") -> GroundTruthSet:
+    """
+    CrowdHuman ground truth ``.odgt``: ``{"ID", "gtboxes": [{"tag", "fbox", "vbox", "extra": {"ignore"}}]}``.
+
+    Args:
+        box_key: "fbox" (full body, default, as CrowdDet / mmdet) or "vbox" (visible body). The other key
+            goes to ``vis_boxes`` (visible mode keeps the full box there).
+    Ignore rule: tag != "person" or extra.ignore != 0 (CrowdDet image.py). Image size from "width"/"height"
+    if the line has them (the official odgt does not; then the detection file must give them).
+    """
+    records = read_odgt_lines(path_or_records) if isinstance(path_or_records, str) else path_or_records
+    other = "vbox" if box_key == "fbox" else "fbox"
+    ids, counts, boxes, vis, ign, widths, heights = [], [], [], [], [], [], []
+    for rec in records:
+        if "ID" not in rec:
+            raise EvalInputError("crowdhuman gt: a line has no 'ID'")
+        gtb = rec.get("gtboxes", [])
+        ids.append(rec["ID"])
+        counts.append(len(gtb))
+        try:
+            boxes.extend([b[box_key] for b in gtb])
+            vis.extend([b.get(other) or b[box_key] for b in gtb])
+        except KeyError as e:
+            raise EvalInputError(f"crowdhuman gt: image {rec['ID']!r}: a box has no {e.args[0]!r}") from None
+        ign.extend([_ch_is_ignore(b) for b in gtb])
+        widths.append(rec.get("width", math.nan))
+        heights.append(rec.get("height", math.nan))
+    boxes_a = _as_boxes(boxes, "crowdhuman gt")
+    vis_a = _as_boxes(vis, "crowdhuman gt")
+    return build_ground_truth(
+        ids, counts, boxes_a, vis_boxes=vis_a, ignore=np.asarray(ign, dtype=bool),
+        image_width=widths, image_height=heights,
+    )
+
+
+def read_crowdhuman_dt(path_or_records: str | list, gt: GroundTruthSet) -> DetectionSet:
+    """
+    CrowdHuman detection ``.odgt``: ``{"ID", "width", "height", "dtboxes": [{"box", "score", "tag"}]}``.
+
+    Image sizes found here fill the GT's unknown ones (CrowdDet takes the first record that has them).
+    Images of the GT without a line have no detections. A second line for one ID is an error.
+    """
+    if isinstance(path_or_records, str):
+        with open(path_or_records, "r") as f:
+            lines = [line for line in f if line.strip()]
+        fast = [_fast_dtboxes(line) for line in lines]
+        arrays = _split_rows([f for f in fast if f is not None])
+        if arrays is None:  # some number was not a plain decimal: parse everything with json
+            fast = [None] * len(lines)
+        records = [json.loads(line) if f is None else f[0] for line, f in zip(lines, fast)]
+        it = iter(arrays or [])
+        arrays = [None if f is None else next(it) for f in fast]
+    else:
+        records, arrays = path_or_records, [None] * len(path_or_records)
+    index = gt.index()
+    seen: set = set()
+    img_of, rows = [], []
+    for rec, arr in zip(records, arrays):
+        img_id = rec.get("ID")
+        if img_id not in index:
+            raise EvalInputError(f"crowdhuman dt: image id {img_id!r} is not in the ground truth")
+        if img_id in seen:
+            raise EvalInputError(f"crowdhuman dt: duplicate image id {img_id!r}")
+        seen.add(img_id)
+        i = index[img_id]
+        if "width" in rec and math.isnan(gt.image_width[i]):
+            gt.image_width[i] = float(rec["width"])
+        if "height" in rec and math.isnan(gt.image_height[i]):
+            gt.image_height[i] = float(rec["height"])
+        if arr is None:
+            dtb = rec.get("dtboxes", [])
+            try:
+                arr = np.array([list(b["box"]) + [b["score"]] for b in dtb], dtype=np.float64).reshape(-1, 5)
+            except KeyError as e:
+                raise EvalInputError(f"crowdhuman dt: image {img_id!r}: a box has no {e.args[0]!r}") from None
+            except (TypeError, ValueError) as e:
+                raise EvalInputError(f"crowdhuman dt: image {img_id!r}: bad box ({e})") from None
+        rows.append(arr)
+        img_of.append(np.full(arr.shape[0], i, dtype=np.int64))
+    allr = np.concatenate(rows) if rows else np.zeros((0, 5))
+    img = np.concatenate(img_of) if img_of else np.zeros(0, dtype=np.int64)
+    return _detections_from_index(gt, img, allr[:, :4], allr[:, 4], "crowdhuman dt")
+
+
+# ---------------------------------------------------------------------------------------- COCO-style JSON files
+def _load_json(path: str):
+    with open(path, "r") as f:
+        return json.load(f)
+
+
+def read_coco_gt(
+    path_or_dict: str | dict, category_id: int | None = 1, missing_vis: str = "full"
+) -> GroundTruthSet:
+    """
+    CityPersons-style COCO ground truth (``val_gt.json``): images ``{"id", "width", "height"}`` and annotations
+    ``{"id", "image_id", "category_id", "bbox", "vis_bbox", "height", "vis_ratio", "ignore"}``; Caltech files use
+    the same layout plus a ``"label"`` string per annotation.
+
+    Args:
+        category_id: only annotations of this category are read (the official CityPersons script accumulates
+            category 1 only, ``catIds = [1]``); None reads all. A missing category_id counts as 1.
+        missing_vis: a missing vis_bbox becomes the full box ("full") or [0, 0, 0, 0] ("zeros": the Caltech
+            toolbox's "not occluded").
+    Missing fields: vis_bbox -> see missing_vis, height -> bbox[3], vis_ratio -> area(vis_bbox) / area(bbox),
+    ignore -> 0.
+    """
+    data = _load_json(path_or_dict) if isinstance(path_or_dict, str) else path_or_dict
+    images = data.get("images")
+    if images is None:
+        raise EvalInputError("coco gt: no 'images' list")
+    ids = [im["id"] for im in images]
+    pos = {i: k for k, i in enumerate(ids)}
+    if len(pos) != len(ids):
+        build_ground_truth(ids, [0] * len(ids), np.zeros((0, 4)))  # raises naming the duplicate
+    anns = data.get("annotations", [])
+    if category_id is not None:
+        anns = [a for a in anns if a.get("category_id", 1) == category_id]
+    try:
+        img = np.fromiter((pos[a["image_id"]] for a in anns), dtype=np.int64, count=len(anns))
+    except KeyError as e:
+        bad = next(a for a in anns if a.get("image_id") not in pos)
+        raise EvalInputError(f"coco gt: annotation {bad.get('id')!r} names unknown image {bad.get('image_id')!r}") \
+            from e
+    order = np.argsort(img, kind="stable")  # group by image, file order within an image
+    anns = [anns[k] for k in order.tolist()]
+    no_vis = [0.0, 0.0, 0.0, 0.0]
+    try:
+        rows = [(a["bbox"], a.get("vis_bbox"), a.get("height"), a.get("vis_ratio"), a.get("ignore", 0), a.get("id"))
+                for a in anns]
+    except KeyError:
+        raise EvalInputError("coco gt: an annotation has no 'bbox'") from None
+    boxes_a = _as_boxes([r[0] for r in rows], "coco gt")
+    vis_a = _as_boxes(
+        [r[1] if r[1] is not None else (no_vis if missing_vis == "zeros" else r[0]) for r in rows], "coco gt"
+    )
+    heights = np.array([r[2] if r[2] is not None else r[0][3] for r in rows], dtype=np.float64)
+    full_area = boxes_a[:, 2] * boxes_a[:, 3]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        derived = np.where(full_area > 0, vis_a[:, 2] * vis_a[:, 3] / full_area, 1.0)
+    vr = np.array([r[3] if r[3] is not None else np.nan for r in rows], dtype=np.float64)
+    vr = np.where(np.isnan(vr), derived, vr)
+    has_label = any("label" in a for a in anns)
+    labels = [a.get("label", "ignore" if a.get("ignore", 0) else "person") for a in anns] if has_label else None
+    return build_ground_truth(
+        ids, np.bincount(img, minlength=len(ids)), boxes_a, vis_boxes=vis_a, heights=heights, vis_ratios=vr,
+        ignore=np.array([bool(r[4]) for r in rows], dtype=bool),
+        ann_ids=np.array([r[5] if r[5] is not None else k + 1 for k, r in enumerate(rows)], dtype=np.int64),
+        labels=labels,
+        image_width=[im.get("width", math.nan) for im in images],
+        image_height=[im.get("height", math.nan) for im in images],
+    )
+
+
+def read_coco_results(path_or_list: str | list, gt: GroundTruthSet, category_id: int | None = 1) -> DetectionSet:
+    """
+    COCO results JSON: a list of ``{"image_id", "category_id", "bbox": [x, y, w, h], "score"}``.
+
+    Args:
+        category_id: keep only this category (official CityPersons accumulates category 1); None keeps all.
+            A missing category_id counts as 1.
+    An empty list is valid (no detections; the official script would crash on it).
+    """
+    if isinstance(path_or_list, str):
+        with open(path_or_list, "r") as f:
+            text = f.read()
+        fast = _fast_coco_results(text, gt, category_id)
+        if fast is not None:
+            return fast
+        dets = json.loads(text)
+    else:
+        dets = path_or_list
+    if not isinstance(dets, list):
+        raise EvalInputError("coco results: expected a JSON list of detections")
+    if category_id is not None:
+        dets = [d for d in dets if d.get("category_id", 1) == category_id]
+    try:
+        ids = [d["image_id"] for d in dets]
+        boxes = [d["bbox"] for d in dets]
+        scores = [d["score"] for d in dets]
+    except KeyError as e:
+        raise EvalInputError(f"coco results: a detection has no {e.args[0]!r}") from None
+    return build_detections(gt, ids, _as_boxes(boxes, "coco results"), scores, what="coco results")
+
+
+def _fast_coco_results(text: str, gt: GroundTruthSet, category_id: int | None) -> DetectionSet | None:
+    """The canonical json.dumps layout with integer image ids (see _NUM above), else None."""
+    if not all(type(i) is int for i in gt.image_ids) or _COCO_ARRAY.fullmatch(text) is None:
+        return None
+    n = text.count("{")
+    rows = _numbers(text, n, 7)  # image_id, category_id, x, y, w, h, score
+    if rows is None:
+        return None
+    if category_id is not None:
+        rows = rows[rows[:, 1] == category_id]
+    ids = np.asarray(gt.image_ids, dtype=np.int64)
+    o = np.argsort(ids, kind="stable")
+    pos = np.searchsorted(ids[o], rows[:, 0])
+    pos = np.minimum(pos, ids.size - 1)
+    img = o[pos] if ids.size else pos
+    bad = (ids[img] != rows[:, 0]) if ids.size else np.ones(rows.shape[0], dtype=bool)
+    if bad.any():
+        v = rows[int(np.flatnonzero(bad)[0]), 0]
+        raise EvalInputError(f"coco results: image id {int(v) if v.is_integer() else v!r} is not in the ground truth")
+    return _detections_from_index(gt, img, rows[:, 2:6].copy(), rows[:, 6].copy(), "coco results")
+
+
+# ------------------------------------------------------------------------------------- Detectron2 dataset dicts
+_XYXY_ABS, _XYWH_ABS = 0, 1  # detectron2.structures.BoxMode values (not imported: this module stays numpy-only)
+
+
+def _xywh(box, mode) -> list:
+    mode = int(mode)
+    if mode == _XYWH_ABS:
+        return [float(v) for v in box]
+    if mode == _XYXY_ABS:
+        return [float(box[0]), float(box[1]), float(box[2]) - float(box[0]), float(box[3]) - float(box[1])]
+    raise EvalInputError(f"dataset dicts: unsupported bbox_mode {mode} (XYXY_ABS or XYWH_ABS expected)")
+
+
+def ground_truth_from_dataset_dicts(dicts: Sequence[dict], box: str = "full") -> GroundTruthSet:
+    """
+    Ground truth from Detectron2 dataset dicts in the team format (TEAM_BRIEF "Shared interfaces").
+
+    Per annotation: ``bbox`` (full box, unclipped; ``bbox_mode`` XYWH_ABS or XYXY_ABS), ``vis_bbox`` (visible box,
+    same mode; default bbox), ``height`` (default box height), ``vis_ratio`` (default area ratio), ignore =
+    ``ignore`` or ``category_id == -1`` or ``iscrowd``; optional ``label``.
+
+    Args:
+        box: "full" evaluates against ``bbox``; "visible" against ``vis_bbox`` (CrowdHuman visible-body mode).
+    """
+    ids, counts, boxes, vis, heights, ratios, ignore, labels, widths, hs = [], [], [], [], [], [], [], [], [], []
+    any_label = False
+    for d in dicts:
+        ids.append(d["image_id"])
+        anns = d.get("annotations", [])
+        counts.append(len(anns))
+        widths.append(d.get("width", math.nan))
+        hs.append(d.get("height", math.nan))
+        for a in anns:
+            mode = a.get("bbox_mode", _XYWH_ABS)
+            full = _xywh(a["bbox"], mode)
+            v = _xywh(a["vis_bbox"], mode) if "vis_bbox" in a else full
+            boxes.append(v if box == "visible" else full)
+            vis.append(full if box == "visible" else v)
+            heights.append(float(a.get("height", full[3])))
+            fa = full[2] * full[3]
+            ratios.append(float(a["vis_ratio"]) if "vis_ratio" in a else (v[2] * v[3] / fa if fa > 0 else 1.0))
+            ignore.append(bool(a.get("ignore", 0)) or a.get("category_id", 0) == -1 or bool(a.get("iscrowd", 0)))
+            any_label |= "label" in a
+            labels.append(a.get("label"))
+    if any_label:
+        labels = [lab if lab is not None else ("ignore" if ig else "person") for lab, ig in zip(labels, ignore)]
+    return build_ground_truth(
+        ids, counts, _as_boxes(boxes, "dataset dicts"), vis_boxes=_as_boxes(vis, "dataset dicts"), heights=heights,
+        vis_ratios=ratios, ignore=np.asarray(ignore, dtype=bool), labels=labels if any_label else None,
+        image_width=widths, image_height=hs,
+    )
+
+
+def detections_from_arrays(gt: GroundTruthSet, per_image: Sequence[tuple]) -> DetectionSet:
+    """
+    Detections from ``[(image_id, boxes (n, 4) XYWH, scores (n,)), ...]`` (the evaluator's gathered predictions).
+
+    Raises:
+        EvalInputError: an image id twice (e.g. a sampler that repeats images), unknown id, NaN/inf, negative size.
+    """
+    index = gt.index()
+    seen: set = set()
+    img, boxes, scores = [], [], []
+    for img_id, b, s in per_image:
+        if img_id not in index:
+            raise EvalInputError(f"predictions: image id {img_id!r} is not in the ground truth")
+        if img_id in seen:
+            raise EvalInputError(f"predictions: duplicate image id {img_id!r}")
+        seen.add(img_id)
+        b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+        img.append(np.full(b.shape[0], index[img_id], dtype=np.int64))
+        boxes.append(b)
+        scores.append(np.asarray(s, dtype=np.float64).reshape(-1))
+    if not img:
+        return _detections_from_index(gt, np.zeros(0, dtype=np.int64), np.zeros((0, 4)), np.zeros(0), "predictions")
+    return _detections_from_index(gt, np.concatenate(img), np.concatenate(boxes), np.concatenate(scores), "predictions")

@@ -1,0 +1,185 @@
+"""
+One entry point for every protocol, used by both the offline command (``python -m pedet.evaluation``) and the
+Detectron2 ``MissRateEvaluator``, so the two give identical numbers on the same input. Pure numpy.
+
+``evaluate(protocol, gt, dt, ...)`` returns an ``EvaluationReport``: flat metrics as fractions (None = undefined),
+JSON-friendly details (per-point miss rates, counts, mode), MR-FPPI curves per subset, and a text / Markdown table.
+"""
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from .io import (
+    DetectionSet,
+    GroundTruthSet,
+    read_coco_gt,
+    read_coco_results,
+    read_crowdhuman_dt,
+    read_crowdhuman_gt,
+)
+
+__all__ = ["PROTOCOLS", "EvaluationReport", "evaluate", "read_inputs"]
+
+PROTOCOLS = ("citypersons", "crowdhuman", "caltech")
+CROWDHUMAN_KEYS = ("AP", "mMR", "Recall", "JI")
+
+
+@dataclass
+class EvaluationReport:
+    """
+    Attributes:
+        protocol: "citypersons" | "crowdhuman" | "caltech".
+        metrics: {key: fraction or None}; keys = setup names, or AP / mMR / Recall / JI.
+        details: JSON-friendly per-key details and settings (mode, refs, counts, per-point MRs).
+        curves: {subset name: (fppi (N,), miss_rate (N,))}.
+        results: the protocol's raw result objects (per-detection status, for error analysis).
+    """
+
+    protocol: str
+    metrics: dict
+    details: dict
+    curves: dict = field(repr=False)
+    results: Any = field(repr=False)
+
+    def to_json(self) -> dict:
+        """Flat fractions plus a ``details`` object (the ``--out`` file)."""
+        return {**self.metrics, "details": self.details}
+
+    def percent(self) -> OrderedDict:
+        """Detectron2 convention: {protocol: {key: percent}}; undefined values become NaN."""
+        return OrderedDict(
+            [(self.protocol, {k: (math.nan if v is None else 100.0 * v) for k, v in self.metrics.items()})]
+        )
+
+    def log_average_for_legend(self) -> dict:
+        """{curve name: MR^-2 fraction or None} (for plot legends)."""
+        if self.protocol == "crowdhuman":
+            return {"all": self.metrics["mMR"]}
+        return dict(self.metrics)
+
+    def format_table(self, markdown: bool = False) -> str:
+        """The table the command prints (``markdown=True``: a GitHub table for the evaluator's output dir)."""
+        if self.protocol == "crowdhuman":
+            head = ["AP", "mMR", "Recall", "JI", "images", "GT", "ignore", "dets"]
+            d = self.details
+            rows = [[_pct(self.metrics[k]) for k in CROWDHUMAN_KEYS]
+                    + [str(d["num_images"]), str(d["num_gt"]), str(d["num_ignore_gt"]), str(d["num_dets"])]]
+            title = f"crowdhuman ({d['box_mode']} box), percent; lower mMR is better"
+        else:
+            head = ["setup", "MR^-2", "height", "visibility", "GT", "ignore", "dets"]
+            rows = []
+            for name, v in self.metrics.items():
+                d = self.details["setups"][name]
+                rows.append([name, _pct(v), _rng(d["height"]), _rng(d["visibility"]), str(d["num_gt"]),
+                             str(d["num_ignore_gt"]), str(d["num_dets"])])
+            title = f"{self.protocol} MR^-2 (percent, mode: {self.details['mode']}); lower is better"
+        return _table(title, head, rows, markdown)
+
+
+def _pct(v) -> str:
+    return "undefined" if v is None else f"{100.0 * v:.2f}"
+
+
+def _rng(r) -> str:
+    lo, hi = r
+
+    def f(x):
+        return "inf" if x is None or x >= 1e10 else f"{x:g}"
+
+    return f"[{f(lo)}, {f(hi)}]"
+
+
+def _table(title: str, head: list, rows: list, markdown: bool) -> str:
+    if markdown:
+        lines = [f"**{title}**", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        return "\n".join(lines) + "\n"
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
+    fmt = "  ".join(f"{{:>{w}}}" for w in widths)
+    lines = [title, fmt.format(*head)] + [fmt.format(*r) for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _num(x: float) -> float | None:
+    return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else float(x)
+
+
+def read_inputs(protocol: str, gt_path: str, dt_path: str, box_mode: str = "full") -> tuple:
+    """Read (GroundTruthSet, DetectionSet) from the files of a protocol (see the command's --help)."""
+    if protocol == "crowdhuman":
+        gt = read_crowdhuman_gt(gt_path, box_key="vbox" if box_mode == "visible" else "fbox")
+        return gt, read_crowdhuman_dt(dt_path, gt)
+    if protocol == "citypersons":
+        gt = read_coco_gt(gt_path)
+        return gt, read_coco_results(dt_path, gt)
+    if protocol == "caltech":
+        gt = read_coco_gt(gt_path, category_id=None, missing_vis="zeros")
+        return gt, read_coco_results(dt_path, gt, category_id=None)
+    raise ValueError(f"unknown protocol {protocol!r}; choose from {PROTOCOLS}")
+
+
+def evaluate(
+    protocol: str,
+    gt: GroundTruthSet,
+    dt: DetectionSet,
+    *,
+    setups=None,
+    mode: str = "official",
+    box_mode: str = "full",
+    resize_dets: bool = True,
+    compute_ji: bool = True,
+) -> EvaluationReport:
+    """
+    Args:
+        protocol: one of PROTOCOLS.
+        setups: CityPersons / Caltech subsets (names or "NAME:HMIN:HMAX:VMIN:VMAX"); None = the protocol default
+            (all seven for CityPersons; Reasonable, All, Heavy for Caltech).
+        mode: CityPersons "official" | "matlab".  box_mode: CrowdHuman "full" | "visible" (recorded; the GT
+            boxes must have been read accordingly).  resize_dets: Caltech detection squarify.
+        compute_ji: CrowdHuman JI on/off.
+    """
+    if protocol == "crowdhuman":
+        from .crowdhuman import evaluate_crowdhuman
+
+        r = evaluate_crowdhuman(gt, dt, box_mode=box_mode, compute_ji=compute_ji)
+        metrics = {k: _num(v) for k, v in r.metrics().items()}
+        details = {"protocol": protocol, **r.details(), "mr_rule": "first position with FPPI >= ref",
+                   "matching": "IoU > 0.5 (regular), IoA > 0.5 (ignore), boxes clipped to the image"}
+        return EvaluationReport(protocol, metrics, details, {"all": (r.fppi, r.miss_rate)}, r)
+    if protocol == "citypersons":
+        from .citypersons import DEFAULT_SETUPS, evaluate_citypersons
+
+        res = evaluate_citypersons(gt, dt, setups=DEFAULT_SETUPS if setups is None else setups, mode=mode)
+        rule = ("final recall where no detection has FPPI <= ref (official script)" if mode == "official"
+                else "recall 0 where no detection has FPPI <= ref (MATLAB toolbox)")
+        extra = {"mode": mode, "mr_rule": rule, "max_dets": 1000, "matching": "IoU/IoA >= 0.5"}
+        from .citypersons import CITYPERSONS_SETUPS, parse_setup
+
+        setup_objs = [parse_setup(s, CITYPERSONS_SETUPS) if isinstance(s, str) else s
+                      for s in (DEFAULT_SETUPS if setups is None else setups)]
+    elif protocol == "caltech":
+        from .caltech import CALTECH_SETUPS, DEFAULT_CALTECH_SETUPS, evaluate_caltech
+        from .citypersons import parse_setup
+
+        chosen = DEFAULT_CALTECH_SETUPS if setups is None else setups
+        res = evaluate_caltech(gt, dt, setups=chosen, resize_dets=resize_dets)
+        extra = {"mode": "matlab", "mr_rule": "recall 0 where no detection has FPPI <= ref (dbEval/bbGt)",
+                 "resize_dets": resize_dets, "matching": "IoU/IoA >= 0.5", "aspect_ratio": 0.41,
+                 "border": [5, 5, 635, 475]}
+        setup_objs = [parse_setup(s, CALTECH_SETUPS) if isinstance(s, str) else s for s in chosen]
+    else:
+        raise ValueError(f"unknown protocol {protocol!r}; choose from {PROTOCOLS}")
+    metrics = {name: _num(r.mr) for name, r in res.items()}
+    per_setup = {}
+    for s in setup_objs:
+        d = res[s.name].details()
+        d["mr_at_fppi"] = [_num(v) for v in d["mr_at_fppi"]]
+        d["height"] = [_num(min(s.height[0], 1e10)), _num(min(s.height[1], 1e10))]
+        d["visibility"] = [_num(min(s.visibility[0], 1e10)), _num(min(s.visibility[1], 1e10))]
+        per_setup[s.name] = d
+    details = {"protocol": protocol, **extra, "setups": per_setup}
+    curves = {name: (r.fppi, r.miss_rate) for name, r in res.items()}
+    return EvaluationReport(protocol, metrics, details, curves, res)

@@ -1,0 +1,103 @@
+"""
+Config keys of OPL ("Optimal Proposal Learning for Deployable End-to-End Pedestrian Detection", CVPR 2023).
+
+Every key of METHODS.md §1.8 lives under ``cfg.MODEL.OPL``. Origins: PAPER = stated in the OPL paper, PEER = what
+DeFCN's CrowdHuman config / cvpods do (OPL says it reuses DeFCN's assignment), CHOICE = our decision (METHODS §1.9).
+"""
+from detectron2.config import CfgNode as CN
+
+
+def add_opl_config(cfg: CN) -> None:
+    """Adds ``cfg.MODEL.OPL`` with the paper defaults (in place). Keys outside MODEL.OPL are left to the yaml files."""
+    _C = cfg
+    _C.MODEL.OPL = CN()
+
+    # --- head structure ---
+    # K, number of foreground classes (person only). PAPER (pedestrian detection)
+    _C.MODEL.OPL.NUM_CLASSES = 1
+    # FPN levels the head runs on, finest first; strides 8..128. PEER (FCOS/DeFCN P3-P7)
+    _C.MODEL.OPL.IN_FEATURES = ["p3", "p4", "p5", "p6", "p7"]
+    # Input of the FPN top block that makes P6/P7: "p5" (cvpods BLOCK_IN_FEATURES) or "res5" (d2 RetinaNet). PEER
+    _C.MODEL.OPL.TOP_BLOCK_IN_FEATURE = "p5"
+    # Convs in each of the cls and reg sub-nets (Sec. 3: "4 convs"). PAPER
+    _C.MODEL.OPL.NUM_CONVS = 4
+    # Norm of the head towers, C2F upper convs: "GN" or "" (none). PEER (FCOS/DeFCN use GN)
+    _C.MODEL.OPL.NORM = "GN"
+    # Groups of every GroupNorm in the head and CPN (32 in the paper setting; lower it for tiny channel counts). PEER
+    _C.MODEL.OPL.GN_NUM_GROUPS = 32
+    # pi of the focal-loss prior bias -log((1-pi)/pi) on every score-producing conv. PEER (RetinaNet/DeFCN)
+    _C.MODEL.OPL.PRIOR_PROB = 0.01
+    # Learnable per-level scalar on the regression output (init 1.0). CHOICE (DeFCN has it; d2 FCOS drops it)
+    _C.MODEL.OPL.USE_SCALE = True
+
+    # --- one-to-one assignment (POTO) for L_cls(S) and L_reg, Eq. (3) ---
+    # alpha of the quality Q = p^(1-alpha) * IoU^alpha. PEER (DeFCN CrowdHuman POTO_ALPHA 0.8)
+    _C.MODEL.OPL.POTO_ALPHA = 0.8
+    # Spatial prior: 0 = location centre inside the GT box; r > 0 also within r*stride of the GT centre. PEER (DeFCN CH)
+    _C.MODEL.OPL.CENTER_SAMPLING_RADIUS = 0.0
+    # "hungarian" (scipy linear_sum_assignment on the reduced matrix, METHODS §1.3) or "argmax". PEER (DeFCN both)
+    _C.MODEL.OPL.POTO_MATCHER = "hungarian"
+    # Drop a match whose location lies outside the spatial prior (DeFCN keeps it). CHOICE A10
+    _C.MODEL.OPL.DROP_OUT_OF_BOX_MATCH = True
+    # Assignment of the final score S: "poto" (OPL/DeFCN, one-to-one) or "fcos" (FCOS one-to-many: centre sampling
+    # radius 1.5, FPN scale ranges, smallest GT wins; only for the FCOS-with-NMS baseline). CHOICE
+    _C.MODEL.OPL.MAIN_ASSIGNER = "poto"
+    # Centre-sampling radius (in strides) used by MAIN_ASSIGNER "fcos". PEER (FCOS/d2 FCOS 1.5)
+    _C.MODEL.OPL.FCOS_CENTER_SAMPLING_RADIUS = 1.5
+
+    # --- Coarse-to-Fine classifier (C2F), Eq. (4)-(5) ---
+    # M_i of each C2F block (n = len); M_{i-1} > M_i; [] = no C2F (one final conv as in FCOS). PAPER (Table 6: {16, 4})
+    _C.MODEL.OPL.C2F_M = [16, 4]
+    # One-to-M_i rule: "topm" (top-M_i by quality inside the box), "defcn_aux" (DeFCN aux, mean+std threshold with
+    # topk = M_i per level) or "hungarian_m" (GT repeated M_i times, Hungarian; slow). CHOICE A1
+    _C.MODEL.OPL.C2F_ASSIGNER = "topm"
+    # Restrict block i+1's candidates to block i's positives of the same GT. CHOICE A2 (default no)
+    _C.MODEL.OPL.C2F_NESTED = False
+    # Weight of each L_i (Eq. 5 sums them with weight 1). PAPER
+    _C.MODEL.OPL.C2F_WEIGHT = 1.0
+
+    # --- Completed Proposal Network (CPN), Eq. (6)-(9) ---
+    # Switch of the whole CPN; off -> S = S_cls. PAPER (Table 5 rows)
+    _C.MODEL.OPL.CPN_ON = True
+    # Flows summed before GN in Eq. (9): any non-empty subset of F1, F2, F3. PAPER (Table 7)
+    _C.MODEL.OPL.CPN_FLOWS = ["F1", "F2", "F3"]
+    # Kernel of the two 2C->2C CPN convs (Eq. 7, Eq. 8); 1 is the cheap option. CHOICE A8
+    _C.MODEL.OPL.CPN_CONV_KERNEL = 3
+    # f_cls: "subnet" (output h0 of the 4-conv cls sub-net) or "last_block" (last C2F upper feature). CHOICE A5
+    _C.MODEL.OPL.CPN_CLS_FEATURE = "subnet"
+    # Neg() of Eq. (8): "neg" (-x), "one_minus_sigmoid" (1 - sigmoid(x)) or "exp_neg" (exp(-x)). CHOICE A6
+    _C.MODEL.OPL.CPN_NEG = "neg"
+    # Spatial kernel of the 3-D max pool in MSFE. PEER (DeFCN FILTER_KERNEL_SIZE 3)
+    _C.MODEL.OPL.MSFE_KERNEL = 3
+    # Adjacent levels on each side that MSFE pools over (DeFCN FILTER_TAU / 2). PEER
+    _C.MODEL.OPL.MSFE_LEVEL_RADIUS = 1
+
+    # --- DeFCN reproduction mode ---
+    # Replace CPN by DeFCN's 3DMF filter on f_reg (conv -> MSFE -> +input -> GN -> ReLU -> conv 3x3 -> 1). PEER
+    _C.MODEL.OPL.FILTER_3DMF = False
+    # DeFCN's auxiliary one-to-many focal loss on the final cls logits (loss_aux). PEER
+    _C.MODEL.OPL.AUX_ONE_TO_MANY = False
+    # Per-level top-k candidates of the DeFCN aux rule. PEER (DeFCN CrowdHuman AUX_TOPK 9)
+    _C.MODEL.OPL.AUX_TOPK = 9
+    # Weight of loss_aux. PEER (DeFCN 1.0)
+    _C.MODEL.OPL.AUX_WEIGHT = 1.0
+
+    # --- losses, Eq. (3) ---
+    # alpha of the focal losses (L_cls on S, L_i on logits, aux). PEER (DeFCN/RetinaNet 0.25)
+    _C.MODEL.OPL.FOCAL_ALPHA = 0.25
+    # gamma of the focal losses. PEER (2.0)
+    _C.MODEL.OPL.FOCAL_GAMMA = 2.0
+    # The "IoU loss" of L_reg: "giou" only. CHOICE A9 (PEER DeFCN IOU_LOSS_TYPE giou)
+    _C.MODEL.OPL.REG_LOSS = "giou"
+    # Weight of L_reg. CHOICE A9 (PEER DeFCN REG_WEIGHT 2.0)
+    _C.MODEL.OPL.REG_WEIGHT = 2.0
+
+    # --- inference (no NMS), METHODS §1.6 ---
+    # Keep scores S above this. PEER (cvpods/DeFCN 0.05)
+    _C.MODEL.OPL.SCORE_THRESH_TEST = 0.05
+    # Candidates kept per level before merging levels. PEER (cvpods/DeFCN 1000)
+    _C.MODEL.OPL.TOPK_CANDIDATES_TEST = 1000
+    # NMS switch, only for ablations and the FCOS-with-NMS baseline; OPL itself is NMS-free. CHOICE (STYLE do 11)
+    _C.MODEL.OPL.NMS_ON = False
+    # IoU threshold of the NMS; read only when NMS_ON. PEER (FCOS 0.6)
+    _C.MODEL.OPL.NMS_THRESH_TEST = 0.6

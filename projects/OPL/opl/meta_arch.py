@@ -1,0 +1,406 @@
+"""
+OPL meta-architecture (Song et al., "Optimal Proposal Learning for Deployable End-to-End Pedestrian Detection",
+CVPR 2023): an NMS-free one-stage detector on detectron2's ``DenseDetector``.
+
+Shape shorthand: N = images, R = locations of all FPN levels concatenated (finest first, row-major inside a level),
+K = classes, G = valid GT boxes of one image, n = number of C2F blocks. Boxes are XYXY_ABS in the padded input frame.
+Training: POTO one-to-one labels train S = sigmoid(z_n) * sigmoid(z_cpn) (L_cls) and the boxes (L_reg); One-to-M_i
+labels train each C2F block (L_i); Eq. (3)-(5). Inference: top-k per level, score threshold, no NMS (METHODS §1.6).
+Ignore boxes arrive as ``gt_classes == -1`` instances (METHODS §3.1 option 1) and are split off first.
+"""
+import logging
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import pedet  # noqa: F401  (Pillow alias before any detectron2.data import)
+import torch
+import torch.distributed as dist
+from detectron2.config import configurable
+from detectron2.layers import batched_nms
+from detectron2.modeling import META_ARCH_REGISTRY, build_backbone
+from detectron2.modeling.anchor_generator import DefaultAnchorGenerator
+from detectron2.modeling.box_regression import Box2BoxTransformLinear
+from detectron2.modeling.meta_arch.dense_detector import DenseDetector
+from detectron2.structures import Boxes, Instances, pairwise_iou
+from detectron2.utils import comm
+from detectron2.utils.events import get_event_storage
+from detectron2.utils.logger import log_every_n_seconds
+from pedet.layers.focal import focal_loss_on_probs
+from torch import Tensor
+from torchvision.ops import generalized_box_iou_loss, sigmoid_focal_loss
+
+from .assigner import (
+    defcn_aux_assign,
+    fcos_assign,
+    hungarian_m_assign,
+    inside_box_prior,
+    pairs_to_matched,
+    poto_argmax,
+    poto_hungarian,
+    quality_score,
+    topm_assign,
+)
+from .head import OPLHead
+
+__all__ = ["OPL", "final_scores", "flatten_levels", "split_ignore"]
+logger = logging.getLogger(__name__)
+
+
+def flatten_levels(per_level: Sequence[Tensor], channels: int) -> Tensor:
+    """L x (N, channels, H_l, W_l) -> (N, R, channels), the anchor order of DefaultAnchorGenerator."""
+    return torch.cat([x.permute(0, 2, 3, 1).reshape(x.shape[0], -1, channels) for x in per_level], dim=1)
+
+
+def final_scores(cls_logits: Tensor, gate_logits: Optional[Tensor]) -> Tensor:
+    """
+    Eq. (2): S = S_cls * S_cpn with S_cls = sigmoid(z_n) and the class-agnostic S_cpn = sigmoid(z_cpn) (CHOICE A17).
+    Without a gate (CPN and 3DMF off) S = S_cls, as FCOS without centre-ness.
+
+    Args:
+        cls_logits: (..., K).  gate_logits: (..., 1) or None.
+    Returns:
+        (..., K) fp32 probabilities.
+    """
+    s = torch.sigmoid(cls_logits.float())
+    return s if gate_logits is None else s * torch.sigmoid(gate_logits.float())
+
+
+def split_ignore(gt_instances: Sequence[Instances]) -> Tuple[List[Instances], List[Instances]]:
+    """Splits each image's Instances into valid GT (gt_classes >= 0) and ignore boxes (gt_classes < 0)."""
+    valid = [t[t.gt_classes >= 0] for t in gt_instances]
+    ignored = [t[t.gt_classes < 0] for t in gt_instances]
+    return valid, ignored
+
+
+def _mean_over_processes(count: Tensor) -> float:
+    """Loss normaliser max(1, mean over processes of ``count``) (DeFCN all-reduce / world size, METHODS §1.5)."""
+    c = count.detach().float().reshape(())
+    world = comm.get_world_size()
+    if world > 1:
+        dist.all_reduce(c)
+        c = c / world
+    return max(float(c.item()), 1.0)
+
+
+@META_ARCH_REGISTRY.register()
+class OPL(DenseDetector):
+    """
+    OPL / DeFCN / FCOS-like dense detector; which one is a config (METHODS §1.8), never a code copy.
+    """
+
+    @configurable
+    def __init__(
+        self,
+        *,
+        backbone,
+        head: OPLHead,
+        head_in_features: List[str],
+        anchor_generator: DefaultAnchorGenerator,
+        box2box_transform: Box2BoxTransformLinear,
+        num_classes: int,
+        c2f_m: Sequence[int] = (16, 4),
+        c2f_assigner: str = "topm",
+        c2f_nested: bool = False,
+        poto_alpha: float = 0.8,
+        center_sampling_radius: float = 0.0,
+        poto_matcher: str = "hungarian",
+        drop_out_of_box_match: bool = True,
+        main_assigner: str = "poto",
+        fcos_center_sampling_radius: float = 1.5,
+        aux_one_to_many: bool = False,
+        aux_topk: int = 9,
+        focal_alpha: float = 0.25,
+        focal_gamma: float = 2.0,
+        reg_weight: float = 2.0,
+        c2f_weight: float = 1.0,
+        aux_weight: float = 1.0,
+        ignore_mode: str = "drop",
+        test_score_thresh: float = 0.05,
+        test_topk_candidates: int = 1000,
+        nms_on: bool = False,
+        nms_thresh_test: float = 0.6,
+        max_detections_per_image: int = 500,
+        pixel_mean: Sequence[float],
+        pixel_std: Sequence[float],
+    ):
+        """Arguments mirror MODEL.OPL.* (see ``opl.config``); ``c2f_m`` = M_i of each C2F block (n = len)."""
+        super().__init__(backbone, head, head_in_features, pixel_mean=pixel_mean, pixel_std=pixel_std)
+        choices = {
+            "c2f_assigner": (c2f_assigner, ("topm", "defcn_aux", "hungarian_m")),
+            "poto_matcher": (poto_matcher, ("hungarian", "argmax")),
+            "main_assigner": (main_assigner, ("poto", "fcos")),
+            "ignore_mode": (ignore_mode, ("drop", "exclude_bg")),
+        }
+        for name, (value, allowed) in choices.items():
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        if list(c2f_m) != sorted(c2f_m, reverse=True):
+            logger.warning(f"C2F M-set {list(c2f_m)} is not decreasing; the paper requires M_(i-1) > M_i")
+        self.anchor_generator, self.box2box_transform = anchor_generator, box2box_transform
+        self.num_classes, self.c2f_m = num_classes, list(c2f_m)
+        self.c2f_assigner, self.c2f_nested = c2f_assigner, c2f_nested
+        self.poto_alpha, self.center_sampling_radius = poto_alpha, center_sampling_radius
+        self.poto_matcher, self.drop_out_of_box_match = poto_matcher, drop_out_of_box_match
+        self.main_assigner, self.fcos_center_sampling_radius = main_assigner, fcos_center_sampling_radius
+        self.aux_one_to_many, self.aux_topk = aux_one_to_many, aux_topk
+        self.focal_alpha, self.focal_gamma = focal_alpha, focal_gamma
+        self.loss_weight = {"loss_cls_o2o": 1.0, "loss_reg": reg_weight, "loss_c2f": c2f_weight, "loss_aux": aux_weight}
+        self.ignore_mode = ignore_mode
+        # v0.6's DenseDetector decode helpers read these attributes (STYLE do/don't 6); our own decode takes them
+        # explicitly, the attributes are kept so that the parent's helpers agree with ours if anyone calls them.
+        self.test_score_thresh, self.test_topk_candidates = test_score_thresh, test_topk_candidates
+        self.nms_on, self.nms_thresh_test = nms_on, nms_thresh_test
+        self.max_detections_per_image = max_detections_per_image
+
+    @classmethod
+    def from_config(cls, cfg):
+        o = cfg.MODEL.OPL
+        backbone = build_backbone(cfg)
+        shapes = backbone.output_shape()
+        feature_shapes = [shapes[f] for f in o.IN_FEATURES]
+        strides = [s.stride for s in feature_shapes]
+        ignore_mode = cfg.INPUT.IGNORE_MODE if "IGNORE_MODE" in cfg.INPUT else "drop"  # pedet.config key, optional
+        return {
+            "backbone": backbone,
+            "head": OPLHead(cfg, feature_shapes),
+            "head_in_features": list(o.IN_FEATURES),
+            # one square "anchor" of size = stride per location at ((i+0.5)s, (j+0.5)s) (DeFCN OFFSET 0.5, d2 FCOS)
+            "anchor_generator": DefaultAnchorGenerator(
+                sizes=[[float(s)] for s in strides], aspect_ratios=[1.0], strides=strides, offset=0.5
+            ),
+            # ltrb = relu(delta) * stride (DeFCN NORM_REG_TARGETS)
+            "box2box_transform": Box2BoxTransformLinear(normalize_by_size=True),
+            "num_classes": o.NUM_CLASSES,
+            "c2f_m": list(o.C2F_M),
+            "c2f_assigner": o.C2F_ASSIGNER,
+            "c2f_nested": o.C2F_NESTED,
+            "poto_alpha": o.POTO_ALPHA,
+            "center_sampling_radius": o.CENTER_SAMPLING_RADIUS,
+            "poto_matcher": o.POTO_MATCHER,
+            "drop_out_of_box_match": o.DROP_OUT_OF_BOX_MATCH,
+            "main_assigner": o.MAIN_ASSIGNER,
+            "fcos_center_sampling_radius": o.FCOS_CENTER_SAMPLING_RADIUS,
+            "aux_one_to_many": o.AUX_ONE_TO_MANY,
+            "aux_topk": o.AUX_TOPK,
+            "focal_alpha": o.FOCAL_ALPHA,
+            "focal_gamma": o.FOCAL_GAMMA,
+            "reg_weight": o.REG_WEIGHT,
+            "c2f_weight": o.C2F_WEIGHT,
+            "aux_weight": o.AUX_WEIGHT,
+            "ignore_mode": ignore_mode,
+            "test_score_thresh": o.SCORE_THRESH_TEST,
+            "test_topk_candidates": o.TOPK_CANDIDATES_TEST,
+            "nms_on": o.NMS_ON,
+            "nms_thresh_test": o.NMS_THRESH_TEST,
+            "max_detections_per_image": cfg.TEST.DETECTIONS_PER_IMAGE,
+            "pixel_mean": cfg.MODEL.PIXEL_MEAN,
+            "pixel_std": cfg.MODEL.PIXEL_STD,
+        }
+
+    # ------------------------------------------------------------------------------------------------ training
+    def forward_training(self, images, features, predictions, gt_instances):
+        """
+        Args:
+            predictions: the ``OPLHead`` output dict.  gt_instances: N Instances(gt_boxes, gt_classes), ignore = -1.
+        Returns:
+            dict of scalar ``loss_*`` tensors (fp32).
+        """
+        anchors = self.anchor_generator(features)
+        level_sizes = [len(a) for a in anchors]
+        anchor_boxes = Boxes.cat(anchors).tensor  # (R, 4)
+        centers = (anchor_boxes[:, :2] + anchor_boxes[:, 2:]) / 2
+        strides = anchor_boxes[:, 2] - anchor_boxes[:, 0]  # anchor size == stride
+        cls_logits = [flatten_levels(b, self.num_classes) for b in predictions["cls_logits"]]  # n' x (N, R, K)
+        deltas = flatten_levels(predictions["box_deltas"], 4)
+        gate = predictions["gate_logits"]
+        gate = flatten_levels(gate, 1) if gate is not None else None
+        scores = final_scores(cls_logits[-1], gate)  # (N, R, K) fp32
+        pred_boxes = self.decode_boxes(deltas, anchor_boxes)  # (N, R, 4) fp32
+        valid, ignored = split_ignore(gt_instances)
+        with torch.no_grad():
+            block_probs = [torch.sigmoid(z.detach().float()) for z in cls_logits]
+            targets = [
+                self.label_single_image(
+                    valid[j].gt_boxes.tensor.float(), valid[j].gt_classes, ignored[j].gt_boxes.tensor.float(),
+                    centers, strides, level_sizes, pred_boxes[j].detach(), scores[j].detach(),
+                    [p[j] for p in block_probs],
+                )
+                for j in range(len(gt_instances))
+            ]
+        return self.losses(cls_logits, scores, pred_boxes, valid, targets)
+
+    def decode_boxes(self, deltas: Tensor, anchor_boxes: Tensor) -> Tensor:
+        """
+        Eq. (1), box part: B = location centre -/+ relu(Scale_l * delta) * stride_l (ltrb), in fp32.
+
+        Args:
+            deltas: (N, R, 4).  anchor_boxes: (R, 4) square boxes of side stride centred at the locations.
+        Returns:
+            (N, R, 4) XYXY boxes.
+        """
+        n, r, _ = deltas.shape
+        flat = self.box2box_transform.apply_deltas(deltas.float().reshape(-1, 4), anchor_boxes.float().repeat(n, 1))
+        return flat.reshape(n, r, 4)
+
+    @torch.no_grad()
+    def label_single_image(
+        self, gt_boxes: Tensor, gt_classes: Tensor, ignore_boxes: Tensor, centers: Tensor, strides: Tensor,
+        level_sizes: List[int], pred_boxes: Tensor, scores: Tensor, block_probs: List[Tensor],
+    ) -> Dict[str, object]:
+        """
+        All labels of one image (fp32, no grad).
+
+        Args:
+            gt_boxes: (G, 4) valid GT; gt_classes: (G,); ignore_boxes: (I, 4).
+            centers: (R, 2); strides: (R,); level_sizes: locations per level.
+            pred_boxes: (R, 4) decoded boxes; scores: (R, K) final S; block_probs: n' x (R, K) sigmoid of each block.
+        Returns:
+            {"o2o": (R,) matched GT or -1, "c2f": n x (R,), "aux": (R,) or None,
+             "loss_mask": (R,) bool, False = excluded from the focal negatives (INPUT.IGNORE_MODE "exclude_bg"),
+             "num_unmatched": int, valid GTs without a one-to-one positive (box smaller than the stride, or all its
+             in-box locations taken by other GTs; logged, never an error)}
+        """
+        num_loc, num_gt = centers.shape[0], gt_boxes.shape[0]
+        prior = inside_box_prior(centers, strides, gt_boxes, self.center_sampling_radius)  # (G, R)
+        ious = pairwise_iou(Boxes(gt_boxes), Boxes(pred_boxes))  # (G, R)
+
+        def quality(probs: Tensor) -> Tensor:  # (R, K) -> (G, R) quality of each GT's class
+            return quality_score(probs[:, gt_classes].T, ious, self.poto_alpha)
+
+        if self.main_assigner == "poto":
+            matcher = poto_hungarian if self.poto_matcher == "hungarian" else poto_argmax
+            gt_idx, loc_idx = matcher(quality(scores), prior, self.drop_out_of_box_match)
+            o2o = pairs_to_matched(gt_idx, loc_idx, num_loc)
+        else:
+            o2o = fcos_assign(centers, strides, level_sizes, gt_boxes, self.fcos_center_sampling_radius)
+        num_unmatched = num_gt - int(torch.unique(o2o[o2o >= 0]).numel())
+        self._log_unmatched(num_unmatched, num_gt)
+        c2f: List[Tensor] = []
+        for m, probs in zip(self.c2f_m, block_probs):
+            prior_i = prior
+            if self.c2f_nested and c2f:
+                prior_i = prior & (c2f[-1][None, :] == torch.arange(num_gt, device=prior.device)[:, None])
+            if self.c2f_assigner == "topm":
+                c2f.append(topm_assign(quality(probs), prior_i, m))
+            elif self.c2f_assigner == "hungarian_m":
+                c2f.append(hungarian_m_assign(quality(probs), prior_i, m))
+            else:
+                c2f.append(defcn_aux_assign(quality(probs), prior_i, level_sizes, m))
+        aux = None
+        if self.aux_one_to_many:
+            aux = defcn_aux_assign(quality(block_probs[-1]), prior, level_sizes, self.aux_topk)
+        loss_mask = torch.ones(num_loc, dtype=torch.bool, device=centers.device)
+        if self.ignore_mode == "exclude_bg" and ignore_boxes.shape[0] > 0:
+            loss_mask = ~inside_box_prior(centers, strides, ignore_boxes).any(dim=0)
+        return {"o2o": o2o, "c2f": c2f, "aux": aux, "loss_mask": loss_mask, "num_unmatched": num_unmatched}
+
+    @staticmethod
+    def _log_unmatched(num_unmatched: int, num_gt: int) -> None:
+        if num_unmatched > 0:
+            # a box with no location inside (smaller than the stride) or whose in-box locations are all taken
+            log_every_n_seconds(
+                logging.WARNING, f"{num_unmatched}/{num_gt} GT got no one-to-one positive (no free location in the box)", 60,
+                name=__name__,
+            )
+
+    def _one_hot(self, matched: Tensor, gt: Sequence[Instances]) -> Tensor:
+        """(N, R) matched GT index -> (N, R, K) fp32 one-hot class targets (0 where unmatched)."""
+        n, r = matched.shape
+        out = torch.zeros(n, r, self.num_classes, device=matched.device)
+        for j in range(n):
+            pos = (matched[j] >= 0).nonzero().squeeze(1)
+            out[j, pos, gt[j].gt_classes[matched[j, pos]]] = 1.0
+        return out
+
+    def losses(
+        self, cls_logits: List[Tensor], scores: Tensor, pred_boxes: Tensor, gt: Sequence[Instances],
+        targets: Sequence[Dict[str, object]],
+    ) -> Dict[str, Tensor]:
+        """
+        Eq. (3): L = L_reg(B) + L_cls(S) + L_c2f, with L_c2f = sum_i L_i (Eq. 5) and L_i of Eq. (4).
+
+        Args:
+            cls_logits: n' x (N, R, K) logits of each block (the last gives S_cls).  scores: (N, R, K) S.
+            pred_boxes: (N, R, 4).  gt: N valid-GT Instances.  targets: ``label_single_image`` outputs.
+        Returns:
+            {"loss_cls_o2o", "loss_reg", "loss_c2f_{i}" for each C2F block, "loss_aux" (DeFCN mode)}.
+        """
+        storage = get_event_storage()
+        o2o = torch.stack([t["o2o"] for t in targets])  # (N, R)
+        keep = torch.stack([t["loss_mask"] for t in targets])  # (N, R)
+        pos = o2o >= 0
+        num_pos = _mean_over_processes(pos.sum())
+        num_gt = sum(len(g) for g in gt)
+        storage.put_scalar("opl/num_pos_o2o", pos.sum().item() / len(targets))
+        storage.put_scalar("opl/num_fg_per_gt", pos.sum().item() / max(num_gt, 1))
+        storage.put_scalar("opl/num_gt_unmatched", float(sum(t["num_unmatched"] for t in targets)))
+        weight = (keep | pos).float()[..., None]
+        loss_cls = (focal_loss_on_probs(scores, self._one_hot(o2o, gt), self.focal_alpha, self.focal_gamma) * weight)
+        losses = {"loss_cls_o2o": loss_cls.sum() / num_pos * self.loss_weight["loss_cls_o2o"]}
+
+        matched_boxes = torch.cat([g.gt_boxes.tensor[m[m >= 0]] for g, m in zip(gt, o2o)]).float()
+        if matched_boxes.shape[0] > 0:
+            reg = generalized_box_iou_loss(pred_boxes[pos], matched_boxes, reduction="sum")
+        else:
+            reg = pred_boxes.sum() * 0.0  # no positive: a zero that keeps the graph connected (DDP)
+        losses["loss_reg"] = reg / num_pos * self.loss_weight["loss_reg"]
+
+        for i in range(len(self.c2f_m)):
+            labels = torch.stack([t["c2f"][i] for t in targets])
+            losses[f"loss_c2f_{i}"] = self._logit_focal(cls_logits[i], labels, keep, gt) * self.loss_weight["loss_c2f"]
+            storage.put_scalar(f"opl/num_pos_per_gt_c2f_{i}", (labels >= 0).sum().item() / max(num_gt, 1))
+        if self.aux_one_to_many:
+            labels = torch.stack([t["aux"] for t in targets])
+            losses["loss_aux"] = self._logit_focal(cls_logits[-1], labels, keep, gt) * self.loss_weight["loss_aux"]
+            storage.put_scalar("opl/num_pos_per_gt_aux", (labels >= 0).sum().item() / max(num_gt, 1))
+        return losses
+
+    def _logit_focal(self, logits: Tensor, labels: Tensor, keep: Tensor, gt: Sequence[Instances]) -> Tensor:
+        """Eq. (4): sigmoid focal loss of (N, R, K) logits against (N, R) labels, / max(1, mean N_pos over processes)."""
+        pos = labels >= 0
+        weight = (keep | pos).float()[..., None]
+        loss = sigmoid_focal_loss(logits.float(), self._one_hot(labels, gt), self.focal_alpha, self.focal_gamma)
+        return (loss * weight).sum() / _mean_over_processes(pos.sum())
+
+    # ----------------------------------------------------------------------------------------------- inference
+    def forward_inference(self, images, features, predictions):
+        """Returns N Instances(pred_boxes, scores, pred_classes) in the padded-input frame (DenseDetector rescales)."""
+        anchors = self.anchor_generator(features)
+        cls_logits = predictions["cls_logits"][-1]  # only the last C2F block scores at inference (PAPER)
+        gates = predictions["gate_logits"] or [None] * len(cls_logits)
+        scores = [
+            final_scores(flatten_levels([z], self.num_classes), flatten_levels([g], 1) if g is not None else None)
+            for z, g in zip(cls_logits, gates)
+        ]  # L x (N, HW, K)
+        deltas = [flatten_levels([d], 4) for d in predictions["box_deltas"]]
+        return [
+            self.inference_single_image(anchors, [s[j] for s in scores], [d[j] for d in deltas], image_size)
+            for j, image_size in enumerate(images.image_sizes)
+        ]
+
+    def inference_single_image(
+        self, anchors: List[Boxes], scores: List[Tensor], deltas: List[Tensor], image_size: Tuple[int, int]
+    ) -> Instances:
+        """
+        METHODS §1.6: per level keep S > SCORE_THRESH_TEST, then the top TOPK_CANDIDATES_TEST; merge levels, sort by
+        score, keep DETECTIONS_PER_IMAGE. No NMS unless the ablation switch ``nms_on`` is set.
+
+        Args:
+            anchors: L Boxes (HW_l, 4).  scores: L x (HW_l, K) final S.  deltas: L x (HW_l, 4).
+        """
+        boxes_all, scores_all, classes_all = [], [], []
+        for a, s, d in zip(anchors, scores, deltas):
+            flat = s.reshape(-1)
+            idx = (flat > self.test_score_thresh).nonzero().squeeze(1)
+            top, order = flat[idx].topk(min(self.test_topk_candidates, idx.numel()))
+            idx = idx[order]
+            loc, cls = idx // self.num_classes, idx % self.num_classes
+            boxes_all.append(self.box2box_transform.apply_deltas(d[loc].float(), a.tensor[loc].float()))
+            scores_all.append(top)
+            classes_all.append(cls)
+        boxes, s, c = torch.cat(boxes_all), torch.cat(scores_all), torch.cat(classes_all)
+        if self.nms_on:
+            keep = batched_nms(boxes, s, c, self.nms_thresh_test)  # ablation / FCOS baseline only
+        else:
+            keep = torch.argsort(s, descending=True)
+        keep = keep[: self.max_detections_per_image]
+        return Instances(image_size, pred_boxes=Boxes(boxes[keep]), scores=s[keep], pred_classes=c[keep])

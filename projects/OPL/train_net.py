@@ -1,0 +1,102 @@
+#!/usr/bin/env python
+"""
+OPL training / evaluation script, shaped like detectron2's projects/TridentNet/train_net.py.
+
+    python projects/OPL/train_net.py --config-file projects/OPL/configs/opl_R_50_FPN_crowdhuman_30k.yaml --num-gpus 8
+    python projects/OPL/train_net.py --config-file ... --eval-only MODEL.WEIGHTS path/to/model_final.pth
+    python projects/OPL/train_net.py --config-file ... --resume
+
+Evaluation uses pedet's miss-rate evaluator with the protocol from the data set's metadata (evaluator_type); every
+TEST.EVAL_PERIOD iterations the model is evaluated and the checkpoint with the best protocol metric (lowest
+mMR / MR^-2) is kept as ``model_best.pth``. Data go through PedestrianDatasetMapper (ignore boxes as class -1).
+"""
+import pedet  # noqa: F401  (Pillow alias before any detectron2.data import)
+import detectron2.utils.comm as comm
+from detectron2.config import get_cfg
+from detectron2.data import MetadataCatalog
+from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup, hooks
+from detectron2.evaluation import verify_results
+
+import pedet.data  # noqa: F401  (registers the data set names)
+from pedet.config import add_pedet_config
+from pedet.data import PedestrianDatasetMapper, build_pedestrian_test_loader, build_pedestrian_train_loader
+from pedet.engine import PedetCheckpointer, PedetTrainerMixin, launch  # CPU/gloo launch, resume, safe loading
+from pedet.evaluation import build_miss_rate_evaluator
+from pedet.evaluation.evaluator import add_miss_rate_config
+
+from opl import add_opl_config
+
+# protocol (MetadataCatalog evaluator_type) -> flattened result key that ranks checkpoints; all are miss rates in
+# percent, lower is better: CrowdHuman's mMR, CityPersons' / Caltech's MR^-2 on Reasonable.
+BEST_METRIC = {"crowdhuman": "crowdhuman/mMR", "citypersons": "citypersons/Reasonable", "caltech": "caltech/Reasonable"}
+
+
+def best_metric(dataset_name: str) -> str:
+    """The BestCheckpointer key of a registered data set, e.g. "crowdhuman/mMR"."""
+    protocol = MetadataCatalog.get(dataset_name).evaluator_type
+    if protocol not in BEST_METRIC:
+        raise KeyError(f"{dataset_name}: evaluator_type {protocol!r} has no miss-rate metric ({sorted(BEST_METRIC)})")
+    return BEST_METRIC[protocol]
+
+
+class Trainer(PedetTrainerMixin, DefaultTrainer):
+    """DefaultTrainer with pedet's data loaders, the miss-rate evaluator and a best-by-miss-rate checkpoint."""
+
+    @classmethod
+    def build_evaluator(cls, cfg, dataset_name, output_folder=None):
+        # the protocol follows MetadataCatalog.get(dataset_name).evaluator_type; options from TEST.MISS_RATE
+        return build_miss_rate_evaluator(cfg, dataset_name, output_folder)
+
+    @classmethod
+    def build_train_loader(cls, cfg):
+        return build_pedestrian_train_loader(cfg, PedestrianDatasetMapper(cfg, True))
+
+    @classmethod
+    def build_test_loader(cls, cfg, dataset_name):
+        return build_pedestrian_test_loader(cfg, dataset_name, PedestrianDatasetMapper(cfg, False))
+
+    def build_hooks(self):
+        ret = super().build_hooks()
+        if self.cfg.TEST.EVAL_PERIOD > 0 and len(self.cfg.DATASETS.TEST) and comm.is_main_process():
+            # keeps model_best.pth by the miss rate of the first test set; must run after the EvalHook
+            best = hooks.BestCheckpointer(
+                self.cfg.TEST.EVAL_PERIOD, self.checkpointer, best_metric(self.cfg.DATASETS.TEST[0]), mode="min"
+            )
+            eval_index = next(i for i, h in enumerate(ret) if isinstance(h, hooks.EvalHook))
+            ret.insert(eval_index + 1, best)
+        return ret
+
+
+def setup(args):
+    """get_cfg -> pedet, evaluator and OPL keys -> merge file -> merge opts -> freeze -> default_setup."""
+    cfg = get_cfg()
+    add_pedet_config(cfg)
+    add_miss_rate_config(cfg)
+    add_opl_config(cfg)
+    cfg.merge_from_file(args.config_file)
+    cfg.merge_from_list(args.opts)
+    cfg.freeze()
+    default_setup(cfg, args)
+    return cfg
+
+
+def main(args):
+    cfg = setup(args)
+    if args.eval_only:
+        model = Trainer.build_model(cfg)
+        PedetCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        res = Trainer.test(cfg, model)
+        if cfg.TEST.AUG.ENABLED:
+            raise NotImplementedError("Test-time augmentation is not implemented for OPL")
+        verify_results(cfg, res)
+        return res
+    trainer = Trainer(cfg)
+    trainer.resume_or_load(resume=args.resume)
+    return trainer.train()
+
+
+if __name__ == "__main__":
+    args = default_argument_parser().parse_args()
+    print("Command Line Args:", args)
+    launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
+           dist_url=args.dist_url, args=(args,))

@@ -1,0 +1,48 @@
+"""
+Config keys of the Repulsion Loss project ("Repulsion Loss: Detecting Pedestrians in a Crowd", Wang et al., CVPR 2018).
+
+Origins in the comments follow METHODS.md: PAPER (stated in the paper), PEER (a peer implementation), CHOICE (ours,
+listed in METHODS.md §2.11 as B1-B12).
+"""
+from detectron2.config import CfgNode as CN
+
+
+def add_reploss_config(cfg: CN) -> None:
+    """
+    Add the MODEL.REPLOSS node to `cfg` (in place). Call after get_cfg() and pedet.config.add_pedet_config().
+    """
+    _C = cfg
+    _C.MODEL.REPLOSS = CN()
+
+    # Loss weights of Eq. (1): L = L_Attr + ALPHA * L_RepGT + BETA * L_RepBox. Both >= 0; 0 switches a term off and
+    # removes its key from the loss dict, so ALPHA = BETA = 0 is exactly Detectron2's Faster R-CNN loss dict.
+    # PAPER Table 2: alpha = beta = 0.5 is the best setting (alpha + beta = 1 in every row).
+    _C.MODEL.REPLOSS.ALPHA = 0.5
+    _C.MODEL.REPLOSS.BETA = 0.5
+
+    # Switch point sigma of Smooth_ln (Eq. 5) for RepGT, in [0, 1]. PAPER Table 1: sigma = 1.0 is best for RepGT
+    # ("directly sum over -ln(1 - IoG) with no smooth at all"); 1.0 is realised as 1 - SIGMA_EPS (CHOICE B1).
+    _C.MODEL.REPLOSS.SIGMA_GT = 1.0
+    # Switch point sigma of Smooth_ln for RepBox, in [0, 1]. PAPER Table 1: sigma = 0 is best for RepBox (Smooth_ln
+    # becomes the identity: the plain sum of IoUs).
+    _C.MODEL.REPLOSS.SIGMA_BOX = 0.0
+    # Smooth_ln uses sigma_eff = min(sigma, 1 - SIGMA_EPS): finite value and gradient at IoG = 1 (CHOICE B1), in (0, 1).
+    _C.MODEL.REPLOSS.SIGMA_EPS = 1e-3
+
+    # Normalisation (METHODS.md §2.5, CHOICE B2), one of:
+    #   "d2":    loss_box_reg = Detectron2's (sum / R sampled ROIs), loss_rep_gt = ALPHA * sum / R,
+    #            loss_rep_box = BETA * (|P+| / R) * RepBox: the paper's objective scaled by |P+| / R, so the paper's
+    #            relative weights hold and ALPHA = BETA = 0 is the Detectron2 baseline.
+    #   "paper": the paper's normalisation, attraction and RepGT divided by |P+| (changes the box-loss weight about
+    #            4x against Detectron2: compare it only with a baseline trained in the same mode).
+    _C.MODEL.REPLOSS.NORM_MODE = "d2"
+
+    # A repulsion GT with IoU(G_Attr, G_Rep) >= this value is treated as a duplicate of the target and skipped
+    # (CHOICE B6; CrowdHuman has near-duplicate full-body boxes). Range (0, 1]; 1.0 skips exact duplicates only.
+    _C.MODEL.REPLOSS.REP_GT_DUP_IOU = 0.95
+    # Whether ignore boxes (gt_classes == -1) may serve as G_Rep of RepGT. They are never attraction targets and never
+    # take part in RepBox. CHOICE B8: False (ignore regions are not pedestrians).
+    _C.MODEL.REPLOSS.REP_GT_USE_IGNORE = False
+    # RepBox is O(P^2) per image; if > 0, a random subset of at most this many positives per image enters RepBox
+    # (METHODS.md §2.7). 0 = all positives (Faster R-CNN has at most 512 * POSITIVE_FRACTION per image). CHOICE.
+    _C.MODEL.REPLOSS.REP_BOX_MAX_PER_IMAGE = 0

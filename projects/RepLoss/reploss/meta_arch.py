@@ -1,0 +1,73 @@
+"""
+Faster R-CNN meta-architecture for pedestrian data with ignore boxes (METHODS.md §3.1, option 1), used by the Repulsion
+Loss project ("Repulsion Loss: Detecting Pedestrians in a Crowd", Wang et al., CVPR 2018) and its baselines.
+
+Shape shorthand:  N = images in the batch,  G_n = valid GT boxes of image n,  I_n = ignore boxes of image n.
+
+PedestrianDatasetMapper keeps ignore boxes as instances with gt_classes == -1 (all fields of one Instances must have
+one length, detectron2 structures/instances.py). Detectron2's GeneralizedRCNN would hand them to the RPN and ROI
+matchers as if they were a class, so this subclass splits them off before both: the RPN gets the valid boxes only
+(as CrowdDet's RPN, PEER [R18]); RepLossROIHeads gets the valid boxes as `targets` and the ignore boxes as
+`ignore_instances` (used by INPUT.IGNORE_MODE "exclude_bg" and MODEL.REPLOSS.REP_GT_USE_IGNORE). Inference is
+GeneralizedRCNN's.
+"""
+from typing import Dict, List
+
+import torch
+from detectron2.modeling import META_ARCH_REGISTRY, GeneralizedRCNN
+from detectron2.utils.events import get_event_storage
+
+from pedet.data.mapper import split_ignore_instances
+
+from .roi_heads import RepLossROIHeads
+
+__all__ = ["PedestrianRCNN"]
+
+
+@META_ARCH_REGISTRY.register()
+class PedestrianRCNN(GeneralizedRCNN):
+    """
+    GeneralizedRCNN that removes ignore boxes (gt_classes == -1) from the targets of the RPN and ROI heads and passes
+    them to the ROI heads separately when those accept them (RepLossROIHeads).
+    """
+
+    @classmethod
+    def from_config(cls, cfg):
+        ret = super().from_config(cfg)
+        if cfg.INPUT.IGNORE_MODE == "exclude_bg" and not isinstance(ret["roi_heads"], RepLossROIHeads):
+            raise ValueError("INPUT.IGNORE_MODE='exclude_bg' needs MODEL.ROI_HEADS.NAME='RepLossROIHeads'")
+        if ret["proposal_generator"] is None:
+            raise ValueError("PedestrianRCNN needs a proposal generator (MODEL.PROPOSAL_GENERATOR.NAME)")
+        return ret
+
+    def forward(self, batched_inputs: List[Dict[str, torch.Tensor]]):
+        """
+        Args:
+            batched_inputs: N dicts from PedestrianDatasetMapper; in training each holds "instances" with `gt_boxes`
+                and `gt_classes` (-1 = ignore).
+        Returns:
+            training: dict of `loss_*` scalars (RPN + ROI heads); inference: as GeneralizedRCNN.
+        """
+        if not self.training:
+            return self.inference(batched_inputs)
+        images = self.preprocess_image(batched_inputs)
+        assert "instances" in batched_inputs[0], "PedestrianRCNN needs 'instances' in training"
+        valid, ignore = zip(*[split_ignore_instances(x["instances"].to(self.device)) for x in batched_inputs])
+        valid, ignore = list(valid), list(ignore)
+        get_event_storage().put_scalar("reploss/num_ignore_per_image", sum(len(i) for i in ignore) / len(ignore))
+
+        features = self.backbone(images.tensor)
+        proposals, proposal_losses = self.proposal_generator(images, features, valid)
+        if isinstance(self.roi_heads, RepLossROIHeads):
+            _, detector_losses = self.roi_heads(images, features, proposals, valid, ignore_instances=ignore)
+        else:  # e.g. StandardROIHeads: ignore boxes are dropped
+            _, detector_losses = self.roi_heads(images, features, proposals, valid)
+        if self.vis_period > 0:
+            storage = get_event_storage()
+            if storage.iter % self.vis_period == 0:
+                self.visualize_training(batched_inputs, proposals)
+
+        losses = {}
+        losses.update(detector_losses)
+        losses.update(proposal_losses)
+        return losses

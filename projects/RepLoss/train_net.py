@@ -1,0 +1,95 @@
+#!/usr/bin/env python
+"""
+Training and evaluation script of the Repulsion Loss project ("Repulsion Loss: Detecting Pedestrians in a Crowd",
+Wang et al., CVPR 2018) and its Faster R-CNN baselines, in the shape of Detectron2's projects/*/train_net.py.
+
+Data come from pedet.data (PedestrianDatasetMapper keeps ignore boxes as gt_classes == -1); evaluation is pedet's
+miss-rate evaluator, whose protocol (CrowdHuman or CityPersons) follows the data set's MetadataCatalog evaluator_type.
+The best checkpoint by miss rate (lower is better) is kept as model_best.pth next to the periodic ones.
+
+    python projects/RepLoss/train_net.py \
+        --config-file projects/RepLoss/configs/tiny/reploss_R_18_FPN_synthetic_tiny.yaml
+    python projects/RepLoss/train_net.py --config-file ... --eval-only MODEL.WEIGHTS output/.../model_best.pth
+    python projects/RepLoss/train_net.py --config-file ... --num-gpus 8 --resume
+"""
+import pedet  # noqa: F401  (Pillow alias before any detectron2.data import)
+import detectron2.utils.comm as comm
+from detectron2.config import get_cfg
+from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup, hooks
+from detectron2.evaluation import verify_results
+
+import pedet.data  # noqa: F401  (registers the data sets)
+from pedet.config import add_pedet_config
+from pedet.data import build_pedestrian_test_loader, build_pedestrian_train_loader
+from pedet.engine import PedetCheckpointer, PedetTrainerMixin, launch  # CPU/gloo launch, resume, safe loading
+from pedet.evaluation import build_miss_rate_evaluator
+from pedet.evaluation.evaluator import add_miss_rate_config
+from reploss import add_reploss_config
+from reploss.evaluation import miss_rate_metric
+
+
+class Trainer(PedetTrainerMixin, DefaultTrainer):
+    """DefaultTrainer with pedet's data loaders, the miss-rate evaluator and a best-by-miss-rate checkpoint."""
+
+    @classmethod
+    def build_evaluator(cls, cfg, dataset_name, output_folder=None):
+        # the protocol follows MetadataCatalog.get(dataset_name).evaluator_type; options from TEST.MISS_RATE
+        return build_miss_rate_evaluator(cfg, dataset_name, output_folder)
+
+    @classmethod
+    def build_train_loader(cls, cfg):
+        return build_pedestrian_train_loader(cfg)
+
+    @classmethod
+    def build_test_loader(cls, cfg, dataset_name):
+        return build_pedestrian_test_loader(cfg, dataset_name)
+
+    def build_hooks(self):
+        ret = super().build_hooks()
+        if self.cfg.TEST.EVAL_PERIOD > 0 and len(self.cfg.DATASETS.TEST) and comm.is_main_process():
+            # keeps model_best.pth by the miss rate of the first test set; must run after the EvalHook
+            metric = miss_rate_metric(self.cfg.DATASETS.TEST[0])
+            best = hooks.BestCheckpointer(self.cfg.TEST.EVAL_PERIOD, self.checkpointer, metric, mode="min")
+            eval_index = next(i for i, h in enumerate(ret) if isinstance(h, hooks.EvalHook))
+            ret.insert(eval_index + 1, best)
+        return ret
+
+
+def setup(args):
+    """get_cfg -> pedet, evaluator and reploss keys -> merge file and options -> freeze -> default_setup."""
+    cfg = get_cfg()
+    add_pedet_config(cfg)
+    add_miss_rate_config(cfg)
+    add_reploss_config(cfg)
+    cfg.merge_from_file(args.config_file)
+    cfg.merge_from_list(args.opts)
+    cfg.freeze()
+    default_setup(cfg, args)
+    return cfg
+
+
+def main(args):
+    cfg = setup(args)
+    if args.eval_only:
+        model = Trainer.build_model(cfg)
+        PedetCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        res = Trainer.test(cfg, model)
+        if comm.is_main_process():
+            verify_results(cfg, res)
+        return res
+    trainer = Trainer(cfg)
+    trainer.resume_or_load(resume=args.resume)
+    return trainer.train()
+
+
+if __name__ == "__main__":
+    args = default_argument_parser().parse_args()
+    print("Command Line Args:", args)
+    launch(
+        main,
+        args.num_gpus,
+        num_machines=args.num_machines,
+        machine_rank=args.machine_rank,
+        dist_url=args.dist_url,
+        args=(args,),
+    )

@@ -1,0 +1,93 @@
+"""pedet.engine units: resumable sampler, metrics repair, atomic writes, weights-only loading, backend choice."""
+import itertools
+import json
+import os
+import pickle
+
+import pytest
+import torch
+
+from pedet.engine import ResumableTrainingSampler, atomic_write, atomic_write_json, load_checkpoint_file, repair_jsonl
+from pedet.engine.launch import pick_backend
+
+
+def test_sampler_resumed_stream_is_the_tail_of_the_uninterrupted_one():
+    full = list(itertools.islice(iter(ResumableTrainingSampler(5, seed=3)), 23))
+    resumed = ResumableTrainingSampler(5, seed=3)
+    resumed.set_start_iter(4, 2)  # iteration 4 with 2 images per batch -> skip 4 * 2 = 8 indices
+    assert list(itertools.islice(iter(resumed), 15)) == full[8:]
+    # the stream is epochs of permutations: each block of 5 holds 0..4 once
+    assert sorted(full[:5]) == sorted(full[5:10]) == [0, 1, 2, 3, 4]
+
+
+def test_sampler_resume_per_rank_skips_within_the_rank_stream():
+    # 2 ranks: rank r takes stream[r::2]; resuming rank 1 at iteration 3 (1 image/rank) skips its first 3 indices
+    stream = list(itertools.islice(ResumableTrainingSampler(7, seed=5)._infinite_indices(), 40))
+    s = ResumableTrainingSampler(7, seed=5)
+    s._rank, s._world_size = 1, 2
+    s.set_start_iter(3, 1)
+    assert list(itertools.islice(iter(s), 10)) == stream[1::2][3:13]
+
+
+def test_sampler_state_restores_the_seed():
+    a, b = ResumableTrainingSampler(9, seed=11), ResumableTrainingSampler(9, seed=12)
+    b.load_state_dict(a.state_dict())
+    assert list(itertools.islice(iter(a), 20)) == list(itertools.islice(iter(b), 20))
+
+
+def test_repair_jsonl_cuts_a_torn_last_line(tmp_path):
+    path = tmp_path / "metrics.json"
+    good = '{"iteration": 0, "lr": 0.1}\n{"iteration": 1, "lr": 0.1}\n'
+    path.write_text(good + '{"iteration": 2, "l')  # kill -9 in the middle of a write
+    # removed = len('{"iteration": 2, "l') = 19 bytes
+    assert repair_jsonl(str(path)) == 19
+    assert path.read_text() == good
+
+
+def test_repair_jsonl_drops_iterations_the_resumed_run_repeats(tmp_path):
+    path = tmp_path / "metrics.json"
+    lines = [json.dumps({"iteration": i}) + "\n" for i in range(6)]
+    path.write_text("".join(lines))
+    repair_jsonl(str(path), drop_from_iteration=4)
+    assert [json.loads(x)["iteration"] for x in path.read_text().splitlines()] == [0, 1, 2, 3]
+
+
+def test_atomic_write_keeps_the_old_file_when_the_writer_fails(tmp_path):
+    path = str(tmp_path / "results.json")
+    atomic_write_json(path, {"mMR": 50.0})
+
+    class Unserialisable:
+        pass
+
+    with pytest.raises(TypeError):
+        atomic_write_json(path, {"mMR": Unserialisable()})
+    assert json.load(open(path)) == {"mMR": 50.0}
+    assert os.listdir(tmp_path) == ["results.json"]  # no temporary file left behind
+    atomic_write(path, "new")
+    assert open(path).read() == "new"
+
+
+class _Custom:  # a Python object: not loadable weights-only
+    def __init__(self):
+        self.x = 1
+
+
+def test_load_checkpoint_file_is_weights_only_and_names_the_trust_switch(tmp_path, monkeypatch):
+    plain, custom = str(tmp_path / "plain.pth"), str(tmp_path / "custom.pth")
+    torch.save({"model": {"w": torch.ones(2)}, "iteration": 3}, plain)
+    torch.save({"model": {"w": torch.ones(2)}, "extra": _Custom()}, custom)
+    assert load_checkpoint_file(plain)["iteration"] == 3
+    monkeypatch.delenv("PEDET_TRUST_PICKLE", raising=False)
+    with pytest.raises(pickle.UnpicklingError, match="PEDET_TRUST_PICKLE"):
+        load_checkpoint_file(custom)
+    assert load_checkpoint_file(custom, trust_pickle=True)["extra"].x == 1
+    monkeypatch.setenv("PEDET_TRUST_PICKLE", "1")
+    assert load_checkpoint_file(custom)["extra"].x == 1
+
+
+def test_pick_backend_is_gloo_without_cuda(monkeypatch):
+    monkeypatch.delenv("PEDET_DIST_BACKEND", raising=False)
+    assert pick_backend() == ("nccl" if torch.cuda.is_available() else "gloo")
+    assert pick_backend("GLOO") == "gloo"
+    with pytest.raises(ValueError):
+        pick_backend("mpi")

@@ -1,0 +1,130 @@
+"""Hand-computed one-rule cases of the CrowdHuman protocol (EVAL_PROTOCOLS §2)."""
+import numpy as np
+import pytest
+
+from pedet.evaluation.citypersons import match_subset
+from pedet.evaluation.crowdhuman import evaluate_crowdhuman, max_weight_matching
+from pedet.evaluation.io import read_crowdhuman_dt, read_crowdhuman_gt
+
+from .helpers import make_dt, make_gt
+
+
+def test_strict_threshold_rejects_overlap_exactly_half():
+    # one det, one regular GT, one ignore GT, both overlaps exactly 0.5 (no epsilon here)
+    pairs = (np.array([0]), np.array([0]), np.array([0.5]))
+    ign = (np.array([0]), np.array([1]), np.array([0.5]))
+    regular, keep = np.array([True, False]), np.array([True])
+    _, strict, _ = match_subset(pairs, ign, regular, keep, 0.5, prefer_later_gt=False, strict=True)
+    _, closed, _ = match_subset(pairs, ign, regular, keep, 0.5, prefer_later_gt=True, strict=False)
+    assert strict.tolist() == [0] and closed.tolist() == [1]  # CrowdHuman: FP; CityPersons: TP
+
+
+def test_iou_half_with_epsilon_is_not_a_match():
+    # GT 10x100, det 10x50: IoU = 500 / (1000 + 500 - 500 + 1e-6) < 0.5 -> FP, the GT is missed
+    gt = make_gt([(1, [dict(bbox=[0, 0, 10, 100])])], width=200, height=200)
+    r = evaluate_crowdhuman(gt, make_dt(gt, [(1, [0, 0, 10, 50], 0.9)]))
+    assert (r.num_tp, r.num_fp) == (0, 1) and r.Recall == 0.0
+
+
+def test_ioa_on_ignore_must_exceed_half():
+    # ignore GT 10x100. det A 10x100 shifted 50 down: IoA = 500 / (1000 + 1e-6) < 0.5 -> FP.
+    # det B 10x40 inside it: IoA = 400 / (400 + 1e-6) > 0.5 -> dropped. Regular GT far away, matched by det C.
+    gt = make_gt([(1, [dict(bbox=[0, 0, 10, 100], ignore=True), dict(bbox=[100, 0, 10, 100])])], 300, 300)
+    dt = make_dt(gt, [(1, [0, 50, 10, 100], 0.9), (1, [0, 10, 10, 40], 0.8), (1, [100, 0, 10, 100], 0.7)])
+    r = evaluate_crowdhuman(gt, dt)
+    assert r.det_status.tolist() == [0, -1, 1]
+
+
+def test_equal_iou_goes_to_the_earlier_gt():
+    gt = make_gt([(1, [dict(bbox=[0, 0, 20, 60]), dict(bbox=[0, 0, 20, 60])])])
+    r = evaluate_crowdhuman(gt, make_dt(gt, [(1, [0, 0, 20, 60], 0.9)]))
+    assert r.det_gt.tolist() == [0]
+
+
+def test_gt_and_detections_are_clipped_to_the_image():
+    # GT x in [-10, 10] in a 100-wide image -> clipped to [0, 10]; det [0, 10] x [0, 60] then has IoU ~1.
+    # Unclipped the IoU would be 600 / 1200 = 0.5 -> no match.
+    gt = make_gt([(1, [dict(bbox=[-10, 0, 20, 60])])], width=100, height=100)
+    r = evaluate_crowdhuman(gt, make_dt(gt, [(1, [0, 0, 10, 60], 0.9)]))
+    assert r.num_tp == 1 and r.mMR == 0.0
+
+
+def test_mr_uses_the_first_position_with_fppi_at_least_ref():
+    # 100 images, 2 GTs in image 1. Ranked: TP (.9), FP (.8, FPPI .01), TP (.7), FP (.6, FPPI .02).
+    # ref .01: first position with FPPI >= .01 is the FP, recall 1/2 -> MR .5 (CityPersons would give 0).
+    # ref .0178: first position with FPPI >= .0178 is the last FP, recall 1 -> MR 0; refs >= .0316 never reached:
+    # last position -> MR 0.
+    gt = make_gt([(1, [dict(bbox=[0, 0, 20, 60]), dict(bbox=[50, 0, 20, 60])])] + [(i, []) for i in range(2, 101)])
+    dt = make_dt(gt, [(1, [0, 0, 20, 60], 0.9), (2, [0, 0, 20, 60], 0.8), (1, [50, 0, 20, 60], 0.7),
+                      (3, [0, 0, 20, 60], 0.6)])
+    r = evaluate_crowdhuman(gt, dt)
+    assert r.mrs.tolist() == [0.5] + [0.0] * 8 and r.mMR == 0.0
+
+
+def test_ap_is_the_trapezoid_from_the_first_detection():
+    # 2 GTs; ranked TP, FP, TP: (recall, precision) = (.5, 1), (.5, .5), (1, 2/3)
+    # AP = 0 * (1 + .5) / 2 + .5 * (.5 + 2/3) / 2 = 0.2916666...
+    gt = make_gt([(1, [dict(bbox=[0, 0, 20, 60]), dict(bbox=[50, 0, 20, 60])])])
+    dt = make_dt(gt, [(1, [0, 0, 20, 60], 0.9), (1, [25, 0, 20, 60], 0.8), (1, [50, 0, 20, 60], 0.7)])
+    r = evaluate_crowdhuman(gt, dt)
+    assert r.AP == pytest.approx(0.5 * (0.5 + 2 / 3) / 2, abs=1e-15) and r.Recall == 1.0
+
+
+def test_empty_detections_give_mr_1_and_ap_0():
+    gt = make_gt([(1, [dict(bbox=[0, 0, 20, 60])])])
+    r = evaluate_crowdhuman(gt, make_dt(gt, []))
+    assert (r.AP, r.mMR, r.Recall, r.JI) == (0.0, 1.0, 0.0, 0.0)
+
+
+def test_no_regular_gt_is_undefined_not_a_crash():
+    gt = make_gt([(1, [dict(bbox=[0, 0, 20, 60], ignore=True)]), (2, [])])
+    r = evaluate_crowdhuman(gt, make_dt(gt, [(2, [0, 0, 20, 60], 0.9)]))
+    assert r.AP is None and r.mMR is None and r.Recall is None
+    # JI: image 2 has n = 1 det, m = 0 -> ratio 0 over 1 valid image
+    assert r.JI == 0.0
+
+
+def test_max_weight_matching_is_not_max_cardinality():
+    # path d0-g0 .51, d0-g1 1.0, d1-g1 .51, d1-g2 1.0, d2-g2 .51:
+    # max weight {d0-g1, d1-g2} = 2.0 (2 pairs) beats the perfect matching {d0-g0, d1-g1, d2-g2} = 1.53
+    ed, eg = np.array([0, 0, 1, 1, 2]), np.array([0, 1, 1, 2, 2])
+    ew = np.array([0.51, 1.0, 0.51, 1.0, 0.51])
+    dm, gm, _ = max_weight_matching(ed, eg, ew, 3, 3, np.zeros(3, dtype=np.int64))
+    assert dm.tolist() == [True, True, False] and gm.tolist() == [False, True, True]
+
+
+def test_max_weight_matching_large_component_uses_scipy():
+    # a 7 x 7 path (above the enumeration size): g0-d0 .6, d0-g1 .9, g1-d1 .6, ..., d5-g6 .9, g6-d6 .6.
+    # A matching takes no two adjacent edges: all six .9 edges = 5.4 beats all seven .6 edges = 4.2 and any mix
+    # (e.g. g0-d0 + five .9 edges = 5.1) -> d0..d5 and g1..g6 matched, d6 and g0 free.
+    ed = np.array([0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6])
+    eg = np.array([0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6])
+    ew = np.array([0.6, 0.9] * 6 + [0.6])
+    dm, gm, _ = max_weight_matching(ed, eg, ew, 7, 7, np.zeros(7, dtype=np.int64))
+    assert dm.tolist() == [True] * 6 + [False] and gm.tolist() == [False] + [True] * 6
+
+
+def test_ji_per_image_ratio_and_max_over_thresholds():
+    # 1 GT, det A exact (score .9), det B far away (score .05, FP).
+    # t = 0.0: k = 1, m = 1, n = 2 -> 1 / (1 + 2 - 1 + 1e-6); t >= 0.1: n = 1 -> 1 / (1 + 1e-6)
+    gt = make_gt([(1, [dict(bbox=[0, 0, 20, 60])])])
+    r = evaluate_crowdhuman(gt, make_dt(gt, [(1, [0, 0, 20, 60], 0.9), (1, [60, 0, 20, 60], 0.05)]))
+    assert r.ji_per_threshold[0] == pytest.approx(1 / (2 + 1e-6), abs=1e-15)
+    assert r.JI == pytest.approx(1 / (1 + 1e-6), abs=1e-15)
+
+
+def test_odgt_readers_ignore_rule_visible_mode_and_image_size_from_dt():
+    gt_lines = [{"ID": "a", "gtboxes": [
+        {"tag": "person", "fbox": [0, 0, 20, 60], "vbox": [0, 0, 20, 30], "extra": {"ignore": 0}},
+        {"tag": "mask", "fbox": [50, 0, 20, 60], "vbox": [50, 0, 20, 60], "extra": {}},
+        {"tag": "person", "fbox": [80, 0, 10, 30], "vbox": [80, 0, 10, 30], "extra": {"ignore": 1}},
+    ]}]
+    dt_lines = [{"ID": "a", "width": 100, "height": 80, "dtboxes": [{"box": [0, 0, 20, 30], "score": 0.9, "tag": 1}]}]
+    full = read_crowdhuman_gt(gt_lines)
+    assert full.ignore.tolist() == [False, True, True]
+    dt = read_crowdhuman_dt(dt_lines, full)
+    assert (full.image_width[0], full.image_height[0]) == (100, 80)
+    # full mode: det 20x30 vs fbox 20x60 -> IoU 0.5 - eps -> FP; visible mode: det == vbox -> TP
+    assert evaluate_crowdhuman(full, dt).num_tp == 0
+    vis = read_crowdhuman_gt(gt_lines, box_key="vbox")
+    assert evaluate_crowdhuman(vis, read_crowdhuman_dt(dt_lines, vis), box_mode="visible").num_tp == 1

@@ -1,0 +1,155 @@
+"""Readers and bad input (issue 3 §5): every rejected input raises EvalInputError naming what is wrong."""
+import json
+
+import numpy as np
+import pytest
+
+from pedet.evaluation.io import (  # noqa: I001
+    EvalInputError,
+    _fast_coco_results,
+    _fast_dtboxes,
+    build_detections,
+    build_ground_truth,
+    detections_from_arrays,
+    ground_truth_from_dataset_dicts,
+    read_coco_gt,
+    read_coco_results,
+    read_crowdhuman_dt,
+    read_crowdhuman_gt,
+)
+
+from .helpers import make_gt
+
+
+def test_unknown_image_id_is_named():
+    gt = make_gt([(1, [])])
+    with pytest.raises(EvalInputError, match="'nope'"):
+        build_detections(gt, ["nope"], [[0, 0, 1, 1]], [0.5])
+
+
+@pytest.mark.parametrize("box,score", [([0, 0, float("nan"), 1], 0.5), ([0, 0, 1, 1], float("inf")),
+                                       ([float("-inf"), 0, 1, 1], 0.5), ([0, 0, 1, 1], float("nan"))])
+def test_nan_and_inf_are_rejected(box, score):
+    gt = make_gt([(7, [])])
+    with pytest.raises(EvalInputError, match="image 7"):
+        build_detections(gt, [7], [box], [score])
+
+
+def test_negative_size_boxes_are_rejected():
+    gt = make_gt([(1, [])])
+    with pytest.raises(EvalInputError, match="negative-size"):
+        build_detections(gt, [1], [[0, 0, -1, 5]], [0.5])
+    with pytest.raises(EvalInputError, match="negative-size"):
+        build_ground_truth([1], [1], [[0, 0, 5, -2]])
+
+
+def test_duplicate_image_ids_are_rejected():
+    with pytest.raises(EvalInputError, match="duplicate image id 3"):
+        build_ground_truth([3, 3], [0, 0], np.zeros((0, 4)))
+    gt = make_gt([("a", [])])
+    line = {"ID": "a", "width": 10, "height": 10, "dtboxes": []}
+    with pytest.raises(EvalInputError, match="duplicate image id 'a'"):
+        read_crowdhuman_dt([line, line], gt)
+    with pytest.raises(EvalInputError, match="duplicate image id 'a'"):
+        detections_from_arrays(gt, [("a", np.zeros((0, 4)), []), ("a", np.zeros((0, 4)), [])])
+    with pytest.raises(EvalInputError, match="duplicate image id 5"):
+        read_coco_gt({"images": [{"id": 5}, {"id": 5}], "annotations": []})
+
+
+def test_images_without_gt_or_detections_are_valid():
+    gt = make_gt([(1, []), (2, [dict(bbox=[0, 0, 2, 2])])])
+    dt = build_detections(gt, [1], [[0, 0, 1, 1]], [0.3])
+    assert dt.offsets.tolist() == [0, 1, 1] and gt.offsets.tolist() == [0, 0, 1]
+
+
+def test_detections_are_grouped_by_image_and_sorted_stably_by_score():
+    gt = make_gt([(1, []), (2, [])])
+    dt = build_detections(gt, [2, 1, 2, 2], [[0, 0, 1, 1], [1, 0, 1, 1], [2, 0, 1, 1], [3, 0, 1, 1]],
+                          [0.5, 0.1, 0.9, 0.5])
+    # image 1: [x=1]; image 2 by score desc, the two 0.5s in input order: x = 2, 0, 3
+    assert dt.boxes[:, 0].tolist() == [1, 2, 0, 3]
+
+
+def _write(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_text(text)
+    return str(p)
+
+
+def test_fast_and_json_paths_give_identical_arrays(tmp_path):
+    rng = np.random.default_rng(0)
+    gt = make_gt([(f"img{i}", []) for i in range(3)])
+    lines, coco = [], []
+    for i in range(3):
+        boxes = np.round(rng.uniform(0, 500, (7, 4)), 3)
+        scores = rng.uniform(0, 1, 7)  # full-precision floats (17 digits)
+        lines.append(json.dumps({"ID": f"img{i}", "width": 640, "height": 480,
+                                 "dtboxes": [{"box": b.tolist(), "score": float(s), "tag": 1 + (i == 1)}
+                                             for b, s in zip(boxes, scores)]}))  # tag 2 in one image
+    path = _write(tmp_path, "dt.odgt", "\n".join(lines) + "\n")
+    assert all(_fast_dtboxes(x) is not None for x in lines)  # the fast path is really taken
+    fast = read_crowdhuman_dt(path, gt)
+    slow = read_crowdhuman_dt([json.loads(x) for x in lines], make_gt([(f"img{i}", []) for i in range(3)]))
+    assert np.array_equal(fast.boxes, slow.boxes) and np.array_equal(fast.scores, slow.scores)
+    # COCO results, int ids (fast path) vs the same list given as objects (json path)
+    gti = make_gt([(i, []) for i in range(1, 4)])
+    for i in range(1, 4):
+        for b, s in zip(np.round(rng.uniform(0, 500, (5, 4)), 2), rng.uniform(0, 1, 5)):
+            coco.append({"image_id": i, "category_id": 1, "bbox": b.tolist(), "score": float(s)})
+    coco.append({"image_id": 2, "category_id": 2, "bbox": [0, 0, 1, 1], "score": 0.99})  # other class: dropped
+    path = _write(tmp_path, "dt.json", json.dumps(coco))
+    assert _fast_coco_results(json.dumps(coco), gti, 1) is not None
+    fast, slow = read_coco_results(path, gti), read_coco_results(coco, gti)
+    assert fast.num_dets == 15
+    assert np.array_equal(fast.boxes, slow.boxes) and np.array_equal(fast.scores, slow.scores)
+
+
+def test_fast_path_falls_back_on_unusual_layout_and_still_validates(tmp_path):
+    gt = make_gt([(1, [])])
+    path = _write(tmp_path, "dt.json", '[{"score": 0.5, "bbox": [0, 0, 1, 1], "image_id": 1}]')  # other key order
+    assert read_coco_results(path, gt).num_dets == 1
+    path = _write(tmp_path, "bad.json", '[{"image_id": 9, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 0.5}]')
+    with pytest.raises(EvalInputError, match="image id 9"):
+        read_coco_results(path, gt)
+    path = _write(tmp_path, "nan.json", '[{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": NaN}]')
+    with pytest.raises(EvalInputError, match="non-finite"):
+        read_coco_results(path, gt)
+
+
+def test_coco_gt_reader_fields_and_defaults():
+    data = {"images": [{"id": 1, "width": 2048, "height": 1024}, {"id": 2}],
+            "annotations": [
+                {"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 40], "vis_bbox": [0, 0, 10, 20],
+                 "height": 41.0, "vis_ratio": 0.5, "ignore": 0},
+                {"id": 2, "image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 40]},  # defaults
+                {"id": 3, "image_id": 2, "category_id": 0, "bbox": [0, 0, 10, 40]},  # not category 1: not read
+            ]}
+    gt = read_coco_gt(data)
+    assert gt.offsets.tolist() == [0, 2, 2]
+    assert gt.heights.tolist() == [41.0, 40.0] and gt.vis_ratios.tolist() == [0.5, 1.0]
+    assert gt.ignore.tolist() == [False, False] and gt.ann_ids.tolist() == [1, 2]
+    with pytest.raises(EvalInputError, match="unknown image 9"):
+        read_coco_gt({"images": [{"id": 1}], "annotations": [{"id": 1, "image_id": 9, "bbox": [0, 0, 1, 1]}]})
+
+
+def test_dataset_dicts_conversion():
+    dicts = [{"image_id": "x", "width": 100, "height": 50, "annotations": [
+        {"bbox": [0, 0, 10, 20], "bbox_mode": 1, "category_id": 0, "vis_bbox": [0, 0, 10, 10], "vis_ratio": 0.5,
+         "height": 20.0, "ignore": 0},
+        {"bbox": [5, 5, 15, 25], "bbox_mode": 0, "category_id": -1, "ignore": 1},  # XYXY -> [5, 5, 10, 20]
+    ]}]
+    gt = ground_truth_from_dataset_dicts(dicts)
+    assert gt.boxes.tolist() == [[0, 0, 10, 20], [5, 5, 10, 20]] and gt.ignore.tolist() == [False, True]
+    vis = ground_truth_from_dataset_dicts(dicts, box="visible")
+    assert vis.boxes[0].tolist() == [0, 0, 10, 10]
+    assert (gt.image_width[0], gt.image_height[0]) == (100, 50)
+
+
+def test_crowdhuman_gt_without_boxes_and_missing_size():
+    gt = read_crowdhuman_gt([{"ID": "a", "gtboxes": []}, {"ID": "b"}])
+    assert gt.offsets.tolist() == [0, 0, 0]
+    from pedet.evaluation.crowdhuman import evaluate_crowdhuman
+
+    dt = read_crowdhuman_dt([{"ID": "a", "width": 10, "height": 10, "dtboxes": []}], gt)
+    with pytest.raises(EvalInputError, match="'b' has no width/height"):
+        evaluate_crowdhuman(gt, dt)
