@@ -27,6 +27,7 @@ setup(
     install_requires=[
         "numpy>=1.24",
         "scipy",
+        "orjson",  # the evaluator reads 50-80 MB detection files: 2-3x faster than json
         "Pillow",
         "opencv-python-headless",
         "pycocotools",

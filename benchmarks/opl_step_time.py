@@ -3,11 +3,12 @@
 Training step time of OPL vs the FCOS baseline on the same backbone, input and batch, and the share of the step spent
 in label assignment (POTO + One-to-M for OPL; FCOS's rule for the baseline), at 25 and 100 persons per image.
 
-Goal of issue 4 §5: OPL <= 1.25x FCOS, assignment <= 10 % of the step. Synthetic person-shaped boxes (aspect 0.41, heights
-spread over the image) on random images; SGD step included. Times are medians over the timed steps, in seconds: wall
-time, and the process CPU time (``time.process_time``), which with one thread is the work itself on a shared machine.
+Goal of issue 4 §5: OPL <= 1.25x FCOS, assignment <= 10 % of the step. Synthetic person-shaped boxes (aspect 0.41,
+heights spread over the image) on random images; SGD step included. Times are medians over the timed steps, in
+seconds: wall time, and the process CPU time (``time.process_time``), which with one thread is the work itself on a
+shared machine.
 
-    .venv/bin/python benchmarks/opl_step_time.py                      # R-50-FPN, 512x512, batch 2, 1 thread
+    .venv/bin/python benchmarks/opl_step_time.py --warmup 1 --steps 3  # R-50-FPN, 512x512, batch 2, 1 thread
     .venv/bin/python benchmarks/opl_step_time.py --size 800 --steps 5  # bigger input
 """
 import argparse

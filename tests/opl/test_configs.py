@@ -1,4 +1,4 @@
-"""Every OPL config (paper recipes, dataset variants, each ablation row, the tiny CPU config) builds and trains a step."""
+"""Every OPL config (paper recipes, data set variants, each ablation row, the tiny CPU config) trains a step."""
 import glob
 import os
 

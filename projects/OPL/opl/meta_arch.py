@@ -159,6 +159,8 @@ class OPL(DenseDetector):
         feature_shapes = [shapes[f] for f in o.IN_FEATURES]
         strides = [s.stride for s in feature_shapes]
         ignore_mode = cfg.INPUT.IGNORE_MODE if "IGNORE_MODE" in cfg.INPUT else "drop"  # pedet.config key, optional
+        if o.REG_LOSS != "giou":
+            raise ValueError(f"MODEL.OPL.REG_LOSS must be 'giou' (CHOICE A9), got {o.REG_LOSS!r}")
         return {
             "backbone": backbone,
             "head": OPLHead(cfg, feature_shapes),
@@ -297,10 +299,8 @@ class OPL(DenseDetector):
     def _log_unmatched(num_unmatched: int, num_gt: int) -> None:
         if num_unmatched > 0:
             # a box with no location inside (smaller than the stride) or whose in-box locations are all taken
-            log_every_n_seconds(
-                logging.WARNING, f"{num_unmatched}/{num_gt} GT got no one-to-one positive (no free location in the box)", 60,
-                name=__name__,
-            )
+            msg = f"{num_unmatched}/{num_gt} GT got no one-to-one positive (no free location in the box)"
+            log_every_n_seconds(logging.WARNING, msg, 60, name=__name__)
 
     def _one_hot(self, matched: Tensor, gt: Sequence[Instances]) -> Tensor:
         """(N, R) matched GT index -> (N, R, K) fp32 one-hot class targets (0 where unmatched)."""
@@ -355,7 +355,7 @@ class OPL(DenseDetector):
         return losses
 
     def _logit_focal(self, logits: Tensor, labels: Tensor, keep: Tensor, gt: Sequence[Instances]) -> Tensor:
-        """Eq. (4): sigmoid focal loss of (N, R, K) logits against (N, R) labels, / max(1, mean N_pos over processes)."""
+        """Eq. (4): sigmoid focal loss of (N, R, K) logits vs (N, R) labels, / max(1, mean N_pos over processes)."""
         pos = labels >= 0
         weight = (keep | pos).float()[..., None]
         loss = sigmoid_focal_loss(logits.float(), self._one_hot(labels, gt), self.focal_alpha, self.focal_gamma)

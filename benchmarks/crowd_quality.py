@@ -1,0 +1,431 @@
+#!/usr/bin/env python
+"""
+The crowd benchmark (issue 6 §1): every method under one budget, evaluated at three crowd densities.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/crowd_quality.py --budget smoke --out output/crowd_quality_smoke
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/crowd_quality.py --budget cpu --out output/crowd_quality_cpu
+    .venv/bin/python benchmarks/crowd_quality.py --budget gpu --out output/crowd_quality_gpu   # CUDA machine
+
+Per method and seed: one model is trained in this process with the project's own ``Trainer`` (projects/OPL/train_net.py
+or projects/RepLoss/train_net.py, imported by path) on the same data, backbone (R-18 FPN, 64 channels, GroupNorm,
+random init), input size, batch, iterations and learning-rate schedule (``BUDGETS``), then evaluated on the three
+density sets (synthetic_crowd_val_d5 / _d20 / _d50: 5 / 20 / 50 persons placed per image, same generator). Metrics,
+all computed with pedet.evaluation's numpy core on the dataset dicts' ground truth (unclipped full box, vis_ratio,
+height, ignore):
+  * CrowdHuman protocol: AP, mMR, Recall, JI (percent);
+  * CityPersons-style MR^-2 subsets by visibility: Reasonable, Heavy, R+HO, All (official mode; percent);
+  * dup_per_matched_gt: detections with score >= 0.3 whose IoU >= 0.5 is with a GT already matched by a
+    higher-scoring detection (greedy, score order), divided by the matched GTs (own code: no library counts this);
+  * error analysis (RepLoss §3.2, pedet.evaluation.error_analysis) at FPPI 0.1 on the CrowdHuman ranking:
+    background / localization / crowd false positives and missed GTs by occlusion.
+Rows are aggregated over seeds (mean, sample std, min, max, per-seed values). Outputs in --out: results.json,
+results.md, mr_fppi_<row>.png (CrowdHuman MR-FPPI, one curve per density, first seed), runs/<row>_seed<s>/ (logs).
+
+The FCOS+NMS model is trained once per seed and evaluated twice (test NMS 0.5 and 0.6). The OPL + RepLoss row needs a
+MODEL.OPL.REPLOSS_ON key in projects/OPL/opl/config.py; without it the row is reported as "not available".
+The smoke budget draws its own tiny sets (160 px, a few images) under <out>/smoke_data and checks the script end to
+end; its numbers are NOT results.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import importlib.util
+import json
+import logging
+import math
+import os
+import sys
+import time
+from types import SimpleNamespace
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+import pedet  # noqa: E402,F401  (Pillow alias before any detectron2.data import)
+import torch  # noqa: E402
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Methods and budgets
+# ----------------------------------------------------------------------------------------------------------------------
+OPL_TINY = "projects/OPL/configs/opl_R18_synthetic_cpu.yaml"
+RCNN_TINY = "projects/RepLoss/configs/tiny/faster_rcnn_R_18_FPN_synthetic_tiny.yaml"
+ABL = "projects/OPL/configs/ablations/"
+
+# name -> project, base config, method-specific config (OPL ablation file, its MODEL.OPL keys only) or opts,
+# and the test-time variants (row suffix, attribute overrides on the trained model).
+METHODS = {
+    "fcos_nms": dict(project="opl", ablation=ABL + "fcos_nms_baseline.yaml",
+                     variants=[("nms0.5", {"nms_thresh_test": 0.5}), ("nms0.6", {"nms_thresh_test": 0.6})]),
+    "opl_baseline": dict(project="opl", ablation=ABL + "table5_baseline.yaml"),
+    "opl_c2f": dict(project="opl", ablation=ABL + "table5_c2f.yaml"),
+    "opl_cpn": dict(project="opl", ablation=ABL + "table5_cpn.yaml"),
+    "opl_full": dict(project="opl", ablation=ABL + "table5_c2f_cpn.yaml"),
+    "defcn": dict(project="opl", ablation=ABL + "defcn_poto_3dmf_aux_R_50_crowdhuman_30k.yaml"),
+    "faster_rcnn": dict(project="reploss", opts=["MODEL.REPLOSS.ALPHA", 0.0, "MODEL.REPLOSS.BETA", 0.0]),
+    "reploss_repgt": dict(project="reploss", opts=["MODEL.REPLOSS.ALPHA", 0.5, "MODEL.REPLOSS.BETA", 0.0]),
+    "reploss_repbox": dict(project="reploss", opts=["MODEL.REPLOSS.ALPHA", 0.0, "MODEL.REPLOSS.BETA", 0.5]),
+    "reploss_both": dict(project="reploss", opts=["MODEL.REPLOSS.ALPHA", 0.5, "MODEL.REPLOSS.BETA", 0.5]),
+    # the extension; needs MODEL.OPL.REPLOSS_ON (checked at run time)
+    "opl_reploss": dict(project="opl", ablation=ABL + "table5_c2f_cpn.yaml", opts=["MODEL.OPL.REPLOSS_ON", True],
+                        requires="MODEL.OPL.REPLOSS_ON"),
+}
+
+DENSITIES = ("d5", "d20", "d50")
+CH_KEYS = ("AP", "mMR", "Recall", "JI")
+CP_SETUPS = ("Reasonable", "Heavy", "R+HO", "All")
+DUP_SCORE, DUP_IOU = 0.3, 0.5  # issue 6 §1 definition of a duplicate
+ERROR_FPPI = 0.1  # RepLoss §3.2 analysis point (the evaluator's default TEST.MISS_RATE.ERROR_ANALYSIS_FPPI)
+
+# Everything that must be equal across methods (CHOICE: sizes of the tiny CPU configs; GN because BN is unstable at
+# 2-4 images per batch and FrozenBN diverges from random init, INSTALL_FACTS §4).
+BUDGETS = {
+    "smoke": dict(iters=1, ims_per_batch=2, input=128, warmup=1, seeds=[0], workers=0, device="cpu",
+                  train="crowdbench_smoke_train", val="crowdbench_smoke_val_{d}", smoke_data=True),
+    "cpu": dict(iters=1500, ims_per_batch=4, input=256, warmup=100, seeds=[0, 1], workers=1, device="cpu",
+                train="synthetic_crowd_train", val="synthetic_crowd_val_{d}", smoke_data=False),
+    "gpu": dict(iters=12000, ims_per_batch=16, input=320, warmup=500, seeds=[0, 1], workers=4, device="cuda",
+                train="synthetic_crowd_dense_train", val="synthetic_crowd_val_{d}", smoke_data=False),
+}
+
+logger = logging.getLogger("crowd_quality")
+
+
+def _import_train_net(project: str):
+    """projects/<OPL|RepLoss>/train_net.py as a module (both files are named train_net, so load them by path)."""
+    path = os.path.join(REPO, "projects", {"opl": "OPL", "reploss": "RepLoss"}[project], "train_net.py")
+    name = f"_crowdbench_train_net_{project}"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def register_smoke_sets(root: str) -> None:
+    """Tiny sets for the smoke budget: 4 training images and 2 images per density, 160 x 160 px."""
+    from detectron2.data import DatasetCatalog
+
+    from pedet.data.synthetic import SplitSpec, register_synthetic_crowd
+
+    if "crowdbench_smoke_train" in DatasetCatalog.list():
+        return
+    kw = dict(image_size=(160, 160), group_size=(3, 8), group_spread=0.7, max_height_frac=0.6)
+    presets = {"default": {"train": SplitSpec(num_images=4, seed=900, persons_per_image=(3, 8), **kw)}}
+    for i, d in enumerate(DENSITIES):
+        n = int(d[1:])
+        presets[d] = {"val": SplitSpec(num_images=2, seed=910 + i, persons_per_image=(n, n), **kw)}
+    register_synthetic_crowd(root, presets, prefix="crowdbench_smoke")
+
+
+def build_cfg(method: str, budget: dict, seed: int, out_dir: str):
+    """The method's config with the shared budget applied. Returns (cfg, trainer class) or raises KeyError."""
+    from detectron2.config import CfgNode, get_cfg
+
+    from pedet.config import add_pedet_config
+    from pedet.evaluation.evaluator import add_miss_rate_config
+
+    m = METHODS[method]
+    tn = _import_train_net(m["project"])
+    cfg = get_cfg()
+    add_pedet_config(cfg)
+    add_miss_rate_config(cfg)
+    if m["project"] == "opl":
+        from opl import add_opl_config
+
+        add_opl_config(cfg)
+        cfg.merge_from_file(os.path.join(REPO, OPL_TINY))
+        if m.get("ablation"):
+            # only the method's MODEL.OPL keys from the ablation file: its _BASE_ is the R-50 recipe
+            ab = CfgNode.load_yaml_with_base(os.path.join(REPO, m["ablation"]), allow_unsafe=False)
+            cfg.merge_from_other_cfg(CfgNode({"MODEL": {"OPL": ab["MODEL"]["OPL"]}}))
+    else:
+        from reploss import add_reploss_config
+
+        add_reploss_config(cfg)
+        cfg.merge_from_file(os.path.join(REPO, RCNN_TINY))
+    if m.get("requires"):
+        node = cfg
+        for part in m["requires"].split("."):
+            if part not in node:
+                raise KeyError(f"{m['requires']} is not a config key (not implemented yet)")
+            node = node[part]
+    if m.get("opts"):
+        cfg.merge_from_list([str(v) if not isinstance(v, str) else v for v in m["opts"]])
+    it, size = budget["iters"], budget["input"]
+    steps = sorted({s for s in (int(0.8 * it), int(0.93 * it)) if 0 < s < it})  # LR x0.1 at 80 % and 93 %
+    shared = [
+        "MODEL.DEVICE", budget["device"], "MODEL.WEIGHTS", "",
+        "MODEL.PIXEL_MEAN", "[103.530, 116.280, 123.675]", "MODEL.PIXEL_STD", "[57.375, 57.120, 58.395]",
+        "MODEL.BACKBONE.FREEZE_AT", "0", "MODEL.RESNETS.DEPTH", "18", "MODEL.RESNETS.RES2_OUT_CHANNELS", "64",
+        "MODEL.RESNETS.STRIDE_IN_1X1", "False", "MODEL.RESNETS.NORM", "GN",
+        "MODEL.FPN.OUT_CHANNELS", "64", "MODEL.FPN.NORM", "GN",
+        "INPUT.MIN_SIZE_TRAIN", f"({size},)", "INPUT.MAX_SIZE_TRAIN", str(size),
+        "INPUT.MIN_SIZE_TEST", str(size), "INPUT.MAX_SIZE_TEST", str(size),
+        "SOLVER.IMS_PER_BATCH", str(budget["ims_per_batch"]), "SOLVER.BASE_LR", "0.01",
+        "SOLVER.MAX_ITER", str(it), "SOLVER.STEPS", str(tuple(steps)),
+        "SOLVER.WARMUP_ITERS", str(budget["warmup"]), "SOLVER.WARMUP_FACTOR", "0.01",
+        "SOLVER.CHECKPOINT_PERIOD", str(10 * it + 1),
+        "SOLVER.CLIP_GRADIENTS.ENABLED", "True", "SOLVER.CLIP_GRADIENTS.CLIP_TYPE", "norm",
+        "SOLVER.CLIP_GRADIENTS.CLIP_VALUE", "2.0",
+        "DATASETS.TRAIN", f"('{budget['train']}',)", "DATASETS.TEST", "()",
+        "DATALOADER.NUM_WORKERS", str(budget["workers"]),
+        "TEST.EVAL_PERIOD", "0", "TEST.DETECTIONS_PER_IMAGE", "200",
+        "SEED", str(seed), "OUTPUT_DIR", out_dir,
+    ]
+    cfg.merge_from_list(shared)
+    cfg.freeze()
+    return cfg, tn.Trainer
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Metrics
+# ----------------------------------------------------------------------------------------------------------------------
+def duplicates_per_matched_gt(gt, dt, score_thresh: float = DUP_SCORE, iou_thresh: float = DUP_IOU) -> dict:
+    """
+    Detections (score >= score_thresh, in score order) are greedily matched to the unmatched person GT of highest IoU
+    >= iou_thresh; a detection with no such GT but IoU >= iou_thresh with an already matched GT is a duplicate.
+    Own loop: no library reports this count. IoU by torchvision.ops.box_iou on the unclipped full boxes.
+
+    Returns:
+        {"duplicates", "matched_gt", "dup_per_matched_gt" (None when nothing matched)}.
+    """
+    from torchvision.ops import box_iou
+
+    dups = matched_total = 0
+    for i in range(gt.num_images):
+        g0, g1 = int(gt.offsets[i]), int(gt.offsets[i + 1])
+        d0, d1 = int(dt.offsets[i]), int(dt.offsets[i + 1])
+        g = gt.boxes[g0:g1][~gt.ignore[g0:g1]]
+        keep = dt.scores[d0:d1] >= score_thresh  # dt is sorted by descending score within an image
+        d = dt.boxes[d0:d1][keep]
+        if g.shape[0] == 0 or d.shape[0] == 0:
+            continue
+        xyxy = lambda b: torch.from_numpy(np.concatenate([b[:, :2], b[:, :2] + b[:, 2:]], axis=1))  # noqa: E731
+        iou = box_iou(xyxy(d), xyxy(g)).numpy()  # (D, G)
+        matched = np.zeros(g.shape[0], dtype=bool)
+        for row in iou:
+            free = np.where(matched, -1.0, row)
+            j = int(free.argmax())
+            if free[j] >= iou_thresh:
+                matched[j] = True
+            elif (row[matched] >= iou_thresh).any():
+                dups += 1
+        matched_total += int(matched.sum())
+    return {"duplicates": dups, "matched_gt": matched_total,
+            "dup_per_matched_gt": (dups / matched_total) if matched_total else None}
+
+
+def _pct(v):
+    return None if v is None or (isinstance(v, float) and not math.isfinite(v)) else 100.0 * float(v)
+
+
+@torch.no_grad()
+def predict(model, loader) -> list:
+    """[(image_id, boxes (n, 4) XYWH in the original image, scores (n,))] for every image of the loader."""
+    out = []
+    model.eval()
+    for inputs in loader:
+        for inp, o in zip(inputs, model(inputs)):
+            inst = o["instances"].to("cpu")
+            b = inst.pred_boxes.tensor.numpy().astype(np.float64).reshape(-1, 4)
+            s = inst.scores.numpy().astype(np.float64).reshape(-1)
+            if inst.has("pred_classes"):
+                k = inst.pred_classes.numpy() == 0
+                b, s = b[k], s[k]
+            b[:, 2:] -= b[:, :2]
+            out.append((inp["image_id"], b, s))
+    return out
+
+
+def evaluate_predictions(dataset_name: str, predictions: list) -> tuple[dict, object]:
+    """All metrics of one (model, density set). Returns (JSON-friendly metrics, CrowdHuman report for plots)."""
+    from detectron2.data import DatasetCatalog
+
+    from pedet.evaluation import evaluate
+    from pedet.evaluation.error_analysis import analyze_report
+    from pedet.evaluation.io import detections_from_arrays, ground_truth_from_dataset_dicts
+
+    gt = ground_truth_from_dataset_dicts(DatasetCatalog.get(dataset_name), box="full")
+    dt = detections_from_arrays(gt, predictions)
+    ch = evaluate("crowdhuman", gt, dt, box_mode="full", compute_ji=True)
+    cp = evaluate("citypersons", gt, dt, setups=list(CP_SETUPS), mode="official")
+    ea = analyze_report(ch, gt, dt, fppi=ERROR_FPPI)["all"]
+    dup = duplicates_per_matched_gt(gt, dt)
+    metrics = {f"ch_{k}": _pct(ch.metrics[k]) for k in CH_KEYS}
+    metrics.update({f"cp_{k}": _pct(cp.metrics[k]) for k in CP_SETUPS})
+    metrics["dup_per_matched_gt"] = dup["dup_per_matched_gt"]
+    fp = ea["false_positives"]
+    metrics.update({f"fp_{k}": fp[k] for k in ("background", "localization", "crowd")})
+    heavy = [r for r in ea["missed_by_occlusion"] if r["bin"].startswith(("heavy", "very heavy"))]
+    n_h = sum(r["gt"] for r in heavy)
+    metrics["miss_heavy_occ"] = (100.0 * sum(r["missed"] for r in heavy) / n_h) if n_h else None
+    detail = {"num_images": gt.num_images, "num_gt": int((~gt.ignore).sum()), "num_dets": dt.num_dets,
+              "duplicates": dup, "error_analysis": ea}
+    return {"metrics": metrics, "detail": detail}, ch
+
+
+METRIC_KEYS = ([f"ch_{k}" for k in CH_KEYS] + [f"cp_{k}" for k in CP_SETUPS]
+               + ["dup_per_matched_gt", "fp_background", "fp_localization", "fp_crowd", "miss_heavy_occ"])
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# One method x seed
+# ----------------------------------------------------------------------------------------------------------------------
+def run_one(method: str, budget: dict, seed: int, out_root: str) -> dict:
+    """Train one model and evaluate every test variant on every density. Returns {row: {...}} (one row per variant)."""
+    from detectron2.utils.env import seed_all_rng
+
+    run_dir = os.path.join(out_root, "runs", f"{method}_seed{seed}")
+    os.makedirs(run_dir, exist_ok=True)
+    cfg, Trainer = build_cfg(method, budget, seed, run_dir)
+    with open(os.path.join(run_dir, "config.yaml"), "w") as f:
+        f.write(cfg.dump())
+    seed_all_rng(seed)
+    t0 = time.perf_counter()
+    trainer = Trainer(cfg)
+    trainer.resume_or_load(resume=False)
+    trainer.train()
+    train_s = time.perf_counter() - t0
+    model = trainer.model
+    rows = {}
+    for suffix, attrs in METHODS[method].get("variants", [("", {})]):
+        for k, v in attrs.items():
+            if not hasattr(model, k):
+                raise AttributeError(f"{method}: model has no attribute {k}")
+            setattr(model, k, v)
+        row = method + (f"_{suffix}" if suffix else "")
+        per_set, reports = {}, {}
+        t1 = time.perf_counter()
+        for d in DENSITIES:
+            name = budget["val"].format(d=d)
+            preds = predict(model, Trainer.build_test_loader(cfg, name))
+            per_set[d], reports[d] = evaluate_predictions(name, preds)
+        rows[row] = {"seed": seed, "train_s": train_s, "eval_s": time.perf_counter() - t1, "sets": per_set,
+                     "_reports": reports}
+        logger.info(f"{row} seed {seed}: " + ", ".join(
+            f"{d} mMR {per_set[d]['metrics']['ch_mMR']:.1f}" for d in DENSITIES))
+    del trainer, model
+    return rows
+
+
+def aggregate(values: list) -> dict:
+    """Mean, sample std (n >= 2), min, max over seeds of the defined values; None where none is defined."""
+    v = [x for x in values if x is not None]
+    if not v:
+        return {"mean": None, "std": None, "min": None, "max": None, "n": 0, "values": values}
+    a = np.asarray(v, dtype=np.float64)
+    return {"mean": float(a.mean()), "std": float(a.std(ddof=1)) if a.size > 1 else None, "min": float(a.min()),
+            "max": float(a.max()), "n": int(a.size), "values": values}
+
+
+def plot_row(row: str, reports: dict, out_dir: str) -> str:
+    """One MR-FPPI PNG per row: the CrowdHuman curve of each density (pedet.evaluation.plots.plot_mr_fppi)."""
+    from pedet.evaluation.plots import plot_mr_fppi
+
+    curves = {d: r.curves["all"] for d, r in reports.items()}
+    legend = {d: r.metrics["mMR"] for d, r in reports.items()}
+    fake = SimpleNamespace(protocol="crowdhuman", curves=curves, details={"box_mode": "full"},
+                           log_average_for_legend=lambda: legend)
+    return plot_mr_fppi(fake, out_dir, file_name=f"mr_fppi_{row}.png",
+                        title=f"{row}: CrowdHuman MR-FPPI by density (legend: mMR)")[0]
+
+
+def _fmt(agg: dict, digits: int = 1) -> str:
+    if agg["mean"] is None:
+        return "undef"
+    s = f"{agg['mean']:.{digits}f}"
+    if agg["std"] is not None:
+        s += f" ± {agg['std']:.{digits}f}"
+    return s
+
+
+def write_markdown(result: dict, path: str) -> None:
+    lines = [f"# Crowd benchmark, budget `{result['budget']}`", "",
+             f"Command: `{result['command']}`  ", f"Machine: {result['machine']}  ",
+             f"Budget: {json.dumps(result['budget_settings'])}  ", "Values: mean ± sample std over seeds "
+             f"{result['seeds']} (percent, except dup/GT and FP counts at FPPI {ERROR_FPPI}).", ""]
+    if result["budget"] == "smoke":
+        lines += ["**SMOKE BUDGET: a check of the script, NOT a result.**", ""]
+    head = ["row", "density"] + METRIC_KEYS
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row, r in result["rows"].items():
+        if r.get("status") != "ok":
+            lines.append(f"| {row} | — | not available: {r.get('reason')} |" + " |" * (len(head) - 3))
+            continue
+        for d in DENSITIES:
+            cells = [_fmt(r["aggregate"][d][k], 3 if k == "dup_per_matched_gt" else 1) for k in METRIC_KEYS]
+            lines.append("| " + " | ".join([row, d] + cells) + " |")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--budget", choices=sorted(BUDGETS), default="smoke")
+    p.add_argument("--methods", nargs="+", default=list(METHODS), help=f"subset of {list(METHODS)}")
+    p.add_argument("--seeds", nargs="+", type=int, default=None, help="default: the budget's seeds")
+    p.add_argument("--iters", type=int, default=None, help="override the budget's iterations (estimates only)")
+    p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (1 on the shared CPU)")
+    p.add_argument("--out", default=None, help="output dir (default output/crowd_quality_<budget>)")
+    args = p.parse_args(argv)
+    unknown = set(args.methods) - set(METHODS)
+    if unknown:
+        p.error(f"unknown methods {sorted(unknown)}")
+    budget = dict(BUDGETS[args.budget])
+    if args.iters:
+        budget["iters"] = args.iters
+    seeds = args.seeds if args.seeds is not None else budget["seeds"]
+    out = os.path.abspath(args.out or os.path.join(REPO, "output", f"crowd_quality_{args.budget}"))
+    os.makedirs(out, exist_ok=True)
+    torch.set_num_threads(args.threads)
+    from detectron2.utils.logger import setup_logger
+
+    d2_logger = setup_logger(os.path.join(out, "log.txt"), name="detectron2", abbrev_name="d2")
+    for h in list(d2_logger.handlers):  # Detectron2's INFO lines go to log.txt only, not to the terminal
+        if type(h) is logging.StreamHandler:
+            d2_logger.removeHandler(h)
+    setup_logger(os.path.join(out, "log.txt"), name="crowd_quality")
+    import pedet.data  # noqa: F401  (registers synthetic_crowd_*)
+
+    if budget["smoke_data"]:
+        register_smoke_sets(os.path.join(out, "smoke_data"))
+    t_start = time.perf_counter()
+    rows, reports = {}, {}
+    for method in args.methods:
+        for seed in seeds:
+            try:
+                got = run_one(method, budget, seed, out)
+            except KeyError as e:  # a config key that does not exist yet (OPL + RepLoss)
+                logger.warning(f"{method}: not available: {e}")
+                rows.setdefault(method, {"status": "not available", "reason": str(e).strip("'\""), "runs": []})
+                break
+            for row, r in got.items():
+                reports.setdefault(row, r.pop("_reports"))
+                rows.setdefault(row, {"status": "ok", "method": method, "runs": []})["runs"].append(r)
+    for row, r in rows.items():
+        if r["status"] != "ok":
+            continue
+        r["aggregate"] = {d: {k: aggregate([run["sets"][d]["metrics"][k] for run in r["runs"]]) for k in METRIC_KEYS}
+                          for d in DENSITIES}
+        r["plot"] = os.path.relpath(plot_row(row, reports[row], out), out)
+    load = os.getloadavg()
+    result = {
+        "budget": args.budget, "budget_settings": budget, "seeds": seeds, "densities": list(DENSITIES),
+        "metric_keys": METRIC_KEYS, "command": "benchmarks/crowd_quality.py " + " ".join(argv or sys.argv[1:]),
+        "machine": f"{os.cpu_count()}-core CPU, torch {torch.__version__}, cuda {torch.cuda.is_available()}, "
+                   f"load average at the end {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}",
+        "total_s": time.perf_counter() - t_start, "rows": rows,
+    }
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump(result, f, indent=1)
+    write_markdown(result, os.path.join(out, "results.md"))
+    logger.info(f"wrote {out}/results.json and results.md in {result['total_s']:.1f} s")
+    return result
+
+
+if __name__ == "__main__":
+    main()
