@@ -19,7 +19,10 @@ height, ignore):
   * error analysis (RepLoss §3.2, pedet.evaluation.error_analysis) at FPPI 0.1 on the CrowdHuman ranking:
     background / localization / crowd false positives and missed GTs by occlusion.
 Rows are aggregated over seeds (mean, sample std, min, max, per-seed values). Outputs in --out: results.json,
-results.md, mr_fppi_<row>.png (CrowdHuman MR-FPPI, one curve per density, first seed), runs/<row>_seed<s>/ (logs).
+results.md, mr_fppi_<row>.png (CrowdHuman MR-FPPI, one curve per density, first seed), runs/<method>_seed<s>/
+(config, Detectron2 log and metrics, model_final.pth, result.json, curves_<row>.npz). A finished method x seed is
+reused by later calls with the same budget and --out (--force retrains), so the cpu budget can be run in pieces
+(e.g. `--methods opl_full --seeds 1`) and the full command then only aggregates.
 
 The FCOS+NMS model is trained once per seed and evaluated twice (test NMS 0.5 and 0.6). The OPL + RepLoss row needs a
 MODEL.OPL.REPLOSS_ON key in projects/OPL/opl/config.py; without it the row is reported as "not available".
@@ -81,11 +84,11 @@ ERROR_FPPI = 0.1  # RepLoss §3.2 analysis point (the evaluator's default TEST.M
 # Everything that must be equal across methods (CHOICE: sizes of the tiny CPU configs; GN because BN is unstable at
 # 2-4 images per batch and FrozenBN diverges from random init, INSTALL_FACTS §4).
 BUDGETS = {
-    "smoke": dict(iters=1, ims_per_batch=2, input=128, warmup=1, seeds=[0], workers=0, device="cpu",
+    "smoke": dict(iters=1, ims_per_batch=2, input=128, warmup=1, seeds=[0], workers=0, device="cpu", save=False,
                   train="crowdbench_smoke_train", val="crowdbench_smoke_val_{d}", smoke_data=True),
-    "cpu": dict(iters=1500, ims_per_batch=4, input=256, warmup=100, seeds=[0, 1], workers=1, device="cpu",
+    "cpu": dict(iters=1500, ims_per_batch=4, input=256, warmup=100, seeds=[0, 1], workers=1, device="cpu", save=True,
                 train="synthetic_crowd_train", val="synthetic_crowd_val_{d}", smoke_data=False),
-    "gpu": dict(iters=12000, ims_per_batch=16, input=320, warmup=500, seeds=[0, 1], workers=4, device="cuda",
+    "gpu": dict(iters=12000, ims_per_batch=16, input=320, warmup=500, seeds=[0, 1], workers=4, device="cuda", save=True,
                 train="synthetic_crowd_dense_train", val="synthetic_crowd_val_{d}", smoke_data=False),
 }
 
@@ -121,6 +124,14 @@ def register_smoke_sets(root: str) -> None:
     register_synthetic_crowd(root, presets, prefix="crowdbench_smoke")
 
 
+def ablation_opl_keys(path: str) -> dict:
+    """The MODEL.OPL keys written in an OPL ablation file itself (not its _BASE_, which is the R-50 recipe)."""
+    import yaml
+
+    with open(os.path.join(REPO, path)) as f:
+        return dict(yaml.safe_load(f)["MODEL"]["OPL"])
+
+
 def build_cfg(method: str, budget: dict, seed: int, out_dir: str):
     """The method's config with the shared budget applied. Returns (cfg, trainer class) or raises KeyError."""
     from detectron2.config import CfgNode, get_cfg
@@ -139,9 +150,7 @@ def build_cfg(method: str, budget: dict, seed: int, out_dir: str):
         add_opl_config(cfg)
         cfg.merge_from_file(os.path.join(REPO, OPL_TINY))
         if m.get("ablation"):
-            # only the method's MODEL.OPL keys from the ablation file: its _BASE_ is the R-50 recipe
-            ab = CfgNode.load_yaml_with_base(os.path.join(REPO, m["ablation"]), allow_unsafe=False)
-            cfg.merge_from_other_cfg(CfgNode({"MODEL": {"OPL": ab["MODEL"]["OPL"]}}))
+            cfg.merge_from_other_cfg(CfgNode({"MODEL": {"OPL": ablation_opl_keys(m["ablation"])}}))
     else:
         from reploss import add_reploss_config
 
@@ -275,11 +284,22 @@ METRIC_KEYS = ([f"ch_{k}" for k in CH_KEYS] + [f"cp_{k}" for k in CP_SETUPS]
 # ----------------------------------------------------------------------------------------------------------------------
 # One method x seed
 # ----------------------------------------------------------------------------------------------------------------------
-def run_one(method: str, budget: dict, seed: int, out_root: str) -> dict:
-    """Train one model and evaluate every test variant on every density. Returns {row: {...}} (one row per variant)."""
+def run_one(method: str, budget: dict, seed: int, out_root: str, force: bool = False) -> dict:
+    """
+    Train one model and evaluate every test variant on every density. Returns {row: {...}} (one row per variant).
+    The result is kept in runs/<method>_seed<seed>/result.json (+ curves_<row>.npz for the plots); a later call with
+    the same budget reuses it unless force, so a long budget can be run in pieces (--methods / --seeds) into one --out.
+    """
     from detectron2.utils.env import seed_all_rng
 
     run_dir = os.path.join(out_root, "runs", f"{method}_seed{seed}")
+    done = os.path.join(run_dir, "result.json")
+    if not force and os.path.exists(done):
+        with open(done) as f:
+            stored = json.load(f)
+        if stored["budget_settings"] == json.loads(json.dumps(budget)):
+            logger.info(f"{method} seed {seed}: reusing {done}")
+            return stored["rows"]
     os.makedirs(run_dir, exist_ok=True)
     cfg, Trainer = build_cfg(method, budget, seed, run_dir)
     with open(os.path.join(run_dir, "config.yaml"), "w") as f:
@@ -287,6 +307,10 @@ def run_one(method: str, budget: dict, seed: int, out_root: str) -> dict:
     seed_all_rng(seed)
     t0 = time.perf_counter()
     trainer = Trainer(cfg)
+    if not budget["save"]:  # smoke: no 90 MB model_final.pth per run
+        from detectron2.engine import hooks
+
+        trainer._hooks = [h for h in trainer._hooks if not isinstance(h, hooks.PeriodicCheckpointer)]
     trainer.resume_or_load(resume=False)
     trainer.train()
     train_s = time.perf_counter() - t0
@@ -298,17 +322,22 @@ def run_one(method: str, budget: dict, seed: int, out_root: str) -> dict:
                 raise AttributeError(f"{method}: model has no attribute {k}")
             setattr(model, k, v)
         row = method + (f"_{suffix}" if suffix else "")
-        per_set, reports = {}, {}
+        per_set, curves = {}, {}
         t1 = time.perf_counter()
         for d in DENSITIES:
             name = budget["val"].format(d=d)
             preds = predict(model, Trainer.build_test_loader(cfg, name))
-            per_set[d], reports[d] = evaluate_predictions(name, preds)
+            per_set[d], report = evaluate_predictions(name, preds)
+            fppi, miss = report.curves["all"]
+            curves[f"{d}_fppi"], curves[f"{d}_miss_rate"] = np.asarray(fppi), np.asarray(miss)
+        np.savez_compressed(os.path.join(run_dir, f"curves_{row}.npz"), **curves)
         rows[row] = {"seed": seed, "train_s": train_s, "eval_s": time.perf_counter() - t1, "sets": per_set,
-                     "_reports": reports}
+                     "curves": os.path.relpath(os.path.join(run_dir, f"curves_{row}.npz"), out_root)}
         logger.info(f"{row} seed {seed}: " + ", ".join(
             f"{d} mMR {per_set[d]['metrics']['ch_mMR']:.1f}" for d in DENSITIES))
     del trainer, model
+    with open(done, "w") as f:
+        json.dump({"budget_settings": budget, "rows": rows}, f, indent=1)
     return rows
 
 
@@ -322,16 +351,18 @@ def aggregate(values: list) -> dict:
             "max": float(a.max()), "n": int(a.size), "values": values}
 
 
-def plot_row(row: str, reports: dict, out_dir: str) -> str:
-    """One MR-FPPI PNG per row: the CrowdHuman curve of each density (pedet.evaluation.plots.plot_mr_fppi)."""
+def plot_row(row: str, run: dict, out_dir: str) -> str:
+    """One MR-FPPI PNG per row (its first seed): the CrowdHuman curve of each density (pedet's plot_mr_fppi)."""
     from pedet.evaluation.plots import plot_mr_fppi
 
-    curves = {d: r.curves["all"] for d, r in reports.items()}
-    legend = {d: r.metrics["mMR"] for d, r in reports.items()}
+    c = np.load(os.path.join(out_dir, run["curves"]))
+    curves = {d: (c[f"{d}_fppi"], c[f"{d}_miss_rate"]) for d in DENSITIES}
+    legend = {d: (None if run["sets"][d]["metrics"]["ch_mMR"] is None else run["sets"][d]["metrics"]["ch_mMR"] / 100)
+              for d in DENSITIES}
     fake = SimpleNamespace(protocol="crowdhuman", curves=curves, details={"box_mode": "full"},
                            log_average_for_legend=lambda: legend)
     return plot_mr_fppi(fake, out_dir, file_name=f"mr_fppi_{row}.png",
-                        title=f"{row}: CrowdHuman MR-FPPI by density (legend: mMR)")[0]
+                        title=f"{row} (seed {run['seed']}): CrowdHuman MR-FPPI by density, legend mMR")[0]
 
 
 def _fmt(agg: dict, digits: int = 1) -> str:
@@ -369,6 +400,7 @@ def main(argv=None) -> dict:
     p.add_argument("--methods", nargs="+", default=list(METHODS), help=f"subset of {list(METHODS)}")
     p.add_argument("--seeds", nargs="+", type=int, default=None, help="default: the budget's seeds")
     p.add_argument("--iters", type=int, default=None, help="override the budget's iterations (estimates only)")
+    p.add_argument("--force", action="store_true", help="retrain runs whose result.json exists in --out")
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (1 on the shared CPU)")
     p.add_argument("--out", default=None, help="output dir (default output/crowd_quality_<budget>)")
     args = p.parse_args(argv)
@@ -394,24 +426,23 @@ def main(argv=None) -> dict:
     if budget["smoke_data"]:
         register_smoke_sets(os.path.join(out, "smoke_data"))
     t_start = time.perf_counter()
-    rows, reports = {}, {}
+    rows = {}
     for method in args.methods:
         for seed in seeds:
             try:
-                got = run_one(method, budget, seed, out)
+                got = run_one(method, budget, seed, out, force=args.force)
             except KeyError as e:  # a config key that does not exist yet (OPL + RepLoss)
                 logger.warning(f"{method}: not available: {e}")
                 rows.setdefault(method, {"status": "not available", "reason": str(e).strip("'\""), "runs": []})
                 break
             for row, r in got.items():
-                reports.setdefault(row, r.pop("_reports"))
                 rows.setdefault(row, {"status": "ok", "method": method, "runs": []})["runs"].append(r)
     for row, r in rows.items():
         if r["status"] != "ok":
             continue
         r["aggregate"] = {d: {k: aggregate([run["sets"][d]["metrics"][k] for run in r["runs"]]) for k in METRIC_KEYS}
                           for d in DENSITIES}
-        r["plot"] = os.path.relpath(plot_row(row, reports[row], out), out)
+        r["plot"] = os.path.relpath(plot_row(row, r["runs"][0], out), out)
     load = os.getloadavg()
     result = {
         "budget": args.budget, "budget_settings": budget, "seeds": seeds, "densities": list(DENSITIES),

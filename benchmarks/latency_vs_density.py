@@ -22,8 +22,9 @@ figure is pessimistic):
     thresholds, takes the per-level top-k, decodes and sorts (OPL) or runs batched_nms (FCOS, IoU 0.6).
   * Faster R-CNN: the real RPN runs its own post-processing (top-k per level, NMS 0.7, post-NMS top-k) on the
     untrained objectness (cost independent of the weights: no score threshold); its proposals are then replaced by
-    the candidate boxes, filled up with random background boxes to POST_NMS_TOPK_TEST (1000) as a trained RPN
-    returns, so the box head runs on 1000 ROIs; the box predictor's outputs are replaced by class scores = the
+    the candidate boxes (capped at POST_NMS_TOPK_TEST = 1000 in rank-major order: with K x persons > 1000 every
+    person keeps its best floor(1000 / persons) or so), filled up with random background boxes to 1000 as a trained
+    RPN returns, so the box head always runs on 1000 ROIs; the box predictor's outputs are replaced by class scores = the
     candidate scores (background ROIs 0) and zero deltas; its own inference (threshold 0.05, NMS 0.5) follows.
 Post-processing time = OPL/FCOS: DenseDetector.forward_inference (score maps -> detections, incl. NMS); Faster R-CNN:
 RPN.predict_proposals + FastRCNNOutputLayers.inference. End-to-end = model([{"image"}]) in eval mode under
@@ -52,6 +53,7 @@ BUDGETS = {
     "smoke": dict(size=128, warmup=1, iters=2),
 }
 OPL_TINY = "projects/OPL/configs/opl_R18_synthetic_cpu.yaml"
+FCOS_ABLATION = "projects/OPL/configs/ablations/fcos_nms_baseline.yaml"
 RCNN_TINY = "projects/RepLoss/configs/tiny/faster_rcnn_R_18_FPN_synthetic_tiny.yaml"
 FCOS_LEVEL_RANGES = (64, 128, 256, 512)  # max side upper bounds of P3-P6 (FCOS), P7 above
 
@@ -70,9 +72,12 @@ def build_model(name: str, size: int, device: str):
 
         add_opl_config(cfg)
         cfg.merge_from_file(os.path.join(REPO, OPL_TINY))
-        if name == "fcos_nms":  # the keys of projects/OPL/configs/ablations/fcos_nms_baseline.yaml
-            cfg.merge_from_list(["MODEL.OPL.MAIN_ASSIGNER", "fcos", "MODEL.OPL.C2F_M", "[]", "MODEL.OPL.CPN_ON",
-                                 "False", "MODEL.OPL.NMS_ON", "True", "MODEL.OPL.NMS_THRESH_TEST", "0.6"])
+        if name == "fcos_nms":  # the MODEL.OPL keys of projects/OPL/configs/ablations/fcos_nms_baseline.yaml
+            import yaml
+            from detectron2.config import CfgNode
+
+            with open(os.path.join(REPO, FCOS_ABLATION)) as f:
+                cfg.merge_from_other_cfg(CfgNode({"MODEL": {"OPL": yaml.safe_load(f)["MODEL"]["OPL"]}}))
     else:
         from reploss import add_reploss_config
 
@@ -109,22 +114,26 @@ def density_image(n: int, size: int, root: str) -> dict:
 def candidates(d: dict, k: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int]:
     """The controlled candidate set: (boxes (P*k, 4) XYXY, scores (P*k,), P persons) (module docstring)."""
     W, H = d["width"], d["height"]
-    boxes, scores = [], []
     persons = [a for a in d["annotations"] if not a.get("ignore", 0) and a.get("category_id", 0) != -1]
+    full = []
     for a in persons:
         x, y, w, h = a["bbox"]
-        b = np.array([max(x, 0), max(y, 0), min(x + w, W), min(y + h, H)], dtype=np.float64)
-        bw, bh = b[2] - b[0], b[3] - b[1]
-        s0 = rng.uniform(0.3, 0.95)
-        for j in range(k):
-            jit = rng.normal(0, 0.05, 4) * np.array([bw, bh, bw, bh]) if j else np.zeros(4)
-            c = b + jit
+        full.append([max(x, 0), max(y, 0), min(x + w, W), min(y + h, H)])
+    full = np.asarray(full, dtype=np.float64).reshape(-1, 4)
+    s0 = rng.uniform(0.3, 0.95, len(persons))
+    boxes, scores = [], []
+    # rank-major order (every person's 1st candidate, then every 2nd, ...): where a cap cuts the list (Faster R-CNN's
+    # 1000 proposals), each person keeps its best ranks, as a trained RPN's top proposals cover every person
+    for j in range(k):
+        for b, s in zip(full, s0):
+            bw, bh = b[2] - b[0], b[3] - b[1]
+            c = b + (rng.normal(0, 0.05, 4) * np.array([bw, bh, bw, bh]) if j else 0.0)
             c[[0, 2]] = np.clip(np.sort(c[[0, 2]]), 0, W)
             c[[1, 3]] = np.clip(np.sort(c[[1, 3]]), 0, H)
             if c[2] - c[0] < 2 or c[3] - c[1] < 2:
                 c = b.copy()
             boxes.append(c)
-            scores.append(s0 * 0.95 ** j)
+            scores.append(s * 0.95 ** j)
     return np.asarray(boxes).reshape(-1, 4), np.asarray(scores), len(persons)
 
 

@@ -87,7 +87,8 @@ class CrowdHumanResult:
             "fppi_refs": [float(v) for v in self.refs],
             "ji_score_thresholds": [float(t) for t in JI_SCORE_THRESHOLDS],
             "ji_per_threshold": [None if v is None else float(v) for v in self.ji_per_threshold],
-            "ji_matching": "maximum-weight bipartite matching (scipy linear_sum_assignment), edges IoU > 0.5",
+            "ji_matching": "maximum-weight bipartite matching (exact: enumeration, subset DP or scipy "
+                           "linear_sum_assignment), edges IoU > 0.5",
             "num_images": self.num_images,
             "num_gt": self.num_gt,
             "num_ignore_gt": self.num_ignore_gt,
@@ -287,10 +288,12 @@ def max_weight_matching(
 
     The graph splits into connected components. A component with one det or one GT (a single edge or a star)
     takes its heaviest edge. Others up to _ENUM_MAX nodes a side: every assignment of the zero-padded weight matrix
-    is scored in numpy and the best kept. The rest: scipy ``linear_sum_assignment(maximize=True)`` on the weight
-    matrix with 0 for non-edges. In the last two, pairs of weight 0 are dropped: they add nothing, so the result
-    is a maximum-weight matching of the real edges (as CrowdDet's blossom ``maxWeightMatching``). Ties between
-    equal-weight matchings are broken arbitrarily, as there.
+    is scored in numpy and the best kept. Larger ones with at most _DP_MAX nodes on their short side: a dynamic
+    programme over the subsets of the short side (_match_by_subset_dp). The rest: scipy
+    ``linear_sum_assignment(maximize=True)`` on the weight matrix with 0 for non-edges. In all but the first, pairs
+    of weight 0 are never taken: they add nothing, so the result is a maximum-weight matching of the real edges
+    (as CrowdDet's blossom ``maxWeightMatching``). Ties between equal-weight matchings are broken arbitrarily, as
+    there.
 
     Args:
         ed, eg, ew: (E,) det index, GT index, weight (> 0).  img_of_det: unused by the algorithm (kept for callers).
@@ -336,9 +339,71 @@ def max_weight_matching(
         if small.any():
             _match_by_enumeration(np.flatnonzero(small), k, comp_id, row, col, ed, eg, ew, det_m, gt_m)
     large = ~star & (size > _ENUM_MAX)
+    short = np.minimum(n_rows, n_cols)
+    for k in range(2, _DP_MAX + 1):  # by the short side: 2^k subsets of it per component
+        sel = large & (short == k)
+        if sel.any():
+            _match_by_subset_dp(np.flatnonzero(sel), k, comp_id, row, col, n_rows, n_cols, ed, eg, ew, det_m, gt_m)
+    large &= short > _DP_MAX
     if large.any():
         _match_by_lsa_blocks(np.flatnonzero(large), comp_id, row, col, n_rows, n_cols, ed, eg, ew, det_m, gt_m)
     return det_m, gt_m, labels
+
+
+# Components above _ENUM_MAX whose short side (the fewer of dets and GTs) has at most this many nodes are solved by
+# a dynamic programme over the subsets of the short side (below); only larger ones need scipy. Why our own code:
+# importing scipy.optimize costs ~0.7 s of CPU, a fifth of the command's 4 s budget (issue 3 §4), and on a
+# CrowdHuman-size set every large component (a crowd without NMS: up to ~20 dets on ~7 GTs) has a short side <= 10.
+_DP_MAX = 10
+
+
+def _match_by_subset_dp(comps, k, comp_id, row, col, n_rows, n_cols, ed, eg, ew, det_m, gt_m) -> None:
+    """
+    Exact maximum-weight matching of components whose short side has k nodes, all such components at once.
+
+    Dynamic programme over the long side's nodes in order: best[c, S] = the largest total weight that the nodes seen
+    so far of component c reach when they are matched to exactly the short-side subset S (-inf if impossible);
+    each node either stays free or takes a short-side node j not in S over a real edge (weight > 0). The answer is
+    the best S after the last node, read back through the per-step choices. O(L * k * 2^k) per component, L = long
+    side. Among equal totals the first found is kept (ties are arbitrary, as with scipy or CrowdDet's blossom).
+    """
+    pos = np.full(comp_id.max() + 1, -1, dtype=np.int64)
+    pos[comps] = np.arange(comps.size)
+    sel = np.flatnonzero(pos[comp_id] >= 0)
+    p = pos[comp_id[sel]]
+    flip = (n_rows < n_cols)[comp_id[sel]]  # long side = dets (rows) unless the GTs are more
+    lng = np.where(flip, col[sel], row[sel])
+    sht = np.where(flip, row[sel], col[sel])
+    n_long = int(np.maximum(n_rows, n_cols)[comps].max())
+    w = np.zeros((n_long, comps.size, k))  # w[long node, component, short node]; 0 = no edge
+    w[lng, p, sht] = ew[sel]
+    e_of = np.full((n_long, comps.size, k), -1, dtype=np.int64)  # edge index (into ed/eg) of each real pair
+    e_of[lng, p, sht] = sel
+    n_sub = 1 << k
+    masks = np.arange(n_sub)
+    best = np.full((comps.size, n_sub), -np.inf)
+    best[:, 0] = 0.0
+    choice = np.full((n_long, comps.size, n_sub), -1, dtype=np.int8)  # short node taken at each step, -1 = free
+    for i in range(n_long):
+        new = best.copy()
+        for j in range(k):
+            src = masks[(masks >> j) & 1 == 0]
+            dst = src | (1 << j)
+            cand = np.where(w[i, :, j, None] > 0, best[:, src] + w[i, :, j, None], -np.inf)
+            better = cand > new[:, dst]
+            if better.any():
+                new[:, dst] = np.where(better, cand, new[:, dst])
+                choice[i][:, dst] = np.where(better, j, choice[i][:, dst])
+        best = new
+    s = np.argmax(best, axis=1)  # the subset matched at the end (first of equal totals)
+    c = np.arange(comps.size)
+    for i in range(n_long - 1, -1, -1):  # read the matching back, last long node first
+        j = choice[i][c, s]
+        took = j >= 0
+        e = e_of[i, c[took], j[took]]
+        det_m[ed[e]] = True
+        gt_m[eg[e]] = True
+        s = np.where(took, s ^ (1 << np.maximum(j, 0)), s)
 
 
 # Rows per scipy call: large components are packed into one block-diagonal weight matrix (zeros between
