@@ -42,6 +42,8 @@ def test_config_builds_and_runs_a_training_step(config_file):
     expected = {"loss_cls_o2o", "loss_reg"} | {f"loss_c2f_{i}" for i in range(len(cfg.MODEL.OPL.C2F_M))}
     if cfg.MODEL.OPL.AUX_ONE_TO_MANY:
         expected.add("loss_aux")
+    if cfg.MODEL.OPL.REPLOSS_ON:
+        expected |= {"loss_rep_gt", "loss_rep_box"}
     assert set(losses) == expected
     total = sum(losses.values())
     assert torch.isfinite(total)

@@ -92,6 +92,25 @@ def add_opl_config(cfg: CN) -> None:
     # Weight of L_reg. CHOICE A9 (PEER DeFCN REG_WEIGHT 2.0)
     _C.MODEL.OPL.REG_WEIGHT = 2.0
 
+    # --- RepGT / RepBox on the one-to-one positives: an extension, in neither paper (METHODS §2.9) ---
+    # Origins here: REPLOSS = the Repulsion Loss paper (Wang et al., CVPR 2018) default, METHODS §2.8 / §2.11.
+    # Switch: add loss_rep_gt (Eq. 4) and loss_rep_box (Eq. 6) on the POTO positives. CHOICE (§2.9; off = plain OPL)
+    _C.MODEL.OPL.REPLOSS_ON = False
+    # alpha, weight of loss_rep_gt (sum of Smooth_ln(IoG) / max(1, N_pos^o2o), the loss_reg normaliser). REPLOSS
+    _C.MODEL.OPL.REP_GT_WEIGHT = 0.5
+    # beta, weight of loss_rep_box (mean over overlapping pairs of positives, per image). REPLOSS
+    _C.MODEL.OPL.REP_BOX_WEIGHT = 0.5
+    # sigma of Smooth_ln in RepGT (1.0 = -ln(1 - IoG), realised as 1 - REP_SIGMA_EPS). REPLOSS (CHOICE B1)
+    _C.MODEL.OPL.REP_GT_SIGMA = 1.0
+    # sigma of Smooth_ln in RepBox (0 = the IoU itself). REPLOSS
+    _C.MODEL.OPL.REP_BOX_SIGMA = 0.0
+    # Gap kept between the effective sigma and 1 (finite value and gradient at IoG = 1). CHOICE B1
+    _C.MODEL.OPL.REP_SIGMA_EPS = 1e-3
+    # G_Rep is skipped when IoU(G_Attr, G_Rep) >= this (a near-duplicate GT would fight L_reg). CHOICE B6
+    _C.MODEL.OPL.REP_GT_DUP_IOU = 0.95
+    # RepBox uses at most this many random positives per image (0 = all; POTO gives <= G, so O(G^2)). CHOICE (§2.7)
+    _C.MODEL.OPL.REP_BOX_MAX_PER_IMAGE = 0
+
     # --- inference (no NMS), METHODS §1.6 ---
     # Keep scores S above this. PEER (cvpods/DeFCN 0.05)
     _C.MODEL.OPL.SCORE_THRESH_TEST = 0.05

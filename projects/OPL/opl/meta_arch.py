@@ -6,6 +6,8 @@ Shape shorthand: N = images, R = locations of all FPN levels concatenated (fines
 K = classes, G = valid GT boxes of one image, n = number of C2F blocks. Boxes are XYXY_ABS in the padded input frame.
 Training: POTO one-to-one labels train S = sigmoid(z_n) * sigmoid(z_cpn) (L_cls) and the boxes (L_reg); One-to-M_i
 labels train each C2F block (L_i); Eq. (3)-(5). Inference: top-k per level, score threshold, no NMS (METHODS §1.6).
+Optional extension in neither paper (MODEL.OPL.REPLOSS_ON, METHODS §2.9): RepLoss's RepGT and RepBox terms on the
+one-to-one positives, through the shared functions of ``pedet.layers.repulsion``.
 Ignore boxes arrive as ``gt_classes == -1`` instances (METHODS §3.1 option 1) and are split off first.
 """
 import logging
@@ -25,6 +27,7 @@ from detectron2.utils import comm
 from detectron2.utils.events import get_event_storage
 from detectron2.utils.logger import log_every_n_seconds
 from pedet.layers.focal import focal_loss_on_probs
+from pedet.layers.repulsion import rep_box_loss, rep_gt_loss, select_repulsion_gt
 from torch import Tensor
 from torchvision.ops import generalized_box_iou_loss, sigmoid_focal_loss
 
@@ -113,6 +116,14 @@ class OPL(DenseDetector):
         reg_weight: float = 2.0,
         c2f_weight: float = 1.0,
         aux_weight: float = 1.0,
+        reploss_on: bool = False,
+        rep_gt_weight: float = 0.5,
+        rep_box_weight: float = 0.5,
+        rep_gt_sigma: float = 1.0,
+        rep_box_sigma: float = 0.0,
+        rep_sigma_eps: float = 1e-3,
+        rep_gt_dup_iou: float = 0.95,
+        rep_box_max_per_image: int = 0,
         ignore_mode: str = "drop",
         test_score_thresh: float = 0.05,
         test_topk_candidates: int = 1000,
@@ -144,6 +155,13 @@ class OPL(DenseDetector):
         self.aux_one_to_many, self.aux_topk = aux_one_to_many, aux_topk
         self.focal_alpha, self.focal_gamma = focal_alpha, focal_gamma
         self.loss_weight = {"loss_cls_o2o": 1.0, "loss_reg": reg_weight, "loss_c2f": c2f_weight, "loss_aux": aux_weight}
+        self.loss_weight.update({"loss_rep_gt": rep_gt_weight, "loss_rep_box": rep_box_weight})
+        for name, sigma in (("rep_gt_sigma", rep_gt_sigma), ("rep_box_sigma", rep_box_sigma)):
+            if not 0.0 <= sigma <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {sigma}")
+        self.reploss_on, self.rep_gt_sigma, self.rep_box_sigma = reploss_on, rep_gt_sigma, rep_box_sigma
+        self.rep_sigma_eps, self.rep_gt_dup_iou = rep_sigma_eps, rep_gt_dup_iou
+        self.rep_box_max_per_image = rep_box_max_per_image
         self.ignore_mode = ignore_mode
         # v0.6's DenseDetector decode helpers read these attributes (STYLE do/don't 6); our own decode takes them
         # explicitly, the attributes are kept so that the parent's helpers agree with ours if anyone calls them.
@@ -188,6 +206,14 @@ class OPL(DenseDetector):
             "reg_weight": o.REG_WEIGHT,
             "c2f_weight": o.C2F_WEIGHT,
             "aux_weight": o.AUX_WEIGHT,
+            "reploss_on": o.REPLOSS_ON,
+            "rep_gt_weight": o.REP_GT_WEIGHT,
+            "rep_box_weight": o.REP_BOX_WEIGHT,
+            "rep_gt_sigma": o.REP_GT_SIGMA,
+            "rep_box_sigma": o.REP_BOX_SIGMA,
+            "rep_sigma_eps": o.REP_SIGMA_EPS,
+            "rep_gt_dup_iou": o.REP_GT_DUP_IOU,
+            "rep_box_max_per_image": o.REP_BOX_MAX_PER_IMAGE,
             "ignore_mode": ignore_mode,
             "test_score_thresh": o.SCORE_THRESH_TEST,
             "test_topk_candidates": o.TOPK_CANDIDATES_TEST,
@@ -322,7 +348,8 @@ class OPL(DenseDetector):
             cls_logits: n' x (N, R, K) logits of each block (the last gives S_cls).  scores: (N, R, K) S.
             pred_boxes: (N, R, 4).  gt: N valid-GT Instances.  targets: ``label_single_image`` outputs.
         Returns:
-            {"loss_cls_o2o", "loss_reg", "loss_c2f_{i}" for each C2F block, "loss_aux" (DeFCN mode)}.
+            {"loss_cls_o2o", "loss_reg", "loss_c2f_{i}" for each C2F block, "loss_aux" (DeFCN mode),
+             "loss_rep_gt" and "loss_rep_box" (only with MODEL.OPL.REPLOSS_ON)}.
         """
         storage = get_event_storage()
         o2o = torch.stack([t["o2o"] for t in targets])  # (N, R)
@@ -343,6 +370,8 @@ class OPL(DenseDetector):
         else:
             reg = pred_boxes.sum() * 0.0  # no positive: a zero that keeps the graph connected (DDP)
         losses["loss_reg"] = reg / num_pos * self.loss_weight["loss_reg"]
+        if self.reploss_on:
+            losses.update(self.repulsion_losses(pred_boxes, gt, o2o, num_pos))
 
         for i in range(len(self.c2f_m)):
             labels = torch.stack([t["c2f"][i] for t in targets])
@@ -353,6 +382,42 @@ class OPL(DenseDetector):
             losses["loss_aux"] = self._logit_focal(cls_logits[-1], labels, keep, gt) * self.loss_weight["loss_aux"]
             storage.put_scalar("opl/num_pos_per_gt_aux", (labels >= 0).sum().item() / max(num_gt, 1))
         return losses
+
+    def repulsion_losses(
+        self, pred_boxes: Tensor, gt: Sequence[Instances], matched: Tensor, num_pos: float
+    ) -> Dict[str, Tensor]:
+        """
+        RepGT (RepLoss Eq. 4) and RepBox (RepLoss Eq. 6) on the one-to-one positives: an extension in neither paper
+        (METHODS §2.9). Each positive's G_Rep is the valid GT other than its target with the highest IoU with its
+        *detached* predicted box (an anchor-free location has no proposal). Ignore boxes are not in ``gt`` (split off
+        before), so they never serve as repulsion targets. RepBox pairs positives of different GTs inside each image.
+
+        Args:
+            pred_boxes: (N, R, 4) fp32 decoded boxes.  gt: N valid-GT Instances.
+            matched: (N, R) one-to-one matched GT index, -1 = not a positive.
+            num_pos: the loss_reg normaliser, max(1, N_pos^o2o averaged over processes).
+        Returns:
+            {"loss_rep_gt": alpha * sum Smooth_ln(IoG) / num_pos, "loss_rep_box": beta * mean over overlapping pairs},
+            fp32 scalars, both connected to the graph even when they are 0 (one GT, or no positive).
+        """
+        rep_gt_sum = pred_boxes.sum() * 0.0  # connected zero; each image adds its un-normalised sum
+        boxes_per_image, targets_per_image = [], []
+        for j, (g, m) in enumerate(zip(gt, matched)):
+            pos = (m >= 0).nonzero().squeeze(1)
+            boxes, targets = pred_boxes[j, pos].float(), m[pos]
+            rep_boxes, valid = select_repulsion_gt(
+                boxes.detach(), g.gt_boxes.tensor.float(), targets, self.rep_gt_dup_iou
+            )
+            rep_gt_sum = rep_gt_sum + rep_gt_loss(boxes, rep_boxes, valid, self.rep_gt_sigma, self.rep_sigma_eps)
+            boxes_per_image.append(boxes)
+            targets_per_image.append(targets)
+        rep_box = rep_box_loss(
+            boxes_per_image, targets_per_image, self.rep_box_sigma, self.rep_sigma_eps, self.rep_box_max_per_image
+        )
+        return {
+            "loss_rep_gt": rep_gt_sum / num_pos * self.loss_weight["loss_rep_gt"],
+            "loss_rep_box": rep_box * self.loss_weight["loss_rep_box"],
+        }
 
     def _logit_focal(self, logits: Tensor, labels: Tensor, keep: Tensor, gt: Sequence[Instances]) -> Tensor:
         """Eq. (4): sigmoid focal loss of (N, R, K) logits vs (N, R) labels, / max(1, mean N_pos over processes)."""
