@@ -276,7 +276,7 @@ def _components(ed: np.ndarray, eg: np.ndarray, n_det: int) -> np.ndarray:
 
 # Components up to this size (max(#dets, #GTs)) are solved by trying every assignment at once in numpy
 # (5! = 120 candidates); a scipy call per component would cost ~50 us of Python overhead each, and a CrowdHuman-size
-# set has thousands of such components per score threshold. Larger ones go to scipy.
+# set has thousands of such components per score threshold. Larger ones: the subset DP or scipy (below).
 _ENUM_MAX = 5
 
 

@@ -392,13 +392,6 @@ def read_odgt_lines(path: str) -> list[dict]:
     return [_loads(line, f"{path}: line {k}") for k, line in _read_lines(path)]
 
 
-def _ch_is_ignore(box: dict) -> bool:
-    if box.get("tag", _CH_PERSON_TAG) != _CH_PERSON_TAG:
-        return True
-    extra = box.get("extra")
-    return bool(extra and extra.get("ignore", 0) != 0)
-
-
 def read_crowdhuman_gt(path_or_records: str | list, box_key: str = "fbox") -> GroundTruthSet:
     """
     CrowdHuman ground truth ``.odgt``: ``{"ID", "gtboxes": [{"tag", "fbox", "vbox", "extra": {"ignore"}}]}``.
@@ -423,7 +416,11 @@ def read_crowdhuman_gt(path_or_records: str | list, box_key: str = "fbox") -> Gr
             vis.extend([b.get(other) or b[box_key] for b in gtb])
         except KeyError as e:
             raise EvalInputError(f"crowdhuman gt: image {rec['ID']!r}: a box has no {e.args[0]!r}") from None
-        ign.extend([_ch_is_ignore(b) for b in gtb])
+        # the ignore rule (_CH_PERSON_TAG above) inline: a function call per box was a tenth of the reading time
+        ign.extend([
+            b.get("tag", _CH_PERSON_TAG) != _CH_PERSON_TAG or bool((x := b.get("extra")) and x.get("ignore", 0) != 0)
+            for b in gtb
+        ])
         widths.append(rec.get("width", math.nan))
         heights.append(rec.get("height", math.nan))
     boxes_a = _as_boxes(boxes, "crowdhuman gt")

@@ -128,3 +128,51 @@ def test_odgt_readers_ignore_rule_visible_mode_and_image_size_from_dt():
     assert evaluate_crowdhuman(full, dt).num_tp == 0
     vis = read_crowdhuman_gt(gt_lines, box_key="vbox")
     assert evaluate_crowdhuman(vis, read_crowdhuman_dt(dt_lines, vis), box_mode="visible").num_tp == 1
+
+
+def test_max_weight_matching_subset_dp_beats_greedy():
+    # 6 dets x 2 GTs (long side 6 > the enumeration size, short side 2 -> the subset DP):
+    # d0-g1 .95, d0-g0 .9, d1-g1 .9, d2-g0 .6, d3-g0 .55, d4-g0 .53, d5-g0 .52.
+    # {d0-g0, d1-g1} = .9 + .9 = 1.8 beats the greedy {d0-g1, d2-g0} = .95 + .6 = 1.55 and any other pair
+    # (d0-g1 + d3-g0 = 1.5, d1-g1 + d2-g0 = 1.5, ...) -> dets d0, d1 matched, d2..d5 free, both GTs matched.
+    ed = np.array([0, 0, 1, 2, 3, 4, 5])
+    eg = np.array([1, 0, 1, 0, 0, 0, 0])
+    ew = np.array([0.95, 0.9, 0.9, 0.6, 0.55, 0.53, 0.52])
+    dm, gm, _ = max_weight_matching(ed, eg, ew, 6, 2, np.zeros(6, dtype=np.int64))
+    assert dm.tolist() == [True, True, False, False, False, False] and gm.tolist() == [True, True]
+    # the same graph with dets and GTs swapped (2 dets x 6 GTs: the DP runs over the GT side)
+    dm, gm, _ = max_weight_matching(eg, ed, ew, 2, 6, np.zeros(2, dtype=np.int64))
+    assert gm.tolist() == [True, True, False, False, False, False] and dm.tolist() == [True, True]
+
+
+def test_max_weight_matching_above_dp_size_uses_scipy():
+    # an 11 x 11 path (short side 11 > the DP limit -> scipy linear_sum_assignment), same pattern as the 7 x 7 one:
+    # g0-d0 .6, d0-g1 .9, g1-d1 .6, ..., d9-g10 .9, g10-d10 .6. Ten .9 edges = 9.0 beat eleven .6 edges = 6.6
+    # and every mix -> d0..d9 and g1..g10 matched, d10 and g0 free.
+    ed = np.repeat(np.arange(11), 2)[:-1]
+    eg = np.r_[0, np.repeat(np.arange(1, 11), 2)]
+    ew = np.array([0.6, 0.9] * 10 + [0.6])
+    dm, gm, _ = max_weight_matching(ed, eg, ew, 11, 11, np.zeros(11, dtype=np.int64))
+    assert dm.tolist() == [True] * 10 + [False] and gm.tolist() == [False] + [True] * 10
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_max_weight_matching_is_optimal_on_random_components(seed):
+    # Random dense components of 6-8 dets x 2-4 GTs (subset DP) and 4-5 x 4-5 (enumeration), distinct weights in
+    # (0.5, 1): the matched dets / GTs must carry a perfect matching whose weight equals the brute-force optimum of
+    # the whole graph (literal._max_weight_matching tries every matching).
+    from .literal import _max_weight_matching
+
+    rng = np.random.default_rng(seed)
+    for _ in range(25):
+        nd, ng = (int(rng.integers(6, 9)), int(rng.integers(2, 5))) if rng.random() < 0.7 else \
+            (int(rng.integers(4, 6)), int(rng.integers(4, 6)))
+        if rng.random() < 0.5:
+            nd, ng = ng, nd
+        w = np.where(rng.random((nd, ng)) < 0.6, rng.uniform(0.5, 1.0, (nd, ng)), 0.0)
+        ed, eg = np.nonzero(w)
+        dm, gm, _ = max_weight_matching(ed, eg, w[ed, eg], nd, ng, np.zeros(nd, dtype=np.int64))
+        best, _ = _max_weight_matching(w.tolist())
+        sub_best, sub = _max_weight_matching(w[np.ix_(dm, gm)].tolist()) if dm.any() else (0.0, [])
+        assert len(sub) == dm.sum() == gm.sum()
+        assert sub_best == pytest.approx(best, abs=1e-12)

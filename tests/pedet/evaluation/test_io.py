@@ -153,3 +153,58 @@ def test_crowdhuman_gt_without_boxes_and_missing_size():
     dt = read_crowdhuman_dt([{"ID": "a", "width": 10, "height": 10, "dtboxes": []}], gt)
     with pytest.raises(EvalInputError, match="'b' has no width/height"):
         evaluate_crowdhuman(gt, dt)
+
+
+def test_nan_and_infinity_literals_in_files_give_our_error_naming_the_image(tmp_path):
+    # orjson refuses NaN / Infinity literals; the reader falls back to json for that text, and the validation names
+    # the image (not a bare parser message).
+    gt = make_gt([("a", []), ("b", [])])
+    line_a = '{"ID": "a", "width": 10, "height": 10, "dtboxes": [{"box": [0, 0, 1, 1], "score": 0.5, "tag": 1}]}'
+    line_b = '{"ID": "b", "width": 10, "height": 10, "dtboxes": [{"box": [0, 0, 1, 1], "score": NaN, "tag": 1}]}'
+    path = _write(tmp_path, "dt.odgt", line_a + "\n" + line_b + "\n")
+    with pytest.raises(EvalInputError, match="non-finite score nan in image 'b'"):
+        read_crowdhuman_dt(path, gt)
+    path = _write(tmp_path, "gt.odgt", '{"ID": "a", "gtboxes": [{"tag": "person", "fbox": [0, 0, Infinity, 5]}]}\n')
+    with pytest.raises(EvalInputError, match="non-finite box .* in image 'a'"):
+        read_crowdhuman_gt(path)
+    coco = ('{"images": [{"id": 4}], '
+            '"annotations": [{"id": 1, "image_id": 4, "bbox": [0, 0, 1, 1], "height": -Infinity}]}')
+    path = _write(tmp_path, "val_gt.json", coco)
+    with pytest.raises(EvalInputError, match="non-finite height in image 4"):
+        read_coco_gt(path)
+
+
+def test_invalid_json_names_the_file_and_line(tmp_path):
+    gt = make_gt([("a", []), ("b", [])])
+    good = '{"ID": "a", "width": 10, "height": 10, "dtboxes": []}'
+    path = _write(tmp_path, "dt.odgt", good + "\n\n" + '{"ID": "b", "dtboxes": [}' + "\n")  # line 3 is broken
+    with pytest.raises(EvalInputError, match=r"dt\.odgt: line 3: invalid JSON"):
+        read_crowdhuman_dt(path, gt)
+    path = _write(tmp_path, "gt.odgt", '{"ID": "a", "gtboxes": []}\n{"ID": "b", "gtboxes": [\n')
+    with pytest.raises(EvalInputError, match=r"gt\.odgt: line 2: invalid JSON"):
+        read_crowdhuman_gt(path)
+    path = _write(tmp_path, "dt.json", '[{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 0.5}')
+    with pytest.raises(EvalInputError, match=r"dt\.json: invalid JSON"):
+        read_coco_results(path, make_gt([(1, [])]))
+
+
+def test_fast_path_reads_exponents_and_integers_like_json(tmp_path):
+    # json.dumps writes small floats with an exponent (1e-05) and whole boxes as integers; the fast path (taken:
+    # checked below) must give exactly json's values: score 1e-05 == 0.00001, 2.5E+2 == 250.0, -3e-3 == -0.003.
+    gt = make_gt([("a", []), ("b", [])])
+    lines = ['{"ID": "a", "width": 10, "height": 10, "dtboxes": [{"box": [1, 2, 3, 4], "score": 1e-05, "tag": 1}, '
+             '{"box": [0.5, 2.5E+2, 3, 4], "score": -3e-3, "tag": 1}]}',
+             '{"ID": "b", "width": 10, "height": 10, "dtboxes": []}']
+    assert all(_fast_dtboxes(x.encode()) is not None for x in lines)
+    fast = read_crowdhuman_dt(_write(tmp_path, "dt.odgt", "\n".join(lines) + "\n"), gt)
+    assert fast.scores.tolist() == [0.00001, -0.003]
+    assert fast.boxes.tolist() == [[1.0, 2.0, 3.0, 4.0], [0.5, 250.0, 3.0, 4.0]]
+    coco = '[{"image_id": 1, "category_id": 1, "bbox": [1e1, 2, 3, 4], "score": 5e-06}]'
+    gti = make_gt([(1, [])])
+    assert _fast_coco_results(coco, gti, 1) is not None
+    dt = read_coco_results(_write(tmp_path, "dt.json", coco), gti)
+    assert dt.boxes.tolist() == [[10.0, 2.0, 3.0, 4.0]] and dt.scores.tolist() == [0.000005]
+    # a malformed number ("1.2.3") is no valid JSON: the fast path gives up and the plain path reports the line
+    bad = '{"ID": "a", "width": 10, "height": 10, "dtboxes": [{"box": [1.2.3, 2, 3, 4], "score": 0.5, "tag": 1}]}'
+    with pytest.raises(EvalInputError, match="line 1: invalid JSON"):
+        read_crowdhuman_dt(_write(tmp_path, "bad.odgt", bad + "\n"), make_gt([("a", [])]))
