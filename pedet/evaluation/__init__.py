@@ -12,10 +12,10 @@ from .report import PROTOCOLS, EvaluationReport, evaluate, read_inputs  # noqa: 
 
 __all__ = [
     "EvalInputError", "GroundTruthSet", "DetectionSet", "PROTOCOLS", "EvaluationReport", "evaluate",
-    "read_inputs", "MissRateEvaluator", "build_miss_rate_evaluator",
+    "read_inputs", "MissRateEvaluator", "build_miss_rate_evaluator", "miss_rate_metric",
 ]
 
-_LAZY = {"MissRateEvaluator", "build_miss_rate_evaluator"}
+_LAZY = {"MissRateEvaluator", "build_miss_rate_evaluator", "miss_rate_metric"}
 
 
 def __getattr__(name):

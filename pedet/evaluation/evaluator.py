@@ -32,7 +32,7 @@ from .evaluator_io import atomic_write, atomic_write_json, atomic_write_text, co
 from .io import detections_from_arrays, ground_truth_from_dataset_dicts
 from .report import PROTOCOLS, evaluate
 
-__all__ = ["MissRateEvaluator", "build_miss_rate_evaluator", "add_miss_rate_config"]
+__all__ = ["MissRateEvaluator", "build_miss_rate_evaluator", "add_miss_rate_config", "miss_rate_metric"]
 
 logger = logging.getLogger(__name__)
 
@@ -202,3 +202,23 @@ def build_miss_rate_evaluator(cfg, dataset_name: str, output_folder: str | None 
         plot=node.PLOTS_ON,
         error_analysis_fppi=node.ERROR_ANALYSIS_FPPI if node.ERROR_ANALYSIS_ON else None,
     )
+
+
+# protocol -> key in MissRateEvaluator's result dict (percent, lower is better) that ranks checkpoints and sweeps:
+# CrowdHuman's log-average miss rate, CityPersons' / Caltech's MR^-2 on the Reasonable subset.
+HEADLINE_METRIC = {"crowdhuman": "mMR", "citypersons": "Reasonable", "caltech": "Reasonable"}
+
+
+def miss_rate_metric(dataset_name: str) -> str:
+    """
+    The headline miss rate of a registered data set's protocol, as EvalHook stores it in the event storage.
+
+    Args:
+        dataset_name: a registered data set with `evaluator_type` metadata.
+    Returns:
+        the flattened result key, e.g. "crowdhuman/mMR" or "citypersons/Reasonable" (for BestCheckpointer, mode "min").
+    """
+    protocol = MetadataCatalog.get(dataset_name).evaluator_type
+    if protocol not in HEADLINE_METRIC:
+        raise KeyError(f"{dataset_name}: evaluator_type {protocol!r} has no miss-rate metric ({sorted(HEADLINE_METRIC)})")
+    return f"{protocol}/{HEADLINE_METRIC[protocol]}"

@@ -13,7 +13,6 @@ mMR / MR^-2) is kept as ``model_best.pth``. Data go through PedestrianDatasetMap
 import pedet  # noqa: F401  (Pillow alias before any detectron2.data import)
 import detectron2.utils.comm as comm
 from detectron2.config import get_cfg
-from detectron2.data import MetadataCatalog
 from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup, hooks
 from detectron2.evaluation import verify_results
 
@@ -21,22 +20,10 @@ import pedet.data  # noqa: F401  (registers the data set names)
 from pedet.config import add_pedet_config
 from pedet.data import PedestrianDatasetMapper, build_pedestrian_test_loader, build_pedestrian_train_loader
 from pedet.engine import PedetCheckpointer, PedetTrainerMixin, launch  # CPU/gloo launch, resume, safe loading
-from pedet.evaluation import build_miss_rate_evaluator
+from pedet.evaluation import build_miss_rate_evaluator, miss_rate_metric
 from pedet.evaluation.evaluator import add_miss_rate_config
 
 from opl import add_opl_config
-
-# protocol (MetadataCatalog evaluator_type) -> flattened result key that ranks checkpoints; all are miss rates in
-# percent, lower is better: CrowdHuman's mMR, CityPersons' / Caltech's MR^-2 on Reasonable.
-BEST_METRIC = {"crowdhuman": "crowdhuman/mMR", "citypersons": "citypersons/Reasonable", "caltech": "caltech/Reasonable"}
-
-
-def best_metric(dataset_name: str) -> str:
-    """The BestCheckpointer key of a registered data set, e.g. "crowdhuman/mMR"."""
-    protocol = MetadataCatalog.get(dataset_name).evaluator_type
-    if protocol not in BEST_METRIC:
-        raise KeyError(f"{dataset_name}: evaluator_type {protocol!r} has no miss-rate metric ({sorted(BEST_METRIC)})")
-    return BEST_METRIC[protocol]
 
 
 class Trainer(PedetTrainerMixin, DefaultTrainer):
@@ -60,7 +47,7 @@ class Trainer(PedetTrainerMixin, DefaultTrainer):
         if self.cfg.TEST.EVAL_PERIOD > 0 and len(self.cfg.DATASETS.TEST) and comm.is_main_process():
             # keeps model_best.pth by the miss rate of the first test set; must run after the EvalHook
             best = hooks.BestCheckpointer(
-                self.cfg.TEST.EVAL_PERIOD, self.checkpointer, best_metric(self.cfg.DATASETS.TEST[0]), mode="min"
+                self.cfg.TEST.EVAL_PERIOD, self.checkpointer, miss_rate_metric(self.cfg.DATASETS.TEST[0]), mode="min"
             )
             eval_index = next(i for i, h in enumerate(ret) if isinstance(h, hooks.EvalHook))
             ret.insert(eval_index + 1, best)

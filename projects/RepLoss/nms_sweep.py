@@ -42,7 +42,7 @@ from pedet.config import add_pedet_config
 from pedet.data import build_pedestrian_test_loader
 from pedet.evaluation import MissRateEvaluator
 from reploss import add_reploss_config
-from reploss.evaluation import miss_rate_metric
+from pedet.evaluation import miss_rate_metric
 
 logger = logging.getLogger("reploss.nms_sweep")
 

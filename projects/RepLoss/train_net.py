@@ -25,7 +25,7 @@ from pedet.engine import PedetCheckpointer, PedetTrainerMixin, launch  # CPU/glo
 from pedet.evaluation import build_miss_rate_evaluator
 from pedet.evaluation.evaluator import add_miss_rate_config
 from reploss import add_reploss_config
-from reploss.evaluation import miss_rate_metric
+from pedet.evaluation import miss_rate_metric
 
 
 class Trainer(PedetTrainerMixin, DefaultTrainer):
