@@ -13,8 +13,8 @@ so for every density one synthetic image (pedet.data.synthetic, the crowd-benchm
 at the input size) is run through the real model, and the head outputs that post-processing reads are replaced by a
 *controlled candidate set*, the same for every method: for each annotated (non-ignore) person, K (default 10) boxes
 = its full box clipped to the image and jittered (each side moved by N(0, 0.05 x box size)), with scores from U(0.3,
-0.95) decaying by 5 % per candidate; nothing else scores above the test threshold. This imitates a trained dense
-detector's cluster of candidates around each person (K is a CHOICE; a one-to-one OPL head yields fewer, so OPL's
+0.95) decaying by 5 % per candidate; nothing else scores above the test threshold. This imitates a trained
+dense detector's cluster of candidates around each person (K is a CHOICE; a one-to-one OPL head yields fewer, so OPL's
 figure is pessimistic):
   * OPL, FCOS: the K candidates of a person sit at the K locations nearest its centre on the FPN level FCOS would
     assign it (max side ranges 0-64-128-256-512-inf px for P3-P7), with box deltas = box2box_transform.get_deltas
@@ -24,12 +24,13 @@ figure is pessimistic):
     untrained objectness (cost independent of the weights: no score threshold); its proposals are then replaced by
     the candidate boxes (capped at POST_NMS_TOPK_TEST = 1000 in rank-major order: with K x persons > 1000 every
     person keeps its best floor(1000 / persons) or so), filled up with random background boxes to 1000 as a trained
-    RPN returns, so the box head always runs on 1000 ROIs; the box predictor's outputs are replaced by class scores = the
+    RPN returns, so the box head always runs on 1000 ROIs; the box predictor outputs are replaced by class scores = the
     candidate scores (background ROIs 0) and zero deltas; its own inference (threshold 0.05, NMS 0.5) follows.
 Post-processing time = OPL/FCOS: DenseDetector.forward_inference (score maps -> detections, incl. NMS); Faster R-CNN:
 RPN.predict_proposals + FastRCNNOutputLayers.inference. End-to-end = model([{"image"}]) in eval mode under
 torch.no_grad, incl. pre-processing and rescaling. Median over --iters runs after --warmup runs, the models taking
-turns within each round. The substitution itself is precomputed (not timed, apart from a dict lookup).
+turns within each round and every round running every density (so a change in the shared machine's load hits all
+cells alike). The substitution itself is precomputed (not timed, apart from a dict update).
 """
 from __future__ import annotations
 
@@ -254,53 +255,63 @@ def run(args) -> dict:
         models = {m: build_model(m, size, device) for m in MODELS}
         hooks = {m: instrument(m, models[m][0], device) for m in MODELS}
         dev_name = torch.cuda.get_device_name(0) if device == "cuda" else f"CPU ({os.cpu_count()} cores visible)"
+        prepared = {}  # density -> input, annotated persons, per-model substitution state and candidate count
         for n in args.densities:
             d = imgs[n]
             rng = np.random.default_rng(n)
             boxes, scores, persons = candidates(d, args.k, rng)
             image = torch.as_tensor(np.ascontiguousarray(cv2.imread(d["file_name"]).transpose(2, 0, 1)))
-            inp = [{"image": image.to(device), "height": d["height"], "width": d["width"]}]
-            n_cands = {}
+            prep = {"inp": [{"image": image.to(device), "height": d["height"], "width": d["width"]}],
+                    "persons": persons, "state": {}, "cands": {}}
             for m in MODELS:
                 model, cfg = models[m]
-                st, _ = hooks[m]
+                st = hooks[m][0]
                 if m == "faster_rcnn_nms":
-                    n_cands[m] = st["set_rcnn"](boxes, scores, (d["height"], d["width"]),
-                                                cfg.MODEL.RPN.POST_NMS_TOPK_TEST, rng)
+                    prep["cands"][m] = st["set_rcnn"](boxes, scores, (d["height"], d["width"]),
+                                                      cfg.MODEL.RPN.POST_NMS_TOPK_TEST, rng)
+                    prep["state"][m] = {k: st[k] for k in ("proposals", "logits", "box_deltas")}
                 else:
-                    st["scores"], st["deltas"] = dense_injection(model, image, boxes, scores)
-                    n_cands[m] = int(sum(int((s > 0.05).sum()) for s in st["scores"]))
-            e2e = {m: [] for m in MODELS}
-            post = {m: [] for m in MODELS}
-            n_out = {}
-            with torch.no_grad():
-                for r in range(warmup + iters):
+                    s, dl = dense_injection(model, image, boxes, scores)
+                    prep["state"][m] = {"scores": s, "deltas": dl}
+                    prep["cands"][m] = int(sum(int((x > 0.05).sum()) for x in s))
+            prepared[n] = prep
+        e2e = {(n, m): [] for n in args.densities for m in MODELS}
+        post = {(n, m): [] for n in args.densities for m in MODELS}
+        n_out = {}
+        load0 = os.getloadavg()
+        with torch.no_grad():
+            # every round runs every (density, model) pair once, so a change in the machine's load hits all alike
+            for r in range(warmup + iters):
+                for n in args.densities:
                     for m in MODELS:
-                        model = models[m][0]
-                        timers = hooks[m][1]
+                        model, timers = models[m][0], hooks[m][1]
+                        hooks[m][0].update(prepared[n]["state"][m])
                         for t in timers:
                             t.total = 0.0
                         if device == "cuda":
                             torch.cuda.synchronize()
                         t0 = time.perf_counter()
-                        out = model(inp)
+                        out = model(prepared[n]["inp"])
                         if device == "cuda":
                             torch.cuda.synchronize()
                         dt = time.perf_counter() - t0
-                        n_out[m] = len(out[0]["instances"])
+                        n_out[n, m] = len(out[0]["instances"])
                         if r >= warmup:
-                            e2e[m].append(dt * 1e3)
-                            post[m].append(sum(t.total for t in timers) * 1e3)
+                            e2e[n, m].append(dt * 1e3)
+                            post[n, m].append(sum(t.total for t in timers) * 1e3)
+        for n in args.densities:
             for m in MODELS:
                 row = result["rows"].setdefault(device, {}).setdefault(m, {})
                 row[str(n)] = {
-                    "persons_placed": n, "persons_annotated": persons, "candidates": n_cands[m],
-                    "detections_out": n_out[m], "postprocess_ms": float(np.median(post[m])),
-                    "e2e_ms": float(np.median(e2e[m])), "postprocess_ms_runs": post[m], "e2e_ms_runs": e2e[m],
+                    "persons_placed": n, "persons_annotated": prepared[n]["persons"],
+                    "candidates": prepared[n]["cands"][m], "detections_out": n_out[n, m],
+                    "postprocess_ms": float(np.median(post[n, m])), "e2e_ms": float(np.median(e2e[n, m])),
+                    "postprocess_ms_runs": post[n, m], "e2e_ms_runs": e2e[n, m],
                 }
             print(f"[{device}] {n} persons: " + ", ".join(
                 f"{m} post {result['rows'][device][m][str(n)]['postprocess_ms']:.1f} / e2e "
                 f"{result['rows'][device][m][str(n)]['e2e_ms']:.1f} ms" for m in MODELS), flush=True)
+        result.setdefault("load_average_at_start", {})[device] = [round(x, 2) for x in load0]
         result.setdefault("devices", {})[device] = dev_name
     load = os.getloadavg()
     result["machine"] = (f"{os.cpu_count()}-core CPU, torch {torch.__version__}, load average at the end "
@@ -319,7 +330,7 @@ def write_outputs(result: dict, out: str, plot: str | None) -> None:
         json.dump(result, f, indent=1)
     lines = [f"Input {result['input']}, batch 1, K = {result['k_per_person']} candidates per person, median of "
              f"{result['iters']} runs after {result['warmup']} warm-up, {result['threads']} thread(s). "
-             f"{result['machine']}.", ""]
+             f"{result['machine']}; load average at the start {result.get('load_average_at_start')}.", ""]
     head = ["device", "persons placed", "persons annotated"] + [f"{m} {q}" for m in MODELS for q in
                                                                 ("cands", "post ms", "e2e ms")]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]

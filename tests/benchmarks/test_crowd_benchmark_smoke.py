@@ -38,7 +38,7 @@ def test_duplicates_per_matched_gt_hand_case(cq):
     # one image, GT a = [0, 0, 10, 10] and GT b = [100, 0, 10, 10] (XYWH)
     gt = build_ground_truth(["img"], [2], np.array([[0, 0, 10, 10], [100, 0, 10, 10]], dtype=float))
     dets = np.array([[0, 0, 10, 10],   # 0.9: matches a (IoU 1)
-                     [1, 0, 10, 10],   # 0.8: IoU with a = 9*10 / (100 + 100 - 90) = 90/110 = 0.82 >= 0.5, a taken -> dup
+                     [1, 0, 10, 10],   # 0.8: IoU with a = 9*10 / (100 + 100 - 90) = 0.82 >= 0.5, a taken: dup
                      [0, 0, 10, 10],   # 0.2: below the 0.3 score bound -> not counted
                      [100, 0, 10, 10],  # 0.5: matches b
                      [50, 0, 10, 10]], dtype=float)  # 0.4: IoU 0 with both -> plain FP, not a duplicate
@@ -46,6 +46,27 @@ def test_duplicates_per_matched_gt_hand_case(cq):
     got = cq.duplicates_per_matched_gt(gt, dt)
     # 1 duplicate / 2 matched GTs = 0.5
     assert got == {"duplicates": 1, "matched_gt": 2, "dup_per_matched_gt": 0.5}
+
+
+def test_method_with_missing_config_key_is_reported_not_available(cq, monkeypatch):
+    import pedet.data  # noqa: F401
+
+    monkeypatch.setitem(cq.METHODS, "needs_missing_key", dict(project="opl", requires="MODEL.OPL.NOT_A_KEY_YET"))
+    with pytest.raises(cq.MissingConfigKey, match="MODEL.OPL.NOT_A_KEY_YET"):
+        cq.build_cfg("needs_missing_key", cq.BUDGETS["smoke"], 0, "/tmp/unused")
+    # the same budget keys for every method: one OPL and one R-CNN config agree on all shared settings
+    a, _ = cq.build_cfg("opl_full", cq.BUDGETS["cpu"], 0, "/tmp/unused")
+    b, _ = cq.build_cfg("reploss_both", cq.BUDGETS["cpu"], 0, "/tmp/unused")
+    for key in ("MODEL.RESNETS.DEPTH", "MODEL.RESNETS.NORM", "MODEL.FPN.OUT_CHANNELS", "MODEL.PIXEL_STD",
+                "INPUT.MIN_SIZE_TRAIN", "INPUT.MIN_SIZE_TEST", "SOLVER.MAX_ITER", "SOLVER.STEPS", "SOLVER.BASE_LR",
+                "SOLVER.IMS_PER_BATCH", "SOLVER.WARMUP_ITERS", "DATASETS.TRAIN"):
+        node_a, node_b = a, b
+        for part in key.split("."):
+            node_a, node_b = node_a[part], node_b[part]
+        assert node_a == node_b, key
+    # 600 iterations: LR steps at int(0.8 * 600) = 480 and int(0.93 * 600) = 558
+    assert tuple(a.SOLVER.STEPS) == (480, 558) and a.SOLVER.MAX_ITER == 600
+    assert a.MODEL.OPL.NUM_CONVS == 2  # the tiny head, not the R-50 recipe's 4 (ablation _BASE_ not merged)
 
 
 def test_crowd_quality_smoke_writes_every_row_and_metric(cq, tmp_path):
