@@ -10,6 +10,8 @@ pedet.engine: operations shared by the projects' train_net.py scripts and tools 
   trusted.
 - ``PedetTrainerMixin``: hooks all of the above into a ``DefaultTrainer`` subclass (``class Trainer(PedetTrainerMixin,
   DefaultTrainer)``), plus DistributedDataParallel of a CPU model.
+- ``PedestrianTrainer``: that Trainer with pedet's loaders, the miss-rate evaluator and the best-checkpoint hook;
+  the ``Trainer`` of both projects' train_net.py.
 """
 import pedet  # noqa: F401  (Pillow alias before any detectron2.data import)
 
@@ -17,12 +19,13 @@ from .checkpoint import PedetCheckpointer, load_checkpoint_file
 from .io import atomic_torch_save, atomic_write, atomic_write_json
 from .launch import launch
 from .sampler import ResumableTrainingSampler
-from .trainer import PedetTrainerMixin
+from .trainer import PedestrianTrainer, PedetTrainerMixin
 from .writers import RepairingJSONWriter, read_jsonl, repair_jsonl
 
 __all__ = [
     "PedetCheckpointer",
     "PedetTrainerMixin",
+    "PedestrianTrainer",
     "RepairingJSONWriter",
     "ResumableTrainingSampler",
     "atomic_torch_save",

@@ -21,15 +21,18 @@ from typing import Iterator, List, Optional
 
 import pedet  # noqa: F401  (Pillow alias before any detectron2.data import)
 import detectron2.engine.defaults as d2_defaults
-from detectron2.engine import hooks
+from detectron2.engine import DefaultTrainer, hooks
 from detectron2.utils import comm
 from detectron2.utils.events import JSONWriter
+
+from pedet.data.build import build_pedestrian_test_loader, build_pedestrian_train_loader
+from pedet.evaluation import build_miss_rate_evaluator, miss_rate_metric
 
 from .checkpoint import PedetCheckpointer
 from .sampler import ResumableTrainingSampler
 from .writers import RepairingJSONWriter
 
-__all__ = ["PedetTrainerMixin", "cpu_aware_ddp", "find_training_sampler"]
+__all__ = ["PedetTrainerMixin", "PedestrianTrainer", "cpu_aware_ddp", "find_training_sampler"]
 logger = logging.getLogger(__name__)
 
 
@@ -129,3 +132,34 @@ class PedetTrainerMixin:
     def _json_writers(self) -> List[RepairingJSONWriter]:
         return [w for h in self._hooks if isinstance(h, hooks.PeriodicWriter) for w in h._writers
                 if isinstance(w, RepairingJSONWriter)]
+
+
+class PedestrianTrainer(PedetTrainerMixin, DefaultTrainer):
+    """
+    The ``Trainer`` of both projects' train_net.py: DefaultTrainer with pedet's data loaders (PedestrianDatasetMapper,
+    ignore boxes as class -1, resumable sampler), the miss-rate evaluator whose protocol follows the test set's
+    ``evaluator_type``, and ``model_best.pth`` kept by that protocol's headline miss rate (lower is better).
+    """
+
+    @classmethod
+    def build_evaluator(cls, cfg, dataset_name, output_folder=None):
+        # the protocol follows MetadataCatalog.get(dataset_name).evaluator_type; options from TEST.MISS_RATE
+        return build_miss_rate_evaluator(cfg, dataset_name, output_folder)
+
+    @classmethod
+    def build_train_loader(cls, cfg):
+        return build_pedestrian_train_loader(cfg)
+
+    @classmethod
+    def build_test_loader(cls, cfg, dataset_name):
+        return build_pedestrian_test_loader(cfg, dataset_name)
+
+    def build_hooks(self):
+        ret = super().build_hooks()
+        if self.cfg.TEST.EVAL_PERIOD > 0 and len(self.cfg.DATASETS.TEST) and comm.is_main_process():
+            # keeps model_best.pth by the miss rate of the first test set; must run after the EvalHook
+            metric = miss_rate_metric(self.cfg.DATASETS.TEST[0])
+            best = hooks.BestCheckpointer(self.cfg.TEST.EVAL_PERIOD, self.checkpointer, metric, mode="min")
+            eval_index = next(i for i, h in enumerate(ret) if isinstance(h, hooks.EvalHook))
+            ret.insert(eval_index + 1, best)
+        return ret

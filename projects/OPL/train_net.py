@@ -11,47 +11,20 @@ TEST.EVAL_PERIOD iterations the model is evaluated and the checkpoint with the b
 mMR / MR^-2) is kept as ``model_best.pth``. Data go through PedestrianDatasetMapper (ignore boxes as class -1).
 """
 import pedet  # noqa: F401  (Pillow alias before any detectron2.data import)
-import detectron2.utils.comm as comm
 from detectron2.config import get_cfg
-from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup, hooks
+from detectron2.engine import default_argument_parser, default_setup
 from detectron2.evaluation import verify_results
 
 import pedet.data  # noqa: F401  (registers the data set names)
 from pedet.config import add_pedet_config
-from pedet.data import PedestrianDatasetMapper, build_pedestrian_test_loader, build_pedestrian_train_loader
-from pedet.engine import PedetCheckpointer, PedetTrainerMixin, launch  # CPU/gloo launch, resume, safe loading
-from pedet.evaluation import build_miss_rate_evaluator, miss_rate_metric
+from pedet.engine import PedestrianTrainer, PedetCheckpointer, launch  # CPU/gloo launch, resume, safe loading
 from pedet.evaluation.evaluator import add_miss_rate_config
 
 from opl import add_opl_config
 
 
-class Trainer(PedetTrainerMixin, DefaultTrainer):
-    """DefaultTrainer with pedet's data loaders, the miss-rate evaluator and a best-by-miss-rate checkpoint."""
-
-    @classmethod
-    def build_evaluator(cls, cfg, dataset_name, output_folder=None):
-        # the protocol follows MetadataCatalog.get(dataset_name).evaluator_type; options from TEST.MISS_RATE
-        return build_miss_rate_evaluator(cfg, dataset_name, output_folder)
-
-    @classmethod
-    def build_train_loader(cls, cfg):
-        return build_pedestrian_train_loader(cfg, PedestrianDatasetMapper(cfg, True))
-
-    @classmethod
-    def build_test_loader(cls, cfg, dataset_name):
-        return build_pedestrian_test_loader(cfg, dataset_name, PedestrianDatasetMapper(cfg, False))
-
-    def build_hooks(self):
-        ret = super().build_hooks()
-        if self.cfg.TEST.EVAL_PERIOD > 0 and len(self.cfg.DATASETS.TEST) and comm.is_main_process():
-            # keeps model_best.pth by the miss rate of the first test set; must run after the EvalHook
-            best = hooks.BestCheckpointer(
-                self.cfg.TEST.EVAL_PERIOD, self.checkpointer, miss_rate_metric(self.cfg.DATASETS.TEST[0]), mode="min"
-            )
-            eval_index = next(i for i, h in enumerate(ret) if isinstance(h, hooks.EvalHook))
-            ret.insert(eval_index + 1, best)
-        return ret
+# DefaultTrainer + pedet's loaders, miss-rate evaluator and best checkpoint (pedet/engine/trainer.py)
+Trainer = PedestrianTrainer
 
 
 def setup(args):

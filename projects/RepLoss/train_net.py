@@ -15,44 +15,18 @@ The best checkpoint by miss rate (lower is better) is kept as model_best.pth nex
 import pedet  # noqa: F401  (Pillow alias before any detectron2.data import)
 import detectron2.utils.comm as comm
 from detectron2.config import get_cfg
-from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup, hooks
+from detectron2.engine import default_argument_parser, default_setup
 from detectron2.evaluation import verify_results
 
 import pedet.data  # noqa: F401  (registers the data sets)
 from pedet.config import add_pedet_config
-from pedet.data import build_pedestrian_test_loader, build_pedestrian_train_loader
-from pedet.engine import PedetCheckpointer, PedetTrainerMixin, launch  # CPU/gloo launch, resume, safe loading
-from pedet.evaluation import build_miss_rate_evaluator
+from pedet.engine import PedestrianTrainer, PedetCheckpointer, launch  # CPU/gloo launch, resume, safe loading
 from pedet.evaluation.evaluator import add_miss_rate_config
 from reploss import add_reploss_config
-from pedet.evaluation import miss_rate_metric
 
 
-class Trainer(PedetTrainerMixin, DefaultTrainer):
-    """DefaultTrainer with pedet's data loaders, the miss-rate evaluator and a best-by-miss-rate checkpoint."""
-
-    @classmethod
-    def build_evaluator(cls, cfg, dataset_name, output_folder=None):
-        # the protocol follows MetadataCatalog.get(dataset_name).evaluator_type; options from TEST.MISS_RATE
-        return build_miss_rate_evaluator(cfg, dataset_name, output_folder)
-
-    @classmethod
-    def build_train_loader(cls, cfg):
-        return build_pedestrian_train_loader(cfg)
-
-    @classmethod
-    def build_test_loader(cls, cfg, dataset_name):
-        return build_pedestrian_test_loader(cfg, dataset_name)
-
-    def build_hooks(self):
-        ret = super().build_hooks()
-        if self.cfg.TEST.EVAL_PERIOD > 0 and len(self.cfg.DATASETS.TEST) and comm.is_main_process():
-            # keeps model_best.pth by the miss rate of the first test set; must run after the EvalHook
-            metric = miss_rate_metric(self.cfg.DATASETS.TEST[0])
-            best = hooks.BestCheckpointer(self.cfg.TEST.EVAL_PERIOD, self.checkpointer, metric, mode="min")
-            eval_index = next(i for i, h in enumerate(ret) if isinstance(h, hooks.EvalHook))
-            ret.insert(eval_index + 1, best)
-        return ret
+# DefaultTrainer + pedet's loaders, miss-rate evaluator and best checkpoint (pedet/engine/trainer.py)
+Trainer = PedestrianTrainer
 
 
 def setup(args):
