@@ -149,13 +149,11 @@ def build_cfg(method: str, budget: dict, seed: int, out_dir: str):
     from detectron2.config import CfgNode, get_cfg
 
     from pedet.config import add_pedet_config
-    from pedet.evaluation.evaluator import add_miss_rate_config
 
     m = METHODS[method]
     tn = _import_train_net(m["project"])
     cfg = get_cfg()
     add_pedet_config(cfg)
-    add_miss_rate_config(cfg)
     if m["project"] == "opl":
         from opl import add_opl_config
 

@@ -57,17 +57,11 @@ def setup_cfg(args):
 
     cfg = get_cfg()
     add_pedet_config(cfg)
-    import opl
+    from opl import add_opl_config
+    from reploss import add_reploss_config
 
-    opl.add_opl_config(cfg)
-    try:
-        from pedet.evaluation.evaluator import add_miss_rate_config
-        from reploss import add_reploss_config
-
-        add_miss_rate_config(cfg)
-        add_reploss_config(cfg)
-    except ImportError:  # pragma: no cover
-        pass
+    add_opl_config(cfg)
+    add_reploss_config(cfg)
     cfg.merge_from_file(args.config_file)
     cfg.merge_from_list(list(args.opts))
     if not torch.cuda.is_available():

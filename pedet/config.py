@@ -20,3 +20,31 @@ def add_pedet_config(cfg) -> None:
     #                 dense head, locations inside an ignore box that are not positives.
     # One of IGNORE_MODES.
     cfg.INPUT.IGNORE_MODE = "drop"
+    add_miss_rate_config(cfg)
+
+
+def add_miss_rate_config(cfg) -> None:
+    """
+    Add ``cfg.TEST.MISS_RATE`` (read by pedet.evaluation.build_miss_rate_evaluator; add_pedet_config calls it).
+    Without these keys the evaluator uses the defaults below.
+    """
+    from detectron2.config import CfgNode as CN
+
+    cfg.TEST.MISS_RATE = CN()
+    # Protocol: "" = the dataset's MetadataCatalog evaluator_type; else "crowdhuman" | "citypersons" | "caltech".
+    # CHOICE.
+    cfg.TEST.MISS_RATE.PROTOCOL = ""
+    # CityPersons / Caltech subsets: [] = protocol default (7 CityPersons setups; Caltech Reasonable, All, Heavy),
+    # else names or "NAME:HMIN:HMAX:VMIN:VMAX". PEER (eval_MR_multisetup.py, Pedestron eval_mr.py, dbEval.m).
+    cfg.TEST.MISS_RATE.SETUPS = []
+    # CityPersons: "official" (eval_MR_multisetup.py numbers) or "matlab" (toolbox recall-0 rule). PEER.
+    cfg.TEST.MISS_RATE.MODE = "official"
+    # CrowdHuman GT box: "full" (fbox, the published numbers) or "visible" (vbox). PEER.
+    cfg.TEST.MISS_RATE.BOX = "full"
+    # CrowdHuman JI (10 score thresholds, maximum-weight matching) on/off. CHOICE.
+    cfg.TEST.MISS_RATE.JI_ON = True
+    # MR-FPPI PNG in the output dir on/off. CHOICE.
+    cfg.TEST.MISS_RATE.PLOTS_ON = True
+    # RepLoss §3.2 error analysis in metrics.json on/off, at FPPI ERROR_ANALYSIS_FPPI (> 0). PAPER (RepLoss §3.2).
+    cfg.TEST.MISS_RATE.ERROR_ANALYSIS_ON = True
+    cfg.TEST.MISS_RATE.ERROR_ANALYSIS_FPPI = 0.1

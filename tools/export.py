@@ -66,17 +66,11 @@ def setup_cfg(config_file: str, opts):
 
     cfg = get_cfg()
     add_pedet_config(cfg)
-    import opl
+    from opl import add_opl_config
+    from reploss import add_reploss_config
 
-    opl.add_opl_config(cfg)
-    try:
-        from pedet.evaluation.evaluator import add_miss_rate_config
-        from reploss import add_reploss_config
-
-        add_miss_rate_config(cfg)
-        add_reploss_config(cfg)
-    except ImportError:  # pragma: no cover  (the RepLoss project is optional for OPL export)
-        pass
+    add_opl_config(cfg)
+    add_reploss_config(cfg)
     cfg.merge_from_file(config_file)
     cfg.merge_from_list(list(opts or []))
     cfg.freeze()

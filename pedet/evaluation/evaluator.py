@@ -28,6 +28,8 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
 
+from pedet.config import add_miss_rate_config  # noqa: F401  (re-exported: TEST.MISS_RATE keys)
+
 from .evaluator_io import atomic_write, atomic_write_json, atomic_write_text, coco_results, odgt_lines
 from .io import detections_from_arrays, ground_truth_from_dataset_dicts
 from .report import PROTOCOLS, evaluate
@@ -152,33 +154,6 @@ class MissRateEvaluator(DatasetEvaluator):
 def _write_json_compact(path: str, obj) -> None:
     """JSON without indentation (the results file can be large), atomically."""
     atomic_write(path, lambda f: json.dump(obj, f))
-
-
-def add_miss_rate_config(cfg) -> None:
-    """
-    Add ``cfg.TEST.MISS_RATE`` (read by build_miss_rate_evaluator). Not called by add_pedet_config (owned elsewhere);
-    without these keys the evaluator uses the defaults below.
-    """
-    from detectron2.config import CfgNode as CN
-
-    cfg.TEST.MISS_RATE = CN()
-    # Protocol: "" = the dataset's MetadataCatalog evaluator_type; else "crowdhuman" | "citypersons" | "caltech".
-    # CHOICE.
-    cfg.TEST.MISS_RATE.PROTOCOL = ""
-    # CityPersons / Caltech subsets: [] = protocol default (7 CityPersons setups; Caltech Reasonable, All, Heavy),
-    # else names or "NAME:HMIN:HMAX:VMIN:VMAX". PEER (eval_MR_multisetup.py, Pedestron eval_mr.py, dbEval.m).
-    cfg.TEST.MISS_RATE.SETUPS = []
-    # CityPersons: "official" (eval_MR_multisetup.py numbers) or "matlab" (toolbox recall-0 rule). PEER.
-    cfg.TEST.MISS_RATE.MODE = "official"
-    # CrowdHuman GT box: "full" (fbox, the published numbers) or "visible" (vbox). PEER.
-    cfg.TEST.MISS_RATE.BOX = "full"
-    # CrowdHuman JI (10 score thresholds, maximum-weight matching) on/off. CHOICE.
-    cfg.TEST.MISS_RATE.JI_ON = True
-    # MR-FPPI PNG in the output dir on/off. CHOICE.
-    cfg.TEST.MISS_RATE.PLOTS_ON = True
-    # RepLoss §3.2 error analysis in metrics.json on/off, at FPPI ERROR_ANALYSIS_FPPI (> 0). PAPER (RepLoss §3.2).
-    cfg.TEST.MISS_RATE.ERROR_ANALYSIS_ON = True
-    cfg.TEST.MISS_RATE.ERROR_ANALYSIS_FPPI = 0.1
 
 
 def build_miss_rate_evaluator(cfg, dataset_name: str, output_folder: str | None = None) -> MissRateEvaluator:

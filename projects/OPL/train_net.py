@@ -18,7 +18,6 @@ from detectron2.evaluation import verify_results
 import pedet.data  # noqa: F401  (registers the data set names)
 from pedet.config import add_pedet_config
 from pedet.engine import PedestrianTrainer, PedetCheckpointer, launch  # CPU/gloo launch, resume, safe loading
-from pedet.evaluation.evaluator import add_miss_rate_config
 
 from opl import add_opl_config
 
@@ -28,10 +27,9 @@ Trainer = PedestrianTrainer
 
 
 def setup(args):
-    """get_cfg -> pedet, evaluator and OPL keys -> merge file -> merge opts -> freeze -> default_setup."""
+    """get_cfg -> pedet (incl. evaluator) and OPL keys -> merge file -> merge opts -> freeze -> default_setup."""
     cfg = get_cfg()
     add_pedet_config(cfg)
-    add_miss_rate_config(cfg)
     add_opl_config(cfg)
     cfg.merge_from_file(args.config_file)
     cfg.merge_from_list(args.opts)

@@ -21,7 +21,6 @@ from detectron2.evaluation import verify_results
 import pedet.data  # noqa: F401  (registers the data sets)
 from pedet.config import add_pedet_config
 from pedet.engine import PedestrianTrainer, PedetCheckpointer, launch  # CPU/gloo launch, resume, safe loading
-from pedet.evaluation.evaluator import add_miss_rate_config
 from reploss import add_reploss_config
 
 
@@ -30,10 +29,9 @@ Trainer = PedestrianTrainer
 
 
 def setup(args):
-    """get_cfg -> pedet, evaluator and reploss keys -> merge file and options -> freeze -> default_setup."""
+    """get_cfg -> pedet (incl. evaluator) and reploss keys -> merge file and options -> freeze -> default_setup."""
     cfg = get_cfg()
     add_pedet_config(cfg)
-    add_miss_rate_config(cfg)
     add_reploss_config(cfg)
     cfg.merge_from_file(args.config_file)
     cfg.merge_from_list(args.opts)
