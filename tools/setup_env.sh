@@ -46,7 +46,7 @@ echo "[setup] torch + torchvision"
 
 if [ "${PEDET_SKIP_DETECTRON2:-0}" != "1" ]; then
   have_d2="$("$VENV/bin/python" - <<'PY' 2>/dev/null || true
-import importlib.metadata as m, os
+import importlib.metadata as m
 try:
     d = m.distribution("pb1-detectron2")
     print("ours" if any(str(f).endswith("detectron2/_C.py") for f in d.files or []) else "other")
@@ -54,7 +54,10 @@ except m.PackageNotFoundError:
     print("none")
 PY
 )"
-  if [ "$have_d2" != "ours" ]; then
+  # our wheel is rebuilt when it is missing or when its build inputs (setup.py patch, _C stand-in) changed
+  D2_STAMP="$VENV/.pedet-d2-build-stamp"
+  D2_WANT="$(cat "$ROOT"/tools/d2_build/*.py | sha256sum | cut -d' ' -f1)"
+  if [ "$have_d2" != "ours" ] || [ ! -f "$D2_STAMP" ] || [ "$(cat "$D2_STAMP")" != "$D2_WANT" ]; then
     echo "[setup] building Detectron2 v0.6 (pb1-detectron2 sdist) as a pure-Python wheel"
     W="$(mktemp -d)"
     trap 'rm -rf "$W"' EXIT
@@ -65,6 +68,7 @@ PY
     cp "$ROOT/tools/d2_build/_C_fallback.py" "$SRC/detectron2/_C.py"
     SOURCE_DATE_EPOCH=1635206400 "${PIP[@]}" wheel -q --no-deps --no-build-isolation -w "$W/wheels" "$SRC"
     "${PIP[@]}" install -q -c "$CONSTRAINTS" --force-reinstall --no-deps "$W"/wheels/pb1_detectron2-0.6-py3-none-any.whl
+    echo "$D2_WANT" > "$D2_STAMP"
   fi
   D2_REQ=(pb1-detectron2==0.6)
 else

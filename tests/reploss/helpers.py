@@ -1,4 +1,5 @@
 """Helpers shared by the RepLoss tests: config paths and a config loader shaped like train_net.setup()."""
+import importlib.util
 import os
 
 from detectron2.config import get_cfg
@@ -18,3 +19,12 @@ def load_cfg(path=TINY_CONFIG, *opts):
     cfg.merge_from_file(path)
     cfg.merge_from_list(list(opts))
     return cfg
+
+
+def load_project_script(filename: str):
+    """Import a script of projects/RepLoss (train_net.py, nms_sweep.py) as a module named reploss_<stem>."""
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "projects", "RepLoss", filename)
+    spec = importlib.util.spec_from_file_location("reploss_" + os.path.splitext(filename)[0], path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -2,28 +2,17 @@
 Tests of projects/RepLoss/nms_sweep.py (the paper's Figure 6): replaying Detectron2's R-CNN inference on cached box-head
 outputs equals a real inference run at each NMS threshold, and the command writes its figure and numbers.
 """
-import importlib.util
 import json
-import os
 
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.modeling import build_model
 
-from .helpers import TINY_CONFIG
-
-NMS_SWEEP = os.path.join(os.path.dirname(__file__), "..", "..", "projects", "RepLoss", "nms_sweep.py")
-
-
-def load_nms_sweep():
-    spec = importlib.util.spec_from_file_location("reploss_nms_sweep", NMS_SWEEP)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from .helpers import TINY_CONFIG, load_project_script
 
 
 def test_replayed_inference_equals_model_inference_at_each_threshold(tiny_cfg):
-    nms_sweep = load_nms_sweep()
+    nms_sweep = load_project_script("nms_sweep.py")
     model = build_model(tiny_cfg).eval()  # random init: ~uniform scores, many overlapping boxes above 0.05
     g = torch.Generator().manual_seed(0)
     inputs = [{"image": torch.randint(0, 256, (3, 128, 96), dtype=torch.uint8, generator=g), "height": 256,
@@ -42,7 +31,7 @@ def test_replayed_inference_equals_model_inference_at_each_threshold(tiny_cfg):
 
 
 def test_nms_sweep_command_writes_figure_and_numbers(tmp_path):
-    nms_sweep = load_nms_sweep()
+    nms_sweep = load_project_script("nms_sweep.py")
     cfg = nms_sweep.load_cfg(TINY_CONFIG, ["INPUT.MIN_SIZE_TEST", 128, "INPUT.MAX_SIZE_TEST", 128,
                                            "DATALOADER.NUM_WORKERS", 0])
     weights = str(tmp_path / "random.pth")

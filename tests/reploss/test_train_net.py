@@ -2,26 +2,14 @@
 The RepLoss entry point end to end on the synthetic crowd set: 20 iterations of projects/RepLoss/train_net.py's
 Trainer (pedet mapper and loader, RepLoss ROI heads) lower the total loss. Tiny config, 160 px, CPU.
 """
-import importlib.util
-import os
-
 import numpy as np
 from detectron2.utils.env import seed_all_rng
 
-from .helpers import TINY_CONFIG, load_cfg
-
-TRAIN_NET = os.path.join(os.path.dirname(__file__), "..", "..", "projects", "RepLoss", "train_net.py")
-
-
-def load_train_net():
-    spec = importlib.util.spec_from_file_location("reploss_train_net", TRAIN_NET)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from .helpers import TINY_CONFIG, load_cfg, load_project_script
 
 
 def test_twenty_iterations_on_synthetic_crowd_lower_the_loss(tmp_path):
-    train_net = load_train_net()
+    train_net = load_project_script("train_net.py")
     cfg = load_cfg(
         TINY_CONFIG,
         "INPUT.MIN_SIZE_TRAIN", (160,), "INPUT.MAX_SIZE_TRAIN", 160,

@@ -51,15 +51,10 @@ def _rotated_corners(boxes: torch.Tensor) -> torch.Tensor:
     return torch.stack([xs, ys], dim=-1)
 
 
-def _polygon_area(poly: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
-    """Shoelace area of (..., K, 2) polygons whose first n vertices are valid (padding repeats the last one)."""
-    x, y = poly[..., 0], poly[..., 1]
-    idx = torch.arange(poly.shape[-2], device=poly.device)
-    nxt = torch.where(idx[None] + 1 < n[..., None], idx[None] + 1, torch.zeros_like(idx[None]))
-    x2 = torch.gather(x, -1, nxt.expand_as(x))
-    y2 = torch.gather(y, -1, nxt.expand_as(y))
-    valid = idx[None] < n[..., None]
-    return (0.5 * ((x * y2 - x2 * y) * valid).sum(-1)).abs()
+def _polygon_area(poly: torch.Tensor) -> float:
+    """Shoelace area of one (K, 2) polygon."""
+    x, y = poly[:, 0], poly[:, 1]
+    return float(0.5 * (x * torch.roll(y, -1) - torch.roll(x, -1) * y).sum().abs())
 
 
 def _clip_convex(subject: torch.Tensor, clip: torch.Tensor) -> torch.Tensor:
@@ -108,7 +103,7 @@ def box_iou_rotated(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
             inter_poly = _clip_convex(c1[i], c2[j])
             if inter_poly.shape[0] < 3:
                 continue
-            inter = float(_polygon_area(inter_poly[None], torch.tensor([inter_poly.shape[0]]))[0])
+            inter = _polygon_area(inter_poly)
             out[i, j] = inter / max(area1[i] + area2[j] - inter, 1e-12)
     return out.float().to(boxes1.device)
 
