@@ -7,9 +7,12 @@ The crowd benchmark (issue 6 §1): every method under one budget, evaluated at t
     .venv/bin/python benchmarks/crowd_quality.py --budget gpu --out output/crowd_quality_gpu   # CUDA machine
 
 Per method and seed: one model is trained in this process with the project's own ``Trainer`` (projects/OPL/train_net.py
-or projects/RepLoss/train_net.py, imported by path) on the same data, backbone (R-18 FPN, 64 channels, GroupNorm,
-random init), input size, batch, iterations and learning-rate schedule (``BUDGETS``), then evaluated on the three
-density sets (synthetic_crowd_val_d5 / _d20 / _d50: 5 / 20 / 50 persons placed per image, same generator). Metrics,
+or projects/RepLoss/train_net.py, imported by path) on the same data, backbone (R-18 FPN, 64 channels), backbone
+initialisation, input size, batch, iterations and learning-rate schedule (``BUDGETS``), then evaluated on the three
+density sets (synthetic_crowd_val_d5 / _d20 / _d50: 5 / 20 / 50 persons placed per image, same generator). The cpu
+budget's backbone is pre-trained once per --out on crops of the training set (benchmarks/pretrain_backbone.py, the
+stand-in for ImageNet weights: from random init no method got below mMR ~95 in the few hundred iterations a CPU
+allows) and shared by every method and seed. Metrics,
 all computed with pedet.evaluation's numpy core on the dataset dicts' ground truth (unclipped full box, vis_ratio,
 height, ignore):
   * CrowdHuman protocol: AP, mMR, Recall, JI (percent);
@@ -80,15 +83,23 @@ CP_SETUPS = ("Reasonable", "Heavy", "R+HO", "All")
 DUP_SCORE, DUP_IOU = 0.3, 0.5  # issue 6 §1 definition of a duplicate
 ERROR_FPPI = 0.1  # RepLoss §3.2 analysis point (the evaluator's default TEST.MISS_RATE.ERROR_ANALYSIS_FPPI)
 
-# Everything that must be equal across methods (CHOICE: sizes of the tiny CPU configs; GN because BN is unstable at
-# 2-4 images per batch and FrozenBN diverges from random init, INSTALL_FACTS §4).
+# Everything that must be equal across methods (CHOICE: sizes of the tiny CPU configs).
+# Backbone initialisation ("weights"): "pretext" = one ResNet-18 pre-trained once per --out by
+# benchmarks/pretrain_backbone.py on crops of the training set (the stand-in for the papers' ImageNet weights; then
+# FrozenBN and FREEZE_AT 2, Detectron2's recipe for pre-trained backbones), "" = random init (then GN everywhere:
+# BN is unstable at 2-4 images per batch and FrozenBN diverges from random init, INSTALL_FACTS §4).
 BUDGETS = {
     "smoke": dict(iters=1, ims_per_batch=2, input=128, warmup=1, seeds=[0], workers=0, device="cpu", save=False,
-                  train="crowdbench_smoke_train", val="crowdbench_smoke_val_{d}", smoke_data=True),
-    "cpu": dict(iters=600, ims_per_batch=4, input=256, warmup=100, seeds=[0, 1], workers=1, device="cpu", save=True,
-                train="synthetic_crowd_train", val="synthetic_crowd_val_{d}", smoke_data=False),
+                  train="crowdbench_smoke_train", val="crowdbench_smoke_val_{d}", smoke_data=True,
+                  weights="pretext", norm="FrozenBN", freeze_at=2,
+                  pretext=dict(iters=2, batch=6, crop=32, val_crops=6, val="crowdbench_smoke_val_d5")),
+    "cpu": dict(iters=640, ims_per_batch=4, input=192, warmup=100, seeds=[0, 1], workers=1, device="cpu", save=True,
+                train="synthetic_crowd_train", val="synthetic_crowd_val_{d}", smoke_data=False,
+                weights="pretext", norm="FrozenBN", freeze_at=2,
+                pretext=dict(iters=700, batch=48, crop=80, val_crops=600, val="synthetic_crowd_val")),
     "gpu": dict(iters=12000, ims_per_batch=16, input=320, warmup=500, seeds=[0, 1], workers=4, device="cuda", save=True,
-                train="synthetic_crowd_dense_train", val="synthetic_crowd_val_{d}", smoke_data=False),
+                train="synthetic_crowd_dense_train", val="synthetic_crowd_val_{d}", smoke_data=False,
+                weights="", norm="GN", freeze_at=0),
 }
 
 logger = logging.getLogger("crowd_quality")
@@ -144,8 +155,11 @@ def _require_key(cfg, key):
         node = node[part]
 
 
-def build_cfg(method: str, budget: dict, seed: int, out_dir: str):
-    """The method's config with the shared budget applied. Returns (cfg, trainer class) or raises KeyError."""
+def build_cfg(method: str, budget: dict, seed: int, out_dir: str, weights: str = ""):
+    """
+    The method's config with the shared budget applied; weights: the backbone .pkl (pretext budgets) or "" (random
+    init). Returns (cfg, trainer class) or raises KeyError.
+    """
     from detectron2.config import CfgNode, get_cfg
 
     from pedet.config import add_pedet_config
@@ -172,10 +186,11 @@ def build_cfg(method: str, budget: dict, seed: int, out_dir: str):
     it, size = budget["iters"], budget["input"]
     steps = sorted({s for s in (int(0.8 * it), int(0.93 * it)) if 0 < s < it})  # LR x0.1 at 80 % and 93 %
     shared = [
-        "MODEL.DEVICE", budget["device"], "MODEL.WEIGHTS", "",
+        "MODEL.DEVICE", budget["device"], "MODEL.WEIGHTS", weights,
         "MODEL.PIXEL_MEAN", "[103.530, 116.280, 123.675]", "MODEL.PIXEL_STD", "[57.375, 57.120, 58.395]",
-        "MODEL.BACKBONE.FREEZE_AT", "0", "MODEL.RESNETS.DEPTH", "18", "MODEL.RESNETS.RES2_OUT_CHANNELS", "64",
-        "MODEL.RESNETS.STRIDE_IN_1X1", "False", "MODEL.RESNETS.NORM", "GN",
+        "MODEL.BACKBONE.FREEZE_AT", str(budget["freeze_at"]), "MODEL.RESNETS.DEPTH", "18",
+        "MODEL.RESNETS.RES2_OUT_CHANNELS", "64", "MODEL.RESNETS.STRIDE_IN_1X1", "False",
+        "MODEL.RESNETS.NORM", budget["norm"],
         "MODEL.FPN.OUT_CHANNELS", "64", "MODEL.FPN.NORM", "GN",
         "INPUT.MIN_SIZE_TRAIN", f"({size},)", "INPUT.MAX_SIZE_TRAIN", str(size),
         "INPUT.MIN_SIZE_TEST", str(size), "INPUT.MAX_SIZE_TEST", str(size),
@@ -289,7 +304,7 @@ METRIC_KEYS = ([f"ch_{k}" for k in CH_KEYS] + [f"cp_{k}" for k in CP_SETUPS]
 # ----------------------------------------------------------------------------------------------------------------------
 # One method x seed
 # ----------------------------------------------------------------------------------------------------------------------
-def run_one(method: str, budget: dict, seed: int, out_root: str, force: bool = False) -> dict:
+def run_one(method: str, budget: dict, seed: int, out_root: str, force: bool = False, weights: str = "") -> dict:
     """
     Train one model and evaluate every test variant on every density. Returns {row: {...}} (one row per variant).
     The result is kept in runs/<method>_seed<seed>/result.json (+ curves_<row>.npz for the plots); a later call with
@@ -306,7 +321,7 @@ def run_one(method: str, budget: dict, seed: int, out_root: str, force: bool = F
             logger.info(f"{method} seed {seed}: reusing {done}")
             return stored["rows"]
     os.makedirs(run_dir, exist_ok=True)
-    cfg, Trainer = build_cfg(method, budget, seed, run_dir)
+    cfg, Trainer = build_cfg(method, budget, seed, run_dir, weights)
     with open(os.path.join(run_dir, "config.yaml"), "w") as f:
         f.write(cfg.dump())
     seed_all_rng(seed)
@@ -344,6 +359,32 @@ def run_one(method: str, budget: dict, seed: int, out_root: str, force: bool = F
     with open(done, "w") as f:
         json.dump({"budget_settings": budget, "rows": rows}, f, indent=1)
     return rows
+
+
+def pretext_weights(budget: dict, out_root: str) -> str:
+    """
+    The budget's backbone weights: "" for random init; for "pretext", <out>/pretext/R18_synthetic.pkl, trained by
+    benchmarks/pretrain_backbone.py with budget["pretext"] unless a file from the same settings is there already.
+    """
+    if not budget.get("weights"):
+        return ""
+    if budget["weights"] != "pretext":
+        raise ValueError(f"budget weights must be '' or 'pretext', got {budget['weights']!r}")
+    spec = importlib.util.spec_from_file_location("_crowdbench_pretrain", os.path.join(REPO, "benchmarks",
+                                                                                         "pretrain_backbone.py"))
+    pre = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pre)
+    path = os.path.join(out_root, "pretext", "R18_synthetic.pkl")
+    settings = dict(train=budget["train"], **budget["pretext"])
+    if os.path.exists(path) and os.path.exists(path + ".json"):
+        with open(path + ".json") as f:
+            info = json.load(f)
+        if all(info.get(k) == v for k, v in settings.items() if k != "val_crops") and \
+                info.get("held_out_crops") == settings.get("val_crops", info.get("held_out_crops")):
+            logger.info(f"pretext backbone: reusing {path} (held-out accuracy {100 * info['held_out_accuracy']:.1f} %)")
+            return path
+    pre.pretrain(path, log=logger.info, **settings)
+    return path
 
 
 def aggregate(values: list) -> dict:
@@ -431,11 +472,12 @@ def main(argv=None) -> dict:
     if budget["smoke_data"]:
         register_smoke_sets(os.path.join(out, "smoke_data"))
     t_start = time.perf_counter()
+    weights = pretext_weights(budget, out)
     rows = {}
     for method in args.methods:
         for seed in seeds:
             try:
-                got = run_one(method, budget, seed, out, force=args.force)
+                got = run_one(method, budget, seed, out, force=args.force, weights=weights)
             except MissingConfigKey as e:  # e.g. MODEL.OPL.REPLOSS_ON before the extension exists
                 logger.warning(f"{method}: not available: {e}")
                 rows.setdefault(method, {"status": "not available", "reason": str(e).strip("'\""), "runs": []})

@@ -55,17 +55,21 @@ def test_method_with_missing_config_key_is_reported_not_available(cq, monkeypatc
     with pytest.raises(cq.MissingConfigKey, match="MODEL.OPL.NOT_A_KEY_YET"):
         cq.build_cfg("needs_missing_key", cq.BUDGETS["smoke"], 0, "/tmp/unused")
     # the same budget keys for every method: one OPL and one R-CNN config agree on all shared settings
-    a, _ = cq.build_cfg("opl_full", cq.BUDGETS["cpu"], 0, "/tmp/unused")
-    b, _ = cq.build_cfg("reploss_both", cq.BUDGETS["cpu"], 0, "/tmp/unused")
-    for key in ("MODEL.RESNETS.DEPTH", "MODEL.RESNETS.NORM", "MODEL.FPN.OUT_CHANNELS", "MODEL.PIXEL_STD",
+    a, _ = cq.build_cfg("opl_full", cq.BUDGETS["cpu"], 0, "/tmp/unused", "/tmp/backbone.pkl")
+    b, _ = cq.build_cfg("reploss_both", cq.BUDGETS["cpu"], 0, "/tmp/unused", "/tmp/backbone.pkl")
+    for key in ("MODEL.WEIGHTS", "MODEL.BACKBONE.FREEZE_AT", "MODEL.RESNETS.DEPTH", "MODEL.RESNETS.NORM",
+                "MODEL.FPN.OUT_CHANNELS", "MODEL.PIXEL_STD",
                 "INPUT.MIN_SIZE_TRAIN", "INPUT.MIN_SIZE_TEST", "SOLVER.MAX_ITER", "SOLVER.STEPS", "SOLVER.BASE_LR",
                 "SOLVER.IMS_PER_BATCH", "SOLVER.WARMUP_ITERS", "DATASETS.TRAIN"):
         node_a, node_b = a, b
         for part in key.split("."):
             node_a, node_b = node_a[part], node_b[part]
         assert node_a == node_b, key
-    # 600 iterations: LR steps at int(0.8 * 600) = 480 and int(0.93 * 600) = 558
-    assert tuple(a.SOLVER.STEPS) == (480, 558) and a.SOLVER.MAX_ITER == 600
+    # 640 iterations: LR steps at int(0.8 * 640) = 512 and int(0.93 * 640) = 595
+    assert tuple(a.SOLVER.STEPS) == (512, 595) and a.SOLVER.MAX_ITER == 640
+    # the pre-trained backbone: Detectron2's recipe for it (FrozenBN, stem and res2 frozen)
+    assert a.MODEL.WEIGHTS == "/tmp/backbone.pkl" and a.MODEL.RESNETS.NORM == "FrozenBN"
+    assert a.MODEL.BACKBONE.FREEZE_AT == 2
     assert a.MODEL.OPL.NUM_CONVS == 2  # the tiny head, not the R-50 recipe's 4 (ablation _BASE_ not merged)
 
 
@@ -117,3 +121,33 @@ def test_latency_smoke_writes_every_model_and_density(lat, tmp_path):
     assert r10["faster_rcnn_nms"]["detections_out"] < r10["faster_rcnn_nms"]["candidates"]
     assert (out / "latency_vs_density.png").stat().st_size > 1000
     assert result["k_per_person"] == 10
+
+
+def test_pretext_backbone_is_loaded_into_every_detector_and_reused(cq, tmp_path):
+    import pickle
+
+    from detectron2.checkpoint import DetectionCheckpointer
+
+    import pedet.data  # noqa: F401
+
+    cq.register_smoke_sets(str(tmp_path / "data"))
+    budget = cq.BUDGETS["smoke"]
+    path = cq.pretext_weights(budget, str(tmp_path))
+    info = json.loads(open(path + ".json").read())
+    assert info["iters"] == 2 and info["crop"] == 32 and 0.0 <= info["held_out_accuracy"] <= 1.0
+    mtime = os.path.getmtime(path)
+    assert cq.pretext_weights(budget, str(tmp_path)) == path and os.path.getmtime(path) == mtime  # reused
+    with open(path, "rb") as f:
+        trunk = pickle.load(f)["model"]
+    assert "res5.1.conv2.weight" in trunk and not any(k.startswith("fc.") for k in trunk)
+    for method in ("opl_full", "faster_rcnn"):
+        cfg, Trainer = cq.build_cfg(method, budget, 0, str(tmp_path / method), path)
+        model = Trainer.build_model(cfg)
+        DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)
+        resnet = model.backbone.bottom_up
+        for key in ("stem.conv1.weight", "res3.0.conv1.weight", "res5.1.conv2.weight"):
+            got = dict(resnet.named_parameters())[key].detach().numpy()
+            np.testing.assert_array_equal(got, trunk[key], err_msg=f"{method}: {key} not loaded")
+        # FrozenBN took the pre-trained statistics
+        np.testing.assert_array_equal(resnet.res2[0].conv1.norm.running_mean.numpy(),
+                                      trunk["res2.0.conv1.norm.running_mean"])
