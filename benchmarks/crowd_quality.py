@@ -411,6 +411,46 @@ def plot_row(row: str, run: dict, out_dir: str) -> str:
                         title=f"{row}, seed {run['seed']} (legend: mMR)")[0]
 
 
+def plot_all_rows(rows: dict, out_dir: str, file_name: str = "mr_fppi_all.png") -> str:
+    """
+    One PNG comparing every row: a panel per density, the CrowdHuman MR-FPPI curve of each row's first seed, mMR
+    (mean over seeds) in the legend. Returns its path.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    from pedet.evaluation.evaluator_io import atomic_write
+    from pedet.evaluation.plots import _step_curve
+
+    ok = {row: r for row, r in rows.items() if r.get("status") == "ok"}
+    fig = Figure(figsize=(6.0 * len(DENSITIES), 5.6), dpi=90)
+    styles = ["-", "--", "-.", ":"]
+    for i, d in enumerate(DENSITIES):
+        ax = fig.add_subplot(1, len(DENSITIES), i + 1)
+        for j, (row, r) in enumerate(ok.items()):
+            c = np.load(os.path.join(out_dir, r["runs"][0]["curves"]))
+            x, y = _step_curve(c[f"{d}_fppi"], c[f"{d}_miss_rate"])
+            mmr = r["aggregate"][d]["ch_mMR"]["mean"]
+            label = f"{mmr:.1f} {row}" if mmr is not None else f"undef {row}"
+            ax.step(x, np.maximum(y, 1e-4), where="post", label=label, linewidth=1.4,
+                    linestyle=styles[j // 10 % len(styles)], color=f"C{j % 10}")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlim(1e-3, 1e2)
+        ax.set_ylim(0.03, 1.0)
+        ax.grid(True, which="major", linestyle=":", linewidth=0.6)
+        ax.set_xlabel("false positives per image")
+        ax.set_ylabel("miss rate")
+        ax.set_title(f"{d} ({d[1:]} persons placed per image); legend: mMR %")
+        ax.legend(loc="lower left", fontsize=7)
+    fig.tight_layout()
+    path = os.path.join(out_dir, file_name)
+    atomic_write(path, lambda f: fig.savefig(f, format="png"), binary=True)
+    return path
+
+
 def _fmt(agg: dict, digits: int = 1) -> str:
     if agg["mean"] is None:
         return "undef"
@@ -498,6 +538,8 @@ def main(argv=None) -> dict:
                    f"load average at the end {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}",
         "total_s": time.perf_counter() - t_start, "rows": rows,
     }
+    if any(r["status"] == "ok" for r in rows.values()):
+        result["plot_all"] = os.path.relpath(plot_all_rows(rows, out), out)
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump(result, f, indent=1)
     write_markdown(result, os.path.join(out, "results.md"))

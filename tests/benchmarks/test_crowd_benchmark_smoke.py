@@ -97,6 +97,7 @@ def test_crowd_quality_smoke_writes_every_row_and_metric(cq, tmp_path):
     assert result["rows"].keys() == on_disk["rows"].keys()
     md = (out / "results.md").read_text()
     assert "NOT a result" in md and "| opl_full | d50 |" in md
+    assert (out / on_disk["plot_all"]).stat().st_size > 1000  # every row in one comparison figure
 
 
 def test_latency_smoke_writes_every_model_and_density(lat, tmp_path):
