@@ -460,6 +460,21 @@ def _fmt(agg: dict, digits: int = 1) -> str:
     return s
 
 
+def headline_table(result: dict) -> list:
+    """Markdown lines of the compact table: mMR per density, then AP / JI / dup/GT / crowd FP / Heavy at d50."""
+    head = (["row"] + [f"mMR {d}" for d in DENSITIES]
+            + ["AP d50", "JI d50", "Recall d50", "MR⁻² Heavy d50", "dup/GT d50", "crowd FP d50"])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    cols = [("ch_AP", 1), ("ch_JI", 1), ("ch_Recall", 1), ("cp_Heavy", 1), ("dup_per_matched_gt", 3), ("fp_crowd", 1)]
+    for row, r in result["rows"].items():
+        if r.get("status") != "ok":
+            continue
+        agg = r["aggregate"]
+        cells = [_fmt(agg[d]["ch_mMR"]) for d in DENSITIES] + [_fmt(agg["d50"][k], n) for k, n in cols]
+        lines.append("| " + " | ".join([row] + cells) + " |")
+    return lines
+
+
 def write_markdown(result: dict, path: str) -> None:
     lines = [f"# Crowd benchmark, budget `{result['budget']}`", "",
              f"Command: `{result['command']}`  ", f"Machine: {result['machine']}  ",
@@ -467,6 +482,7 @@ def write_markdown(result: dict, path: str) -> None:
              f"{result['seeds']} (percent, except dup/GT and FP counts at FPPI {ERROR_FPPI}).", ""]
     if result["budget"] == "smoke":
         lines += ["**SMOKE BUDGET: a check of the script, NOT a result.**", ""]
+    lines += headline_table(result) + ["", "All metrics:", ""]
     head = ["row", "density"] + METRIC_KEYS
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row, r in result["rows"].items():
