@@ -27,7 +27,9 @@ results.md, mr_fppi_<row>.png (CrowdHuman MR-FPPI, one curve per density, first 
 reused by later calls with the same budget and --out (--force retrains), so the cpu budget can be run in pieces
 (e.g. `--methods opl_full --seeds 1`) and the full command then only aggregates.
 
-The FCOS+NMS model is trained once per seed and evaluated twice (test NMS 0.5 and 0.6). The OPL + RepLoss row
+The FCOS+NMS model is trained once per seed and evaluated twice (test NMS 0.5 and 0.6); the one-to-one baseline and the
+full OPL are also evaluated with NMS 0.6 switched on (rows ``*_nms0.6``: a diagnostic of leftover duplicates, not a
+method). The OPL + RepLoss row
 (ablations/opl_reploss.yaml: full OPL + RepGT/RepBox) needs the MODEL.OPL.REPLOSS_ON key of projects/OPL/opl/config.py;
 where it is missing the row is reported as "not available".
 The smoke budget draws its own tiny sets (160 px, a few images) under <out>/smoke_data and checks the script end to
@@ -61,13 +63,16 @@ ABL = "projects/OPL/configs/ablations/"
 
 # name -> project, base config, method-specific config (OPL ablation file, its MODEL.OPL keys only) or opts,
 # and the test-time variants (row suffix, attribute overrides on the trained model).
+OPL_DIAGNOSTIC = [("", {}), ("nms0.6", {"nms_on": True, "nms_thresh_test": 0.6})]
 METHODS = {
     "fcos_nms": dict(project="opl", ablation=ABL + "fcos_nms_baseline.yaml",
                      variants=[("nms0.5", {"nms_thresh_test": 0.5}), ("nms0.6", {"nms_thresh_test": 0.6})]),
-    "opl_baseline": dict(project="opl", ablation=ABL + "table5_baseline.yaml"),
+    # "_nms0.6": a diagnostic, not a method: the same NMS-free model with NMS 0.6 switched on at test time
+    # (ablations/opl_with_nms.yaml); how much it gains shows how many duplicates the one-to-one training left
+    "opl_baseline": dict(project="opl", ablation=ABL + "table5_baseline.yaml", variants=OPL_DIAGNOSTIC),
     "opl_c2f": dict(project="opl", ablation=ABL + "table5_c2f.yaml"),
     "opl_cpn": dict(project="opl", ablation=ABL + "table5_cpn.yaml"),
-    "opl_full": dict(project="opl", ablation=ABL + "table5_c2f_cpn.yaml"),
+    "opl_full": dict(project="opl", ablation=ABL + "table5_c2f_cpn.yaml", variants=OPL_DIAGNOSTIC),
     "defcn": dict(project="opl", ablation=ABL + "defcn_poto_3dmf_aux_R_50_crowdhuman_30k.yaml"),
     "faster_rcnn": dict(project="reploss", opts=["MODEL.REPLOSS.ALPHA", 0.0, "MODEL.REPLOSS.BETA", 0.0]),
     "reploss_repgt": dict(project="reploss", opts=["MODEL.REPLOSS.ALPHA", 0.5, "MODEL.REPLOSS.BETA", 0.0]),
@@ -304,22 +309,75 @@ METRIC_KEYS = ([f"ch_{k}" for k in CH_KEYS] + [f"cp_{k}" for k in CP_SETUPS]
 # ----------------------------------------------------------------------------------------------------------------------
 # One method x seed
 # ----------------------------------------------------------------------------------------------------------------------
+def _row_name(method: str, suffix: str) -> str:
+    return method + (f"_{suffix}" if suffix else "")
+
+
+def evaluate_variants(method: str, model, cfg, Trainer, variants: list, seed: int, train_s: float, run_dir: str,
+                      out_root: str, budget: dict) -> dict:
+    """Evaluate the trained model once per (suffix, attribute overrides) test variant on every density set."""
+    rows = {}
+    for suffix, attrs in variants:
+        for k, v in attrs.items():
+            if not hasattr(model, k):
+                raise AttributeError(f"{method}: model has no attribute {k}")
+            setattr(model, k, v)
+        row = _row_name(method, suffix)
+        per_set, curves = {}, {}
+        t1 = time.perf_counter()
+        for d in DENSITIES:
+            name = budget["val"].format(d=d)
+            preds = predict(model, Trainer.build_test_loader(cfg, name))
+            per_set[d], report = evaluate_predictions(name, preds)
+            fppi, miss = report.curves["all"]
+            curves[f"{d}_fppi"], curves[f"{d}_miss_rate"] = np.asarray(fppi), np.asarray(miss)
+        np.savez_compressed(os.path.join(run_dir, f"curves_{row}.npz"), **curves)
+        rows[row] = {"seed": seed, "train_s": train_s, "eval_s": time.perf_counter() - t1, "sets": per_set,
+                     "curves": os.path.relpath(os.path.join(run_dir, f"curves_{row}.npz"), out_root)}
+        logger.info(f"{row} seed {seed}: " + ", ".join(
+            f"{d} mMR {per_set[d]['metrics']['ch_mMR']:.1f}" for d in DENSITIES))
+    return rows
+
+
 def run_one(method: str, budget: dict, seed: int, out_root: str, force: bool = False, weights: str = "") -> dict:
     """
     Train one model and evaluate every test variant on every density. Returns {row: {...}} (one row per variant).
     The result is kept in runs/<method>_seed<seed>/result.json (+ curves_<row>.npz for the plots); a later call with
     the same budget reuses it unless force, so a long budget can be run in pieces (--methods / --seeds) into one --out.
+    A test variant added to METHODS after the run is evaluated on the stored model_final.pth (no retraining).
     """
+    from detectron2.checkpoint import DetectionCheckpointer
     from detectron2.utils.env import seed_all_rng
 
     run_dir = os.path.join(out_root, "runs", f"{method}_seed{seed}")
     done = os.path.join(run_dir, "result.json")
+    variants = METHODS[method].get("variants", [("", {})])
     if not force and os.path.exists(done):
         with open(done) as f:
             stored = json.load(f)
         if stored["budget_settings"] == json.loads(json.dumps(budget)):
-            logger.info(f"{method} seed {seed}: reusing {done}")
-            return stored["rows"]
+            missing = [v for v in variants if _row_name(method, v[0]) not in stored["rows"]]
+            final = os.path.join(run_dir, "model_final.pth")
+            if not missing:
+                logger.info(f"{method} seed {seed}: reusing {done}")
+                return {_row_name(method, v[0]): stored["rows"][_row_name(method, v[0])] for v in variants}
+            if os.path.exists(final):
+                first = variants.index(missing[0])
+                if any(_row_name(method, v[0]) in stored["rows"] for v in variants[first:]):
+                    raise RuntimeError(f"{method}: new test variants must come after the stored ones in METHODS")
+                logger.info(f"{method} seed {seed}: evaluating new test variants {[v[0] for v in missing]} on {final}")
+                cfg, Trainer = build_cfg(method, budget, seed, run_dir, weights)
+                model = Trainer.build_model(cfg)
+                DetectionCheckpointer(model).load(final)
+                for _, attrs in variants[:first]:  # earlier overrides apply in order, as after training
+                    for k, v in attrs.items():
+                        setattr(model, k, v)
+                train_s = next(iter(stored["rows"].values()))["train_s"]
+                stored["rows"].update(evaluate_variants(method, model, cfg, Trainer, variants[first:], seed, train_s,
+                                                        run_dir, out_root, budget))
+                with open(done, "w") as f:
+                    json.dump(stored, f, indent=1)
+                return {_row_name(method, v[0]): stored["rows"][_row_name(method, v[0])] for v in variants}
     os.makedirs(run_dir, exist_ok=True)
     cfg, Trainer = build_cfg(method, budget, seed, run_dir, weights)
     with open(os.path.join(run_dir, "config.yaml"), "w") as f:
@@ -335,26 +393,7 @@ def run_one(method: str, budget: dict, seed: int, out_root: str, force: bool = F
     trainer.train()
     train_s = time.perf_counter() - t0
     model = trainer.model
-    rows = {}
-    for suffix, attrs in METHODS[method].get("variants", [("", {})]):
-        for k, v in attrs.items():
-            if not hasattr(model, k):
-                raise AttributeError(f"{method}: model has no attribute {k}")
-            setattr(model, k, v)
-        row = method + (f"_{suffix}" if suffix else "")
-        per_set, curves = {}, {}
-        t1 = time.perf_counter()
-        for d in DENSITIES:
-            name = budget["val"].format(d=d)
-            preds = predict(model, Trainer.build_test_loader(cfg, name))
-            per_set[d], report = evaluate_predictions(name, preds)
-            fppi, miss = report.curves["all"]
-            curves[f"{d}_fppi"], curves[f"{d}_miss_rate"] = np.asarray(fppi), np.asarray(miss)
-        np.savez_compressed(os.path.join(run_dir, f"curves_{row}.npz"), **curves)
-        rows[row] = {"seed": seed, "train_s": train_s, "eval_s": time.perf_counter() - t1, "sets": per_set,
-                     "curves": os.path.relpath(os.path.join(run_dir, f"curves_{row}.npz"), out_root)}
-        logger.info(f"{row} seed {seed}: " + ", ".join(
-            f"{d} mMR {per_set[d]['metrics']['ch_mMR']:.1f}" for d in DENSITIES))
+    rows = evaluate_variants(method, model, cfg, Trainer, variants, seed, train_s, run_dir, out_root, budget)
     del trainer, model
     with open(done, "w") as f:
         json.dump({"budget_settings": budget, "rows": rows}, f, indent=1)

@@ -78,7 +78,8 @@ def test_crowd_quality_smoke_writes_every_row_and_metric(cq, tmp_path):
     result = cq.main(["--budget", "smoke", "--out", str(out)])
     on_disk = json.loads((out / "results.json").read_text())
     assert on_disk["budget"] == "smoke" and on_disk["densities"] == ["d5", "d20", "d50"]
-    expected = {"fcos_nms_nms0.5", "fcos_nms_nms0.6", "opl_baseline", "opl_c2f", "opl_cpn", "opl_full", "defcn",
+    expected = {"fcos_nms_nms0.5", "fcos_nms_nms0.6", "opl_baseline", "opl_baseline_nms0.6", "opl_c2f", "opl_cpn",
+                "opl_full", "opl_full_nms0.6", "defcn",
                 "faster_rcnn", "reploss_repgt", "reploss_repbox", "reploss_both", "opl_reploss"}
     assert set(on_disk["rows"]) == expected
     for row, r in on_disk["rows"].items():
@@ -152,3 +153,28 @@ def test_pretext_backbone_is_loaded_into_every_detector_and_reused(cq, tmp_path)
         # FrozenBN took the pre-trained statistics
         np.testing.assert_array_equal(resnet.res2[0].conv1.norm.running_mean.numpy(),
                                       trunk["res2.0.conv1.norm.running_mean"])
+
+
+def test_test_variant_added_later_is_evaluated_on_the_stored_model_without_training(cq, tmp_path, monkeypatch):
+    budget = dict(cq.BUDGETS["smoke"], save=True)  # keep model_final.pth
+    monkeypatch.setitem(cq.BUDGETS, "smoke", budget)
+    out = str(tmp_path / "cq")
+    full = dict(cq.METHODS["opl_full"])
+    monkeypatch.setitem(cq.METHODS, "opl_full", dict(full, variants=[("", {})]))
+    first = cq.main(["--budget", "smoke", "--methods", "opl_full", "--out", out])
+    assert set(first["rows"]) == {"opl_full"}
+    monkeypatch.setitem(cq.METHODS, "opl_full", full)  # now with the "nms0.6" variant
+
+    def no_training(self):
+        raise AssertionError("retrained although model_final.pth is stored")
+
+    monkeypatch.setattr(cq._import_train_net("opl").Trainer, "train", no_training)
+    second = cq.main(["--budget", "smoke", "--methods", "opl_full", "--out", out])
+    assert set(second["rows"]) == {"opl_full", "opl_full_nms0.6"}
+    # the stored row is untouched, the new one has the same training time and its own evaluation
+    assert second["rows"]["opl_full"]["runs"] == first["rows"]["opl_full"]["runs"]
+    new_run = second["rows"]["opl_full_nms0.6"]["runs"][0]
+    assert new_run["train_s"] == first["rows"]["opl_full"]["runs"][0]["train_s"]
+    assert set(new_run["sets"]) == {"d5", "d20", "d50"}
+    stored = json.loads((tmp_path / "cq" / "runs" / "opl_full_seed0" / "result.json").read_text())
+    assert set(stored["rows"]) == {"opl_full", "opl_full_nms0.6"}
