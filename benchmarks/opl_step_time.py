@@ -6,7 +6,8 @@ in label assignment (POTO + One-to-M for OPL; FCOS's rule for the baseline), at 
 Goal of issue 4 §5: OPL <= 1.25x FCOS, assignment <= 10 % of the step. Synthetic person-shaped boxes (aspect 0.41,
 heights spread over the image) on random images; SGD step included. Times are medians over the timed steps, in
 seconds: wall time, and the process CPU time (``time.process_time``), which with one thread is the work itself on a
-shared machine.
+shared machine. The variants of one density are timed round-robin (one step of each per round), so a change of load
+during the run affects all of them alike.
 
     .venv/bin/python benchmarks/opl_step_time.py --warmup 1 --steps 3  # R-50-FPN, 512x512, batch 2, 1 thread
     .venv/bin/python benchmarks/opl_step_time.py --size 800 --steps 5  # bigger input
@@ -69,45 +70,68 @@ def build(variant: str, depth: int):
     return model
 
 
-def time_variant(variant: str, depth: int, batch: int, size: int, persons: int, warmup: int, steps: int) -> dict:
-    model = build(variant, depth)
-    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-4, momentum=0.9)
-    data = make_batch(batch, size, persons, seed=persons)
-    assign_time = [0.0, 0.0]  # wall, CPU
-    inner = model.label_single_image
+class _StepTimer:
+    """One variant's model, optimizer and batch, with the assignment (``label_single_image``) timed inside it."""
 
-    def timed_label(*args, **kwargs):  # time of the assignment (no grad, fp32), per image
-        t0, c0 = time.perf_counter(), time.process_time()
-        out = inner(*args, **kwargs)
+    def __init__(self, variant: str, depth: int, batch: int, size: int, persons: int):
+        self.variant, self.persons = variant, persons
+        self.model = build(variant, depth)
+        self.optimizer = torch.optim.SGD([p for p in self.model.parameters() if p.requires_grad], lr=1e-4,
+                                         momentum=0.9)
+        self.data = make_batch(batch, size, persons, seed=persons)
+        self.assign_time = [0.0, 0.0]  # wall, CPU
+        inner = self.model.label_single_image
+
+        def timed_label(*args, **kwargs):  # time of the assignment (no grad, fp32), per image
+            t0, c0 = time.perf_counter(), time.process_time()
+            out = inner(*args, **kwargs)
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            self.assign_time[0] += time.perf_counter() - t0
+            self.assign_time[1] += time.process_time() - c0
+            return out
+
+        self.model.label_single_image = timed_label
+        self.step_times, self.assign_shares, self.cpu_times, self.cpu_shares = [], [], [], []
+
+    def step(self, record: bool) -> None:
+        """forward + losses + backward + SGD step; recorded unless a warm-up step."""
+        self.assign_time[:] = [0.0, 0.0]
         if torch.cuda.is_available():
             torch.cuda.synchronize()
-        assign_time[0] += time.perf_counter() - t0
-        assign_time[1] += time.process_time() - c0
-        return out
+        t0, c0 = time.perf_counter(), time.process_time()
+        losses = self.model(self.data)
+        self.optimizer.zero_grad()
+        sum(losses.values()).backward()
+        self.optimizer.step()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        dt, dc = time.perf_counter() - t0, time.process_time() - c0
+        if record:
+            self.step_times.append(dt)
+            self.assign_shares.append(self.assign_time[0] / dt)
+            self.cpu_times.append(dc)
+            self.cpu_shares.append(self.assign_time[1] / dc)
 
-    model.label_single_image = timed_label
-    step_times, assign_shares, cpu_times, cpu_shares = [], [], [], []
+    def result(self) -> dict:
+        return {"variant": self.variant, "persons": self.persons, "step_s": statistics.median(self.step_times),
+                "assign_share": statistics.median(self.assign_shares),
+                "step_cpu_s": statistics.median(self.cpu_times),
+                "assign_cpu_share": statistics.median(self.cpu_shares), "steps": self.step_times,
+                "cpu_steps": self.cpu_times}
+
+
+def time_variants(variants: list, depth: int, batch: int, size: int, persons: int, warmup: int, steps: int) -> list:
+    """
+    Step times of every variant at one density, measured round-robin (one step of each variant per round), so that
+    a change of the machine's load during the run hits all variants alike and the ratios stay comparable.
+    """
+    timers = [_StepTimer(v, depth, batch, size, persons) for v in variants]
     with EventStorage():
         for i in range(warmup + steps):
-            assign_time[:] = [0.0, 0.0]
-            if torch.cuda.is_available():
-                torch.cuda.synchronize()
-            t0, c0 = time.perf_counter(), time.process_time()
-            losses = model(data)
-            optimizer.zero_grad()
-            sum(losses.values()).backward()
-            optimizer.step()
-            if torch.cuda.is_available():
-                torch.cuda.synchronize()
-            dt, dc = time.perf_counter() - t0, time.process_time() - c0
-            if i >= warmup:
-                step_times.append(dt)
-                assign_shares.append(assign_time[0] / dt)
-                cpu_times.append(dc)
-                cpu_shares.append(assign_time[1] / dc)
-    return {"variant": variant, "persons": persons, "step_s": statistics.median(step_times),
-            "assign_share": statistics.median(assign_shares), "step_cpu_s": statistics.median(cpu_times),
-            "assign_cpu_share": statistics.median(cpu_shares), "steps": step_times, "cpu_steps": cpu_times}
+            for t in timers:
+                t.step(record=i >= warmup)
+    return [t.result() for t in timers]
 
 
 def main(argv=None):
@@ -124,8 +148,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    rows = [time_variant(v, args.depth, args.batch, args.size, p, args.warmup, args.steps)
-            for p in args.persons for v in args.variants]
+    rows = [r for p in args.persons
+            for r in time_variants(args.variants, args.depth, args.batch, args.size, p, args.warmup, args.steps)]
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU, {args.threads} thread(s)"
     print(f"R-{args.depth}-FPN, {args.size}x{args.size}, batch {args.batch}, {device}; median of {args.steps} steps")
     print("| persons/img | variant | step wall s | vs FCOS | assignment share | step CPU s | vs FCOS (CPU) | "

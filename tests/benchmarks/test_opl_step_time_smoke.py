@@ -1,0 +1,27 @@
+"""
+Smoke test of benchmarks/opl_step_time.py (issue 4 §5) on a tiny model: every variant is timed round-robin at every
+density, the assignment time is measured inside the step (a share in (0, 1)), and the JSON has what RESULTS.md reads.
+"""
+import importlib.util
+import json
+import os
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_opl_step_time_smoke(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("_bench_opl_step_time",
+                                                  os.path.join(REPO, "benchmarks", "opl_step_time.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "step.json"
+    mod.main(["--depth", "18", "--size", "96", "--batch", "1", "--persons", "3", "20", "--warmup", "0",
+              "--steps", "1", "--json", str(out)])
+    got = json.loads(out.read_text())
+    rows = {(r["variant"], r["persons"]): r for r in got["rows"]}
+    assert set(rows) == {(v, p) for v in mod.VARIANTS for p in (3, 20)}
+    for r in rows.values():
+        assert r["step_s"] > 0 and r["step_cpu_s"] > 0 and len(r["steps"]) == 1
+        assert 0.0 < r["assign_share"] < 1.0  # the assigner ran inside the timed step
+    printed = capsys.readouterr().out
+    assert "| 20 | opl_cpn_1x1 |" in printed and "vs FCOS" in printed
