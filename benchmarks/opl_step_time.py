@@ -11,6 +11,7 @@ during the run affects all of them alike.
 
     .venv/bin/python benchmarks/opl_step_time.py --warmup 1 --steps 3  # R-50-FPN, 512x512, batch 2, 1 thread
     .venv/bin/python benchmarks/opl_step_time.py --size 800 --steps 5  # bigger input
+    .venv/bin/python benchmarks/opl_step_time.py --flops               # forward MACs per variant (no timing)
 """
 import argparse
 import json
@@ -134,6 +135,33 @@ def time_variants(variants: list, depth: int, batch: int, size: int, persons: in
     return [t.result() for t in timers]
 
 
+def forward_gmacs(variant: str, depth: int, size: int) -> dict:
+    """
+    Multiply-accumulates of one image's backbone + head forward (fvcore's count: one per MAC for convs), by module;
+    independent of the machine and its load, so it says what no implementation of the variant can go below.
+    """
+    from fvcore.nn import FlopCountAnalysis
+
+    model = build(variant, depth).eval()
+
+    class BackboneAndHead(torch.nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, x):
+            features = self.m.backbone(x)
+            return self.m.head([features[f] for f in self.m.head_in_features])
+
+    device = next(model.parameters()).device
+    count = FlopCountAnalysis(BackboneAndHead(model), (torch.zeros(1, 3, size, size, device=device),))
+    count.unsupported_ops_warnings(False)
+    count.uncalled_modules_warnings(False)
+    by_module = count.by_module()
+    return {"variant": variant, "total": count.total() / 1e9, "backbone": by_module["m.backbone"] / 1e9,
+            "head": by_module["m.head"] / 1e9}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--depth", type=int, default=50)
@@ -145,7 +173,21 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", default="", help="also write the results to this file")
+    ap.add_argument("--flops", action="store_true", help="only count the forward MACs per variant (fvcore)")
     args = ap.parse_args(argv)
+    if args.flops:
+        counts = [forward_gmacs(v, args.depth, args.size) for v in args.variants]
+        base = {c["variant"]: c["total"] for c in counts}.get("fcos_baseline", float("nan"))
+        print(f"R-{args.depth}-FPN, {args.size}x{args.size}, one image, forward GMACs (fvcore)")
+        print("| variant | backbone (incl. FPN) | head | total | vs FCOS |")
+        print("|---|---|---|---|---|")
+        for c in counts:
+            print(f"| {c['variant']} | {c['backbone']:.2f} | {c['head']:.2f} | {c['total']:.2f} | "
+                  f"{c['total'] / base:.3f}x |")
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({"args": vars(args), "gmacs": counts}, f, indent=1)
+        return 0
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     rows = [r for p in args.persons

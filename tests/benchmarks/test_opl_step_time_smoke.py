@@ -25,3 +25,18 @@ def test_opl_step_time_smoke(tmp_path, capsys):
         assert 0.0 < r["assign_share"] < 1.0  # the assigner ran inside the timed step
     printed = capsys.readouterr().out
     assert "| 20 | opl_cpn_1x1 |" in printed and "vs FCOS" in printed
+
+
+def test_opl_step_time_flop_count(tmp_path):
+    spec = importlib.util.spec_from_file_location("_bench_opl_step_time_flops",
+                                                  os.path.join(REPO, "benchmarks", "opl_step_time.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "flops.json"
+    mod.main(["--depth", "18", "--size", "64", "--flops", "--json", str(out)])
+    g = {c["variant"]: c for c in json.loads(out.read_text())["gmacs"]}
+    # same backbone for all; the OPL head costs more than FCOS's, and the 3x3 CPN more than the 1x1 one
+    assert g["fcos_baseline"]["backbone"] == g["opl"]["backbone"] == g["opl_cpn_1x1"]["backbone"] > 0
+    assert g["opl"]["head"] > g["opl_cpn_1x1"]["head"] > g["fcos_baseline"]["head"] > 0
+    for c in g.values():
+        assert abs(c["total"] - c["backbone"] - c["head"]) < 1e-6
