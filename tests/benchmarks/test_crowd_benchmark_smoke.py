@@ -178,3 +178,28 @@ def test_test_variant_added_later_is_evaluated_on_the_stored_model_without_train
     assert set(new_run["sets"]) == {"d5", "d20", "d50"}
     stored = json.loads((tmp_path / "cq" / "runs" / "opl_full_seed0" / "result.json").read_text())
     assert set(stored["rows"]) == {"opl_full", "opl_full_nms0.6"}
+
+
+def test_top_false_positive_causes_hand_computed():
+    ctf = _load("crowd_top_fp")
+    # one 100x100 image: person A fully visible at (0,0,10,20); person B at (50,0,10,20) with visible box its top half;
+    # person C 95..115 wide (three quarters outside the image); an ignore box that plays no part.
+    dicts = [{"image_id": "img", "width": 100, "height": 100, "annotations": [
+        {"bbox": [0, 0, 10, 20], "vis_bbox": [0, 0, 10, 20], "category_id": 0},
+        {"bbox": [50, 0, 10, 20], "vis_bbox": [50, 0, 10, 10], "category_id": 0},
+        {"bbox": [95, 50, 20, 40], "vis_bbox": [95, 50, 5, 40], "category_id": 0},
+        {"bbox": [30, 30, 5, 5], "vis_bbox": [30, 30, 5, 5], "category_id": -1, "ignore": 1}]}]
+    boxes = np.array([[0, 0, 10, 20],     # 0.9 TP on A
+                      [1, 0, 10, 20],     # 0.8 IoU 0.82 with A (matched): duplicate
+                      [50, 0, 10, 10],    # 0.7 IoU with B's full box 100/200 = 0.5 -> TP on B
+                      [50, 0, 10, 9],     # 0.6 IoU 90/200 = 0.45 with B (taken), 0 with C: localization
+                      [95, 50, 5, 40],    # 0.5 IoU with C's full box 200/800 = 0.25, C unmatched, C's visible box 1.0
+                      [70, 70, 5, 5],     # 0.4 IoU 0 with all: background
+                      [97, 50, 4, 20]],   # 0.3 IoU 80/800 = 0.1 with C (truncated), 60/220 with its visible box
+                     dtype=float)
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3])
+    r = ctf.top_false_positives(dicts, [("img", boxes, scores)], top=10)
+    assert r["num_gt"] == 3 and abs(r["truncated_gt_share"] - 1 / 3) < 1e-12
+    assert r["causes"] == {"duplicate": 1, "visible part": 1, "localization, truncated GT": 1, "localization": 1,
+                           "background": 1}
+    assert r["recall_at_first_fp"] == 1 / 3 and r["recall_at_top_fp"] == 2 / 3
