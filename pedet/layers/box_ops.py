@@ -33,6 +33,14 @@ def box_area(boxes: Tensor) -> Tensor:
     return wh[:, 0] * wh[:, 1]
 
 
+def _matched_intersection(boxes1: Tensor, boxes2: Tensor) -> Tensor:
+    """Area of (row i of boxes1) ∩ (row i of boxes2); (N, 4) XYXY_ABS each -> (N,), 0 where they do not overlap."""
+    lt = torch.max(boxes1[:, :2], boxes2[:, :2])
+    rb = torch.min(boxes1[:, 2:], boxes2[:, 2:])
+    wh = (rb - lt).clamp(min=0)
+    return wh[:, 0] * wh[:, 1]
+
+
 def iog(boxes: Tensor, gt_boxes: Tensor, eps: float = 1e-6) -> Tensor:
     """
     Intersection over ground truth of Eq. (4) of the RepLoss paper, element-wise:
@@ -46,10 +54,7 @@ def iog(boxes: Tensor, gt_boxes: Tensor, eps: float = 1e-6) -> Tensor:
         (N,) float32 IoG values in [0, 1]; finite, with finite gradients, for zero-area or inverted boxes.
     """
     boxes, gt_boxes = boxes.float(), gt_boxes.float()  # fp32 also under AMP
-    lt = torch.max(boxes[:, :2], gt_boxes[:, :2])
-    rb = torch.min(boxes[:, 2:], gt_boxes[:, 2:])
-    wh = (rb - lt).clamp(min=0)
-    inter = wh[:, 0] * wh[:, 1]
+    inter = _matched_intersection(boxes, gt_boxes)
     # inter <= area(G) for valid boxes; the clamp only absorbs float rounding and the eps floor
     return (inter / box_area(gt_boxes).clamp(min=eps)).clamp(min=0.0, max=1.0)
 
@@ -66,10 +71,7 @@ def matched_iou_safe(boxes1: Tensor, boxes2: Tensor, eps: float = 1e-6) -> Tenso
         (N,) float32 IoU values in [0, 1]; finite, with finite gradients, for zero-area or inverted boxes.
     """
     boxes1, boxes2 = boxes1.float(), boxes2.float()  # fp32 also under AMP
-    lt = torch.max(boxes1[:, :2], boxes2[:, :2])
-    rb = torch.min(boxes1[:, 2:], boxes2[:, 2:])
-    wh = (rb - lt).clamp(min=0)
-    inter = wh[:, 0] * wh[:, 1]
+    inter = _matched_intersection(boxes1, boxes2)
     union = box_area(boxes1) + box_area(boxes2) - inter
     return (inter / union.clamp(min=eps)).clamp(min=0.0, max=1.0)
 
