@@ -110,10 +110,8 @@ BUDGETS = {
 logger = logging.getLogger("crowd_quality")
 
 
-def _import_train_net(project: str):
-    """projects/<OPL|RepLoss>/train_net.py as a module (both files are named train_net, so load them by path)."""
-    path = os.path.join(REPO, "projects", {"opl": "OPL", "reploss": "RepLoss"}[project], "train_net.py")
-    name = f"_crowdbench_train_net_{project}"
+def _load_script(path: str, name: str):
+    """A repository script (not on sys.path) as a module, loaded once per process under ``name``."""
     if name in sys.modules:
         return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, path)
@@ -121,6 +119,12 @@ def _import_train_net(project: str):
     sys.modules[name] = mod
     spec.loader.exec_module(mod)
     return mod
+
+
+def _import_train_net(project: str):
+    """projects/<OPL|RepLoss>/train_net.py as a module (both files are named train_net, so load them by path)."""
+    path = os.path.join(REPO, "projects", {"opl": "OPL", "reploss": "RepLoss"}[project], "train_net.py")
+    return _load_script(path, f"_crowdbench_train_net_{project}")
 
 
 def register_smoke_sets(root: str) -> None:
@@ -409,19 +413,17 @@ def pretext_weights(budget: dict, out_root: str) -> str:
         return ""
     if budget["weights"] != "pretext":
         raise ValueError(f"budget weights must be '' or 'pretext', got {budget['weights']!r}")
-    spec = importlib.util.spec_from_file_location("_crowdbench_pretrain", os.path.join(REPO, "benchmarks",
-                                                                                         "pretrain_backbone.py"))
-    pre = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(pre)
     path = os.path.join(out_root, "pretext", "R18_synthetic.pkl")
     settings = dict(train=budget["train"], **budget["pretext"])
     if os.path.exists(path) and os.path.exists(path + ".json"):
         with open(path + ".json") as f:
             info = json.load(f)
-        if all(info.get(k) == v for k, v in settings.items() if k != "val_crops") and \
-                info.get("held_out_crops") == settings.get("val_crops", info.get("held_out_crops")):
+        # the settings as pretrain_backbone.py records them (val_crops is stored as held_out_crops)
+        expected = {("held_out_crops" if k == "val_crops" else k): v for k, v in settings.items()}
+        if all(info.get(k) == v for k, v in expected.items()):
             logger.info(f"pretext backbone: reusing {path} (held-out accuracy {100 * info['held_out_accuracy']:.1f} %)")
             return path
+    pre = _load_script(os.path.join(REPO, "benchmarks", "pretrain_backbone.py"), "_crowdbench_pretrain")
     pre.pretrain(path, log=logger.info, **settings)
     return path
 

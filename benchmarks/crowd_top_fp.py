@@ -85,10 +85,9 @@ def top_false_positives(dicts: list, predictions: list, top: int) -> dict:
                 matched[j] = True
                 tp += 1
                 continue
-            iou_vis = box_iou(_xyxy(box), vis)[0].numpy()
             if (iou[matched] >= 0.5).any():
                 cause = "duplicate"
-            elif (np.where(matched, -1.0, iou_vis) >= 0.5).any():
+            elif (np.where(matched, -1.0, box_iou(_xyxy(box), vis)[0].numpy()) >= 0.5).any():
                 cause = "visible part"
             elif iou.max() >= 0.1:
                 cause = "localization, truncated GT" if truncated[int(iou.argmax())] else "localization"

@@ -6,14 +6,21 @@ import importlib.util
 import json
 import os
 
+import pytest
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def test_opl_step_time_smoke(tmp_path, capsys):
+@pytest.fixture(scope="module")
+def mod():
     spec = importlib.util.spec_from_file_location("_bench_opl_step_time",
                                                   os.path.join(REPO, "benchmarks", "opl_step_time.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_opl_step_time_smoke(mod, tmp_path, capsys):
     out = tmp_path / "step.json"
     mod.main(["--depth", "18", "--size", "96", "--batch", "1", "--persons", "20", "--warmup", "0",
               "--steps", "1", "--json", str(out)])
@@ -27,11 +34,7 @@ def test_opl_step_time_smoke(tmp_path, capsys):
     assert "| 20 | opl_cpn_1x1 |" in printed and "vs FCOS" in printed
 
 
-def test_opl_step_time_flop_count(tmp_path):
-    spec = importlib.util.spec_from_file_location("_bench_opl_step_time_flops",
-                                                  os.path.join(REPO, "benchmarks", "opl_step_time.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+def test_opl_step_time_flop_count(mod, tmp_path):
     out = tmp_path / "flops.json"
     mod.main(["--depth", "18", "--size", "64", "--flops", "--json", str(out)])
     g = {c["variant"]: c for c in json.loads(out.read_text())["gmacs"]}
