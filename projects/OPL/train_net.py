@@ -41,11 +41,11 @@ def setup(args):
 def main(args):
     cfg = setup(args)
     if args.eval_only:
+        if cfg.TEST.AUG.ENABLED:  # before, not after, a whole evaluation
+            raise NotImplementedError("Test-time augmentation is not implemented for OPL")
         model = Trainer.build_model(cfg)
         PedetCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
         res = Trainer.test(cfg, model)
-        if cfg.TEST.AUG.ENABLED:
-            raise NotImplementedError("Test-time augmentation is not implemented for OPL")
         verify_results(cfg, res)
         return res
     trainer = Trainer(cfg)
