@@ -73,6 +73,10 @@ METHODS = {
     "opl_c2f": dict(project="opl", ablation=ABL + "table5_c2f.yaml"),
     "opl_cpn": dict(project="opl", ablation=ABL + "table5_cpn.yaml"),
     "opl_full": dict(project="opl", ablation=ABL + "table5_c2f_cpn.yaml", variants=OPL_DIAGNOSTIC),
+    # the same full OPL with DeFCN's auxiliary rule (mean + std threshold, top-k = M_i per level) as the One-to-M_i
+    # assignment: the paper says only that it reuses DeFCN's strategy; "topm" gives about twice the positives per GT
+    "opl_full_defcn_rule": dict(project="opl", ablation=ABL + "table5_c2f_cpn.yaml",
+                                opts=["MODEL.OPL.C2F_ASSIGNER", "defcn_aux"]),
     "defcn": dict(project="opl", ablation=ABL + "defcn_poto_3dmf_aux_R_50_crowdhuman_30k.yaml"),
     "faster_rcnn": dict(project="reploss", opts=["MODEL.REPLOSS.ALPHA", 0.0, "MODEL.REPLOSS.BETA", 0.0]),
     "reploss_repgt": dict(project="reploss", opts=["MODEL.REPLOSS.ALPHA", 0.5, "MODEL.REPLOSS.BETA", 0.0]),
@@ -82,7 +86,7 @@ METHODS = {
     "opl_reploss": dict(project="opl", ablation=ABL + "opl_reploss.yaml", requires="MODEL.OPL.REPLOSS_ON"),
 }
 
-DENSITIES = ("d5", "d20", "d50")
+SETS = ("sparse", "medium", "crowd")  # test sets of every budget: synthetic preset "cpu" (pedet.data.synthetic)
 CH_KEYS = ("AP", "mMR", "Recall", "JI")
 CP_SETUPS = ("Reasonable", "Heavy", "R+HO", "All")
 DUP_SCORE, DUP_IOU = 0.3, 0.5  # issue 6 §1 definition of a duplicate
@@ -94,17 +98,20 @@ ERROR_FPPI = 0.1  # RepLoss §3.2 analysis point (the evaluator's default TEST.M
 # FrozenBN and FREEZE_AT 2, Detectron2's recipe for pre-trained backbones), "" = random init (then GN everywhere:
 # BN is unstable at 2-4 images per batch and FrozenBN diverges from random init, INSTALL_FACTS §4).
 BUDGETS = {
-    "smoke": dict(iters=1, ims_per_batch=2, input=128, warmup=1, seeds=[0], workers=0, device="cpu", save=False,
-                  train="crowdbench_smoke_train", val="crowdbench_smoke_val_{d}", smoke_data=True,
+    "smoke": dict(iters=2, ims_per_batch=2, input=128, warmup=1, seeds=[0], workers=0, device="cpu", save=False,
+                  curve_points=1,
+                  train="crowdbench_smoke_cpu_train", val="crowdbench_smoke_cpu_{d}", smoke_data=True,
                   weights="pretext", norm="FrozenBN", freeze_at=2,
-                  pretext=dict(iters=2, batch=6, crop=32, val_crops=6, val="crowdbench_smoke_val_d5")),
-    "cpu": dict(iters=640, ims_per_batch=4, input=192, warmup=100, seeds=[0, 1], workers=1, device="cpu", save=True,
-                train="synthetic_crowd_train", val="synthetic_crowd_val_{d}", smoke_data=False,
+                  pretext=dict(iters=2, batch=6, crop=32, val_crops=6, val="crowdbench_smoke_cpu_medium")),
+    "cpu": dict(iters=600, ims_per_batch=8, input=160, warmup=100, seeds=[0, 1, 2], workers=0, device="cpu", save=True,
+                curve_points=6,
+                train="synthetic_crowd_cpu_train", val="synthetic_crowd_cpu_{d}", smoke_data=False,
                 weights="pretext", norm="FrozenBN", freeze_at=2,
-                pretext=dict(iters=700, batch=48, crop=80, val_crops=600, val="synthetic_crowd_val")),
-    "gpu": dict(iters=12000, ims_per_batch=16, input=320, warmup=500, seeds=[0, 1], workers=4, device="cuda", save=True,
-                train="synthetic_crowd_dense_train", val="synthetic_crowd_val_{d}", smoke_data=False,
-                weights="", norm="GN", freeze_at=0),
+                pretext=dict(iters=700, batch=48, crop=64, val_crops=600, val="synthetic_crowd_cpu_medium")),
+    "gpu": dict(iters=6000, ims_per_batch=16, input=320, warmup=500, seeds=[0, 1, 2], workers=4, device="cuda",
+                save=True, train="synthetic_crowd_cpu_train", val="synthetic_crowd_cpu_{d}", smoke_data=False,
+                weights="pretext", norm="FrozenBN", freeze_at=2,
+                pretext=dict(iters=700, batch=48, crop=64, val_crops=600, val="synthetic_crowd_cpu_medium")),
 }
 
 logger = logging.getLogger("crowd_quality")
@@ -128,19 +135,22 @@ def _import_train_net(project: str):
 
 
 def register_smoke_sets(root: str) -> None:
-    """Tiny sets for the smoke budget: 4 training images and 2 images per density, 160 x 160 px."""
+    """Tiny sets for the smoke budget: 4 training images and 2 images per test set, 128 x 128 px."""
     from detectron2.data import DatasetCatalog
 
-    from pedet.data.synthetic import SplitSpec, register_synthetic_crowd
+    from pedet.data.synthetic import register_synthetic_crowd
 
-    if "crowdbench_smoke_train" in DatasetCatalog.list():
+    if "crowdbench_smoke_cpu_train" in DatasetCatalog.list():
         return
-    kw = dict(image_size=(160, 160), group_size=(3, 8), group_spread=0.7, max_height_frac=0.6)
-    presets = {"default": {"train": SplitSpec(num_images=4, seed=900, persons_per_image=(3, 8), **kw)}}
-    for i, d in enumerate(DENSITIES):
-        n = int(d[1:])
-        presets[d] = {"val": SplitSpec(num_images=2, seed=910 + i, persons_per_image=(n, n), **kw)}
-    register_synthetic_crowd(root, presets, prefix="crowdbench_smoke")
+    import dataclasses
+
+    from pedet.data.synthetic import PRESETS
+
+    small = dict(image_size=(128, 128), min_height=28.0)
+    # the cpu preset's splits, shrunk: same layout rules; 4 training images, 2 per test set
+    splits = {"train": dataclasses.replace(PRESETS["cpu"]["train"], num_images=4, **small)}
+    splits.update({d: dataclasses.replace(PRESETS["cpu"][d], num_images=2, **small) for d in SETS})
+    register_synthetic_crowd(root, {"cpu": splits}, prefix="crowdbench_smoke")
 
 
 def ablation_opl_keys(path: str) -> dict:
@@ -313,13 +323,24 @@ METRIC_KEYS = ([f"ch_{k}" for k in CH_KEYS] + [f"cp_{k}" for k in CP_SETUPS]
 # ----------------------------------------------------------------------------------------------------------------------
 # One method x seed
 # ----------------------------------------------------------------------------------------------------------------------
+CALIBRATION = ("faster_rcnn", "fcos_nms")  # rows whose learning curves (loss, AP, mMR vs iteration) are recorded
+CURVE_SET = "sparse"  # the calibration set: learning curves and the calibration targets are measured on it
+CURVE_FPPI = np.logspace(-3, 1, 33)  # MR-FPPI curves are stored in the run records at these FPPI (step values)
+
+
 def _row_name(method: str, suffix: str) -> str:
     return method + (f"_{suffix}" if suffix else "")
 
 
-def evaluate_variants(method: str, model, cfg, Trainer, variants: list, seed: int, train_s: float, run_dir: str,
-                      out_root: str, budget: dict) -> dict:
-    """Evaluate the trained model once per (suffix, attribute overrides) test variant on every density set."""
+def sample_step_curve(fppi, miss_rate, at=CURVE_FPPI) -> list:
+    """Miss rate of a step MR-FPPI curve (fppi ascending) at the given FPPI: the value at the last point <= f, else 1."""
+    fppi, miss_rate = np.asarray(fppi, dtype=np.float64), np.asarray(miss_rate, dtype=np.float64)
+    idx = np.searchsorted(fppi, at, side="right") - 1
+    return [round(float(miss_rate[i]), 6) if i >= 0 else 1.0 for i in idx]
+
+
+def evaluate_variants(method: str, model, cfg, Trainer, variants: list, seed: int, budget: dict) -> dict:
+    """Evaluate the trained model once per (suffix, attribute overrides) test variant on every test set."""
     rows = {}
     for suffix, attrs in variants:
         for k, v in attrs.items():
@@ -329,79 +350,197 @@ def evaluate_variants(method: str, model, cfg, Trainer, variants: list, seed: in
         row = _row_name(method, suffix)
         per_set, curves = {}, {}
         t1 = time.perf_counter()
-        for d in DENSITIES:
+        for d in SETS:
             name = budget["val"].format(d=d)
             preds = predict(model, Trainer.build_test_loader(cfg, name))
             per_set[d], report = evaluate_predictions(name, preds)
-            fppi, miss = report.curves["all"]
-            curves[f"{d}_fppi"], curves[f"{d}_miss_rate"] = np.asarray(fppi), np.asarray(miss)
-        np.savez_compressed(os.path.join(run_dir, f"curves_{row}.npz"), **curves)
-        rows[row] = {"seed": seed, "train_s": train_s, "eval_s": time.perf_counter() - t1, "sets": per_set,
-                     "curves": os.path.relpath(os.path.join(run_dir, f"curves_{row}.npz"), out_root)}
+            curves[d] = sample_step_curve(*report.curves["all"])
+        rows[row] = {"seed": seed, "eval_s": round(time.perf_counter() - t1, 1), "sets": per_set, "curves": curves}
         logger.info(f"{row} seed {seed}: " + ", ".join(
-            f"{d} mMR {per_set[d]['metrics']['ch_mMR']:.1f}" for d in DENSITIES))
+            f"{d} AP {_show(per_set[d]['metrics']['ch_AP'])} mMR {_show(per_set[d]['metrics']['ch_mMR'])}"
+            for d in SETS))
     return rows
 
 
-def run_one(method: str, budget: dict, seed: int, out_root: str, force: bool = False, weights: str = "") -> dict:
+def _show(v) -> str:
+    return "—" if v is None else f"{v:.1f}"
+
+
+def learning_curve_hook(cfg, Trainer, budget: dict, iters: list):
     """
-    Train one model and evaluate every test variant on every density. Returns {row: {...}} (one row per variant).
-    The result is kept in runs/<method>_seed<seed>/result.json (+ curves_<row>.npz for the plots); a later call with
-    the same budget reuses it unless force, so a long budget can be run in pieces (--methods / --seeds) into one --out.
-    A test variant added to METHODS after the run is evaluated on the stored model_final.pth (no retraining).
+    A Detectron2 hook that evaluates the model on the calibration set (CrowdHuman AP and mMR) after each iteration in
+    ``iters`` and records the median total loss of the last 20 iterations. Its own time is kept apart (``spent_s``,
+    ``spent_cpu_s``) so that the training time excludes it.
+    """
+    from detectron2.engine import HookBase
+
+    from pedet.evaluation import evaluate
+    from pedet.evaluation.io import detections_from_arrays, ground_truth_from_dataset_dicts
+
+    class LearningCurve(HookBase):
+        def __init__(self):
+            self.points, self.spent_s, self.spent_cpu_s = [], 0.0, 0.0
+
+        def after_step(self):
+            it = self.trainer.iter + 1
+            if it not in iters:
+                return
+            t0, c0 = time.perf_counter(), time.process_time()
+            from detectron2.data import DatasetCatalog
+
+            name = budget["val"].format(d=CURVE_SET)
+            preds = predict(self.trainer.model, Trainer.build_test_loader(cfg, name))
+            self.trainer.model.train()
+            gt = ground_truth_from_dataset_dicts(DatasetCatalog.get(name), box="full")
+            ch = evaluate("crowdhuman", gt, detections_from_arrays(gt, preds), box_mode="full", compute_ji=False)
+            loss = self.trainer.storage.history("total_loss").median(20)
+            self.points.append({"iter": it, "total_loss": round(float(loss), 4), "AP": _pct(ch.metrics["AP"]),
+                                "mMR": _pct(ch.metrics["mMR"])})
+            logger.info(f"learning curve at {it}: loss {loss:.3f}, {CURVE_SET} AP {_show(self.points[-1]['AP'])} "
+                        f"mMR {_show(self.points[-1]['mMR'])}")
+            self.spent_s += time.perf_counter() - t0
+            self.spent_cpu_s += time.process_time() - c0
+
+    return LearningCurve()
+
+
+def config_digest(cfg) -> str:
+    """sha256 (16 hex digits) of the config dump with the run-specific paths (OUTPUT_DIR, MODEL.WEIGHTS) blanked."""
+    import hashlib
+
+    c = cfg.clone()
+    c.defrost()
+    c.OUTPUT_DIR, c.MODEL.WEIGHTS = "", ""
+    return hashlib.sha256(c.dump().encode()).hexdigest()[:16]
+
+
+def git_commit() -> str:
+    """HEAD's short hash, with "+dirty" when tracked files differ from it ("unknown" outside a git checkout)."""
+    import subprocess
+
+    try:
+        head = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+        return head + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _budget_key(budget: dict) -> dict:
+    """The settings a stored run must share to be reused (everything but the list of seeds), JSON-normalised."""
+    return json.loads(json.dumps({k: v for k, v in budget.items() if k != "seeds"}))
+
+
+def _write_json(path: str, obj) -> None:
+    """Atomic JSON write (temporary file + rename), so an interrupted run never leaves half a record."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=1)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def run_one(method: str, budget: dict, seed: int, out_root: str, record_dir: str, force: bool = False,
+            weights: str = "") -> dict:
+    """
+    Train one model and evaluate every test variant on every test set. Returns the run record.
+
+    The record (``<record_dir>/<method>_seed<seed>.json``: metrics per set and row, MR-FPPI curves sampled at
+    CURVE_FPPI, training minutes, config digest, commit, and for the CALIBRATION rows the learning curve) is small
+    and meant to be committed: a later call with the same budget settings reuses it instead of training, on any
+    machine. Model, config and Detectron2 log stay in <out>/runs/<method>_seed<seed>/. A test variant added to METHODS
+    after the run is evaluated on the stored model_final.pth when it is there (no retraining).
     """
     from detectron2.checkpoint import DetectionCheckpointer
     from detectron2.utils.env import seed_all_rng
 
     run_dir = os.path.join(out_root, "runs", f"{method}_seed{seed}")
-    done = os.path.join(run_dir, "result.json")
+    record_path = os.path.join(record_dir, f"{method}_seed{seed}.json")
     variants = METHODS[method].get("variants", [("", {})])
-    if not force and os.path.exists(done):
-        with open(done) as f:
+    cfg, Trainer = build_cfg(method, budget, seed, run_dir, weights)
+    digest = config_digest(cfg)
+    if not force and os.path.exists(record_path):
+        with open(record_path) as f:
             stored = json.load(f)
-        if stored["budget_settings"] == json.loads(json.dumps(budget)):
+        if stored["budget_settings"] == _budget_key(budget):
+            if stored["config_digest"] != digest:
+                logger.warning(f"{method} seed {seed}: stored record has config digest {stored['config_digest']}, "
+                               f"this tree gives {digest}; reused (--force retrains)")
             missing = [v for v in variants if _row_name(method, v[0]) not in stored["rows"]]
             final = os.path.join(run_dir, "model_final.pth")
             if not missing:
-                logger.info(f"{method} seed {seed}: reusing {done}")
-                return {_row_name(method, v[0]): stored["rows"][_row_name(method, v[0])] for v in variants}
+                logger.info(f"{method} seed {seed}: reusing {record_path}")
+                return stored
             if os.path.exists(final):
                 first = variants.index(missing[0])
                 if any(_row_name(method, v[0]) in stored["rows"] for v in variants[first:]):
                     raise RuntimeError(f"{method}: new test variants must come after the stored ones in METHODS")
                 logger.info(f"{method} seed {seed}: evaluating new test variants {[v[0] for v in missing]} on {final}")
-                cfg, Trainer = build_cfg(method, budget, seed, run_dir, weights)
                 model = Trainer.build_model(cfg)
                 DetectionCheckpointer(model).load(final)
                 for _, attrs in variants[:first]:  # earlier overrides apply in order, as after training
                     for k, v in attrs.items():
                         setattr(model, k, v)
-                train_s = next(iter(stored["rows"].values()))["train_s"]
-                stored["rows"].update(evaluate_variants(method, model, cfg, Trainer, variants[first:], seed, train_s,
-                                                        run_dir, out_root, budget))
-                with open(done, "w") as f:
-                    json.dump(stored, f, indent=1)
-                return {_row_name(method, v[0]): stored["rows"][_row_name(method, v[0])] for v in variants}
+                stored["rows"].update(evaluate_variants(method, model, cfg, Trainer, variants[first:], seed, budget))
+                _write_json(record_path, stored)
+                return stored
+            logger.warning(f"{method} seed {seed}: the record lacks test variants {[v[0] for v in missing]} and "
+                           f"{final} is not here: retraining")
+        else:
+            logger.warning(f"{method} seed {seed}: {record_path} was made with other budget settings: retraining")
     os.makedirs(run_dir, exist_ok=True)
-    cfg, Trainer = build_cfg(method, budget, seed, run_dir, weights)
     with open(os.path.join(run_dir, "config.yaml"), "w") as f:
         f.write(cfg.dump())
     seed_all_rng(seed)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     trainer = Trainer(cfg)
-    if not budget["save"]:  # smoke: no 90 MB model_final.pth per run
+    if not budget["save"]:  # smoke: no model_final.pth per run
         from detectron2.engine import hooks
 
         trainer._hooks = [h for h in trainer._hooks if not isinstance(h, hooks.PeriodicCheckpointer)]
+    curve = None
+    if method in CALIBRATION and budget.get("curve_points"):
+        n = budget["curve_points"]
+        curve = learning_curve_hook(cfg, Trainer, budget, sorted({round(budget["iters"] * (k + 1) / n)
+                                                                    for k in range(n)}))
+        trainer.register_hooks([curve])
     trainer.resume_or_load(resume=False)
     trainer.train()
-    train_s = time.perf_counter() - t0
+    train_s = time.perf_counter() - t0 - (curve.spent_s if curve else 0.0)
+    train_cpu_s = time.process_time() - c0 - (curve.spent_cpu_s if curve else 0.0)
     model = trainer.model
-    rows = evaluate_variants(method, model, cfg, Trainer, variants, seed, train_s, run_dir, out_root, budget)
+    rows = evaluate_variants(method, model, cfg, Trainer, variants, seed, budget)
     del trainer, model
-    with open(done, "w") as f:
-        json.dump({"budget_settings": budget, "rows": rows}, f, indent=1)
-    return rows
+    record = {
+        "method": method, "seed": seed, "budget_settings": _budget_key(budget), "config_digest": digest,
+        "commit": git_commit(), "pretext": _pretext_info(weights),
+        "machine": f"{os.cpu_count()}-core CPU, torch {torch.__version__}, {torch.get_num_threads()} thread(s)",
+        "train_minutes": round(train_s / 60, 2), "train_cpu_minutes": round(train_cpu_s / 60, 2),
+        "s_per_iter": round(train_s / budget["iters"], 3), "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "rows": rows,
+    }
+    if curve is not None:
+        record["learning_curve"] = curve.points
+    _write_json(record_path, record)
+    return record
+
+
+def _pretext_info(weights: str) -> dict | None:
+    """sha256 (16 hex digits) and held-out accuracy of the pretext backbone a run started from (None: random init)."""
+    if not weights:
+        return None
+    import hashlib
+
+    with open(weights, "rb") as f:
+        sha = hashlib.sha256(f.read()).hexdigest()[:16]
+    info = {}
+    if os.path.exists(weights + ".json"):
+        with open(weights + ".json") as f:
+            info = json.load(f)
+    return {"sha256": sha, "held_out_accuracy": info.get("held_out_accuracy"), "iters": info.get("iters")}
 
 
 def pretext_weights(budget: dict, out_root: str) -> str:
@@ -438,24 +577,24 @@ def aggregate(values: list) -> dict:
             "max": float(a.max()), "n": int(a.size), "values": values}
 
 
-def plot_row(row: str, run: dict, out_dir: str) -> str:
-    """One MR-FPPI PNG per row (its first seed): the CrowdHuman curve of each density (pedet's plot_mr_fppi)."""
-    from pedet.evaluation.plots import plot_mr_fppi
-
-    c = np.load(os.path.join(out_dir, run["curves"]))
-    curves = {d: (c[f"{d}_fppi"], c[f"{d}_miss_rate"]) for d in DENSITIES}
-    legend = {d: (None if run["sets"][d]["metrics"]["ch_mMR"] is None else run["sets"][d]["metrics"]["ch_mMR"] / 100)
-              for d in DENSITIES}
-    fake = SimpleNamespace(protocol="crowdhuman", curves=curves, details={"box_mode": "full"},
-                           log_average_for_legend=lambda: legend)
-    return plot_mr_fppi(fake, out_dir, file_name=f"mr_fppi_{row}.png",
-                        title=f"{row}, seed {run['seed']} (legend: mMR)")[0]
+def rows_from_records(records: list) -> dict:
+    """{row: {"status", "method", "runs": [row record of each seed, seed order], "aggregate": {set: {metric: agg}}}}."""
+    rows = {}
+    for rec in sorted(records, key=lambda r: (list(METHODS).index(r["method"]) if r["method"] in METHODS else 99,
+                                              r["seed"])):
+        for row, r in rec["rows"].items():
+            entry = rows.setdefault(row, {"status": "ok", "method": rec["method"], "runs": []})
+            entry["runs"].append(dict(r, train_minutes=rec["train_minutes"]))
+    for r in rows.values():
+        r["aggregate"] = {d: {k: aggregate([run["sets"][d]["metrics"][k] for run in r["runs"]]) for k in METRIC_KEYS}
+                          for d in SETS}
+    return rows
 
 
 def plot_all_rows(rows: dict, out_dir: str, file_name: str = "mr_fppi_all.png") -> str:
     """
-    One PNG comparing every row: a panel per density, the CrowdHuman MR-FPPI curve of each row's first seed, mMR
-    (mean over seeds) in the legend. Returns its path.
+    One PNG comparing every row: a panel per test set, the CrowdHuman MR-FPPI curve (as stored in the records, at
+    CURVE_FPPI) of each row's first seed, mMR (mean over seeds) in the legend. Returns its path.
     """
     import matplotlib
 
@@ -463,28 +602,26 @@ def plot_all_rows(rows: dict, out_dir: str, file_name: str = "mr_fppi_all.png") 
     from matplotlib.figure import Figure
 
     from pedet.evaluation.evaluator_io import atomic_write
-    from pedet.evaluation.plots import _step_curve
 
     ok = {row: r for row, r in rows.items() if r.get("status") == "ok"}
-    fig = Figure(figsize=(6.0 * len(DENSITIES), 5.6), dpi=90)
+    fig = Figure(figsize=(6.0 * len(SETS), 5.6), dpi=90)
     styles = ["-", "--", "-.", ":"]
-    for i, d in enumerate(DENSITIES):
-        ax = fig.add_subplot(1, len(DENSITIES), i + 1)
+    for i, d in enumerate(SETS):
+        ax = fig.add_subplot(1, len(SETS), i + 1)
         for j, (row, r) in enumerate(ok.items()):
-            c = np.load(os.path.join(out_dir, r["runs"][0]["curves"]))
-            x, y = _step_curve(c[f"{d}_fppi"], c[f"{d}_miss_rate"])
+            y = np.asarray(r["runs"][0]["curves"][d], dtype=np.float64)
             mmr = r["aggregate"][d]["ch_mMR"]["mean"]
             label = f"{mmr:.1f} {row}" if mmr is not None else f"undef {row}"
-            ax.step(x, np.maximum(y, 1e-4), where="post", label=label, linewidth=1.4,
+            ax.step(CURVE_FPPI, np.maximum(y, 1e-3), where="post", label=label, linewidth=1.4,
                     linestyle=styles[j // 10 % len(styles)], color=f"C{j % 10}")
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlim(1e-3, 1e2)
-        ax.set_ylim(0.03, 1.0)
+        ax.set_xlim(1e-3, 1e1)
+        ax.set_ylim(1e-3, 1.0)
         ax.grid(True, which="major", linestyle=":", linewidth=0.6)
         ax.set_xlabel("false positives per image")
-        ax.set_ylabel("miss rate")
-        ax.set_title(f"{d} ({d[1:]} persons placed per image); legend: mMR %")
+        ax.set_ylabel("miss rate (floored at 1e-3)")
+        ax.set_title(f"{d} set, first seed; legend: mMR % (mean over seeds)")
         ax.legend(loc="lower left", fontsize=7)
     fig.tight_layout()
     path = os.path.join(out_dir, file_name)
@@ -492,27 +629,77 @@ def plot_all_rows(rows: dict, out_dir: str, file_name: str = "mr_fppi_all.png") 
     return path
 
 
+def plot_learning_curves(records: list, path: str) -> str | None:
+    """Loss, AP and mMR on the calibration set vs iteration, one line per calibration run (None if there is none)."""
+    runs = [r for r in records if r.get("learning_curve")]
+    if not runs:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    from pedet.evaluation.evaluator_io import atomic_write
+
+    fig = Figure(figsize=(15, 4.2), dpi=90)
+    axes = [fig.add_subplot(1, 3, k + 1) for k in range(3)]
+    for j, rec in enumerate(sorted(runs, key=lambda r: (r["method"], r["seed"]))):
+        pts = rec["learning_curve"]
+        it = [p["iter"] for p in pts]
+        style = dict(color=f"C{CALIBRATION.index(rec['method']) if rec['method'] in CALIBRATION else 9}",
+                     linestyle=["-", "--", ":", "-."][rec["seed"] % 4], marker="o", markersize=3)
+        label = f"{rec['method']} seed {rec['seed']}"
+        axes[0].plot(it, [p["total_loss"] for p in pts], label=label, **style)
+        axes[1].plot(it, [np.nan if p["AP"] is None else p["AP"] for p in pts], label=label, **style)
+        axes[2].plot(it, [np.nan if p["mMR"] is None else p["mMR"] for p in pts], label=label, **style)
+    for ax, name in zip(axes, ["total loss (median of 20 iterations)", f"AP on {CURVE_SET} (%)",
+                               f"mMR on {CURVE_SET} (%)"]):
+        ax.set_xlabel("iteration")
+        ax.set_title(name)
+        ax.grid(True, linestyle=":", linewidth=0.6)
+    axes[1].axhline(90, color="k", linewidth=0.8, linestyle="--")
+    axes[2].axhline(20, color="k", linewidth=0.8, linestyle="--")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    atomic_write(path, lambda f: fig.savefig(f, format="png"), binary=True)
+    return path
+
+
 def _fmt(agg: dict, digits: int = 1) -> str:
     if agg["mean"] is None:
-        return "undef"
+        return "—"
     s = f"{agg['mean']:.{digits}f}"
     if agg["std"] is not None:
         s += f" ± {agg['std']:.{digits}f}"
     return s
 
 
-def headline_table(result: dict) -> list:
-    """Markdown lines of the compact table: mMR per density, then AP / JI / dup/GT / crowd FP / Heavy at d50."""
-    head = (["row"] + [f"mMR {d}" for d in DENSITIES]
-            + ["AP d50", "JI d50", "Recall d50", "MR⁻² Heavy d50", "dup/GT d50", "crowd FP d50"])
+def headline_table(rows: dict) -> list:
+    """Markdown lines of the compact table: mMR and AP per set, then JI / Recall / Heavy / dup/GT / crowd FP on crowd."""
+    head = (["row", "seeds"] + [f"mMR {d}" for d in SETS] + [f"AP {d}" for d in SETS]
+            + ["JI crowd", "Recall crowd", "MR⁻² Heavy crowd", "dup/GT crowd", "crowd FP crowd"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    cols = [("ch_AP", 1), ("ch_JI", 1), ("ch_Recall", 1), ("cp_Heavy", 1), ("dup_per_matched_gt", 3), ("fp_crowd", 1)]
-    for row, r in result["rows"].items():
+    cols = [("ch_JI", 1), ("ch_Recall", 1), ("cp_Heavy", 1), ("dup_per_matched_gt", 3), ("fp_crowd", 1)]
+    for row, r in rows.items():
         if r.get("status") != "ok":
             continue
         agg = r["aggregate"]
-        cells = [_fmt(agg[d]["ch_mMR"]) for d in DENSITIES] + [_fmt(agg["d50"][k], n) for k, n in cols]
+        cells = ([str(len(r["runs"]))] + [_fmt(agg[d]["ch_mMR"]) for d in SETS] + [_fmt(agg[d]["ch_AP"]) for d in SETS]
+                 + [_fmt(agg["crowd"][k], n) for k, n in cols])
         lines.append("| " + " | ".join([row] + cells) + " |")
+    return lines
+
+
+def full_table(rows: dict) -> list:
+    head = ["row", "set"] + METRIC_KEYS
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row, r in rows.items():
+        if r.get("status") != "ok":
+            lines.append(f"| {row} | — | not available: {r.get('reason')} |" + " |" * (len(head) - 3))
+            continue
+        for d in SETS:
+            cells = [_fmt(r["aggregate"][d][k], 3 if k == "dup_per_matched_gt" else 1) for k in METRIC_KEYS]
+            lines.append("| " + " | ".join([row, d] + cells) + " |")
     return lines
 
 
@@ -520,21 +707,214 @@ def write_markdown(result: dict, path: str) -> None:
     lines = [f"# Crowd benchmark, budget `{result['budget']}`", "",
              f"Command: `{result['command']}`  ", f"Machine: {result['machine']}  ",
              f"Budget: {json.dumps(result['budget_settings'])}  ", "Values: mean ± sample std over seeds "
-             f"{result['seeds']} (percent, except dup/GT and FP counts at FPPI {ERROR_FPPI}).", ""]
+             f"(percent, except dup/GT and FP counts at FPPI {ERROR_FPPI}).", ""]
     if result["budget"] == "smoke":
         lines += ["**SMOKE BUDGET: a check of the script, NOT a result.**", ""]
-    lines += headline_table(result) + ["", "All metrics:", ""]
-    head = ["row", "density"] + METRIC_KEYS
-    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for row, r in result["rows"].items():
-        if r.get("status") != "ok":
-            lines.append(f"| {row} | — | not available: {r.get('reason')} |" + " |" * (len(head) - 3))
-            continue
-        for d in DENSITIES:
-            cells = [_fmt(r["aggregate"][d][k], 3 if k == "dup_per_matched_gt" else 1) for k in METRIC_KEYS]
-            lines.append("| " + " | ".join([row, d] + cells) + " |")
+    lines += headline_table(result["rows"]) + ["", "All metrics:", ""] + full_table(result["rows"])
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Claims and verdicts (issue 14 §3), from the committed run records alone
+# ----------------------------------------------------------------------------------------------------------------------
+# (claim, row, baseline row, metric, set, direction): direction -1 = the claim is that the row is LOWER (better)
+CLAIMS = [
+    ("OPL Table 5: +C2F lowers mMR vs the one-to-one baseline", "opl_c2f", "opl_baseline", "ch_mMR", "crowd", -1),
+    ("OPL Table 5: +CPN lowers mMR vs the one-to-one baseline", "opl_cpn", "opl_baseline", "ch_mMR", "crowd", -1),
+    ("OPL Table 5: full OPL (C2F + CPN) lowers mMR vs the one-to-one baseline (-4.4 in the paper)", "opl_full",
+     "opl_baseline", "ch_mMR", "crowd", -1),
+    ("Full OPL with DeFCN's One-to-M_i rule lowers mMR vs the one-to-one baseline", "opl_full_defcn_rule",
+     "opl_baseline", "ch_mMR", "crowd", -1),
+    ("Full OPL (NMS-free) lowers mMR vs FCOS + NMS 0.5", "opl_full", "fcos_nms_nms0.5", "ch_mMR", "crowd", -1),
+    ("RepLoss Table 1: RepGT lowers the heavy-occlusion MR vs Faster R-CNN", "reploss_repgt", "faster_rcnn",
+     "cp_Heavy", "crowd", -1),
+    ("RepLoss Table 1: RepBox lowers the heavy-occlusion MR vs Faster R-CNN", "reploss_repbox", "faster_rcnn",
+     "cp_Heavy", "crowd", -1),
+    ("RepLoss Table 2: RepGT + RepBox lowers the heavy-occlusion MR vs Faster R-CNN", "reploss_both", "faster_rcnn",
+     "cp_Heavy", "crowd", -1),
+    ("RepLoss Fig. 5: RepGT gives fewer crowd false positives (FPPI 0.1) than Faster R-CNN", "reploss_repgt",
+     "faster_rcnn", "fp_crowd", "crowd", -1),
+    ("RepLoss: RepGT + RepBox gives fewer crowd false positives (FPPI 0.1) than Faster R-CNN", "reploss_both",
+     "faster_rcnn", "fp_crowd", "crowd", -1),
+]
+
+
+def paired_difference(a: dict, b: dict) -> dict | None:
+    """
+    Mean of the per-seed differences a - b over the seeds both have, and its two-sided 95 % Student-t interval
+    (scipy.stats.t, n - 1 degrees of freedom). None with fewer than two common seeds.
+    """
+    from scipy import stats
+
+    seeds = sorted(set(a) & set(b))
+    d = np.asarray([a[s] - b[s] for s in seeds if a[s] is not None and b[s] is not None], dtype=np.float64)
+    if d.size < 2:
+        return None
+    half = float(stats.t.ppf(0.975, d.size - 1) * d.std(ddof=1) / math.sqrt(d.size))
+    return {"difference": float(d.mean()), "interval": [float(d.mean()) - half, float(d.mean()) + half],
+            "seeds": seeds, "per_seed": [float(x) for x in d]}
+
+
+def verdict(interval: list, direction: int) -> str:
+    """confirmed: the whole 95 % interval lies on the claimed side of 0; contradicted: on the other; else not."""
+    lo, hi = interval
+    if (direction < 0 and hi < 0) or (direction > 0 and lo > 0):
+        return "confirmed"
+    if (direction < 0 and lo > 0) or (direction > 0 and hi < 0):
+        return "contradicted"
+    return "not confirmed"
+
+
+def verdicts(rows: dict) -> list:
+    out = []
+    for claim, row, base, metric, d, direction in CLAIMS:
+        entry = {"claim": claim, "row": row, "baseline": base, "metric": metric, "set": d}
+        if row not in rows or base not in rows:
+            out.append(dict(entry, difference=None, interval=None, verdict="not run"))
+            continue
+        per_seed = lambda r: {run["seed"]: run["sets"][d]["metrics"][metric] for run in rows[r]["runs"]}  # noqa: E731
+        pd = paired_difference(per_seed(row), per_seed(base))
+        if pd is None:
+            out.append(dict(entry, difference=None, interval=None, verdict="not run (fewer than 2 common seeds)"))
+            continue
+        out.append(dict(entry, difference=round(pd["difference"], 2), interval=[round(x, 2) for x in pd["interval"]],
+                        per_seed=[round(x, 2) for x in pd["per_seed"]], seeds=pd["seeds"],
+                        verdict=verdict(pd["interval"], direction)))
+    return out
+
+
+def load_records(record_dir: str) -> list:
+    recs = []
+    for name in sorted(os.listdir(record_dir)) if os.path.isdir(record_dir) else []:
+        if name.endswith(".json"):
+            with open(os.path.join(record_dir, name)) as f:
+                recs.append(json.load(f))
+    return recs
+
+
+CALIBRATION_ROWS = {"faster_rcnn": "faster_rcnn", "fcos_nms": "fcos_nms_nms0.5"}
+CALIBRATION_TARGET = {"AP": 90.0, "mMR": 20.0, "train_minutes": 15.0}
+
+
+def build_summary(record_dir: str, stats_path: str | None) -> tuple[dict, dict, list]:
+    """
+    The benchmark summary from committed files alone: calibration (per seed AP / mMR on the sparse set and training
+    minutes of faster_rcnn and fcos_nms), crowd statistics, comparison (per set and row, AP and mMR per seed) and
+    the verdicts. Returns (summary, rows, records).
+    """
+    records = load_records(record_dir)
+    rows = rows_from_records(records)
+    calib = {}
+    for method, row in CALIBRATION_ROWS.items():
+        if row not in rows:
+            continue
+        runs = rows[row]["runs"]
+        c = {"AP": [run["sets"][CURVE_SET]["metrics"]["ch_AP"] for run in runs],
+             "mMR": [run["sets"][CURVE_SET]["metrics"]["ch_mMR"] for run in runs],
+             "train_minutes": [run["train_minutes"] for run in runs], "seeds": [run["seed"] for run in runs]}
+        c["target_met"] = bool(all(a is not None and a >= CALIBRATION_TARGET["AP"] for a in c["AP"])
+                               and all(m is not None and m <= CALIBRATION_TARGET["mMR"] for m in c["mMR"])
+                               and all(t <= CALIBRATION_TARGET["train_minutes"] for t in c["train_minutes"]))
+        calib[method] = c
+    stats = {}
+    if stats_path and os.path.exists(stats_path):
+        with open(stats_path) as f:
+            stats = json.load(f)
+    comparison = {d: {row: {"AP": [run["sets"][d]["metrics"]["ch_AP"] for run in r["runs"]],
+                            "mMR": [run["sets"][d]["metrics"]["ch_mMR"] for run in r["runs"]],
+                            "seeds": [run["seed"] for run in r["runs"]]}
+                      for row, r in rows.items()} for d in SETS}
+    return {"calibration": calib, "calibration_target": CALIBRATION_TARGET, "crowd_stats": stats,
+            "comparison": comparison, "verdicts": verdicts(rows),
+            "runs": len(records), "train_minutes_total": round(sum(r["train_minutes"] for r in records), 1)}, rows, records
+
+
+def write_summary(record_dir: str, stats_path: str | None, out_json: str, out_md: str, plot_dir: str) -> dict:
+    """Write the summary JSON, its Markdown tables and the two figures (learning curves, MR-FPPI of every row)."""
+    summary, rows, records = build_summary(record_dir, stats_path)
+    _write_json(out_json, summary)
+    os.makedirs(plot_dir, exist_ok=True)
+    lc = plot_learning_curves(records, os.path.join(plot_dir, "crowd_cpu_learning_curves.png"))
+    mr = plot_all_rows(rows, plot_dir, "crowd_cpu_mr_fppi.png") if rows else None
+    md = [f"# CPU crowd benchmark: tables rebuilt from {len(records)} committed run records", "",
+          "Generated by `benchmarks/crowd_quality.py --summary` from benchmarks/crowd_cpu/runs/*.json and "
+          "benchmarks/crowd_cpu/crowd_stats.json (do not edit by hand). Percent; mean ± sample std over seeds.", ""]
+    md += ["## Calibration (sparse set; targets AP ≥ 90, mMR ≤ 20, ≤ 15 training minutes on one thread)", "",
+           "| method | seed | AP | mMR | training minutes | target met |", "|---|---|---|---|---|---|"]
+    for m, c in summary["calibration"].items():
+        for k, s in enumerate(c["seeds"]):
+            md.append(f"| {m} | {s} | {_show(c['AP'][k])} | {_show(c['mMR'][k])} | {c['train_minutes'][k]:.1f} | "
+                      f"{'yes' if c['target_met'] else 'no (all seeds)'} |")
+    for rec in sorted((r for r in records if r.get("learning_curve")), key=lambda r: (r["method"], r["seed"])):
+        md += ["", f"Learning curve, {rec['method']} seed {rec['seed']} (iteration: loss / AP / mMR): " + "; ".join(
+            f"{p['iter']}: {p['total_loss']:.3f} / {_show(p['AP'])} / {_show(p['mMR'])}" for p in rec["learning_curve"])]
+    if lc:
+        md += ["", f"![learning curves]({os.path.basename(lc)})"]
+    md += ["", "## Comparison", ""] + headline_table(rows)
+    if mr:
+        md += ["", f"![MR-FPPI]({os.path.basename(mr)})"]
+    md += ["", "## Verdicts (crowd set; paired by seed; 95 % Student-t interval of the mean difference)", "",
+           "| claim | metric | difference | 95 % interval | per seed | verdict |", "|---|---|---|---|---|---|"]
+    for v in summary["verdicts"]:
+        iv = "—" if v["interval"] is None else f"[{v['interval'][0]:+.2f}, {v['interval'][1]:+.2f}]"
+        dd = "—" if v["difference"] is None else f"{v['difference']:+.2f}"
+        md.append(f"| {v['claim']} | {v['metric']} | {dd} | {iv} | {v.get('per_seed', '—')} | {v['verdict']} |")
+    md += ["", "## All metrics", ""] + full_table(rows)
+    with open(out_md, "w") as f:
+        f.write("\n".join(md) + "\n")
+    return summary
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Driver: jobs claimed by up to --procs processes, progress and ETA
+# ----------------------------------------------------------------------------------------------------------------------
+def job_order(methods: list, seeds: list) -> list:
+    """Calibration rows first (every seed), then seed-major (every method once before any method twice)."""
+    first = [(m, s) for m in methods if m in CALIBRATION for s in seeds]
+    return first + [(m, s) for s in seeds for m in methods if m not in CALIBRATION]
+
+
+def _claim(out_root: str, method: str, seed: int) -> bool:
+    """Claim a job for this process (O_EXCL file with our pid); a claim whose process is gone is taken over."""
+    path = os.path.join(out_root, "claims", f"{method}_seed{seed}.claim")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                with open(path) as f:
+                    pid = int(f.read().strip() or 0)
+                os.kill(pid, 0)
+                return pid == os.getpid()
+            except (ProcessLookupError, ValueError):
+                os.remove(path)
+                continue
+            except FileNotFoundError:
+                continue
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        return True
+    return False
+
+
+def _release(out_root: str, method: str, seed: int) -> None:
+    try:
+        os.remove(os.path.join(out_root, "claims", f"{method}_seed{seed}.claim"))
+    except FileNotFoundError:
+        pass
+
+
+def progress_line(jobs: list, record_dir: str, procs: int, t_start: float) -> str:
+    """'k/N runs recorded, elapsed, ETA' from the records (mean training + evaluation time of the recorded runs)."""
+    done = [j for j in jobs if os.path.exists(os.path.join(record_dir, f"{j[0]}_seed{j[1]}.json"))]
+    recs = [json.load(open(os.path.join(record_dir, f"{m}_seed{s}.json"))) for m, s in done]
+    per = [60 * r["train_minutes"] + sum(v["eval_s"] for v in r["rows"].values()) for r in recs]
+    left = len(jobs) - len(done)
+    eta = f"{left * float(np.mean(per)) / max(procs, 1) / 60:.0f} min" if per else "unknown"
+    return (f"{len(done)}/{len(jobs)} runs recorded, {(time.perf_counter() - t_start) / 60:.1f} min elapsed here, "
+            f"ETA {eta} ({left} left, {procs} process(es))")
 
 
 def main(argv=None) -> dict:
@@ -543,23 +923,39 @@ def main(argv=None) -> dict:
     p.add_argument("--methods", nargs="+", default=list(METHODS), help=f"subset of {list(METHODS)}")
     p.add_argument("--seeds", nargs="+", type=int, default=None, help="default: the budget's seeds")
     p.add_argument("--iters", type=int, default=None, help="override the budget's iterations (estimates only)")
-    p.add_argument("--force", action="store_true", help="retrain runs whose result.json exists in --out")
-    p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (1 on the shared CPU)")
+    p.add_argument("--force", action="store_true", help="retrain runs whose record exists")
+    p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads per process (1 on the shared CPU)")
+    p.add_argument("--procs", type=int, default=1, help="training processes at a time (each claims jobs; 2 here)")
     p.add_argument("--out", default=None, help="output dir (default output/crowd_quality_<budget>)")
+    p.add_argument("--records", default=None, help="run records dir (default benchmarks/crowd_<budget>/runs for "
+                   "cpu and gpu, <out>/records for smoke)")
+    p.add_argument("--summary", action="store_true", help="only rebuild the summary from the records (no training)")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     unknown = set(args.methods) - set(METHODS)
     if unknown:
         p.error(f"unknown methods {sorted(unknown)}")
+    if args.procs < 1 or args.threads < 1:
+        p.error("--procs and --threads must be >= 1")
     budget = dict(BUDGETS[args.budget])
     if args.iters:
         budget["iters"] = args.iters
     seeds = args.seeds if args.seeds is not None else budget["seeds"]
     out = os.path.abspath(args.out or os.path.join(REPO, "output", f"crowd_quality_{args.budget}"))
+    records = os.path.abspath(args.records or (os.path.join(out, "records") if args.budget == "smoke" else
+                                               os.path.join(REPO, "benchmarks", f"crowd_{args.budget}", "runs")))
+    bench_dir = os.path.dirname(records)
+    if args.summary:
+        return write_summary(records, os.path.join(bench_dir, "crowd_stats.json"),
+                             os.path.join(REPO, "benchmarks", f"crowd_{args.budget}_summary.json")
+                             if args.budget != "smoke" else os.path.join(out, "summary.json"),
+                             os.path.join(bench_dir, "results.md"), bench_dir)
     os.makedirs(out, exist_ok=True)
     torch.set_num_threads(args.threads)
     from detectron2.utils.logger import setup_logger
 
-    d2_logger = setup_logger(os.path.join(out, "log.txt"), name="detectron2", abbrev_name="d2")
+    d2_logger = setup_logger(os.path.join(out, f"log{'_worker' if args.worker else ''}.txt"), name="detectron2",
+                             abbrev_name="d2")
     for h in list(d2_logger.handlers):  # Detectron2's INFO lines go to log.txt only, not to the terminal
         if type(h) is logging.StreamHandler:
             d2_logger.removeHandler(h)
@@ -569,36 +965,45 @@ def main(argv=None) -> dict:
     if budget["smoke_data"]:
         register_smoke_sets(os.path.join(out, "smoke_data"))
     t_start = time.perf_counter()
-    weights = pretext_weights(budget, out)
-    rows = {}
-    for method in args.methods:
-        for seed in seeds:
-            try:
-                got = run_one(method, budget, seed, out, force=args.force, weights=weights)
-            except MissingConfigKey as e:  # e.g. MODEL.OPL.REPLOSS_ON before the extension exists
-                logger.warning(f"{method}: not available: {e}")
-                rows.setdefault(method, {"status": "not available", "reason": str(e).strip("'\""), "runs": []})
-                break
-            for row, r in got.items():
-                rows.setdefault(row, {"status": "ok", "method": method, "runs": []})["runs"].append(r)
-    for row, r in rows.items():
-        if r["status"] != "ok":
+    weights = pretext_weights(budget, out)  # before any worker starts: trained once per --out
+    children = []
+    if args.procs > 1 and not args.worker:
+        import subprocess
+
+        cmd = [sys.executable, os.path.abspath(__file__)] + list(argv if argv is not None else sys.argv[1:])
+        cmd = [c for c in cmd if c != "--worker"] + ["--worker"]
+        children = [subprocess.Popen(cmd) for _ in range(args.procs - 1)]
+        time.sleep(2.0)  # the children claim the first jobs in parallel with us
+    jobs = job_order(args.methods, seeds)
+    available = True
+    for method, seed in jobs:
+        if not _claim(out, method, seed):
             continue
-        r["aggregate"] = {d: {k: aggregate([run["sets"][d]["metrics"][k] for run in r["runs"]]) for k in METRIC_KEYS}
-                          for d in DENSITIES}
-        r["plot"] = os.path.relpath(plot_row(row, r["runs"][0], out), out)
+        try:
+            logger.info(f"[{method} seed {seed}] " + progress_line(jobs, records, args.procs, t_start))
+            run_one(method, budget, seed, out, records, force=args.force, weights=weights)
+        except MissingConfigKey as e:  # e.g. MODEL.OPL.REPLOSS_ON before the extension exists
+            logger.warning(f"{method}: not available: {e}")
+            available = False
+        finally:
+            _release(out, method, seed)
+    for c in children:
+        c.wait()
+    logger.info(progress_line(jobs, records, args.procs, t_start))
+    if args.worker:
+        return {}
+    rows = rows_from_records([r for r in load_records(records) if r["method"] in args.methods and r["seed"] in seeds])
     load = os.getloadavg()
     result = {
-        "budget": args.budget, "budget_settings": budget, "seeds": seeds, "densities": list(DENSITIES),
+        "budget": args.budget, "budget_settings": budget, "seeds": seeds, "sets": list(SETS),
         "metric_keys": METRIC_KEYS, "command": "benchmarks/crowd_quality.py " + " ".join(argv or sys.argv[1:]),
         "machine": f"{os.cpu_count()}-core CPU, torch {torch.__version__}, cuda {torch.cuda.is_available()}, "
                    f"load average at the end {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}",
-        "total_s": time.perf_counter() - t_start, "rows": rows,
+        "total_s": time.perf_counter() - t_start, "rows": rows, "complete": available,
     }
-    if any(r["status"] == "ok" for r in rows.values()):
+    if rows:
         result["plot_all"] = os.path.relpath(plot_all_rows(rows, out), out)
-    with open(os.path.join(out, "results.json"), "w") as f:
-        json.dump(result, f, indent=1)
+    _write_json(os.path.join(out, "results.json"), result)
     write_markdown(result, os.path.join(out, "results.md"))
     logger.info(f"wrote {out}/results.json and results.md in {result['total_s']:.1f} s")
     return result

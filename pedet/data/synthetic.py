@@ -98,6 +98,9 @@ class SplitSpec:
         far_crowd_prob: probability that an image holds a far crowd too small to annotate (a "mask" ignore box).
         min_visible_fraction: persons less visible than this (but with some visible pixel) get extra.ignore = 1.
         jpeg_quality: OpenCV JPEG quality (0-100).
+        max_pair_iou: a placed person whose full box has IoU above this with an earlier placed (kept) person is not
+            drawn (greedy, in placement order): 0.3 gives a sparse set with no overlapping pair; 1.0 (default) keeps
+            everyone. The random draws do not depend on it, so it only removes persons from the same scene.
     """
 
     num_images: int = 800
@@ -113,11 +116,26 @@ class SplitSpec:
     far_crowd_prob: float = 0.4
     min_visible_fraction: float = 0.05
     jpeg_quality: int = 90
+    max_pair_iou: float = 1.0
 
     def to_json(self) -> dict:
         """The spec as a JSON-able dict (tuples become lists), as stored in a split's meta file."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
+
+# Appearance difficulty, a knob of its own (separate from crowd density): what besides persons is in the picture.
+# "hard" is the default SplitSpec; "easy" keeps the articulated people, their poses, textures and mutual occlusion,
+# and the background gradient and buildings, but drops non-person occluders and the far crowd and draws little clutter.
+APPEARANCE: dict[str, dict] = {
+    "hard": dict(occluders_per_image=(1, 4), clutter_per_image=(4, 12), far_crowd_prob=0.4),
+    "easy": dict(occluders_per_image=(0, 0), clutter_per_image=(0, 3), far_crowd_prob=0.0),
+}
+
+# The CPU crowd benchmark's sets (benchmarks/crowd_quality.py): 160 x 160 px images (the input size, no resizing),
+# persons 36-112 px tall (0.22-0.7 H: every person spans at least 4 cells of the finest FPN level), easy appearance,
+# so that what makes a set hard is the crowd alone. Crowd statistics of every set (persons and heavily overlapping
+# pairs per image, NMS headroom) are measured by benchmarks/crowd_stats.py and listed in benchmarks/RESULTS.md.
+_CPU_SETS = dict(image_size=(160, 160), min_height=36.0, max_height_frac=0.7, **APPEARANCE["easy"])
 
 # Presets: name -> {split: SplitSpec}. Files live in <root>/synthetic_crowd/<preset>/; dataset names by
 # `synthetic_dataset_name`. Seeds differ between every split so that no two splits share an image.
@@ -139,6 +157,19 @@ PRESETS: dict[str, dict[str, SplitSpec]] = {
     "d50": {"val": SplitSpec(num_images=150, seed=150, persons_per_image=(50, 50), group_size=(3, 8),
                              group_spread=0.7, max_height_frac=0.6)},
     # Harder training/validation for longer schedules: denser, tighter groups (45 % of valid persons below 0.65).
+    # CPU benchmark: one training set spanning the densities (1-18 persons, groups of 1-8, overlapping), and three test
+    # sets: "sparse" (3-5 persons, no pair with full-box IoU > 0.3), "medium" (6-10 persons in groups of 2-4) and
+    # "crowd" (9-12 persons in tight groups of 4-9: more pairs with IoU > 0.5 per image than CrowdHuman's 2.4).
+    "cpu": {
+        "train": SplitSpec(num_images=1200, seed=300, persons_per_image=(1, 18), group_size=(1, 8), group_spread=0.7,
+                           **_CPU_SETS),
+        "sparse": SplitSpec(num_images=200, seed=301, persons_per_image=(3, 5), group_size=(1, 1), group_spread=0.7,
+                            max_pair_iou=0.3, **_CPU_SETS),
+        "medium": SplitSpec(num_images=200, seed=302, persons_per_image=(6, 10), group_size=(2, 4), group_spread=0.9,
+                            **_CPU_SETS),
+        "crowd": SplitSpec(num_images=200, seed=303, persons_per_image=(9, 12), group_size=(4, 9), group_spread=0.55,
+                           **_CPU_SETS),
+    },
     "dense": {
         "train": SplitSpec(num_images=1000, seed=200, persons_per_image=(20, 60), group_size=(3, 10),
                            group_spread=0.7, max_height_frac=0.7),
@@ -603,6 +634,9 @@ def render_synthetic_image(spec: SplitSpec, index: int) -> RenderedImage:
     heights, foot_x, foot_y = sample_person_layout(rng, n, spec, horizon)
     foot_x = np.clip(foot_x, 0, W - 1)  # keep each person's centre in view: at most half of it is cut off
     persons = [render_person(rng, h, x, y) for h, x, y in zip(heights, foot_x, foot_y)]
+    if spec.max_pair_iou < 1.0:
+        keep = sparse_subset([sprite_box(p) for p in persons], spec.max_pair_iou)
+        persons, foot_y = [persons[i] for i in keep], foot_y[keep]
     scene = [(float(y), LABEL_PERSON_BASE + i, s) for i, (y, s) in enumerate(zip(foot_y, persons))]
     scale = ground_scale(spec, horizon)
     for _ in range(int(rng.integers(spec.occluders_per_image[0], spec.occluders_per_image[1] + 1))):
@@ -625,6 +659,26 @@ def render_synthetic_image(spec: SplitSpec, index: int) -> RenderedImage:
 def sprite_box(sprite: Sprite) -> list[int]:
     """[x, y, w, h] of a sprite's canvas; sprites are cropped to their content, so this is its tight full box."""
     return [sprite.x0, sprite.y0, sprite.parts.shape[1], sprite.parts.shape[0]]
+
+
+def sparse_subset(boxes: Sequence[Sequence[int]], max_iou: float) -> np.ndarray:
+    """
+    Indices of the boxes ([x, y, w, h]) kept when each is dropped if its IoU with an already kept one exceeds
+    max_iou, in the given order (greedy NMS with the placement order as the score). A few lines of numpy rather than
+    torchvision.ops.nms: the generator is a pure-data command and imports no torch.
+    """
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    x0, y0, x1, y1 = b[:, 0], b[:, 1], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
+    area = b[:, 2] * b[:, 3]
+    keep: list[int] = []
+    for i in range(len(b)):
+        k = np.asarray(keep, dtype=np.int64)
+        iw = np.clip(np.minimum(x1[i], x1[k]) - np.maximum(x0[i], x0[k]), 0, None)
+        ih = np.clip(np.minimum(y1[i], y1[k]) - np.maximum(y0[i], y0[k]), 0, None)
+        inter = iw * ih
+        if not (inter / (area[i] + area[k] - inter) > max_iou).any():
+            keep.append(i)
+    return np.asarray(keep, dtype=np.int64)
 
 
 def union_box_in_image(boxes: Sequence[Sequence[int]], H: int, W: int) -> list[int] | None:

@@ -1,8 +1,9 @@
 """
-Smoke test of the crowd benchmark scripts (issue 6): benchmarks/crowd_quality.py and benchmarks/latency_vs_density.py
+Smoke test of the crowd benchmark scripts (issues 6 and 14): benchmarks/crowd_quality.py and benchmarks/latency_vs_density.py
 at their smoke budgets, in this process (one torch / Detectron2 import for both), plus a hand-computed case of the
 duplicate count. The smoke numbers are not checked for quality (a model trained one iteration finds nobody); the
-test checks that every method row, density and metric key is written, and that the latency benchmark's candidate
+test checks that every method row, test set and metric key is written, that the run records are reused and the
+summary and verdicts are rebuilt from them alone, and that the latency benchmark's candidate
 injection really feeds the post-processing (OPL keeps every candidate, NMS removes the jittered copies).
 """
 import importlib.util
@@ -65,40 +66,117 @@ def test_method_with_missing_config_key_is_reported_not_available(cq, monkeypatc
         for part in key.split("."):
             node_a, node_b = node_a[part], node_b[part]
         assert node_a == node_b, key
-    # 640 iterations: LR steps at int(0.8 * 640) = 512 and int(0.93 * 640) = 595
-    assert tuple(a.SOLVER.STEPS) == (512, 595) and a.SOLVER.MAX_ITER == 640
+    # 600 iterations: LR steps at int(0.8 * 600) = 480 and int(0.93 * 600) = 558
+    assert tuple(a.SOLVER.STEPS) == (480, 558) and a.SOLVER.MAX_ITER == 600
+    # the method-defining keys differ: DeFCN's One-to-M_i rule is the only change of opl_full_defcn_rule
+    c, _ = cq.build_cfg("opl_full_defcn_rule", cq.BUDGETS["cpu"], 0, "/tmp/unused", "/tmp/backbone.pkl")
+    assert c.MODEL.OPL.C2F_ASSIGNER == "defcn_aux" and a.MODEL.OPL.C2F_ASSIGNER == "topm"
+    assert cq.config_digest(c) != cq.config_digest(a)
+    a2, _ = cq.build_cfg("opl_full", cq.BUDGETS["cpu"], 0, "/tmp/elsewhere", "/tmp/other.pkl")
+    assert cq.config_digest(a2) == cq.config_digest(a)  # output dir and weights path are not part of the digest
     # the pre-trained backbone: Detectron2's recipe for it (FrozenBN, stem and res2 frozen)
     assert a.MODEL.WEIGHTS == "/tmp/backbone.pkl" and a.MODEL.RESNETS.NORM == "FrozenBN"
     assert a.MODEL.BACKBONE.FREEZE_AT == 2
     assert a.MODEL.OPL.NUM_CONVS == 2  # the tiny head, not the R-50 recipe's 4 (ablation _BASE_ not merged)
 
 
-def test_crowd_quality_smoke_writes_every_row_and_metric(cq, tmp_path):
+def test_crowd_quality_smoke_writes_every_row_and_metric(cq, tmp_path, monkeypatch):
     out = tmp_path / "cq"
     result = cq.main(["--budget", "smoke", "--out", str(out)])
     on_disk = json.loads((out / "results.json").read_text())
-    assert on_disk["budget"] == "smoke" and on_disk["densities"] == ["d5", "d20", "d50"]
+    assert on_disk["budget"] == "smoke" and on_disk["sets"] == ["sparse", "medium", "crowd"]
     expected = {"fcos_nms_nms0.5", "fcos_nms_nms0.6", "opl_baseline", "opl_baseline_nms0.6", "opl_c2f", "opl_cpn",
-                "opl_full", "opl_full_nms0.6", "defcn",
+                "opl_full", "opl_full_nms0.6", "opl_full_defcn_rule", "defcn",
                 "faster_rcnn", "reploss_repgt", "reploss_repbox", "reploss_both", "opl_reploss"}
     assert set(on_disk["rows"]) == expected
     for row, r in on_disk["rows"].items():
-        if row == "opl_reploss" and r["status"] != "ok":  # needs MODEL.OPL.REPLOSS_ON (another helper's work)
-            assert "REPLOSS_ON" in r["reason"]
-            continue
         assert r["status"] == "ok", row
         assert len(r["runs"]) == 1 and r["runs"][0]["seed"] == 0
-        assert (out / r["plot"]).stat().st_size > 1000
-        for d in ("d5", "d20", "d50"):
+        for d in ("sparse", "medium", "crowd"):
             assert set(r["aggregate"][d]) == set(cq.METRIC_KEYS)
             for k in ("ch_AP", "ch_mMR", "ch_Recall", "ch_JI", "cp_All"):
                 v = r["aggregate"][d][k]["mean"]
                 assert v is not None and 0.0 <= v <= 100.0, (row, d, k, v)
             assert r["runs"][0]["sets"][d]["detail"]["num_gt"] > 0
+            assert len(r["runs"][0]["curves"][d]) == len(cq.CURVE_FPPI)
     assert result["rows"].keys() == on_disk["rows"].keys()
     md = (out / "results.md").read_text()
-    assert "NOT a result" in md and "| opl_full | d50 |" in md
+    assert "NOT a result" in md and "| opl_full | crowd |" in md
     assert (out / on_disk["plot_all"]).stat().st_size > 1000  # every row in one comparison figure
+    # one small record per method and seed; the calibration rows carry their learning curve
+    records = sorted(os.listdir(out / "records"))
+    assert records == sorted(f"{m}_seed0.json" for m in cq.METHODS)
+    for name in records:
+        rec = json.loads((out / "records" / name).read_text())
+        assert rec["train_minutes"] >= 0 and len(rec["config_digest"]) == 16 and rec["commit"]
+        assert rec["pretext"]["iters"] == 2
+        assert ("learning_curve" in rec) == (rec["method"] in cq.CALIBRATION)
+    curve = json.loads((out / "records" / "faster_rcnn_seed0.json").read_text())["learning_curve"]
+    assert [p["iter"] for p in curve] == [2] and set(curve[0]) == {"iter", "total_loss", "AP", "mMR"}
+
+    # a second call (e.g. a later session on a new machine with the committed records) trains nothing
+    def no_training(self):
+        raise AssertionError("retrained although the record exists")
+
+    for project in ("opl", "reploss"):
+        monkeypatch.setattr(cq._import_train_net(project).Trainer, "train", no_training)
+    again = cq.main(["--budget", "smoke", "--out", str(tmp_path / "elsewhere"), "--records", str(out / "records")])
+    assert again["rows"] == json.loads(json.dumps(result["rows"]))
+
+    # the summary is rebuilt from the records alone
+    summary = cq.main(["--budget", "smoke", "--out", str(out), "--summary"])
+    assert set(summary["calibration"]) == {"faster_rcnn", "fcos_nms"}
+    assert summary["calibration"]["faster_rcnn"]["seeds"] == [0]
+    assert set(summary["comparison"]) == {"sparse", "medium", "crowd"}
+    assert summary["comparison"]["crowd"]["opl_full"]["seeds"] == [0]
+    # one seed only: no interval, no verdict
+    assert {v["verdict"] for v in summary["verdicts"]} == {"not run (fewer than 2 common seeds)"}
+    assert (out / "crowd_cpu_learning_curves.png").stat().st_size > 1000
+
+
+def test_paired_difference_and_verdicts_hand_computed(cq):
+    # per-seed differences -3, -5, -4: mean -4, sample std 1, half width t(0.975, 2) * 1 / sqrt(3) = 4.3027 / 1.7321
+    pd = cq.paired_difference({0: 40.0, 1: 45.0, 2: 50.0}, {0: 43.0, 1: 50.0, 2: 54.0})
+    assert pd["per_seed"] == [-3.0, -5.0, -4.0] and pd["difference"] == -4.0
+    half = 4.302652729911275 / 3 ** 0.5
+    np.testing.assert_allclose(pd["interval"], [-4.0 - half, -4.0 + half], rtol=1e-9)
+    assert cq.verdict(pd["interval"], -1) == "confirmed"  # [-6.48, -1.52] lies below 0
+    assert cq.verdict([-6.5, -1.5], -1) == "confirmed"
+    assert cq.verdict([-2.0, 1.0], -1) == "not confirmed"
+    assert cq.verdict([0.5, 3.0], -1) == "contradicted"
+    assert cq.verdict([0.5, 3.0], +1) == "confirmed"
+    # only the seeds both rows have are paired; fewer than two: no interval
+    assert cq.paired_difference({0: 1.0, 1: 2.0}, {1: 0.0, 2: 5.0}) is None
+    # the claims name rows that exist
+    rows = {r for m, spec in cq.METHODS.items() for r in
+            [cq._row_name(m, v[0]) for v in spec.get("variants", [("", {})])]}
+    for claim in cq.CLAIMS:
+        assert claim[1] in rows and claim[2] in rows, claim
+
+
+def test_job_order_and_claims(cq, tmp_path):
+    jobs = cq.job_order(["opl_full", "faster_rcnn", "fcos_nms", "defcn"], [0, 1])
+    # calibration rows first, every seed; then every method once per seed
+    assert jobs == [("faster_rcnn", 0), ("faster_rcnn", 1), ("fcos_nms", 0), ("fcos_nms", 1),
+                    ("opl_full", 0), ("defcn", 0), ("opl_full", 1), ("defcn", 1)]
+    out = str(tmp_path)
+    assert cq._claim(out, "opl_full", 0)
+    assert cq._claim(out, "opl_full", 0)  # our own claim
+    with open(os.path.join(out, "claims", "defcn_seed0.claim"), "w") as f:
+        f.write(str(os.getppid()))  # a live process (pytest's parent) holds it
+    assert not cq._claim(out, "defcn", 0)
+    with open(os.path.join(out, "claims", "defcn_seed1.claim"), "w") as f:
+        f.write("999999999")  # a process that is gone: taken over
+    assert cq._claim(out, "defcn", 1)
+    cq._release(out, "opl_full", 0)
+    assert not os.path.exists(os.path.join(out, "claims", "opl_full_seed0.claim"))
+
+
+def test_sample_step_curve(cq):
+    fppi = np.array([0.01, 0.1, 1.0])
+    mr = np.array([0.9, 0.5, 0.2])
+    # before the first point: 1; then the value of the last point at or below each FPPI
+    assert cq.sample_step_curve(fppi, mr, at=np.array([0.001, 0.01, 0.05, 0.1, 5.0])) == [1.0, 0.9, 0.9, 0.5, 0.2]
 
 
 def test_latency_smoke_writes_every_model_and_density(lat, tmp_path):
@@ -174,9 +252,9 @@ def test_test_variant_added_later_is_evaluated_on_the_stored_model_without_train
     # the stored row is untouched, the new one has the same training time and its own evaluation
     assert second["rows"]["opl_full"]["runs"] == first["rows"]["opl_full"]["runs"]
     new_run = second["rows"]["opl_full_nms0.6"]["runs"][0]
-    assert new_run["train_s"] == first["rows"]["opl_full"]["runs"][0]["train_s"]
-    assert set(new_run["sets"]) == {"d5", "d20", "d50"}
-    stored = json.loads((tmp_path / "cq" / "runs" / "opl_full_seed0" / "result.json").read_text())
+    assert new_run["train_minutes"] == first["rows"]["opl_full"]["runs"][0]["train_minutes"]
+    assert set(new_run["sets"]) == {"sparse", "medium", "crowd"}
+    stored = json.loads((tmp_path / "cq" / "records" / "opl_full_seed0.json").read_text())
     assert set(stored["rows"]) == {"opl_full", "opl_full_nms0.6"}
 
 
