@@ -366,11 +366,12 @@ def _show(v) -> str:
     return "—" if v is None else f"{v:.1f}"
 
 
-def learning_curve_hook(cfg, Trainer, budget: dict, iters: list):
+def learning_curve_hook(cfg, Trainer, budget: dict, iters: list, test_attrs: dict):
     """
     A Detectron2 hook that evaluates the model on the calibration set (CrowdHuman AP and mMR) after each iteration in
-    ``iters`` and records the median total loss of the last 20 iterations. Its own time is kept apart (``spent_s``,
-    ``spent_cpu_s``) so that the training time excludes it.
+    ``iters``, with the test-time attributes ``test_attrs`` of the row the calibration reports (e.g. FCOS's NMS 0.5;
+    restored afterwards), and records the median total loss of the last 20 iterations. Its own time is kept apart
+    (``spent_s``, ``spent_cpu_s``) so that the training time excludes it.
     """
     from detectron2.engine import HookBase
 
@@ -389,8 +390,14 @@ def learning_curve_hook(cfg, Trainer, budget: dict, iters: list):
             from detectron2.data import DatasetCatalog
 
             name = budget["val"].format(d=CURVE_SET)
-            preds = predict(self.trainer.model, Trainer.build_test_loader(cfg, name))
-            self.trainer.model.train()
+            model = self.trainer.model
+            saved = {k: getattr(model, k) for k in test_attrs}
+            for k, v in test_attrs.items():
+                setattr(model, k, v)
+            preds = predict(model, Trainer.build_test_loader(cfg, name))
+            for k, v in saved.items():
+                setattr(model, k, v)
+            model.train()
             gt = ground_truth_from_dataset_dicts(DatasetCatalog.get(name), box="full")
             ch = evaluate("crowdhuman", gt, detections_from_arrays(gt, preds), box_mode="full", compute_ji=False)
             loss = self.trainer.storage.history("total_loss").median(20)
@@ -505,7 +512,7 @@ def run_one(method: str, budget: dict, seed: int, out_root: str, record_dir: str
     if method in CALIBRATION and budget.get("curve_points"):
         n = budget["curve_points"]
         curve = learning_curve_hook(cfg, Trainer, budget, sorted({round(budget["iters"] * (k + 1) / n)
-                                                                    for k in range(n)}))
+                                                                    for k in range(n)}), variants[0][1])
         trainer.register_hooks([curve])
     trainer.resume_or_load(resume=False)
     trainer.train()
@@ -524,6 +531,7 @@ def run_one(method: str, budget: dict, seed: int, out_root: str, record_dir: str
     }
     if curve is not None:
         record["learning_curve"] = curve.points
+        record["learning_curve_row"] = _row_name(method, variants[0][0])
     _write_json(record_path, record)
     return record
 

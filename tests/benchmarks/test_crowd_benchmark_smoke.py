@@ -113,6 +113,13 @@ def test_crowd_quality_smoke_writes_every_row_and_metric(cq, tmp_path, monkeypat
         assert ("learning_curve" in rec) == (rec["method"] in cq.CALIBRATION)
     curve = json.loads((out / "records" / "faster_rcnn_seed0.json").read_text())["learning_curve"]
     assert [p["iter"] for p in curve] == [2] and set(curve[0]) == {"iter", "total_loss", "AP", "mMR"}
+    # the last curve point is the final model with the reported row's test settings (FCOS: NMS 0.5, not the
+    # config's 0.6), so it equals that row's sparse-set result
+    for method, row in (("faster_rcnn", "faster_rcnn"), ("fcos_nms", "fcos_nms_nms0.5")):
+        rec = json.loads((out / "records" / f"{method}_seed0.json").read_text())
+        assert rec["learning_curve_row"] == row
+        final = rec["rows"][row]["sets"]["sparse"]["metrics"]
+        assert (rec["learning_curve"][-1]["AP"], rec["learning_curve"][-1]["mMR"]) == (final["ch_AP"], final["ch_mMR"])
 
     # a second call (e.g. a later session on a new machine with the committed records) trains nothing
     def no_training(self):
