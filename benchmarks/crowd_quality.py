@@ -855,7 +855,8 @@ def write_summary(record_dir: str, stats_path: str | None, out_json: str, out_md
             md.append(f"| {m} | {s} | {_show(c['AP'][k])} | {_show(c['mMR'][k])} | {c['train_minutes'][k]:.1f} | "
                       f"{'yes' if c['target_met'] else 'no (all seeds)'} |")
     for rec in sorted((r for r in records if r.get("learning_curve")), key=lambda r: (r["method"], r["seed"])):
-        md += ["", f"Learning curve, {rec['method']} seed {rec['seed']} (iteration: loss / AP / mMR): " + "; ".join(
+        md += ["", f"Learning curve, {rec['method']} seed {rec['seed']}, evaluated as row "
+               f"`{rec.get('learning_curve_row', rec['method'])}` (iteration: loss / AP / mMR): " + "; ".join(
             f"{p['iter']}: {p['total_loss']:.3f} / {_show(p['AP'])} / {_show(p['mMR'])}" for p in rec["learning_curve"])]
     if lc:
         md += ["", f"![learning curves]({os.path.basename(lc)})"]
