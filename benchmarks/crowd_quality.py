@@ -202,6 +202,10 @@ def build_cfg(method: str, budget: dict, seed: int, out_dir: str, weights: str =
         cfg.merge_from_file(os.path.join(REPO, RCNN_TINY))
     if m.get("opts"):
         cfg.merge_from_list([str(v) if not isinstance(v, str) else v for v in m["opts"]])
+    if m["project"] == "opl":
+        # every FCOS-style row (FCOS, OPL variants, DeFCN): the regression conv starts on the live side of its ReLU
+        # (an FCOS seed lost a whole FPN level's boxes for good with FCOS's zero init; opl/config.py BBOX_PRED_BIAS)
+        cfg.merge_from_list(["MODEL.OPL.BBOX_PRED_BIAS", "1.0"])
     it, size = budget["iters"], budget["input"]
     steps = sorted({s for s in (int(0.8 * it), int(0.93 * it)) if 0 < s < it})  # LR x0.1 at 80 % and 93 %
     shared = [
@@ -411,14 +415,41 @@ def learning_curve_hook(cfg, Trainer, budget: dict, iters: list, test_attrs: dic
     return LearningCurve()
 
 
-def config_digest(cfg) -> str:
-    """sha256 (16 hex digits) of the config dump with the run-specific paths (OUTPUT_DIR, MODEL.WEIGHTS) blanked."""
+def _flatten(node, prefix: str = "") -> dict:
+    out = {}
+    for k, v in node.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[prefix + k] = list(v) if isinstance(v, tuple) else v
+    return out
+
+
+def config_digest(cfg, project: str) -> str:
+    """
+    sha256 (16 hex digits) of what the run's config sets away from the defaults of its project (get_cfg + pedet's and
+    the project's keys), without the run-specific paths (OUTPUT_DIR, MODEL.WEIGHTS). A key added to the code later with
+    a default leaves the digest of earlier runs unchanged; any changed value changes it.
+    """
     import hashlib
 
-    c = cfg.clone()
-    c.defrost()
-    c.OUTPUT_DIR, c.MODEL.WEIGHTS = "", ""
-    return hashlib.sha256(c.dump().encode()).hexdigest()[:16]
+    from detectron2.config import get_cfg
+
+    from pedet.config import add_pedet_config
+
+    default = get_cfg()
+    add_pedet_config(default)
+    if project == "opl":
+        from opl import add_opl_config
+
+        add_opl_config(default)
+    else:
+        from reploss import add_reploss_config
+
+        add_reploss_config(default)
+    base = _flatten(default)
+    changed = {k: v for k, v in _flatten(cfg).items() if k not in ("OUTPUT_DIR", "MODEL.WEIGHTS") and base.get(k) != v}
+    return hashlib.sha256(json.dumps(changed, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def git_commit() -> str:
@@ -468,14 +499,16 @@ def run_one(method: str, budget: dict, seed: int, out_root: str, record_dir: str
     record_path = os.path.join(record_dir, f"{method}_seed{seed}.json")
     variants = METHODS[method].get("variants", [("", {})])
     cfg, Trainer = build_cfg(method, budget, seed, run_dir, weights)
-    digest = config_digest(cfg)
+    digest = config_digest(cfg, METHODS[method]["project"])
     if not force and os.path.exists(record_path):
         with open(record_path) as f:
             stored = json.load(f)
-        if stored["budget_settings"] == _budget_key(budget):
-            if stored["config_digest"] != digest:
-                logger.warning(f"{method} seed {seed}: stored record has config digest {stored['config_digest']}, "
-                               f"this tree gives {digest}; reused (--force retrains)")
+        if stored["budget_settings"] != _budget_key(budget):
+            logger.warning(f"{method} seed {seed}: {record_path} was made with other budget settings: retraining")
+        elif stored["config_digest"] != digest:
+            logger.warning(f"{method} seed {seed}: {record_path} was made with another config (digest "
+                           f"{stored['config_digest']}, now {digest}): retraining")
+        else:
             missing = [v for v in variants if _row_name(method, v[0]) not in stored["rows"]]
             final = os.path.join(run_dir, "model_final.pth")
             if not missing:
@@ -496,8 +529,6 @@ def run_one(method: str, budget: dict, seed: int, out_root: str, record_dir: str
                 return stored
             logger.warning(f"{method} seed {seed}: the record lacks test variants {[v[0] for v in missing]} and "
                            f"{final} is not here: retraining")
-        else:
-            logger.warning(f"{method} seed {seed}: {record_path} was made with other budget settings: retraining")
     os.makedirs(run_dir, exist_ok=True)
     with open(os.path.join(run_dir, "config.yaml"), "w") as f:
         f.write(cfg.dump())

@@ -71,13 +71,34 @@ def test_method_with_missing_config_key_is_reported_not_available(cq, monkeypatc
     # the method-defining keys differ: DeFCN's One-to-M_i rule is the only change of opl_full_defcn_rule
     c, _ = cq.build_cfg("opl_full_defcn_rule", cq.BUDGETS["cpu"], 0, "/tmp/unused", "/tmp/backbone.pkl")
     assert c.MODEL.OPL.C2F_ASSIGNER == "defcn_aux" and a.MODEL.OPL.C2F_ASSIGNER == "topm"
-    assert cq.config_digest(c) != cq.config_digest(a)
+    assert cq.config_digest(c, "opl") != cq.config_digest(a, "opl")
     a2, _ = cq.build_cfg("opl_full", cq.BUDGETS["cpu"], 0, "/tmp/elsewhere", "/tmp/other.pkl")
-    assert cq.config_digest(a2) == cq.config_digest(a)  # output dir and weights path are not part of the digest
+    assert cq.config_digest(a2, "opl") == cq.config_digest(a, "opl")  # output dir and weights path are not in it
+    # every FCOS-style row starts its regression conv at bias 1 (live side of the ReLU); R-CNN rows have no such key
+    assert a.MODEL.OPL.BBOX_PRED_BIAS == 1.0 and c.MODEL.OPL.BBOX_PRED_BIAS == 1.0
     # the pre-trained backbone: Detectron2's recipe for it (FrozenBN, stem and res2 frozen)
     assert a.MODEL.WEIGHTS == "/tmp/backbone.pkl" and a.MODEL.RESNETS.NORM == "FrozenBN"
     assert a.MODEL.BACKBONE.FREEZE_AT == 2
     assert a.MODEL.OPL.NUM_CONVS == 2  # the tiny head, not the R-50 recipe's 4 (ablation _BASE_ not merged)
+
+
+def test_config_digest_ignores_keys_added_later_with_their_default(cq, monkeypatch):
+    import opl
+
+    cfg, _ = cq.build_cfg("opl_full", cq.BUDGETS["cpu"], 0, "/tmp/unused", "")
+    before = cq.config_digest(cfg, "opl")
+    original = opl.add_opl_config
+
+    def with_new_key(c):
+        original(c)
+        c.MODEL.OPL.SOME_LATER_KEY = 3
+
+    monkeypatch.setattr(opl, "add_opl_config", with_new_key)
+    later, _ = cq.build_cfg("opl_full", cq.BUDGETS["cpu"], 0, "/tmp/unused", "")
+    assert cq.config_digest(later, "opl") == before
+    later.defrost()
+    later.MODEL.OPL.SOME_LATER_KEY = 4  # a value away from the default is part of the digest
+    assert cq.config_digest(later, "opl") != before
 
 
 def test_crowd_quality_smoke_writes_every_row_and_metric(cq, tmp_path, monkeypatch):

@@ -29,6 +29,11 @@ def add_opl_config(cfg: CN) -> None:
     _C.MODEL.OPL.PRIOR_PROB = 0.01
     # Learnable per-level scalar on the regression output (init 1.0). CHOICE (DeFCN has it; d2 FCOS drops it)
     _C.MODEL.OPL.USE_SCALE = True
+    # Initial bias of the box regression conv, in strides (ltrb = ReLU(Scale * delta) * stride). 0 = FCOS/DeFCN's
+    # init. With 0 about half of the locations start on the dead side of the ReLU, and on short CPU schedules a whole
+    # FPN level can end there for good (its boxes stay at zero size; the crowd benchmark saw it in an FCOS seed);
+    # the CPU benchmark regime starts at 1 (boxes of two strides). CHOICE
+    _C.MODEL.OPL.BBOX_PRED_BIAS = 0.0
 
     # --- one-to-one assignment (POTO) for L_cls(S) and L_reg, Eq. (3) ---
     # alpha of the quality Q = p^(1-alpha) * IoU^alpha. PEER (DeFCN CrowdHuman POTO_ALPHA 0.8)

@@ -210,10 +210,15 @@ class OPLHead(nn.Module):
         msfe_kernel: int = 3,
         msfe_level_radius: int = 1,
         filter_3dmf: bool = False,
+        bbox_pred_bias: float = 0.0,
     ):
         """
         Args:
             input_shape: one ShapeSpec per level (same channels C).
+            bbox_pred_bias: initial bias of the ltrb conv, in strides (0 = FCOS/DeFCN). ltrb = ReLU(Scale * delta):
+                a location whose delta is negative gets no gradient, and when the shared conv pushes a whole level
+                below 0 that level's boxes stay at zero size for good; a positive start (e.g. 1: boxes of two
+                strides) keeps every location on the live side of the ReLU at the start of training.
             num_c2f_blocks: n of Eq. (5); 0 = one final conv on the cls sub-net (FCOS).
             cpn_on / filter_3dmf: the score gate; at most one of them.
             Other args: see ``opl.config`` (MODEL.OPL.*).
@@ -239,6 +244,7 @@ class OPLHead(nn.Module):
         for conv in self.cls_scores:
             nn.init.constant_(conv.bias, bias)
         self.bbox_pred = _conv(c, 4, 3)
+        nn.init.constant_(self.bbox_pred.bias, bbox_pred_bias)
         self.scales = nn.ModuleList([Scale(1.0) for _ in range(self.num_levels)]) if use_scale else None
         self.cpn = (
             CPN(c, cpn_flows, cpn_conv_kernel, cpn_neg, gn_groups, msfe_kernel, msfe_level_radius) if cpn_on else None
@@ -265,6 +271,7 @@ class OPLHead(nn.Module):
             "msfe_kernel": o.MSFE_KERNEL,
             "msfe_level_radius": o.MSFE_LEVEL_RADIUS,
             "filter_3dmf": o.FILTER_3DMF,
+            "bbox_pred_bias": o.BBOX_PRED_BIAS,
         }
 
     def forward(self, features: List[Tensor]) -> Dict[str, Optional[List]]:
