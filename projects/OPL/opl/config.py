@@ -112,7 +112,7 @@ def add_opl_config(cfg: CN) -> None:
     _C.MODEL.OPL.REP_BOX_MAX_PER_IMAGE = 0
     # A positive enters both repulsion terms only when its detached predicted box has IoU >= this with its target, in
     # [0, 1]: the paper's P+ are proposals with IoU >= 0.5 (Faster R-CNN foreground). 0 = every positive, which kills
-    # a randomly initialised box regression (README "OPL + RepLoss"). REPLOSS (P+ of Eq. 4), CHOICE (the box as P)
+    # a randomly initialised box regression (projects/OPL/README.md). REPLOSS (P+ of Eq. 4), CHOICE (the box as P)
     _C.MODEL.OPL.REP_POS_IOU = 0.5
 
     # --- inference (no NMS), METHODS §1.6 ---

@@ -7,7 +7,7 @@ K = classes, G = valid GT boxes of one image, n = number of C2F blocks. Boxes ar
 Training: POTO one-to-one labels train S = sigmoid(z_n) * sigmoid(z_cpn) (L_cls) and the boxes (L_reg); One-to-M_i
 labels train each C2F block (L_i); Eq. (3)-(5). Inference: top-k per level, score threshold, no NMS (METHODS §1.6).
 Optional extension in neither paper (MODEL.OPL.REPLOSS_ON, METHODS §2.9): RepLoss's RepGT and RepBox terms on the
-one-to-one positives, through the shared functions of ``pedet.layers.repulsion``.
+one-to-one positives whose box localises its target (IoU >= MODEL.OPL.REP_POS_IOU), through ``pedet.layers.repulsion``.
 Ignore boxes arrive as ``gt_classes == -1`` instances (METHODS §3.1 option 1) and are split off first.
 """
 import logging
