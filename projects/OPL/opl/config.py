@@ -115,6 +115,10 @@ def add_opl_config(cfg: CN) -> None:
     _C.MODEL.OPL.REP_GT_DUP_IOU = 0.95
     # RepBox uses at most this many random positives per image (0 = all; POTO gives <= G, so O(G^2)). CHOICE (§2.7)
     _C.MODEL.OPL.REP_BOX_MAX_PER_IMAGE = 0
+    # A positive enters both repulsion terms only when its detached predicted box has IoU >= this with its target, in
+    # [0, 1]: the paper's P+ are proposals with IoU >= 0.5 (Faster R-CNN foreground). 0 = every positive, which kills
+    # a randomly initialised box regression (projects/OPL/README.md). REPLOSS (P+ of Eq. 4), CHOICE (the box as P)
+    _C.MODEL.OPL.REP_POS_IOU = 0.5
 
     # --- inference (no NMS), METHODS §1.6 ---
     # Keep scores S above this. PEER (cvpods/DeFCN 0.05)

@@ -7,7 +7,7 @@ K = classes, G = valid GT boxes of one image, n = number of C2F blocks. Boxes ar
 Training: POTO one-to-one labels train S = sigmoid(z_n) * sigmoid(z_cpn) (L_cls) and the boxes (L_reg); One-to-M_i
 labels train each C2F block (L_i); Eq. (3)-(5). Inference: top-k per level, score threshold, no NMS (METHODS §1.6).
 Optional extension in neither paper (MODEL.OPL.REPLOSS_ON, METHODS §2.9): RepLoss's RepGT and RepBox terms on the
-one-to-one positives, through the shared functions of ``pedet.layers.repulsion``.
+one-to-one positives whose box localises its target (IoU >= MODEL.OPL.REP_POS_IOU), through ``pedet.layers.repulsion``.
 Ignore boxes arrive as ``gt_classes == -1`` instances (METHODS §3.1 option 1) and are split off first.
 """
 import logging
@@ -26,6 +26,7 @@ from detectron2.structures import Boxes, Instances, pairwise_iou
 from detectron2.utils import comm
 from detectron2.utils.events import get_event_storage
 from detectron2.utils.logger import log_every_n_seconds
+from pedet.layers.box_ops import matched_iou_safe
 from pedet.layers.focal import focal_loss_on_probs
 from pedet.layers.repulsion import rep_box_loss, rep_gt_loss, select_repulsion_gt
 from torch import Tensor
@@ -124,6 +125,7 @@ class OPL(DenseDetector):
         rep_sigma_eps: float = 1e-3,
         rep_gt_dup_iou: float = 0.95,
         rep_box_max_per_image: int = 0,
+        rep_pos_iou: float = 0.5,
         ignore_mode: str = "drop",
         test_score_thresh: float = 0.05,
         test_topk_candidates: int = 1000,
@@ -162,6 +164,9 @@ class OPL(DenseDetector):
         self.reploss_on, self.rep_gt_sigma, self.rep_box_sigma = reploss_on, rep_gt_sigma, rep_box_sigma
         self.rep_sigma_eps, self.rep_gt_dup_iou = rep_sigma_eps, rep_gt_dup_iou
         self.rep_box_max_per_image = rep_box_max_per_image
+        if not 0.0 <= rep_pos_iou <= 1.0:
+            raise ValueError(f"rep_pos_iou must be in [0, 1], got {rep_pos_iou}")
+        self.rep_pos_iou = rep_pos_iou
         self.ignore_mode = ignore_mode
         # v0.6's DenseDetector decode helpers read these attributes (STYLE do/don't 6); our own decode takes them
         # explicitly, the attributes are kept so that the parent's helpers agree with ours if anyone calls them.
@@ -214,6 +219,7 @@ class OPL(DenseDetector):
             "rep_sigma_eps": o.REP_SIGMA_EPS,
             "rep_gt_dup_iou": o.REP_GT_DUP_IOU,
             "rep_box_max_per_image": o.REP_BOX_MAX_PER_IMAGE,
+            "rep_pos_iou": o.REP_POS_IOU,
             "ignore_mode": ignore_mode,
             "test_score_thresh": o.SCORE_THRESH_TEST,
             "test_topk_candidates": o.TOPK_CANDIDATES_TEST,
@@ -388,9 +394,18 @@ class OPL(DenseDetector):
     ) -> Dict[str, Tensor]:
         """
         RepGT (RepLoss Eq. 4) and RepBox (RepLoss Eq. 6) on the one-to-one positives: an extension in neither paper
-        (METHODS §2.9). Each positive's G_Rep is the valid GT other than its target with the highest IoU with its
-        *detached* predicted box (an anchor-free location has no proposal). Ignore boxes are not in ``gt`` (split off
+        (METHODS §2.9). The detached predicted box plays the proposal P of the paper (an anchor-free location has
+        none): a positive enters the repulsion set P+ only when it localises its target, IoU(B, G_Attr) >=
+        ``rep_pos_iou`` (0.5, Faster R-CNN's foreground threshold that defines the paper's P+), and its G_Rep is the
+        valid GT other than its target with the highest IoU with that box. Ignore boxes are not in ``gt`` (split off
         before), so they never serve as repulsion targets. RepBox pairs positives of different GTs inside each image.
+
+        Why P+ needs the IoU test here: IoU and IoG are scale-free, so their gradient w.r.t. a box edge grows as
+        1 / box size. A randomly initialised head predicts boxes of a few pixels; RepBox on such boxes outweighs
+        L_reg, shrinks every box through the shared ``bbox_pred`` conv, and once all ltrb outputs are below 0 the
+        ReLU of the decoding passes no gradient from any loss (L_reg stuck at 2.0: the regression is dead). Boxes
+        with IoU >= 0.5 have at least half their target's area, which bounds that gradient, as proposals do in
+        Faster R-CNN.
 
         Args:
             pred_boxes: (N, R, 4) fp32 decoded boxes.  gt: N valid-GT Instances.
@@ -398,23 +413,28 @@ class OPL(DenseDetector):
             num_pos: the loss_reg normaliser, max(1, N_pos^o2o averaged over processes).
         Returns:
             {"loss_rep_gt": alpha * sum Smooth_ln(IoG) / num_pos, "loss_rep_box": beta * mean over overlapping pairs},
-            fp32 scalars, both connected to the graph even when they are 0 (one GT, or no positive).
+            fp32 scalars, both connected to the graph even when they are 0 (one GT, or no positive in P+).
         """
         rep_gt_sum = pred_boxes.sum() * 0.0  # connected zero; each image adds its un-normalised sum
-        boxes_per_image, targets_per_image = [], []
+        boxes_per_image, targets_per_image, num_localised = [], [], 0
         for j, (g, m) in enumerate(zip(gt, matched)):
             pos = (m >= 0).nonzero().squeeze(1)
+            gt_boxes = g.gt_boxes.tensor.float()
+            with torch.no_grad():
+                localised = matched_iou_safe(pred_boxes[j, pos], gt_boxes[m[pos]]) >= self.rep_pos_iou
+            pos = pos[localised]
             boxes, targets = pred_boxes[j, pos].float(), m[pos]
-            rep_boxes, valid = select_repulsion_gt(
-                boxes.detach(), g.gt_boxes.tensor.float(), targets, self.rep_gt_dup_iou
-            )
+            rep_boxes, valid = select_repulsion_gt(boxes.detach(), gt_boxes, targets, self.rep_gt_dup_iou)
             rep_gt_sum = rep_gt_sum + rep_gt_loss(boxes, rep_boxes, valid, self.rep_gt_sigma, self.rep_sigma_eps)
             boxes_per_image.append(boxes)
             targets_per_image.append(targets)
+            num_localised += pos.numel()
         rep_box = rep_box_loss(
             boxes_per_image, targets_per_image, self.rep_box_sigma, self.rep_sigma_eps, self.rep_box_max_per_image
         )
+        get_event_storage().put_scalar("opl/num_pos_rep", num_localised / len(gt))
         return {
+            # Eq. 4 over P+; positives outside P+ add 0 but stay in the normaliser (as those without a G_Rep, B4)
             "loss_rep_gt": rep_gt_sum / num_pos * self.loss_weight["loss_rep_gt"],
             "loss_rep_box": rep_box * self.loss_weight["loss_rep_box"],
         }
