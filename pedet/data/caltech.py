@@ -25,9 +25,6 @@ import glob
 import os
 from typing import Optional, Sequence
 
-import pedet  # noqa: F401  (Pillow alias before any detectron2 import)
-from detectron2.data import DatasetCatalog, MetadataCatalog
-
 from .common import (
     DatasetFormatError,
     DroppedBoxes,
@@ -132,6 +129,7 @@ def load_caltech(annotation_dir: str, image_dir: str, dataset_name: Optional[str
 
 def register_caltech(name: str, annotation_dir: str, image_dir: str) -> None:
     """Register a Caltech split lazily. Metadata: thing_classes, evaluator_type "caltech", gt_dir, image_root."""
+    from detectron2.data import DatasetCatalog, MetadataCatalog  # here: importing it loads torch
 
     def load() -> list[dict]:
         require_path(annotation_dir, name, "Caltech annotation folder")

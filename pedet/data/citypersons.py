@@ -26,9 +26,6 @@ import glob
 import os
 from typing import Optional
 
-import pedet  # noqa: F401  (Pillow alias before any detectron2 import)
-from detectron2.data import DatasetCatalog, MetadataCatalog
-
 from .common import (
     DatasetFormatError,
     DroppedBoxes,
@@ -178,6 +175,7 @@ def load_citypersons_json(json_file: str, image_dir: str, dataset_name: Optional
 
 def register_citypersons_per_image(name: str, gt_dir: str, image_dir: str, rule: Optional[str]) -> None:
     """Register a per-image split lazily. Metadata: thing_classes, evaluator_type "citypersons", gt_dir."""
+    from detectron2.data import DatasetCatalog, MetadataCatalog  # here: importing it loads torch
 
     def load() -> list[dict]:
         require_path(gt_dir, name, "CityPersons annotation folder")
@@ -193,6 +191,7 @@ def register_citypersons_per_image(name: str, gt_dir: str, image_dir: str, rule:
 
 def register_citypersons_json(name: str, json_file: str, image_dir: str) -> None:
     """Register a COCO-style CityPersons file lazily. Metadata: evaluator_type "citypersons", gt_file."""
+    from detectron2.data import DatasetCatalog, MetadataCatalog  # here: importing it loads torch
 
     def load() -> list[dict]:
         require_path(json_file, name, "annotation file")

@@ -10,6 +10,7 @@ outside the image; the evaluator needs the original box).
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -19,7 +20,6 @@ from typing import Any, Callable, Sequence
 from PIL import Image
 
 import pedet  # noqa: F401  (Pillow alias before any detectron2 import)
-from detectron2.structures import BoxMode
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ def make_annotation(
     ratio = vis_ratio(bbox, vis_bbox) if visibility is None else float(visibility)
     ann = {
         "bbox": bbox,
-        "bbox_mode": BoxMode.XYWH_ABS,
+        "bbox_mode": _xywh_abs(),
         "category_id": -1 if ignore else 0,
         "iscrowd": 0,  # never 1: detectron2's DatasetMapper would drop the box (ignore boxes ride as class -1)
         "ignore": int(bool(ignore)),
@@ -156,6 +156,14 @@ def make_annotation(
     if label is not None:
         ann["label"] = label
     return ann
+
+
+@functools.lru_cache(maxsize=None)
+def _xywh_abs():
+    """detectron2's BoxMode.XYWH_ABS, imported on first use: the file readers and converters run without torch."""
+    from detectron2.structures import BoxMode
+
+    return BoxMode.XYWH_ABS
 
 
 class DroppedBoxes:

@@ -19,9 +19,6 @@ import math
 import os
 from typing import Iterator
 
-import pedet  # noqa: F401  (Pillow alias before any detectron2 import)
-from detectron2.data import DatasetCatalog, MetadataCatalog
-
 from .common import (
     DatasetFormatError,
     DroppedBoxes,
@@ -130,6 +127,7 @@ def register_crowdhuman(name: str, odgt_file: str, image_root: str, evaluator_ty
 
     Metadata: thing_classes ["person"], evaluator_type, gt_file (the .odgt), image_root.
     """
+    from detectron2.data import DatasetCatalog, MetadataCatalog  # here: importing it loads torch
 
     def load() -> list[dict]:
         require_path(odgt_file, name, "annotation file")

@@ -52,6 +52,8 @@ from typing import Iterator, Sequence
 import cv2
 import numpy as np
 
+from pedet.utils.file_io import atomic_open, atomic_write, atomic_write_json, remove_stale_temporaries
+
 from .common import datasets_root
 from .crowdhuman import load_crowdhuman_odgt
 
@@ -720,7 +722,8 @@ def generate_synthetic_crowd(out_dir: str, split: str = "train", spec: SplitSpec
     Write one split in CrowdHuman layout: <out_dir>/Images/<ID>.jpg and <out_dir>/annotation_<split>.odgt.
 
     The .odgt is written to a temporary file and renamed into place after all images, then a small
-    `annotation_<split>.meta.json` (generator version + spec) marks the split as complete. Output bytes depend only
+    `annotation_<split>.meta.json` (generator version + spec) marks the split as complete (every file through
+    pedet.utils.file_io; temporary files of a generation that was killed are removed first). Output bytes depend only
     on `spec` and `id_prefix` (not on `workers`).
 
     Args:
@@ -734,23 +737,19 @@ def generate_synthetic_crowd(out_dir: str, split: str = "train", spec: SplitSpec
     id_prefix = f"{split}_" if id_prefix is None else id_prefix
     image_dir = os.path.join(out_dir, "Images")
     os.makedirs(image_dir, exist_ok=True)
+    remove_stale_temporaries(out_dir)  # leftovers of a generation that was killed
+    remove_stale_temporaries(image_dir)
     odgt_file = os.path.join(out_dir, f"annotation_{split}.odgt")
     with contextlib.suppress(FileNotFoundError):
         os.remove(_meta_path(out_dir, split))  # the split is incomplete until the meta file is back
     jobs = [(spec, i, f"{id_prefix}{i:06d}") for i in range(spec.num_images)]
-    tmp_odgt = _temporary_name(odgt_file)
-    try:
-        with open(tmp_odgt, "w") as odgt, _map_jobs(_render_and_encode, jobs, workers) as results:
-            for image_id, jpeg, line in results:
-                with open(os.path.join(image_dir, f"{image_id}.jpg"), "wb") as f:
-                    f.write(jpeg)
-                odgt.write(line + "\n")
-        os.replace(tmp_odgt, odgt_file)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp_odgt)
-        raise
-    _write_json_atomic(_meta_path(out_dir, split), _expected_meta(spec, id_prefix))
+    with atomic_open(odgt_file, "w") as odgt, _map_jobs(_render_and_encode, jobs, workers) as results:
+        for image_id, jpeg, line in results:
+            # no fsync per image (7.8 ms each on ext4, +8 s per 1000 images): the split counts as complete only
+            # when the fsync'd meta file below exists, and an incomplete split is generated again
+            atomic_write(os.path.join(image_dir, f"{image_id}.jpg"), jpeg, fsync=False)
+            odgt.write(line + "\n")
+    atomic_write_json(_meta_path(out_dir, split), _expected_meta(spec, id_prefix), indent=1)
     return odgt_file
 
 
@@ -769,18 +768,6 @@ def _map_jobs(fn, jobs: list, workers: int) -> Iterator[Iterator]:
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     with multiprocessing.get_context(method).Pool(workers) as pool:
         yield pool.imap(fn, jobs, chunksize=8)
-
-
-def _temporary_name(path: str) -> str:
-    """A sibling name for writing `path` and renaming it into place (per process; open() keeps the umask's mode)."""
-    return os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}.tmp")
-
-
-def _write_json_atomic(path: str, obj: dict) -> None:
-    tmp = _temporary_name(path)
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1)
-    os.replace(tmp, path)
 
 
 def _split_is_current(out_dir: str, split: str, spec: SplitSpec, id_prefix: str) -> bool:
@@ -937,7 +924,8 @@ def draw_preview(odgt_file: str, image_root: str, out_png: str, num_images: int 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
-    Image.open(buf).convert("RGB").quantize(max_colours).save(out_png, optimize=True)
+    with atomic_open(out_png, "wb") as f:
+        Image.open(buf).convert("RGB").quantize(max_colours).save(f, format="PNG", optimize=True)
     return out_png
 
 

@@ -18,9 +18,6 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-import pedet  # noqa: F401  (Pillow alias before any detectron2 import)
-from detectron2.data import DatasetCatalog, MetadataCatalog
-
 from .common import load_coco_style_json, require_path
 
 IGNORE_CATEGORY_NAMES = ("ignore", "ignore region", "crowd", "people", "person group", "people group")
@@ -50,6 +47,7 @@ def load_tju_ped(json_file: str, image_dir: str, dataset_name: Optional[str] = N
 
 def register_tju_ped(name: str, json_file: str, image_dir: str) -> None:
     """Register a TJU-Ped split lazily. Metadata: thing_classes, evaluator_type "citypersons", gt_file."""
+    from detectron2.data import DatasetCatalog, MetadataCatalog  # here: importing it loads torch
 
     def load() -> list[dict]:
         require_path(json_file, name, "annotation file")
