@@ -11,7 +11,9 @@ points to the CityPersons API), so these sets get evaluator_type "citypersons".
 
 Ignore rule (CHOICE; the public TJU-Ped files were not available to check field by field): a box is an ignore box if
 its `ignore` or `iscrowd` flag is set, or its category is named as an ignore region (IGNORE_CATEGORY_NAMES); every
-other box is a positive. When the file has no visible box, the visible box is the full box (visibility 1).
+other box is a positive. The file must have its 'categories' list and every annotation a 'category_id' from it
+(without them an ignore region named by its category would silently become a positive). When an annotation has no
+visible box (nor `vis_ratio`), the visible box is the full box (visibility 1), announced by one counted warning.
 """
 from __future__ import annotations
 
@@ -41,7 +43,8 @@ def load_tju_ped(json_file: str, image_dir: str, dataset_name: Optional[str] = N
     """
     return load_coco_style_json(
         json_file, image_dir, image_path=lambda root, img: os.path.join(root, img["file_name"]),
-        is_ignore=is_ignore, dataset_name=dataset_name,
+        is_ignore=is_ignore, dataset_name=dataset_name, require_categories=True,
+        counted_defaults={"vis_bbox": "no 'vis_ratio' either: visible box = full box (visibility 1)"},
     )
 
 
