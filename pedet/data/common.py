@@ -214,7 +214,7 @@ def make_annotation(
     label: str | None = None,
 ) -> dict:
     """
-    One annotation in the pedet record format (see TEAM_BRIEF "Dataset dicts").
+    One annotation in the pedet record format (datasets/README.md, "The record format and the ignore convention").
 
     Args:
         bbox: full box [x, y, w, h], unclipped; must pass `is_valid_box`.
