@@ -72,6 +72,13 @@ def read_text_file(path: str) -> str:
         raise DatasetFormatError(f"{path}:{line}: not a UTF-8 text file (byte {e.start} cannot be decoded)") from None
 
 
+def is_truncated(text: str, e: json.JSONDecodeError) -> bool:
+    """True if a JSON syntax error is the end of the text coming too early (not a bad character in the middle)."""
+    if not text[e.pos:].strip():
+        return True
+    return e.msg.startswith("Unterminated string") and '"' not in text[e.pos + 1:]
+
+
 def describe_json_error(path: str, text: str, e: json.JSONDecodeError) -> str:
     """
     The message for a JSON syntax error, in the user's terms: empty file, truncated file, or a file of another
@@ -90,7 +97,7 @@ def describe_json_error(path: str, text: str, e: json.JSONDecodeError) -> str:
             return (f"{where}: this looks like an .odgt file (one JSON object per line), not one JSON document; "
                     "CrowdHuman-format files are read by the CrowdHuman loader / the odgt2coco converter")
         return f"{where}: more data after the end of the JSON document (column {e.colno})"
-    if not text[e.pos:].strip():
+    if is_truncated(text, e):
         return f"{where}: the JSON ends early (truncated file?): {e.msg}"
     return f"{where}: malformed JSON (column {e.colno}): {e.msg}"
 

@@ -24,6 +24,7 @@ from .common import (
     DroppedBoxes,
     UniqueImageIds,
     image_size_from_header,
+    is_truncated,
     make_annotation,
     parse_box,
     parse_flag,
@@ -77,7 +78,7 @@ def iter_odgt(odgt_file: str) -> Iterator[tuple[int, dict]]:
                     raise DatasetFormatError(f"{where}: the file is one JSON document spread over several lines, not "
                                              "an .odgt file (one JSON object per line)") from None
             raise DatasetFormatError(f"{where}: malformed JSON (column {e.colno}): {e.msg}"
-                                     + (" (truncated line?)" if not line[e.pos:].strip() else "")) from None
+                                     + (" (truncated line?)" if is_truncated(line, e) else "")) from None
         if not isinstance(record, dict) or "ID" not in record or not isinstance(record.get("gtboxes"), list):
             raise DatasetFormatError(f"{where}: expected an object with 'ID' and a 'gtboxes' list" + _odgt_hint(record))
         image_id = record["ID"]
