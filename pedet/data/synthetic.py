@@ -45,6 +45,7 @@ import fcntl
 import json
 import logging
 import math
+import numbers
 import os
 import re
 import sys
@@ -127,14 +128,17 @@ class SplitSpec:
 
     def problems(self) -> list[str]:
         """What is out of range, each as "<field> (<command-line flag>) ..."; empty when the spec can be drawn."""
+        def is_int(value) -> bool:  # int or numpy integer, not bool
+            return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
         def int_range(value, lo=0, hi=None) -> bool:
-            return (isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, int) for v in value)
+            return (isinstance(value, (tuple, list)) and len(value) == 2 and all(is_int(v) for v in value)
                     and lo <= value[0] <= value[1] and (hi is None or value[1] <= hi))
 
         out = []
-        if not isinstance(self.num_images, int) or not 1 <= self.num_images <= MAX_IMAGES:
+        if not is_int(self.num_images) or not 1 <= self.num_images <= MAX_IMAGES:
             out.append(f"num_images (--num-images) must be in [1, {MAX_IMAGES}], got {self.num_images!r}")
-        if not isinstance(self.seed, int) or self.seed < 0:
+        if not is_int(self.seed) or self.seed < 0:
             out.append(f"seed (--seed) must be a non-negative integer, got {self.seed!r}")
         if not int_range(self.persons_per_image, 0, MAX_PERSONS):
             out.append(f"persons_per_image (--persons-per-image) must be LO HI with 0 <= LO <= HI <= {MAX_PERSONS}, "
@@ -143,7 +147,7 @@ class SplitSpec:
             out.append(f"min_height must be > 0 and max_height_frac in (0, 1], got {self.min_height!r}, "
                        f"{self.max_height_frac!r}")
         elif not (isinstance(self.image_size, (tuple, list)) and len(self.image_size) == 2
-                  and all(isinstance(v, int) for v in self.image_size)):
+                  and all(is_int(v) for v in self.image_size)):
             out.append(f"image_size (--size) must be two integers H W, got {self.image_size!r}")
         else:
             min_h = math.ceil(self.min_height / self.max_height_frac)
@@ -161,7 +165,7 @@ class SplitSpec:
                 out.append(f"{name} must be in [0, 1], got {getattr(self, name)!r}")
         if not self.group_spread >= 0:
             out.append(f"group_spread must be >= 0, got {self.group_spread!r}")
-        if not (isinstance(self.jpeg_quality, int) and 0 <= self.jpeg_quality <= 100):
+        if not (is_int(self.jpeg_quality) and 0 <= self.jpeg_quality <= 100):
             out.append(f"jpeg_quality must be an integer in [0, 100], got {self.jpeg_quality!r}")
         return out
 
