@@ -69,13 +69,18 @@ def test_odgt2coco_bad_input_is_one_line(tmp_path, capsys, content, message):
     assert not (tmp_path / "out.json").exists()
 
 
-def test_odgt2coco_leaves_out_degenerate_and_outside_boxes_with_a_count(tmp_path, capsys):
+def _warnings(caplog):
+    """Warnings the command logged (on stderr outside pytest: `WARNING: ...`, see test_pure_data_commands)."""
+    return "\n".join(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+
+
+def test_odgt2coco_leaves_out_degenerate_and_outside_boxes_with_a_count(tmp_path, capsys, caplog):
     boxes = [PERSON, dict(PERSON, fbox=[1, 2, -3, 20]), dict(PERSON, fbox=[50, 2, 10, 20])]  # 2nd, 3rd dropped
     odgt = _write(tmp_path / "in.odgt", _odgt(dict(ID="a", gtboxes=boxes, **SIZED)))
-    assert convert(["odgt2coco", odgt, str(tmp_path / "out.json")]) == 0
-    captured = capsys.readouterr()
-    assert "1 images, 1 boxes" in captured.out
-    assert "dropped 2 box(es) (1 of zero or negative size, 1 entirely outside the image)" in captured.err
+    with caplog.at_level(logging.WARNING):
+        assert convert(["odgt2coco", odgt, str(tmp_path / "out.json")]) == 0
+    assert "1 images, 1 boxes" in capsys.readouterr().out
+    assert "dropped 2 box(es) (1 of zero or negative size, 1 entirely outside the image)" in _warnings(caplog)
     assert [a["bbox"] for a in json.loads((tmp_path / "out.json").read_text())["annotations"]] == [[1, 2, 10, 20]]
 
 
@@ -142,7 +147,7 @@ def test_coco2odgt_unknown_category_option_is_one_line(tmp_path, capsys):
     assert "no category named 'rider'; categories: ['person']" in line
 
 
-def test_coco2odgt_converts_any_coco_detection_file(tmp_path, capsys):
+def test_coco2odgt_converts_any_coco_detection_file(tmp_path, caplog):
     """A COCO file not written by odgt2coco: persons and crowds kept, other categories counted and left out."""
     coco = {
         "images": [{"id": 10, "file_name": "street/a.jpg", "height": 24, "width": 32},
@@ -157,8 +162,9 @@ def test_coco2odgt_converts_any_coco_detection_file(tmp_path, capsys):
     }
     src = _write(tmp_path / "foreign.json", json.dumps(coco))
     out = tmp_path / "out.odgt"
-    assert convert(["coco2odgt", src, str(out)]) == 0
-    err = capsys.readouterr().err
+    with caplog.at_level(logging.WARNING):
+        assert convert(["coco2odgt", src, str(out)]) == 0
+    err = _warnings(caplog)
     assert "left out 1 annotation(s) of categories other than 'person'" in err
     assert "1 image(s) are not .jpg files" in err
     lines = [json.loads(x) for x in out.read_text().splitlines()]
@@ -170,7 +176,7 @@ def test_coco2odgt_converts_any_coco_detection_file(tmp_path, capsys):
     assert [[a["ignore"] for a in d["annotations"]] for d in dicts] == [[0, 1], [0]]
 
 
-def test_citypersons2coco_bad_input_and_counted_drops(tmp_path, capsys):
+def test_citypersons2coco_bad_input_and_counted_drops(tmp_path, capsys, caplog):
     gt_dir = tmp_path / "gt"
     line = _one_line_error(capsys, convert(["citypersons2coco", str(gt_dir), str(tmp_path / "o.json")]))
     assert "no '*_gtBboxCityPersons.json' file under" in line
@@ -178,8 +184,9 @@ def test_citypersons2coco_bad_input_and_counted_drops(tmp_path, capsys):
         {"label": "pedestrian", "bbox": [1, 2, 10, 20], "bboxVis": [1, 2, 10, 20]},
         {"label": "pedestrian", "bbox": [1, 2, 10, -20], "bboxVis": [1, 2, 10, 20]}]}
     path = _write(gt_dir / "c" / "c_000000_000001_gtBboxCityPersons.json", json.dumps(good))
-    assert convert(["citypersons2coco", str(gt_dir), str(tmp_path / "o.json")]) == 0
-    assert "dropped 1 box(es) (1 of zero or negative size)" in capsys.readouterr().err
+    with caplog.at_level(logging.WARNING):
+        assert convert(["citypersons2coco", str(gt_dir), str(tmp_path / "o.json")]) == 0
+    assert "dropped 1 box(es) (1 of zero or negative size)" in _warnings(caplog)
     assert len(json.loads((tmp_path / "o.json").read_text())["annotations"]) == 1
     _write(path, json.dumps(dict(good, objects=[{"label": "pedestrian", "bbox": [1, 2, 10, 20]}])))
     line = _one_line_error(capsys, convert(["citypersons2coco", str(gt_dir), str(tmp_path / "o.json")]))
