@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+from PIL import Image
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 FIXTURES = os.path.join(REPO, "tests", "fixtures")
@@ -48,8 +49,10 @@ def test_normal_runs_of_pure_data_commands_import_no_torch_and_print_no_warning(
     dt = tmp_path / "dt.odgt"  # detections: the ground-truth full boxes with score 1
     with open(odgt) as f:
         records = [json.loads(line) for line in f if line.strip()]
-    dt.write_text("".join(json.dumps({"ID": r["ID"], "dtboxes": [{"box": b["fbox"], "score": 1.0, "tag": 1}
-                                                                  for b in r["gtboxes"]]}) + "\n" for r in records))
+    sizes = {r["ID"]: Image.open(os.path.join(images, r["ID"] + ".jpg")).size for r in records}  # (width, height)
+    dt.write_text("".join(json.dumps({"ID": r["ID"], "width": sizes[r["ID"]][0], "height": sizes[r["ID"]][1],
+                                      "dtboxes": [{"box": b["fbox"], "score": 1.0, "tag": 1} for b in r["gtboxes"]]})
+                          + "\n" for r in records))
     runs = [
         ("pedet.data.convert", ["odgt2coco", odgt, str(tmp_path / "val.json"), "--image-root", images]),
         ("pedet.data.convert", ["coco2odgt", str(tmp_path / "val.json"), str(tmp_path / "val.odgt")]),

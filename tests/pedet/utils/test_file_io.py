@@ -82,8 +82,8 @@ def _killed_writer(folder: str, name: str) -> int:
         "    f.write(b'half a checkpoint'); f.flush()\n"
         "    os.kill(os.getpid(), signal.SIGKILL)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code])
-    assert proc.returncode == -signal.SIGKILL
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    assert proc.wait() == -signal.SIGKILL
     return proc.pid
 
 
@@ -145,8 +145,10 @@ def test_project_writers_give_ordinary_permissions(tmp_path, umask):
     assert convert(["odgt2coco", odgt, str(tmp_path / "coco.json"), "--image-root", images]) == 0
     assert convert(["coco2odgt", str(tmp_path / "coco.json"), str(tmp_path / "back.odgt")]) == 0
     dt = tmp_path / "dt.odgt"
-    dt.write_text("".join(json.dumps({"ID": json.loads(line)["ID"], "dtboxes": [
-        {"box": [1, 1, 10, 20], "score": 0.9, "tag": 1}]}) + "\n" for line in open(odgt) if line.strip()))
+    coco = json.loads((tmp_path / "coco.json").read_text())
+    dt.write_text("".join(json.dumps({"ID": im["crowdhuman_id"], "width": im["width"], "height": im["height"],
+                                      "dtboxes": [{"box": [1, 1, 10, 20], "score": 0.9, "tag": 1}]}) + "\n"
+                          for im in coco["images"]))
     assert evaluate(["--protocol", "crowdhuman", "--gt", odgt, "--dt", str(dt), "--out", str(tmp_path / "m.json"),
                      "--plot", str(tmp_path / "plots")]) == 0
     assert synthetic.main(["--out", str(tmp_path / "syn"), "--num-images", "1", "--size", "48", "48",
