@@ -272,8 +272,9 @@ def caltech_seq_to_jpg(seq_root: str, annotation_root: str, out_dir: str) -> int
         for index, jpeg in enumerate(iter_seq_frames(seq_file)):
             name = f"{prefix}_I{index:05d}"
             if name in wanted:
-                # no fsync per frame (tens of thousands of files, ~8 ms each): a rerun rewrites every frame anyway
-                atomic_write(os.path.join(out_dir, name + ".jpg"), jpeg, fsync=False)
+                # no fsync per frame (tens of thousands of files, ~8 ms each): a rerun rewrites every frame anyway;
+                # stale temporaries were removed once above (not one folder listing per frame)
+                atomic_write(os.path.join(out_dir, name + ".jpg"), jpeg, fsync=False, remove_stale=False)
                 written.add(name)
     videos = {f"{os.path.basename(os.path.dirname(p))}_{os.path.basename(p)[:-len('.seq')]}" for p in seq_files}
     missing = sorted(n for n in wanted - written if n.rsplit("_", 1)[0] in videos)

@@ -799,8 +799,9 @@ def generate_synthetic_crowd(out_dir: str, split: str = "train", spec: SplitSpec
     with atomic_open(odgt_file, "w") as odgt, _map_jobs(_render_and_encode, jobs, workers) as results:
         for image_id, jpeg, line in results:
             # no fsync per image (7.8 ms each on ext4, +8 s per 1000 images): the split counts as complete only
-            # when the fsync'd meta file below exists, and an incomplete split is generated again
-            atomic_write(os.path.join(image_dir, f"{image_id}.jpg"), jpeg, fsync=False)
+            # when the fsync'd meta file below exists, and an incomplete split is generated again; the folder's stale
+            # temporaries were removed above, once (not one folder listing per image)
+            atomic_write(os.path.join(image_dir, f"{image_id}.jpg"), jpeg, fsync=False, remove_stale=False)
             odgt.write(line + "\n")
     atomic_write_json(_meta_path(out_dir, split), _expected_meta(spec, id_prefix), indent=1)
     return odgt_file

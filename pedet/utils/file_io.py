@@ -109,7 +109,7 @@ def _fsync_folder(folder: str) -> None:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str, mode: str = "w", *, fsync: bool = True) -> Iterator[IO]:
+def atomic_open(path: str, mode: str = "w", *, fsync: bool = True, remove_stale: bool = True) -> Iterator[IO]:
     """
     A file object whose content replaces `path` when the ``with`` block exits without an error.
 
@@ -119,6 +119,8 @@ def atomic_open(path: str, mode: str = "w", *, fsync: bool = True) -> Iterator[I
         path: destination; its folder is created if missing. Must not be an existing folder.
         mode: "w" (text, UTF-8) or "wb" (binary).
         fsync: fsync the file and the folder (durable); False only where a later marker file makes a batch durable.
+        remove_stale: first remove the temporaries that interrupted saves of `path` left (this lists the folder);
+            writers of many files into one folder call ``remove_stale_temporaries(folder)`` once instead.
     """
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_open supports the modes 'w' and 'wb', got {mode!r}")
@@ -127,7 +129,8 @@ def atomic_open(path: str, mode: str = "w", *, fsync: bool = True) -> Iterator[I
         raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", path)
     folder, name = os.path.split(path)
     os.makedirs(folder, exist_ok=True)
-    remove_stale_temporaries(folder, name)
+    if remove_stale:
+        remove_stale_temporaries(folder, name)
     tmp = _temporary_path(path)
     # 0o666 & ~umask, as open(path, "w") would create it; O_EXCL: never follow or reuse an existing name
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
@@ -146,9 +149,9 @@ def atomic_open(path: str, mode: str = "w", *, fsync: bool = True) -> Iterator[I
         _fsync_folder(folder)
 
 
-def atomic_write(path: str, data: Union[str, bytes], *, fsync: bool = True) -> None:
-    """Replace `path` with `data` (str: UTF-8 text, bytes: binary) through ``atomic_open``."""
-    with atomic_open(path, "wb" if isinstance(data, bytes) else "w", fsync=fsync) as f:
+def atomic_write(path: str, data: Union[str, bytes], *, fsync: bool = True, remove_stale: bool = True) -> None:
+    """Replace `path` with `data` (str: UTF-8 text, bytes: binary) through ``atomic_open`` (same options)."""
+    with atomic_open(path, "wb" if isinstance(data, bytes) else "w", fsync=fsync, remove_stale=remove_stale) as f:
         f.write(data)
 
 

@@ -159,3 +159,11 @@ def test_project_writers_give_ordinary_permissions(tmp_path, umask):
                tmp_path / "preview.png"]
     assert {str(p.relative_to(tmp_path)): oct(_mode(p)) for p in written} == {
         str(p.relative_to(tmp_path)): oct(0o644) for p in written}
+
+
+def test_bulk_writes_can_skip_the_folder_listing(tmp_path):
+    """Writers of many files clean the folder once, then write with remove_stale=False (no listing per file)."""
+    _killed_writer(str(tmp_path), "a.jpg")
+    atomic_write(str(tmp_path / "a.jpg"), b"jpeg", fsync=False, remove_stale=False)
+    assert len([n for n in os.listdir(tmp_path) if n.endswith(".tmp")]) == 1
+    assert len(remove_stale_temporaries(str(tmp_path))) == 1 and os.listdir(tmp_path) == ["a.jpg"]
