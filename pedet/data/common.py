@@ -151,7 +151,8 @@ def parse_number(value: Any, where: str, key: str, *, minimum: float | None = No
     return float(value)
 
 
-def parse_image_size(height: Any, width: Any, where: str, keys: tuple[str, str] = ("height", "width")) -> tuple[int, int]:
+def parse_image_size(height: Any, width: Any, where: str,
+                     keys: tuple[str, str] = ("height", "width")) -> tuple[int, int]:
     """(height, width) as positive integers (640 or 640.0, not "640", 640.5, 0 or -1), else DatasetFormatError."""
     out = []
     for value, key in zip((height, width), keys):
@@ -364,7 +365,8 @@ def coco_sections(data: Any, json_file: str, *, require_categories: bool) -> tup
     categories = {}
     for i, cat in enumerate(data.get("categories") or []):
         if not isinstance(cat, dict) or "id" not in cat or not isinstance(cat.get("name"), str):
-            raise DatasetFormatError(f"{json_file}: categories[{i}] must be an object with 'id' and 'name', got {cat!r}")
+            raise DatasetFormatError(
+                f"{json_file}: categories[{i}] must be an object with 'id' and 'name', got {cat!r}")
         categories[cat["id"]] = cat
     return data["images"], data["annotations"], categories
 
@@ -440,7 +442,8 @@ def load_coco_style_json(
         if isinstance(ann, dict) and "id" in ann:
             where += f" (id {ann['id']!r})"
         if not isinstance(ann, dict) or "image_id" not in ann:
-            raise DatasetFormatError(f"{where}: an annotation must be an object with 'image_id' and 'bbox', got {ann!r}")
+            raise DatasetFormatError(
+                f"{where}: an annotation must be an object with 'image_id' and 'bbox', got {ann!r}")
         image_id = ann["image_id"]
         if not isinstance(image_id, (int, str)) or isinstance(image_id, bool) or image_id not in records:
             raise DatasetFormatError(f"{where}: 'image_id' {image_id!r} does not name an image of the file")
