@@ -18,10 +18,11 @@ so a second run on the same machine gives the same figures.
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
+
+from pedet.utils.file_io import atomic_write  # every report file: atomic, fsync'd, the umask's permissions
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(REPO, "projects", "OPL", "configs", "opl_R18_crowd_cpu.yaml")
@@ -105,7 +106,10 @@ def draw_validation_images(pred_odgt: str, out_dir: str, num_images: int, score_
                 vis.draw_box((x, y, x + w, y + h), edge_color="red")
                 vis.draw_text(f"{det['score']:.2f}", (x, y), color="red", font_size=6, horizontal_alignment="left")
         path = os.path.join(out_dir, f"val_{d['image_id']}.jpg")
-        vis.get_output().save(path)
+        ok, jpeg = cv2.imencode(".jpg", vis.get_output().get_image()[:, :, ::-1])
+        if not ok:
+            raise RuntimeError(f"OpenCV could not encode {path}")
+        atomic_write(path, jpeg.tobytes())
         written.append(path)
     return written
 
@@ -133,8 +137,9 @@ def main() -> None:
     t_train = time.perf_counter() - t_train
 
     inference = os.path.join(train_dir, "inference", VAL_SET)
-    for name in ("metrics.md", "metrics.json", "mr_fppi_crowdhuman.png"):
-        shutil.copy(os.path.join(inference, name), os.path.join(report, name))
+    for name in ("metrics.md", "metrics.json", "mr_fppi_crowdhuman.png"):  # copied through the one file writer
+        with open(os.path.join(inference, name), "rb") as f:
+            atomic_write(os.path.join(report, name), f.read())
     images = draw_validation_images(
         os.path.join(inference, "predictions.odgt"), report, args.num_images, args.score_thresh
     )
@@ -148,8 +153,7 @@ def main() -> None:
         f"![MR-FPPI](mr_fppi_crowdhuman.png)\n\n" + "\n".join(f"![{os.path.basename(p)}]({os.path.basename(p)})"
                                                              for p in images) + "\n"
     )
-    with open(os.path.join(report, "README.md"), "w") as f:
-        f.write(summary)
+    atomic_write(os.path.join(report, "README.md"), summary)
     print(table)
     print(f"[main job] done in {total / 60:.1f} min (pre-training + training + evaluation {t_train / 60:.1f} min)")
     print(f"[main job] report: {report}")

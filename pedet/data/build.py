@@ -17,6 +17,7 @@ from detectron2.data import build_detection_test_loader, build_detection_train_l
 from detectron2.data.detection_utils import check_metadata_consistency
 
 from .mapper import PedestrianDatasetMapper, is_ignore_annotation
+from .samplers import ResumableTrainingSampler
 
 logger = logging.getLogger(__name__)
 
@@ -40,15 +41,13 @@ def build_pedestrian_train_loader(cfg, mapper: Optional[PedestrianDatasetMapper]
     """
     detectron2's build_detection_train_loader over cfg.DATASETS.TRAIN with PedestrianDatasetMapper(cfg, True).
 
-    With DATALOADER.SAMPLER_TRAIN "TrainingSampler" (the default) the sampler is pedet.engine's
+    With DATALOADER.SAMPLER_TRAIN "TrainingSampler" (the default) the sampler is pedet.data.samplers'
     ResumableTrainingSampler (seed cfg.SEED if >= 0, else a random seed shared by the ranks and saved in checkpoints),
     so that ``--resume`` continues the data order; other samplers are detectron2's.
     """
     dicts = get_pedestrian_dataset_dicts(cfg.DATASETS.TRAIN, filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS)
     sampler = None
     if cfg.DATALOADER.SAMPLER_TRAIN == "TrainingSampler":
-        from pedet.engine.sampler import ResumableTrainingSampler  # imported here: pedet.engine imports d2's engine
-
         sampler = ResumableTrainingSampler(len(dicts), seed=cfg.SEED if cfg.SEED >= 0 else None)
     return build_detection_train_loader(cfg, mapper=mapper or PedestrianDatasetMapper(cfg, True), dataset=dicts,
                                         sampler=sampler)

@@ -1,6 +1,7 @@
 """
 Registers every pedestrian benchmark in Detectron2's DatasetCatalog / MetadataCatalog (as detectron2's
-data/datasets/builtin.py does for COCO): `import pedet.data` runs `register_all(datasets_root())`.
+data/datasets/builtin.py does for COCO): `import pedet.data` runs `register_builtin_datasets()` as soon as
+`detectron2.data` is imported (at once if it already is), which registers everything under `datasets_root()`.
 
 Registration touches no file. The paths below are relative to $DETECTRON2_DATASETS (default `./datasets`, relative
 to the working directory, as in Detectron2); a missing file raises FileNotFoundError naming the expected path and
@@ -107,4 +108,12 @@ def register_all(root: str) -> None:
     register_all_synthetic(root)
 
 
-register_all(datasets_root())
+_registered = False
+
+
+def register_builtin_datasets() -> None:
+    """`register_all(datasets_root())`, once per process (pedet.data calls it when detectron2.data is imported)."""
+    global _registered
+    if not _registered:
+        _registered = True
+        register_all(datasets_root())

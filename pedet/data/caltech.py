@@ -5,7 +5,7 @@ The new annotations are Dollar's bbGt text files, one per extracted frame:
     % bbGt version=3
     lbl l t w h occ lv tv wv hv ign ang          (one object per line; boxes XYWH in px)
 e.g. `person 408 178 17 42 1 410 180 15 30 0 0`. Labels are "person", "people", "person?", "ignore" (and
-"person-fa" in the old annotations). Frames are extracted from the .seq videos as `<set>_<video>_<frame>.jpg`
+"person-fa" in the old annotations); any other label is an error naming the file and line. Frames are extracted from the .seq videos as `<set>_<video>_<frame>.jpg`
 (e.g. `set00_V000_I00002.jpg`); the annotation file of that frame is `set00_V000_I00002.txt` in
 `anno_train10x_alignedby_RotatedFilters/` (train, every 3rd frame of set00-05) or `set06_V000_I00029.jpg.txt` in
 `anno_test_1xnew/` (test, every 30th frame of set06-10); both spellings are accepted.
@@ -22,23 +22,23 @@ Shape shorthand: N = frames, G = boxes of one frame.
 from __future__ import annotations
 
 import glob
+import math
 import os
 from typing import Optional, Sequence
-
-import pedet  # noqa: F401  (Pillow alias before any detectron2 import)
-from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from .common import (
     DatasetFormatError,
     DroppedBoxes,
     UniqueImageIds,
     image_size_from_header,
-    is_valid_box,
     make_annotation,
+    read_text_file,
     require_path,
 )
 
 HEADER = "% bbGt version=3"
+# every label of the old and new annotations; any other label is an error (not a silent ignore box)
+LABELS = ("person", "people", "person?", "person-fa", "ignore")
 NUM_FIELDS = 12  # lbl l t w h occ lv tv wv hv ign ang
 IMAGE_EXT = ".jpg"
 
@@ -60,30 +60,39 @@ def frame_name(annotation_file: str) -> str:
 
 def read_bbgt_file(path: str) -> list[tuple[str, list[float], bool, list[float], bool]]:
     """
-    Parse one bbGt version-3 file.
+    Parse and check one bbGt version-3 file.
 
     Returns:
         [(label, bbox [l, t, w, h], occluded, visible box [l, t, w, h], ign), ...] in file order.
     Raises:
-        DatasetFormatError("<file>:<line>: ...") for a missing header or a line that is not 12 fields.
+        DatasetFormatError("<file>:<line>: ...") for a missing header (also: an empty file), a line that is not 12
+        fields, a label outside LABELS, a number that is not finite, or an occ / ign flag that is not 0 or 1.
     """
-    with open(path, encoding="utf-8") as f:
-        lines = f.read().splitlines()
+    lines = read_text_file(path).splitlines()
     if not lines or lines[0].strip() != HEADER:
-        raise DatasetFormatError(f"{path}:1: expected the header '{HEADER}', got {lines[0] if lines else ''!r}")
+        raise DatasetFormatError(f"{path}:1: expected the header '{HEADER}', got {lines[0] if lines else ''!r}"
+                                 + (" (empty file)" if not lines else ""))
     objects = []
     for line_no, line in enumerate(lines[1:], start=2):
         fields = line.split()
         if not fields:
             continue
+        where = f"{path}:{line_no}"
         if len(fields) != NUM_FIELDS:
             raise DatasetFormatError(
-                f"{path}:{line_no}: expected {NUM_FIELDS} fields 'lbl l t w h occ lv tv wv hv ign ang', got {line!r}"
+                f"{where}: expected {NUM_FIELDS} fields 'lbl l t w h occ lv tv wv hv ign ang', got {line!r}"
             )
+        if fields[0] not in LABELS:
+            raise DatasetFormatError(f"{where}: unknown label {fields[0]!r}; expected one of {LABELS}")
         try:
             values = [float(v) for v in fields[1:]]
         except ValueError:
-            raise DatasetFormatError(f"{path}:{line_no}: non-numeric field in {line!r}") from None
+            raise DatasetFormatError(f"{where}: non-numeric field in {line!r}") from None
+        if not all(math.isfinite(v) for v in values):
+            raise DatasetFormatError(f"{where}: NaN or infinity in {line!r}")
+        for index, name in ((4, "occ"), (9, "ign")):
+            if values[index] not in (0.0, 1.0):
+                raise DatasetFormatError(f"{where}: the '{name}' flag must be 0 or 1, got {fields[index + 1]!r}")
         objects.append((fields[0], values[0:4], bool(values[4]), values[5:9], bool(values[9])))
     return objects
 
@@ -112,12 +121,11 @@ def load_caltech(annotation_dir: str, image_dir: str, dataset_name: Optional[str
         file_name = os.path.join(image_dir, image_id + IMAGE_EXT)
         try:
             height, width = image_size_from_header(file_name)
-        except FileNotFoundError as e:
-            raise FileNotFoundError(f"{path}: {e}") from None
+        except (FileNotFoundError, DatasetFormatError) as e:
+            raise type(e)(f"{path}: {e}") from None
         annos = []
         for i, (label, bbox, occluded, vis, ign) in enumerate(read_bbgt_file(path)):
-            if not is_valid_box(bbox):
-                dropped.add(f"{path}: object {i}", bbox)
+            if not dropped.check(bbox, f"{path}: object {i}", height, width):
                 continue
             visible = vis if occluded and any(v != 0 for v in vis) else bbox
             annos.append(make_annotation(
@@ -132,6 +140,7 @@ def load_caltech(annotation_dir: str, image_dir: str, dataset_name: Optional[str
 
 def register_caltech(name: str, annotation_dir: str, image_dir: str) -> None:
     """Register a Caltech split lazily. Metadata: thing_classes, evaluator_type "caltech", gt_dir, image_root."""
+    from detectron2.data import DatasetCatalog, MetadataCatalog  # here: importing it loads torch
 
     def load() -> list[dict]:
         require_path(annotation_dir, name, "Caltech annotation folder")

@@ -26,17 +26,14 @@ import glob
 import os
 from typing import Optional
 
-import pedet  # noqa: F401  (Pillow alias before any detectron2 import)
-from detectron2.data import DatasetCatalog, MetadataCatalog
-
 from .common import (
     DatasetFormatError,
     DroppedBoxes,
     UniqueImageIds,
-    is_valid_box,
     load_coco_style_json,
     make_annotation,
     parse_box,
+    parse_image_size,
     read_json_file,
     require_path,
     vis_ratio,
@@ -87,22 +84,36 @@ def image_path_for_gt(gt_file: str, image_dir: str) -> str:
 
 def read_gt_file(gt_file: str) -> tuple[int, int, list[tuple[str, list[float], list[float]]]]:
     """
-    Parse one per-image JSON.
+    Parse and check one per-image JSON.
 
     Returns:
-        (height, width, [(label, bbox, bboxVis), ...]) with boxes as 4 floats, XYWH. Degenerate boxes pass.
+        (height, width, [(label, bbox, bboxVis), ...]) with boxes as 4 finite floats, XYWH. Degenerate boxes pass.
     Raises:
-        DatasetFormatError naming the file (and line for a JSON syntax error).
+        DatasetFormatError naming the file, the object index and what is wrong: a missing key ('imgHeight',
+        'imgWidth', 'objects', 'label', 'bbox', 'bboxVis'), an unknown label, a value that is not a finite number,
+        or a file of another format.
     """
     data = read_json_file(gt_file)
-    try:
-        height, width, objects = int(data["imgHeight"]), int(data["imgWidth"]), data["objects"]
-    except (KeyError, TypeError, ValueError):
-        raise DatasetFormatError(f"{gt_file}:1: expected 'imgHeight', 'imgWidth' and 'objects'") from None
+    if not isinstance(data, dict):
+        raise DatasetFormatError(f"{gt_file}:1: expected a JSON object with 'imgHeight', 'imgWidth' and 'objects', "
+                                 f"got a {type(data).__name__}")
+    if "images" in data and "objects" not in data:
+        raise DatasetFormatError(f"{gt_file}:1: this looks like a COCO-style file (it has 'images'), not a per-image "
+                                 "CityPersons file; COCO-style files are read by load_citypersons_json")
+    for key in ("imgHeight", "imgWidth", "objects"):
+        if key not in data:
+            raise DatasetFormatError(f"{gt_file}: '{key}' is missing")
+    height, width = parse_image_size(data["imgHeight"], data["imgWidth"], gt_file, ("imgHeight", "imgWidth"))
+    if not isinstance(data["objects"], list):
+        raise DatasetFormatError(f"{gt_file}: 'objects' must be a list, got {type(data['objects']).__name__}")
     out = []
-    for i, obj in enumerate(objects):
+    for i, obj in enumerate(data["objects"]):
         where = f"{gt_file}: objects[{i}]"
-        label = obj.get("label") if isinstance(obj, dict) else None
+        if not isinstance(obj, dict):
+            raise DatasetFormatError(f"{where}: an object must be a JSON object, got {obj!r}")
+        if "label" not in obj:
+            raise DatasetFormatError(f"{where}: 'label' is missing")
+        label = obj["label"]
         if label not in LABELS:
             raise DatasetFormatError(f"{where}: unknown label {label!r}; expected one of {LABELS}")
         out.append((label, parse_box(obj.get("bbox"), where, "bbox"), parse_box(obj.get("bboxVis"), where, "bboxVis")))
@@ -139,8 +150,7 @@ def load_citypersons_per_image(
         ids.add(image_id, gt_file)
         annos = []
         for i, (label, bbox, vis) in enumerate(objects):
-            if not is_valid_box(bbox):
-                dropped.add(f"{gt_file}: objects[{i}]", bbox)
+            if not dropped.check(bbox, f"{gt_file}: objects[{i}]", height, width):
                 continue
             ratio = vis_ratio(bbox, vis)
             annos.append(make_annotation(bbox, ignore=not is_positive(label, bbox[3], ratio, rule), vis_bbox=vis,
@@ -154,14 +164,16 @@ def load_citypersons_per_image(
 def _val_gt_image_path(image_dir: str, img: dict) -> str:
     """val_gt.json names the image only ("frankfurt_000000_000294_leftImg8bit.png"); the city is its prefix."""
     name = img.get("file_name", img.get("im_name"))
-    return os.path.join(image_dir, name.split("_")[0], name)
+    return os.path.join(image_dir, os.path.basename(name).split("_")[0], os.path.basename(name))
 
 
 def load_citypersons_json(json_file: str, image_dir: str, dataset_name: Optional[str] = None) -> list[dict]:
     """
     Load the COCO-style CityPersons file (the official `val_gt.json`, or `*_gt.json` from our converter).
 
-    `ignore`, `height` and `vis_ratio` are taken from the file, as the official evaluator does.
+    `ignore`, `height` and `vis_ratio` are taken from the file, as the official evaluator does. Annotations without
+    `ignore` count as pedestrians (as in the official evaluator) and those without `vis_bbox` and `vis_ratio` as
+    fully visible; either is announced by one counted warning per file.
 
     Args:
         json_file: the *_gt.json file.
@@ -173,11 +185,14 @@ def load_citypersons_json(json_file: str, image_dir: str, dataset_name: Optional
         json_file, image_dir, image_path=_val_gt_image_path,
         is_ignore=lambda ann, _cat: bool(ann.get("ignore", 0)) or bool(ann.get("iscrowd", 0)),
         dataset_name=dataset_name,
+        counted_defaults={"ignore": "counted as regular pedestrians (as the official evaluator does)",
+                          "vis_bbox": "no 'vis_ratio' either: visible box = full box (visibility 1)"},
     )
 
 
 def register_citypersons_per_image(name: str, gt_dir: str, image_dir: str, rule: Optional[str]) -> None:
     """Register a per-image split lazily. Metadata: thing_classes, evaluator_type "citypersons", gt_dir."""
+    from detectron2.data import DatasetCatalog, MetadataCatalog  # here: importing it loads torch
 
     def load() -> list[dict]:
         require_path(gt_dir, name, "CityPersons annotation folder")
@@ -193,6 +208,7 @@ def register_citypersons_per_image(name: str, gt_dir: str, image_dir: str, rule:
 
 def register_citypersons_json(name: str, json_file: str, image_dir: str) -> None:
     """Register a COCO-style CityPersons file lazily. Metadata: evaluator_type "citypersons", gt_file."""
+    from detectron2.data import DatasetCatalog, MetadataCatalog  # here: importing it loads torch
 
     def load() -> list[dict]:
         require_path(json_file, name, "annotation file")

@@ -10,6 +10,7 @@ outside the image; the evaluator needs the original box).
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -19,7 +20,6 @@ from typing import Any, Callable, Sequence
 from PIL import Image
 
 import pedet  # noqa: F401  (Pillow alias before any detectron2 import)
-from detectron2.structures import BoxMode
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,10 @@ _TRANSPOSING_ORIENTATIONS = (5, 6, 7, 8)
 
 
 class DatasetFormatError(ValueError):
-    """A data file does not follow its published format. The message starts with ``<file>:<line>:``."""
+    """
+    A data file does not follow its published format. The message names the file and the record
+    (``<file>:<line>: ...`` or ``<file>: images[3] (id 7): ...``) and says what is wrong.
+    """
 
 
 def datasets_root() -> str:
@@ -56,14 +59,56 @@ def require_path(path: str, dataset_name: str, what: str) -> None:
         )
 
 
+def read_text_file(path: str) -> str:
+    """The text of a UTF-8 file; a binary or compressed file is a DatasetFormatError naming the file and the line."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:2] == b"\x1f\x8b" or data[:4] == b"PK\x03\x04":
+        raise DatasetFormatError(f"{path}:1: this is a compressed archive (gzip/zip), not a text file: unpack it first")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise DatasetFormatError(f"{path}:{line}: not a UTF-8 text file (byte {e.start} cannot be decoded)") from None
+
+
+def is_truncated(text: str, e: json.JSONDecodeError) -> bool:
+    """True if a JSON syntax error is the end of the text coming too early (not a bad character in the middle)."""
+    if not text[e.pos:].strip():
+        return True
+    return e.msg.startswith("Unterminated string") and '"' not in text[e.pos + 1:]
+
+
+def describe_json_error(path: str, text: str, e: json.JSONDecodeError) -> str:
+    """
+    The message for a JSON syntax error, in the user's terms: empty file, truncated file, or a file of another
+    format (one JSON object per line, i.e. an .odgt) rather than the parser's "Extra data: line 2 column 1".
+    """
+    where = f"{path}:{e.lineno}"
+    if not text.strip():
+        return f"{path}:1: the file is empty, expected JSON"
+    if e.msg == "Extra data":
+        first = text.lstrip().split("\n", 1)[0]
+        try:
+            first_is_object = isinstance(json.loads(first), dict)
+        except json.JSONDecodeError:
+            first_is_object = False
+        if first_is_object:
+            return (f"{where}: this looks like an .odgt file (one JSON object per line), not one JSON document; "
+                    "CrowdHuman-format files are read by the CrowdHuman loader / the odgt2coco converter")
+        return f"{where}: more data after the end of the JSON document (column {e.colno})"
+    if is_truncated(text, e):
+        return f"{where}: the JSON ends early (truncated file?): {e.msg}"
+    return f"{where}: malformed JSON (column {e.colno}): {e.msg}"
+
+
 def read_json_file(path: str) -> Any:
-    """json.load with an error that names the file, line and column of a syntax error."""
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
+    """json.loads of a UTF-8 file; any syntax error is a DatasetFormatError naming the file and line, in plain words."""
+    text = read_text_file(path)
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        raise DatasetFormatError(f"{path}:{e.lineno}: malformed JSON (column {e.colno}): {e.msg}") from None
+        raise DatasetFormatError(describe_json_error(path, text, e)) from None
 
 
 def image_size_from_header(path: str) -> tuple[int, int]:
@@ -75,31 +120,81 @@ def image_size_from_header(path: str) -> tuple[int, int]:
     """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"image not found: '{path}'")
-    with Image.open(path) as img:
-        width, height = img.size
-        orientation = img.getexif().get(_EXIF_ORIENTATION_TAG, 1)
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+            orientation = img.getexif().get(_EXIF_ORIENTATION_TAG, 1)
+    except (OSError, SyntaxError) as e:  # PIL.UnidentifiedImageError is an OSError
+        raise DatasetFormatError(f"cannot read the size of image '{path}': {e}") from None
     if orientation in _TRANSPOSING_ORIENTATIONS:
         width, height = height, width
     return height, width
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def parse_number(value: Any, where: str, key: str, *, minimum: float | None = None,
+                 maximum: float | None = None) -> float:
+    """
+    A finite JSON number (not a string, not a bool, not NaN/inf) within [minimum, maximum], as float.
+
+    Raises DatasetFormatError("<where>: '<key>' ...") otherwise.
+    """
+    if not _is_number(value):
+        raise DatasetFormatError(f"{where}: '{key}' must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise DatasetFormatError(f"{where}: '{key}' must be finite, got {value!r}")
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise DatasetFormatError(f"{where}: '{key}' must be in [{minimum}, {maximum}], got {value!r}")
+    return float(value)
+
+
+def parse_image_size(height: Any, width: Any, where: str,
+                     keys: tuple[str, str] = ("height", "width")) -> tuple[int, int]:
+    """(height, width) as positive integers (640 or 640.0, not "640", 640.5, 0 or -1), else DatasetFormatError."""
+    out = []
+    for value, key in zip((height, width), keys):
+        if not _is_number(value) or not math.isfinite(value) or value != int(value) or value <= 0:
+            raise DatasetFormatError(f"{where}: '{key}' must be a positive integer (image size in px), got {value!r}")
+        out.append(int(value))
+    return out[0], out[1]
+
+
+def parse_flag(value: Any, where: str, key: str) -> bool:
+    """A 0/1 flag (JSON 0, 1, false or true) as bool; "1", 2 or None are DatasetFormatError."""
+    if value not in (0, 1) or not isinstance(value, (int, float, bool)):
+        raise DatasetFormatError(f"{where}: '{key}' must be 0 or 1, got {value!r}")
+    return bool(value)
+
+
 def parse_box(value: Any, where: str, key: str) -> list[float]:
     """
-    Check that `value` is a list of 4 numbers and return it as floats (NaN/inf pass; see `is_valid_box`).
+    A box [x, y, w, h] of 4 finite numbers, as floats. Negative x, y are valid (unclipped boxes); a zero or negative
+    w, h is returned as is (see `is_valid_box`: the loaders drop such boxes with a counted warning).
 
-    Raises DatasetFormatError("<where>: ...") if it is not a box at all (wrong length, strings, missing).
+    Raises DatasetFormatError("<where>: ...") if it is missing, not 4 numbers, holds a string or NaN / infinity.
     """
+    if value is None:
+        raise DatasetFormatError(f"{where}: '{key}' is missing")
     if not isinstance(value, (list, tuple)) or len(value) != 4:
         raise DatasetFormatError(f"{where}: '{key}' must be a list of 4 numbers [x, y, w, h], got {value!r}")
-    try:
-        return [float(v) for v in value]
-    except (TypeError, ValueError):
-        raise DatasetFormatError(f"{where}: '{key}' must hold numbers, got {value!r}") from None
+    if not all(_is_number(v) for v in value):
+        raise DatasetFormatError(f"{where}: '{key}' must hold numbers, got {value!r}")
+    if not all(math.isfinite(v) for v in value):
+        raise DatasetFormatError(f"{where}: '{key}' holds NaN or infinity: {value!r}")
+    return [float(v) for v in value]
 
 
 def is_valid_box(box: Sequence[float]) -> bool:
     """True if the XYWH box has finite coordinates and a positive width and height."""
     return all(math.isfinite(v) for v in box) and box[2] > 0 and box[3] > 0
+
+
+def is_outside_image(box: Sequence[float], height: float, width: float) -> bool:
+    """True if the XYWH box does not overlap the image [0, width] x [0, height] at all (touching is outside)."""
+    return box[0] >= width or box[1] >= height or box[0] + box[2] <= 0 or box[1] + box[3] <= 0
 
 
 def vis_ratio(full: Sequence[float], vis: Sequence[float]) -> float:
@@ -127,7 +222,7 @@ def make_annotation(
     label: str | None = None,
 ) -> dict:
     """
-    One annotation in the pedet record format (see TEAM_BRIEF "Dataset dicts").
+    One annotation in the pedet record format (datasets/README.md, "The record format and the ignore convention").
 
     Args:
         bbox: full box [x, y, w, h], unclipped; must pass `is_valid_box`.
@@ -143,7 +238,7 @@ def make_annotation(
     ratio = vis_ratio(bbox, vis_bbox) if visibility is None else float(visibility)
     ann = {
         "bbox": bbox,
-        "bbox_mode": BoxMode.XYWH_ABS,
+        "bbox_mode": _xywh_abs(),
         "category_id": -1 if ignore else 0,
         "iscrowd": 0,  # never 1: detectron2's DatasetMapper would drop the box (ignore boxes ride as class -1)
         "ignore": int(bool(ignore)),
@@ -158,29 +253,69 @@ def make_annotation(
     return ann
 
 
+@functools.lru_cache(maxsize=None)
+def _xywh_abs():
+    """detectron2's BoxMode.XYWH_ABS, imported on first use: the file readers and converters run without torch."""
+    from detectron2.structures import BoxMode
+
+    return BoxMode.XYWH_ABS
+
+
 class DroppedBoxes:
     """
-    Collects the boxes a loader drops (zero/negative/NaN/inf size) and logs ONE counted warning per file.
+    Collects the boxes a loader or converter drops and logs ONE counted warning per file or split.
 
-    Dropping a degenerate GT is safe for training and evaluation alike: it can never be matched by a detection.
+    Two kinds are dropped, for training and evaluation alike: boxes of zero or negative width or height, and boxes
+    entirely outside the image. Neither can ever be matched by a detection, so as regular ground truth they would
+    only add misses that no detector can avoid.
     """
+
+    SIZE = "of zero or negative size"
+    OUTSIDE = "entirely outside the image"
 
     def __init__(self, source: str):
         self.source = source
         self.where: list[str] = []
+        self.reasons: dict[str, int] = {}
 
-    def add(self, where: str, box: Sequence[float]) -> None:
-        self.where.append(f"{where} {list(box)}")
+    def check(self, box: Sequence[float], where: str, height: float | None = None,
+              width: float | None = None) -> bool:
+        """True if `box` (XYWH, finite) is kept; otherwise records it (with the reason) and returns False."""
+        if not is_valid_box(box):
+            reason = self.SIZE
+        elif height is not None and width is not None and is_outside_image(box, height, width):
+            reason = self.OUTSIDE
+        else:
+            return True
+        self.add(where, box, reason)
+        return False
+
+    def add(self, where: str, box: Sequence[float], reason: str = SIZE) -> None:
+        self.where.append(f"{where} {list(box)} ({reason})")
+        self.reasons[reason] = self.reasons.get(reason, 0) + 1
 
     def __len__(self) -> int:
         return len(self.where)
 
     def warn(self) -> None:
         if self.where:
-            logger.warning(
-                f"{self.source}: dropped {len(self.where)} box(es) of zero/negative/NaN/inf size; "
-                f"first: {self.where[0]}"
-            )
+            counts = ", ".join(f"{n} {reason}" for reason, n in self.reasons.items())
+            logger.warning(f"{self.source}: dropped {len(self.where)} box(es) ({counts}); first: {self.where[0]}")
+
+
+class MissingKeys:
+    """Counts annotations that lack an optional key whose default changes the ground truth; one warning per file."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.counts: dict[str, list] = {}
+
+    def add(self, key: str, where: str, consequence: str) -> None:
+        self.counts.setdefault(key, [0, where, consequence])[0] += 1
+
+    def warn(self) -> None:
+        for key, (n, first, consequence) in self.counts.items():
+            logger.warning(f"{self.source}: {n} annotation(s) have no '{key}': {consequence}; first: {first}")
 
 
 class UniqueImageIds:
@@ -198,6 +333,62 @@ class UniqueImageIds:
         self.seen[image_id] = where
 
 
+def _describe_other_format(data: Any) -> str:
+    """A hint when a JSON document of another known format is given where a COCO-style file is expected."""
+    if isinstance(data, dict) and "gtboxes" in data:
+        return "; this looks like one line of a CrowdHuman .odgt file"
+    if isinstance(data, dict) and "objects" in data and "imgHeight" in data:
+        return "; this looks like a per-image CityPersons file (gtBboxCityPersons/<split>/<city>/*.json)"
+    if isinstance(data, list) and data and isinstance(data[0], dict) and "score" in data[0]:
+        return "; this looks like a COCO results (detections) file, not ground truth"
+    return ""
+
+
+def coco_sections(data: Any, json_file: str, *, require_categories: bool) -> tuple[list, list, dict]:
+    """
+    Check the top level of a COCO-style ground-truth document.
+
+    Returns:
+        (images, annotations, {category id: category entry}).
+    Raises:
+        DatasetFormatError naming the missing or malformed section ('annotations' is required: a file without it
+        would silently mean "no person anywhere"; 'categories' when `require_categories`).
+    """
+    if not isinstance(data, dict) or "images" not in data:
+        raise DatasetFormatError(f"{json_file}:1: expected a COCO-style object with 'images' and 'annotations'"
+                                 + _describe_other_format(data))
+    for key in ("images", "annotations") + (("categories",) if require_categories else ()):
+        if key not in data:
+            raise DatasetFormatError(f"{json_file}: the '{key}' list is missing")
+        if not isinstance(data[key], list):
+            raise DatasetFormatError(f"{json_file}: '{key}' must be a list, got {type(data[key]).__name__}")
+    categories = {}
+    for i, cat in enumerate(data.get("categories") or []):
+        if not isinstance(cat, dict) or "id" not in cat or not isinstance(cat.get("name"), str):
+            raise DatasetFormatError(
+                f"{json_file}: categories[{i}] must be an object with 'id' and 'name', got {cat!r}")
+        categories[cat["id"]] = cat
+    return data["images"], data["annotations"], categories
+
+
+def coco_image(img: Any, where: str) -> tuple[Any, int, int, str]:
+    """(id, height, width, file name) of one COCO image entry (file name from 'file_name' or CityPersons' 'im_name')."""
+    if not isinstance(img, dict):
+        raise DatasetFormatError(f"{where}: an image entry must be an object, got {img!r}")
+    for key in ("id", "height", "width"):
+        if key not in img:
+            raise DatasetFormatError(f"{where}: '{key}' is missing")
+    image_id = img["id"]
+    if not isinstance(image_id, (int, str)) or isinstance(image_id, bool) or image_id == "":
+        raise DatasetFormatError(f"{where}: 'id' must be an integer or a non-empty string, got {image_id!r}")
+    height, width = parse_image_size(img["height"], img["width"], f"{where} (id {image_id!r})")
+    name = img.get("file_name", img.get("im_name"))
+    if not isinstance(name, str) or not name:
+        raise DatasetFormatError(f"{where} (id {image_id!r}): 'file_name' (or 'im_name') must be a non-empty string, "
+                                 f"got {name!r}")
+    return image_id, height, width, name
+
+
 def load_coco_style_json(
     json_file: str,
     image_root: str,
@@ -205,14 +396,18 @@ def load_coco_style_json(
     image_path: Callable[[str, dict], str],
     is_ignore: Callable[[dict, dict], bool],
     dataset_name: str | None = None,
+    require_categories: bool = False,
+    counted_defaults: dict[str, str] | None = None,
 ) -> list[dict]:
     """
     Load a COCO-style pedestrian file (CityPersons `val_gt.json`, TJU-Ped) into pedet records.
 
     Per annotation the file may give (all optional but `bbox`, `image_id`): `vis_bbox`, `height`, `vis_ratio`,
     `ignore`, `iscrowd`, `category_id`; `height` and `vis_ratio` are taken from the file when present (the
-    CityPersons evaluator reads them from the file, EVAL_PROTOCOLS §1.1), otherwise computed from the boxes.
-    Per image: `id`, `file_name` (or CityPersons' `im_name`), `height`, `width`.
+    CityPersons evaluator reads them from the file), otherwise computed from the boxes. Per image: `id`,
+    `file_name` (or CityPersons' `im_name`), `height`, `width`. Every value is checked (numbers finite, flags 0/1,
+    `vis_ratio` in [0, 1], `category_id` one of the file's categories); boxes of zero or negative size or entirely
+    outside the image are dropped with one counted warning.
 
     Args:
         json_file: the annotation file.
@@ -220,45 +415,70 @@ def load_coco_style_json(
         image_path: (image_root, image entry) -> image path.
         is_ignore: (annotation, category entry or {}) -> True for an ignore box.
         dataset_name: only used in messages.
+        require_categories: the file must have a 'categories' list and every annotation a known 'category_id'
+            (TJU-Ped, where the category decides what is an ignore region).
+        counted_defaults: optional key -> what its absence means; each file warns once with the count of
+            annotations that lack the key (e.g. {"ignore": "counted as regular pedestrians"}).
     Returns:
         one dict per image entry (images without annotations included), in file order; image_id = the file's id.
     """
-    data = read_json_file(json_file)
-    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
-        raise DatasetFormatError(f"{json_file}:1: expected a COCO-style object with an 'images' list")
-    categories = {c.get("id"): c for c in data.get("categories", []) if isinstance(c, dict)}
+    images, annotations, categories = coco_sections(read_json_file(json_file), json_file,
+                                                    require_categories=require_categories)
     ids = UniqueImageIds()
     records: dict[Any, dict] = {}
-    for i, img in enumerate(data["images"]):
+    for i, img in enumerate(images):
         where = f"{json_file}: images[{i}]"
-        try:
-            image_id, height, width = img["id"], int(img["height"]), int(img["width"])
-            name = img.get("file_name", img.get("im_name"))
-        except (KeyError, TypeError, ValueError):
-            raise DatasetFormatError(f"{where}: needs 'id', 'height', 'width' and 'file_name', got {img!r}") from None
-        if name is None:
-            raise DatasetFormatError(f"{where}: needs 'file_name' (or 'im_name')")
+        image_id, height, width, _ = coco_image(img, where)
         ids.add(image_id, where)
         file_name = image_path(image_root, img)
         if not os.path.isfile(file_name):
-            raise FileNotFoundError(f"{where}: image not found: '{file_name}'")
+            raise FileNotFoundError(f"{where} (id {image_id!r}): image not found: '{file_name}'")
         records[image_id] = {"file_name": file_name, "image_id": image_id, "height": height, "width": width,
                              "annotations": []}
-    dropped = DroppedBoxes(dataset_name or json_file)
-    for i, ann in enumerate(data.get("annotations", [])):
+    source = dataset_name or json_file
+    dropped, missing = DroppedBoxes(source), MissingKeys(source)
+    for i, ann in enumerate(annotations):
         where = f"{json_file}: annotations[{i}]"
-        if not isinstance(ann, dict) or ann.get("image_id") not in records:
-            raise DatasetFormatError(f"{where}: 'image_id' does not name an image of the file: {ann!r}")
-        bbox = parse_box(ann.get("bbox"), where, "bbox")
-        vis = parse_box(ann["vis_bbox"], where, "vis_bbox") if "vis_bbox" in ann else None
-        if not is_valid_box(bbox) or (vis is not None and not all(math.isfinite(v) for v in vis)):
-            dropped.add(where, bbox)
-            continue
-        category = categories.get(ann.get("category_id"), {})
-        records[ann["image_id"]]["annotations"].append(make_annotation(
-            bbox, ignore=is_ignore(ann, category), vis_bbox=vis,
-            visibility=ann.get("vis_ratio"),
-            height=ann.get("height"), label=category.get("name"),
-        ))
+        if isinstance(ann, dict) and "id" in ann:
+            where += f" (id {ann['id']!r})"
+        if not isinstance(ann, dict) or "image_id" not in ann:
+            raise DatasetFormatError(
+                f"{where}: an annotation must be an object with 'image_id' and 'bbox', got {ann!r}")
+        image_id = ann["image_id"]
+        if not isinstance(image_id, (int, str)) or isinstance(image_id, bool) or image_id not in records:
+            raise DatasetFormatError(f"{where}: 'image_id' {image_id!r} does not name an image of the file")
+        record = records[image_id]
+        ann_out = _coco_annotation(ann, where, categories, require_categories, is_ignore, missing,
+                                   counted_defaults or {})
+        if dropped.check(ann_out["bbox"], where, record["height"], record["width"]):
+            record["annotations"].append(ann_out)
     dropped.warn()
+    missing.warn()
     return list(records.values())
+
+
+def _coco_annotation(ann: dict, where: str, categories: dict, require_categories: bool,
+                     is_ignore: Callable[[dict, dict], bool], missing: MissingKeys,
+                     counted_defaults: dict[str, str]) -> dict:
+    """One COCO-style annotation, checked, -> pedet annotation (see load_coco_style_json)."""
+    bbox = parse_box(ann.get("bbox"), where, "bbox")
+    vis = parse_box(ann["vis_bbox"], where, "vis_bbox") if "vis_bbox" in ann else None
+    for key in ("ignore", "iscrowd"):
+        if key in ann:
+            parse_flag(ann[key], where, key)
+    for key, consequence in counted_defaults.items():
+        if key not in ann and not (key == "vis_bbox" and "vis_ratio" in ann):  # vis_ratio alone is enough
+            missing.add(key, where, consequence)
+    height = parse_number(ann["height"], where, "height", minimum=0.0) if "height" in ann else None
+    visibility = parse_number(ann["vis_ratio"], where, "vis_ratio", minimum=0.0, maximum=1.0) \
+        if "vis_ratio" in ann else None
+    if require_categories and "category_id" not in ann:
+        raise DatasetFormatError(f"{where}: 'category_id' is missing (the category decides what is an ignore region)")
+    category = {}
+    if "category_id" in ann and (categories or require_categories):
+        if ann["category_id"] not in categories:
+            raise DatasetFormatError(f"{where}: 'category_id' {ann['category_id']!r} is not one of the file's "
+                                     f"categories {sorted(categories, key=str)}")
+        category = categories[ann["category_id"]]
+    return make_annotation(bbox, ignore=is_ignore(ann, category), vis_bbox=vis, visibility=visibility,
+                           height=height, label=category.get("name"))

@@ -2,15 +2,17 @@
 Format converters for pedestrian benchmarks, with a command line (`python -m pedet.data.convert --help`):
 
     odgt2coco         CrowdHuman .odgt  -> COCO JSON (every odgt field kept, so coco2odgt restores the file)
-    coco2odgt         COCO JSON from odgt2coco -> CrowdHuman .odgt
+    coco2odgt         COCO JSON (from odgt2coco, or any COCO detection file: its person category) -> CrowdHuman .odgt
     citypersons2coco  CityPersons per-image gtBboxCityPersons/<split>/ -> COCO-style *_gt.json (the official
                       val_gt.json fields: images {id, im_name, file_name, height, width}; annotations {id, image_id,
                       category_id 1, iscrowd 0, ignore, bbox, vis_bbox, height, vis_ratio})
     caltech_seq2jpg   Caltech set??/V???.seq videos -> Caltech/images/set??_V???_I?????.jpg, only the frames that have
                       an annotation file (frame index 0-based, as in the new annotations' file names)
 
-The converters change the format only: no box is dropped, clipped or re-labelled (degenerate boxes are kept, the
-loaders drop them with a warning).
+The converters change the format only: no box is clipped or re-labelled. The input is checked as the loaders check
+it (a bad record is an error naming the file and the record); boxes the loaders would drop (zero or negative size,
+entirely outside the image) are left out with one counted warning, so that a converted file and the original give
+the same ground truth. Outputs are written atomically (pedet.utils.file_io), JSON without NaN.
 
 COCO JSON written by odgt2coco (boxes XYWH in px, as in the odgt):
     images:      {id: 1.., file_name: "<ID>.jpg", height, width, crowdhuman_id: "<ID>"}
@@ -24,14 +26,30 @@ from __future__ import annotations
 import argparse
 import glob
 import json
+import logging
 import mmap
 import os
 import sys
 from typing import Iterator, Optional
 
+from pedet.utils.file_io import atomic_open, atomic_write, atomic_write_json, remove_stale_temporaries
+
 from .citypersons import GT_SUFFIX, IMAGE_SUFFIX, list_gt_files, read_gt_file
-from .common import DatasetFormatError, image_size_from_header, parse_box, read_json_file, vis_ratio
-from .crowdhuman import IMAGE_EXT, is_ignore_box, iter_odgt
+from .common import (
+    DatasetFormatError,
+    DroppedBoxes,
+    UniqueImageIds,
+    coco_image,
+    coco_sections,
+    image_size_from_header,
+    parse_box,
+    parse_flag,
+    read_json_file,
+    vis_ratio,
+)
+from .crowdhuman import IMAGE_EXT, iter_odgt, odgt_image_size, parse_odgt_box
+
+logger = logging.getLogger(__name__)
 
 PERSON_CATEGORY = {"id": 1, "name": "person"}
 # the category list of the official val_gt.json (every annotation there has category_id 1 and an `ignore` flag)
@@ -54,58 +72,121 @@ def odgt_to_coco(odgt_file: str, image_root: Optional[str] = None) -> dict:
             (needed for the official files, which have none).
     Returns:
         the COCO dict described in the module docstring.
+    Raises:
+        DatasetFormatError as the CrowdHuman loader (malformed line or box, unknown tag, duplicate ID, ...).
     """
     images, annotations = [], []
+    ids, dropped = UniqueImageIds(), DroppedBoxes(odgt_file)
     for line_no, record in iter_odgt(odgt_file):
         where = f"{odgt_file}:{line_no}"
+        ids.add(str(record["ID"]), where)
         image = {"id": len(images) + 1, "file_name": str(record["ID"]) + IMAGE_EXT, "crowdhuman_id": record["ID"]}
-        if "width" in record and "height" in record:
-            image.update(height=record["height"], width=record["width"], size_in_odgt=True)
+        size = odgt_image_size(record, where)
+        if size is not None:
+            image.update(height=size[0], width=size[1], size_in_odgt=True)
         elif image_root is None:
             raise DatasetFormatError(f"{where}: the line has no width/height; pass the image folder (--image-root)")
         else:
             try:
                 image["height"], image["width"] = image_size_from_header(os.path.join(image_root, image["file_name"]))
-            except FileNotFoundError as e:
-                raise FileNotFoundError(f"{where}: {e}") from None
+            except (FileNotFoundError, DatasetFormatError) as e:
+                raise type(e)(f"{where}: {e}") from None
         images.append(image)
         for box in record["gtboxes"]:
-            if not isinstance(box, dict):
-                raise DatasetFormatError(f"{where}: a 'gtboxes' entry must be an object, got {box!r}")
-            fbox = parse_box(box.get("fbox"), where, "fbox")
-            vbox = parse_box(box["vbox"], where, "vbox") if "vbox" in box else fbox
+            fbox, vbox, _, ignore = parse_odgt_box(box, where)
+            if not dropped.check(fbox, where, image["height"], image["width"]):
+                continue
             ann = {"id": len(annotations) + 1, "image_id": image["id"], "category_id": PERSON_CATEGORY["id"]}
             ann.update({coco: box[odgt] for odgt, coco in _ODGT_BOX_KEYS.items() if odgt in box})
             ann.update({k: box[k] for k in _ODGT_EXTRA_KEYS if k in box})
-            ignore = int(is_ignore_box(box))
-            ann.update(area=fbox[2] * fbox[3], height=fbox[3], ignore=ignore, iscrowd=ignore,
-                       vis_ratio=vis_ratio(fbox, vbox))
+            ann.update(area=fbox[2] * fbox[3], height=fbox[3], ignore=int(ignore), iscrowd=int(ignore),
+                       vis_ratio=vis_ratio(fbox, vbox if vbox is not None else fbox))
             annotations.append(ann)
+    dropped.warn()
     return {"images": images, "annotations": annotations, "categories": [PERSON_CATEGORY]}
 
 
-def coco_to_odgt_lines(coco: dict) -> list[dict]:
+def person_category_id(categories: dict, coco_file: str, name: Optional[str] = None):
     """
-    Convert a COCO dict written by `odgt_to_coco` back to odgt records (one dict per line, in image order).
+    The category id whose boxes are persons: the one named `name`; else the only category; else the one named
+    "person" or "pedestrian". DatasetFormatError when none fits (the message lists the names).
+    """
+    by_name = {str(c["name"]).lower(): cid for cid, c in categories.items()}
+    if name is not None:
+        if name.lower() not in by_name:
+            raise DatasetFormatError(f"{coco_file}: no category named {name!r}; categories: {sorted(by_name)}")
+        return by_name[name.lower()]
+    if len(categories) == 1:
+        return next(iter(categories))
+    for candidate in ("person", "pedestrian"):
+        if candidate in by_name:
+            return by_name[candidate]
+    raise DatasetFormatError(f"{coco_file}: cannot tell which category is the person; categories: {sorted(by_name)} "
+                             "(pass --category NAME)")
 
-    Only the odgt fields come back (ID, gtboxes with fbox/vbox/hbox/tag/extra/head_attr; width/height when the
-    original line had them); the derived COCO fields (area, ignore, vis_ratio, ...) are dropped.
+
+def coco_to_odgt_lines(coco: dict, coco_file: str = "<coco>", category: Optional[str] = None) -> list[dict]:
     """
-    by_image: dict = {img["id"]: [] for img in coco["images"]}
-    for ann in coco["annotations"]:
-        if ann.get("image_id") not in by_image:
-            raise DatasetFormatError(f"annotation {ann.get('id')!r}: unknown image_id {ann.get('image_id')!r}")
-        box = {odgt: ann[coco_key] for odgt, coco_key in _ODGT_BOX_KEYS.items() if coco_key in ann}
-        box.update({k: ann[k] for k in _ODGT_EXTRA_KEYS if k in ann})
-        box.setdefault("tag", "mask" if ann.get("ignore") or ann.get("iscrowd") else "person")
-        by_image[ann["image_id"]].append(box)
-    lines = []
-    for img in coco["images"]:
-        image_id = img.get("crowdhuman_id", os.path.splitext(img["file_name"])[0])
-        line = {"ID": image_id, "gtboxes": by_image[img["id"]]}
-        if img.get("size_in_odgt"):
+    Convert a COCO ground-truth dict to odgt records (one dict per line, in image order).
+
+    A file written by `odgt_to_coco` comes back exactly (ID, gtboxes with fbox/vbox/hbox/tag/extra/head_attr;
+    width/height when the original line had them). Any other COCO detection file works too: the person category
+    (see `person_category_id`) gives the boxes, `iscrowd` or `ignore` 1 gives tag "mask", the image size is written
+    on each line, and the ID is the file name without extension. Boxes of other categories are left out (one
+    counted warning). The odgt format names images <ID>.jpg: other extensions are announced by a counted warning.
+
+    Raises:
+        DatasetFormatError naming `coco_file` and the record: missing or malformed sections, entries or boxes,
+        duplicate image ids or IDs, an annotation of an unknown image.
+    """
+    images, annotations, categories = coco_sections(coco, coco_file, require_categories=False)
+    person = person_category_id(categories, coco_file, category) if categories else None
+    by_image: dict = {}
+    lines, ids = [], UniqueImageIds()
+    sizes = {}
+    not_jpg = 0
+    for i, img in enumerate(images):
+        where = f"{coco_file}: images[{i}]"
+        image_id, height, width, name = coco_image(img, where)
+        if image_id in by_image:
+            raise DatasetFormatError(f"{where}: duplicate image id {image_id!r}")
+        odgt_id = img.get("crowdhuman_id", os.path.splitext(name)[0])
+        not_jpg += not name.lower().endswith(IMAGE_EXT) and "crowdhuman_id" not in img
+        ids.add(str(odgt_id), f"{where} (id {image_id!r})")
+        by_image[image_id] = []
+        sizes[image_id] = (height, width)
+        line = {"ID": odgt_id, "gtboxes": by_image[image_id]}
+        if img.get("size_in_odgt") or "crowdhuman_id" not in img:
             line.update(width=img["width"], height=img["height"])
         lines.append(line)
+    dropped, other = DroppedBoxes(coco_file), 0
+    for i, ann in enumerate(annotations):
+        where = f"{coco_file}: annotations[{i}]" + (f" (id {ann['id']!r})" if isinstance(ann, dict) and "id" in ann
+                                                     else "")
+        if not isinstance(ann, dict):
+            raise DatasetFormatError(f"{where}: an annotation must be an object, got {ann!r}")
+        if ann.get("image_id") not in by_image or isinstance(ann.get("image_id"), bool):
+            raise DatasetFormatError(f"{where}: 'image_id' {ann.get('image_id')!r} does not name an image of the file")
+        if person is not None and ann.get("category_id") != person:
+            other += 1
+            continue
+        fbox = parse_box(ann.get("bbox"), where, "bbox")
+        for key in ("vis_bbox", "head_bbox"):
+            if key in ann:
+                parse_box(ann[key], where, key)
+        crowd = any(parse_flag(ann[k], where, k) for k in ("iscrowd", "ignore") if k in ann)
+        if not dropped.check(fbox, where, *sizes[ann["image_id"]]):
+            continue
+        box = {odgt: ann[coco_key] for odgt, coco_key in _ODGT_BOX_KEYS.items() if coco_key in ann}
+        box.update({k: ann[k] for k in _ODGT_EXTRA_KEYS if k in ann})
+        box.setdefault("tag", "mask" if crowd else "person")
+        by_image[ann["image_id"]].append(box)
+    dropped.warn()
+    if other:
+        logger.warning(f"{coco_file}: left out {other} annotation(s) of categories other than "
+                       f"{categories[person]['name']!r}")
+    if not_jpg:
+        logger.warning(f"{coco_file}: {not_jpg} image(s) are not .jpg files; the CrowdHuman loader looks for <ID>.jpg")
     return lines
 
 
@@ -123,17 +204,21 @@ def citypersons_to_coco(gt_dir: str) -> dict:
     if not files:
         raise FileNotFoundError(f"no '*{GT_SUFFIX}' file under '{gt_dir}/<city>/'")
     images, annotations = [], []
+    dropped = DroppedBoxes(gt_dir)
     for gt_file in files:
         height, width, objects = read_gt_file(gt_file)
         name = os.path.basename(gt_file)[: -len(GT_SUFFIX)] + IMAGE_SUFFIX
         image_id = len(images) + 1
         images.append({"id": image_id, "file_name": name, "im_name": name, "height": height, "width": width})
-        for label, bbox, vis in objects:
+        for i, (label, bbox, vis) in enumerate(objects):
+            if not dropped.check(bbox, f"{gt_file}: objects[{i}]", height, width):
+                continue
             annotations.append({
                 "id": len(annotations) + 1, "image_id": image_id, "category_id": 1, "bbox": bbox, "vis_bbox": vis,
                 "height": bbox[3], "vis_ratio": vis_ratio(bbox, vis),
                 "ignore": int(label != "pedestrian"), "iscrowd": 0,
             })
+    dropped.warn()
     return {"images": images, "annotations": annotations, "categories": CITYPERSONS_CATEGORIES}
 
 
@@ -174,26 +259,31 @@ def caltech_seq_to_jpg(seq_root: str, annotation_root: str, out_dir: str) -> int
               for p in glob.glob(os.path.join(annotation_root, "*", "*.txt"))}
     if not wanted:
         raise FileNotFoundError(f"no bbGt '*.txt' file in '{annotation_root}/*/'")
+    seq_files = sorted(glob.glob(os.path.join(seq_root, "set*", "V*.seq")))
+    if not seq_files:
+        raise FileNotFoundError(f"no 'set*/V*.seq' video under '{seq_root}'")
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise NotADirectoryError(f"'{out_dir}' exists and is not a folder")
     os.makedirs(out_dir, exist_ok=True)
-    written = 0
-    for seq_file in sorted(glob.glob(os.path.join(seq_root, "set*", "V*.seq"))):
+    remove_stale_temporaries(out_dir)
+    written = set()
+    for seq_file in seq_files:
         prefix = f"{os.path.basename(os.path.dirname(seq_file))}_{os.path.basename(seq_file)[:-len('.seq')]}"
         for index, jpeg in enumerate(iter_seq_frames(seq_file)):
             name = f"{prefix}_I{index:05d}"
             if name in wanted:
-                with open(os.path.join(out_dir, name + ".jpg"), "wb") as f:
-                    f.write(jpeg)
-                written += 1
-    return written
+                # no fsync per frame (tens of thousands of files, ~8 ms each): a rerun rewrites every frame anyway;
+                # stale temporaries were removed once above (not one folder listing per frame)
+                atomic_write(os.path.join(out_dir, name + ".jpg"), jpeg, fsync=False, remove_stale=False)
+                written.add(name)
+    videos = {f"{os.path.basename(os.path.dirname(p))}_{os.path.basename(p)[:-len('.seq')]}" for p in seq_files}
+    missing = sorted(n for n in wanted - written if n.rsplit("_", 1)[0] in videos)
+    if missing:
+        logger.warning(f"{len(missing)} annotated frame(s) are beyond the end of their video; first: {missing[0]}")
+    return len(written)
 
 
-def _write_json(obj, path: str) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(obj, f)
-
-
-def main(argv: Optional[list[str]] = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pedet.data.convert", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -201,9 +291,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("odgt", help="annotation_{train,val}.odgt")
     p.add_argument("output", help="COCO JSON to write")
     p.add_argument("--image-root", help="CrowdHuman/Images, to read image sizes (the official odgt has none)")
-    p = sub.add_parser("coco2odgt", help="COCO JSON written by odgt2coco -> CrowdHuman .odgt")
+    p = sub.add_parser("coco2odgt", help="COCO JSON (ours or any COCO detection file) -> CrowdHuman .odgt")
     p.add_argument("coco", help="COCO JSON")
     p.add_argument("output", help=".odgt to write")
+    p.add_argument("--category", help="name of the person category (default: the only category, else 'person' or "
+                                      "'pedestrian')")
     p = sub.add_parser("citypersons2coco", help="gtBboxCityPersons/<split>/ -> COCO-style <split>_gt.json")
     p.add_argument("gt_dir", help="e.g. datasets/cityscapes/gtBboxCityPersons/val")
     p.add_argument("output", help="e.g. datasets/cityscapes/gtBboxCityPersons/val_gt.json")
@@ -211,25 +303,38 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("seq_root", help="folder with set00/ ... set10/ holding V???.seq")
     p.add_argument("annotation_root", help="e.g. datasets/Caltech/annotations_new")
     p.add_argument("output", help="e.g. datasets/Caltech/images")
-    args = parser.parse_args(argv)
+    return parser
 
+
+def run(args: argparse.Namespace) -> str:
+    """Run one converter; returns the summary line."""
     if args.command == "odgt2coco":
         coco = odgt_to_coco(args.odgt, args.image_root)
-        _write_json(coco, args.output)
-        print(f"wrote {args.output}: {len(coco['images'])} images, {len(coco['annotations'])} boxes")
-    elif args.command == "coco2odgt":
-        lines = coco_to_odgt_lines(read_json_file(args.coco))
-        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-        with open(args.output, "w", encoding="utf-8") as f:
-            f.writelines(json.dumps(line) + "\n" for line in lines)
-        print(f"wrote {args.output}: {len(lines)} lines")
-    elif args.command == "caltech_seq2jpg":
+        atomic_write_json(args.output, coco)
+        return f"wrote {args.output}: {len(coco['images'])} images, {len(coco['annotations'])} boxes"
+    if args.command == "coco2odgt":
+        lines = coco_to_odgt_lines(read_json_file(args.coco), args.coco, args.category)
+        with atomic_open(args.output, "w") as f:
+            f.writelines(json.dumps(line, allow_nan=False) + "\n" for line in lines)
+        return f"wrote {args.output}: {len(lines)} lines"
+    if args.command == "caltech_seq2jpg":
         n = caltech_seq_to_jpg(args.seq_root, args.annotation_root, args.output)
-        print(f"wrote {n} frames to {args.output}")
-    else:
-        coco = citypersons_to_coco(args.gt_dir)
-        _write_json(coco, args.output)
-        print(f"wrote {args.output}: {len(coco['images'])} images, {len(coco['annotations'])} boxes")
+        return f"wrote {n} frames to {args.output}"
+    coco = citypersons_to_coco(args.gt_dir)
+    atomic_write_json(args.output, coco)
+    return f"wrote {args.output}: {len(coco['images'])} images, {len(coco['annotations'])} boxes"
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """Command line; a bad input file is one line on stderr ("error: <file>:<record>: ...") and exit status 1."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    try:
+        summary = run(args)
+    except (DatasetFormatError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(summary)
     return 0
 
 

@@ -7,53 +7,96 @@ File format (`annotation_{train,val}.odgt`): one JSON object per line,
 and the image `Images/<ID>.jpg`. The official file has no image size; optional "width"/"height" keys are used when a
 line has them, otherwise the size comes from the image header.
 
-A box is an ignore box if its `tag` is not "person" or `extra.ignore` is non-zero (METHODS §3.1: the union of the
-CrowdHuman evaluator's and cvpods' rules). Full box = fbox (UNCLIPPED), visible box = vbox, head box = hbox.
+A box is an ignore box if its `tag` is "mask" (not "person") or `extra.ignore` is 1 (the union of the CrowdHuman
+evaluator's and cvpods' rules). Every box must have a `tag`, "person" or "mask"; anything else is an error rather
+than a silent ignore box. Full box = fbox (UNCLIPPED), visible box = vbox, head box = hbox.
 
 Shape shorthand: N = images (lines), G = boxes of one image.
 """
 from __future__ import annotations
 
 import json
-import math
 import os
-from typing import Iterator
-
-import pedet  # noqa: F401  (Pillow alias before any detectron2 import)
-from detectron2.data import DatasetCatalog, MetadataCatalog
+from typing import Any, Iterator
 
 from .common import (
     DatasetFormatError,
     DroppedBoxes,
     UniqueImageIds,
     image_size_from_header,
-    is_valid_box,
+    is_truncated,
     make_annotation,
     parse_box,
+    parse_flag,
+    parse_image_size,
+    read_text_file,
     require_path,
 )
 
 IMAGE_EXT = ".jpg"
 
 
+TAGS = ("person", "mask")  # the tags of the official files: "mask" marks an ignore region (a crowd, a reflection)
+
+
+def _odgt_hint(record: Any) -> str:
+    """Why a parsed line is not a CrowdHuman ground-truth record, when it is recognisably something else."""
+    if isinstance(record, dict) and "images" in record:
+        return "; this looks like a COCO-style file, not an .odgt (convert it with coco2odgt)"
+    if isinstance(record, dict) and "dtboxes" in record and "gtboxes" not in record:
+        return "; this is a detection line ('dtboxes'), not ground truth ('gtboxes')"
+    if isinstance(record, dict) and "objects" in record and "imgHeight" in record:
+        return "; this looks like a per-image CityPersons file"
+    if isinstance(record, list):
+        return "; this looks like a JSON list (e.g. COCO results), not an .odgt"
+    return ""
+
+
 def iter_odgt(odgt_file: str) -> Iterator[tuple[int, dict]]:
     """
     Yield (line number, parsed JSON object) for every non-blank line of an .odgt file.
 
-    Raises DatasetFormatError("<file>:<line>: ...") for a line that is not a JSON object with "ID" and "gtboxes".
+    Raises DatasetFormatError("<file>:<line>: ...") for a line that is not a JSON object with a usable "ID"
+    (a non-empty string or an integer) and a "gtboxes" list, for a file of another format (one JSON document, a
+    COCO file, a detection file) and for a file without any record.
     """
-    with open(odgt_file, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            where = f"{odgt_file}:{line_no}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DatasetFormatError(f"{where}: malformed JSON (column {e.colno}): {e.msg}") from None
-            if not isinstance(record, dict) or "ID" not in record or not isinstance(record.get("gtboxes"), list):
-                raise DatasetFormatError(f"{where}: expected an object with 'ID' and a 'gtboxes' list")
-            yield line_no, record
+    text = read_text_file(odgt_file)
+    count = 0
+    for line_no, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        where = f"{odgt_file}:{line_no}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            if count == 0:
+                try:
+                    json.loads(text)
+                except json.JSONDecodeError:
+                    pass
+                else:
+                    raise DatasetFormatError(f"{where}: the file is one JSON document spread over several lines, not "
+                                             "an .odgt file (one JSON object per line)") from None
+            raise DatasetFormatError(f"{where}: malformed JSON (column {e.colno}): {e.msg}"
+                                     + (" (truncated line?)" if is_truncated(line, e) else "")) from None
+        if not isinstance(record, dict) or "ID" not in record or not isinstance(record.get("gtboxes"), list):
+            raise DatasetFormatError(f"{where}: expected an object with 'ID' and a 'gtboxes' list" + _odgt_hint(record))
+        image_id = record["ID"]
+        if not isinstance(image_id, (str, int)) or isinstance(image_id, bool) or image_id == "":
+            raise DatasetFormatError(f"{where}: 'ID' must be a non-empty string (the image name), got {image_id!r}")
+        count += 1
+        yield line_no, record
+    if count == 0:
+        raise DatasetFormatError(f"{odgt_file}:1: the file has no record (empty .odgt)")
+
+
+def odgt_image_size(record: dict, where: str) -> tuple[int, int] | None:
+    """(height, width) from a line's optional "height" / "width" (both or neither), else None."""
+    if "width" not in record and "height" not in record:
+        return None
+    if "width" not in record or "height" not in record:
+        raise DatasetFormatError(f"{where}: give both 'width' and 'height' or neither")
+    return parse_image_size(record["height"], record["width"], where)
 
 
 def is_ignore_box(gtbox: dict) -> bool:
@@ -62,18 +105,32 @@ def is_ignore_box(gtbox: dict) -> bool:
     return gtbox.get("tag") != "person" or (isinstance(extra, dict) and bool(extra.get("ignore", 0)))
 
 
-def _odgt_annotation(gtbox: dict, where: str, dropped: DroppedBoxes) -> dict | None:
-    """One gtboxes entry -> pedet annotation, or None (counted in `dropped`) if the full box is degenerate."""
+def parse_odgt_box(gtbox: Any, where: str) -> tuple[list[float], list[float] | None, list[float] | None, bool]:
+    """
+    Check one "gtboxes" entry.
+
+    Returns:
+        (fbox, vbox or None, hbox or None, ignore), boxes as 4 finite floats, XYWH.
+    Raises:
+        DatasetFormatError: not an object; no 'tag' or an unknown one (a box without tag would otherwise become an
+        ignore box without a word); 'extra' not an object or 'extra.ignore' not 0/1; a box that is missing ('fbox'),
+        not 4 numbers, or holds NaN/inf.
+    """
     if not isinstance(gtbox, dict):
         raise DatasetFormatError(f"{where}: a 'gtboxes' entry must be an object, got {gtbox!r}")
+    if "tag" not in gtbox:
+        raise DatasetFormatError(f"{where}: a 'gtboxes' entry has no 'tag' (expected one of {TAGS})")
+    if gtbox["tag"] not in TAGS:
+        raise DatasetFormatError(f"{where}: unknown tag {gtbox['tag']!r}; expected one of {TAGS}")
+    extra = gtbox.get("extra", {})
+    if not isinstance(extra, dict):
+        raise DatasetFormatError(f"{where}: 'extra' must be an object, got {extra!r}")
+    if "ignore" in extra:
+        parse_flag(extra["ignore"], where, "extra.ignore")
     fbox = parse_box(gtbox.get("fbox"), where, "fbox")
     vbox = parse_box(gtbox["vbox"], where, "vbox") if "vbox" in gtbox else None
     hbox = parse_box(gtbox["hbox"], where, "hbox") if "hbox" in gtbox else None
-    if not is_valid_box(fbox) or (vbox is not None and not all(math.isfinite(v) for v in vbox)):
-        dropped.add(where, fbox)
-        return None
-    return make_annotation(fbox, ignore=is_ignore_box(gtbox), vis_bbox=vbox, head_bbox=hbox,
-                           label=str(gtbox.get("tag")))
+    return fbox, vbox, hbox, is_ignore_box(gtbox)
 
 
 def load_crowdhuman_odgt(odgt_file: str, image_root: str, dataset_name: str | None = None) -> list[dict]:
@@ -87,9 +144,10 @@ def load_crowdhuman_odgt(odgt_file: str, image_root: str, dataset_name: str | No
     Returns:
         N dicts {"file_name", "image_id" (the odgt ID string), "height", "width", "annotations": G dicts with bbox
         (fbox, unclipped, XYWH_ABS), vis_bbox (vbox), head_bbox (hbox), vis_ratio, height, ignore, category_id 0/-1,
-        iscrowd 0, label (the tag)}.
+        iscrowd 0, label (the tag)}. Full boxes of zero/negative size or entirely outside the image are dropped with
+        one counted warning.
     Raises:
-        DatasetFormatError: malformed line (names file and line), duplicate ID.
+        DatasetFormatError: malformed line or box (names file and line), duplicate ID, unknown tag.
         FileNotFoundError: an image is missing (names the path and the line).
     """
     dropped = DroppedBoxes(dataset_name or odgt_file)
@@ -100,26 +158,22 @@ def load_crowdhuman_odgt(odgt_file: str, image_root: str, dataset_name: str | No
         image_id = str(record["ID"])
         ids.add(image_id, where)
         file_name = os.path.join(image_root, image_id + IMAGE_EXT)
-        if "width" in record and "height" in record:
-            if not os.path.isfile(file_name):
-                raise FileNotFoundError(f"{where}: image not found: '{file_name}'")
-            try:
-                height, width = int(record["height"]), int(record["width"])
-            except (TypeError, ValueError):
-                raise DatasetFormatError(f"{where}: 'width' and 'height' must be integers") from None
-        else:
-            try:
-                height, width = image_size_from_header(file_name)
-            except FileNotFoundError as e:
-                raise FileNotFoundError(f"{where}: {e}") from None
-        annos = [_odgt_annotation(b, where, dropped) for b in record["gtboxes"]]
-        dicts.append({
-            "file_name": file_name,
-            "image_id": image_id,
-            "height": height,
-            "width": width,
-            "annotations": [a for a in annos if a is not None],
-        })
+        size = odgt_image_size(record, where)
+        try:
+            if size is None:
+                size = image_size_from_header(file_name)
+            elif not os.path.isfile(file_name):
+                raise FileNotFoundError(f"image not found: '{file_name}'")
+        except (FileNotFoundError, DatasetFormatError) as e:
+            raise type(e)(f"{where}: {e}") from None
+        height, width = size
+        annos = []
+        for gtbox in record["gtboxes"]:
+            fbox, vbox, hbox, ignore = parse_odgt_box(gtbox, where)
+            if dropped.check(fbox, where, height, width):
+                annos.append(make_annotation(fbox, ignore=ignore, vis_bbox=vbox, head_bbox=hbox, label=gtbox["tag"]))
+        dicts.append({"file_name": file_name, "image_id": image_id, "height": height, "width": width,
+                      "annotations": annos})
     dropped.warn()
     return dicts
 
@@ -130,6 +184,7 @@ def register_crowdhuman(name: str, odgt_file: str, image_root: str, evaluator_ty
 
     Metadata: thing_classes ["person"], evaluator_type, gt_file (the .odgt), image_root.
     """
+    from detectron2.data import DatasetCatalog, MetadataCatalog  # here: importing it loads torch
 
     def load() -> list[dict]:
         require_path(odgt_file, name, "annotation file")

@@ -11,15 +11,14 @@ points to the CityPersons API), so these sets get evaluator_type "citypersons".
 
 Ignore rule (CHOICE; the public TJU-Ped files were not available to check field by field): a box is an ignore box if
 its `ignore` or `iscrowd` flag is set, or its category is named as an ignore region (IGNORE_CATEGORY_NAMES); every
-other box is a positive. When the file has no visible box, the visible box is the full box (visibility 1).
+other box is a positive. The file must have its 'categories' list and every annotation a 'category_id' from it
+(without them an ignore region named by its category would silently become a positive). When an annotation has no
+visible box (nor `vis_ratio`), the visible box is the full box (visibility 1), announced by one counted warning.
 """
 from __future__ import annotations
 
 import os
 from typing import Optional
-
-import pedet  # noqa: F401  (Pillow alias before any detectron2 import)
-from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from .common import load_coco_style_json, require_path
 
@@ -44,12 +43,14 @@ def load_tju_ped(json_file: str, image_dir: str, dataset_name: Optional[str] = N
     """
     return load_coco_style_json(
         json_file, image_dir, image_path=lambda root, img: os.path.join(root, img["file_name"]),
-        is_ignore=is_ignore, dataset_name=dataset_name,
+        is_ignore=is_ignore, dataset_name=dataset_name, require_categories=True,
+        counted_defaults={"vis_bbox": "no 'vis_ratio' either: visible box = full box (visibility 1)"},
     )
 
 
 def register_tju_ped(name: str, json_file: str, image_dir: str) -> None:
     """Register a TJU-Ped split lazily. Metadata: thing_classes, evaluator_type "citypersons", gt_file."""
+    from detectron2.data import DatasetCatalog, MetadataCatalog  # here: importing it loads torch
 
     def load() -> list[dict]:
         require_path(json_file, name, "annotation file")

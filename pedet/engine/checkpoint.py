@@ -19,7 +19,7 @@ import pedet  # noqa: F401  (Pillow alias before any detectron2.data import)
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 
-from .io import atomic_torch_save, atomic_write
+from .io import atomic_torch_save, atomic_write, remove_stale_temporaries
 
 __all__ = ["PedetCheckpointer", "load_checkpoint_file", "trust_pickle_from_env"]
 logger = logging.getLogger(__name__)
@@ -54,7 +54,11 @@ def load_checkpoint_file(path: str, trust_pickle: bool = False) -> Any:
 
 
 class PedetCheckpointer(DetectionCheckpointer):
-    """DetectionCheckpointer with weights-only ``.pth`` loading, a warning on ``.pkl``, and atomic saves."""
+    """
+    DetectionCheckpointer with weights-only ``.pth`` loading, a warning on ``.pkl``, and atomic saves. A save killed
+    half-way leaves the previous checkpoint intact and a hidden temporary file, which the next checkpointer of the
+    folder (e.g. the ``--resume`` run) removes when it starts.
+    """
 
     def __init__(self, model, save_dir: str = "", *, trust_pickle: bool = False, save_to_disk=None, **checkpointables):
         """
@@ -64,6 +68,9 @@ class PedetCheckpointer(DetectionCheckpointer):
         """
         super().__init__(model, save_dir, save_to_disk=save_to_disk, **checkpointables)
         self.trust_pickle = trust_pickle
+        if self.save_dir and self.save_to_disk and "://" not in self.save_dir:
+            for path in remove_stale_temporaries(self.save_dir):
+                self.logger.info(f"Removed {path}, left by an interrupted save")
 
     @classmethod
     def from_checkpointer(cls, other: DetectionCheckpointer, trust_pickle: bool = False) -> "PedetCheckpointer":

@@ -9,7 +9,7 @@
 2. Resume: the checkpoint holds the optimizer (v0.6's DefaultTrainer leaves it out: see ``state_dict``); the
    checkpointer is a ``PedetCheckpointer`` (weights-only loading, atomic saves); the training sampler
    (``ResumableTrainingSampler``, from pedet.data.build) is a checkpointable, so its seed is saved, and after
-   ``resume_or_load`` the data stream continues at ``start_iter`` (module docstring of pedet.engine.sampler).
+   ``resume_or_load`` the data stream continues at ``start_iter`` (module docstring of pedet.data.samplers).
    Iteration count, optimizer and LR schedule come back through detectron2's own checkpoint state.
 3. metrics.json: a ``RepairingJSONWriter`` replaces the JSONWriter; on resume, a torn last line and the records of the
    iterations that are about to be redone (after the last checkpoint) are cut, so iterations increase strictly and the

@@ -1,15 +1,15 @@
 """
-Atomic file writers (temp file in the same folder + os.replace) and the prediction file formats the evaluator
-writes (CrowdHuman odgt lines, COCO results JSON). Pure Python / numpy.
+Atomic file writers (pedet.utils.file_io: temp file in the same folder, fsync, os.replace) and the prediction file
+formats the evaluator writes (CrowdHuman odgt lines, COCO results JSON). Pure Python / numpy.
 """
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from typing import Callable
 
 import numpy as np
+
+from pedet.utils.file_io import atomic_open
 
 from .io import DetectionSet, GroundTruthSet
 
@@ -17,18 +17,12 @@ __all__ = ["atomic_write", "atomic_write_json", "atomic_write_text", "odgt_lines
 
 
 def atomic_write(path: str, write: Callable, binary: bool = False) -> None:
-    """Call ``write(file)`` on a temp file next to ``path``, then rename it over ``path`` (readers never see half)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb" if binary else "w") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """
+    Call ``write(file)`` on a temporary file next to ``path``, then rename it over ``path`` (readers never see half):
+    pedet.utils.file_io.atomic_open (fsync'd, the umask's permissions, leftovers of interrupted saves removed).
+    """
+    with atomic_open(path, "wb" if binary else "w") as f:
+        write(f)
 
 
 def atomic_write_text(path: str, text: str) -> None:

@@ -19,6 +19,8 @@ from typing import Dict
 import numpy as np
 import torch
 
+from pedet.utils.file_io import atomic_open
+
 
 def torchvision_to_d2(state_dict: Dict[str, torch.Tensor]) -> Dict[str, np.ndarray]:
     """Renames torchvision ResNet keys to detectron2's ResNet keys; returns float numpy arrays (fc.* dropped)."""
@@ -41,7 +43,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     state = torch.load(args.input, map_location="cpu", weights_only=True)
     state = state.get("state_dict", state) if isinstance(state, dict) else state
-    with open(args.output, "wb") as f:
+    with atomic_open(args.output, "wb") as f:
         pickle.dump({"model": torchvision_to_d2(state), "__author__": "torchvision", "matching_heuristics": True}, f)
     print(f"wrote {args.output}")
 

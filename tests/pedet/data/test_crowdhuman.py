@@ -98,8 +98,8 @@ def test_load_crowdhuman_odgt_drops_degenerate_boxes_with_one_counted_warning(tm
     boxes = [
         dict(PERSON, fbox=[1, 2, 0, 20]),  # zero width
         dict(PERSON, fbox=[1, 2, 10, -5]),  # negative height
-        dict(PERSON, fbox=[float("nan"), 2, 10, 20]),  # NaN (json writes NaN, which Python's json reads)
-        dict(PERSON, fbox=[1, 2, float("inf"), 20]),  # inf
+        dict(PERSON, fbox=[40, 2, 10, 20]),  # x >= 32: entirely right of the 32 x 24 image
+        dict(PERSON, fbox=[-10, 2, 10, 20]),  # x + w = 0: touches the left border only
         PERSON,
     ]
     odgt, images = _write_odgt(tmp_path, [json.dumps({"ID": "a", "gtboxes": boxes})])
@@ -107,7 +107,8 @@ def test_load_crowdhuman_odgt_drops_degenerate_boxes_with_one_counted_warning(tm
         dicts = load_crowdhuman_odgt(odgt, images, dataset_name="tiny")
     assert [a["bbox"] for a in dicts[0]["annotations"]] == [[1.0, 2.0, 10.0, 20.0]]
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 1 and "tiny: dropped 4 box(es) of zero/negative/NaN/inf size" in warnings[0]
+    assert len(warnings) == 1
+    assert "tiny: dropped 4 box(es) (2 of zero or negative size, 2 entirely outside the image)" in warnings[0]
 
 
 def test_load_crowdhuman_odgt_uses_width_height_of_the_line_when_present(tmp_path):

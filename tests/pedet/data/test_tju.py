@@ -47,7 +47,7 @@ def test_load_tju_ped_annotation_of_unknown_image_is_an_error(tmp_path):
     data["annotations"][0]["image_id"] = 99
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(data))
-    with pytest.raises(ValueError, match=rf"{bad}: annotations\[0\]: 'image_id' does not name an image"):
+    with pytest.raises(ValueError, match=rf"{bad}: annotations\[0\] \(id 1\): 'image_id' 99 does not name an image"):
         load_tju_ped(str(bad), images)
 
 

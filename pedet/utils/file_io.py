@@ -1,0 +1,165 @@
+"""
+The one way pedet writes a file: atomically, durably, with ordinary permissions, cleaning up after interrupted saves.
+
+Every output of the project (evaluator predictions / metrics / plots, the main job's report, converter outputs, the
+synthetic set, checkpoints, exported models) goes through ``atomic_open``:
+
+1. The content is written to a temporary sibling ``.<name>.<host>.<pid>.<random>.tmp`` in the destination folder, so
+   that ``os.replace`` stays within one file system and is atomic on POSIX: a reader, or a run killed half-way, sees
+   the old file or the new one, never a torn one.
+2. The temporary file is created by ``os.open(..., 0o666)``, so the kernel applies the umask exactly as for a plain
+   ``open(path, "w")`` (``tempfile.mkstemp`` would give 0600, unreadable by the group of a shared output folder).
+3. The file is flushed and fsync'd before the rename, and the folder is fsync'd after it, so that the new name and
+   its content survive a power loss together.
+4. A save that is killed (``kill -9``, OOM, power loss) leaves its temporary file behind; nothing else would ever
+   remove it. Each save first removes the stale temporaries of its own destination, and ``remove_stale_temporaries``
+   clears a whole folder (called when a checkpointer, a converter or the synthetic generator starts). A temporary is
+   stale when it was written on this host by a process that no longer runs; files of live writers and of other hosts
+   (a shared file system) are left alone.
+
+Nothing here imports torch or Detectron2: ``pedet.data``, ``pedet.evaluation`` and ``pedet.engine`` all use it.
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import re
+import secrets
+import socket
+from typing import IO, Any, Iterator, Union
+
+__all__ = ["atomic_open", "atomic_write", "atomic_write_json", "remove_stale_temporaries"]
+
+_SUFFIX = ".tmp"
+# .<name>.<host>.<pid>.<16 hex>.tmp ; host never contains "." here (see _host)
+_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<host>[^.]*)\.(?P<pid>\d+)\.[0-9a-f]{16}\.tmp$")
+
+
+def _host() -> str:
+    """This machine's name as a file-name component (dots and path separators replaced)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname())[:64]
+
+
+def _temporary_path(path: str) -> str:
+    folder, name = os.path.split(path)
+    return os.path.join(folder, f".{name}.{_host()}.{os.getpid()}.{secrets.token_hex(8)}{_SUFFIX}")
+
+
+def _process_is_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: existence check only
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    except OverflowError:  # not a possible pid
+        return False
+    return True
+
+
+def _is_stale(file_name: str, name: str | None = None) -> bool:
+    """True for a temporary of ours (of destination `name`, if given) left by a dead process of this host."""
+    m = _TEMPORARY.match(file_name)
+    if m is None or (name is not None and m.group("name") != name):
+        return False
+    return m.group("host") == _host() and not _process_is_alive(int(m.group("pid")))
+
+
+def remove_stale_temporaries(folder: str, name: str | None = None) -> list[str]:
+    """
+    Remove the temporary files that interrupted saves left in `folder` (see the module docstring).
+
+    Args:
+        folder: a folder; a missing one holds nothing to remove.
+        name: only the temporaries of this destination file name (None: of every destination).
+    Returns:
+        the paths removed.
+    """
+    try:
+        entries = os.listdir(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    removed = []
+    for entry in entries:
+        if entry.endswith(_SUFFIX) and _is_stale(entry, name):
+            path = os.path.join(folder, entry)
+            with contextlib.suppress(FileNotFoundError):  # another process cleaned it first
+                os.remove(path)
+                removed.append(path)
+    return removed
+
+
+def _fsync_folder(folder: str) -> None:
+    """fsync a folder so that a rename in it is durable (a no-op where folders cannot be opened, e.g. Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError as e:  # some file systems do not support fsync on folders
+        if e.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_open(path: str, mode: str = "w", *, fsync: bool = True, remove_stale: bool = True) -> Iterator[IO]:
+    """
+    A file object whose content replaces `path` when the ``with`` block exits without an error.
+
+    On an error (or a KeyboardInterrupt) the temporary file is removed and `path` is left as it was.
+
+    Args:
+        path: destination; its folder is created if missing. Must not be an existing folder.
+        mode: "w" (text, UTF-8) or "wb" (binary).
+        fsync: fsync the file and the folder (durable); False only where a later marker file makes a batch durable.
+        remove_stale: first remove the temporaries that interrupted saves of `path` left (this lists the folder);
+            writers of many files into one folder call ``remove_stale_temporaries(folder)`` once instead.
+    """
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_open supports the modes 'w' and 'wb', got {mode!r}")
+    path = os.path.abspath(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", path)
+    folder, name = os.path.split(path)
+    os.makedirs(folder, exist_ok=True)
+    if remove_stale:
+        remove_stale_temporaries(folder, name)
+    tmp = _temporary_path(path)
+    # 0o666 & ~umask, as open(path, "w") would create it; O_EXCL: never follow or reuse an existing name
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+    try:
+        with os.fdopen(fd, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as f:
+            yield f
+            f.flush()
+            if fsync:
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        raise
+    if fsync:
+        _fsync_folder(folder)
+
+
+def atomic_write(path: str, data: Union[str, bytes], *, fsync: bool = True, remove_stale: bool = True) -> None:
+    """Replace `path` with `data` (str: UTF-8 text, bytes: binary) through ``atomic_open`` (same options)."""
+    with atomic_open(path, "wb" if isinstance(data, bytes) else "w", fsync=fsync, remove_stale=remove_stale) as f:
+        f.write(data)
+
+
+def atomic_write_json(path: str, obj: Any, **dump_kwargs) -> None:
+    """
+    ``json.dump(obj)`` into `path` through ``atomic_open``. NaN and infinity are refused (``allow_nan=False``
+    unless given): a literal ``NaN`` is not JSON, and other readers reject it.
+    """
+    dump_kwargs.setdefault("allow_nan", False)
+    with atomic_open(path, "w") as f:
+        json.dump(obj, f, **dump_kwargs)
