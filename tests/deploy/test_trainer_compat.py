@@ -135,3 +135,11 @@ def test_amp_enabled_trains_on_cpu_in_bfloat16(tiny_root, tmp_path, monkeypatch,
     grads = [p.grad for p in trainer.model.parameters() if p.grad is not None]
     assert grads and all(torch.isfinite(g).all() for g in grads)
     assert all(p.dtype == torch.float32 for p in trainer.model.parameters())  # fp32 master weights
+
+
+def test_checkpoint_holds_the_lr_schedule(tiny_root, tmp_path):
+    """detectron2's LRScheduler hook saves the scheduler only if it is a torch LR scheduler by the installed
+    version's check (``_LRScheduler`` on v0.6, ``LRScheduler`` on main): both must see detectron2's LRMultiplier."""
+    trainer = PedestrianTrainer(_cfg("opl", str(tmp_path), "SOLVER.MAX_ITER", "1"))
+    states = [v for k, v in trainer.state_dict()["hooks"].items() if k.endswith("LRScheduler")]
+    assert len(states) == 1 and "last_epoch" in states[0] and "base_lrs" in states[0]
