@@ -24,9 +24,12 @@ class LazyIteratorTrainer(SimpleTrainer):
     """detectron2 main's SimpleTrainer data iterator: created on first use, behind a property without a setter."""
 
     def __init__(self, model, data_loader, optimizer, *args, **kwargs):
-        TrainerBase.__init__(self)  # not v0.6's SimpleTrainer.__init__, which assigns the iterator eagerly
-        model.train()
-        self.model, self.data_loader, self.optimizer = model, data_loader, optimizer
+        if isinstance(getattr(SimpleTrainer, "_data_loader_iter", None), property):  # detectron2 main: itself
+            super().__init__(model, data_loader, optimizer, *args, **kwargs)
+        else:  # v0.6's SimpleTrainer.__init__ assigns the iterator eagerly, which this class refuses
+            TrainerBase.__init__(self)
+            model.train()
+            self.model, self.data_loader, self.optimizer = model, data_loader, optimizer
         self._data_loader_iter_obj = None
 
     @property
