@@ -273,10 +273,12 @@ def format_table(result: dict) -> str:
                 notes += f"; assignment {100 * r['assign_share']:.1f} % of the step"
                 notes += " (> 10 %: overlap or move to GPU)" if r["assign_over_10pct"] else ""
             speed = f"{r['it_per_s']:.2f} it/s" if "it_per_s" in r else "-"
-            lines.append(f"| train | {r['project']} | {r['precision']} | {r['persons']} persons | {speed} | {mem} | "
+            precision = f"amp ({r['autocast_dtype']})" if r["precision"] == "amp" else "fp32"
+            lines.append(f"| train | {r['project']} | {precision} | {r['persons']} persons | {speed} | {mem} | "
                          f"{notes} |")
         elif r["section"] == "inference":
-            lines.append(f"| inference | {r['project']} | {r['precision']} | batch {r['batch']} | "
+            precision = r["autocast_dtype"] or "fp32"  # fp16 rows run bfloat16 autocast on the CPU
+            lines.append(f"| inference | {r['project']} | {precision} | batch {r['batch']} | "
                          f"{r['images_per_s']:.1f} img/s | {mem} | {r['input']} |")
         else:
             lines.append(f"| latency | OPL / FCOS+NMS | fp32 | {r['persons']} persons | "

@@ -33,4 +33,4 @@ def test_gpu_check_cpu_smoke(tmp_path, capsys):
     for r in latency:
         assert r["opl_no_nms_e2e_ms"] > r["opl_no_nms_post_ms"] > 0 and r["fcos_nms_e2e_ms"] > 0
     printed = capsys.readouterr().out
-    assert "| train | opl | amp | 5 persons |" in printed and "| latency | OPL / FCOS+NMS |" in printed
+    assert "| train | opl | amp (bfloat16) | 5 persons |" in printed and "| latency | OPL / FCOS+NMS |" in printed
