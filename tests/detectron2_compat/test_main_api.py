@@ -67,20 +67,20 @@ def test_opl_backbone_asks_for_no_square_padding():
 def test_checkpoint_path_query_is_honoured_as_on_main(tmp_path):
     """main's ``load("x.pth?matching_heuristics=True")`` matches parameter names by suffix; PedetCheckpointer overrides
     the file loading main reads the query in, so it must apply it itself."""
-    saved = torch.nn.Sequential(torch.nn.Linear(2, 2))  # keys 0.weight, 0.bias
+    saved = torch.nn.Linear(2, 2)  # keys weight, bias
     PedetCheckpointer(saved, str(tmp_path)).save("m")
     path = str(tmp_path / "m.pth")
 
-    class Renamed(torch.nn.Module):  # keys layer.weight, layer.bias: only the heuristics can match them
+    class Renamed(torch.nn.Module):  # keys layer.weight, layer.bias: only the heuristics (suffix match) find them
         def __init__(self):
             super().__init__()
             self.layer = torch.nn.Linear(2, 2)
 
     plain = Renamed()
     PedetCheckpointer(plain).load(path)
-    assert not torch.equal(plain.layer.weight, saved[0].weight)
+    assert not torch.equal(plain.layer.weight, saved.weight)
     matched = Renamed()
     PedetCheckpointer(matched).load(path + "?matching_heuristics=True")
-    assert torch.equal(matched.layer.weight, saved[0].weight)
+    assert torch.equal(matched.layer.weight, saved.weight)
     with pytest.raises(ValueError, match="Unsupported query"):
         PedetCheckpointer(Renamed()).load(path + "?no_such_option=1")
