@@ -14,6 +14,7 @@ import logging
 import os
 import pickle
 from typing import Any, Dict
+from urllib.parse import parse_qs
 
 import pedet  # noqa: F401  (Pillow alias before any detectron2.data import)
 import torch
@@ -89,7 +90,23 @@ class PedetCheckpointer(DetectionCheckpointer):
         self.logger.info(f"Loaded {filename} weights-only" if not self.trust_pickle else f"Loaded {filename}")
         if "model" not in loaded:
             loaded = {"model": loaded}
+        self._apply_url_query(loaded)
         return loaded
+
+    def _apply_url_query(self, loaded: Dict[str, Any]) -> None:
+        """
+        detectron2 main accepts ``load("model.pth?matching_heuristics=True")``: its ``load`` strips the query and keeps
+        it in ``_parsed_url_during_load`` for ``_load_file``, which this class overrides; the query is honoured here
+        as main does (v0.6 has no such attribute, and a query there is part of the file name).
+        """
+        parsed = getattr(self, "_parsed_url_during_load", None)
+        if parsed is None:
+            return
+        queries = parse_qs(parsed.query)
+        if queries.pop("matching_heuristics", ["False"]) == ["True"]:
+            loaded["matching_heuristics"] = True
+        if queries:
+            raise ValueError(f"Unsupported query {queries} in the checkpoint path {parsed.geturl()}")
 
     def save(self, name: str, **kwargs: Any) -> None:
         """As fvcore's Checkpointer.save, but the file appears atomically (a kill during the save leaves the old one)."""

@@ -6,11 +6,15 @@
 1. Distributed on CPU: v0.6's DefaultTrainer wraps the model with ``create_ddp_model(model)``, which passes
    ``device_ids=[local_rank]``; torch's DistributedDataParallel rejects device_ids for a CPU module. While the trainer
    is built, a model on CPU gets ``device_ids=None`` (one line of difference; GPU models are untouched).
+   Mixed precision: with ``SOLVER.AMP.ENABLED`` the inner trainer is ``PedetAMPTrainer`` (pedet.engine.amp):
+   detectron2's AMPTrainer on CUDA, bfloat16 autocast on the CPU, where detectron2's asserts CUDA.
 2. Resume: the checkpoint holds the optimizer (v0.6's DefaultTrainer leaves it out: see ``state_dict``); the
    checkpointer is a ``PedetCheckpointer`` (weights-only loading, atomic saves); the training sampler
    (``ResumableTrainingSampler``, from pedet.data.build) is a checkpointable, so its seed is saved, and after
    ``resume_or_load`` the data stream continues at ``start_iter`` (module docstring of pedet.data.samplers).
    Iteration count, optimizer and LR schedule come back through detectron2's own checkpoint state.
+   The same code runs on detectron2 v0.6 and on main: what changed in between is detected by feature, never by
+   version (``restart_data_iterator``, ``_d2_saves_inner_trainer``).
 3. metrics.json: a ``RepairingJSONWriter`` replaces the JSONWriter; on resume, a torn last line and the records of the
    iterations that are about to be redone (after the last checkpoint) are cut, so iterations increase strictly and the
    file parses line by line.
@@ -28,11 +32,13 @@ from detectron2.utils.events import JSONWriter
 from pedet.data.build import build_pedestrian_test_loader, build_pedestrian_train_loader
 from pedet.evaluation import build_miss_rate_evaluator, miss_rate_metric
 
+from .amp import PedetAMPTrainer
 from .checkpoint import PedetCheckpointer
 from .sampler import ResumableTrainingSampler
 from .writers import RepairingJSONWriter
 
-__all__ = ["PedetTrainerMixin", "PedestrianTrainer", "cpu_aware_ddp", "find_training_sampler"]
+__all__ = ["PedetTrainerMixin", "PedestrianTrainer", "cpu_aware_ddp", "find_training_sampler", "pedet_amp_trainer",
+           "restart_data_iterator"]
 logger = logging.getLogger(__name__)
 
 
@@ -55,6 +61,47 @@ def cpu_aware_ddp() -> Iterator[None]:
         d2_defaults.create_ddp_model = original
 
 
+@contextlib.contextmanager
+def pedet_amp_trainer() -> Iterator[None]:
+    """While active, detectron2's DefaultTrainer builds a ``PedetAMPTrainer`` where it would build an AMPTrainer
+    (``SOLVER.AMP.ENABLED``): the same trainer on CUDA, one that works on the CPU (pedet.engine.amp)."""
+    original = d2_defaults.AMPTrainer
+    d2_defaults.AMPTrainer = PedetAMPTrainer
+    try:
+        yield
+    finally:
+        d2_defaults.AMPTrainer = original
+
+
+def restart_data_iterator(trainer) -> None:
+    """
+    Makes a detectron2 ``SimpleTrainer`` draw its next batch from a new iterator over its ``data_loader`` (after the
+    sampler was moved to the resumed iteration).
+
+    detectron2 v0.6 creates the iterator in ``SimpleTrainer.__init__`` and keeps it in the attribute
+    ``_data_loader_iter``. Since detectron2 PR #4307 (main) ``_data_loader_iter`` is a read-only property that creates
+    the iterator on first use and keeps it in ``_data_loader_iter_obj``; assigning to it raises AttributeError. Which
+    one is installed is read from the class, not from a version number.
+    """
+    attr = getattr(type(trainer), "_data_loader_iter", None)
+    if isinstance(attr, property):
+        if attr.fset is not None:
+            trainer._data_loader_iter = iter(trainer.data_loader)
+        elif hasattr(trainer, "_data_loader_iter_obj"):
+            trainer._data_loader_iter_obj = None  # the lazy property makes a new iterator at the next step
+        else:
+            raise TypeError(f"{type(trainer).__name__}._data_loader_iter is a read-only property without the "
+                            "_data_loader_iter_obj of detectron2's lazy iterator: cannot restart the data stream")
+    else:
+        trainer._data_loader_iter = iter(trainer.data_loader)
+
+
+def _d2_saves_inner_trainer() -> bool:
+    """True when the installed DefaultTrainer saves and loads its SimpleTrainer's state (optimizer, grad scaler) in
+    its own state_dict (detectron2 main); v0.6's DefaultTrainer inherits TrainerBase's, which leaves them out."""
+    return "state_dict" in DefaultTrainer.__dict__
+
+
 def find_training_sampler(data_loader, depth: int = 4) -> Optional[ResumableTrainingSampler]:
     """The ResumableTrainingSampler inside a detectron2 train loader (AspectRatioGroupedDataset -> DataLoader ->
     ToIterableDataset -> sampler, or DataLoader -> ...), or None."""
@@ -73,7 +120,7 @@ class PedetTrainerMixin:
     """Mixin for detectron2's DefaultTrainer; see the module docstring. Put it before DefaultTrainer in the bases."""
 
     def __init__(self, cfg):
-        with cpu_aware_ddp():
+        with cpu_aware_ddp(), pedet_amp_trainer():
             super().__init__(cfg)
         self.train_sampler = find_training_sampler(self._trainer.data_loader)
         if self.train_sampler is not None:
@@ -100,19 +147,26 @@ class PedetTrainerMixin:
     def state_dict(self) -> dict:
         """DefaultTrainer's state (iteration, hook states such as the LR scheduler) plus the optimizer.
 
-        This v0.6 build's DefaultTrainer has no state_dict of its own, so its checkpoints hold no optimizer state: a
-        resumed run restarted SGD momentum and ran its first iteration at the LR the scheduler set at construction
-        (the warm-up start), as tests/deploy/test_resume.py showed. Later detectron2 versions add exactly this key.
+        v0.6's DefaultTrainer has no state_dict of its own, so its checkpoints hold no optimizer state: a resumed run
+        restarted SGD momentum and ran its first iteration at the LR the scheduler set at construction (the warm-up
+        start), as tests/deploy/test_resume.py showed. detectron2 main adds exactly this "_trainer" key itself.
         """
         ret = super().state_dict()
-        ret["_trainer"] = self._trainer.state_dict()
+        if "_trainer" not in ret:
+            ret["_trainer"] = self._trainer.state_dict()
         return ret
 
     def load_state_dict(self, state_dict: dict) -> None:
-        super().load_state_dict(state_dict)
-        if "_trainer" in state_dict:
-            self._trainer.load_state_dict(state_dict["_trainer"])
-        else:
+        has_inner = "_trainer" in state_dict
+        if not _d2_saves_inner_trainer():  # v0.6
+            super().load_state_dict(state_dict)
+            if has_inner:
+                self._trainer.load_state_dict(state_dict["_trainer"])
+        elif has_inner:  # main's DefaultTrainer loads "_trainer" itself
+            super().load_state_dict(state_dict)
+        else:  # a checkpoint of v0.6's plain DefaultTrainer under main, whose load_state_dict requires "_trainer"
+            super(DefaultTrainer, self).load_state_dict(state_dict)  # TrainerBase: iteration and hook states
+        if not has_inner:
             logger.warning("The checkpoint has no optimizer state (written by plain DefaultTrainer): SGD momentum "
                            "restarts, and the first resumed iteration uses the LR set at construction")
 
@@ -121,8 +175,8 @@ class PedetTrainerMixin:
         if self.start_iter > 0 and self.train_sampler is not None:
             per_rank = self.cfg.SOLVER.IMS_PER_BATCH // comm.get_world_size()
             self.train_sampler.set_start_iter(self.start_iter, per_rank)
-            # SimpleTrainer made its iterator in __init__ (worker processes may already hold a copy of the sampler)
-            self._trainer._data_loader_iter = iter(self._trainer.data_loader)
+            # v0.6's SimpleTrainer made its iterator in __init__ (worker processes may hold a copy of the sampler)
+            restart_data_iterator(self._trainer)
             logger.info(f"Data order continues at iteration {self.start_iter} (sampler seed "
                         f"{self.train_sampler.state_dict()['seed']}, {per_rank} images per rank and iteration)")
         if self.start_iter > 0:

@@ -49,11 +49,11 @@ def hand_targets(o2o, c2f):
 def test_eq3_to_eq5_losses_by_hand():
     model = tiny_model(extra=["MODEL.OPL.C2F_M", [16, 4]])
     gt = [instances(16, 16, [[0.0, 0.0, 4.0, 2.0]], [0])]
-    scores = torch.full((1, 2, 1), 0.5, requires_grad=True)  # S at 2 locations
+    gate = torch.full((1, 2, 1), 30.0, requires_grad=True)  # sigmoid(30) = 1 - 9e-14: S = S_cls at 2 locations
     logits = [torch.zeros(1, 2, 1, requires_grad=True) for _ in range(2)]  # sigmoid = 0.5
     boxes = torch.tensor([[[0.0, 0.0, 2.0, 2.0], [5.0, 5.0, 6.0, 6.0]]], requires_grad=True)
     with EventStorage():
-        losses = model.losses(logits, scores, boxes, gt, hand_targets([0, -1], [[0, 0], [-1, 0]]))
+        losses = model.losses(logits, gate, boxes, gt, hand_targets([0, -1], [[0, 0], [-1, 0]]))
     # focal at p = 0.5: positive 0.25 * 0.5^2 * ln2 = 0.0625 ln2, negative 0.75 * 0.5^2 * ln2 = 0.1875 ln2
     # L_cls = (0.0625 + 0.1875) ln2 / N_pos(1) = 0.25 ln2
     assert losses["loss_cls_o2o"].item() == pytest.approx(0.25 * LN2, rel=1e-5)
@@ -66,18 +66,21 @@ def test_eq3_to_eq5_losses_by_hand():
     total = sum(losses.values())
     assert total.item() == pytest.approx(0.25 * LN2 + 1.0 + 0.0625 * LN2 + 0.25 * LN2, rel=1e-5)
     total.backward()
-    assert all(torch.isfinite(t.grad).all() for t in [scores, boxes] + logits)
+    assert all(torch.isfinite(t.grad).all() for t in [gate, boxes] + logits)
 
 
 def test_focal_on_product_gradient_finite_at_saturation():
     # S = sigmoid(z_cls) * sigmoid(z_cpn) at S ~ 1 (both +30) and S ~ 1e-26 (both -30), targets 1 and 0 both ways
     z_cls = torch.tensor([[30.0], [-30.0], [30.0], [-30.0]], requires_grad=True)
     z_cpn = torch.tensor([[30.0], [-30.0], [30.0], [-30.0]], requires_grad=True)
-    from pedet.layers.focal import focal_loss_on_probs
+    from pedet.layers.focal import focal_loss_on_logit_product
 
-    loss = focal_loss_on_probs(final_scores(z_cls, z_cpn), torch.tensor([[1.0], [0.0], [0.0], [1.0]])).sum()
+    loss = focal_loss_on_logit_product(z_cls, z_cpn, torch.tensor([[1.0], [0.0], [0.0], [1.0]])).sum()
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(z_cls.grad).all() and torch.isfinite(z_cpn.grad).all()
+    # the positive at S ~ 1e-26 (row 3) is pulled up with the full focal gradient -alpha = -0.25 on each logit
+    assert z_cls.grad[3].item() == pytest.approx(-0.25, rel=1e-5)
+    assert z_cpn.grad[3].item() == pytest.approx(-0.25, rel=1e-5)
 
 
 def test_train_and_eval_on_bad_and_crowded_input():

@@ -41,9 +41,8 @@ def test_rep_gt_and_rep_box_by_hand():
     model = rep_model()
     gt, boxes, o2o = two_gt_case()
     boxes = boxes[None].clone().requires_grad_(True)
-    scores = torch.full((1, 3, 1), 0.5)
     with EventStorage():
-        losses = model.losses([torch.zeros(1, 3, 1)], scores, boxes, [gt], [targets(o2o)])
+        losses = model.losses([torch.zeros(1, 3, 1)], None, boxes, [gt], [targets(o2o)])
     assert REP_KEYS <= set(losses) and all(losses[k].dtype == torch.float32 for k in REP_KEYS)
     # B0: G_Rep = G1 (IoU(G1, B0) = 4/20 > 0, G0 is its target); IoG(B0, G1) = |[2,1,4,3]| / |G1| = 4/16 = 1/4
     #     -> -ln(1 - 1/4) = ln(4/3)
@@ -118,7 +117,7 @@ def test_rep_box_never_pairs_boxes_of_different_images():
     boxes1 = torch.tensor([[3.0, 1.0, 7.0, 3.0], [9.0, 9.0, 10.0, 10.0], [9.0, 9.0, 10.0, 10.0]])
     boxes = torch.stack([boxes0, boxes1])
     with EventStorage():
-        losses = model.losses([torch.zeros(2, 3, 1)], torch.full((2, 3, 1), 0.5), boxes, [gt0, gt1],
+        losses = model.losses([torch.zeros(2, 3, 1)], None, boxes, [gt0, gt1],
                               [targets(o2o0), targets([0, -1, -1])])
     # per image: image 0 has the one pair with IoU 1/7, image 1 has one positive (no pair) -> beta * 1/7 = 1/14
     assert losses["loss_rep_box"].item() == pytest.approx(1.0 / 14.0, rel=1e-5)

@@ -27,7 +27,7 @@ from detectron2.utils import comm
 from detectron2.utils.events import get_event_storage
 from detectron2.utils.logger import log_every_n_seconds
 from pedet.layers.box_ops import matched_iou_safe
-from pedet.layers.focal import focal_loss_on_probs
+from pedet.layers.focal import focal_loss_on_logit_product
 from pedet.layers.repulsion import rep_box_loss, rep_gt_loss, select_repulsion_gt
 from torch import Tensor
 from torchvision.ops import generalized_box_iou_loss, sigmoid_focal_loss
@@ -260,7 +260,7 @@ class OPL(DenseDetector):
                 )
                 for j in range(len(gt_instances))
             ]
-        return self.losses(cls_logits, scores, pred_boxes, valid, targets)
+        return self.losses(cls_logits, gate, pred_boxes, valid, targets)
 
     def decode_boxes(self, deltas: Tensor, anchor_boxes: Tensor) -> Tensor:
         """
@@ -344,14 +344,17 @@ class OPL(DenseDetector):
         return out
 
     def losses(
-        self, cls_logits: List[Tensor], scores: Tensor, pred_boxes: Tensor, gt: Sequence[Instances],
+        self, cls_logits: List[Tensor], gate_logits: Optional[Tensor], pred_boxes: Tensor, gt: Sequence[Instances],
         targets: Sequence[Dict[str, object]],
     ) -> Dict[str, Tensor]:
         """
-        Eq. (3): L = L_reg(B) + L_cls(S) + L_c2f, with L_c2f = sum_i L_i (Eq. 5) and L_i of Eq. (4).
+        Eq. (3): L = L_reg(B) + L_cls(S) + L_c2f, with L_c2f = sum_i L_i (Eq. 5) and L_i of Eq. (4). L_cls is the focal
+        loss on S = sigmoid(z_n) * sigmoid(z_cpn) computed in log space from the two logits (``pedet.layers.focal``):
+        no clamp, and nothing that autocast refuses.
 
         Args:
-            cls_logits: n' x (N, R, K) logits of each block (the last gives S_cls).  scores: (N, R, K) S.
+            cls_logits: n' x (N, R, K) logits of each block (the last gives S_cls).
+            gate_logits: (N, R, 1) z_cpn (CPN or 3DMF gate), or None (S = S_cls).
             pred_boxes: (N, R, 4).  gt: N valid-GT Instances.  targets: ``label_single_image`` outputs.
         Returns:
             {"loss_cls_o2o", "loss_reg", "loss_c2f_{i}" for each C2F block, "loss_aux" (DeFCN mode),
@@ -367,7 +370,9 @@ class OPL(DenseDetector):
         storage.put_scalar("opl/num_fg_per_gt", pos.sum().item() / max(num_gt, 1))
         storage.put_scalar("opl/num_gt_unmatched", float(sum(t["num_unmatched"] for t in targets)))
         weight = (keep | pos).float()[..., None]
-        loss_cls = (focal_loss_on_probs(scores, self._one_hot(o2o, gt), self.focal_alpha, self.focal_gamma) * weight)
+        loss_cls = focal_loss_on_logit_product(
+            cls_logits[-1], gate_logits, self._one_hot(o2o, gt), self.focal_alpha, self.focal_gamma
+        ) * weight
         losses = {"loss_cls_o2o": loss_cls.sum() / num_pos * self.loss_weight["loss_cls_o2o"]}
 
         matched_boxes = torch.cat([g.gt_boxes.tensor[m[m >= 0]] for g, m in zip(gt, o2o)]).float()
