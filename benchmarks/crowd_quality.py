@@ -472,13 +472,11 @@ def _budget_key(budget: dict) -> dict:
 
 
 def _write_json(path: str, obj) -> None:
-    """Atomic JSON write (temporary file + rename), so an interrupted run never leaves half a record."""
+    """A record or summary through pedet's one file writer (atomic, fsync'd, umask permissions), indented, final newline."""
+    from pedet.utils.file_io import atomic_write
+
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1)
-        f.write("\n")
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(obj, indent=1, allow_nan=False) + "\n")
 
 
 def run_one(method: str, budget: dict, seed: int, out_root: str, record_dir: str, force: bool = False,
@@ -530,8 +528,9 @@ def run_one(method: str, budget: dict, seed: int, out_root: str, record_dir: str
             logger.warning(f"{method} seed {seed}: the record lacks test variants {[v[0] for v in missing]} and "
                            f"{final} is not here: retraining")
     os.makedirs(run_dir, exist_ok=True)
-    with open(os.path.join(run_dir, "config.yaml"), "w") as f:
-        f.write(cfg.dump())
+    from pedet.utils.file_io import atomic_write
+
+    atomic_write(os.path.join(run_dir, "config.yaml"), cfg.dump())
     seed_all_rng(seed)
     t0, c0 = time.perf_counter(), time.process_time()
     trainer = Trainer(cfg)
@@ -750,8 +749,9 @@ def write_markdown(result: dict, path: str) -> None:
     if result["budget"] == "smoke":
         lines += ["**SMOKE BUDGET: a check of the script, NOT a result.**", ""]
     lines += headline_table(result["rows"]) + ["", "All metrics:", ""] + full_table(result["rows"])
-    with open(path, "w") as f:
-        f.write("\n".join(lines) + "\n")
+    from pedet.utils.file_io import atomic_write
+
+    atomic_write(path, "\n".join(lines) + "\n")
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -901,8 +901,9 @@ def write_summary(record_dir: str, stats_path: str | None, out_json: str, out_md
         dd = "—" if v["difference"] is None else f"{v['difference']:+.2f}"
         md.append(f"| {v['claim']} | {v['metric']} | {dd} | {iv} | {v.get('per_seed', '—')} | {v['verdict']} |")
     md += ["", "## All metrics", ""] + full_table(rows)
-    with open(out_md, "w") as f:
-        f.write("\n".join(md) + "\n")
+    from pedet.utils.file_io import atomic_write
+
+    atomic_write(out_md, "\n".join(md) + "\n")
     return summary
 
 

@@ -97,10 +97,10 @@ def main(argv=None) -> dict:
             name = synthetic_dataset_name(preset, split)
             result[name] = split_stats(DatasetCatalog.get(name), draws=args.draws)
             print(f"{name}: {result[name]}", file=sys.stderr)
+    from pedet.utils.file_io import atomic_write
+
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(result, f, indent=1)
-        f.write("\n")
+    atomic_write(args.out, json.dumps(result, indent=1, allow_nan=False) + "\n")
     print(f"wrote {args.out} in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     return result
 

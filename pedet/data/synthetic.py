@@ -164,7 +164,7 @@ class SplitSpec:
         for name in ("occluders_per_image", "clutter_per_image"):
             if not int_range(getattr(self, name)):
                 out.append(f"{name} must be LO HI with 0 <= LO <= HI, got {getattr(self, name)!r}")
-        for name in ("far_crowd_prob", "min_visible_fraction"):
+        for name in ("far_crowd_prob", "min_visible_fraction", "max_pair_iou"):
             if not 0 <= getattr(self, name) <= 1:
                 out.append(f"{name} must be in [0, 1], got {getattr(self, name)!r}")
         if not self.group_spread >= 0:
