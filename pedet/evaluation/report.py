@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from .io import (
     DetectionSet,
+    EvalInputError,
     GroundTruthSet,
     read_coco_gt,
     read_coco_results,
@@ -108,17 +110,34 @@ def _num(x: float) -> float | None:
 
 
 def read_inputs(protocol: str, gt_path: str, dt_path: str, box_mode: str = "full") -> tuple:
-    """Read (GroundTruthSet, DetectionSet) from the files of a protocol (see the command's --help)."""
-    if protocol == "crowdhuman":
-        gt = read_crowdhuman_gt(gt_path, box_key="vbox" if box_mode == "visible" else "fbox")
-        return gt, read_crowdhuman_dt(dt_path, gt)
-    if protocol == "citypersons":
-        gt = read_coco_gt(gt_path)
-        return gt, read_coco_results(dt_path, gt)
-    if protocol == "caltech":
-        gt = read_coco_gt(gt_path, category_id=None, missing_vis="zeros")
-        return gt, read_coco_results(dt_path, gt, category_id=None)
-    raise ValueError(f"unknown protocol {protocol!r}; choose from {PROTOCOLS}")
+    """
+    Read (GroundTruthSet, DetectionSet) from the files of a protocol (see the command's --help). Every
+    EvalInputError names the file it comes from.
+    """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; choose from {PROTOCOLS}")
+    with _naming(gt_path):
+        if protocol == "crowdhuman":
+            gt = read_crowdhuman_gt(gt_path, box_key="vbox" if box_mode == "visible" else "fbox")
+        elif protocol == "citypersons":
+            gt = read_coco_gt(gt_path)
+        else:
+            gt = read_coco_gt(gt_path, category_id=None, missing_vis="zeros", require_labels=True)
+    with _naming(dt_path):
+        if protocol == "crowdhuman":
+            return gt, read_crowdhuman_dt(dt_path, gt)
+        return gt, read_coco_results(dt_path, gt, category_id=1 if protocol == "citypersons" else None)
+
+
+@contextmanager
+def _naming(path: str):
+    """Prefix an EvalInputError that does not name ``path`` with it."""
+    try:
+        yield
+    except EvalInputError as e:
+        if str(e).startswith(path):
+            raise
+        raise EvalInputError(f"{path}: {e}") from None
 
 
 def evaluate(
