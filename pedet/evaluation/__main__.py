@@ -20,7 +20,7 @@ import time
 import warnings
 
 from .io import EvalInputError
-from .report import PROTOCOLS, evaluate, read_inputs
+from .report import PROTOCOLS, evaluate, json_safe, read_inputs
 
 
 def _positive_fppi(text: str) -> float:
@@ -127,7 +127,7 @@ def _run(args) -> int:
     if args.out:
         from .evaluator_io import atomic_write_json
 
-        atomic_write_json(args.out, payload)
+        atomic_write_json(args.out, json_safe(payload))
     if args.plot:
         from .plots import plot_mr_fppi
 

@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from .io import (
     DetectionSet,
     EvalInputError,
@@ -23,7 +25,7 @@ from .io import (
     read_crowdhuman_gt,
 )
 
-__all__ = ["PROTOCOLS", "EvaluationReport", "evaluate", "read_inputs"]
+__all__ = ["PROTOCOLS", "EvaluationReport", "evaluate", "json_safe", "read_inputs"]
 
 PROTOCOLS = ("citypersons", "crowdhuman", "caltech")
 CROWDHUMAN_KEYS = ("AP", "mMR", "Recall", "JI")
@@ -47,8 +49,8 @@ class EvaluationReport:
     results: Any = field(repr=False)
 
     def to_json(self) -> dict:
-        """Flat fractions plus a ``details`` object (the ``--out`` file)."""
-        return {**self.metrics, "details": self.details}
+        """Flat fractions plus a ``details`` object (the ``--out`` file); undefined (NaN / inf) values are None."""
+        return json_safe({**self.metrics, "details": self.details})
 
     def percent(self) -> OrderedDict:
         """Detectron2 convention: {protocol: {key: percent}}; undefined values become NaN."""
@@ -64,10 +66,11 @@ class EvaluationReport:
 
     def format_table(self, markdown: bool = False) -> str:
         """The table the command prints (``markdown=True``: a GitHub table for the evaluator's output dir)."""
+        undefined = "\u2014" if markdown else "undefined"
         if self.protocol == "crowdhuman":
             head = ["AP", "mMR", "Recall", "JI", "images", "GT", "ignore", "dets"]
             d = self.details
-            rows = [[_pct(self.metrics[k]) for k in CROWDHUMAN_KEYS]
+            rows = [[_pct(self.metrics[k], undefined) for k in CROWDHUMAN_KEYS]
                     + [str(d["num_images"]), str(d["num_gt"]), str(d["num_ignore_gt"]), str(d["num_dets"])]]
             title = f"crowdhuman ({d['box_mode']} box), percent; lower mMR is better"
         else:
@@ -75,14 +78,29 @@ class EvaluationReport:
             rows = []
             for name, v in self.metrics.items():
                 d = self.details["setups"][name]
-                rows.append([name, _pct(v), _rng(d["height"]), _rng(d["visibility"]), str(d["num_gt"]),
+                rows.append([name, _pct(v, undefined), _rng(d["height"]), _rng(d["visibility"]), str(d["num_gt"]),
                              str(d["num_ignore_gt"]), str(d["num_dets"])])
             title = f"{self.protocol} MR^-2 (percent, mode: {self.details['mode']}); lower is better"
         return _table(title, head, rows, markdown)
 
 
-def _pct(v) -> str:
-    return "undefined" if v is None else f"{100.0 * v:.2f}"
+def json_safe(obj):
+    """``obj`` with every non-finite float (NaN: an undefined metric) replaced by None, numpy scalars as Python's."""
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.ndarray):
+        return json_safe(obj.tolist())
+    return obj
+
+
+def _pct(v, undefined: str = "undefined") -> str:
+    return undefined if v is None else f"{100.0 * v:.2f}"
 
 
 def _rng(r) -> str:
