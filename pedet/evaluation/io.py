@@ -567,7 +567,7 @@ def _plain_dtboxes(rec: dict, where: str) -> np.ndarray:
             if key not in b:
                 raise EvalInputError(f"{where}: dtboxes {k}: no {key!r}")
     bx, sc = _numeric([b["box"] for b in dtb], 4), _numeric([b["score"] for b in dtb], 0)
-    if bx is None or sc is None:
+    if bx is None or sc is None or any(type(b["score"]) is bool for b in dtb):
         for k, b in enumerate(dtb):
             _raise_first([_bad_box(b["box"], f"{where}: dtboxes {k}", "box"),
                           _bad_number(b["score"], f"{where}: dtboxes {k}", "score")])
@@ -626,7 +626,11 @@ def read_crowdhuman_dt(path_or_records: str | list, gt: GroundTruthSet) -> Detec
 # ---------------------------------------------------------------------------------------- COCO-style JSON files
 def _load_json(path: str):
     with open(path, "rb") as f:
-        data = f.read()
+        return _json_document(f.read(), path)
+
+
+def _json_document(data: bytes, path: str):
+    """One JSON document read from ``path``; an empty file, truncated text or an odgt file is named as such."""
     if not data.strip():
         raise EvalInputError(f"{path}: empty file (a JSON document is needed)")
     try:
@@ -788,10 +792,12 @@ def read_coco_results(path_or_list: str | list, gt: GroundTruthSet, category_id:
     if isinstance(path_or_list, str):
         with open(path_or_list, "rb") as f:
             text = f.read()
+        if not text.strip():
+            raise EvalInputError(f"{where}: empty file (a JSON list of detections is needed; [] for none)")
         fast = _fast_coco_results(text, gt, category_id, where)
         if fast is not None:
             return fast
-        dets = _loads(text, path_or_list)
+        dets = _json_document(text, path_or_list)
     else:
         dets = path_or_list
     if not isinstance(dets, list):
@@ -805,7 +811,7 @@ def read_coco_results(path_or_list: str | list, gt: GroundTruthSet, category_id:
         if not _id_ok(d["image_id"]):
             raise EvalInputError(f"{where}: detection {k}: 'image_id' is {_json_type(d['image_id'])}")
     boxes, scores = _numeric([d["bbox"] for d in dets], 4), _numeric([d["score"] for d in dets], 0)
-    if boxes is None or scores is None:
+    if boxes is None or scores is None or any(type(d["score"]) is bool for d in dets):
         for d in dets:
             dw = f"{where}: detection in image {d['image_id']!r}"
             _raise_first([_bad_box(d["bbox"], dw, "bbox"), _bad_number(d["score"], dw, "score")])
