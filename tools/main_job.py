@@ -35,9 +35,21 @@ def prepare_data() -> None:
         print(f"[main job] {name}: {n} images ready ({time.perf_counter() - t0:.1f} s)", flush=True)
 
 
+def train_overrides(train_dir: str, opts: list[str]) -> list[tuple[str, str]]:
+    """Every config override of the training command on top of the config file, as (KEY, VALUE) pairs."""
+    flat = ["OUTPUT_DIR", train_dir, *opts]
+    return list(zip(flat[0::2], flat[1::2]))
+
+
+def overrides_markdown(train_dir: str, opts: list[str]) -> str:
+    """The report's record of the overrides (a table), so that the run can be repeated exactly."""
+    rows = "\n".join(f"| `{k}` | `{v}` |" for k, v in train_overrides(train_dir, opts))
+    return f"Config overrides on top of the file (train_net.py command line):\n\n| key | value |\n|---|---|\n{rows}\n"
+
+
 def train_and_evaluate(train_dir: str, opts: list[str]) -> None:
     cmd = [sys.executable, os.path.join(REPO, "projects", "OPL", "train_net.py"), "--config-file", CONFIG,
-           "OUTPUT_DIR", train_dir, *opts]
+           *[x for kv in train_overrides(train_dir, opts) for x in kv]]
     print("[main job] " + " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True, cwd=REPO)
 
@@ -80,6 +92,8 @@ def main() -> None:
     parser.add_argument("--score-thresh", type=float, default=0.3, help="drawing threshold (not the eval one)")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="extra train_net.py config overrides")
     args = parser.parse_args()
+    if len(args.opts) % 2:
+        parser.error(f"config overrides come as KEY VALUE pairs, got {len(args.opts)} items: {' '.join(args.opts)}")
 
     t0 = time.perf_counter()
     out = os.path.abspath(args.output)
@@ -101,7 +115,8 @@ def main() -> None:
         table = f.read()
     summary = (
         f"# OPL (tiny, CPU) on the synthetic crowd set\n\nConfig: `{os.path.relpath(CONFIG, REPO)}`; "
-        f"training + evaluation {t_train / 60:.1f} min, main job {total / 60:.1f} min in all.\n\n{table}\n\n"
+        f"training + evaluation {t_train / 60:.1f} min, main job {total / 60:.1f} min in all.\n\n"
+        f"{overrides_markdown(os.path.relpath(train_dir, REPO), args.opts)}\n{table}\n\n"
         f"![MR-FPPI](mr_fppi_crowdhuman.png)\n\n" + "\n".join(f"![{os.path.basename(p)}]({os.path.basename(p)})"
                                                              for p in images) + "\n"
     )
