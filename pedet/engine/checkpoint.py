@@ -55,8 +55,8 @@ def _check_checkpoint_format(path: str) -> None:
 def check_weights(weights: str, purpose: str = "") -> None:
     """
     For the entry points (train_net, demo, export): MODEL.WEIGHTS empty and a ``purpose`` ("evaluating",
-    "exporting", ...) -> a warning that says the model is randomly initialised; a local file that does not exist -> CheckpointFileError. URLs and
-    detectron2:// model-zoo names are left to detectron2's loader.
+    "exporting", ...) -> a warning that says the model is randomly initialised; a local file that does not exist
+    -> CheckpointFileError. URLs and detectron2:// model-zoo names are left to detectron2's loader.
     """
     if not weights:
         if not purpose:  # training from scratch is a choice

@@ -26,7 +26,8 @@ def _demo(*args, opts=()):
 def test_demo_draws_detections_and_ground_truth_on_images(opl_weights, val_files, tmp_path):
     folder = os.path.dirname(val_files[0])
     pattern = os.path.join(folder, "tiny_val_00000[01].jpg")  # a glob, as users pass it
-    written = _demo("--input", pattern, "--output", str(tmp_path / "gt"), opts=[*OPL_TINY_OPTS, "MODEL.WEIGHTS", opl_weights])
+    written = _demo("--input", pattern, "--output", str(tmp_path / "gt"),
+                    opts=[*OPL_TINY_OPTS, "MODEL.WEIGHTS", opl_weights])
     assert [os.path.basename(p) for p in written] == [os.path.basename(f) for f in val_files]
     no_gt = _demo("--input", val_files[0], "--output", str(tmp_path / "nogt"), "--no-gt",
                   opts=[*OPL_TINY_OPTS, "MODEL.WEIGHTS", opl_weights])
@@ -44,7 +45,8 @@ def test_demo_annotates_a_video(opl_weights, val_files, tmp_path):
     for i in range(6):
         writer.write(cv2.imread(val_files[i % 2]))
     writer.release()
-    out = _demo("--video-input", video, "--output", str(tmp_path / "out"), opts=[*OPL_TINY_OPTS, "MODEL.WEIGHTS", opl_weights])
+    out = _demo("--video-input", video, "--output", str(tmp_path / "out"),
+                opts=[*OPL_TINY_OPTS, "MODEL.WEIGHTS", opl_weights])
     assert out == str(tmp_path / "out" / "clip.mp4")
     cap = cv2.VideoCapture(out)
     frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
@@ -55,7 +57,8 @@ def test_demo_annotates_a_video(opl_weights, val_files, tmp_path):
 
 def test_demo_runs_the_exported_onnx_model(opl_onnx, val_files, tmp_path):
     # the graph holds the weights; the config gives the test-time resize
-    written = _demo("--input", val_files[0], "--output", str(tmp_path / "onnx"), "--onnx", opl_onnx, opts=OPL_TINY_OPTS)
+    written = _demo("--input", val_files[0], "--output", str(tmp_path / "onnx"), "--onnx", opl_onnx,
+                    opts=OPL_TINY_OPTS)
     assert os.path.isfile(written[0])
 
 

@@ -6,6 +6,7 @@ documented (with a counted warning) exit 0.
 """
 import copy
 import json
+import re
 
 import pytest
 
@@ -56,7 +57,6 @@ def _mut(obj, path, value=KeyError):
 
 # (case id, protocol, GT text or None = the good one, DT text or None, extra args, exit status, regex on stderr)
 # {gt} / {dt} in the regex stand for the file names.
-CH_BOX = ("a", 0)
 CASES = []
 
 
@@ -195,7 +195,8 @@ CASES += [
     ("cp-dt-is-one-odgt-line", "citypersons", None, json.dumps(CH_DT[0]), [], 1,
      r"{dt}: expected a JSON list of detections, got an object \(a CrowdHuman odgt line"),
     ("cp-dt-is-gt", "citypersons", None, json.dumps(CP_GT), [], 1, r"{dt}: .*got an object \(a ground-truth file"),
-    ("cp-gt-is-results", "citypersons", json.dumps(CP_DT), None, [], 1, r"{gt}: expected a COCO-style object .*results"),
+    ("cp-gt-is-results", "citypersons", json.dumps(CP_DT), None, [], 1,
+     r"{gt}: expected a COCO-style object .*results"),
     ("caltech-gt-is-citypersons", "caltech", json.dumps(CP_GT), None, [], 1,
      r"{gt}: annotation 1 \(image 1\): no 'label' string .*--protocol citypersons"),
     ("caltech-gt-label-number", "caltech", json.dumps(_mut(CAL_GT, ["annotations", 0, "label"], 1)), None, [], 1,
@@ -213,8 +214,10 @@ CASES += [
      r"--no-ji applies to crowdhuman only"),
     ("setups-crowdhuman", "crowdhuman", None, None, ["--setups", "Reasonable"], 2,
      r"--setups applies to citypersons / caltech only"),
-    ("no-det-resize-citypersons", "citypersons", None, None, ["--no-det-resize"], 2, r"--no-det-resize applies to caltech"),
-    ("mode-matlab-crowdhuman", "crowdhuman", None, None, ["--mode", "matlab"], 2, r"--mode applies to citypersons only"),
+    ("no-det-resize-citypersons", "citypersons", None, None, ["--no-det-resize"], 2,
+     r"--no-det-resize applies to caltech"),
+    ("mode-matlab-crowdhuman", "crowdhuman", None, None, ["--mode", "matlab"], 2,
+     r"--mode applies to citypersons only"),
     ("mode-unknown", "citypersons", None, None, ["--mode", "fast"], 2, r"--mode: invalid choice"),
     ("box-unknown", "crowdhuman", None, None, ["--box", "head"], 2, r"--box: invalid choice"),
     ("setups-unknown", "citypersons", None, None, ["--setups", "Tiny"], 1, r"unknown setup 'Tiny'"),
@@ -245,8 +248,6 @@ def test_bad_input_gives_one_line_naming_file_record_and_problem(
     rc, err, gt, dt = _run(tmp_path, capsys, protocol, gt_text, dt_text, args)
     assert rc == status, err
     assert "Traceback" not in err
-    import re
-
     lines = [x for x in err.splitlines() if x.strip()]
     if status == 2 and lines and lines[0].startswith("usage:"):
         lines = [x for x in lines if not x.startswith(("usage:", " "))]  # argparse: usage lines, then one error
