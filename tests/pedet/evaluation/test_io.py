@@ -99,7 +99,8 @@ def test_fast_and_json_paths_give_identical_arrays(tmp_path):
             coco.append({"image_id": i, "category_id": 1, "bbox": b.tolist(), "score": float(s)})
     coco.append({"image_id": 2, "category_id": 2, "bbox": [0, 0, 1, 1], "score": 0.99})  # other class: dropped
     path = _write(tmp_path, "dt.json", json.dumps(coco))
-    assert _fast_coco_results(json.dumps(coco), gti, 1) is not None
+    with pytest.warns(EvalInputWarning):
+        assert _fast_coco_results(json.dumps(coco), gti, 1) is not None
     with pytest.warns(EvalInputWarning, match="1 of 16 detections have category_id 2, not 1"):
         fast = read_coco_results(path, gti)
     with pytest.warns(EvalInputWarning, match="1 of 16 detections have category_id 2, not 1"):
@@ -128,7 +129,8 @@ def test_coco_gt_reader_fields_and_defaults():
                 {"id": 2, "image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 40]},  # defaults
                 {"id": 3, "image_id": 2, "category_id": 0, "bbox": [0, 0, 10, 40]},  # not category 1: not read
             ]}
-    gt = read_coco_gt(data)
+    with pytest.warns(EvalInputWarning, match="1 of 3 annotations have category_id 0, not 1"):
+        gt = read_coco_gt(data)
     assert gt.offsets.tolist() == [0, 2, 2]
     assert gt.heights.tolist() == [41.0, 40.0] and gt.vis_ratios.tolist() == [0.5, 1.0]
     assert gt.ignore.tolist() == [False, False] and gt.ann_ids.tolist() == [1, 2]
