@@ -5,8 +5,8 @@ detections, and the ground truth of images that belong to a registered data set,
 
     python demo/demo.py --config-file projects/OPL/configs/opl_R18_synthetic_cpu.yaml \
         --input "datasets/synthetic_crowd/default/Images/default_val_00000*.jpg" --output output/demo \
-        --confidence-threshold 0.3 MODEL.WEIGHTS output/opl_R18_synthetic_cpu/model_final.pth
-    python demo/demo.py --config-file ... --video-input street.mp4 --output output/demo/street_annotated.mp4 ...
+        --confidence-threshold 0.3 --opts MODEL.WEIGHTS output/opl_R18_synthetic_cpu/model_final.pth
+    python demo/demo.py --config-file ... --video-input street.mp4 --output output/demo/street_annotated.mp4 --opts ...
     python demo/demo.py --config-file ... --onnx output/export/opl_R18.onnx --input ...   # ONNX Runtime instead
 
 Ground truth (green; ignore boxes grey) is drawn when an input image lies under the ``image_root`` of one of the
@@ -18,6 +18,7 @@ import argparse
 import glob
 import logging
 import os
+import re
 import sys
 import time
 from typing import Dict, List, Optional
@@ -46,8 +47,32 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--gt-dataset", default=None, help="registered data set whose ground truth to draw")
     p.add_argument("--no-gt", action="store_true", help="do not draw ground truth")
     p.add_argument("--onnx", default=None, help="run this exported OPL .onnx with ONNX Runtime instead of PyTorch")
-    p.add_argument("opts", default=[], nargs=argparse.REMAINDER, help="config KEY VALUE pairs")
+    p.add_argument("--opts", default=[], nargs=argparse.REMAINDER,
+                   help="config overrides as KEY VALUE pairs, last on the command line (as in Detectron2's demo), "
+                        "e.g. --opts MODEL.WEIGHTS model_final.pth")
     return p
+
+
+_CONFIG_KEY = re.compile(r"[A-Z][A-Z0-9_]*(\.[A-Z0-9_]+)+")
+
+
+def check_args(p: argparse.ArgumentParser, args) -> None:
+    """Bad option values end in parser.error (one line after the usage, exit status 2)."""
+    if bool(args.input) == bool(args.video_input):
+        p.error("give exactly one of --input and --video-input")
+    for item in args.input or []:
+        if _CONFIG_KEY.fullmatch(item) and not os.path.exists(item):
+            p.error(f"--input {item!r} looks like a config key: config overrides go after --opts, e.g. "
+                    f"--opts {item} VALUE")
+    if not 0.0 <= args.confidence_threshold <= 1.0:
+        p.error(f"--confidence-threshold {args.confidence_threshold}: a score threshold in [0, 1] is needed")
+    if args.gt_dataset and args.no_gt:
+        p.error("--gt-dataset and --no-gt contradict each other")
+    for name, path in (("--config-file", args.config_file), ("--onnx", args.onnx), ("--video-input", args.video_input)):
+        if path and not os.path.isfile(path):
+            p.error(f"{name} {path}: no such file")
+    if len(args.opts) % 2:
+        p.error(f"--opts needs KEY VALUE pairs, got {len(args.opts)} items: {' '.join(args.opts)}")
 
 
 def setup_cfg(args):
@@ -78,11 +103,12 @@ class Predictor:
         from detectron2.modeling import build_model
         from pedet.engine import PedetCheckpointer
 
+        from pedet.engine.checkpoint import check_weights
+
+        check_weights(cfg.MODEL.WEIGHTS, "running")
         self.model = build_model(cfg).eval()
         if cfg.MODEL.WEIGHTS:
             PedetCheckpointer(self.model).load(cfg.MODEL.WEIGHTS)
-        else:
-            logger.warning("MODEL.WEIGHTS is empty: the model is randomly initialised")
         self.aug = T.ResizeShortestEdge([cfg.INPUT.MIN_SIZE_TEST] * 2, cfg.INPUT.MAX_SIZE_TEST)
         self.input_format = cfg.INPUT.FORMAT
 
@@ -232,13 +258,19 @@ def run_video(predictor, args) -> Optional[str]:
 
 
 def main(argv=None):
-    args = get_parser().parse_args(argv)
+    parser = get_parser()
+    args = parser.parse_args(argv)
+    check_args(parser, args)
     from detectron2.utils.logger import setup_logger
 
     setup_logger(name="pedet")
-    if bool(args.input) == bool(args.video_input):
-        raise SystemExit("give exactly one of --input and --video-input")
     import pedet.data  # noqa: F401  (registers the data sets, for ground truth)
+    from detectron2.data import DatasetCatalog
+
+    if args.gt_dataset and args.gt_dataset not in DatasetCatalog.list():
+        near = [n for n in DatasetCatalog.list() if args.gt_dataset.split("_")[0] in n][:8]
+        parser.error(f"--gt-dataset {args.gt_dataset!r} is not a registered data set"
+                     + (f" (registered, similar: {', '.join(near)})" if near else ""))
 
     cfg = setup_cfg(args)
     predictor = OnnxPredictor(cfg, args.onnx) if args.onnx else Predictor(cfg)
@@ -252,4 +284,11 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    import pickle
+
+    from pedet.engine.checkpoint import CheckpointFileError
+
+    try:
+        main()
+    except (CheckpointFileError, pickle.UnpicklingError, FileNotFoundError) as e:  # one line, no traceback
+        sys.exit(f"error: {e}")

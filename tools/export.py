@@ -81,12 +81,12 @@ def build_and_load(cfg, trust_pickle: bool = False):
     """build_model(cfg) in eval mode with MODEL.WEIGHTS loaded weights-only (PedetCheckpointer)."""
     from detectron2.modeling import build_model
     from pedet.engine import PedetCheckpointer
+    from pedet.engine.checkpoint import check_weights
 
+    check_weights(cfg.MODEL.WEIGHTS, "exporting")
     model = build_model(cfg).eval()
     if cfg.MODEL.WEIGHTS:
         PedetCheckpointer(model, trust_pickle=trust_pickle).load(cfg.MODEL.WEIGHTS)
-    else:
-        logger.warning("MODEL.WEIGHTS is empty: exporting a randomly initialised model")
     return model
 
 
@@ -249,4 +249,11 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    import pickle
+
+    from pedet.engine.checkpoint import CheckpointFileError
+
+    try:
+        sys.exit(main())
+    except (CheckpointFileError, pickle.UnpicklingError) as e:  # bad MODEL.WEIGHTS: one line, no traceback
+        sys.exit(f"error: {e}")

@@ -72,9 +72,21 @@ def pretext_backbone(out_dir: str, threads: int) -> str:
     return path
 
 
+def train_overrides(train_dir: str, weights: str, opts: list[str]) -> list[tuple[str, str]]:
+    """Every config override of the training command on top of the config file, as (KEY, VALUE) pairs."""
+    flat = ["MODEL.WEIGHTS", weights, "OUTPUT_DIR", train_dir, *opts]
+    return list(zip(flat[0::2], flat[1::2]))
+
+
+def overrides_markdown(train_dir: str, weights: str, opts: list[str]) -> str:
+    """The report's record of the overrides (a table), so that the run can be repeated exactly."""
+    rows = "\n".join(f"| `{k}` | `{v}` |" for k, v in train_overrides(train_dir, weights, opts))
+    return f"Config overrides on top of the file (train_net.py command line):\n\n| key | value |\n|---|---|\n{rows}\n"
+
+
 def train_and_evaluate(train_dir: str, weights: str, threads: int, opts: list[str]) -> None:
     cmd = [sys.executable, os.path.join(REPO, "projects", "OPL", "train_net.py"), "--config-file", CONFIG,
-           "MODEL.WEIGHTS", weights, "OUTPUT_DIR", train_dir, *opts]
+           *[x for kv in train_overrides(train_dir, weights, opts) for x in kv]]
     print("[main job] " + " ".join(cmd), flush=True)
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     subprocess.run(cmd, check=True, cwd=REPO, env=env)
@@ -123,13 +135,15 @@ def main() -> None:
                         "(default 2: both cores of a 2-core machine; the figures depend on it)")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="extra train_net.py config overrides")
     args = parser.parse_args()
+    if len(args.opts) % 2:
+        parser.error(f"config overrides come as KEY VALUE pairs, got {len(args.opts)} items: {' '.join(args.opts)}")
+    if args.threads < 1:
+        parser.error("--threads must be >= 1")
 
     t0 = time.perf_counter()
     out = os.path.abspath(args.output)
     train_dir, report = os.path.join(out, "train"), os.path.join(out, "report")
     os.makedirs(report, exist_ok=True)
-    if args.threads < 1:
-        parser.error("--threads must be >= 1")
     prepare_data()
     t_train = time.perf_counter()
     weights = pretext_backbone(os.path.join(out, "pretext"), args.threads)
@@ -147,9 +161,11 @@ def main() -> None:
     with open(os.path.join(report, "metrics.md")) as f:
         table = f.read()
     summary = (
-        f"# OPL (tiny, CPU) on the synthetic crowd set (validation: synthetic_crowd_cpu_medium)\n\nConfig: `{os.path.relpath(CONFIG, REPO)}`; "
-        f"backbone pre-training + training + evaluation {t_train / 60:.1f} min ({args.threads} threads), "
-        f"main job {total / 60:.1f} min in all.\n\n{table}\n\n"
+        f"# OPL (tiny, CPU) on the synthetic crowd set (validation: {VAL_SET})\n\n"
+        f"Config: `{os.path.relpath(CONFIG, REPO)}`; backbone pre-training + training + evaluation "
+        f"{t_train / 60:.1f} min ({args.threads} threads), main job {total / 60:.1f} min in all.\n\n"
+        f"{overrides_markdown(os.path.relpath(train_dir, REPO), os.path.relpath(weights, REPO), args.opts)}\n"
+        f"{table}\n\n"
         f"![MR-FPPI](mr_fppi_crowdhuman.png)\n\n" + "\n".join(f"![{os.path.basename(p)}]({os.path.basename(p)})"
                                                              for p in images) + "\n"
     )

@@ -13,6 +13,7 @@ Checkpoint loading that does not execute pickled code unless asked to: ``torch.l
 import logging
 import os
 import pickle
+import zipfile
 from typing import Any, Dict
 from urllib.parse import parse_qs
 
@@ -22,13 +23,49 @@ from detectron2.checkpoint import DetectionCheckpointer
 
 from .io import atomic_torch_save, atomic_write, remove_stale_temporaries
 
-__all__ = ["PedetCheckpointer", "load_checkpoint_file", "trust_pickle_from_env"]
+__all__ = ["CheckpointFileError", "PedetCheckpointer", "check_weights", "load_checkpoint_file",
+           "trust_pickle_from_env"]
 logger = logging.getLogger(__name__)
 
 
 def trust_pickle_from_env() -> bool:
     """True when PEDET_TRUST_PICKLE is 1/true/yes."""
     return os.environ.get("PEDET_TRUST_PICKLE", "").lower() in ("1", "true", "yes")
+
+
+class CheckpointFileError(ValueError):
+    """A weights file that is missing, empty, or not a checkpoint at all (no pickle could make it load)."""
+
+
+def _check_checkpoint_format(path: str) -> None:
+    """torch.save writes a zip archive (or, with the legacy format, a pickle: protocol byte 0x80); anything else
+    (text, an image, an empty file) is named as such, so that trusting the pickle is never suggested for it."""
+    if not os.path.isfile(path):
+        raise CheckpointFileError(f"{path}: no such checkpoint file")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not head:
+        raise CheckpointFileError(f"{path}: empty file, not a checkpoint")
+    if head[:2] == b"PK" and not zipfile.is_zipfile(path):
+        raise CheckpointFileError(f"{path}: truncated or damaged checkpoint (an incomplete zip archive)")
+    if not (zipfile.is_zipfile(path) or head[:1] == b"\x80"):
+        raise CheckpointFileError(f"{path}: not a PyTorch checkpoint (neither torch.save's zip format nor a "
+                                  f"pickle; the file starts with {head!r})")
+
+
+def check_weights(weights: str, purpose: str = "") -> None:
+    """
+    For the entry points (train_net, demo, export): MODEL.WEIGHTS empty and a ``purpose`` ("evaluating",
+    "exporting", ...) -> a warning that says the model is randomly initialised; a local file that does not exist
+    -> CheckpointFileError. URLs and detectron2:// model-zoo names are left to detectron2's loader.
+    """
+    if not weights:
+        if not purpose:  # training from scratch is a choice
+            return
+        logger.warning(f"MODEL.WEIGHTS is empty: {purpose} a RANDOMLY INITIALISED model (give MODEL.WEIGHTS "
+                       "path/to/model_final.pth)")
+    elif "://" not in weights and not os.path.isfile(weights):
+        raise CheckpointFileError(f"MODEL.WEIGHTS {weights}: no such file")
 
 
 def load_checkpoint_file(path: str, trust_pickle: bool = False) -> Any:
@@ -41,8 +78,11 @@ def load_checkpoint_file(path: str, trust_pickle: bool = False) -> Any:
     Raises:
         pickle.UnpicklingError with the reason and the way to trust the file.
     """
+    _check_checkpoint_format(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError) as e:  # a damaged zip archive or a cut pickle
+        raise CheckpointFileError(f"{path}: truncated or damaged checkpoint ({str(e).splitlines()[0]})") from None
     except pickle.UnpicklingError as e:
         if not (trust_pickle or trust_pickle_from_env()):
             raise pickle.UnpicklingError(

@@ -21,6 +21,7 @@
 """
 import contextlib
 import logging
+import math
 from typing import Iterator, List, Optional
 
 import pedet  # noqa: F401  (Pillow alias before any detectron2.data import)
@@ -116,6 +117,40 @@ def find_training_sampler(data_loader, depth: int = 4) -> Optional[ResumableTrai
     return None
 
 
+def _drop_non_finite(results: dict, prefix: str = "") -> tuple[dict, list]:
+    """(results without NaN / inf values, the flattened keys dropped); nested dicts are kept nested."""
+    kept, dropped = {}, []
+    for k, v in results.items():
+        if isinstance(v, dict):
+            sub, d = _drop_non_finite(v, f"{prefix}{k}/")
+            kept[k] = sub
+            dropped += d
+        elif isinstance(v, (int, float)) and not math.isfinite(v):
+            dropped.append(f"{prefix}{k}")
+        else:
+            kept[k] = v
+    return kept, dropped
+
+
+def _finite_results(func):
+    """
+    Wrap an EvalHook's function: undefined metrics (NaN, e.g. a miss rate on a test set without a regular person)
+    are logged and left out of what the hook stores, so the event storage, its writers and BestCheckpointer only
+    ever see numbers (a NaN stored first would block every later "best" comparison).
+    """
+
+    def run():
+        results = func()
+        if not isinstance(results, dict):
+            return results
+        kept, dropped = _drop_non_finite(results)
+        if dropped:
+            logger.warning(f"Evaluation: {', '.join(dropped)} undefined (NaN); not stored in the event storage")
+        return kept
+
+    return run
+
+
 class PedetTrainerMixin:
     """Mixin for detectron2's DefaultTrainer; see the module docstring. Put it before DefaultTrainer in the bases."""
 
@@ -131,7 +166,11 @@ class PedetTrainerMixin:
     def build_hooks(self) -> List:
         # DefaultTrainer.build_hooks hands self.checkpointer to PeriodicCheckpointer/BestCheckpointer: swap it first
         self.checkpointer = PedetCheckpointer.from_checkpointer(self.checkpointer)
-        return super().build_hooks()
+        ret = super().build_hooks()
+        for h in ret:
+            if isinstance(h, hooks.EvalHook):
+                h._func = _finite_results(h._func)
+        return ret
 
     def build_writers(self) -> List:
         """detectron2's default writers with RepairingJSONWriter in place of JSONWriter."""

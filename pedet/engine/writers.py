@@ -59,8 +59,10 @@ def repair_jsonl(path: str, drop_from_iteration: Optional[int] = None) -> int:
             f.truncate(keep)
             f.flush()
             os.fsync(f.fileno())
-        logger.warning(f"{path}: removed {removed} trailing bytes (torn line after a crash, or iterations >= "
-                       f"{drop_from_iteration} that the resumed run repeats)")
+        why = "a torn last line after a crash"
+        if drop_from_iteration is not None:
+            why += f", or the records of iterations >= {drop_from_iteration} that the resumed run repeats"
+        logger.warning(f"{path}: removed {removed} trailing bytes ({why})")
     return removed
 
 

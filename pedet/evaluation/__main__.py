@@ -13,12 +13,50 @@ Pure numpy (no torch / Detectron2 import), so it starts fast.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
+import warnings
 
 from .io import EvalInputError
-from .report import PROTOCOLS, evaluate, read_inputs
+from .report import PROTOCOLS, evaluate, json_safe, read_inputs
+
+
+def _positive_fppi(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"{text!r}: the FPPI must be a positive finite number (e.g. 0.1)")
+    return v
+
+
+# option -> (the protocols it applies to, its default): anything else given with another protocol is an error
+_PROTOCOL_OPTIONS = {
+    "mode": (("citypersons",), "official"),
+    "box": (("crowdhuman",), "full"),
+    "no_ji": (("crowdhuman",), False),
+    "setups": (("citypersons", "caltech"), None),
+    "no_det_resize": (("caltech",), False),
+}
+
+
+def _check_options(args) -> str | None:
+    """The error message for an option that the chosen protocol would silently ignore, else None."""
+    for key, (protocols, default) in _PROTOCOL_OPTIONS.items():
+        if getattr(args, key) != default and args.protocol not in protocols:
+            return f"--{key.replace('_', '-')} applies to {' / '.join(protocols)} only, not --protocol {args.protocol}"
+    if args.setups and len(set(args.setups)) != len(args.setups):
+        return f"--setups names a setup twice: {' '.join(args.setups)}"
+    if os.path.abspath(args.gt) == os.path.abspath(args.dt):
+        return f"--gt and --dt are the same file ({args.gt})"
+    return None
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"warning: {message}", file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="caltech: do not squarify detections to aspect 0.41 (Pedestron/CSP dbEval copies)")
     p.add_argument("--out", help="write metrics (fractions) + details as JSON here")
     p.add_argument("--plot", help="write MR-FPPI curve PNGs into this folder")
-    p.add_argument("--error-analysis", type=float, metavar="FPPI", default=None,
+    p.add_argument("--error-analysis", type=_positive_fppi, metavar="FPPI", default=None,
                    help="also print the RepLoss-style FP / miss breakdown at this FPPI (e.g. 0.1)")
     p.add_argument("--timing", action="store_true",
                    help="print wall / CPU seconds of start-up, reading and evaluation to stderr")
@@ -49,20 +87,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    if args.mode != "official" and args.protocol != "citypersons":
-        print("--mode applies to citypersons only", file=sys.stderr)
+    problem = _check_options(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = _show_warning  # one line each, no source line
+        try:
+            return _run(args)
+        except (EvalInputError, ValueError, OSError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        except Exception as e:  # noqa: BLE001  (never a traceback for input we failed to foresee)
+            print(f"error: could not evaluate {args.dt} against {args.gt}: {type(e).__name__}: {e}", file=sys.stderr)
+            return 1
+
+
+def _run(args) -> int:
     t0, c0 = time.perf_counter(), time.process_time()
-    try:
-        gt, dt = read_inputs(args.protocol, args.gt, args.dt, box_mode=args.box)
-        t1, c1 = time.perf_counter(), time.process_time()
-        report = evaluate(
-            args.protocol, gt, dt, setups=args.setups, mode=args.mode, box_mode=args.box,
-            resize_dets=not args.no_det_resize, compute_ji=not args.no_ji,
-        )
-    except (EvalInputError, ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    gt, dt = read_inputs(args.protocol, args.gt, args.dt, box_mode=args.box)
+    t1, c1 = time.perf_counter(), time.process_time()
+    report = evaluate(
+        args.protocol, gt, dt, setups=args.setups, mode=args.mode, box_mode=args.box,
+        resize_dets=not args.no_det_resize, compute_ji=not args.no_ji,
+    )
     if args.timing:
         t2, c2 = time.perf_counter(), time.process_time()
         print(f"timing: start-up (imports) {c0:.2f} s CPU, read {t1 - t0:.2f} s wall / {c1 - c0:.2f} s CPU, "
@@ -70,17 +119,15 @@ def main(argv=None) -> int:
     print(report.format_table(), end="")
     payload = report.to_json()
     if args.error_analysis is not None:
-        from .error_analysis import analyze_report
+        from .error_analysis import analyze_report, format_error_analysis
 
         ea = analyze_report(report, gt, dt, fppi=args.error_analysis)
         payload["details"]["error_analysis"] = ea
-        from .error_analysis import format_error_analysis
-
         print(format_error_analysis(ea), end="")
     if args.out:
         from .evaluator_io import atomic_write_json
 
-        atomic_write_json(args.out, payload)
+        atomic_write_json(args.out, json_safe(payload))
     if args.plot:
         from .plots import plot_mr_fppi
 

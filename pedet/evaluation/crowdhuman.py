@@ -398,7 +398,7 @@ def _match_by_subset_dp(comps, k, comp_id, row, col, n_rows, n_cols, ed, eg, ew,
     s = np.argmax(best, axis=1)  # the subset matched at the end (first of equal totals)
     c = np.arange(comps.size)
     for i in range(n_long - 1, -1, -1):  # read the matching back, last long node first
-        j = choice[i][c, s]
+        j = choice[i][c, s].astype(np.int64)  # int8 would overflow in 1 << j for j >= 7
         took = j >= 0
         e = e_of[i, c[took], j[took]]
         det_m[ed[e]] = True

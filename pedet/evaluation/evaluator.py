@@ -32,7 +32,7 @@ from pedet.config import add_miss_rate_config  # noqa: F401  (re-exported: TEST.
 
 from .evaluator_io import atomic_write, atomic_write_json, atomic_write_text, coco_results, odgt_lines
 from .io import detections_from_arrays, ground_truth_from_dataset_dicts
-from .report import PROTOCOLS, evaluate
+from .report import PROTOCOLS, evaluate, json_safe
 
 __all__ = ["MissRateEvaluator", "build_miss_rate_evaluator", "add_miss_rate_config", "miss_rate_metric"]
 
@@ -143,7 +143,7 @@ class MissRateEvaluator(DatasetEvaluator):
             from .error_analysis import analyze_report
 
             payload["details"]["error_analysis"] = analyze_report(report, gt, dt, fppi=self._error_fppi)
-        atomic_write_json(os.path.join(out, "metrics.json"), payload)
+        atomic_write_json(os.path.join(out, "metrics.json"), json_safe(payload))
         atomic_write_text(os.path.join(out, "metrics.md"), report.format_table(markdown=True))
         if self._plot:
             from .plots import plot_mr_fppi

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import warnings
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
@@ -21,6 +22,7 @@ import orjson
 
 __all__ = [
     "EvalInputError",
+    "EvalInputWarning",
     "GroundTruthSet",
     "DetectionSet",
     "build_ground_truth",
@@ -41,6 +43,56 @@ _CH_PERSON_TAG = "person"
 
 class EvalInputError(ValueError):
     """Invalid evaluation input (unknown or duplicate image id, NaN/inf, negative box size, ...)."""
+
+
+class EvalInputWarning(UserWarning):
+    """Input that is read as documented but deserves a look (records skipped or re-labelled, with their count)."""
+
+
+# CrowdHuman's tags: "person" (regular) and "mask" (ignore region); any other tag also counts as an ignore region
+# (the toolkit's rule), with a counted warning.
+_CH_KNOWN_TAGS = ("person", "mask")
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _json_type(v) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(v), "a number")
+
+
+def _bad_number(v, where: str, key: str) -> EvalInputError | None:
+    """The error for a value that should be one finite JSON number, else None."""
+    if not _is_number(v):
+        return EvalInputError(f"{where}: {key!r} is {_json_type(v)} ({v!r:.40}), not a number")
+    if not math.isfinite(v):
+        return EvalInputError(f"{where}: {key!r} is {v}, not a finite number")
+    return None
+
+
+def _bad_box(v, where: str, key: str) -> EvalInputError | None:
+    """The error for a value that should be [x, y, w, h] (4 finite numbers, w, h >= 0), else None."""
+    if not isinstance(v, list) or len(v) != 4:
+        n = f"{len(v)} values" if isinstance(v, list) else _json_type(v)
+        return EvalInputError(f"{where}: {key!r} must be [x, y, w, h] (4 numbers), got {n}")
+    for x in v:
+        if (e := _bad_number(x, where, key)) is not None:
+            return e
+    if v[2] < 0 or v[3] < 0:
+        return EvalInputError(f"{where}: {key!r} {v} has a negative width or height")
+    return None
+
+
+def _raise_first(errors) -> None:
+    for e in errors:
+        if e is not None:
+            raise e
+
+
+def _id_ok(v) -> bool:
+    return isinstance(v, (str, int)) and not isinstance(v, bool)
 
 
 @dataclass
@@ -392,6 +444,66 @@ def read_odgt_lines(path: str) -> list[dict]:
     return [_loads(line, f"{path}: line {k}") for k, line in _read_lines(path)]
 
 
+def _check_record(rec, where: str) -> str:
+    """Validate the per-image keys of one odgt record; returns ``where`` extended with the image id."""
+    if not isinstance(rec, dict):
+        hint = (" (a COCO-style JSON file? those go with --protocol citypersons or caltech)"
+                if isinstance(rec, list) else "")
+        raise EvalInputError(f"{where}: expected one JSON object per line (odgt), got {_json_type(rec)}{hint}")
+    if "ID" not in rec:
+        hint = (" (a COCO-style JSON file? those go with --protocol citypersons or caltech)"
+                if "images" in rec or "annotations" in rec else "")
+        raise EvalInputError(f"{where}: no 'ID'{hint}")
+    if not _id_ok(rec["ID"]):
+        raise EvalInputError(f"{where}: 'ID' is {_json_type(rec['ID'])}, not a string or an integer")
+    where = f"{where} (image {rec['ID']!r})"
+    for key in ("width", "height"):
+        if key in rec:
+            e = _bad_number(rec[key], where, key)
+            if e is None and rec[key] <= 0:
+                e = EvalInputError(f"{where}: {key!r} is {rec[key]}, not a positive number")
+            _raise_first([e])
+    return where
+
+
+def _odgt_records(path_or_records: str | list, what: str) -> list[tuple[str, dict]]:
+    """[(where, record)] with where = "FILE: line K (image ID)" (or "WHAT: record K (image ID)")."""
+    if isinstance(path_or_records, str):
+        lines = _read_lines(path_or_records)
+        if not lines:
+            raise EvalInputError(f"{path_or_records}: empty file (no odgt lines)")
+        items = [(f"{path_or_records}: line {k}", _loads(line, f"{path_or_records}: line {k}")) for k, line in lines]
+    else:
+        items = [(f"{what}: record {k + 1}", r) for k, r in enumerate(path_or_records)]
+    return [(_check_record(rec, where), rec) for where, rec in items]
+
+
+def _box_list(rec: dict, key: str, where: str) -> list:
+    """rec[key] as a list of box objects (dicts)."""
+    if key not in rec:
+        raise EvalInputError(f"{where}: no {key!r} (write [] for an image without boxes)")
+    boxes = rec[key]
+    if not isinstance(boxes, list):
+        raise EvalInputError(f"{where}: {key!r} is {_json_type(boxes)}, not a list of box objects")
+    for k, b in enumerate(boxes):
+        if not isinstance(b, dict):
+            raise EvalInputError(f"{where}: {key} {k} is {_json_type(b)}, not an object")
+    return boxes
+
+
+def _numeric(rows: list, per_row: int) -> np.ndarray | None:
+    """rows (lists of per_row numbers, or numbers if per_row == 0) as float64, or None if any value is no number."""
+    try:
+        arr = np.array(rows)
+    except (TypeError, ValueError):  # ragged
+        return None
+    if arr.size and arr.dtype.kind not in "iuf":  # strings, null, objects, booleans
+        return None
+    if per_row and arr.size and (arr.ndim != 2 or arr.shape[1] != per_row):
+        return None
+    return arr.astype(np.float64).reshape((-1, per_row) if per_row else (-1,))
+
+
 def read_crowdhuman_gt(path_or_records: str | list, box_key: str = "fbox") -> GroundTruthSet:
     """
     CrowdHuman ground truth ``.odgt``: ``{"ID", "gtboxes": [{"tag", "fbox", "vbox", "extra": {"ignore"}}]}``.
@@ -401,34 +513,65 @@ def read_crowdhuman_gt(path_or_records: str | list, box_key: str = "fbox") -> Gr
             goes to ``vis_boxes`` (visible mode keeps the full box there).
     Ignore rule: tag != "person" or extra.ignore != 0 (CrowdDet image.py). Image size from "width"/"height"
     if the line has them (the official odgt does not; then the detection file must give them).
+    Every line needs "ID" and "gtboxes" (a list), every box a "tag" and the box key; a tag other than
+    "person" / "mask" is read as an ignore region with an EvalInputWarning giving the count. Errors name the file,
+    line and image.
     """
-    records = read_odgt_lines(path_or_records) if isinstance(path_or_records, str) else path_or_records
+    items = _odgt_records(path_or_records, "crowdhuman gt")
     other = "vbox" if box_key == "fbox" else "fbox"
     ids, counts, boxes, vis, ign, widths, heights = [], [], [], [], [], [], []
-    for rec in records:
-        if "ID" not in rec:
-            raise EvalInputError("crowdhuman gt: a line has no 'ID'")
-        gtb = rec.get("gtboxes", [])
+    n_other_tag = 0
+    for where, rec in items:
+        gtb = _box_list(rec, "gtboxes", where)
         ids.append(rec["ID"])
         counts.append(len(gtb))
-        try:
-            boxes.extend([b[box_key] for b in gtb])
-            vis.extend([b.get(other) or b[box_key] for b in gtb])
-        except KeyError as e:
-            raise EvalInputError(f"crowdhuman gt: image {rec['ID']!r}: a box has no {e.args[0]!r}") from None
+        tags = [b.get("tag") for b in gtb]
+        for k, (b, t) in enumerate(zip(gtb, tags)):
+            if not isinstance(t, str):
+                what = "no 'tag'" if t is None else f"'tag' is {_json_type(t)}, not a string"
+                raise EvalInputError(f"{where}: gtboxes {k}: {what}")
+            if box_key not in b:
+                raise EvalInputError(f"{where}: gtboxes {k}: no {box_key!r}")
+            x = b.get("extra")
+            if x is not None and (not isinstance(x, dict) or not _is_number(x.get("ignore", 0))):
+                raise EvalInputError(f"{where}: gtboxes {k}: 'extra' must be an object whose 'ignore' is 0 or 1")
+        n_other_tag += sum(1 for t in tags if t not in _CH_KNOWN_TAGS)
+        boxes.extend([b[box_key] for b in gtb])
+        vis.extend([b.get(other) or b[box_key] for b in gtb])
         # the ignore rule (_CH_PERSON_TAG above) inline: a function call per box was a tenth of the reading time
         ign.extend([
-            b.get("tag", _CH_PERSON_TAG) != _CH_PERSON_TAG or bool((x := b.get("extra")) and x.get("ignore", 0) != 0)
-            for b in gtb
+            t != _CH_PERSON_TAG or bool((x := b.get("extra")) and x.get("ignore", 0) != 0) for b, t in zip(gtb, tags)
         ])
         widths.append(rec.get("width", math.nan))
         heights.append(rec.get("height", math.nan))
-    boxes_a = _as_boxes(boxes, "crowdhuman gt")
-    vis_a = _as_boxes(vis, "crowdhuman gt")
+    boxes_a, vis_a = _numeric(boxes, 4), _numeric(vis, 4)
+    if boxes_a is None or vis_a is None:  # find the first bad box and name it
+        for where, rec in items:
+            for k, b in enumerate(rec["gtboxes"]):
+                _raise_first([_bad_box(b[box_key], f"{where}: gtboxes {k}", box_key)]
+                             + ([_bad_box(b[other], f"{where}: gtboxes {k}", other)] if b.get(other) else []))
+    if n_other_tag:
+        warnings.warn(f"crowdhuman gt: {n_other_tag} boxes have a tag other than {' / '.join(_CH_KNOWN_TAGS)}; "
+                      "they are ignore regions (tag != 'person')", EvalInputWarning, stacklevel=2)
     return build_ground_truth(
         ids, counts, boxes_a, vis_boxes=vis_a, ignore=np.asarray(ign, dtype=bool),
         image_width=widths, image_height=heights,
     )
+
+
+def _plain_dtboxes(rec: dict, where: str) -> np.ndarray:
+    """(n, 5) box + score of one odgt detection record, read the plain way; errors name the box and the key."""
+    dtb = _box_list(rec, "dtboxes", where)
+    for k, b in enumerate(dtb):
+        for key in ("box", "score"):
+            if key not in b:
+                raise EvalInputError(f"{where}: dtboxes {k}: no {key!r}")
+    bx, sc = _numeric([b["box"] for b in dtb], 4), _numeric([b["score"] for b in dtb], 0)
+    if bx is None or sc is None or any(type(b["score"]) is bool for b in dtb):
+        for k, b in enumerate(dtb):
+            _raise_first([_bad_box(b["box"], f"{where}: dtboxes {k}", "box"),
+                          _bad_number(b["score"], f"{where}: dtboxes {k}", "score")])
+    return np.concatenate([bx, sc[:, None]], axis=1)
 
 
 def read_crowdhuman_dt(path_or_records: str | list, gt: GroundTruthSet) -> DetectionSet:
@@ -436,10 +579,13 @@ def read_crowdhuman_dt(path_or_records: str | list, gt: GroundTruthSet) -> Detec
     CrowdHuman detection ``.odgt``: ``{"ID", "width", "height", "dtboxes": [{"box", "score", "tag"}]}``.
 
     Image sizes found here fill the GT's unknown ones (CrowdDet takes the first record that has them).
-    Images of the GT without a line have no detections. A second line for one ID is an error.
+    Images of the GT without a line have no detections. A second line for one ID is an error, as are a line
+    without "dtboxes" and a box without "box" or "score".
     """
     if isinstance(path_or_records, str):
         lines = _read_lines(path_or_records)
+        if not lines:
+            raise EvalInputError(f"{path_or_records}: empty file (no odgt lines)")
         fast = [_fast_dtboxes(line) for _, line in lines]
         arrays = _split_rows([f for f in fast if f is not None])
         if arrays is None:  # some number was not valid JSON: parse everything the plain way
@@ -447,19 +593,21 @@ def read_crowdhuman_dt(path_or_records: str | list, gt: GroundTruthSet) -> Detec
         records = [
             _loads(line, f"{path_or_records}: line {k}") if f is None else f[0] for (k, line), f in zip(lines, fast)
         ]
+        wheres = [_check_record(rec, f"{path_or_records}: line {k}") for (k, _), rec in zip(lines, records)]
         it = iter(arrays or [])
         arrays = [None if f is None else next(it) for f in fast]
     else:
         records, arrays = path_or_records, [None] * len(path_or_records)
+        wheres = [_check_record(rec, f"crowdhuman dt: record {k + 1}") for k, rec in enumerate(records)]
     index = gt.index()
     seen: set = set()
     img_of, rows = [], []
-    for rec, arr in zip(records, arrays):
-        img_id = rec.get("ID")
+    for rec, arr, where in zip(records, arrays, wheres):
+        img_id = rec["ID"]
         if img_id not in index:
-            raise EvalInputError(f"crowdhuman dt: image id {img_id!r} is not in the ground truth")
+            raise EvalInputError(f"{where}: image id {img_id!r} is not in the ground truth")
         if img_id in seen:
-            raise EvalInputError(f"crowdhuman dt: duplicate image id {img_id!r}")
+            raise EvalInputError(f"{where}: duplicate image id {img_id!r}")
         seen.add(img_id)
         i = index[img_id]
         if "width" in rec and math.isnan(gt.image_width[i]):
@@ -467,13 +615,7 @@ def read_crowdhuman_dt(path_or_records: str | list, gt: GroundTruthSet) -> Detec
         if "height" in rec and math.isnan(gt.image_height[i]):
             gt.image_height[i] = float(rec["height"])
         if arr is None:
-            dtb = rec.get("dtboxes", [])
-            try:
-                arr = np.array([list(b["box"]) + [b["score"]] for b in dtb], dtype=np.float64).reshape(-1, 5)
-            except KeyError as e:
-                raise EvalInputError(f"crowdhuman dt: image {img_id!r}: a box has no {e.args[0]!r}") from None
-            except (TypeError, ValueError) as e:
-                raise EvalInputError(f"crowdhuman dt: image {img_id!r}: bad box ({e})") from None
+            arr = _plain_dtboxes(rec, where)
         rows.append(arr)
         img_of.append(np.full(arr.shape[0], i, dtype=np.int64))
     allr = np.concatenate(rows) if rows else np.zeros((0, 5))
@@ -484,11 +626,69 @@ def read_crowdhuman_dt(path_or_records: str | list, gt: GroundTruthSet) -> Detec
 # ---------------------------------------------------------------------------------------- COCO-style JSON files
 def _load_json(path: str):
     with open(path, "rb") as f:
-        return _loads(f.read(), path)
+        return _json_document(f.read(), path)
+
+
+def _json_document(data: bytes, path: str):
+    """One JSON document read from ``path``; an empty file, truncated text or an odgt file is named as such."""
+    if not data.strip():
+        raise EvalInputError(f"{path}: empty file (a JSON document is needed)")
+    try:
+        return _loads(data, path)
+    except EvalInputError as err:
+        first = data.lstrip().split(b"\n", 1)[0]
+        try:
+            rec = json.loads(first)
+        except ValueError:
+            raise EvalInputError(str(err).replace("invalid JSON", "invalid JSON (truncated, or not JSON?)", 1)) \
+                from None
+        if isinstance(rec, dict) and "ID" in rec:
+            raise EvalInputError(f"{path}: one JSON object per line (a CrowdHuman odgt file; those go with "
+                                 "--protocol crowdhuman), not one COCO-style JSON document") from None
+        raise
+
+
+def _coco_where(path_or_obj, what: str) -> str:
+    return path_or_obj if isinstance(path_or_obj, str) else what
+
+
+def _check_dicts(items, where: str, kind: str, keys: tuple) -> None:
+    """Every item is an object with every key of ``keys``; errors name the item by its index (and id)."""
+    for k, a in enumerate(items):
+        if not isinstance(a, dict):
+            raise EvalInputError(f"{where}: {kind} {k} is {_json_type(a)}, not an object")
+        for key in keys:
+            if key not in a:
+                name = f" (id {a['id']!r})" if "id" in a else ""
+                raise EvalInputError(f"{where}: {kind} {k}{name}: no {key!r}")
+
+
+def _category_filter(items: list, category_id: int | None, where: str, kind: str, gt: bool) -> list:
+    """
+    Keep the items of ``category_id`` (a missing category_id counts as 1). Others dropped: a warning with their
+    count; a detection file in which nothing of that category is left: an error (e.g. contiguous id 0 for person).
+    """
+    if category_id is None:
+        return items
+    kept = [a for a in items if a.get("category_id", 1) == category_id]
+    if len(kept) != len(items):
+        cats = {a.get("category_id") for a in items if a.get("category_id", 1) != category_id}
+        _report_other_categories(len(items) - len(kept), len(items), cats, category_id, where, kind, gt)
+    return kept
+
+
+def _report_other_categories(dropped: int, total: int, cats: set, category_id: int, where: str, kind: str,
+                             gt: bool) -> None:
+    shown = ", ".join(sorted(repr(c) for c in cats)[:5])
+    msg = (f"{where}: {dropped} of {total} {kind}s have category_id {shown}, not {category_id}; the protocol "
+           f"evaluates category {category_id} (person) only")
+    if dropped == total and not gt:
+        raise EvalInputError(msg + " (person has COCO id 1, not Detectron2's contiguous 0)")
+    warnings.warn(msg + "; the others are not evaluated", EvalInputWarning, stacklevel=4)
 
 
 def read_coco_gt(
-    path_or_dict: str | dict, category_id: int | None = 1, missing_vis: str = "full"
+    path_or_dict: str | dict, category_id: int | None = 1, missing_vis: str = "full", require_labels: bool = False
 ) -> GroundTruthSet:
     """
     CityPersons-style COCO ground truth (``val_gt.json``): images ``{"id", "width", "height"}`` and annotations
@@ -497,40 +697,68 @@ def read_coco_gt(
 
     Args:
         category_id: only annotations of this category are read (the official CityPersons script accumulates
-            category 1 only, ``catIds = [1]``); None reads all. A missing category_id counts as 1.
+            category 1 only, ``catIds = [1]``); None reads all. A missing category_id counts as 1; annotations of
+            other categories are dropped with an EvalInputWarning giving their count.
         missing_vis: a missing vis_bbox becomes the full box ("full") or [0, 0, 0, 0] ("zeros": the Caltech
             toolbox's "not occluded").
+        require_labels: every annotation must have a "label" string (Caltech).
     Missing fields: vis_bbox -> see missing_vis, height -> bbox[3], vis_ratio -> area(vis_bbox) / area(bbox),
-    ignore -> 0.
+    ignore -> 0. Required: "images" and "annotations" lists, image "id", annotation "image_id" and "bbox".
     """
+    where = _coco_where(path_or_dict, "coco gt")
     data = _load_json(path_or_dict) if isinstance(path_or_dict, str) else path_or_dict
-    images = data.get("images")
-    if images is None:
-        raise EvalInputError("coco gt: no 'images' list")
+    if not isinstance(data, dict):
+        raise EvalInputError(f"{where}: expected a COCO-style object with 'images' and 'annotations', got "
+                             f"{_json_type(data)}" + (" (a results file?)" if isinstance(data, list) else ""))
+    for key in ("images", "annotations"):
+        if not isinstance(data.get(key), list):
+            got = "no" if key not in data else f"{_json_type(data[key])} as"
+            raise EvalInputError(f"{where}: {got} {key!r}, a list is needed (write [] for none)")
+    images = data["images"]
+    _check_dicts(images, where, "image", ("id",))
+    for k, im in enumerate(images):
+        if not _id_ok(im["id"]):
+            raise EvalInputError(f"{where}: image {k}: 'id' is {_json_type(im['id'])}, not a string or an integer")
+        for key in ("width", "height"):
+            if key in im:
+                e = _bad_number(im[key], f"{where}: image {im['id']!r}", key)
+                if e is None and im[key] <= 0:
+                    e = EvalInputError(f"{where}: image {im['id']!r}: {key!r} is {im[key]}, not a positive number")
+                _raise_first([e])
     ids = [im["id"] for im in images]
     pos = {i: k for k, i in enumerate(ids)}
     if len(pos) != len(ids):
         build_ground_truth(ids, [0] * len(ids), np.zeros((0, 4)))  # raises naming the duplicate
-    anns = data.get("annotations", [])
-    if category_id is not None:
-        anns = [a for a in anns if a.get("category_id", 1) == category_id]
+    anns = data["annotations"]
+    _check_dicts(anns, where, "annotation", ("image_id", "bbox"))
+    anns = _category_filter(anns, category_id, where, "annotation", gt=True)
     try:
         img = np.fromiter((pos[a["image_id"]] for a in anns), dtype=np.int64, count=len(anns))
-    except KeyError as e:
-        bad = next(a for a in anns if a.get("image_id") not in pos)
-        raise EvalInputError(f"coco gt: annotation {bad.get('id')!r} names unknown image {bad.get('image_id')!r}") \
-            from e
+    except (KeyError, TypeError):
+        bad = next(a for a in anns if not _id_ok(a["image_id"]) or a["image_id"] not in pos)
+        raise EvalInputError(f"{where}: annotation {bad.get('id')!r} names unknown image {bad['image_id']!r}") \
+            from None
     if img.size and (img[1:] < img[:-1]).any():  # group by image, file order within an image
         anns = [anns[k] for k in np.argsort(img, kind="stable").tolist()]
+        img = np.sort(img, kind="stable")
     no_vis = [0.0, 0.0, 0.0, 0.0]
-    try:
-        rows = [(a["bbox"], a.get("vis_bbox"), a.get("height"), a.get("vis_ratio"), a.get("ignore", 0), a.get("id"))
-                for a in anns]
-    except KeyError:
-        raise EvalInputError("coco gt: an annotation has no 'bbox'") from None
-    boxes_a = _as_boxes([r[0] for r in rows], "coco gt")
+    rows = [(a["bbox"], a.get("vis_bbox"), a.get("height"), a.get("vis_ratio"), a.get("ignore", 0), a.get("id"))
+            for a in anns]
+    for k, (a, r) in enumerate(zip(anns, rows)):  # one pass of type checks (a string would parse as a number)
+        aw = f"{where}: annotation {r[5]!r} (image {a['image_id']!r})"
+        _raise_first([_bad_box(r[0], aw, "bbox"), None if r[1] is None else _bad_box(r[1], aw, "vis_bbox"),
+                      None if r[2] is None else _bad_number(r[2], aw, "height"),
+                      None if r[3] is None else _bad_number(r[3], aw, "vis_ratio"),
+                      None if _is_number(r[4]) or isinstance(r[4], bool) else _bad_number(r[4], aw, "ignore"),
+                      None if r[5] is None or type(r[5]) is int else
+                      EvalInputError(f"{aw}: 'id' is {_json_type(r[5])}, not an integer")])
+        if require_labels and not isinstance(a.get("label"), str):
+            raise EvalInputError(
+                f"{aw}: no 'label' string (a Caltech ground truth labels every box person / person? / people / "
+                "person-fa / ignore; a CityPersons file goes with --protocol citypersons)")
+    boxes_a = _as_boxes([r[0] for r in rows], where)
     vis_a = _as_boxes(
-        [r[1] if r[1] is not None else (no_vis if missing_vis == "zeros" else r[0]) for r in rows], "coco gt"
+        [r[1] if r[1] is not None else (no_vis if missing_vis == "zeros" else r[0]) for r in rows], where
     )
     heights = np.array([r[2] if r[2] is not None else r[0][3] for r in rows], dtype=np.float64)
     full_area = boxes_a[:, 2] * boxes_a[:, 3]
@@ -556,32 +784,43 @@ def read_coco_results(path_or_list: str | list, gt: GroundTruthSet, category_id:
 
     Args:
         category_id: keep only this category (official CityPersons accumulates category 1); None keeps all.
-            A missing category_id counts as 1.
+            A missing category_id counts as 1. Detections of other categories: a warning with their count; none
+            of this category left in a non-empty file: an error (Detectron2's contiguous id 0 is not COCO's 1).
     An empty list is valid (no detections; the official script would crash on it).
     """
+    where = _coco_where(path_or_list, "coco results")
     if isinstance(path_or_list, str):
         with open(path_or_list, "rb") as f:
             text = f.read()
-        fast = _fast_coco_results(text, gt, category_id)
+        if not text.strip():
+            raise EvalInputError(f"{where}: empty file (a JSON list of detections is needed; [] for none)")
+        fast = _fast_coco_results(text, gt, category_id, where)
         if fast is not None:
             return fast
-        dets = _loads(text, path_or_list)
+        dets = _json_document(text, path_or_list)
     else:
         dets = path_or_list
     if not isinstance(dets, list):
-        raise EvalInputError("coco results: expected a JSON list of detections")
-    if category_id is not None:
-        dets = [d for d in dets if d.get("category_id", 1) == category_id]
-    try:
-        ids = [d["image_id"] for d in dets]
-        boxes = [d["bbox"] for d in dets]
-        scores = [d["score"] for d in dets]
-    except KeyError as e:
-        raise EvalInputError(f"coco results: a detection has no {e.args[0]!r}") from None
-    return build_detections(gt, ids, _as_boxes(boxes, "coco results"), scores, what="coco results")
+        hint = (" (a ground-truth file?)" if isinstance(dets, dict) and "annotations" in dets else
+                " (a CrowdHuman odgt line? odgt files go with --protocol crowdhuman)" if isinstance(dets, dict)
+                and "ID" in dets else "")
+        raise EvalInputError(f"{where}: expected a JSON list of detections, got {_json_type(dets)}{hint}")
+    _check_dicts(dets, where, "detection", ("image_id", "bbox", "score"))
+    dets = _category_filter(dets, category_id, where, "detection", gt=False)
+    for k, d in enumerate(dets):
+        if not _id_ok(d["image_id"]):
+            raise EvalInputError(f"{where}: detection {k}: 'image_id' is {_json_type(d['image_id'])}")
+    boxes, scores = _numeric([d["bbox"] for d in dets], 4), _numeric([d["score"] for d in dets], 0)
+    if boxes is None or scores is None or any(type(d["score"]) is bool for d in dets):
+        for d in dets:
+            dw = f"{where}: detection in image {d['image_id']!r}"
+            _raise_first([_bad_box(d["bbox"], dw, "bbox"), _bad_number(d["score"], dw, "score")])
+    return build_detections(gt, [d["image_id"] for d in dets], boxes, scores, what=where)
 
 
-def _fast_coco_results(text: bytes, gt: GroundTruthSet, category_id: int | None) -> DetectionSet | None:
+def _fast_coco_results(
+    text: bytes, gt: GroundTruthSet, category_id: int | None, where: str = "coco results"
+) -> DetectionSet | None:
     """The canonical json.dumps layout with integer image ids (see _NUM above), else None."""
     if isinstance(text, str):
         text = text.encode()
@@ -592,7 +831,11 @@ def _fast_coco_results(text: bytes, gt: GroundTruthSet, category_id: int | None)
     if rows is None:
         return None
     if category_id is not None:
-        rows = rows[rows[:, 1] == category_id]
+        other = rows[:, 1] != category_id
+        if other.any():
+            cats = {int(c) if c.is_integer() else c for c in np.unique(rows[other, 1]).tolist()}
+            _report_other_categories(int(other.sum()), rows.shape[0], cats, category_id, where, "detection", False)
+            rows = rows[~other]
     ids = np.asarray(gt.image_ids, dtype=np.int64)
     o = np.argsort(ids, kind="stable")
     pos = np.searchsorted(ids[o], rows[:, 0])
@@ -601,8 +844,8 @@ def _fast_coco_results(text: bytes, gt: GroundTruthSet, category_id: int | None)
     bad = (ids[img] != rows[:, 0]) if ids.size else np.ones(rows.shape[0], dtype=bool)
     if bad.any():
         v = rows[int(np.flatnonzero(bad)[0]), 0]
-        raise EvalInputError(f"coco results: image id {int(v) if v.is_integer() else v!r} is not in the ground truth")
-    return _detections_from_index(gt, img, rows[:, 2:6].copy(), rows[:, 6].copy(), "coco results")
+        raise EvalInputError(f"{where}: image id {int(v) if v.is_integer() else v!r} is not in the ground truth")
+    return _detections_from_index(gt, img, rows[:, 2:6].copy(), rows[:, 6].copy(), where)
 
 
 # ------------------------------------------------------------------------------------- Detectron2 dataset dicts

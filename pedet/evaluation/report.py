@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from .io import (
     DetectionSet,
+    EvalInputError,
     GroundTruthSet,
     read_coco_gt,
     read_coco_results,
@@ -21,7 +25,7 @@ from .io import (
     read_crowdhuman_gt,
 )
 
-__all__ = ["PROTOCOLS", "EvaluationReport", "evaluate", "read_inputs"]
+__all__ = ["PROTOCOLS", "EvaluationReport", "evaluate", "json_safe", "read_inputs"]
 
 PROTOCOLS = ("citypersons", "crowdhuman", "caltech")
 CROWDHUMAN_KEYS = ("AP", "mMR", "Recall", "JI")
@@ -45,8 +49,8 @@ class EvaluationReport:
     results: Any = field(repr=False)
 
     def to_json(self) -> dict:
-        """Flat fractions plus a ``details`` object (the ``--out`` file)."""
-        return {**self.metrics, "details": self.details}
+        """Flat fractions plus a ``details`` object (the ``--out`` file); undefined (NaN / inf) values are None."""
+        return json_safe({**self.metrics, "details": self.details})
 
     def percent(self) -> OrderedDict:
         """Detectron2 convention: {protocol: {key: percent}}; undefined values become NaN."""
@@ -62,10 +66,11 @@ class EvaluationReport:
 
     def format_table(self, markdown: bool = False) -> str:
         """The table the command prints (``markdown=True``: a GitHub table for the evaluator's output dir)."""
+        undefined = "\u2014" if markdown else "undefined"
         if self.protocol == "crowdhuman":
             head = ["AP", "mMR", "Recall", "JI", "images", "GT", "ignore", "dets"]
             d = self.details
-            rows = [[_pct(self.metrics[k]) for k in CROWDHUMAN_KEYS]
+            rows = [[_pct(self.metrics[k], undefined) for k in CROWDHUMAN_KEYS]
                     + [str(d["num_images"]), str(d["num_gt"]), str(d["num_ignore_gt"]), str(d["num_dets"])]]
             title = f"crowdhuman ({d['box_mode']} box), percent; lower mMR is better"
         else:
@@ -73,14 +78,29 @@ class EvaluationReport:
             rows = []
             for name, v in self.metrics.items():
                 d = self.details["setups"][name]
-                rows.append([name, _pct(v), _rng(d["height"]), _rng(d["visibility"]), str(d["num_gt"]),
+                rows.append([name, _pct(v, undefined), _rng(d["height"]), _rng(d["visibility"]), str(d["num_gt"]),
                              str(d["num_ignore_gt"]), str(d["num_dets"])])
             title = f"{self.protocol} MR^-2 (percent, mode: {self.details['mode']}); lower is better"
         return _table(title, head, rows, markdown)
 
 
-def _pct(v) -> str:
-    return "undefined" if v is None else f"{100.0 * v:.2f}"
+def json_safe(obj):
+    """``obj`` with every non-finite float (NaN: an undefined metric) replaced by None, numpy scalars as Python's."""
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.ndarray):
+        return json_safe(obj.tolist())
+    return obj
+
+
+def _pct(v, undefined: str = "undefined") -> str:
+    return undefined if v is None else f"{100.0 * v:.2f}"
 
 
 def _rng(r) -> str:
@@ -108,17 +128,34 @@ def _num(x: float) -> float | None:
 
 
 def read_inputs(protocol: str, gt_path: str, dt_path: str, box_mode: str = "full") -> tuple:
-    """Read (GroundTruthSet, DetectionSet) from the files of a protocol (see the command's --help)."""
-    if protocol == "crowdhuman":
-        gt = read_crowdhuman_gt(gt_path, box_key="vbox" if box_mode == "visible" else "fbox")
-        return gt, read_crowdhuman_dt(dt_path, gt)
-    if protocol == "citypersons":
-        gt = read_coco_gt(gt_path)
-        return gt, read_coco_results(dt_path, gt)
-    if protocol == "caltech":
-        gt = read_coco_gt(gt_path, category_id=None, missing_vis="zeros")
-        return gt, read_coco_results(dt_path, gt, category_id=None)
-    raise ValueError(f"unknown protocol {protocol!r}; choose from {PROTOCOLS}")
+    """
+    Read (GroundTruthSet, DetectionSet) from the files of a protocol (see the command's --help). Every
+    EvalInputError names the file it comes from.
+    """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; choose from {PROTOCOLS}")
+    with _naming(gt_path):
+        if protocol == "crowdhuman":
+            gt = read_crowdhuman_gt(gt_path, box_key="vbox" if box_mode == "visible" else "fbox")
+        elif protocol == "citypersons":
+            gt = read_coco_gt(gt_path)
+        else:
+            gt = read_coco_gt(gt_path, category_id=None, missing_vis="zeros", require_labels=True)
+    with _naming(dt_path):
+        if protocol == "crowdhuman":
+            return gt, read_crowdhuman_dt(dt_path, gt)
+        return gt, read_coco_results(dt_path, gt, category_id=1 if protocol == "citypersons" else None)
+
+
+@contextmanager
+def _naming(path: str):
+    """Prefix an EvalInputError that does not name ``path`` with it."""
+    try:
+        yield
+    except EvalInputError as e:
+        if str(e).startswith(path):
+            raise
+        raise EvalInputError(f"{path}: {e}") from None
 
 
 def evaluate(

@@ -10,6 +10,9 @@ Evaluation uses pedet's miss-rate evaluator with the protocol from the data set'
 TEST.EVAL_PERIOD iterations the model is evaluated and the checkpoint with the best protocol metric (lowest
 mMR / MR^-2) is kept as ``model_best.pth``. Data go through PedestrianDatasetMapper (ignore boxes as class -1).
 """
+import pickle
+import sys
+
 import pedet  # noqa: F401  (Pillow alias before any detectron2.data import)
 from detectron2.config import get_cfg
 from detectron2.engine import default_argument_parser, default_setup
@@ -18,6 +21,7 @@ from detectron2.evaluation import verify_results
 import pedet.data  # noqa: F401  (registers the data set names)
 from pedet.config import add_pedet_config
 from pedet.engine import PedestrianTrainer, PedetCheckpointer, launch  # CPU/gloo launch, resume, safe loading
+from pedet.engine.checkpoint import CheckpointFileError, check_weights
 
 from opl import add_opl_config
 
@@ -43,11 +47,14 @@ def main(args):
     if args.eval_only:
         if cfg.TEST.AUG.ENABLED:  # before, not after, a whole evaluation
             raise NotImplementedError("Test-time augmentation is not implemented for OPL")
+        if not args.resume:
+            check_weights(cfg.MODEL.WEIGHTS, "evaluating")
         model = Trainer.build_model(cfg)
         PedetCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
         res = Trainer.test(cfg, model)
         verify_results(cfg, res)
         return res
+    check_weights(cfg.MODEL.WEIGHTS)
     trainer = Trainer(cfg)
     trainer.resume_or_load(resume=args.resume)
     return trainer.train()
@@ -56,5 +63,8 @@ def main(args):
 if __name__ == "__main__":
     args = default_argument_parser().parse_args()
     print("Command Line Args:", args)
-    launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
-           dist_url=args.dist_url, args=(args,))
+    try:
+        launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
+               dist_url=args.dist_url, args=(args,))
+    except (CheckpointFileError, pickle.UnpicklingError) as e:  # bad MODEL.WEIGHTS: one line, no traceback
+        sys.exit(f"error: {e}")

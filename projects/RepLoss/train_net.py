@@ -12,6 +12,9 @@ The best checkpoint by miss rate (lower is better) is kept as model_best.pth nex
     python projects/RepLoss/train_net.py --config-file ... --eval-only MODEL.WEIGHTS output/.../model_best.pth
     python projects/RepLoss/train_net.py --config-file ... --num-gpus 8 --resume
 """
+import pickle
+import sys
+
 import pedet  # noqa: F401  (Pillow alias before any detectron2.data import)
 import detectron2.utils.comm as comm
 from detectron2.config import get_cfg
@@ -21,6 +24,7 @@ from detectron2.evaluation import verify_results
 import pedet.data  # noqa: F401  (registers the data sets)
 from pedet.config import add_pedet_config
 from pedet.engine import PedestrianTrainer, PedetCheckpointer, launch  # CPU/gloo launch, resume, safe loading
+from pedet.engine.checkpoint import CheckpointFileError, check_weights
 from reploss import add_reploss_config
 
 
@@ -43,12 +47,15 @@ def setup(args):
 def main(args):
     cfg = setup(args)
     if args.eval_only:
+        if not args.resume:
+            check_weights(cfg.MODEL.WEIGHTS, "evaluating")
         model = Trainer.build_model(cfg)
         PedetCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
         res = Trainer.test(cfg, model)
         if comm.is_main_process():
             verify_results(cfg, res)
         return res
+    check_weights(cfg.MODEL.WEIGHTS)
     trainer = Trainer(cfg)
     trainer.resume_or_load(resume=args.resume)
     return trainer.train()
@@ -57,11 +64,14 @@ def main(args):
 if __name__ == "__main__":
     args = default_argument_parser().parse_args()
     print("Command Line Args:", args)
-    launch(
-        main,
-        args.num_gpus,
-        num_machines=args.num_machines,
-        machine_rank=args.machine_rank,
-        dist_url=args.dist_url,
-        args=(args,),
-    )
+    try:
+        launch(
+            main,
+            args.num_gpus,
+            num_machines=args.num_machines,
+            machine_rank=args.machine_rank,
+            dist_url=args.dist_url,
+            args=(args,),
+        )
+    except (CheckpointFileError, pickle.UnpicklingError) as e:  # bad MODEL.WEIGHTS: one line, no traceback
+        sys.exit(f"error: {e}")

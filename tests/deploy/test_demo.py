@@ -15,21 +15,22 @@ def val_files(tiny_root):
     return [d["file_name"] for d in DatasetCatalog.get(VAL_SET)[:2]]
 
 
-def _demo(*args):
+def _demo(*args, opts=()):
     import demo_demo
 
     # a random model's scores are ~0.005: the model keeps them (SCORE_THRESH_TEST 0.001) and the demo draws them all
-    return demo_demo.main(["--config-file", OPL_CONFIG, "--confidence-threshold", "0.0", *args,
+    return demo_demo.main(["--config-file", OPL_CONFIG, "--confidence-threshold", "0.0", *args, "--opts", *opts,
                            "MODEL.OPL.SCORE_THRESH_TEST", "0.001", "TEST.DETECTIONS_PER_IMAGE", "20"])
 
 
 def test_demo_draws_detections_and_ground_truth_on_images(opl_weights, val_files, tmp_path):
     folder = os.path.dirname(val_files[0])
     pattern = os.path.join(folder, "tiny_val_00000[01].jpg")  # a glob, as users pass it
-    written = _demo("--input", pattern, "--output", str(tmp_path / "gt"), *OPL_TINY_OPTS, "MODEL.WEIGHTS", opl_weights)
+    written = _demo("--input", pattern, "--output", str(tmp_path / "gt"),
+                    opts=[*OPL_TINY_OPTS, "MODEL.WEIGHTS", opl_weights])
     assert [os.path.basename(p) for p in written] == [os.path.basename(f) for f in val_files]
-    no_gt = _demo("--input", val_files[0], "--output", str(tmp_path / "nogt"), "--no-gt", *OPL_TINY_OPTS,
-                  "MODEL.WEIGHTS", opl_weights)
+    no_gt = _demo("--input", val_files[0], "--output", str(tmp_path / "nogt"), "--no-gt",
+                  opts=[*OPL_TINY_OPTS, "MODEL.WEIGHTS", opl_weights])
     original, with_gt, without_gt = (cv2.imread(p) for p in (val_files[0], written[0], no_gt[0]))
     assert with_gt.shape == original.shape == without_gt.shape
     assert np.abs(without_gt.astype(int) - original).max() > 50  # the detections are drawn
@@ -44,7 +45,8 @@ def test_demo_annotates_a_video(opl_weights, val_files, tmp_path):
     for i in range(6):
         writer.write(cv2.imread(val_files[i % 2]))
     writer.release()
-    out = _demo("--video-input", video, "--output", str(tmp_path / "out"), *OPL_TINY_OPTS, "MODEL.WEIGHTS", opl_weights)
+    out = _demo("--video-input", video, "--output", str(tmp_path / "out"),
+                opts=[*OPL_TINY_OPTS, "MODEL.WEIGHTS", opl_weights])
     assert out == str(tmp_path / "out" / "clip.mp4")
     cap = cv2.VideoCapture(out)
     frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
@@ -55,5 +57,41 @@ def test_demo_annotates_a_video(opl_weights, val_files, tmp_path):
 
 def test_demo_runs_the_exported_onnx_model(opl_onnx, val_files, tmp_path):
     # the graph holds the weights; the config gives the test-time resize
-    written = _demo("--input", val_files[0], "--output", str(tmp_path / "onnx"), "--onnx", opl_onnx, *OPL_TINY_OPTS)
+    written = _demo("--input", val_files[0], "--output", str(tmp_path / "onnx"), "--onnx", opl_onnx,
+                    opts=OPL_TINY_OPTS)
     assert os.path.isfile(written[0])
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--input", "a.jpg", "MODEL.WEIGHTS", "m.pth"], "'MODEL.WEIGHTS' looks like a config key: config overrides go "
+                                                     "after --opts"),
+    (["--input", "a.jpg", "--confidence-threshold", "1.5"], "--confidence-threshold 1.5: a score threshold in [0, 1]"),
+    (["--input", "a.jpg", "--confidence-threshold", "-0.1"], "a score threshold in [0, 1]"),
+    (["--input", "a.jpg", "--gt-dataset", "x", "--no-gt"], "--gt-dataset and --no-gt contradict each other"),
+    (["--input", "a.jpg", "--onnx", "missing.onnx"], "--onnx missing.onnx: no such file"),
+    (["--video-input", "missing.mp4"], "--video-input missing.mp4: no such file"),
+    (["--input", "a.jpg", "--video-input", "v.mp4"], "give exactly one of --input and --video-input"),
+    ([], "give exactly one of --input and --video-input"),
+    (["--input", "a.jpg", "--opts", "MODEL.WEIGHTS"], "--opts needs KEY VALUE pairs, got 1 items"),
+])
+def test_demo_rejects_bad_arguments_in_one_line(capsys, argv, message):
+    import demo_demo
+
+    with pytest.raises(SystemExit) as e:
+        demo_demo.main(["--config-file", OPL_CONFIG, *argv])
+    assert e.value.code == 2
+    err = [x for x in capsys.readouterr().err.splitlines() if x.strip() and not x.startswith(("usage:", " "))]
+    assert len(err) == 1 and message in err[0], err
+
+
+def test_demo_opts_stop_input_and_unknown_gt_dataset_is_an_error(capsys):
+    import demo_demo
+
+    args = demo_demo.get_parser().parse_args(["--config-file", OPL_CONFIG, "--input", "a.jpg", "b.jpg", "--opts",
+                                              "MODEL.WEIGHTS", "m.pth"])
+    assert args.input == ["a.jpg", "b.jpg"] and args.opts == ["MODEL.WEIGHTS", "m.pth"]
+    with pytest.raises(SystemExit) as e:
+        demo_demo.main(["--config-file", OPL_CONFIG, "--input", "a.jpg", "--gt-dataset", "synthetic_crowd_vall"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "--gt-dataset 'synthetic_crowd_vall' is not a registered data set" in err and "Traceback" not in err

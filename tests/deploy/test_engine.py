@@ -91,3 +91,70 @@ def test_pick_backend_is_gloo_without_cuda(monkeypatch):
     assert pick_backend("GLOO") == "gloo"
     with pytest.raises(ValueError):
         pick_backend("mpi")
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"", "empty file, not a checkpoint"),
+    (b"hello, I am a text file\n", r"not a PyTorch checkpoint \(neither torch.save's zip format nor a pickle"),
+    (b"\x89PNG\r\n\x1a\n", "not a PyTorch checkpoint"),
+])
+def test_a_file_that_is_no_checkpoint_is_named_as_such_not_trust_advice(tmp_path, monkeypatch, content, message):
+    from pedet.engine.checkpoint import CheckpointFileError
+
+    path = tmp_path / "model.pth"
+    path.write_bytes(content)
+    for trust in ("", "1"):  # trusting the pickle cannot help, so it is not suggested
+        monkeypatch.setenv("PEDET_TRUST_PICKLE", trust)
+        with pytest.raises(CheckpointFileError, match=message) as e:
+            load_checkpoint_file(str(path))
+        assert "PEDET_TRUST_PICKLE" not in str(e.value) and str(path) in str(e.value)
+
+
+def test_a_truncated_checkpoint_is_named_as_such(tmp_path):
+    from pedet.engine.checkpoint import CheckpointFileError
+
+    path = tmp_path / "model.pth"
+    torch.save({"model": {"w": torch.zeros(1000)}}, path)
+    path.write_bytes(path.read_bytes()[:3000])
+    with pytest.raises(CheckpointFileError, match="truncated or damaged checkpoint"):
+        load_checkpoint_file(str(path))
+
+
+def test_check_weights_warns_on_empty_and_refuses_a_missing_file(tmp_path, caplog):
+    from pedet.engine.checkpoint import CheckpointFileError, check_weights
+
+    with caplog.at_level("WARNING", logger="pedet.engine.checkpoint"):
+        check_weights("", "evaluating")
+    assert "MODEL.WEIGHTS is empty: evaluating a RANDOMLY INITIALISED model" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="pedet.engine.checkpoint"):
+        check_weights("")  # training from scratch: no warning
+    assert caplog.text == ""
+    with pytest.raises(CheckpointFileError, match="MODEL.WEIGHTS .*nope.pth: no such file"):
+        check_weights(str(tmp_path / "nope.pth"), "evaluating")
+    check_weights("detectron2://ImageNetPretrained/MSRA/R-50.pkl", "evaluating")  # left to detectron2
+
+
+def test_repair_warning_names_the_iteration_only_when_there_is_one(tmp_path, caplog):
+    path = tmp_path / "metrics.json"
+    path.write_text('{"iteration": 1}\n{"iteration": 2')
+    with caplog.at_level("WARNING", logger="pedet.engine.writers"):
+        repair_jsonl(str(path))
+    assert "torn last line" in caplog.text and "None" not in caplog.text
+    path.write_text('{"iteration": 1}\n{"iteration": 5}\n')
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="pedet.engine.writers"):
+        repair_jsonl(str(path), drop_from_iteration=3)
+    assert "iterations >= 3" in caplog.text
+
+
+def test_eval_hook_results_keep_only_finite_values(caplog):
+    import math
+
+    from pedet.engine.trainer import _finite_results
+
+    results = {"crowdhuman": {"AP": math.nan, "mMR": 40.0, "Recall": math.inf, "JI": 12.5}, "other": 1}
+    with caplog.at_level("WARNING", logger="pedet.engine.trainer"):
+        out = _finite_results(lambda: results)()
+    assert out == {"crowdhuman": {"mMR": 40.0, "JI": 12.5}, "other": 1}
+    assert "crowdhuman/AP, crowdhuman/Recall undefined (NaN)" in caplog.text

@@ -2,6 +2,7 @@
 import importlib
 import math
 
+import numpy as np
 import pytest
 import torch
 import torchvision
@@ -226,3 +227,31 @@ def test_c2f_nested_restricts_later_blocks_to_earlier_positives():
     assert t["c2f"][0].tolist() == [0, 0, 0, 0, -1, -1]
     # top-2 of block 1 among block 0's positives: 0.3 (loc 2) and 0.2 (loc 0)
     assert t["c2f"][1].tolist() == [0, -1, 0, -1, -1, -1]
+
+
+def test_vis_period_writes_gt_and_prediction_image_to_the_event_storage():
+    # VIS_PERIOD 2: iterations 0 and 2 write one image (GT on top of the predictions, both at the input size);
+    # iteration 1 writes nothing; VIS_PERIOD 0 (the default) never does.
+    batch = image_batch([([[10, 10, 40, 60], [50, 5, 70, 30]], [0, -1]), ([[5, 5, 30, 50]], [0])])
+    model = tiny_model(extra=["VIS_PERIOD", 2, "MODEL.OPL.SCORE_THRESH_TEST", 0.0])  # a random model scores low
+    model.train()
+    with EventStorage(0) as storage:
+        written = []
+        for it in range(3):
+            storage.iter = it
+            model(batch)
+            written.append(len(storage._vis_data))
+            storage.clear_images()
+    assert written == [1, 0, 1]
+    with EventStorage(0) as storage:
+        model(batch)
+        name, img, _ = storage._vis_data[0]
+    assert "GT" in name and img.shape == (3, 2 * 64, 96) and img.dtype == np.uint8
+    top, bottom = img[:, :64].astype(int), img[:, 64:].astype(int)
+    raw = batch[0]["image"].numpy()[::-1].astype(int)  # BGR input -> RGB picture
+    assert np.abs(top - raw).max() > 50 and np.abs(bottom - raw).max() > 50  # boxes drawn on both halves
+    model0 = tiny_model()
+    model0.train()
+    with EventStorage(0) as storage:
+        model0(batch)
+        assert storage._vis_data == []

@@ -14,6 +14,7 @@ import logging
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import pedet  # noqa: F401  (Pillow alias before any detectron2.data import)
+import numpy as np
 import torch
 import torch.distributed as dist
 from detectron2.config import configurable
@@ -132,6 +133,8 @@ class OPL(DenseDetector):
         nms_on: bool = False,
         nms_thresh_test: float = 0.6,
         max_detections_per_image: int = 500,
+        vis_period: int = 0,
+        input_format: str = "BGR",
         pixel_mean: Sequence[float],
         pixel_std: Sequence[float],
     ):
@@ -173,6 +176,8 @@ class OPL(DenseDetector):
         self.test_score_thresh, self.test_topk_candidates = test_score_thresh, test_topk_candidates
         self.nms_on, self.nms_thresh_test = nms_on, nms_thresh_test
         self.max_detections_per_image = max_detections_per_image
+        self.vis_period, self.input_format = vis_period, input_format
+        self._vis_inputs = None  # (images, features, predictions) of an iteration to visualise (VIS_PERIOD)
 
     @classmethod
     def from_config(cls, cfg):
@@ -226,11 +231,47 @@ class OPL(DenseDetector):
             "nms_on": o.NMS_ON,
             "nms_thresh_test": o.NMS_THRESH_TEST,
             "max_detections_per_image": cfg.TEST.DETECTIONS_PER_IMAGE,
+            "vis_period": cfg.VIS_PERIOD,
+            "input_format": cfg.INPUT.FORMAT,
             "pixel_mean": cfg.MODEL.PIXEL_MEAN,
             "pixel_std": cfg.MODEL.PIXEL_STD,
         }
 
     # ------------------------------------------------------------------------------------------------ training
+    def forward(self, batched_inputs):
+        """DenseDetector.forward; in training, every VIS_PERIOD iterations also the image of ``visualize_training``."""
+        out = super().forward(batched_inputs)
+        if self._vis_inputs is not None:
+            with torch.no_grad():
+                results = self.forward_inference(*self._vis_inputs)
+            self._vis_inputs = None
+            self.visualize_training(batched_inputs, results)
+        return out
+
+    def visualize_training(self, batched_inputs, results, max_boxes: int = 20) -> None:
+        """
+        As detectron2's RetinaNet / GeneralizedRCNN: the first image of the batch with its ground truth (top; ignore
+        boxes grey) and the ``max_boxes`` highest-scoring predictions (bottom, with their scores), written to the
+        event storage (TensorBoard's IMAGES tab).
+        """
+        from detectron2.data.detection_utils import convert_image_to_rgb
+        from detectron2.utils.visualizer import Visualizer
+
+        storage = get_event_storage()
+        img = convert_image_to_rgb(batched_inputs[0]["image"].permute(1, 2, 0), self.input_format)
+        gt = batched_inputs[0]["instances"]
+        colors = ["grey" if c < 0 else "lime" for c in gt.gt_classes.tolist()]
+        anno = Visualizer(img, None).overlay_instances(boxes=gt.gt_boxes.tensor.cpu().numpy(),
+                                                        assigned_colors=colors).get_image()
+        pred = results[0]
+        top = pred.scores.argsort(descending=True)[:max_boxes]  # the results are in the input image's frame
+        labels = [f"{s:.2f}" for s in pred.scores[top].tolist()]
+        pred_img = Visualizer(img, None).overlay_instances(
+            boxes=pred.pred_boxes.tensor[top].detach().cpu().numpy(), labels=labels,
+            assigned_colors=["red"] * len(labels)).get_image()
+        vis = np.concatenate([anno, pred_img], axis=0).transpose(2, 0, 1)
+        storage.put_image(f"Top: GT bounding boxes; Bottom: {max_boxes} highest-scoring predictions", vis)
+
     def forward_training(self, images, features, predictions, gt_instances):
         """
         Args:
@@ -249,6 +290,8 @@ class OPL(DenseDetector):
         gate = flatten_levels(gate, 1) if gate is not None else None
         scores = final_scores(cls_logits[-1], gate)  # (N, R, K) fp32
         pred_boxes = self.decode_boxes(deltas, anchor_boxes)  # (N, R, 4) fp32
+        if self.vis_period > 0 and get_event_storage().iter % self.vis_period == 0:
+            self._vis_inputs = (images, features, predictions)  # forward() draws them after the losses
         valid, ignored = split_ignore(gt_instances)
         with torch.no_grad():
             block_probs = [torch.sigmoid(z.detach().float()) for z in cls_logits]

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from pedet.evaluation.__main__ import main
@@ -89,3 +90,57 @@ def test_command_does_not_import_torch_or_detectron2(tmp_path):
 def test_mode_is_citypersons_only(tmp_path, argv, capsys):
     g, d = _write_citypersons(tmp_path, [])
     assert main(argv + ["--gt", g, "--dt", d]) == 2
+
+
+def _write_odgt(tmp_path, gt_boxes, dt_boxes):
+    gt = [{"ID": "a", "width": 100, "height": 100, "gtboxes": gt_boxes}]
+    dt = [{"ID": "a", "dtboxes": dt_boxes}]
+    (tmp_path / "gt.odgt").write_text("".join(json.dumps(r) + "\n" for r in gt))
+    (tmp_path / "dt.odgt").write_text("".join(json.dumps(r) + "\n" for r in dt))
+    return str(tmp_path / "gt.odgt"), str(tmp_path / "dt.odgt")
+
+
+def _strict_json(path):
+    def refuse(token):
+        raise AssertionError(f"{path} holds {token}")
+
+    with open(path) as f:
+        return json.load(f, parse_constant=refuse)
+
+
+@pytest.mark.parametrize("gt_boxes", [[], [{"tag": "mask", "fbox": [10, 10, 20, 40]}]], ids=["empty", "ignore-only"])
+def test_crowdhuman_without_regular_person_writes_null_and_a_readable_plot(tmp_path, capsys, gt_boxes):
+    g, d = _write_odgt(tmp_path, gt_boxes, [{"box": [60, 10, 20, 40], "score": 0.9}])
+    out = str(tmp_path / "m.json")
+    assert main(["--protocol", "crowdhuman", "--gt", g, "--dt", d, "--out", out, "--plot", str(tmp_path / "p"),
+                 "--error-analysis", "0.5"]) == 0
+    m = _strict_json(out)  # no NaN / Infinity token anywhere
+    assert (m["AP"], m["mMR"], m["Recall"]) == (None, None, None) and m["JI"] == 0.0
+    assert m["details"]["mr_at_fppi"] == [None] * 9
+    assert os.path.getsize(tmp_path / "p" / "mr_fppi_crowdhuman.png") > 1000
+    assert "undefined" in capsys.readouterr().out
+
+
+def test_undefined_is_an_em_dash_in_markdown_and_null_in_json_safe():
+    import math
+
+    from pedet.evaluation.io import build_detections, build_ground_truth
+    from pedet.evaluation.report import evaluate, json_safe
+
+    gt = build_ground_truth(["a"], [0], [], image_width=[10], image_height=[10])
+    report = evaluate("crowdhuman", gt, build_detections(gt, [], [], []))
+    md = report.format_table(markdown=True)
+    assert "| \u2014 | \u2014 | \u2014 | \u2014 |" in md and "undefined" not in md
+    assert json_safe({"a": [math.nan, np.float64(math.inf), 1.5], "b": np.int64(3)}) == {"a": [None, None, 1.5], "b": 3}
+
+
+def test_perfect_detector_plot_marks_miss_rate_zero_on_the_bottom_edge(tmp_path):
+    import matplotlib.image as mpimg
+
+    boxes = [{"tag": "person", "fbox": [10 + 30 * k, 10, 20, 40]} for k in range(3)]
+    g, d = _write_odgt(tmp_path, boxes, [{"box": b["fbox"], "score": 0.9} for b in boxes])
+    assert main(["--protocol", "crowdhuman", "--gt", g, "--dt", d, "--plot", str(tmp_path / "p")]) == 0
+    img = mpimg.imread(str(tmp_path / "p" / "mr_fppi_crowdhuman.png"))[..., :3]
+    blue = (np.abs(img - np.array([0x1F, 0x77, 0xB4]) / 255).max(axis=2) < 0.08)  # matplotlib's first colour
+    rows = np.flatnonzero(blue.sum(axis=1) > img.shape[1] // 2)  # a long horizontal blue line
+    assert rows.size and rows.min() > img.shape[0] * 0.7  # ... in the lower part: the miss-rate-0 edge

@@ -6,6 +6,7 @@ import pytest
 
 from pedet.evaluation.io import (  # noqa: I001
     EvalInputError,
+    EvalInputWarning,
     _fast_coco_results,
     _fast_dtboxes,
     build_detections,
@@ -98,8 +99,12 @@ def test_fast_and_json_paths_give_identical_arrays(tmp_path):
             coco.append({"image_id": i, "category_id": 1, "bbox": b.tolist(), "score": float(s)})
     coco.append({"image_id": 2, "category_id": 2, "bbox": [0, 0, 1, 1], "score": 0.99})  # other class: dropped
     path = _write(tmp_path, "dt.json", json.dumps(coco))
-    assert _fast_coco_results(json.dumps(coco), gti, 1) is not None
-    fast, slow = read_coco_results(path, gti), read_coco_results(coco, gti)
+    with pytest.warns(EvalInputWarning):
+        assert _fast_coco_results(json.dumps(coco), gti, 1) is not None
+    with pytest.warns(EvalInputWarning, match="1 of 16 detections have category_id 2, not 1"):
+        fast = read_coco_results(path, gti)
+    with pytest.warns(EvalInputWarning, match="1 of 16 detections have category_id 2, not 1"):
+        slow = read_coco_results(coco, gti)
     assert fast.num_dets == 15
     assert np.array_equal(fast.boxes, slow.boxes) and np.array_equal(fast.scores, slow.scores)
 
@@ -124,7 +129,8 @@ def test_coco_gt_reader_fields_and_defaults():
                 {"id": 2, "image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 40]},  # defaults
                 {"id": 3, "image_id": 2, "category_id": 0, "bbox": [0, 0, 10, 40]},  # not category 1: not read
             ]}
-    gt = read_coco_gt(data)
+    with pytest.warns(EvalInputWarning, match="1 of 3 annotations have category_id 0, not 1"):
+        gt = read_coco_gt(data)
     assert gt.offsets.tolist() == [0, 2, 2]
     assert gt.heights.tolist() == [41.0, 40.0] and gt.vis_ratios.tolist() == [0.5, 1.0]
     assert gt.ignore.tolist() == [False, False] and gt.ann_ids.tolist() == [1, 2]
@@ -146,7 +152,7 @@ def test_dataset_dicts_conversion():
 
 
 def test_crowdhuman_gt_without_boxes_and_missing_size():
-    gt = read_crowdhuman_gt([{"ID": "a", "gtboxes": []}, {"ID": "b"}])
+    gt = read_crowdhuman_gt([{"ID": "a", "gtboxes": []}, {"ID": "b", "gtboxes": []}])
     assert gt.offsets.tolist() == [0, 0, 0]
     from pedet.evaluation.crowdhuman import evaluate_crowdhuman
 
@@ -170,7 +176,7 @@ def test_nan_and_infinity_literals_in_files_give_our_error_naming_the_image(tmp_
     coco = ('{"images": [{"id": 4}], '
             '"annotations": [{"id": 1, "image_id": 4, "bbox": [0, 0, 1, 1], "height": -Infinity}]}')
     path = _write(tmp_path, "val_gt.json", coco)
-    with pytest.raises(EvalInputError, match="non-finite height in image 4"):
+    with pytest.raises(EvalInputError, match=r"annotation 1 \(image 4\): 'height' is -inf, not a finite number"):
         read_coco_gt(path)
 
 
