@@ -309,3 +309,22 @@ def test_top_false_positive_causes_hand_computed():
     assert r["causes"] == {"duplicate": 1, "visible part": 1, "localization, truncated GT": 1, "localization": 1,
                            "background": 1}
     assert r["recall_at_first_fp"] == 1 / 3 and r["recall_at_top_fp"] == 2 / 3
+
+
+def test_main_job_config_is_the_benchmark_row_opl_full(cq):
+    """tools/main_job.py trains projects/OPL/configs/opl_R18_crowd_cpu.yaml: the cpu budget's opl_full, key for key."""
+    from detectron2.config import get_cfg
+
+    from opl import add_opl_config
+    from pedet.config import add_pedet_config
+
+    main_job = get_cfg()
+    add_pedet_config(main_job)
+    add_opl_config(main_job)
+    main_job.merge_from_file(os.path.join(REPO, "projects", "OPL", "configs", "opl_R18_crowd_cpu.yaml"))
+    bench, _ = cq.build_cfg("opl_full", cq.BUDGETS["cpu"], 0, "/tmp/unused", "")
+    a, b = cq._flatten(main_job), cq._flatten(bench)
+    differ = {k for k in set(a) | set(b) if a.get(k) != b.get(k)}
+    # the main job evaluates on the medium set at the end of training; the benchmark evaluates every set itself
+    assert differ == {"DATASETS.TEST", "OUTPUT_DIR"}
+    assert a["DATASETS.TEST"] == ["synthetic_crowd_cpu_medium"]
