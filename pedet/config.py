@@ -20,7 +20,23 @@ def add_pedet_config(cfg) -> None:
     #                 dense head, locations inside an ignore box that are not positives.
     # One of IGNORE_MODES.
     cfg.INPUT.IGNORE_MODE = "drop"
+    add_selection_config(cfg)
     add_miss_rate_config(cfg)
+
+
+def add_selection_config(cfg) -> None:
+    """
+    Add the keys of the model-selection set (pedet.data.selection; add_pedet_config calls it). ``model_best.pth`` is
+    kept by the headline miss rate on this set; the TEST sets are evaluated too, but never rank checkpoints. CHOICE:
+    the papers report the final model, so with neither key set no best checkpoint is kept.
+    """
+    # A registered data set name that ranks checkpoints; "" = none. Must not be in DATASETS.TEST or DATASETS.TRAIN.
+    cfg.DATASETS.SELECTION = ""
+    # Or a hold-out carved from the concatenated DATASETS.TRAIN and removed from training: None / 0 = none, an integer
+    # count >= 1, or a fraction in (0, 1) of the training images (yacs accepts either type because the default is None).
+    cfg.DATASETS.SELECTION_HOLDOUT = None
+    # Seed of the hold-out draw (numpy RandomState; independent of cfg.SEED, so every run holds out the same images).
+    cfg.DATASETS.SELECTION_HOLDOUT_SEED = 0
 
 
 def add_miss_rate_config(cfg) -> None:

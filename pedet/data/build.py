@@ -17,6 +17,7 @@ from detectron2.data import build_detection_test_loader, build_detection_train_l
 from detectron2.data.detection_utils import check_metadata_consistency
 
 from .mapper import PedestrianDatasetMapper, is_ignore_annotation
+from .selection import exclude_selection_holdout
 
 logger = logging.getLogger(__name__)
 
@@ -38,13 +39,15 @@ def get_pedestrian_dataset_dicts(names: Union[str, Sequence[str]], filter_empty:
 
 def build_pedestrian_train_loader(cfg, mapper: Optional[PedestrianDatasetMapper] = None):
     """
-    detectron2's build_detection_train_loader over cfg.DATASETS.TRAIN with PedestrianDatasetMapper(cfg, True).
+    detectron2's build_detection_train_loader over cfg.DATASETS.TRAIN with PedestrianDatasetMapper(cfg, True),
+    without the images of the model-selection hold-out (DATASETS.SELECTION_HOLDOUT, pedet.data.selection).
 
     With DATALOADER.SAMPLER_TRAIN "TrainingSampler" (the default) the sampler is pedet.engine's
     ResumableTrainingSampler (seed cfg.SEED if >= 0, else a random seed shared by the ranks and saved in checkpoints),
     so that ``--resume`` continues the data order; other samplers are detectron2's.
     """
     dicts = get_pedestrian_dataset_dicts(cfg.DATASETS.TRAIN, filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS)
+    dicts = exclude_selection_holdout(cfg, dicts)  # the model-selection hold-out never trains (pedet.data.selection)
     sampler = None
     if cfg.DATALOADER.SAMPLER_TRAIN == "TrainingSampler":
         from pedet.engine.sampler import ResumableTrainingSampler  # imported here: pedet.engine imports d2's engine

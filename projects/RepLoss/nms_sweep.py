@@ -13,9 +13,9 @@ protocol (CityPersons: Reasonable MR^-2; CrowdHuman / synthetic: mMR), in percen
 
     python projects/RepLoss/nms_sweep.py --dataset citypersons_val \
         --model "Faster R-CNN" projects/RepLoss/configs/citypersons/faster_rcnn_R_50_FPN_citypersons_x1.yaml \
-            output/reploss/citypersons/faster_rcnn_x1/model_best.pth \
+            output/reploss/citypersons/faster_rcnn_x1/model_final.pth \
         --model "RepLoss" projects/RepLoss/configs/citypersons/reploss_R_50_FPN_citypersons_x1.yaml \
-            output/reploss/citypersons/reploss_x1/model_best.pth \
+            output/reploss/citypersons/reploss_x1/model_final.pth \
         --output output/reploss/nms_sweep_citypersons
 
 Writes <output>/nms_sweep.png (the figure) and <output>/nms_sweep.json (every number plotted).
