@@ -43,6 +43,15 @@ def add_reploss_config(cfg: CN) -> None:
     # Whether ignore boxes (gt_classes == -1) may serve as G_Rep of RepGT. They are never attraction targets and never
     # take part in RepBox. CHOICE B8: False (ignore regions are not pedestrians).
     _C.MODEL.REPLOSS.REP_GT_USE_IGNORE = False
+    # Whether the persons that training ignores only for their height or visibility (CityPersons pedestrians outside
+    # the train rule: the mapper's `ignored_person` flag, pedet.data.mapper.IGNORED_PERSON_REASONS) may serve as G_Rep
+    # of RepGT, while riders, groups and ignore regions may not. They are the crowd neighbours RepGT should push away
+    # from. CHOICE: False here, True in the CityPersons configs. Implied for them when REP_GT_USE_IGNORE is True.
+    _C.MODEL.REPLOSS.REP_GT_USE_IGNORED_PERSONS = False
+    # With INPUT.IGNORE_MODE "exclude_bg": an RPN anchor labelled background, or an R-CNN proposal that would be
+    # background, whose IoA (intersection over its own area) with some ignore box exceeds this value is not used as a
+    # negative (anchor label -1, proposal not sampled). Range [0, 1). CHOICE (CrowdDet-like, PEER [R18]).
+    _C.MODEL.REPLOSS.IGNORE_IOA_THRESH = 0.5
     # RepBox is O(P^2) per image; if > 0, a random subset of at most this many positives per image enters RepBox
     # (METHODS.md §2.7). 0 = all positives (Faster R-CNN has at most 512 * POSITIVE_FRACTION per image). CHOICE.
     _C.MODEL.REPLOSS.REP_BOX_MAX_PER_IMAGE = 0
