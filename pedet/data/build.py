@@ -2,7 +2,7 @@
 Train/test data loaders for pedet data sets: detectron2's builders, minus the class histogram that rejects class -1.
 
 detectron2's get_detection_dataset_dicts prints a class histogram that asserts every non-crowd category_id >= 0
-(data/build.py, print_instances_class_histogram). Our ignore boxes are category_id -1 with iscrowd 0 (METHODS §3.1),
+(data/build.py, print_instances_class_histogram). Our ignore boxes are category_id -1, iscrowd 0 (docs/methods.md §3.1)
 so with an official build (numpy < 1.24 or detectron2 main) the default train loader would stop with "Got an invalid
 category_id=-1". These builders call it with check_consistency=False and log a person / ignore count instead.
 Use them in a Trainer's build_train_loader / build_test_loader.

@@ -10,7 +10,7 @@ Two published file formats are read:
   * the COCO-style `val_gt.json` of the official evaluation code: images {id, im_name | file_name, height, width},
     annotations {id, image_id, category_id 1, bbox, vis_bbox, height, vis_ratio, ignore}.
 
-Ignore rules (METHODS §3.2):
+Ignore rules (docs/methods.md §3.2):
   * evaluation / `rule=None`: every label but "pedestrian" is an ignore box (as the official val_gt.json).
   * training, CHOICE C3 ("reasonable", the RepLoss paper's train set): positives = "pedestrian" with height >= 50 px
     and visibility >= 0.65; everything else is an ignore box. The lenient public variant ("lenient", [R25]) uses
@@ -48,7 +48,7 @@ IMAGE_SUFFIX = "_leftImg8bit.png"
 
 # rule name -> (minimum full-box height in px, minimum visibility) for a training positive (label "pedestrian").
 TRAIN_RULES = {
-    "reasonable": (50.0, 0.65),  # CHOICE C3 (METHODS §3.2), = the Reasonable evaluation setup
+    "reasonable": (50.0, 0.65),  # CHOICE C3 (docs/methods.md §3.2), = the Reasonable evaluation setup
     "lenient": (30.0, 0.45),  # PEER [R25]
 }
 

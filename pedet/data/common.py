@@ -127,7 +127,7 @@ def make_annotation(
     label: str | None = None,
 ) -> dict:
     """
-    One annotation in the pedet record format (see TEAM_BRIEF "Dataset dicts").
+    One annotation in the pedet record format (the keys listed in pedet/data/__init__.py and datasets/README.md).
 
     Args:
         bbox: full box [x, y, w, h], unclipped; must pass `is_valid_box`.
@@ -211,7 +211,7 @@ def load_coco_style_json(
 
     Per annotation the file may give (all optional but `bbox`, `image_id`): `vis_bbox`, `height`, `vis_ratio`,
     `ignore`, `iscrowd`, `category_id`; `height` and `vis_ratio` are taken from the file when present (the
-    CityPersons evaluator reads them from the file, EVAL_PROTOCOLS §1.1), otherwise computed from the boxes.
+    CityPersons evaluator reads them from the file, docs/evaluation_protocols.md §1.1), else computed from the boxes.
     Per image: `id`, `file_name` (or CityPersons' `im_name`), `height`, `width`.
 
     Args:

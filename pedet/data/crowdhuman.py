@@ -7,7 +7,7 @@ File format (`annotation_{train,val}.odgt`): one JSON object per line,
 and the image `Images/<ID>.jpg`. The official file has no image size; optional "width"/"height" keys are used when a
 line has them, otherwise the size comes from the image header.
 
-A box is an ignore box if its `tag` is not "person" or `extra.ignore` is non-zero (METHODS §3.1: the union of the
+A box is an ignore box if its `tag` is not "person" or `extra.ignore` is non-zero (docs/methods.md §3.1: union of the
 CrowdHuman evaluator's and cvpods' rules). Full box = fbox (UNCLIPPED), visible box = vbox, head box = hbox.
 
 Shape shorthand: N = images (lines), G = boxes of one image.

@@ -1,12 +1,12 @@
 """
 PedestrianDatasetMapper: one pedet dataset dict -> one model input dict, keeping ignore boxes through augmentation.
 
-Detectron2 behaviours this mapper works around (STYLE §d):
+Detectron2 behaviours this mapper works around:
   * detectron2's DatasetMapper drops annotations with iscrowd = 1 (data/dataset_mapper.py). Our ignore boxes are
     category_id -1 with iscrowd 0, and an iscrowd = 1 box from a foreign dataset is turned into an ignore box here
     rather than lost.
   * All fields of one Instances have one length (structures/instances.py), so ignore boxes ride along as
-    gt_classes == -1; models split them off with `split_ignore_instances` before any matching (METHODS §3.1, option 1).
+    gt_classes == -1; models split them off with `split_ignore_instances` before any matching (docs/methods.md §3.1).
     What a model then does with them is cfg.INPUT.IGNORE_MODE (pedet/config.py).
   * FILTER_EMPTY_ANNOTATIONS keeps images whose boxes are all ignore boxes (they are iscrowd 0), so such an image
     reaches the model with zero valid GT.

@@ -21,7 +21,7 @@ def focal_loss_on_probs(
     FL(p_t) = -alpha_t * (1 - p_t)^gamma * log(p_t), with p_t = p for targets 1 and 1 - p for targets 0.
 
     Computed in fp32; ``probs`` is clamped to [eps, 1 - eps] before the logs, so the loss and its gradient stay finite
-    at p -> 0 and p -> 1 (the gradient is 0 where the clamp is active, METHODS §1.5).
+    at p -> 0 and p -> 1 (the gradient is 0 where the clamp is active, docs/methods.md §1.5).
 
     Args:
         probs: (...) probabilities in [0, 1], any dtype.

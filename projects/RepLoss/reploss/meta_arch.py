@@ -1,5 +1,5 @@
 """
-Faster R-CNN meta-architecture for pedestrian data with ignore boxes (METHODS.md §3.1, option 1), used by the Repulsion
+Faster R-CNN meta-architecture for pedestrian data with ignore boxes (docs/methods.md §3.1), used by the Repulsion
 Loss project ("Repulsion Loss: Detecting Pedestrians in a Crowd", Wang et al., CVPR 2018) and its baselines.
 
 Shape shorthand:  N = images in the batch,  G_n = valid GT boxes of image n,  I_n = ignore boxes of image n.

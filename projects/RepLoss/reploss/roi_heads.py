@@ -5,7 +5,7 @@ StandardROIHeads, plus the per-ROI information the repulsion terms need and the 
 Shape shorthand:  S = sampled ROIs of one image,  G = valid GT boxes of one image,  I = ignore boxes of one image,
                   Q = proposals of one image before sampling.  Boxes are XYXY_ABS.
 
-How the target identity reaches the box predictor (METHODS.md §2.3, the "gt_index trick"): Detectron2's
+How the target identity reaches the box predictor (docs/methods.md §2.3, the "gt_index trick"): Detectron2's
 `label_and_sample_proposals` copies every target field whose name starts with "gt_" onto the sampled proposals,
 indexed by the matched GT. Giving each target a field `gt_index = arange(G)` therefore makes each sampled ROI carry the
 index of its G_Attr (the Matcher's argmax, the same GT as its `gt_boxes`). G_Rep (Eq. 3) is then found from the
@@ -14,7 +14,7 @@ proposal box and all GT of the image and stored in `rep_boxes` / `rep_valid`, na
 Ignore boxes (gt_classes == -1) are split off by the meta-architecture (reploss.meta_arch.PedestrianRCNN) and arrive as
 `ignore_instances`. They are never matched (neither fg nor bg targets) and never attraction or RepBox targets; they can
 serve as G_Rep only with MODEL.REPLOSS.REP_GT_USE_IGNORE (all of them, CHOICE B8) or REP_GT_USE_IGNORED_PERSONS (the
-persons ignored only for height or visibility), and with INPUT.IGNORE_MODE = "exclude_bg" (METHODS.md §3.1) a
+persons ignored only for height or visibility), and with INPUT.IGNORE_MODE = "exclude_bg" (docs/methods.md §3.1) a
 proposal that would be background and lies in an ignore box (IoA > MODEL.REPLOSS.IGNORE_IOA_THRESH) is not sampled;
 PedestrianRPN (reploss.rpn) does the same for RPN anchors.
 """
@@ -60,8 +60,8 @@ class RepLossROIHeads(StandardROIHeads):
                 or visibility, pedet.data.mapper) may serve as G_Rep; other ignore boxes may not.
             exclude_bg_in_ignore: a proposal the matcher labels background and whose IoA (intersection over the
                 proposal's area) with some ignore box exceeds `ignore_ioa_thresh` is removed before sampling
-                (INPUT.IGNORE_MODE "exclude_bg", CrowdDet-like, METHODS.md §3.1).
-            ignore_ioa_thresh: the IoA threshold above (0.5, METHODS.md §3.1).
+                (INPUT.IGNORE_MODE "exclude_bg", CrowdDet-like, docs/methods.md §3.1).
+            ignore_ioa_thresh: the IoA threshold above (0.5, docs/methods.md §3.1).
             **kwargs: as StandardROIHeads.
         """
         super().__init__(**kwargs)
@@ -77,7 +77,7 @@ class RepLossROIHeads(StandardROIHeads):
         ret["rep_gt_dup_iou"] = cfg.MODEL.REPLOSS.REP_GT_DUP_IOU  # CHOICE B6
         ret["rep_gt_use_ignore"] = cfg.MODEL.REPLOSS.REP_GT_USE_IGNORE  # CHOICE B8
         ret["rep_gt_use_ignored_persons"] = cfg.MODEL.REPLOSS.REP_GT_USE_IGNORED_PERSONS
-        ret["exclude_bg_in_ignore"] = cfg.INPUT.IGNORE_MODE == "exclude_bg"  # METHODS.md §3.1
+        ret["exclude_bg_in_ignore"] = cfg.INPUT.IGNORE_MODE == "exclude_bg"  # docs/methods.md §3.1
         ret["ignore_ioa_thresh"] = cfg.MODEL.REPLOSS.IGNORE_IOA_THRESH
         return ret
 
