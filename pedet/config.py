@@ -15,8 +15,9 @@ def add_pedet_config(cfg) -> None:
     #   "drop":       ignore them: they are neither positives nor excluded from the negatives.
     #                 CHOICE C1, docs/methods.md §3.1: matches the DeFCN CrowdHuman numbers and detectron2's
     #                 handling of iscrowd boxes.
-    #   "exclude_bg": also remove from the background / focal negatives what lies in an ignore box: for R-CNN, proposals
-    #                 with IoA(proposal, ignore) > 0.5 and IoU(valid GT) < 0.5 (CrowdDet-like, PEER [R18]); for a
+    #   "exclude_bg": also remove from the background / focal negatives what lies in an ignore box: for Faster R-CNN
+    #                 (reploss), RPN anchors and R-CNN proposals labelled background whose IoA (over their own area)
+    #                 with an ignore box exceeds MODEL.REPLOSS.IGNORE_IOA_THRESH (CrowdDet-like, PEER [R18]); for a
     #                 dense head, locations inside an ignore box that are not positives.
     # One of IGNORE_MODES.
     cfg.INPUT.IGNORE_MODE = "drop"
