@@ -10,6 +10,7 @@ from detectron2.modeling.proposal_generator import build_proposal_generator
 from detectron2.structures import Boxes, Instances, pairwise_ioa
 from detectron2.utils.events import EventStorage
 
+from reploss.roi_heads import RepLossROIHeads
 from reploss.rpn import PedestrianRPN
 
 IMAGE = (64, 64)
@@ -81,8 +82,11 @@ def test_image_without_valid_gt_has_only_negatives_and_excluded(tiny_cfg):
     assert labels.tolist() == [-1, 0, 0, 0, -1] and matched.shape == (5, 4)
 
 
-def test_model_on_a_hand_built_image_trains_no_anchor_inside_the_ignore_box_as_negative(tiny_cfg, monkeypatch):
-    """A 128 x 128 image with one person and a large ignore region: the RPN labels the model actually samples."""
+def test_model_on_a_hand_built_image_trains_nothing_inside_the_ignore_box_as_negative(tiny_cfg, monkeypatch):
+    """
+    A 128 x 128 image with one person and a large ignore region: the RPN anchor labels and the R-CNN ROIs the model
+    actually samples. With "exclude_bg" neither stage has a negative inside the ignore box; with "drop" both do.
+    """
     ignore_box = torch.tensor([[64.0, 0.0, 128.0, 128.0]])
     inst = Instances((128, 128), gt_boxes=Boxes(torch.cat([torch.tensor([[8.0, 20.0, 40.0, 100.0]]), ignore_box])),
                      gt_classes=torch.tensor([0, -1]))
@@ -96,7 +100,15 @@ def test_model_on_a_hand_built_image_trains_no_anchor_inside_the_ignore_box_as_n
         return labels, boxes
 
     monkeypatch.setattr(PedestrianRPN, "label_and_sample_anchors", record)
-    inside = {}
+    sample_rois = RepLossROIHeads.label_and_sample_proposals
+
+    def record_rois(self, proposals, targets, ignore_instances=None):
+        sampled = sample_rois(self, proposals, targets, ignore_instances)
+        seen["rois"] = sampled[0]
+        return sampled
+
+    monkeypatch.setattr(RepLossROIHeads, "label_and_sample_proposals", record_rois)
+    inside, inside_rois = {}, {}
     for mode in ("drop", "exclude_bg"):
         cfg = tiny_cfg.clone()
         cfg.INPUT.IGNORE_MODE = mode
@@ -106,4 +118,8 @@ def test_model_on_a_hand_built_image_trains_no_anchor_inside_the_ignore_box_as_n
         assert all(torch.isfinite(v) for v in losses.values())
         in_ignore = pairwise_ioa(Boxes(ignore_box), seen["anchors"])[0] > 0.5
         inside[mode] = int(((seen["labels"] == 0) & in_ignore).sum())
+        rois = seen["rois"]
+        background = rois.gt_classes == cfg.MODEL.ROI_HEADS.NUM_CLASSES
+        inside_rois[mode] = int((background & (pairwise_ioa(Boxes(ignore_box), rois.proposal_boxes)[0] > 0.5)).sum())
     assert inside["drop"] > 0 and inside["exclude_bg"] == 0
+    assert inside_rois["drop"] > 0 and inside_rois["exclude_bg"] == 0
