@@ -96,7 +96,7 @@ ERROR_FPPI = 0.1  # RepLoss §3.2 analysis point (the evaluator's default TEST.M
 # Backbone initialisation ("weights"): "pretext" = one ResNet-18 pre-trained once per --out by
 # benchmarks/pretrain_backbone.py on crops of the training set (the stand-in for the papers' ImageNet weights; then
 # FrozenBN and FREEZE_AT 2, Detectron2's recipe for pre-trained backbones), "" = random init (then GN everywhere:
-# BN is unstable at 2-4 images per batch and FrozenBN diverges from random init, INSTALL_FACTS §4).
+# BN is unstable at 2-4 images per batch and FrozenBN diverges from random init, docs/install.md §4).
 BUDGETS = {
     "smoke": dict(iters=2, ims_per_batch=2, input=128, warmup=1, seeds=[0], workers=0, device="cpu", save=False,
                   curve_points=1,

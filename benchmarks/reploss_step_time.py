@@ -10,7 +10,7 @@ overlapping groups, N = 25 (CrowdHuman's average, ~23) and 100 (a dense crowd).
 
 Measured per step: forward + backward + SGD step, one CPU thread, baseline and RepLoss steps interleaved (A B A B ...)
 so that machine load drifts affect both alike; the median over the measured steps is reported, as wall time and as
-process CPU time. SGD runs with LR 0 (random weights with FrozenBN diverge within a few steps, INSTALL_FACTS.md §4):
+process CPU time. SGD runs with LR 0 (random weights with FrozenBN diverge within a few steps, docs/install.md §4):
 the step does the full work but the weights stay those of step 0. A randomly initialised RPN proposes boxes that
 rarely overlap a person, so the ROI heads would see only the appended GT boxes as positives; to time the head under a
 trained model's load, the RPN runs in full (its losses included) and the ROI heads then get 1000 proposals per image

@@ -1,9 +1,9 @@
 """
 add_pedet_config(cfg): the config keys that both projects (OPL, RepLoss) and pedet's data pipeline read.
 
-Call it right after get_cfg(), before the project's own add_*_config (STYLE §a, train_net.py setup()).
+Call it right after get_cfg(), before the project's own add_*_config (as every project's train_net.py setup() does).
 """
-# What a model does with the ignore boxes it receives as gt_classes == -1 (METHODS §3.1, PedestrianDatasetMapper).
+# What a model does with the ignore boxes it receives as gt_classes == -1 (docs/methods.md §3.1).
 IGNORE_MODES = ("drop", "exclude_bg")
 
 
@@ -13,14 +13,31 @@ def add_pedet_config(cfg) -> None:
     # Caltech "people"/"ignore", TJU-Ped ignore flag). The mapper always passes them as gt_classes == -1; every model
     # splits them off (pedet.data.mapper.split_ignore_instances) before matching, then:
     #   "drop":       ignore them: they are neither positives nor excluded from the negatives.
-    #                 CHOICE C1, METHODS §3.1: matches the DeFCN CrowdHuman numbers and detectron2's handling of
-    #                 iscrowd boxes.
-    #   "exclude_bg": also remove from the background / focal negatives what lies in an ignore box: for R-CNN, proposals
-    #                 with IoA(proposal, ignore) > 0.5 and IoU(valid GT) < 0.5 (CrowdDet-like, PEER [R18]); for a
+    #                 CHOICE C1, docs/methods.md §3.1: matches the DeFCN CrowdHuman numbers and detectron2's
+    #                 handling of iscrowd boxes.
+    #   "exclude_bg": also remove from the background / focal negatives what lies in an ignore box: for Faster R-CNN
+    #                 (reploss), RPN anchors and R-CNN proposals labelled background whose IoA (over their own area)
+    #                 with an ignore box exceeds MODEL.REPLOSS.IGNORE_IOA_THRESH (CrowdDet-like, PEER [R18]); for a
     #                 dense head, locations inside an ignore box that are not positives.
     # One of IGNORE_MODES.
     cfg.INPUT.IGNORE_MODE = "drop"
+    add_selection_config(cfg)
     add_miss_rate_config(cfg)
+
+
+def add_selection_config(cfg) -> None:
+    """
+    Add the keys of the model-selection set (pedet.data.selection; add_pedet_config calls it). ``model_best.pth`` is
+    kept by the headline miss rate on this set; the TEST sets are evaluated too, but never rank checkpoints. CHOICE:
+    the papers report the final model, so with neither key set no best checkpoint is kept.
+    """
+    # A registered data set name that ranks checkpoints; "" = none. Must not be in DATASETS.TEST or DATASETS.TRAIN.
+    cfg.DATASETS.SELECTION = ""
+    # Or a hold-out carved from the concatenated DATASETS.TRAIN and removed from training: None / 0 = none, an integer
+    # count >= 1, or a fraction in (0, 1) of the training images (yacs accepts either type because the default is None).
+    cfg.DATASETS.SELECTION_HOLDOUT = None
+    # Seed of the hold-out draw (numpy RandomState; independent of cfg.SEED, so every run holds out the same images).
+    cfg.DATASETS.SELECTION_HOLDOUT_SEED = 0
 
 
 def add_miss_rate_config(cfg) -> None:

@@ -2,7 +2,7 @@
 Train/test data loaders for pedet data sets: detectron2's builders, minus the class histogram that rejects class -1.
 
 detectron2's get_detection_dataset_dicts prints a class histogram that asserts every non-crowd category_id >= 0
-(data/build.py, print_instances_class_histogram). Our ignore boxes are category_id -1 with iscrowd 0 (METHODS §3.1),
+(data/build.py, print_instances_class_histogram). Our ignore boxes are category_id -1, iscrowd 0 (docs/methods.md §3.1)
 so with an official build (numpy < 1.24 or detectron2 main) the default train loader would stop with "Got an invalid
 category_id=-1". These builders call it with check_consistency=False and log a person / ignore count instead.
 Use them in a Trainer's build_train_loader / build_test_loader.
@@ -18,6 +18,7 @@ from detectron2.data.detection_utils import check_metadata_consistency
 
 from .mapper import PedestrianDatasetMapper, is_ignore_annotation
 from .samplers import ResumableTrainingSampler
+from .selection import exclude_selection_holdout
 
 logger = logging.getLogger(__name__)
 
@@ -39,13 +40,15 @@ def get_pedestrian_dataset_dicts(names: Union[str, Sequence[str]], filter_empty:
 
 def build_pedestrian_train_loader(cfg, mapper: Optional[PedestrianDatasetMapper] = None):
     """
-    detectron2's build_detection_train_loader over cfg.DATASETS.TRAIN with PedestrianDatasetMapper(cfg, True).
+    detectron2's build_detection_train_loader over cfg.DATASETS.TRAIN with PedestrianDatasetMapper(cfg, True),
+    without the images of the model-selection hold-out (DATASETS.SELECTION_HOLDOUT, pedet.data.selection).
 
     With DATALOADER.SAMPLER_TRAIN "TrainingSampler" (the default) the sampler is pedet.data.samplers'
     ResumableTrainingSampler (seed cfg.SEED if >= 0, else a random seed shared by the ranks and saved in checkpoints),
     so that ``--resume`` continues the data order; other samplers are detectron2's.
     """
     dicts = get_pedestrian_dataset_dicts(cfg.DATASETS.TRAIN, filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS)
+    dicts = exclude_selection_holdout(cfg, dicts)  # the model-selection hold-out never trains (pedet.data.selection)
     sampler = None
     if cfg.DATALOADER.SAMPLER_TRAIN == "TrainingSampler":
         sampler = ResumableTrainingSampler(len(dicts), seed=cfg.SEED if cfg.SEED >= 0 else None)

@@ -10,7 +10,7 @@ Two published file formats are read:
   * the COCO-style `val_gt.json` of the official evaluation code: images {id, im_name | file_name, height, width},
     annotations {id, image_id, category_id 1, bbox, vis_bbox, height, vis_ratio, ignore}.
 
-Ignore rules (METHODS §3.2):
+Ignore rules (docs/methods.md §3.2):
   * evaluation / `rule=None`: every label but "pedestrian" is an ignore box (as the official val_gt.json).
   * training, CHOICE C3 ("reasonable", the RepLoss paper's train set): positives = "pedestrian" with height >= 50 px
     and visibility >= 0.65; everything else is an ignore box. The lenient public variant ("lenient", [R25]) uses
@@ -45,29 +45,39 @@ IMAGE_SUFFIX = "_leftImg8bit.png"
 
 # rule name -> (minimum full-box height in px, minimum visibility) for a training positive (label "pedestrian").
 TRAIN_RULES = {
-    "reasonable": (50.0, 0.65),  # CHOICE C3 (METHODS §3.2), = the Reasonable evaluation setup
+    "reasonable": (50.0, 0.65),  # CHOICE C3 (docs/methods.md §3.2), = the Reasonable evaluation setup
     "lenient": (30.0, 0.45),  # PEER [R25]
 }
 
 
-def is_positive(label: str, height: float, visibility: float, rule: Optional[str]) -> bool:
+def ignore_reason(label: str, height: float, visibility: float, rule: Optional[str]) -> Optional[str]:
     """
-    True if a CityPersons box is a positive (category 0) rather than an ignore box.
+    Why a CityPersons box is an ignore box rather than a positive (category 0); None for a positive.
 
     Args:
         label: one of LABELS.
         height: full-box height in px.
         visibility: visible fraction in [0, 1].
         rule: None (evaluation: every pedestrian) or a key of TRAIN_RULES.
+    Returns:
+        None (positive), "label" (not a "pedestrian": rider, sitting person, person (other), group, ignore region),
+        or, for a pedestrian the train rule leaves out, "height", "visibility" or "height,visibility" (the
+        annotation key ``ignore_reason``; such persons can serve as repulsion GTs, pedet.data.mapper).
     """
     if label != "pedestrian":
-        return False
+        return "label"
     if rule is None:
-        return True
+        return None
     if rule not in TRAIN_RULES:
         raise ValueError(f"unknown CityPersons train rule {rule!r}; expected None or one of {sorted(TRAIN_RULES)}")
     min_height, min_vis = TRAIN_RULES[rule]
-    return height >= min_height and visibility >= min_vis
+    failed = [name for name, ok in (("height", height >= min_height), ("visibility", visibility >= min_vis)) if not ok]
+    return ",".join(failed) or None
+
+
+def is_positive(label: str, height: float, visibility: float, rule: Optional[str]) -> bool:
+    """True if a CityPersons box is a positive (category 0) rather than an ignore box (see `ignore_reason`)."""
+    return ignore_reason(label, height, visibility, rule) is None
 
 
 def list_gt_files(gt_dir: str) -> list[str]:
@@ -133,7 +143,7 @@ def load_citypersons_per_image(
         dataset_name: only used in messages.
     Returns:
         N dicts (images with no person included), image_id = "<city>_<seq>_<frame>"; annotations carry
-        label, vis_bbox (bboxVis), vis_ratio, height = bbox h, ignore.
+        label, vis_bbox (bboxVis), vis_ratio, height = bbox h, ignore, and on ignore boxes ignore_reason.
     """
     files = list_gt_files(gt_dir)
     if not files:
@@ -153,8 +163,10 @@ def load_citypersons_per_image(
             if not dropped.check(bbox, f"{gt_file}: objects[{i}]", height, width):
                 continue
             ratio = vis_ratio(bbox, vis)
-            annos.append(make_annotation(bbox, ignore=not is_positive(label, bbox[3], ratio, rule), vis_bbox=vis,
-                                         visibility=ratio, label=label))
+            reason = ignore_reason(label, bbox[3], ratio, rule)
+            annos.append(make_annotation(bbox, ignore=reason is not None, vis_bbox=vis, visibility=ratio, label=label))
+            if reason is not None:
+                annos[-1]["ignore_reason"] = reason
         dicts.append({"file_name": file_name, "image_id": image_id, "height": height, "width": width,
                       "annotations": annos})
     dropped.warn()

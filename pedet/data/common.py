@@ -404,10 +404,10 @@ def load_coco_style_json(
 
     Per annotation the file may give (all optional but `bbox`, `image_id`): `vis_bbox`, `height`, `vis_ratio`,
     `ignore`, `iscrowd`, `category_id`; `height` and `vis_ratio` are taken from the file when present (the
-    CityPersons evaluator reads them from the file), otherwise computed from the boxes. Per image: `id`,
-    `file_name` (or CityPersons' `im_name`), `height`, `width`. Every value is checked (numbers finite, flags 0/1,
-    `vis_ratio` in [0, 1], `category_id` one of the file's categories); boxes of zero or negative size or entirely
-    outside the image are dropped with one counted warning.
+    CityPersons evaluator reads them from the file, docs/evaluation_protocols.md §1.1), otherwise computed from the
+    boxes. Per image: `id`, `file_name` (or CityPersons' `im_name`), `height`, `width`. Every value is checked
+    (numbers finite, flags 0/1, `vis_ratio` in [0, 1], `category_id` one of the file's categories); boxes of zero or
+    negative size or entirely outside the image are dropped with one counted warning.
 
     Args:
         json_file: the annotation file.

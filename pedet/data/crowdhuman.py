@@ -7,9 +7,9 @@ File format (`annotation_{train,val}.odgt`): one JSON object per line,
 and the image `Images/<ID>.jpg`. The official file has no image size; optional "width"/"height" keys are used when a
 line has them, otherwise the size comes from the image header.
 
-A box is an ignore box if its `tag` is "mask" (not "person") or `extra.ignore` is 1 (the union of the CrowdHuman
-evaluator's and cvpods' rules). Every box must have a `tag`, "person" or "mask"; anything else is an error rather
-than a silent ignore box. Full box = fbox (UNCLIPPED), visible box = vbox, head box = hbox.
+A box is an ignore box if its `tag` is "mask" (not "person") or `extra.ignore` is 1 (docs/methods.md §3.1: the
+union of the CrowdHuman evaluator's and cvpods' rules). Every box must have a `tag`, "person" or "mask"; anything
+else is an error rather than a silent ignore box. Full box = fbox (UNCLIPPED), visible box = vbox, head box = hbox.
 
 Shape shorthand: N = images (lines), G = boxes of one image.
 """

@@ -1,12 +1,12 @@
 """
 PedestrianDatasetMapper: one pedet dataset dict -> one model input dict, keeping ignore boxes through augmentation.
 
-Detectron2 behaviours this mapper works around (STYLE §d):
+Detectron2 behaviours this mapper works around:
   * detectron2's DatasetMapper drops annotations with iscrowd = 1 (data/dataset_mapper.py). Our ignore boxes are
     category_id -1 with iscrowd 0, and an iscrowd = 1 box from a foreign dataset is turned into an ignore box here
     rather than lost.
   * All fields of one Instances have one length (structures/instances.py), so ignore boxes ride along as
-    gt_classes == -1; models split them off with `split_ignore_instances` before any matching (METHODS §3.1, option 1).
+    gt_classes == -1; models split them off with `split_ignore_instances` before any matching (docs/methods.md §3.1).
     What a model then does with them is cfg.INPUT.IGNORE_MODE (pedet/config.py).
   * FILTER_EMPTY_ANNOTATIONS keeps images whose boxes are all ignore boxes (they are iscrowd 0), so such an image
     reaches the model with zero valid GT.
@@ -39,10 +39,20 @@ logger = logging.getLogger(__name__)
 
 IGNORE_CLASS = -1
 
+# `ignore_reason` values (pedet.data.citypersons.ignore_reason) of a person that training ignores only for its size or
+# occlusion: not a positive, but still a pedestrian, so it may serve as a repulsion GT (MODEL.REPLOSS.
+# REP_GT_USE_IGNORED_PERSONS). Riders, groups, other labels and ignore regions ("label") never do.
+IGNORED_PERSON_REASONS = ("height", "visibility", "height,visibility")
+
 
 def is_ignore_annotation(ann: dict) -> bool:
     """An annotation is an ignore box if its ignore flag, a negative category_id, or iscrowd = 1 says so."""
     return bool(ann.get("ignore", 0)) or int(ann.get("category_id", 0)) < 0 or bool(ann.get("iscrowd", 0))
+
+
+def is_ignored_person(ann: dict) -> bool:
+    """True for an ignore box that is a person ignored only for its height or visibility (IGNORED_PERSON_REASONS)."""
+    return is_ignore_annotation(ann) and ann.get("ignore_reason") in IGNORED_PERSON_REASONS
 
 
 def is_degenerate_annotation(ann: dict) -> bool:
@@ -149,15 +159,19 @@ class PedestrianDatasetMapper:
             transforms: the TransformList applied to the image.
             image_size: (H, W) after augmentation.
         Returns:
-            G instances: gt_boxes (Boxes, XYXY_ABS, inside the image), gt_classes (int64, 0 or -1).
+            G instances: gt_boxes (Boxes, XYXY_ABS, inside the image), gt_classes (int64, 0 or -1), ignored_person
+            (bool; `is_ignored_person`: True only for some ignore boxes. No "gt_" prefix, so Detectron2's ROI heads
+            never copy it onto proposals).
         """
         classes = [IGNORE_CLASS if is_ignore_annotation(a) else int(a["category_id"]) for a in annos]
+        ignored_person = torch.tensor([is_ignored_person(a) for a in annos], dtype=torch.bool)
         annos = [
             utils.transform_instance_annotations({"bbox": a["bbox"], "bbox_mode": a["bbox_mode"],
                                                   "category_id": c}, transforms, image_size)
             for a, c in zip(annos, classes)
         ]
         instances = utils.annotations_to_instances(annos, image_size)
+        instances.ignored_person = ignored_person
         instances, keep = utils.filter_empty_instances(instances, return_mask=True)
         self.dropped["outside_image"] += int((~keep).sum())
         return instances

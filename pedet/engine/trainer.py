@@ -31,6 +31,7 @@ from detectron2.utils import comm
 from detectron2.utils.events import JSONWriter
 
 from pedet.data.build import build_pedestrian_test_loader, build_pedestrian_train_loader
+from pedet.data.selection import selection_dataset
 from pedet.evaluation import build_miss_rate_evaluator, miss_rate_metric
 
 from .amp import PedetAMPTrainer
@@ -41,6 +42,9 @@ from .writers import RepairingJSONWriter
 __all__ = ["PedetTrainerMixin", "PedestrianTrainer", "cpu_aware_ddp", "find_training_sampler", "pedet_amp_trainer",
            "restart_data_iterator"]
 logger = logging.getLogger(__name__)
+
+# event-storage prefix of the selection-set results (model_best.pth is chosen on "selection/<protocol>/<metric>")
+SELECTION_PREFIX = "selection"
 
 
 @contextlib.contextmanager
@@ -231,7 +235,9 @@ class PedestrianTrainer(PedetTrainerMixin, DefaultTrainer):
     """
     The ``Trainer`` of both projects' train_net.py: DefaultTrainer with pedet's data loaders (PedestrianDatasetMapper,
     ignore boxes as class -1, resumable sampler), the miss-rate evaluator whose protocol follows the test set's
-    ``evaluator_type``, and ``model_best.pth`` kept by that protocol's headline miss rate (lower is better).
+    ``evaluator_type``, and ``model_best.pth`` kept by that protocol's headline miss rate (lower is better) on the
+    model-selection set (``DATASETS.SELECTION`` or ``DATASETS.SELECTION_HOLDOUT``, pedet.data.selection), never on a
+    TEST set: without a selection set no best checkpoint is kept and ``model_final.pth`` is the one to report.
     """
 
     @classmethod
@@ -249,10 +255,31 @@ class PedestrianTrainer(PedetTrainerMixin, DefaultTrainer):
 
     def build_hooks(self):
         ret = super().build_hooks()
-        if self.cfg.TEST.EVAL_PERIOD > 0 and len(self.cfg.DATASETS.TEST) and comm.is_main_process():
-            # keeps model_best.pth by the miss rate of the first test set; must run after the EvalHook
-            metric = miss_rate_metric(self.cfg.DATASETS.TEST[0])
-            best = hooks.BestCheckpointer(self.cfg.TEST.EVAL_PERIOD, self.checkpointer, metric, mode="min")
-            eval_index = next(i for i, h in enumerate(ret) if isinstance(h, hooks.EvalHook))
-            ret.insert(eval_index + 1, best)
+        selection = selection_dataset(self.cfg)  # validated on every rank, before the first iteration
+        if selection is None:
+            logger.info("No DATASETS.SELECTION / DATASETS.SELECTION_HOLDOUT: no best checkpoint is kept; "
+                        "model_final.pth is the model to report")
+            return ret
+        if self.cfg.TEST.EVAL_PERIOD <= 0:
+            logger.warning(f"Selection set '{selection}' configured but TEST.EVAL_PERIOD is 0: no best checkpoint")
+            return ret
+        # after the TEST-set EvalHook (if any), so the periodic checkpoint, the TEST and the selection evaluations of
+        # one iteration all happen before the best checkpoint is chosen
+        index = max([i for i, h in enumerate(ret) if isinstance(h, (hooks.EvalHook, hooks.PeriodicCheckpointer))])
+        ret.insert(index + 1, hooks.EvalHook(self.cfg.TEST.EVAL_PERIOD, lambda: self.evaluate_selection(selection)))
+        if comm.is_main_process():
+            metric = f"{SELECTION_PREFIX}/{miss_rate_metric(selection)}"
+            ret.insert(index + 2, hooks.BestCheckpointer(self.cfg.TEST.EVAL_PERIOD, self.checkpointer, metric,
+                                                         mode="min"))
         return ret
+
+    def evaluate_selection(self, dataset_name: str) -> dict:
+        """
+        Evaluate the model on the selection set; results go to the event storage as ``selection/<protocol>/<key>``
+        (for example ``selection/crowdhuman/mMR``), apart from the TEST sets' keys.
+        """
+        cfg = self.cfg.clone()
+        cfg.defrost()
+        cfg.DATASETS.TEST = (dataset_name,)
+        results = self.test(cfg, self.model)
+        return {SELECTION_PREFIX: results} if results else {}

@@ -1,6 +1,6 @@
 """
 Caltech protocol: the Dollar toolbox rules (``dbEval.m`` v3.2.1 ``loadGt``/``filterGtFun`` + ``bbGt.m`` ``evalRes`` /
-``compRoc``, EVAL_PROTOCOLS §1.9), vectorised on the same machinery as CityPersons.
+``compRoc``, docs/evaluation_protocols.md §1.9), vectorised on the same machinery as CityPersons.
 
 Rules:
   * Labels: "person", "person?", "people", "person-fa" (old annotations) and "ignore" (new annotations) are loaded;

@@ -1,5 +1,5 @@
 """
-CityPersons miss-rate protocol: the semantics of the official ``eval_MR_multisetup.py`` (EVAL_PROTOCOLS §1),
+CityPersons miss-rate protocol: the official ``eval_MR_multisetup.py`` (docs/evaluation_protocols.md §1),
 vectorised; the setup machinery is shared with the Caltech protocol (caltech.py).
 
 Rules (official mode, all reproduced):

@@ -1,6 +1,6 @@
 """
 CrowdHuman protocol: AP@0.5, mMR, Recall and JI with the semantics of the CrowdHuman toolkit as CrowdDet ships it
-(``lib/evaluate/APMRToolkits``, ``compute_JI.py``) and mmdetection ports it (EVAL_PROTOCOLS §2), vectorised.
+(``lib/evaluate/APMRToolkits``, ``compute_JI.py``) and mmdetection ports it (docs/evaluation_protocols.md §2).
 
 Rules:
   * GT boxes: full body ("full" mode, ``fbox``, default) or visible body ("visible" mode, ``vbox``); ignore regions =

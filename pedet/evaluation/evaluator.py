@@ -3,7 +3,7 @@ MissRateEvaluator: a Detectron2 ``DatasetEvaluator`` around the numpy miss-rate 
 ``inference_on_dataset`` and ``DefaultTrainer``'s ``EvalHook`` report CrowdHuman AP / mMR / Recall / JI or the
 CityPersons / Caltech MR^-2 subsets, exactly as ``python -m pedet.evaluation`` does on the same input.
 
-Data flow (STYLE §d step 6): ``process`` keeps, per image, the predicted boxes as float64 XYWH (N, 4) and scores (N,)
+Data flow: ``process`` keeps, per image, the predicted boxes as float64 XYWH (N, 4) and scores (N,)
 on the CPU (every detection: no top-100 cap as in COCOEvaluator); ``evaluate`` gathers them on rank 0
 (``comm.gather``; other ranks return {}), builds the ground truth from ``DatasetCatalog.get(dataset_name)`` (the
 unclipped ``bbox`` / ``vis_bbox`` / ``height`` / ``vis_ratio`` / ``ignore`` of the team's dict format, not the

@@ -36,8 +36,8 @@ __all__ = [
     "detections_from_arrays",
 ]
 
-# CrowdHuman label rule (CrowdDet APMRToolkits/image.py, EVAL_PROTOCOLS §2.1): a box is an ignore region if its
-# tag is not "person" or its extra.ignore is non-zero.
+# CrowdHuman label rule (CrowdDet APMRToolkits/image.py, docs/evaluation_protocols.md §2.1): a box is an ignore
+# region if its tag is not "person" or its extra.ignore is non-zero.
 _CH_PERSON_TAG = "person"
 
 
@@ -863,7 +863,7 @@ def _xywh(box, mode) -> list:
 
 def ground_truth_from_dataset_dicts(dicts: Sequence[dict], box: str = "full") -> GroundTruthSet:
     """
-    Ground truth from Detectron2 dataset dicts in the team format (TEAM_BRIEF "Shared interfaces").
+    Ground truth from Detectron2 dataset dicts in pedet's record format (pedet.data.common.make_annotation).
 
     Per annotation: ``bbox`` (full box, unclipped; ``bbox_mode`` XYWH_ABS or XYXY_ABS), ``vis_bbox`` (visible box,
     same mode; default bbox), ``height`` (default box height), ``vis_ratio`` (default area ratio), ignore =

@@ -1,7 +1,7 @@
 """
 Matching and miss-rate core shared by the CityPersons, CrowdHuman and Caltech protocols (pure numpy).
 
-It implements, vectorised over a whole data set, the rules that EVAL_PROTOCOLS.md describes for the reference
+It implements, vectorised over a whole data set, the rules that docs/evaluation_protocols.md describes for the reference
 evaluators (CityPersons ``eval_MR_multisetup.py``, Caltech ``bbGt.m``/``dbEval.m``, CrowdDet ``APMRToolkits``):
 per-image candidate pairs from one IoU / IoA matrix per image, greedy score-ordered matching, accumulation in
 global score order, miss rate at the 9 FPPI reference points and its log-average (MR^-2), CrowdHuman's AP.
@@ -233,7 +233,7 @@ def recall_at_fppi_last_le(fppi: np.ndarray, recall: np.ndarray, refs: np.ndarra
         fppi, recall: (N,) cumulative curves over the ranked, non-ignored detections.
         refs: (R,) reference FPPIs.
         rule: what to return when no detection has FPPI <= ref: "official" = the final recall (the
-            CityPersons script indexes -1, EVAL_PROTOCOLS §1.6 quirk), "matlab" = 0 (bbGt prepends (-inf, 0)).
+            CityPersons script indexes -1: docs/evaluation_protocols.md §1.6), "matlab" = 0 (bbGt prepends (-inf, 0)).
     Returns:
         (R,) recall; all 0 when N == 0 (both references).
     """

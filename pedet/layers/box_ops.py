@@ -8,7 +8,7 @@ Why not only detectron2.structures: `pairwise_intersection` is reused below, but
 `pairwise_ioa` compute `torch.where(inter > 0, inter / union, 0)`. When a union is 0 (two zero-area boxes) the
 unselected branch is 0/0 and its gradient is NaN, which torch.where still back-propagates (pytorch/pytorch#23395), and
 `matched_pairwise_iou` divides by the union with no guard at all. The RepLoss terms differentiate through predicted
-boxes, so these helpers clamp every denominator instead (METHODS.md §2.6, CHOICE B5). For overlaps used without gradients
+boxes, so these helpers clamp every denominator (docs/methods.md §2.6, CHOICE B5). For overlaps used without gradients
 (matching, sampling) use detectron2's functions.
 """
 import torch

@@ -1,13 +1,13 @@
 """
 Repulsion terms of "Repulsion Loss: Detecting Pedestrians in a Crowd" (Wang et al., CVPR 2018): the choice of the
 repulsion ground truth G_Rep (Eq. 3), RepGT (Eq. 4) and RepBox (Eq. 6). Plain tensors in, so that both the Faster R-CNN
-box head (projects/RepLoss) and a one-stage head (projects/OPL, METHODS.md §2.9) can call them.
+box head (projects/RepLoss) and a one-stage head (projects/OPL, docs/methods.md §2.9) can call them.
 
 Shape shorthand:  P = positive (foreground) predictions of one image,  G = valid ground-truth boxes of one image,
                   I = ignore boxes of one image.  All boxes are XYXY_ABS, as in detectron2.structures.Boxes.
 
 The functions return un-normalised sums (plus a pair count for RepBox); the caller divides, because the normaliser
-depends on the detector (METHODS.md §2.5: Faster R-CNN divides by the number of sampled ROIs R, Eq. 4 by |P+|).
+depends on the detector (docs/methods.md §2.5: Faster R-CNN divides by the number of sampled ROIs R, Eq. 4 by |P+|).
 """
 from typing import Optional, Sequence, Tuple
 
@@ -33,7 +33,7 @@ def select_repulsion_gt(
     """
     G_Rep of Eq. (3): for each positive, the candidate box with the highest IoU with its *reference* box, its own
     target G_Attr excluded. The reference is the proposal P in Faster R-CNN (the paper measures IoU(G, P), not
-    IoU(G, B^P)); a one-stage head without proposals passes its detached predicted boxes (METHODS.md §2.9).
+    IoU(G, B^P)); a one-stage head without proposals passes its detached predicted boxes (docs/methods.md §2.9).
 
     A positive gets no repulsion GT (`valid` False; it then adds 0 to RepGT but stays in the normaliser, CHOICE B4)
     when no other candidate overlaps its reference box (this covers images with one GT; with all IoUs 0 the argmax
@@ -70,7 +70,7 @@ def rep_gt_loss(
 ) -> Tensor:
     """
     Numerator of RepGT, Eq. (4): sum over positives with a repulsion GT of Smooth_ln(IoG(B^P, G_Rep); sigma).
-    Eq. (4) divides it by |P+| (all positives, also those with `valid` False); detectron2 by R (METHODS.md §2.5).
+    Eq. (4) divides it by |P+| (all positives, also those with `valid` False); detectron2 by R (docs/methods.md §2.5).
 
     Args:
         pred_boxes: (P, 4) regressed boxes B^P (requires grad in training).
@@ -87,17 +87,49 @@ def rep_gt_loss(
     return smooth_ln(overlap, sigma, sigma_eps).sum()
 
 
+# How RepBox (Eq. 6) forms its pairs. The paper: the positives are split into |G| subsets by target, and "B^{P_i} and
+# B^{P_j} are the predicted boxes regressed from two proposals randomly sampled from two different subsets".
+#   "all":        every pair of positives with different targets (our reading: a random sample of two proposals from
+#                 two subsets, summed over all draws, is all such pairs; the denominator counts them). Default.
+#   "one_per_gt": first draw ONE positive per target at random, then every pair of these (|G'|(|G'|-1)/2 pairs for
+#                 the |G'| targets that have positives).
+REP_BOX_PAIRINGS = ("all", "one_per_gt")
+
+
+def one_positive_per_target(target_index: Tensor) -> Tensor:
+    """
+    Indices (T,) of one positive per distinct target, each drawn uniformly among that target's positives (torch RNG).
+
+    Args:
+        target_index: (P,) int64 target id of each positive.
+    Returns:
+        (T,) int64 indices into the P positives, T = number of distinct targets, in increasing target-id order.
+    """
+    num_pos = target_index.shape[0]
+    if num_pos == 0:
+        return target_index.new_zeros(0)
+    perm = torch.randperm(num_pos, device=target_index.device)
+    _, group = torch.unique(target_index[perm], return_inverse=True)
+    # the first position of each target in the random order = a uniform draw among its positives
+    first = torch.full((int(group.max()) + 1,), num_pos, dtype=torch.long, device=target_index.device)
+    first = first.scatter_reduce(0, group, torch.arange(num_pos, device=target_index.device), reduce="amin")
+    return perm[first]
+
+
 def rep_box_loss_single_image(
     pred_boxes: Tensor,
     target_index: Tensor,
     sigma: float = 0.0,
     sigma_eps: float = 1e-3,
     max_boxes: int = 0,
+    pairing: str = "all",
 ) -> Tuple[Tensor, Tensor]:
     """
     Numerator and denominator of RepBox, Eq. (6), for ONE image: over unordered pairs (i < j) of positives whose
     targets differ, sum Smooth_ln(IoU(B_i, B_j); sigma), and count the pairs with IoU > 0. The paper's sum over
     i != j counts each pair twice in both, so the ratio is the same (CHOICE B9). Vectorised, no Python loop.
+    `pairing` chooses the reading of Eq. 6's "two proposals randomly sampled from two different subsets"
+    (REP_BOX_PAIRINGS): all pairs, or the pairs of one random positive per target.
 
     Args:
         pred_boxes: (P, 4) regressed boxes of the image's positives (requires grad in training).
@@ -105,11 +137,18 @@ def rep_box_loss_single_image(
         sigma: Smooth_ln switch point (MODEL.REPLOSS.SIGMA_BOX, paper default 0: Smooth_ln(x) = x).
         sigma_eps: see :func:`pedet.layers.smooth_ln.smooth_ln`.
         max_boxes: if > 0 and P > max_boxes, a random subset of `max_boxes` positives is used (cost O(max_boxes²);
-            MODEL.REPLOSS.REP_BOX_MAX_PER_IMAGE). 0 = all.
+            MODEL.REPLOSS.REP_BOX_MAX_PER_IMAGE). 0 = all. Applied after the `pairing` draw.
+        pairing: "all" or "one_per_gt" (MODEL.REPLOSS.REP_BOX_PAIRING).
     Returns:
         loss_sum: scalar >= 0 (connected to the graph, 0 when there are no pairs).
         num_pairs: scalar int64, the number of counted pairs with IoU > 0 (no gradient).
     """
+    if pairing not in REP_BOX_PAIRINGS:
+        raise ValueError(f"RepBox pairing must be one of {REP_BOX_PAIRINGS}, got {pairing!r}")
+    full_boxes = pred_boxes
+    if pairing == "one_per_gt":
+        keep = one_positive_per_target(target_index)
+        pred_boxes, target_index = pred_boxes[keep], target_index[keep]
     num_pos = pred_boxes.shape[0]
     if max_boxes > 0 and num_pos > max_boxes:
         keep = torch.randperm(num_pos, device=pred_boxes.device)[:max_boxes]
@@ -124,7 +163,7 @@ def rep_box_loss_single_image(
         candidates = candidates.triu(diagonal=1)  # unordered pairs i < j
         i, j = candidates.nonzero(as_tuple=True)
     overlap = matched_iou_safe(pred_boxes[i], pred_boxes[j])  # (pairs,)
-    loss_sum = smooth_ln(overlap, sigma, sigma_eps).sum() + pred_boxes.sum() * 0.0  # connected even with no pairs
+    loss_sum = smooth_ln(overlap, sigma, sigma_eps).sum() + full_boxes.sum() * 0.0  # connected even with no pairs
     num_pairs = (overlap.detach() > 0).sum()
     return loss_sum, num_pairs
 
@@ -136,6 +175,7 @@ def rep_box_loss(
     sigma_eps: float = 1e-3,
     max_boxes: int = 0,
     eps: float = 1e-7,
+    pairing: str = "all",
 ) -> Tensor:
     """
     RepBox of Eq. (6) over a batch: the sum of :func:`rep_box_loss_single_image` over the images divided by the total
@@ -144,7 +184,7 @@ def rep_box_loss(
     Args:
         pred_boxes_per_image: N tensors (P_n, 4), the regressed boxes of each image's positives.
         target_index_per_image: N tensors (P_n,) int64, each positive's target id in its image.
-        sigma, sigma_eps, max_boxes: as in :func:`rep_box_loss_single_image`.
+        sigma, sigma_eps, max_boxes, pairing: as in :func:`rep_box_loss_single_image`.
         eps: the epsilon of Eq. (6)'s denominator.
     Returns:
         scalar >= 0, a mean over overlapping pairs; 0 (connected to the graph) when there are none.
@@ -152,6 +192,6 @@ def rep_box_loss(
     assert len(pred_boxes_per_image) == len(target_index_per_image) > 0
     loss_sum, num_pairs = 0.0, 0
     for boxes, targets in zip(pred_boxes_per_image, target_index_per_image):
-        image_sum, image_pairs = rep_box_loss_single_image(boxes, targets, sigma, sigma_eps, max_boxes)
+        image_sum, image_pairs = rep_box_loss_single_image(boxes, targets, sigma, sigma_eps, max_boxes, pairing)
         loss_sum, num_pairs = loss_sum + image_sum, num_pairs + image_pairs
     return loss_sum / (num_pairs + eps)

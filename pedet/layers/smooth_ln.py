@@ -5,7 +5,7 @@ Shape shorthand:  N = any number of overlap values (IoG or IoU), each in [0, 1].
 
 Eq. (5):  Smooth_ln(x; sigma) = -ln(1 - x)                               if x <= sigma
                                  (x - sigma) / (1 - sigma) - ln(1 - sigma)  if x > sigma
-It is continuous with a continuous first derivative at sigma. Numerical safety (METHODS.md §2.6, CHOICE B1):
+It is continuous with a continuous first derivative at sigma. Numerical safety (docs/methods.md §2.6, CHOICE B1):
 - sigma = 1 (the paper's best RepGT setting) would make the function -ln(1 - x), which is infinite at x = 1, and IoG = 1
   happens whenever a predicted box covers its repulsion GT. We use sigma_eff = min(sigma, 1 - eps): the value is exactly
   -ln(1 - x) for x <= 1 - eps and grows linearly with slope 1/eps past it (at most -ln(eps) + 1 = 7.91 for eps = 1e-3).

@@ -7,8 +7,10 @@ OPL training / evaluation script, shaped like detectron2's projects/TridentNet/t
     python projects/OPL/train_net.py --config-file ... --resume
 
 Evaluation uses pedet's miss-rate evaluator with the protocol from the data set's metadata (evaluator_type); every
-TEST.EVAL_PERIOD iterations the model is evaluated and the checkpoint with the best protocol metric (lowest
-mMR / MR^-2) is kept as ``model_best.pth``. Data go through PedestrianDatasetMapper (ignore boxes as class -1).
+TEST.EVAL_PERIOD iterations the TEST sets are evaluated, and, only when a model-selection set that is not reported is
+configured (DATASETS.SELECTION / DATASETS.SELECTION_HOLDOUT), the checkpoint with the best protocol metric on it
+(lowest mMR / MR^-2) is kept as ``model_best.pth``; otherwise ``model_final.pth`` is the model to report. Data go
+through PedestrianDatasetMapper (ignore boxes as class -1).
 """
 import pickle
 import sys
@@ -26,7 +28,7 @@ from pedet.engine.checkpoint import CheckpointFileError, check_weights
 from opl import add_opl_config
 
 
-# DefaultTrainer + pedet's loaders, miss-rate evaluator and best checkpoint (pedet/engine/trainer.py)
+# DefaultTrainer + pedet's loaders, miss-rate evaluator and best checkpoint on the selection set (pedet/engine/trainer.py)
 Trainer = PedestrianTrainer
 
 

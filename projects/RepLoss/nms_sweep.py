@@ -8,28 +8,38 @@ Each model runs ONCE over the data set; the box head's outputs (per-ROI decoded 
 score threshold and NMS) are kept on the CPU, and for every threshold Detectron2's own
 `fast_rcnn_inference_single_image` (score threshold, NMS, top-k) and `detector_postprocess` are replayed on them, so
 each point equals a full inference run with MODEL.ROI_HEADS.NMS_THRESH_TEST set to that threshold
-(tests/reploss/test_nms_sweep.py checks this). The miss rate is pedet's MissRateEvaluator under the data set's
-protocol (CityPersons: Reasonable MR^-2; CrowdHuman / synthetic: mMR), in percent.
+(tests/reploss/test_nms_sweep.py checks this). Two miss rates per threshold, in percent, both from pedet's miss-rate
+evaluation under the data set's protocol (the code MissRateEvaluator runs) on the images swept:
+  * the paper's Figure 6 quantity: the miss rate at FPPI = 10^-2 (CityPersons: Reasonable subset, the official
+    script's rule, recall at the last detection with FPPI <= 10^-2; CrowdHuman / synthetic: every GT, CrowdDet's rule,
+    the first detection with FPPI >= 10^-2). It is the first of the nine reference points of MR^-2;
+  * the log-average miss rate over FPPI 10^-2 .. 10^0 (CityPersons: Reasonable MR^-2; CrowdHuman / synthetic: mMR),
+    the headline metric the rest of the project reports.
 
     python projects/RepLoss/nms_sweep.py --dataset citypersons_val \
         --model "Faster R-CNN" projects/RepLoss/configs/citypersons/faster_rcnn_R_50_FPN_citypersons_x1.yaml \
-            output/reploss/citypersons/faster_rcnn_x1/model_best.pth \
+            output/reploss/citypersons/faster_rcnn_x1/model_final.pth \
         --model "RepLoss" projects/RepLoss/configs/citypersons/reploss_R_50_FPN_citypersons_x1.yaml \
-            output/reploss/citypersons/reploss_x1/model_best.pth \
+            output/reploss/citypersons/reploss_x1/model_final.pth \
         --output output/reploss/nms_sweep_citypersons
 
-Writes <output>/nms_sweep.png (the figure) and <output>/nms_sweep.json (every number plotted).
+Writes <output>/nms_sweep.png (two panels: MR at FPPI 10^-2 as Figure 6, and MR^-2) and <output>/nms_sweep.json
+(every number plotted). With --max-images N only the first N images are evaluated (their ground truth only).
 
 Shape shorthand:  R = ROIs of one image (POST_NMS_TOPK_TEST),  K = foreground classes.
 """
 import argparse
 import json
 import logging
+import math
 import os
 from typing import Dict, List, Sequence
 
+import numpy as np
+
 import pedet  # noqa: F401  (Pillow alias before any detectron2.data import)
 import torch
+from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import get_cfg
 from detectron2.modeling import build_model
@@ -40,13 +50,17 @@ from detectron2.utils.logger import setup_logger
 import pedet.data  # noqa: F401  (registers the data sets)
 from pedet.config import add_pedet_config
 from pedet.data import build_pedestrian_test_loader
-from pedet.evaluation import MissRateEvaluator
-from reploss import add_reploss_config
 from pedet.evaluation import miss_rate_metric
+from pedet.evaluation.io import detections_from_arrays, ground_truth_from_dataset_dicts
+from pedet.evaluation.report import evaluate
+from reploss import add_reploss_config
 
 logger = logging.getLogger("reploss.nms_sweep")
 
 DEFAULT_THRESHOLDS = [0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7]
+# the FPPI of the paper's Figure 6 (miss rate at 10^-2 false positives per image)
+FIG6_FPPI = 0.01
+MR_AT_FIG6 = "MR@FPPI=0.01"
 
 
 def load_cfg(config_file: str, opts: Sequence[str] = ()):
@@ -105,47 +119,83 @@ def collect(cfg, weights: str, dataset_name: str, max_images: int = 0) -> List[d
     return records[:max_images] if max_images else records
 
 
-def sweep(records: List[dict], cfg, dataset_name: str, thresholds: Sequence[float]) -> Dict[float, float]:
-    """Miss rate (percent) of the cached model outputs at every NMS threshold."""
+def person_detections(instances, person_class: int = 0):
+    """(boxes (n, 4) float64 XYWH, scores (n,)) of the predicted persons, as MissRateEvaluator.process keeps them."""
+    keep = instances.pred_classes == person_class if instances.has("pred_classes") else slice(None)
+    boxes = instances.pred_boxes.tensor[keep].numpy().astype(np.float64).reshape(-1, 4)
+    boxes[:, 2:] -= boxes[:, :2]  # XYXY_ABS -> XYWH_ABS
+    return boxes, instances.scores[keep].numpy().astype(np.float64).reshape(-1)
+
+
+def miss_rate_at(report, subset: str, fppi: float) -> float:
+    """
+    Miss rate (fraction) at one of the protocol's reference FPPIs, from an EvaluationReport: the value the protocol's
+    own rule gives there (the same number that enters MR^-2). `subset`: CityPersons / Caltech setup name; ignored for
+    CrowdHuman (one curve).
+    """
+    result = report.results if report.protocol == "crowdhuman" else report.results[subset]
+    match = np.flatnonzero(np.isclose(result.refs, fppi))
+    if match.size == 0:
+        raise ValueError(f"FPPI {fppi} is not a reference point of {report.protocol} ({list(result.refs)})")
+    return float(result.mrs[match[0]])  # NaN where undefined (no regular GT)
+
+
+def sweep(records: List[dict], cfg, dataset_name: str, thresholds: Sequence[float]) -> Dict[str, Dict[float, float]]:
+    """
+    Miss rates (percent) of the cached model outputs at every NMS threshold, on the images of `records`.
+
+    Returns:
+        {headline metric, e.g. "crowdhuman/mMR": {threshold: MR^-2}, MR_AT_FIG6: {threshold: MR at FPPI 10^-2}}.
+    """
     metric = miss_rate_metric(dataset_name)
-    task, key = metric.split("/")
-    result = {}
+    protocol, key = metric.split("/")
+    ids = {r["meta"]["image_id"] for r in records}
+    gt = ground_truth_from_dataset_dicts([d for d in DatasetCatalog.get(dataset_name) if d["image_id"] in ids])
+    assert protocol == MetadataCatalog.get(dataset_name).evaluator_type
+    result = {metric: {}, MR_AT_FIG6: {}}
     for thresh in thresholds:
-        # numbers only: no files, plots, JI or error analysis per threshold
-        evaluator = MissRateEvaluator(dataset_name, distributed=False, compute_ji=False, plot=False,
-                                      error_analysis_fppi=None)
-        evaluator.reset()
+        predictions = []
         for record in records:
             instances = detections_at(
                 record, thresh, cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST, cfg.TEST.DETECTIONS_PER_IMAGE
             )
-            evaluator.process([record["meta"]], [{"instances": instances}])
-        result[float(thresh)] = float(evaluator.evaluate()[task][key])
-        logger.info(f"NMS {thresh:.2f}: {metric} = {result[float(thresh)]:.2f}")
+            predictions.append((record["meta"]["image_id"], *person_detections(instances)))
+        # numbers only: no files, plots or JI per threshold
+        report = evaluate(protocol, gt, detections_from_arrays(gt, predictions), compute_ji=False)
+        headline = report.metrics[key]
+        result[metric][float(thresh)] = float("nan") if headline is None else 100.0 * headline
+        result[MR_AT_FIG6][float(thresh)] = 100.0 * miss_rate_at(report, key, FIG6_FPPI)
+        logger.info(f"NMS {thresh:.2f}: {metric} = {result[metric][float(thresh)]:.2f}, "
+                    f"{MR_AT_FIG6} = {result[MR_AT_FIG6][float(thresh)]:.2f}")
     return result
 
 
-def plot(curves: Dict[str, Dict[float, float]], metric: str, path: str) -> None:
-    """One line per model, miss rate (%) against the NMS threshold, as the paper's Figure 6."""
+def plot(curves: Dict[str, Dict[str, Dict[float, float]]], metrics: Sequence[str], path: str) -> None:
+    """
+    One panel per metric (MR at FPPI 10^-2 first: the paper's Figure 6; then MR^-2), one line per model, miss rate (%)
+    against the test NMS threshold.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5, 4))
-    for name, curve in curves.items():
-        xs = sorted(curve)
-        ax.plot(xs, [curve[x] for x in xs], marker="o", label=name)
-    ax.set_xlabel("NMS threshold (test)")
-    ax.set_ylabel(f"{metric} (%, lower is better)")
-    ax.grid(True, alpha=0.3)
-    ax.legend()
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        for name, per_metric in curves.items():
+            xs = sorted(per_metric[metric])
+            ax.plot(xs, [per_metric[metric][x] for x in xs], marker="o", label=name)
+        ax.set_xlabel("NMS threshold (test)")
+        ax.set_ylabel(f"{metric} (%, lower is better)")
+        ax.grid(True, alpha=0.3)
+        ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=150)
     plt.close(fig)
 
 
-def main(argv=None) -> Dict[str, Dict[float, float]]:
+def main(argv=None) -> Dict[str, Dict[str, Dict[float, float]]]:
+    """Returns {model name: {metric: {threshold: miss rate in percent}}} (metrics: MR_AT_FIG6 and the headline)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", nargs=3, action="append", required=True, metavar=("NAME", "CONFIG", "WEIGHTS"),
                         help="a model to sweep (give two or more)")
@@ -162,11 +212,12 @@ def main(argv=None) -> Dict[str, Dict[float, float]]:
         cfg = load_cfg(config_file, args.opts)
         logger.info(f"{name}: running {config_file} with {weights} on {args.dataset}")
         curves[name] = sweep(collect(cfg, weights, args.dataset, args.max_images), cfg, args.dataset, args.thresholds)
-    metric = miss_rate_metric(args.dataset)
-    plot(curves, metric, os.path.join(args.output, "nms_sweep.png"))
+    metrics = [MR_AT_FIG6, miss_rate_metric(args.dataset)]
+    plot(curves, metrics, os.path.join(args.output, "nms_sweep.png"))
     with open(os.path.join(args.output, "nms_sweep.json"), "w") as f:
-        json.dump({"dataset": args.dataset, "metric": metric, "models": {n: m for n, *m in args.model},
-                   "curves": {n: {f"{t:.2f}": v for t, v in c.items()} for n, c in curves.items()}}, f, indent=2)
+        json.dump({"dataset": args.dataset, "metrics": metrics, "models": {n: m for n, *m in args.model},
+                   "curves": {n: {m: {f"{t:.2f}": (v if math.isfinite(v) else None) for t, v in c[m].items()}
+                                  for m in metrics} for n, c in curves.items()}}, f, indent=2)
     logger.info(f"wrote {os.path.join(args.output, 'nms_sweep.png')}")
     return curves
 

@@ -5,11 +5,13 @@ Wang et al., CVPR 2018) and its Faster R-CNN baselines, in the shape of Detectro
 
 Data come from pedet.data (PedestrianDatasetMapper keeps ignore boxes as gt_classes == -1); evaluation is pedet's
 miss-rate evaluator, whose protocol (CrowdHuman or CityPersons) follows the data set's MetadataCatalog evaluator_type.
-The best checkpoint by miss rate (lower is better) is kept as model_best.pth next to the periodic ones.
+The TEST sets are evaluated every TEST.EVAL_PERIOD iterations; model_best.pth (lowest miss rate) is kept only on a
+model-selection set that is not reported (DATASETS.SELECTION / DATASETS.SELECTION_HOLDOUT, pedet.data.selection);
+without one, model_final.pth is the model to report.
 
     python projects/RepLoss/train_net.py \
         --config-file projects/RepLoss/configs/tiny/reploss_R_18_FPN_synthetic_tiny.yaml
-    python projects/RepLoss/train_net.py --config-file ... --eval-only MODEL.WEIGHTS output/.../model_best.pth
+    python projects/RepLoss/train_net.py --config-file ... --eval-only MODEL.WEIGHTS output/.../model_final.pth
     python projects/RepLoss/train_net.py --config-file ... --num-gpus 8 --resume
 """
 import pickle
@@ -28,7 +30,7 @@ from pedet.engine.checkpoint import CheckpointFileError, check_weights
 from reploss import add_reploss_config
 
 
-# DefaultTrainer + pedet's loaders, miss-rate evaluator and best checkpoint (pedet/engine/trainer.py)
+# DefaultTrainer + pedet's loaders, miss-rate evaluator and best checkpoint on the selection set (pedet/engine/trainer.py)
 Trainer = PedestrianTrainer
 
 

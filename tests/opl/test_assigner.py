@@ -1,4 +1,4 @@
-"""Tests of opl.assigner: POTO (Hungarian / argmax), One-to-M rules, DeFCN aux, FCOS rule (METHODS §1.3-1.4)."""
+"""Tests of opl.assigner: POTO (Hungarian / argmax), One-to-M rules, DeFCN aux, FCOS rule (docs/methods.md §1.3-4)."""
 import math
 
 import pytest

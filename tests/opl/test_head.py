@@ -1,4 +1,4 @@
-"""Tests of opl.head: MSFE, CPN equations (6)-(9), C2F structure, and the reduction to FCOS's head (METHODS §1.10)."""
+"""Tests of opl.head: MSFE, CPN equations (6)-(9), C2F structure, and the reduction to FCOS (docs/methods.md §1.10)."""
 import math
 
 import pytest
@@ -14,7 +14,7 @@ ODD_SIZES = [(15, 17), (8, 9), (4, 5), (2, 3), (1, 2)]
 
 
 def msfe_literal(features, kernel_size=3, level_radius=1):
-    """METHODS §1.2 pseudo-code with F.max_pool3d, the reference for the faster implementation."""
+    """docs/methods.md §1.2 pseudo-code with F.max_pool3d, the reference for the faster implementation."""
     out = []
     for lvl, x in enumerate(features):
         nbrs = [k for k in range(lvl - level_radius, lvl + level_radius + 1) if 0 <= k < len(features)]

@@ -1,4 +1,4 @@
-"""Tests of MODEL.OPL.REPLOSS_ON (METHODS §2.9, in neither paper): RepGT / RepBox on OPL's one-to-one positives."""
+"""Tests of MODEL.OPL.REPLOSS_ON (docs/methods.md §2.9, in neither paper): RepGT / RepBox on one-to-one positives."""
 import math
 
 import pytest

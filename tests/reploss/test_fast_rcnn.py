@@ -122,3 +122,20 @@ def test_missing_repulsion_fields_raise():
     p.remove("rep_boxes")
     with EventStorage(), pytest.raises(KeyError, match="RepLossROIHeads"):
         make_layers(0.5, 0.5).losses(zero_predictions(), [p])
+
+
+def test_rep_box_pairing_reaches_the_loss(tiny_cfg):
+    from detectron2.modeling.roi_heads import build_roi_heads
+
+    tiny_cfg.MODEL.REPLOSS.REP_BOX_PAIRING = "one_per_gt"
+    shapes = {f"p{i}": ShapeSpec(channels=tiny_cfg.MODEL.FPN.OUT_CHANNELS, stride=2 ** i) for i in range(2, 7)}
+    assert build_roi_heads(tiny_cfg, shapes).box_predictor.rep_box_pairing == "one_per_gt"
+    # one positive per target already: both readings give the one pair (GT0, GT1), IoU 2 / 6 = 1/3
+    layers = {p: RepLossOutputLayers(ShapeSpec(channels=8), rep_gt_weight=0.0, rep_box_weight=1.0,
+                                     rep_box_pairing=p, **COMMON) for p in ("all", "one_per_gt")}
+    with EventStorage():
+        losses = {p: layer.losses((torch.zeros(4, 2), torch.zeros(4, 4)), toy_proposals())["loss_rep_box"]
+                  for p, layer in layers.items()}
+    assert torch.allclose(losses["all"], losses["one_per_gt"])
+    with pytest.raises(ValueError, match="REP_BOX_PAIRING"):
+        RepLossOutputLayers(ShapeSpec(channels=8), rep_box_pairing="pairs", **COMMON)

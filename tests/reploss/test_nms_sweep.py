@@ -4,6 +4,7 @@ outputs equals a real inference run at each NMS threshold, and the command write
 """
 import json
 
+import pytest
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.modeling import build_model
@@ -44,7 +45,43 @@ def test_nms_sweep_command_writes_figure_and_numbers(tmp_path):
     ])
     assert (tmp_path / "sweep" / "nms_sweep.png").stat().st_size > 0
     saved = json.loads((tmp_path / "sweep" / "nms_sweep.json").read_text())
-    assert saved["metric"] == "crowdhuman/mMR" and set(saved["curves"]) == {"A", "B"}
-    # same weights -> same curve; miss rates are percentages
-    assert curves["A"] == curves["B"] and all(0.0 <= v <= 100.0 for v in curves["A"].values())
-    assert saved["curves"]["A"] == {"0.40": curves["A"][0.4], "0.60": curves["A"][0.6]}
+    assert saved["metrics"] == ["MR@FPPI=0.01", "crowdhuman/mMR"] and set(saved["curves"]) == {"A", "B"}
+    # same weights -> same curves; miss rates are percentages; MR at FPPI 0.01 is one of the points MR^-2 averages
+    assert curves["A"] == curves["B"]
+    for metric in saved["metrics"]:
+        assert all(0.0 <= v <= 100.0 for v in curves["A"][metric].values())
+        assert saved["curves"]["A"][metric] == {"0.40": curves["A"][metric][0.4], "0.60": curves["A"][metric][0.6]}
+
+
+def _two_image_set(protocol):
+    """
+    Two 200 x 200 images, one person each (height 60: inside CityPersons' Reasonable subset). Per image a detection
+    on the person and a false positive, ranked: TP (0.9), FP (0.8), TP (0.7), FP (0.6).
+    """
+    from pedet.evaluation.io import detections_from_arrays, ground_truth_from_dataset_dicts
+    from pedet.evaluation.report import evaluate
+
+    def ann(x):
+        return {"bbox": [x, 10.0, 24.0, 60.0], "bbox_mode": 1, "category_id": 0, "iscrowd": 0, "ignore": 0}
+
+    gt = ground_truth_from_dataset_dicts([
+        {"image_id": "a", "height": 200, "width": 200, "annotations": [ann(10.0)]},
+        {"image_id": "b", "height": 200, "width": 200, "annotations": [ann(100.0)]},
+    ])
+    dt = detections_from_arrays(gt, [("a", [[10.0, 10.0, 24.0, 60.0], [150.0, 100.0, 24.0, 60.0]], [0.9, 0.8]),
+                                     ("b", [[100.0, 10.0, 24.0, 60.0], [10.0, 120.0, 24.0, 60.0]], [0.7, 0.6])])
+    return evaluate(protocol, gt, dt, compute_ji=False)
+
+
+@pytest.mark.parametrize("protocol,subset", [("crowdhuman", "mMR"), ("citypersons", "Reasonable")])
+def test_miss_rate_at_fppi_0_01_is_the_figure_6_point(protocol, subset):
+    nms_sweep = load_project_script("nms_sweep.py")
+    report = _two_image_set(protocol)
+    # after each ranked detection: FPPI 0, 0.5, 0.5, 1.0 (2 images); miss rate 0.5, 0.5, 0, 0 (2 persons).
+    # CrowdHuman: first detection with FPPI >= 0.01 -> the FP at 0.5 -> MR 0.5.
+    # CityPersons (official): recall at the last detection with FPPI <= 0.01 -> the first TP -> recall 0.5 -> MR 0.5.
+    assert nms_sweep.miss_rate_at(report, subset, 0.01) == pytest.approx(0.5)
+    # MR^-2 is a different number: from FPPI 0.562 on, the miss rate is 0, so the log-average is exactly 0
+    assert report.metrics[subset] == 0.0
+    with pytest.raises(ValueError, match="reference point"):
+        nms_sweep.miss_rate_at(report, subset, 0.02)

@@ -128,3 +128,20 @@ def test_exclude_bg_removes_background_proposals_inside_ignore_regions(tiny_cfg)
     assert not has(excl[0]) and len(excl[0]) == 3
     # the positives (GT and [1,0,11,30], IoA with the ignore box 0.3) and the far background stay
     assert int((excl[0].gt_classes == 0).sum()) == 2
+
+
+def test_ignored_persons_serve_as_repulsion_gt_but_riders_do_not(tiny_cfg):
+    """GT [0,0,10,30]; ignore boxes: a person too small for the train rule [8,0,30,30] and a rider [0,0,12,30]."""
+    proposals, targets, _ = _one_person_and_an_ignore_region()
+    ignore = [Instances(IMAGE, gt_boxes=Boxes(torch.tensor([[8.0, 0.0, 30.0, 30.0], [0.0, 0.0, 12.0, 30.0]])),
+                        gt_classes=torch.full((2,), -1), ignored_person=torch.tensor([True, False]))]
+    with EventStorage():
+        off = build(tiny_cfg, "RepLossROIHeads", 0.5, 0.5).label_and_sample_proposals(proposals, targets, ignore)
+        tiny_cfg.MODEL.REPLOSS.REP_GT_USE_IGNORED_PERSONS = True
+        on = build(tiny_cfg, "RepLossROIHeads", 0.5, 0.5).label_and_sample_proposals(proposals, targets, ignore)
+    assert not off[0].rep_valid.any()
+    # positive [1,0,11,30]: IoU with the rider (300 / 360 = 0.83) beats the person (90 / 870 = 0.10), but only the
+    # person is a candidate -> G_Rep = [8,0,30,30] for every positive
+    fg = on[0].gt_classes == 0
+    assert int(fg.sum()) == 2 and on[0].rep_valid[fg].all()
+    assert torch.equal(on[0].rep_boxes[fg], ignore[0].gt_boxes.tensor[:1].expand(2, 4))

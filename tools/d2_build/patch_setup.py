@@ -2,7 +2,7 @@
 Patch the setup.py of the PyPI sdist ``pb1-detectron2==0.6`` (official Detectron2 v0.6 Python code without
 its C++ sources) so that it builds a pure-Python ``py3-none-any`` wheel.
 
-What changes, and why (facts: ../shared/design/INSTALL_FACTS.md §1, E12):
+What changes, and why (docs/install.md §1 and §5):
   * no C++ extension and no ``import torch`` at build time (the sources are not in the sdist);
   * the model-zoo configs are packaged (the original glob looks for a top-level configs/ that the sdist lacks);
   * the upstream example scripts are not installed as a top-level package named ``tools``;

@@ -1,6 +1,6 @@
 """
 Label assignment of OPL (CVPR 2023): one-to-one POTO (as DeFCN) for the final score S and the regression, and
-One-to-M_i for each C2F block (METHODS §1.3-1.4); plus DeFCN's auxiliary rule and FCOS's rule for baselines.
+One-to-M_i for each C2F block (docs/methods.md §1.3-1.4); plus DeFCN's auxiliary rule and FCOS's rule for baselines.
 
 Shape shorthand (one image): G = valid GT boxes, R = locations of all levels concatenated, K = classes.
 Boxes are XYXY_ABS. Every assigner returns ``matched`` (R,) int64: the GT index of a positive location, -1 otherwise.
@@ -34,7 +34,7 @@ def quality_score(probs: Tensor, ious: Tensor, alpha: float) -> Tensor:
 @torch.no_grad()
 def inside_box_prior(centers: Tensor, strides: Tensor, gt_boxes: Tensor, radius: float = 0.0) -> Tensor:
     """
-    Spatial prior of POTO / One-to-M (METHODS §1.3, CHOICE A12): location centre strictly inside the GT box, and, when
+    Spatial prior of POTO / One-to-M (docs/methods.md §1.3, A12): location centre strictly in the GT box, and, when
     ``radius > 0``, also within ``radius * stride`` of the GT centre (DeFCN centre sampling).
 
     Args:
@@ -74,9 +74,9 @@ def poto_hungarian(quality: Tensor, prior: Tensor, drop_out_of_box: bool = True)
 
     Q is set to -1 outside the prior (as DeFCN). Columns outside every GT's prior are identical (-1 for every GT), so
     only the columns inside at least one prior are kept plus G dummy columns of -1 ("some location outside all
-    boxes"); the optimum is DeFCN's up to ties (METHODS §1.3). A dummy match means "unmatched". A match outside the
-    prior is dropped when ``drop_out_of_box`` (CHOICE A10; with drop off a dummy match is still unmatched, because the
-    dummy stands for an unknown location).
+    boxes"); the optimum is DeFCN's up to ties (docs/methods.md §1.3). A dummy match means "unmatched". A match outside
+    the prior is dropped when ``drop_out_of_box`` (CHOICE A10; with drop off a dummy match is still unmatched, because
+    the dummy stands for an unknown location).
 
     Args:
         quality: (G, R) quality, values in [0, 1].  prior: (G, R) bool.
@@ -169,7 +169,7 @@ def topm_assign(quality: Tensor, prior: Tensor, m: int) -> Tensor:
 @torch.no_grad()
 def hungarian_m_assign(quality: Tensor, prior: Tensor, m: int) -> Tensor:
     """
-    One-to-M_i by Hungarian matching with every GT repeated M times (METHODS §1.4 "hungarian_m"; slow, a check only):
+    One-to-M_i by Hungarian matching with every GT repeated M times (docs/methods.md §1.4; slow, a check only):
     exactly M distinct in-prior locations per GT where possible. Matches outside the prior are dropped.
 
     Returns: (R,) int64 matched GT or -1.

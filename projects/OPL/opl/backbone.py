@@ -16,7 +16,7 @@ from detectron2.modeling.backbone.resnet import build_resnet_backbone
 def build_fcos_resnet_fpn_backbone(cfg, input_shape: ShapeSpec) -> Backbone:
     """
     ResNet + FPN with a ``LastLevelP6P7`` top block fed by ``MODEL.OPL.TOP_BLOCK_IN_FEATURE`` (default "p5",
-    cvpods ``BLOCK_IN_FEATURES``; METHODS §1.2). Strides 8, 16, 32, 64, 128 with the default in-features.
+    cvpods ``BLOCK_IN_FEATURES``; docs/methods.md §1.2). Strides 8, 16, 32, 64, 128 with the default in-features.
 
     Returns:
         an ``FPN`` whose ``output_shape()`` has keys p3..p7.

@@ -1,8 +1,8 @@
 """
 Config keys of OPL ("Optimal Proposal Learning for Deployable End-to-End Pedestrian Detection", CVPR 2023).
 
-Every key of METHODS.md §1.8 lives under ``cfg.MODEL.OPL``. Origins: PAPER = stated in the OPL paper, PEER = what
-DeFCN's CrowdHuman config / cvpods do (OPL says it reuses DeFCN's assignment), CHOICE = our decision (METHODS §1.9).
+Every key of docs/methods.md §1.8 lives under ``cfg.MODEL.OPL``. Origins: PAPER = stated in the OPL paper, PEER = what
+DeFCN's CrowdHuman config / cvpods do (OPL says it reuses DeFCN's assignment), CHOICE = ours (docs/methods.md §1.9).
 """
 from detectron2.config import CfgNode as CN
 
@@ -40,7 +40,7 @@ def add_opl_config(cfg: CN) -> None:
     _C.MODEL.OPL.POTO_ALPHA = 0.8
     # Spatial prior: 0 = location centre inside the GT box; r > 0 also within r*stride of the GT centre. PEER (DeFCN CH)
     _C.MODEL.OPL.CENTER_SAMPLING_RADIUS = 0.0
-    # "hungarian" (scipy linear_sum_assignment on the reduced matrix, METHODS §1.3) or "argmax". PEER (DeFCN both)
+    # "hungarian" (scipy linear_sum_assignment, reduced matrix, docs/methods.md §1.3) or "argmax". PEER (DeFCN both)
     _C.MODEL.OPL.POTO_MATCHER = "hungarian"
     # Drop a match whose location lies outside the spatial prior (DeFCN keeps it). CHOICE A10
     _C.MODEL.OPL.DROP_OUT_OF_BOX_MATCH = True
@@ -97,8 +97,8 @@ def add_opl_config(cfg: CN) -> None:
     # Weight of L_reg. CHOICE A9 (PEER DeFCN REG_WEIGHT 2.0)
     _C.MODEL.OPL.REG_WEIGHT = 2.0
 
-    # --- RepGT / RepBox on the one-to-one positives: an extension, in neither paper (METHODS §2.9) ---
-    # Origins here: REPLOSS = the Repulsion Loss paper (Wang et al., CVPR 2018) default, METHODS §2.8 / §2.11.
+    # --- RepGT / RepBox on the one-to-one positives: an extension, in neither paper (docs/methods.md §2.9) ---
+    # Origins here: REPLOSS = the Repulsion Loss paper (Wang et al., CVPR 2018) default, docs/methods.md §2.8 / §2.11.
     # Switch: add loss_rep_gt (Eq. 4) and loss_rep_box (Eq. 6) on the POTO positives. CHOICE (§2.9; off = plain OPL)
     _C.MODEL.OPL.REPLOSS_ON = False
     # alpha, weight of loss_rep_gt (sum of Smooth_ln(IoG) / max(1, N_pos^o2o), the loss_reg normaliser). REPLOSS
@@ -120,12 +120,13 @@ def add_opl_config(cfg: CN) -> None:
     # a randomly initialised box regression (projects/OPL/README.md). REPLOSS (P+ of Eq. 4), CHOICE (the box as P)
     _C.MODEL.OPL.REP_POS_IOU = 0.5
 
-    # --- inference (no NMS), METHODS §1.6 ---
+    # --- inference (no NMS), docs/methods.md §1.6 ---
     # Keep scores S above this. PEER (cvpods/DeFCN 0.05)
     _C.MODEL.OPL.SCORE_THRESH_TEST = 0.05
     # Candidates kept per level before merging levels. PEER (cvpods/DeFCN 1000)
     _C.MODEL.OPL.TOPK_CANDIDATES_TEST = 1000
-    # NMS switch, only for ablations and the FCOS-with-NMS baseline; OPL itself is NMS-free. CHOICE (STYLE do 11)
+    # NMS switch, only for ablations and the FCOS-with-NMS baseline; OPL itself is NMS-free. CHOICE (an explicit switch,
+    # never a magic threshold value)
     _C.MODEL.OPL.NMS_ON = False
     # IoU threshold of the NMS; read only when NMS_ON. PEER (FCOS 0.6)
     _C.MODEL.OPL.NMS_THRESH_TEST = 0.6

@@ -35,7 +35,7 @@ class Scale(nn.Module):
 
 
 def _conv(in_ch: int, out_ch: int, kernel: int) -> nn.Conv2d:
-    """Conv with N(0, 0.01) weights and zero bias (PEER init, METHODS §1.2)."""
+    """Conv with N(0, 0.01) weights and zero bias (PEER init, docs/methods.md §1.2)."""
     conv = nn.Conv2d(in_ch, out_ch, kernel_size=kernel, stride=1, padding=kernel // 2)
     nn.init.normal_(conv.weight, mean=0.0, std=0.01)
     nn.init.constant_(conv.bias, 0.0)
@@ -131,7 +131,7 @@ class CPN(nn.Module):
     Completed Proposal Network (Eq. 6-9): class-agnostic completeness logits from f_cls and f_reg of every level.
 
     Parameters shared by all levels (GN included, as DeFCN's 3DMF GN). The last conv keeps bias 0, so
-    S_cpn = 0.5 at the start, like DeFCN's filter (METHODS §1.2).
+    S_cpn = 0.5 at the start, like DeFCN's filter (docs/methods.md §1.2).
     """
 
     def __init__(self, channels: int, flows: Sequence[str], conv_kernel: int, neg_mode: str, gn_groups: int,

@@ -5,10 +5,11 @@ CVPR 2023): an NMS-free one-stage detector on detectron2's ``DenseDetector``.
 Shape shorthand: N = images, R = locations of all FPN levels concatenated (finest first, row-major inside a level),
 K = classes, G = valid GT boxes of one image, n = number of C2F blocks. Boxes are XYXY_ABS in the padded input frame.
 Training: POTO one-to-one labels train S = sigmoid(z_n) * sigmoid(z_cpn) (L_cls) and the boxes (L_reg); One-to-M_i
-labels train each C2F block (L_i); Eq. (3)-(5). Inference: top-k per level, score threshold, no NMS (METHODS §1.6).
-Optional extension in neither paper (MODEL.OPL.REPLOSS_ON, METHODS §2.9): RepLoss's RepGT and RepBox terms on the
-one-to-one positives whose box localises its target (IoU >= MODEL.OPL.REP_POS_IOU), through ``pedet.layers.repulsion``.
-Ignore boxes arrive as ``gt_classes == -1`` instances (METHODS §3.1 option 1) and are split off first.
+labels train each C2F block (L_i); Eq. (3)-(5). Inference: top-k per level, threshold, no NMS (docs/methods.md §1.6).
+Optional extension in neither paper (MODEL.OPL.REPLOSS_ON, docs/methods.md §2.9): RepLoss's RepGT and RepBox terms on
+the one-to-one positives whose box localises its target (IoU >= MODEL.OPL.REP_POS_IOU), through
+``pedet.layers.repulsion``. Ignore boxes arrive as ``gt_classes == -1`` instances (docs/methods.md §3.1 option 1) and
+are split off first.
 """
 import logging
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -77,7 +78,7 @@ def split_ignore(gt_instances: Sequence[Instances]) -> Tuple[List[Instances], Li
 
 
 def _mean_over_processes(count: Tensor) -> float:
-    """Loss normaliser max(1, mean over processes of ``count``) (DeFCN all-reduce / world size, METHODS §1.5)."""
+    """Loss normaliser max(1, mean over processes of ``count``): DeFCN's all-reduce (docs/methods.md §1.5)."""
     c = count.detach().float().reshape(())
     world = comm.get_world_size()
     if world > 1:
@@ -89,7 +90,7 @@ def _mean_over_processes(count: Tensor) -> float:
 @META_ARCH_REGISTRY.register()
 class OPL(DenseDetector):
     """
-    OPL / DeFCN / FCOS-like dense detector; which one is a config (METHODS §1.8), never a code copy.
+    OPL / DeFCN / FCOS-like dense detector; which one is a config (docs/methods.md §1.8), never a code copy.
     """
 
     @configurable
@@ -171,7 +172,7 @@ class OPL(DenseDetector):
             raise ValueError(f"rep_pos_iou must be in [0, 1], got {rep_pos_iou}")
         self.rep_pos_iou = rep_pos_iou
         self.ignore_mode = ignore_mode
-        # v0.6's DenseDetector decode helpers read these attributes (STYLE do/don't 6); our own decode takes them
+        # v0.6's DenseDetector decode helpers read these attributes (docs/methods.md §1.6); our own decode takes them
         # explicitly, the attributes are kept so that the parent's helpers agree with ours if anyone calls them.
         self.test_score_thresh, self.test_topk_candidates = test_score_thresh, test_topk_candidates
         self.nms_on, self.nms_thresh_test = nms_on, nms_thresh_test
@@ -442,7 +443,7 @@ class OPL(DenseDetector):
     ) -> Dict[str, Tensor]:
         """
         RepGT (RepLoss Eq. 4) and RepBox (RepLoss Eq. 6) on the one-to-one positives: an extension in neither paper
-        (METHODS §2.9). The detached predicted box plays the proposal P of the paper (an anchor-free location has
+        (docs/methods.md §2.9). The detached predicted box plays the proposal P of the paper (an anchor-free location has
         none): a positive enters the repulsion set P+ only when it localises its target, IoU(B, G_Attr) >=
         ``rep_pos_iou`` (0.5, Faster R-CNN's foreground threshold that defines the paper's P+), and its G_Rep is the
         valid GT other than its target with the highest IoU with that box. Ignore boxes are not in ``gt`` (split off
@@ -514,8 +515,8 @@ class OPL(DenseDetector):
         self, anchors: List[Boxes], scores: List[Tensor], deltas: List[Tensor], image_size: Tuple[int, int]
     ) -> Instances:
         """
-        METHODS §1.6: per level keep S > SCORE_THRESH_TEST, then the top TOPK_CANDIDATES_TEST; merge levels, sort by
-        score, keep DETECTIONS_PER_IMAGE. No NMS unless the ablation switch ``nms_on`` is set.
+        docs/methods.md §1.6: per level keep S > SCORE_THRESH_TEST, then the top TOPK_CANDIDATES_TEST; merge levels,
+        sort by score, keep DETECTIONS_PER_IMAGE. No NMS unless the ablation switch ``nms_on`` is set.
 
         Args:
             anchors: L Boxes (HW_l, 4).  scores: L x (HW_l, K) final S.  deltas: L x (HW_l, 4).

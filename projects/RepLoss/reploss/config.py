@@ -1,8 +1,8 @@
 """
 Config keys of the Repulsion Loss project ("Repulsion Loss: Detecting Pedestrians in a Crowd", Wang et al., CVPR 2018).
 
-Origins in the comments follow METHODS.md: PAPER (stated in the paper), PEER (a peer implementation), CHOICE (ours,
-listed in METHODS.md §2.11 as B1-B12).
+Origins in the comments follow docs/methods.md: PAPER (stated in the paper), PEER (a peer implementation), CHOICE (ours,
+listed in docs/methods.md §2.11 as B1-B12).
 """
 from detectron2.config import CfgNode as CN
 
@@ -29,7 +29,7 @@ def add_reploss_config(cfg: CN) -> None:
     # Smooth_ln uses sigma_eff = min(sigma, 1 - SIGMA_EPS): finite value and gradient at IoG = 1 (CHOICE B1), in (0, 1).
     _C.MODEL.REPLOSS.SIGMA_EPS = 1e-3
 
-    # Normalisation (METHODS.md §2.5, CHOICE B2), one of:
+    # Normalisation (docs/methods.md §2.5, CHOICE B2), one of:
     #   "d2":    loss_box_reg = Detectron2's (sum / R sampled ROIs), loss_rep_gt = ALPHA * sum / R,
     #            loss_rep_box = BETA * (|P+| / R) * RepBox: the paper's objective scaled by |P+| / R, so the paper's
     #            relative weights hold and ALPHA = BETA = 0 is the Detectron2 baseline.
@@ -43,6 +43,19 @@ def add_reploss_config(cfg: CN) -> None:
     # Whether ignore boxes (gt_classes == -1) may serve as G_Rep of RepGT. They are never attraction targets and never
     # take part in RepBox. CHOICE B8: False (ignore regions are not pedestrians).
     _C.MODEL.REPLOSS.REP_GT_USE_IGNORE = False
+    # Whether the persons that training ignores only for their height or visibility (CityPersons pedestrians outside
+    # the train rule: the mapper's `ignored_person` flag, pedet.data.mapper.IGNORED_PERSON_REASONS) may serve as G_Rep
+    # of RepGT, while riders, groups and ignore regions may not. They are the crowd neighbours RepGT should push away
+    # from. CHOICE: False here, True in the CityPersons configs. Implied for them when REP_GT_USE_IGNORE is True.
+    _C.MODEL.REPLOSS.REP_GT_USE_IGNORED_PERSONS = False
+    # With INPUT.IGNORE_MODE "exclude_bg": an RPN anchor labelled background, or an R-CNN proposal that would be
+    # background, whose IoA (intersection over its own area) with some ignore box exceeds this value is not used as a
+    # negative (anchor label -1, proposal not sampled). Range [0, 1). CHOICE (CrowdDet-like, PEER [R18]).
+    _C.MODEL.REPLOSS.IGNORE_IOA_THRESH = 0.5
     # RepBox is O(P^2) per image; if > 0, a random subset of at most this many positives per image enters RepBox
-    # (METHODS.md §2.7). 0 = all positives (Faster R-CNN has at most 512 * POSITIVE_FRACTION per image). CHOICE.
+    # (docs/methods.md §2.7). 0 = all positives (Faster R-CNN has at most 512 * POSITIVE_FRACTION per image). CHOICE.
     _C.MODEL.REPLOSS.REP_BOX_MAX_PER_IMAGE = 0
+    # The pairs of RepBox (Eq. 6: "two proposals randomly sampled from two different subsets", a subset = the positives
+    # of one target): "all" = every pair of positives with different targets (our reading, CHOICE B9); "one_per_gt" =
+    # one positive drawn at random per target, then every pair of those (pedet.layers.repulsion.REP_BOX_PAIRINGS).
+    _C.MODEL.REPLOSS.REP_BOX_PAIRING = "all"

@@ -10,8 +10,8 @@ All boxes are XYXY_ABS.
 Attraction (Eq. 2) is Detectron2's `loss_box_reg` unchanged (SmoothL1 on the (10, 10, 5, 5)-weighted deltas). The
 repulsion terms act on the decoded boxes B^P of the foreground ROIs and need three per-ROI fields that
 RepLossROIHeads.label_and_sample_proposals puts on every sampled proposal: `gt_index` (P's target G_Attr in its image),
-`rep_boxes` (G_Rep, Eq. 3) and `rep_valid`. Normalisation (METHODS.md §2.5, CHOICE B2), with L_RepGT and L_RepBox as in
-the paper:
+`rep_boxes` (G_Rep, Eq. 3) and `rep_valid`. Normalisation (docs/methods.md §2.5, CHOICE B2), with L_RepGT and L_RepBox
+as in the paper:
     NORM_MODE "d2":    loss_box_reg = Σ SmoothL1 / R,
                        loss_rep_gt = α Σ Smooth_ln(IoG) / R = (|P+| / R) α L_RepGT,
                        loss_rep_box = β (|P+| / R) L_RepBox
@@ -28,7 +28,7 @@ from detectron2.structures import Instances
 from detectron2.utils.events import get_event_storage
 from torch import Tensor
 
-from pedet.layers.repulsion import rep_box_loss, rep_gt_loss
+from pedet.layers.repulsion import REP_BOX_PAIRINGS, rep_box_loss, rep_gt_loss
 
 __all__ = ["RepLossOutputLayers"]
 
@@ -53,6 +53,7 @@ class RepLossOutputLayers(FastRCNNOutputLayers):
         sigma_eps: float = 1e-3,
         norm_mode: str = "d2",
         rep_box_max_per_image: int = 0,
+        rep_box_pairing: str = "all",
         **kwargs,
     ):
         """
@@ -65,6 +66,7 @@ class RepLossOutputLayers(FastRCNNOutputLayers):
             sigma_eps: Smooth_ln's sigma_eff = min(sigma, 1 - sigma_eps).
             norm_mode: "d2" or "paper" (module docstring).
             rep_box_max_per_image: > 0 caps the positives per image that enter RepBox (random subset); 0 = all.
+            rep_box_pairing: the pairs of Eq. 6, "all" or "one_per_gt" (pedet.layers.repulsion.REP_BOX_PAIRINGS).
         """
         super().__init__(input_shape, **kwargs)
         if norm_mode not in ("d2", "paper"):
@@ -77,6 +79,9 @@ class RepLossOutputLayers(FastRCNNOutputLayers):
         self.sigma_eps = sigma_eps
         self.norm_mode = norm_mode
         self.rep_box_max_per_image = rep_box_max_per_image
+        if rep_box_pairing not in REP_BOX_PAIRINGS:
+            raise ValueError(f"REPLOSS.REP_BOX_PAIRING must be one of {REP_BOX_PAIRINGS}, got {rep_box_pairing!r}")
+        self.rep_box_pairing = rep_box_pairing
 
     @classmethod
     def from_config(cls, cfg, input_shape):
@@ -88,6 +93,7 @@ class RepLossOutputLayers(FastRCNNOutputLayers):
         ret["sigma_eps"] = cfg.MODEL.REPLOSS.SIGMA_EPS
         ret["norm_mode"] = cfg.MODEL.REPLOSS.NORM_MODE
         ret["rep_box_max_per_image"] = cfg.MODEL.REPLOSS.REP_BOX_MAX_PER_IMAGE
+        ret["rep_box_pairing"] = cfg.MODEL.REPLOSS.REP_BOX_PAIRING
         return ret
 
     def losses(self, predictions: Tuple[Tensor, Tensor], proposals: List[Instances]) -> Dict[str, Tensor]:
@@ -135,6 +141,7 @@ class RepLossOutputLayers(FastRCNNOutputLayers):
                 self.rep_box_sigma,
                 self.sigma_eps,
                 self.rep_box_max_per_image,
+                pairing=self.rep_box_pairing,
             )
             # the paper's L_RepBox is a mean over pairs; "d2" scales it by |P+| / R like the two other terms
             fg_fraction = fg_inds.numel() * scale

@@ -5,7 +5,7 @@ StandardROIHeads, plus the per-ROI information the repulsion terms need and the 
 Shape shorthand:  S = sampled ROIs of one image,  G = valid GT boxes of one image,  I = ignore boxes of one image,
                   Q = proposals of one image before sampling.  Boxes are XYXY_ABS.
 
-How the target identity reaches the box predictor (METHODS.md §2.3, the "gt_index trick"): Detectron2's
+How the target identity reaches the box predictor (docs/methods.md §2.3, the "gt_index trick"): Detectron2's
 `label_and_sample_proposals` copies every target field whose name starts with "gt_" onto the sampled proposals,
 indexed by the matched GT. Giving each target a field `gt_index = arange(G)` therefore makes each sampled ROI carry the
 index of its G_Attr (the Matcher's argmax, the same GT as its `gt_boxes`). G_Rep (Eq. 3) is then found from the
@@ -13,8 +13,10 @@ proposal box and all GT of the image and stored in `rep_boxes` / `rep_valid`, na
 
 Ignore boxes (gt_classes == -1) are split off by the meta-architecture (reploss.meta_arch.PedestrianRCNN) and arrive as
 `ignore_instances`. They are never matched (neither fg nor bg targets) and never attraction or RepBox targets; they can
-serve as G_Rep only with MODEL.REPLOSS.REP_GT_USE_IGNORE (CHOICE B8), and with INPUT.IGNORE_MODE = "exclude_bg"
-(METHODS.md §3.1) a proposal that would be background and lies in an ignore region (IoA > 0.5) is not sampled.
+serve as G_Rep only with MODEL.REPLOSS.REP_GT_USE_IGNORE (all of them, CHOICE B8) or REP_GT_USE_IGNORED_PERSONS (the
+persons ignored only for height or visibility), and with INPUT.IGNORE_MODE = "exclude_bg" (docs/methods.md §3.1) a
+proposal that would be background and lies in an ignore box (IoA > MODEL.REPLOSS.IGNORE_IOA_THRESH) is not sampled;
+PedestrianRPN (reploss.rpn) does the same for RPN anchors.
 """
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -45,6 +47,7 @@ class RepLossROIHeads(StandardROIHeads):
         *,
         rep_gt_dup_iou: float = 0.95,
         rep_gt_use_ignore: bool = False,
+        rep_gt_use_ignored_persons: bool = False,
         exclude_bg_in_ignore: bool = False,
         ignore_ioa_thresh: float = 0.5,
         **kwargs,
@@ -53,15 +56,18 @@ class RepLossROIHeads(StandardROIHeads):
         Args:
             rep_gt_dup_iou: G_Rep with IoU(G_Attr, G_Rep) >= this is skipped (CHOICE B6), in (0, 1].
             rep_gt_use_ignore: ignore boxes may serve as G_Rep (CHOICE B8: False).
+            rep_gt_use_ignored_persons: the ignore boxes flagged `ignored_person` (persons ignored only for height
+                or visibility, pedet.data.mapper) may serve as G_Rep; other ignore boxes may not.
             exclude_bg_in_ignore: a proposal the matcher labels background and whose IoA (intersection over the
                 proposal's area) with some ignore box exceeds `ignore_ioa_thresh` is removed before sampling
-                (INPUT.IGNORE_MODE "exclude_bg", CrowdDet-like, METHODS.md §3.1).
-            ignore_ioa_thresh: the IoA threshold above (0.5, METHODS.md §3.1).
+                (INPUT.IGNORE_MODE "exclude_bg", CrowdDet-like, docs/methods.md §3.1).
+            ignore_ioa_thresh: the IoA threshold above (0.5, docs/methods.md §3.1).
             **kwargs: as StandardROIHeads.
         """
         super().__init__(**kwargs)
         self.rep_gt_dup_iou = rep_gt_dup_iou
         self.rep_gt_use_ignore = rep_gt_use_ignore
+        self.rep_gt_use_ignored_persons = rep_gt_use_ignored_persons
         self.exclude_bg_in_ignore = exclude_bg_in_ignore
         self.ignore_ioa_thresh = ignore_ioa_thresh
 
@@ -70,7 +76,9 @@ class RepLossROIHeads(StandardROIHeads):
         ret = super().from_config(cfg, input_shape)
         ret["rep_gt_dup_iou"] = cfg.MODEL.REPLOSS.REP_GT_DUP_IOU  # CHOICE B6
         ret["rep_gt_use_ignore"] = cfg.MODEL.REPLOSS.REP_GT_USE_IGNORE  # CHOICE B8
-        ret["exclude_bg_in_ignore"] = cfg.INPUT.IGNORE_MODE == "exclude_bg"  # METHODS.md §3.1
+        ret["rep_gt_use_ignored_persons"] = cfg.MODEL.REPLOSS.REP_GT_USE_IGNORED_PERSONS
+        ret["exclude_bg_in_ignore"] = cfg.INPUT.IGNORE_MODE == "exclude_bg"  # docs/methods.md §3.1
+        ret["ignore_ioa_thresh"] = cfg.MODEL.REPLOSS.IGNORE_IOA_THRESH
         return ret
 
     @classmethod
@@ -158,10 +166,20 @@ class RepLossROIHeads(StandardROIHeads):
         gt_index = torch.where(fg, gt_index, torch.full_like(gt_index, -1))
         rep_boxes, rep_valid = boxes.clone(), torch.zeros(num, dtype=torch.bool, device=boxes.device)
         if bool(fg.any()):
-            extra = ignore.gt_boxes.tensor if (self.rep_gt_use_ignore and ignore is not None) else None
+            extra = self._repulsion_ignore_boxes(ignore)
             rep_boxes[fg], rep_valid[fg] = select_repulsion_gt(
                 boxes[fg], targets.gt_boxes.tensor, gt_index[fg], self.rep_gt_dup_iou, extra_boxes=extra
             )
         proposals.gt_index = gt_index
         proposals.rep_boxes = rep_boxes
         proposals.rep_valid = rep_valid
+
+    def _repulsion_ignore_boxes(self, ignore: Optional[Instances]) -> Optional[Tensor]:
+        """The (I', 4) ignore boxes that may serve as G_Rep (all, or the `ignored_person` ones), or None."""
+        if ignore is None or len(ignore) == 0:
+            return None
+        if self.rep_gt_use_ignore:
+            return ignore.gt_boxes.tensor
+        if self.rep_gt_use_ignored_persons and ignore.has("ignored_person"):
+            return ignore.gt_boxes.tensor[ignore.ignored_person]
+        return None

@@ -1,6 +1,6 @@
 """
 Slow, literal implementations of the protocol rules (one Python loop per detection, written from
-EVAL_PROTOCOLS.md, not from the vectorised code), used by the property tests as an independent oracle.
+docs/evaluation_protocols.md, not from the vectorised code), used by the property tests as an independent oracle.
 
 Input: a list of images ``{"id", "w", "h", "gts": [{"bbox", "height", "vis", "ignore", "id", "label", "vbox"}],
 "dts": [{"bbox", "score"}]}``; boxes XYWH.

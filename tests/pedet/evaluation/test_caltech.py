@@ -1,4 +1,4 @@
-"""Hand-computed one-rule cases of the Caltech protocol (Dollar toolbox, EVAL_PROTOCOLS §1.9)."""
+"""Hand-computed one-rule cases of the Caltech protocol (Dollar toolbox, docs/evaluation_protocols.md §1.9)."""
 import numpy as np
 import pytest
 

@@ -1,4 +1,4 @@
-"""Hand-computed one-rule cases of the CityPersons protocol (EVAL_PROTOCOLS §1)."""
+"""Hand-computed one-rule cases of the CityPersons protocol (docs/evaluation_protocols.md §1)."""
 import math
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Hand-computed one-rule cases of the CrowdHuman protocol (EVAL_PROTOCOLS §2)."""
+"""Hand-computed one-rule cases of the CrowdHuman protocol (docs/evaluation_protocols.md §2)."""
 import numpy as np
 import pytest
 

@@ -1,0 +1,144 @@
+"""
+The model-selection set: the data on which a training run picks ``model_best.pth``, never a set it reports on.
+
+A run evaluates its ``DATASETS.TEST`` sets every ``TEST.EVAL_PERIOD`` iterations so that users can watch them, but the
+best checkpoint is chosen on a separate selection set, configured by one of (``add_pedet_config``):
+
+    DATASETS.SELECTION          a registered data set name, neither a TEST nor a TRAIN set;
+    DATASETS.SELECTION_HOLDOUT  a deterministic hold-out carved from the concatenated TRAIN sets and removed from
+                                training: a count (>= 1) or a fraction (in (0, 1)) of the images, drawn with
+                                ``DATASETS.SELECTION_HOLDOUT_SEED``.
+
+With neither, no best checkpoint is kept and ``model_final.pth`` is the model to report, as the papers do.
+
+The hold-out is registered in DatasetCatalog under a name that spells out its recipe (``holdout_name``), with the
+metadata (``evaluator_type``, ``thing_classes``) of the first TRAIN set, so the miss-rate evaluator reads its ground
+truth from the same dicts as every other set. Which images are held out depends only on the unfiltered dicts of the
+TRAIN sets (their order), the count and the seed: every rank and every resumed run draws the same ones.
+"""
+from __future__ import annotations
+
+import logging
+from typing import List, Optional, Set
+
+import numpy as np
+
+from detectron2.data import DatasetCatalog, MetadataCatalog
+
+__all__ = ["holdout_name", "holdout_size", "selection_dataset", "selection_holdout_files", "exclude_selection_holdout"]
+logger = logging.getLogger(__name__)
+
+
+def holdout_size(holdout, num_images: int) -> int:
+    """
+    Number of images a ``DATASETS.SELECTION_HOLDOUT`` value holds out of `num_images`.
+
+    Args:
+        holdout: None or 0 (off), an integer count >= 1, or a fraction in (0, 1) (rounded, at least 1 image).
+        num_images: the number of training images before the hold-out.
+    Returns:
+        the count; 0 when off. Raises ValueError for a negative value, a fraction >= 1 that is not a whole number, or
+        a hold-out that would leave no training image.
+    """
+    if holdout is None or holdout == 0:
+        return 0
+    if isinstance(holdout, bool) or not isinstance(holdout, (int, float)) or not np.isfinite(holdout) or holdout < 0:
+        raise ValueError(f"DATASETS.SELECTION_HOLDOUT must be a count >= 1 or a fraction in (0, 1), got {holdout!r}")
+    if holdout < 1:
+        count = max(1, int(round(holdout * num_images)))
+    elif float(holdout).is_integer():
+        count = int(holdout)
+    else:
+        raise ValueError(f"DATASETS.SELECTION_HOLDOUT {holdout!r}: a count must be a whole number (a fraction < 1)")
+    if count >= num_images:
+        raise ValueError(f"DATASETS.SELECTION_HOLDOUT {holdout!r} holds out {count} of {num_images} training images: "
+                         "nothing would be left to train on")
+    return count
+
+
+def holdout_name(cfg) -> str:
+    """The DatasetCatalog name of the hold-out that `cfg` describes (its recipe: train sets, size, seed)."""
+    _, holdout, seed = _keys(cfg)
+    return f"{'+'.join(cfg.DATASETS.TRAIN)}_selection_holdout_{holdout}_seed{seed}"
+
+
+def _keys(cfg):
+    """(SELECTION, SELECTION_HOLDOUT, SELECTION_HOLDOUT_SEED), with the defaults for a config without these keys."""
+    node = cfg.DATASETS
+    return node.get("SELECTION", ""), node.get("SELECTION_HOLDOUT", None), node.get("SELECTION_HOLDOUT_SEED", 0)
+
+
+def _train_dicts(cfg) -> List[dict]:
+    return [d for name in cfg.DATASETS.TRAIN for d in DatasetCatalog.get(name)]
+
+
+def _holdout_indices(cfg, num_images: int) -> np.ndarray:
+    _, holdout, seed = _keys(cfg)
+    count = holdout_size(holdout, num_images)
+    rng = np.random.RandomState(seed)  # independent of cfg.SEED and global RNGs
+    return np.sort(rng.permutation(num_images)[:count])
+
+
+def selection_holdout_files(cfg) -> Set[str]:
+    """The ``file_name`` of every image the hold-out of `cfg` takes out of training (empty set when none)."""
+    if not _keys(cfg)[1]:
+        return set()
+    dicts = _train_dicts(cfg)
+    return {dicts[i]["file_name"] for i in _holdout_indices(cfg, len(dicts))}
+
+
+def exclude_selection_holdout(cfg, dicts: List[dict]) -> List[dict]:
+    """Training dicts without the images of the selection hold-out (unchanged when no hold-out is configured)."""
+    held_out = selection_holdout_files(cfg)
+    if not held_out:
+        return dicts
+    kept = [d for d in dicts if d["file_name"] not in held_out]
+    logger.info(f"Selection hold-out {holdout_name(cfg)}: {len(held_out)} images out of training, "
+                f"{len(kept)} training images left")
+    return kept
+
+
+def _register_holdout(cfg) -> str:
+    name = holdout_name(cfg)
+    if name in DatasetCatalog.list():
+        return name
+    dicts = _train_dicts(cfg)
+    _holdout_indices(cfg, len(dicts))  # validates the size now, not at the first evaluation
+
+    def load_holdout() -> List[dict]:
+        train = _train_dicts(cfg)
+        return [train[i] for i in _holdout_indices(cfg, len(train))]
+
+    DatasetCatalog.register(name, load_holdout)
+    source = MetadataCatalog.get(cfg.DATASETS.TRAIN[0])
+    MetadataCatalog.get(name).set(
+        thing_classes=list(source.get("thing_classes", ["person"])),
+        evaluator_type=source.get("evaluator_type", None),
+        selection_holdout_of=list(cfg.DATASETS.TRAIN),
+    )
+    return name
+
+
+def selection_dataset(cfg) -> Optional[str]:
+    """
+    The name of the data set that ranks checkpoints, registering the hold-out on first use; None when the config
+    names none (then no best checkpoint is kept).
+
+    Raises ValueError when the selection set is also a TEST or a TRAIN set, when both keys are set, or when the
+    hold-out size is invalid.
+    """
+    name, holdout, _ = _keys(cfg)
+    if name and holdout:
+        raise ValueError(f"Set one of DATASETS.SELECTION ({name!r}) and DATASETS.SELECTION_HOLDOUT ({holdout!r}), "
+                         "not both")
+    if name:
+        if name in cfg.DATASETS.TEST:
+            raise ValueError(f"DATASETS.SELECTION {name!r} is also in DATASETS.TEST: a checkpoint chosen on a set "
+                             "that is then reported overstates the result; use a held-out set "
+                             "(DATASETS.SELECTION_HOLDOUT) or none (report model_final.pth)")
+        if name in cfg.DATASETS.TRAIN:
+            raise ValueError(f"DATASETS.SELECTION {name!r} is also in DATASETS.TRAIN: it cannot rank checkpoints")
+        return name
+    if holdout:
+        return _register_holdout(cfg)
+    return None
