@@ -916,6 +916,21 @@ def job_order(methods: list, seeds: list) -> list:
     return first + [(m, s) for s in seeds for m in methods if m not in CALIBRATION]
 
 
+def _process_alive(pid: int) -> bool:
+    """True if ``pid`` runs (a zombie, killed but not yet reaped by its parent, counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):  # no procfs (not Linux): kill(pid, 0) is all we know
+        return True
+
+
 def _claim(out_root: str, method: str, seed: int) -> bool:
     """Claim a job for this process (O_EXCL file with our pid); a claim whose process is gone is taken over."""
     path = os.path.join(out_root, "claims", f"{method}_seed{seed}.claim")
@@ -927,13 +942,17 @@ def _claim(out_root: str, method: str, seed: int) -> bool:
             try:
                 with open(path) as f:
                     pid = int(f.read().strip() or 0)
-                os.kill(pid, 0)
-                return pid == os.getpid()
-            except (ProcessLookupError, ValueError):
-                os.remove(path)
-                continue
             except FileNotFoundError:
                 continue
+            except ValueError:
+                pid = 0
+            if pid > 0 and _process_alive(pid):
+                return pid == os.getpid()
+            try:
+                os.remove(path)
+            except FileNotFoundError:
+                pass
+            continue
         with os.fdopen(fd, "w") as f:
             f.write(str(os.getpid()))
         return True

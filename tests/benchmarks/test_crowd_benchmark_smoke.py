@@ -9,6 +9,9 @@ injection really feeds the post-processing (OPL keeps every candidate, NMS remov
 import importlib.util
 import json
 import os
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -196,6 +199,17 @@ def test_job_order_and_claims(cq, tmp_path):
     with open(os.path.join(out, "claims", "defcn_seed1.claim"), "w") as f:
         f.write("999999999")  # a process that is gone: taken over
     assert cq._claim(out, "defcn", 1)
+    # a killed worker that its parent has not reaped yet (a zombie) holds no claim either
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    for _ in range(200):  # until it has exited (it stays a zombie: no wait() yet)
+        with open(f"/proc/{child.pid}/stat") as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                break
+        time.sleep(0.05)
+    with open(os.path.join(out, "claims", "opl_full_seed1.claim"), "w") as f:
+        f.write(str(child.pid))
+    assert cq._claim(out, "opl_full", 1)
+    child.wait()
     cq._release(out, "opl_full", 0)
     assert not os.path.exists(os.path.join(out, "claims", "opl_full_seed0.claim"))
 
