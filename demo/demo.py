@@ -78,7 +78,7 @@ def check_args(p: argparse.ArgumentParser, args) -> None:
 def setup_cfg(args):
     """get_cfg + pedet/OPL/RepLoss keys + file + opts + the threshold; MODEL.DEVICE cpu unless CUDA is there."""
     from detectron2.config import get_cfg
-    from pedet.config import add_pedet_config
+    from pedet.config import add_pedet_config, merge_config
 
     cfg = get_cfg()
     add_pedet_config(cfg)
@@ -87,8 +87,7 @@ def setup_cfg(args):
 
     add_opl_config(cfg)
     add_reploss_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(list(args.opts))
+    merge_config(cfg, args.config_file, args.opts)  # yacs errors as one line (pedet.config)
     if not torch.cuda.is_available():
         cfg.MODEL.DEVICE = "cpu"
     cfg.freeze()

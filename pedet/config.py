@@ -65,3 +65,40 @@ def add_miss_rate_config(cfg) -> None:
     # RepLoss §3.2 error analysis in metrics.json on/off, at FPPI ERROR_ANALYSIS_FPPI (> 0). PAPER (RepLoss §3.2).
     cfg.TEST.MISS_RATE.ERROR_ANALYSIS_ON = True
     cfg.TEST.MISS_RATE.ERROR_ANALYSIS_FPPI = 0.1
+
+
+class ConfigError(SystemExit):
+    """A config file or override that cannot be merged: one line on stderr, exit status 1, no traceback."""
+
+
+def merge_config(cfg, config_file: str, opts) -> None:
+    """
+    ``cfg.merge_from_file(config_file)`` then ``cfg.merge_from_list(opts)``, as every entry point does, with yacs'
+    errors (unknown key, wrong value type, odd override list, unreadable or invalid YAML, missing ``_BASE_``) turned into
+    one line that names the file or the override and what is wrong (``ConfigError``, exit status 1).
+    """
+    import yaml
+
+    try:
+        with open(config_file) as f:
+            if not f.read().strip():
+                raise ConfigError(f"error: config file {config_file}: is empty")
+        cfg.merge_from_file(config_file)
+    except (OSError, yaml.YAMLError) as e:
+        reason = getattr(e, "strerror", None) or str(e).splitlines()[0]
+        raise ConfigError(f"error: config file {config_file}: cannot be read as YAML ({reason})") from None
+    except (KeyError, ValueError, AssertionError, TypeError) as e:
+        raise ConfigError(f"error: config file {config_file}: {_yacs_message(e)}") from None
+    opts = list(opts or [])
+    if len(opts) % 2:
+        raise ConfigError(f"error: config overrides come as KEY VALUE pairs, got {len(opts)} items: {' '.join(opts)}")
+    try:
+        cfg.merge_from_list(opts)
+    except (KeyError, ValueError, AssertionError, TypeError) as e:
+        raise ConfigError(f"error: config override: {_yacs_message(e)}") from None
+
+
+def _yacs_message(e: Exception) -> str:
+    """yacs' message on one line (a KeyError's repr quotes it; Detectron2 adds a second line for renamed keys)."""
+    msg = e.args[0] if e.args and isinstance(e.args[0], str) else str(e)
+    return " ".join(msg.split())

@@ -62,7 +62,7 @@ def build_arg_parser() -> argparse.ArgumentParser:
 def setup_cfg(config_file: str, opts):
     """get_cfg + pedet, OPL and RepLoss keys (a config of either project loads) + file + opts, on CPU by default."""
     from detectron2.config import get_cfg
-    from pedet.config import add_pedet_config
+    from pedet.config import add_pedet_config, merge_config
 
     cfg = get_cfg()
     add_pedet_config(cfg)
@@ -71,8 +71,7 @@ def setup_cfg(config_file: str, opts):
 
     add_opl_config(cfg)
     add_reploss_config(cfg)
-    cfg.merge_from_file(config_file)
-    cfg.merge_from_list(list(opts or []))
+    merge_config(cfg, config_file, opts)  # yacs errors as one line (pedet.config)
     cfg.freeze()
     return cfg
 

@@ -24,7 +24,7 @@ from detectron2.engine import default_argument_parser, default_setup
 from detectron2.evaluation import verify_results
 
 import pedet.data  # noqa: F401  (registers the data sets)
-from pedet.config import add_pedet_config
+from pedet.config import add_pedet_config, merge_config
 from pedet.engine import PedestrianTrainer, PedetCheckpointer, launch  # CPU/gloo launch, resume, safe loading
 from pedet.engine.checkpoint import CheckpointFileError, check_weights
 from reploss import add_reploss_config
@@ -39,8 +39,7 @@ def setup(args):
     cfg = get_cfg()
     add_pedet_config(cfg)
     add_reploss_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
+    merge_config(cfg, args.config_file, args.opts)  # yacs errors as one line (pedet.config)
     cfg.freeze()
     default_setup(cfg, args)
     return cfg

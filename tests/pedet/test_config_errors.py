@@ -1,0 +1,57 @@
+"""pedet.config.merge_config: yacs' errors become one line naming the file or override (issue 11 §1)."""
+import os
+import subprocess
+import sys
+
+import pytest
+from detectron2.config import get_cfg
+
+from pedet.config import ConfigError, add_pedet_config, merge_config
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _cfg():
+    cfg = get_cfg()
+    add_pedet_config(cfg)
+    return cfg
+
+
+@pytest.mark.parametrize("text, opts, expected", [
+    ("MODEL:\n  NOT_A_KEY: 1\n", [], "config file {f}: Non-existent config key: MODEL.NOT_A_KEY"),
+    ("SOLVER:\n  MAX_ITER: ten\n", [], "config file {f}: Type mismatch"),
+    ("SOLVER: [unclosed\n", [], "config file {f}: cannot be read as YAML"),
+    ("_BASE_: missing_base.yaml\n", [], "config file {f}: cannot be read as YAML"),
+    ("", [], "config file {f}: is empty"),
+    ("SOLVER:\n  MAX_ITER: 5\n", ["MODEL.NOT_A_KEY", "1"], "config override: Non-existent key: MODEL.NOT_A_KEY"),
+    ("SOLVER:\n  MAX_ITER: 5\n", ["SOLVER.MAX_ITER", "ten"], "config override: Type mismatch"),
+    ("SOLVER:\n  MAX_ITER: 5\n", ["SOLVER.MAX_ITER"],
+     "config overrides come as KEY VALUE pairs, got 1 items: SOLVER.MAX_ITER"),
+])
+def test_merge_errors_are_one_line_naming_the_file_or_override(tmp_path, text, opts, expected):
+    f = tmp_path / "c.yaml"
+    f.write_text(text)
+    with pytest.raises(ConfigError) as e:
+        merge_config(_cfg(), str(f), opts)
+    msg = str(e.value)
+    assert msg.startswith("error: ") and "\n" not in msg
+    assert expected.format(f=f) in msg, msg
+
+
+def test_missing_file_and_a_good_merge(tmp_path):
+    with pytest.raises(ConfigError, match="config file .*nope.yaml: cannot be read as YAML"):
+        merge_config(_cfg(), str(tmp_path / "nope.yaml"), [])
+    f = tmp_path / "ok.yaml"
+    f.write_text("SOLVER:\n  MAX_ITER: 7\n")
+    cfg = _cfg()
+    merge_config(cfg, str(f), ["SOLVER.BASE_LR", "0.5"])
+    assert cfg.SOLVER.MAX_ITER == 7 and cfg.SOLVER.BASE_LR == 0.5
+
+
+def test_train_net_with_an_unknown_key_exits_with_one_line():
+    cmd = [sys.executable, os.path.join(REPO, "projects", "OPL", "train_net.py"), "--config-file",
+           os.path.join(REPO, "projects", "OPL", "configs", "opl_R18_synthetic_cpu.yaml"), "MODEL.OPL.NOT_A_KEY", "1"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1] == "error: config override: Non-existent key: MODEL.OPL.NOT_A_KEY"
