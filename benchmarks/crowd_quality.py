@@ -174,31 +174,41 @@ def _require_key(cfg, key):
         node = node[part]
 
 
+def project_defaults(project: str):
+    """get_cfg() with pedet's keys and the project's ("opl" or "reploss"): the defaults every config starts from."""
+    from detectron2.config import get_cfg
+
+    from pedet.config import add_pedet_config
+
+    cfg = get_cfg()
+    add_pedet_config(cfg)
+    if project == "opl":
+        from opl import add_opl_config
+
+        add_opl_config(cfg)
+    else:
+        from reploss import add_reploss_config
+
+        add_reploss_config(cfg)
+    return cfg
+
+
 def build_cfg(method: str, budget: dict, seed: int, out_dir: str, weights: str = ""):
     """
     The method's config with the shared budget applied; weights: the backbone .pkl (pretext budgets) or "" (random
     init). Returns (cfg, trainer class) or raises KeyError.
     """
-    from detectron2.config import CfgNode, get_cfg
-
-    from pedet.config import add_pedet_config
+    from detectron2.config import CfgNode
 
     m = METHODS[method]
     tn = _import_train_net(m["project"])
-    cfg = get_cfg()
-    add_pedet_config(cfg)
+    cfg = project_defaults(m["project"])
     if m["project"] == "opl":
-        from opl import add_opl_config
-
-        add_opl_config(cfg)
         _require_key(cfg, m.get("requires"))
         cfg.merge_from_file(os.path.join(REPO, OPL_TINY))
         if m.get("ablation"):
             cfg.merge_from_other_cfg(CfgNode({"MODEL": {"OPL": ablation_opl_keys(m["ablation"])}}))
     else:
-        from reploss import add_reploss_config
-
-        add_reploss_config(cfg)
         cfg.merge_from_file(os.path.join(REPO, RCNN_TINY))
     if m.get("opts"):
         cfg.merge_from_list([str(v) if not isinstance(v, str) else v for v in m["opts"]])
@@ -433,21 +443,7 @@ def config_digest(cfg, project: str) -> str:
     """
     import hashlib
 
-    from detectron2.config import get_cfg
-
-    from pedet.config import add_pedet_config
-
-    default = get_cfg()
-    add_pedet_config(default)
-    if project == "opl":
-        from opl import add_opl_config
-
-        add_opl_config(default)
-    else:
-        from reploss import add_reploss_config
-
-        add_reploss_config(default)
-    base = _flatten(default)
+    base = _flatten(project_defaults(project))
     changed = {k: v for k, v in _flatten(cfg).items() if k not in ("OUTPUT_DIR", "MODEL.WEIGHTS") and base.get(k) != v}
     return hashlib.sha256(json.dumps(changed, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

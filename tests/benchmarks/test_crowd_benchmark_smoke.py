@@ -327,14 +327,7 @@ def test_top_false_positive_causes_hand_computed():
 
 def test_main_job_config_is_the_benchmark_row_opl_full(cq):
     """tools/main_job.py trains projects/OPL/configs/opl_R18_crowd_cpu.yaml: the cpu budget's opl_full, key for key."""
-    from detectron2.config import get_cfg
-
-    from opl import add_opl_config
-    from pedet.config import add_pedet_config
-
-    main_job = get_cfg()
-    add_pedet_config(main_job)
-    add_opl_config(main_job)
+    main_job = cq.project_defaults("opl")
     main_job.merge_from_file(os.path.join(REPO, "projects", "OPL", "configs", "opl_R18_crowd_cpu.yaml"))
     bench, _ = cq.build_cfg("opl_full", cq.BUDGETS["cpu"], 0, "/tmp/unused", "")
     a, b = cq._flatten(main_job), cq._flatten(bench)
