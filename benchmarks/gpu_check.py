@@ -35,13 +35,11 @@ import time
 
 import pedet  # noqa: F401  (Pillow alias before any detectron2.data import)
 import torch
-from detectron2.config import get_cfg
 from detectron2.engine import SimpleTrainer
 from detectron2.modeling import build_model
 from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
 
-from pedet.config import add_pedet_config
 from pedet.engine.amp import PedetAMPTrainer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -64,16 +62,7 @@ SMOKE_MODEL = ["MODEL.RESNETS.STEM_OUT_CHANNELS", 16, "MODEL.RESNETS.RES2_OUT_CH
 
 
 def make_cfg(project: str, device: str, smoke: bool):
-    cfg = get_cfg()
-    add_pedet_config(cfg)
-    if project == "opl":
-        from opl import add_opl_config
-
-        add_opl_config(cfg)
-    else:
-        from reploss import add_reploss_config
-
-        add_reploss_config(cfg)
+    cfg = _bench_module("crowd_quality").project_defaults(project)  # get_cfg + pedet's and the project's keys
     cfg.merge_from_file(CONFIGS[project])
     opts = ["MODEL.WEIGHTS", "", "MODEL.DEVICE", device, "MODEL.RESNETS.DEPTH", 50]
     if smoke:
@@ -204,12 +193,16 @@ def inference_row(project: str, precision: str, batch_size: int, device: str, b:
             "images_per_s": batch_size / statistics.median(times), "batch_s": times, "peak_mem_mib": _peak_mib(device)}
 
 
-def _latency_module():
-    spec = importlib.util.spec_from_file_location("_bench_latency_vs_density",
-                                                  os.path.join(REPO, "benchmarks", "latency_vs_density.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def _bench_module(name: str):
+    """benchmarks/<name>.py as a module (benchmarks/ is not a package), loaded once per process."""
+    key = f"_bench_{name}"
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(key, os.path.join(REPO, "benchmarks", f"{name}.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[key] = module
+        spec.loader.exec_module(module)
+    return sys.modules[key]
+
 
 
 def latency_rows(device: str, b: dict, work_dir: str, deadline: float, k: int = 10) -> list:
@@ -217,7 +210,7 @@ def latency_rows(device: str, b: dict, work_dir: str, deadline: float, k: int = 
     import cv2
     import numpy as np
 
-    lvd = _latency_module()
+    lvd = _bench_module("latency_vs_density")
     size = b["latency_size"]
     names = ("opl_no_nms", "fcos_nms")
     models = {m: lvd.build_model(m, size, device)[0] for m in names}
