@@ -63,14 +63,18 @@ def test_method_with_missing_config_key_is_reported_not_available(cq, monkeypatc
     b, _ = cq.build_cfg("reploss_both", cq.BUDGETS["cpu"], 0, "/tmp/unused", "/tmp/backbone.pkl")
     for key in ("MODEL.WEIGHTS", "MODEL.BACKBONE.FREEZE_AT", "MODEL.RESNETS.DEPTH", "MODEL.RESNETS.NORM",
                 "MODEL.FPN.OUT_CHANNELS", "MODEL.PIXEL_STD",
-                "INPUT.MIN_SIZE_TRAIN", "INPUT.MIN_SIZE_TEST", "SOLVER.MAX_ITER", "SOLVER.STEPS", "SOLVER.BASE_LR",
+                "INPUT.MIN_SIZE_TRAIN", "INPUT.MIN_SIZE_TEST", "SOLVER.MAX_ITER", "SOLVER.STEPS",
                 "SOLVER.IMS_PER_BATCH", "SOLVER.WARMUP_ITERS", "DATASETS.TRAIN"):
         node_a, node_b = a, b
         for part in key.split("."):
             node_a, node_b = node_a[part], node_b[part]
         assert node_a == node_b, key
-    # 600 iterations: LR steps at int(0.8 * 600) = 480 and int(0.93 * 600) = 558
-    assert tuple(a.SOLVER.STEPS) == (480, 558) and a.SOLVER.MAX_ITER == 600
+    # 900 iterations: LR steps at int(0.8 * 900) = 720 and int(0.93 * 900) = 837
+    assert tuple(a.SOLVER.STEPS) == (720, 837) and a.SOLVER.MAX_ITER == 900
+    # the base LR is per family, in the 1 : 2 ratio of Detectron2's FCOS and Faster R-CNN recipes
+    assert (a.SOLVER.BASE_LR, b.SOLVER.BASE_LR) == (0.02, 0.04)
+    f, _ = cq.build_cfg("fcos_nms", cq.BUDGETS["cpu"], 0, "/tmp/unused", "/tmp/backbone.pkl")
+    assert f.SOLVER.BASE_LR == a.SOLVER.BASE_LR  # FCOS + NMS and OPL: the same LR
     # the method-defining keys differ: DeFCN's One-to-M_i rule is the only change of opl_full_defcn_rule
     c, _ = cq.build_cfg("opl_full_defcn_rule", cq.BUDGETS["cpu"], 0, "/tmp/unused", "/tmp/backbone.pkl")
     assert c.MODEL.OPL.C2F_ASSIGNER == "defcn_aux" and a.MODEL.OPL.C2F_ASSIGNER == "topm"
