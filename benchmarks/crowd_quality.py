@@ -385,7 +385,7 @@ def _show(v) -> str:
     return "—" if v is None else f"{v:.1f}"
 
 
-def learning_curve_hook(cfg, Trainer, budget: dict, iters: list, test_attrs: dict):
+def learning_curve_hook(cfg, Trainer, budget: dict, iters: list, test_attrs: dict, curve_set: str = CURVE_SET):
     """
     A Detectron2 hook that evaluates the model on the calibration set (CrowdHuman AP and mMR) after each iteration in
     ``iters``, with the test-time attributes ``test_attrs`` of the row the calibration reports (e.g. FCOS's NMS 0.5;
@@ -408,7 +408,7 @@ def learning_curve_hook(cfg, Trainer, budget: dict, iters: list, test_attrs: dic
             t0, c0 = time.perf_counter(), time.process_time()
             from detectron2.data import DatasetCatalog
 
-            name = budget["val"].format(d=CURVE_SET)
+            name = budget["val"].format(d=curve_set)
             model = self.trainer.model
             saved = {k: getattr(model, k) for k in test_attrs}
             for k, v in test_attrs.items():
@@ -422,7 +422,7 @@ def learning_curve_hook(cfg, Trainer, budget: dict, iters: list, test_attrs: dic
             loss = self.trainer.storage.history("total_loss").median(20)
             self.points.append({"iter": it, "total_loss": round(float(loss), 4), "AP": _pct(ch.metrics["AP"]),
                                 "mMR": _pct(ch.metrics["mMR"])})
-            logger.info(f"learning curve at {it}: loss {loss:.3f}, {CURVE_SET} AP {_show(self.points[-1]['AP'])} "
+            logger.info(f"learning curve at {it}: loss {loss:.3f}, {curve_set} AP {_show(self.points[-1]['AP'])} "
                         f"mMR {_show(self.points[-1]['mMR'])}")
             self.spent_s += time.perf_counter() - t0
             self.spent_cpu_s += time.process_time() - c0
@@ -481,7 +481,7 @@ def _write_json(path: str, obj) -> None:
 
 
 def run_one(method: str, budget: dict, seed: int, out_root: str, record_dir: str, force: bool = False,
-            weights: str = "") -> dict:
+            weights: str = "", curves: bool = False, curve_set: str = CURVE_SET) -> dict:
     """
     Train one model and evaluate every test variant on every test set. Returns the run record.
 
@@ -540,10 +540,10 @@ def run_one(method: str, budget: dict, seed: int, out_root: str, record_dir: str
 
         trainer._hooks = [h for h in trainer._hooks if not isinstance(h, hooks.PeriodicCheckpointer)]
     curve = None
-    if method in CALIBRATION and budget.get("curve_points"):
+    if (method in CALIBRATION or curves) and budget.get("curve_points"):
         n = budget["curve_points"]
         curve = learning_curve_hook(cfg, Trainer, budget, sorted({round(budget["iters"] * (k + 1) / n)
-                                                                    for k in range(n)}), variants[0][1])
+                                                                    for k in range(n)}), variants[0][1], curve_set)
         trainer.register_hooks([curve])
     trainer.resume_or_load(resume=False)
     trainer.train()
@@ -563,6 +563,7 @@ def run_one(method: str, budget: dict, seed: int, out_root: str, record_dir: str
     if curve is not None:
         record["learning_curve"] = curve.points
         record["learning_curve_row"] = _row_name(method, variants[0][0])
+        record["learning_curve_set"] = curve_set
     _write_json(record_path, record)
     return record
 
@@ -911,6 +912,28 @@ def write_summary(record_dir: str, stats_path: str | None, out_json: str, out_md
 # ----------------------------------------------------------------------------------------------------------------------
 # Driver: jobs claimed by up to --procs processes, progress and ETA
 # ----------------------------------------------------------------------------------------------------------------------
+def set_budget_value(budget: dict, item: str) -> None:
+    """Apply one ``KEY=VALUE`` override (dotted key into nested dicts, JSON value) to an existing budget key."""
+    key, sep, text = item.partition("=")
+    if not sep or not key:
+        raise ValueError(f"--set {item!r}: expected KEY=VALUE, e.g. lr.opl=0.04")
+    *parents, leaf = key.split(".")
+    node = budget
+    for part in parents:
+        if not isinstance(node.get(part), dict):
+            raise ValueError(f"--set {item!r}: {part!r} is not a group of budget settings")
+        node = node[part]
+    if leaf not in node:
+        raise ValueError(f"--set {item!r}: no budget setting {key!r} (settings: {sorted(node)})")
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = text
+    if type(value) is not type(node[leaf]) and not (isinstance(value, int) and isinstance(node[leaf], float)):
+        raise ValueError(f"--set {item!r}: {key} is a {type(node[leaf]).__name__}, got {value!r}")
+    node[leaf] = value
+
+
 def job_order(methods: list, seeds: list) -> list:
     """Calibration rows first (every seed), then seed-major (every method once before any method twice)."""
     first = [(m, s) for m in methods if m in CALIBRATION for s in seeds]
@@ -983,7 +1006,13 @@ def main(argv=None) -> dict:
     p.add_argument("--budget", choices=sorted(BUDGETS), default="smoke")
     p.add_argument("--methods", nargs="+", default=list(METHODS), help=f"subset of {list(METHODS)}")
     p.add_argument("--seeds", nargs="+", type=int, default=None, help="default: the budget's seeds")
-    p.add_argument("--iters", type=int, default=None, help="override the budget's iterations (estimates only)")
+    p.add_argument("--iters", type=int, default=None, help="override the budget's iterations (a probe)")
+    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="probe: override budget settings, dotted keys, JSON values (e.g. lr.opl=0.04 warmup=300); "
+                        "records then go to <out>/records unless --records is given")
+    p.add_argument("--curves", action="store_true", help="record learning curves for every method, not only the "
+                   f"calibration rows {list(CALIBRATION)}")
+    p.add_argument("--curve-set", default=CURVE_SET, choices=SETS, help="test set of the learning curves")
     p.add_argument("--force", action="store_true", help="retrain runs whose record exists")
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads per process (1 on the shared CPU)")
     p.add_argument("--procs", type=int, default=1, help="training processes at a time (each claims jobs; 2 here)")
@@ -998,12 +1027,18 @@ def main(argv=None) -> dict:
         p.error(f"unknown methods {sorted(unknown)}")
     if args.procs < 1 or args.threads < 1:
         p.error("--procs and --threads must be >= 1")
-    budget = dict(BUDGETS[args.budget])
+    budget = json.loads(json.dumps(BUDGETS[args.budget]))  # a deep copy
     if args.iters:
         budget["iters"] = args.iters
+    try:
+        for item in args.set:
+            set_budget_value(budget, item)
+    except ValueError as e:
+        p.error(str(e))
+    probe = bool(args.iters or args.set)
     seeds = args.seeds if args.seeds is not None else budget["seeds"]
     out = os.path.abspath(args.out or os.path.join(REPO, "output", f"crowd_quality_{args.budget}"))
-    records = os.path.abspath(args.records or (os.path.join(out, "records") if args.budget == "smoke" else
+    records = os.path.abspath(args.records or (os.path.join(out, "records") if args.budget == "smoke" or probe else
                                                os.path.join(REPO, "benchmarks", f"crowd_{args.budget}", "runs")))
     bench_dir = os.path.dirname(records)
     if args.summary:
@@ -1042,7 +1077,8 @@ def main(argv=None) -> dict:
             continue
         try:
             logger.info(f"[{method} seed {seed}] " + progress_line(jobs, records, args.procs, t_start))
-            run_one(method, budget, seed, out, records, force=args.force, weights=weights)
+            run_one(method, budget, seed, out, records, force=args.force, weights=weights, curves=args.curves,
+                    curve_set=args.curve_set)
         except MissingConfigKey as e:  # e.g. MODEL.OPL.REPLOSS_ON before the extension exists
             logger.warning(f"{method}: not available: {e}")
             available = False

@@ -339,3 +339,19 @@ def test_main_job_config_is_the_benchmark_row_opl_full(cq):
     # the main job evaluates on the medium set at the end of training; the benchmark evaluates every set itself
     assert differ == {"DATASETS.TEST", "OUTPUT_DIR"}
     assert a["DATASETS.TEST"] == ["synthetic_crowd_cpu_medium"]
+
+
+def test_probe_overrides_change_only_the_named_budget_settings(cq):
+    """--set KEY=VALUE (a probe of another regime): dotted keys into the budget, JSON values, typed; bad ones refused."""
+    budget = json.loads(json.dumps(cq.BUDGETS["cpu"]))
+    cq.set_budget_value(budget, "lr.opl=0.04")
+    cq.set_budget_value(budget, "iters=600")
+    assert budget["lr"] == {"opl": 0.04, "reploss": cq.BUDGETS["cpu"]["lr"]["reploss"]} and budget["iters"] == 600
+    assert cq.BUDGETS["cpu"]["lr"]["opl"] == 0.02  # the budget itself is untouched
+    cq.set_budget_value(budget, "lr.reploss=1")  # an int where a float is expected is accepted
+    assert budget["lr"]["reploss"] == 1
+    for bad, message in [("lr.fcos=0.1", "no budget setting 'lr.fcos'"), ("iters=many", "iters is a int"),
+                         ("iters", "expected KEY=VALUE"), ("iters.x=1", "'iters' is not a group"),
+                         ("seed=1", "no budget setting 'seed'")]:
+        with pytest.raises(ValueError, match=message):
+            cq.set_budget_value(budget, bad)
