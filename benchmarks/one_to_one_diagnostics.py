@@ -4,7 +4,7 @@ Has a one-to-one (NMS-free) detector learned to suppress its own duplicates? Dia
 crowd benchmark (issue 14), without retraining.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/one_to_one_diagnostics.py output/crowd_cpu/runs/opl_full_seed0 \
-        [--set sparse] [--levels] [--out result.json]
+        [--set sparse] [--variant nms0.5] [--levels] [--out result.json]
 
 The run directory is what benchmarks/crowd_quality.py leaves per run (config.yaml, model_final.pth); FCOS-style
 (project OPL) and Faster R-CNN runs both work. For every valid person of the test set that has at least one detection
@@ -84,6 +84,8 @@ def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("run_dir", help="a crowd_quality run directory (config.yaml, model_final.pth)")
     p.add_argument("--set", default="sparse", choices=("sparse", "medium", "crowd"), help="test set (preset cpu)")
+    p.add_argument("--variant", default="", help="a test variant of the row as in crowd_quality.METHODS, e.g. "
+                   "nms0.5 for fcos_nms (default: the run's config as it is)")
     p.add_argument("--levels", action="store_true", help="also count duplicates per FPN level (FCOS-style runs)")
     p.add_argument("--out", default=None, help="write the result as JSON here")
     args = p.parse_args(argv)
@@ -110,6 +112,13 @@ def main(argv=None) -> dict:
     model = Trainer.build_model(cfg)
     DetectionCheckpointer(model).load(os.path.join(args.run_dir, "model_final.pth"))
     model.eval()
+    if args.variant:
+        method = os.path.basename(os.path.normpath(args.run_dir)).rsplit("_seed", 1)[0]
+        variants = dict(cq.METHODS.get(method, {}).get("variants", []))
+        if args.variant not in variants:
+            p.error(f"--variant {args.variant}: not a test variant of {method!r} (variants: {sorted(variants)})")
+        for k, v in variants[args.variant].items():
+            setattr(model, k, v)
     name = f"synthetic_crowd_cpu_{args.set}"
     dicts = DatasetCatalog.get(name)
     gt = ground_truth_from_dataset_dicts(dicts, box="full")
@@ -127,7 +136,7 @@ def main(argv=None) -> dict:
         return np.concatenate(best), np.concatenate(second)
 
     preds = cq.predict(model, Trainer.build_test_loader(cfg, name))
-    result = {"run_dir": args.run_dir, "set": args.set, **summarize(*scores_of(preds)),
+    result = {"run_dir": args.run_dir, "set": args.set, "variant": args.variant, **summarize(*scores_of(preds)),
               "duplicates": cq.duplicates_per_matched_gt(gt, detections_from_arrays(gt, preds))}
     if args.levels:
         if project != "opl":
