@@ -285,6 +285,14 @@ def _check_miss_rate(cfg) -> None:
     for key, allowed in choices:
         if node[key] not in allowed:
             raise config_error(f"TEST.MISS_RATE.{key}", node[key], f"must be one of {', '.join(map(repr, allowed))}")
+    from pedet.evaluation.caltech import CALTECH_SETUPS
+    from pedet.evaluation.citypersons import CITYPERSONS_SETUPS, parse_setup
+
+    for setup in node.SETUPS:
+        try:
+            parse_setup(setup, {**CITYPERSONS_SETUPS, **CALTECH_SETUPS})
+        except ValueError as e:
+            raise config_error("TEST.MISS_RATE.SETUPS", list(node.SETUPS), str(e)) from None
     if node.ERROR_ANALYSIS_ON and not node.ERROR_ANALYSIS_FPPI > 0:
         raise config_error("TEST.MISS_RATE.ERROR_ANALYSIS_FPPI", node.ERROR_ANALYSIS_FPPI, "must be > 0")
 
