@@ -113,6 +113,7 @@ def check_args(parser: argparse.ArgumentParser, args) -> None:
         parser.error(f"--output {args.output}: cannot create {folder} ({e.strerror})")
     if not os.access(folder, os.W_OK):
         parser.error(f"--output {args.output}: {folder} is not writable")
+    args.opts = args.opts or []
     for item in args.opts:
         if item.startswith("--"):
             parser.error(f"{item}: options go before the config overrides (KEY VALUE pairs come last)")
