@@ -102,3 +102,13 @@ def test_type_mismatch_names_key_types_and_value_without_dumping_a_group(tmp_pat
         merge_config(_cfg(), str(f), ["SOLVER.STEPS", "(a,"])
     assert str(e.value) == ("error: config override: SOLVER.STEPS must be of type tuple (default (30000,)), "
                             "got the str (a,")
+
+
+def test_train_net_with_a_value_that_trains_nonsense_exits_with_one_line(tmp_path):
+    cmd = [sys.executable, os.path.join(REPO, "projects", "RepLoss", "train_net.py"), "--config-file",
+           os.path.join(REPO, "projects", "RepLoss", "configs", "tiny", "reploss_R_18_FPN_synthetic_tiny.yaml"),
+           "OUTPUT_DIR", str(tmp_path / "out"), "SOLVER.WARMUP_FACTOR", "-1.0"]  # was gradient ascent, silently
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1] == "error: config: SOLVER.WARMUP_FACTOR -1.0: must be a finite number >= 0"
