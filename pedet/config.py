@@ -77,7 +77,7 @@ def merge_config(cfg, config_file: str, opts) -> None:
     errors (unknown key, wrong value type, odd override list, unreadable or invalid YAML, missing ``_BASE_``) turned into
     one line that names the file or the override and what is wrong (``ConfigError``, exit status 1).
     """
-    _check_yaml_chain(config_file)
+    _check_yaml_chain(config_file, cfg)
     try:
         cfg.merge_from_file(config_file)
     except OSError as e:
@@ -93,11 +93,11 @@ def merge_config(cfg, config_file: str, opts) -> None:
         raise ConfigError(f"error: config override: {_yacs_message(e)}") from None
 
 
-def _check_yaml_chain(config_file: str, _chain: tuple = ()) -> None:
+def _check_yaml_chain(config_file: str, cfg=None, _chain: tuple = ()) -> None:
     """
     Each file of the ``_BASE_`` chain is readable UTF-8 YAML whose top level is a mapping of config keys, and the
-    chain has no loop; otherwise ConfigError naming the file (Detectron2 would fail deep inside with an AttributeError
-    or a RecursionError). ``_BASE_`` paths are resolved as ``CfgNode.load_yaml_with_base`` does (relative to the file
+    chain has no loop, and no top-level group of ``cfg`` (e.g. MODEL) is given a plain value; otherwise ConfigError
+    naming the file (Detectron2 would fail deep inside with an AttributeError, a TypeError or a RecursionError). ``_BASE_`` paths are resolved as ``CfgNode.load_yaml_with_base`` does (relative to the file
     that names them, ``~`` expanded; a list of bases is allowed); URLs are left to Detectron2.
     """
     import os
@@ -130,6 +130,10 @@ def _check_yaml_chain(config_file: str, _chain: tuple = ()) -> None:
     if not isinstance(loaded, dict):
         what = "no settings (only comments or null)" if loaded is None else f"a {type(loaded).__name__}"
         raise ConfigError(f"error: {where}: holds {what}, not a mapping of config keys (KEY: value)")
+    for key, value in loaded.items():
+        if cfg is not None and isinstance(cfg.get(key), dict) and not isinstance(value, dict):
+            raise ConfigError(f"error: {where}: {key} is a group of keys, not a value (got the "
+                              f"{type(value).__name__} {str(value)[:80]})")
     bases = loaded.get("_BASE_", [])
     for base in bases if isinstance(bases, list) else [bases]:
         if not isinstance(base, str) or not base:
@@ -139,7 +143,7 @@ def _check_yaml_chain(config_file: str, _chain: tuple = ()) -> None:
         base = os.path.expanduser(base)
         if not os.path.isabs(base):
             base = os.path.join(os.path.dirname(config_file), base)
-        _check_yaml_chain(base, _chain + (real,))
+        _check_yaml_chain(base, cfg, _chain + (real,))
 
 
 def _yacs_message(e: Exception) -> str:
