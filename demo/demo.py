@@ -73,6 +73,13 @@ def check_args(p: argparse.ArgumentParser, args) -> None:
             p.error(f"{name} {path}: no such file")
     if len(args.opts) % 2:
         p.error(f"--opts needs KEY VALUE pairs, got {len(args.opts)} items: {' '.join(args.opts)}")
+    if args.output and args.input and os.path.exists(args.output) and not os.path.isdir(args.output):
+        p.error(f"--output {args.output}: an existing file; annotated images go to a folder")
+
+
+class InputError(ValueError):
+    """An input or output file the demo cannot use (not an image, not a video, not an ONNX model, not writable):
+    one line on stderr, exit status 1."""
 
 
 def setup_cfg(args):
@@ -90,8 +97,24 @@ def setup_cfg(args):
     merge_config(cfg, args.config_file, args.opts)  # yacs errors as one line (pedet.config)
     if not torch.cuda.is_available():
         cfg.MODEL.DEVICE = "cpu"
+    check_model_keys(cfg)
     cfg.freeze()
     return cfg
+
+
+def check_model_keys(cfg) -> None:
+    """The model's config values (pedet.config.check_model_config and the project's check): one line naming the key."""
+    from pedet.config import check_model_config
+
+    check_model_config(cfg)
+    if cfg.MODEL.META_ARCHITECTURE == "OPL":
+        from opl.config import check_opl_config
+
+        check_opl_config(cfg)
+    else:
+        from reploss.config import check_reploss_config
+
+        check_reploss_config(cfg)
 
 
 class Predictor:
@@ -107,7 +130,7 @@ class Predictor:
         check_weights(cfg.MODEL.WEIGHTS, "running")
         self.model = build_model(cfg).eval()
         if cfg.MODEL.WEIGHTS:
-            PedetCheckpointer(self.model).load(cfg.MODEL.WEIGHTS)
+            PedetCheckpointer(self.model, require_all=True).load(cfg.MODEL.WEIGHTS)
         self.aug = T.ResizeShortestEdge([cfg.INPUT.MIN_SIZE_TEST] * 2, cfg.INPUT.MAX_SIZE_TEST)
         self.input_format = cfg.INPUT.FORMAT
 
@@ -126,7 +149,11 @@ class OnnxPredictor:
     def __init__(self, cfg, onnx_file: str):
         import onnxruntime as ort
 
-        self.session = ort.InferenceSession(onnx_file, providers=["CPUExecutionProvider"])
+        try:
+            self.session = ort.InferenceSession(onnx_file, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime's pybind errors (InvalidProtobuf, Fail, ...) share no public base class
+            reason = str(e).splitlines()[0][:200]
+            raise InputError(f"--onnx {onnx_file}: ONNX Runtime cannot load it ({reason})") from None
         self.min_size, self.max_size = cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST
         self.input_format = cfg.INPUT.FORMAT
 
@@ -205,11 +232,14 @@ def expand_inputs(patterns: List[str]) -> List[str]:
 def run_images(predictor, files: List[str], args, gt_index: Optional[GroundTruthIndex]) -> List[str]:
     written = []
     if args.output:
-        os.makedirs(args.output, exist_ok=True)
+        try:
+            os.makedirs(args.output, exist_ok=True)
+        except OSError as e:
+            raise InputError(f"--output {args.output}: cannot create the folder ({e.strerror})") from None
     for path in files:
         bgr = cv2.imread(path, cv2.IMREAD_COLOR)
         if bgr is None:
-            raise ValueError(f"cannot read image {path}")
+            raise InputError(f"--input {path}: not an image OpenCV can read")
         t0 = time.perf_counter()
         inst = predictor(bgr)
         n = int((inst.scores >= args.confidence_threshold).sum())
@@ -218,7 +248,10 @@ def run_images(predictor, files: List[str], args, gt_index: Optional[GroundTruth
                     + (f", {len(gt['annotations'])} ground-truth boxes" if gt else ""))
         if args.output:
             out_file = os.path.join(args.output, os.path.basename(path))
-            cv2.imwrite(out_file, draw(bgr, inst, args.confidence_threshold, gt))
+            if not cv2.haveImageWriter(out_file):  # no or an unknown extension: written as JPEG, named so
+                out_file += ".jpg"
+            if not cv2.imwrite(out_file, draw(bgr, inst, args.confidence_threshold, gt)):
+                raise InputError(f"--output {args.output}: cannot write {out_file}")
             written.append(out_file)
     return written
 
@@ -227,8 +260,8 @@ def run_video(predictor, args) -> Optional[str]:
     from tqdm import tqdm
 
     cap = cv2.VideoCapture(args.video_input)
-    if not cap.isOpened():
-        raise ValueError(f"cannot open video {args.video_input}")
+    if not cap.isOpened() or not int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)):
+        raise InputError(f"--video-input {args.video_input}: not a video OpenCV can read")
     fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
     num_frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
     width, height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
@@ -240,7 +273,7 @@ def run_video(predictor, args) -> Optional[str]:
             out_file = os.path.join(args.output, os.path.splitext(os.path.basename(args.video_input))[0] + ".mp4")
         writer = cv2.VideoWriter(out_file, cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
         if not writer.isOpened():
-            raise RuntimeError(f"cv2.VideoWriter cannot write {out_file} (mp4v)")
+            raise InputError(f"--output {args.output}: cv2.VideoWriter cannot write {out_file} (mp4v)")
     try:
         for _ in tqdm(range(num_frames) if num_frames else iter(int, 1), desc="frames", unit="frame"):
             ok, frame = cap.read()
@@ -289,5 +322,5 @@ if __name__ == "__main__":
 
     try:
         main()
-    except (CheckpointFileError, pickle.UnpicklingError, FileNotFoundError) as e:  # one line, no traceback
+    except (CheckpointFileError, pickle.UnpicklingError, FileNotFoundError, InputError) as e:  # one line, no traceback
         sys.exit(f"error: {e}")

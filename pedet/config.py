@@ -77,16 +77,11 @@ def merge_config(cfg, config_file: str, opts) -> None:
     errors (unknown key, wrong value type, odd override list, unreadable or invalid YAML, missing ``_BASE_``) turned into
     one line that names the file or the override and what is wrong (``ConfigError``, exit status 1).
     """
-    import yaml
-
+    _check_yaml_chain(config_file, cfg)
     try:
-        with open(config_file) as f:
-            if not f.read().strip():
-                raise ConfigError(f"error: config file {config_file}: is empty")
         cfg.merge_from_file(config_file)
-    except (OSError, yaml.YAMLError) as e:
-        reason = getattr(e, "strerror", None) or str(e).splitlines()[0]
-        raise ConfigError(f"error: config file {config_file}: cannot be read as YAML ({reason})") from None
+    except OSError as e:
+        raise ConfigError(f"error: config file {config_file}: cannot be read ({e.strerror or e})") from None
     except (KeyError, ValueError, AssertionError, TypeError) as e:
         raise ConfigError(f"error: config file {config_file}: {_yacs_message(e)}") from None
     opts = list(opts or [])
@@ -98,7 +93,294 @@ def merge_config(cfg, config_file: str, opts) -> None:
         raise ConfigError(f"error: config override: {_yacs_message(e)}") from None
 
 
+def _check_yaml_chain(config_file: str, cfg=None, _chain: tuple = ()) -> None:
+    """
+    Each file of the ``_BASE_`` chain is readable UTF-8 YAML whose top level is a mapping of config keys, and the
+    chain has no loop, and no top-level group of ``cfg`` (e.g. MODEL) is given a plain value; otherwise ConfigError
+    naming the file (Detectron2 would fail deep inside with an AttributeError, a TypeError or a RecursionError). ``_BASE_`` paths are resolved as ``CfgNode.load_yaml_with_base`` does (relative to the file
+    that names them, ``~`` expanded; a list of bases is allowed); URLs are left to Detectron2.
+    """
+    import os
+
+    import yaml
+
+    where = f"config file {config_file}" + (f" (the _BASE_ of {_chain[-1]})" if _chain else "")
+    real = os.path.realpath(config_file)
+    if real in _chain:
+        raise ConfigError(f"error: {where}: the _BASE_ chain loops ({' -> '.join(_chain + (config_file,))})")
+    try:
+        with open(config_file, "rb") as f:
+            text = f.read().decode("utf-8")
+    except OSError as e:
+        raise ConfigError(f"error: {where}: cannot be read ({e.strerror or e})") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"error: {where}: not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start}); "
+                          "is it a config file?") from None
+    if not text.strip():
+        raise ConfigError(f"error: {where}: is empty")
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.constructor.ConstructorError:
+        return  # a Python tag: Detectron2 loads it unsafely (merge_from_file allows it); nothing more to check here
+    except yaml.YAMLError as e:
+        reason = getattr(e, "problem", None) or str(e).splitlines()[0]
+        mark = getattr(e, "problem_mark", None)
+        at = f", line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"error: {where}: cannot be read as YAML ({reason}{at})") from None
+    if not isinstance(loaded, dict):
+        what = "no settings (only comments or null)" if loaded is None else f"a {type(loaded).__name__}"
+        raise ConfigError(f"error: {where}: holds {what}, not a mapping of config keys (KEY: value)")
+    for key, value in loaded.items():
+        if cfg is not None and isinstance(cfg.get(key), dict) and not isinstance(value, dict):
+            raise ConfigError(f"error: {where}: {key} is a group of keys, not a value (got the "
+                              f"{type(value).__name__} {str(value)[:80]})")
+    bases = loaded.get("_BASE_", [])
+    for base in bases if isinstance(bases, list) else [bases]:
+        if not isinstance(base, str) or not base:
+            raise ConfigError(f"error: {where}: _BASE_ must be a file name or a list of file names, got {base!r}")
+        if base.startswith(("https://", "http://")):
+            continue
+        base = os.path.expanduser(base)
+        if not os.path.isabs(base):
+            base = os.path.join(os.path.dirname(config_file), base)
+        _check_yaml_chain(base, cfg, _chain + (real,))
+
+
 def _yacs_message(e: Exception) -> str:
-    """yacs' message on one line (a KeyError's repr quotes it; Detectron2 adds a second line for renamed keys)."""
+    """
+    yacs' message on one line (a KeyError's repr quotes it; Detectron2 adds a second line for renamed keys). A type
+    mismatch is restated with the type names and the key, without yacs' dump of a whole config group.
+    """
+    import re
+
     msg = e.args[0] if e.args and isinstance(e.args[0], str) else str(e)
-    return " ".join(msg.split())
+    msg = " ".join(msg.split())
+    m = re.fullmatch(r"Type mismatch \(<class '([\w.]+)'> vs\. <class '([\w.]+)'>\) with values \((.*)\) for config "
+                     r"key: (\S+)", msg)
+    if m:
+        expected, got, values, key = m.groups()
+        expected, got = expected.rsplit(".", 1)[-1], got.rsplit(".", 1)[-1]
+        if expected == "CfgNode":
+            return f"{key} is a group of keys, not a value (got the {got} {values.rsplit(' vs. ', 1)[-1][:80]})"
+        default, value = values.rsplit(" vs. ", 1) if " vs. " in values else ("?", values)
+        return f"{key} must be of type {expected} (default {default[:80]}), got the {got} {value[:80]}"
+    return msg
+
+
+def config_error(key: str, value, problem: str) -> ConfigError:
+    """The one-line error of a config value: ``error: config: KEY VALUE: problem``."""
+    return ConfigError(f"error: config: {key} {value!r}: {problem}")
+
+
+def check_config(cfg, training: bool = True, world_size: int = 0) -> None:
+    """
+    Values of Detectron2's and pedet's keys that would crash deep inside Detectron2 or PyTorch (with a traceback that
+    does not name the key) or silently train nonsense (a negative or infinite learning rate, a negative warm-up factor
+    or clipping value: gradient ascent) -> ConfigError naming the key. What Detectron2 accepts and handles (e.g.
+    SOLVER.STEPS beyond MAX_ITER: a warning; INPUT.MIN_SIZE_TRAIN 0: no resize; TEST.EVAL_PERIOD <= 0: no periodic
+    evaluation) is left alone. Each train_net.py calls it in setup(), after merge_config; it creates OUTPUT_DIR.
+
+    Args:
+        training: also check the keys only training reads (SOLVER, DATASETS.TRAIN, the train loader).
+        world_size: number of processes; 0 = detectron2.utils.comm.get_world_size().
+    """
+    import os
+
+    check_model_config(cfg)
+    if cfg.SEED >= 2 ** 32:
+        raise config_error("SEED", cfg.SEED, "must be < 2**32 (numpy's seed range; negative = a random seed)")
+    out = cfg.OUTPUT_DIR
+    if out and "://" not in out:
+        try:
+            os.makedirs(out, exist_ok=True)
+        except OSError as e:
+            raise config_error("OUTPUT_DIR", out, f"cannot be created ({e.strerror})") from None
+        if not os.access(out, os.W_OK | os.X_OK):
+            raise config_error("OUTPUT_DIR", out, "is not writable")
+    _check_datasets(cfg, training)
+    _check_miss_rate(cfg)
+    if training:
+        _check_solver(cfg, world_size)
+
+
+def check_model_config(cfg) -> None:
+    """
+    The keys that building and running a model read (MODEL.DEVICE, the registered names, pixel statistics, INPUT.*,
+    TEST.DETECTIONS_PER_IMAGE): the part of ``check_config`` that the demo and the export use too.
+    """
+    import torch
+    from detectron2.modeling import BACKBONE_REGISTRY, META_ARCH_REGISTRY
+
+    try:
+        device = torch.device(cfg.MODEL.DEVICE)
+    except RuntimeError:
+        raise config_error("MODEL.DEVICE", cfg.MODEL.DEVICE, "not a torch device (e.g. cpu, cuda, cuda:1)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise config_error("MODEL.DEVICE", cfg.MODEL.DEVICE, "no CUDA GPU is available here; use MODEL.DEVICE cpu")
+    for key, registry, name in (("MODEL.META_ARCHITECTURE", META_ARCH_REGISTRY, cfg.MODEL.META_ARCHITECTURE),
+                                ("MODEL.BACKBONE.NAME", BACKBONE_REGISTRY, cfg.MODEL.BACKBONE.NAME)):
+        if name not in registry:
+            raise config_error(key, name, f"not registered (known: {', '.join(sorted(n for n, _ in registry))})")
+    mean, std = list(cfg.MODEL.PIXEL_MEAN), list(cfg.MODEL.PIXEL_STD)
+    if len(mean) != 3 or len(std) != 3:
+        raise config_error("MODEL.PIXEL_MEAN / PIXEL_STD", (mean, std), "need one value per channel (3 each)")
+    if not all(s > 0 for s in std):
+        raise config_error("MODEL.PIXEL_STD", std, "every value must be > 0 (images are divided by it)")
+    if "resnet" in cfg.MODEL.BACKBONE.NAME and cfg.MODEL.RESNETS.DEPTH not in (18, 34, 50, 101, 152):
+        raise config_error("MODEL.RESNETS.DEPTH", cfg.MODEL.RESNETS.DEPTH, "must be 18, 34, 50, 101 or 152")
+    if cfg.TEST.DETECTIONS_PER_IMAGE < 1:
+        raise config_error("TEST.DETECTIONS_PER_IMAGE", cfg.TEST.DETECTIONS_PER_IMAGE, "must be >= 1")
+    _check_input(cfg)
+
+
+def _check_datasets(cfg, training: bool) -> None:
+    """Every named data set is registered (a close name is suggested); at least one training set."""
+    import difflib
+
+    from detectron2.data import DatasetCatalog
+
+    from pedet.data.selection import holdout_size
+
+    known = DatasetCatalog.list()
+    keys = [("DATASETS.TEST", list(cfg.DATASETS.TEST)), ("DATASETS.SELECTION", [cfg.DATASETS.SELECTION] if
+                                                         cfg.DATASETS.SELECTION else [])]
+    if training:
+        if not cfg.DATASETS.TRAIN:
+            raise config_error("DATASETS.TRAIN", cfg.DATASETS.TRAIN, "no training data set")
+        keys.insert(0, ("DATASETS.TRAIN", list(cfg.DATASETS.TRAIN)))
+    for key, names in keys:
+        for name in names:
+            if name not in known:
+                near = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+                hint = f" (did you mean {', '.join(near)}?)" if near else " (see datasets/README.md)"
+                raise config_error(key, name, f"not a registered data set{hint}")
+    try:
+        holdout_size(cfg.DATASETS.SELECTION_HOLDOUT, 2 ** 62)  # the value's range; the size is checked on loading
+    except ValueError as e:
+        raise ConfigError(f"error: config: {e}") from None
+
+
+def _check_input(cfg) -> None:
+    """INPUT.*: sizes, resize sampling, format, flip, the ignore mode."""
+    i = cfg.INPUT
+    if i.IGNORE_MODE not in IGNORE_MODES:
+        raise config_error("INPUT.IGNORE_MODE", i.IGNORE_MODE, f"must be one of {', '.join(IGNORE_MODES)}")
+    for key in ("MIN_SIZE_TRAIN", "MAX_SIZE_TRAIN", "MIN_SIZE_TEST", "MAX_SIZE_TEST"):
+        values = i[key] if isinstance(i[key], (list, tuple)) else [i[key]]
+        if not values or any(v < 0 for v in values):
+            raise config_error(f"INPUT.{key}", i[key], "sizes must be >= 0 (0 = no resize)")
+    if i.MIN_SIZE_TRAIN_SAMPLING not in ("choice", "range"):
+        raise config_error("INPUT.MIN_SIZE_TRAIN_SAMPLING", i.MIN_SIZE_TRAIN_SAMPLING, "must be choice or range")
+    if i.MIN_SIZE_TRAIN_SAMPLING == "range" and len(i.MIN_SIZE_TRAIN) != 2:
+        raise config_error("INPUT.MIN_SIZE_TRAIN", i.MIN_SIZE_TRAIN, "sampling 'range' needs (low, high)")
+    if i.FORMAT not in ("BGR", "RGB", "YUV-BT.601"):
+        raise config_error("INPUT.FORMAT", i.FORMAT, "must be BGR, RGB or YUV-BT.601 (a 3-channel format)")
+    if i.RANDOM_FLIP not in ("none", "horizontal", "vertical"):
+        raise config_error("INPUT.RANDOM_FLIP", i.RANDOM_FLIP, "must be none, horizontal or vertical")
+
+
+def _check_miss_rate(cfg) -> None:
+    """TEST.MISS_RATE.*: checked before training, not when the first evaluation runs."""
+    node = cfg.TEST.get("MISS_RATE", None)
+    if node is None:
+        return
+    choices = (("PROTOCOL", ("", "crowdhuman", "citypersons", "caltech")), ("MODE", ("official", "matlab")),
+               ("BOX", ("full", "visible")))
+    for key, allowed in choices:
+        if node[key] not in allowed:
+            raise config_error(f"TEST.MISS_RATE.{key}", node[key], f"must be one of {', '.join(map(repr, allowed))}")
+    from pedet.evaluation.caltech import CALTECH_SETUPS
+    from pedet.evaluation.citypersons import CITYPERSONS_SETUPS, parse_setup
+
+    for setup in node.SETUPS:
+        try:
+            parse_setup(setup, {**CITYPERSONS_SETUPS, **CALTECH_SETUPS})
+        except ValueError as e:
+            raise config_error("TEST.MISS_RATE.SETUPS", list(node.SETUPS), str(e)) from None
+    if node.ERROR_ANALYSIS_ON and not node.ERROR_ANALYSIS_FPPI > 0:
+        raise config_error("TEST.MISS_RATE.ERROR_ANALYSIS_FPPI", node.ERROR_ANALYSIS_FPPI, "must be > 0")
+
+
+def _check_solver(cfg, world_size: int) -> None:
+    """SOLVER.*, the train loader's keys and the LR schedule (built once on a dummy parameter, as training will)."""
+    import math
+
+    import torch
+    from detectron2.data import samplers
+    from detectron2.solver import build_lr_scheduler
+    from detectron2.utils import comm
+
+    s, world_size = cfg.SOLVER, world_size or comm.get_world_size()
+    finite = {"BASE_LR": s.BASE_LR, "MOMENTUM": s.MOMENTUM, "WEIGHT_DECAY": s.WEIGHT_DECAY, "GAMMA": s.GAMMA,
+              "WARMUP_FACTOR": s.WARMUP_FACTOR}
+    for key, value in finite.items():
+        if not (math.isfinite(value) and value >= 0):
+            raise config_error(f"SOLVER.{key}", value, "must be a finite number >= 0")
+    if s.NESTEROV and s.MOMENTUM <= 0:
+        raise config_error("SOLVER.NESTEROV", s.NESTEROV, "Nesterov momentum needs SOLVER.MOMENTUM > 0")
+    if s.MAX_ITER < 1:
+        raise config_error("SOLVER.MAX_ITER", s.MAX_ITER, "must be >= 1 to train")
+    if s.IMS_PER_BATCH < 1 or s.IMS_PER_BATCH % world_size:
+        raise config_error("SOLVER.IMS_PER_BATCH", s.IMS_PER_BATCH,
+                           f"must be >= 1 and divisible by the number of processes ({world_size})")
+    ref = s.REFERENCE_WORLD_SIZE
+    if ref < 0 or (ref and ref != world_size and s.IMS_PER_BATCH % ref):
+        raise config_error("SOLVER.REFERENCE_WORLD_SIZE", ref,
+                           f"must be 0 or a number of processes that divides SOLVER.IMS_PER_BATCH ({s.IMS_PER_BATCH})")
+    if s.CHECKPOINT_PERIOD < 1:
+        raise config_error("SOLVER.CHECKPOINT_PERIOD", s.CHECKPOINT_PERIOD, "must be >= 1 (iterations between saves)")
+    if s.WARMUP_ITERS < 0:
+        raise config_error("SOLVER.WARMUP_ITERS", s.WARMUP_ITERS, "must be >= 0")
+    steps = list(s.STEPS)
+    if any(b <= a for a, b in zip(steps, steps[1:])) or any(x <= 0 for x in steps) or s.MAX_ITER in steps:
+        raise config_error("SOLVER.STEPS", s.STEPS, f"must be increasing iterations in (0, MAX_ITER = {s.MAX_ITER}); "
+                           "steps after MAX_ITER are ignored with a warning")
+    clip = s.CLIP_GRADIENTS
+    if clip.ENABLED:
+        if clip.CLIP_TYPE not in ("value", "norm"):
+            raise config_error("SOLVER.CLIP_GRADIENTS.CLIP_TYPE", clip.CLIP_TYPE, "must be value or norm")
+        if not (math.isfinite(clip.CLIP_VALUE) and clip.CLIP_VALUE > 0):
+            raise config_error("SOLVER.CLIP_GRADIENTS.CLIP_VALUE", clip.CLIP_VALUE, "must be a finite number > 0")
+        if not clip.NORM_TYPE > 0:
+            raise config_error("SOLVER.CLIP_GRADIENTS.NORM_TYPE", clip.NORM_TYPE, "must be > 0 (inf: max norm)")
+    loader = cfg.DATALOADER
+    if loader.NUM_WORKERS < 0:
+        raise config_error("DATALOADER.NUM_WORKERS", loader.NUM_WORKERS, "must be >= 0 (0 = the main process)")
+    if not (loader.SAMPLER_TRAIN.endswith("TrainingSampler") and hasattr(samplers, loader.SAMPLER_TRAIN)):
+        known = sorted(n for n in dir(samplers) if n.endswith("TrainingSampler"))
+        raise config_error("DATALOADER.SAMPLER_TRAIN", loader.SAMPLER_TRAIN, f"must be one of {', '.join(known)}")
+    try:  # the scheduler name and warm-up method, by the installed Detectron2's own builder
+        build_lr_scheduler(cfg, torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=s.BASE_LR))
+    except (ValueError, AssertionError) as e:
+        raise ConfigError(f"error: config: the LR schedule (SOLVER.LR_SCHEDULER_NAME {s.LR_SCHEDULER_NAME!r}, "
+                          f"WARMUP_METHOD {s.WARMUP_METHOD!r}, STEPS, MAX_ITER) cannot be built: {e}") from None
+
+
+# ------------------------------------------------------------------ value rules of the projects' check_*_config
+def check_rules(node, prefix: str, rules: dict) -> None:
+    """``rules``: KEY -> (test, what is expected); the first value of ``node`` failing its test -> ConfigError naming
+    ``prefix.KEY`` (e.g. ``MODEL.OPL.POTO_ALPHA``), its value and the expectation."""
+    for key, (test, expected) in rules.items():
+        if not test(node[key]):
+            raise config_error(f"{prefix}.{key}", node[key], f"must be {expected}")
+
+
+def number_in(low: float = float("-inf"), high: float = float("inf"), low_open: bool = False,
+              high_open: bool = False) -> tuple:
+    """A rule: a finite number in [low, high] (``*_open``: the bound excluded); bool is no number."""
+    import math
+
+    def test(v):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            return False
+        return (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
+
+    lo, hi = "(" if low_open else "[", ")" if high_open else "]"
+    if high == float("inf"):
+        return test, f"a finite number {'>' if low_open else '>='} {low:g}"
+    return test, f"in {lo}{low:g}, {high:g}{hi}"
+
+
+def one_of(*allowed) -> tuple:
+    """A rule: one of ``allowed``."""
+    return (lambda v: v in allowed), f"one of {', '.join(map(repr, allowed))}"

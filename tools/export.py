@@ -72,8 +72,53 @@ def setup_cfg(config_file: str, opts):
     add_opl_config(cfg)
     add_reploss_config(cfg)
     merge_config(cfg, config_file, opts)  # yacs errors as one line (pedet.config)
+    check_export_config(cfg)
     cfg.freeze()
     return cfg
+
+
+def check_export_config(cfg) -> None:
+    """The model's config values (pedet.config.check_model_config, the project's check) and what the OPL export
+    graph cannot hold: one line naming the key (pedet.config.ConfigError)."""
+    from pedet.config import check_model_config, config_error
+
+    check_model_config(cfg)
+    if cfg.MODEL.META_ARCHITECTURE != "OPL":
+        from reploss.config import check_reploss_config
+
+        return check_reploss_config(cfg)
+    from opl.config import check_opl_config
+
+    check_opl_config(cfg)
+    o = cfg.MODEL.OPL
+    if o.NMS_ON:
+        raise config_error("MODEL.OPL.NMS_ON", True, "the NMS ablation cannot be exported (the export is NMS-free)")
+    if cfg.TEST.DETECTIONS_PER_IMAGE > len(o.IN_FEATURES) * o.TOPK_CANDIDATES_TEST:
+        raise config_error("TEST.DETECTIONS_PER_IMAGE", cfg.TEST.DETECTIONS_PER_IMAGE,
+                           f"must be <= {len(o.IN_FEATURES)} levels x MODEL.OPL.TOPK_CANDIDATES_TEST")
+
+
+def check_args(parser: argparse.ArgumentParser, args) -> None:
+    """Bad option values end in parser.error (one line after the usage, exit status 2)."""
+    if args.opset < 17:
+        parser.error(f"--opset {args.opset}: must be >= 17")
+    if args.height < 0 or args.width < 0:
+        parser.error(f"--height {args.height} / --width {args.width}: sizes must be >= 0 (0 = the default)")
+    if os.path.isdir(args.output):
+        parser.error(f"--output {args.output}: a directory; give the file to write (.onnx / .ts)")
+    folder = os.path.dirname(os.path.abspath(args.output))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        parser.error(f"--output {args.output}: cannot create {folder} ({e.strerror})")
+    if not os.access(folder, os.W_OK):
+        parser.error(f"--output {args.output}: {folder} is not writable")
+    args.opts = args.opts or []
+    for item in args.opts:
+        if item.startswith("--"):
+            parser.error(f"{item}: options go before the config overrides (KEY VALUE pairs come last)")
+    if len(args.opts) % 2:
+        parser.error(f"config overrides come as KEY VALUE pairs, got {len(args.opts)} items: {' '.join(args.opts)}")
 
 
 def build_and_load(cfg, trust_pickle: bool = False):
@@ -85,7 +130,7 @@ def build_and_load(cfg, trust_pickle: bool = False):
     check_weights(cfg.MODEL.WEIGHTS, "exporting")
     model = build_model(cfg).eval()
     if cfg.MODEL.WEIGHTS:
-        PedetCheckpointer(model, trust_pickle=trust_pickle).load(cfg.MODEL.WEIGHTS)
+        PedetCheckpointer(model, trust_pickle=trust_pickle, require_all=True).load(cfg.MODEL.WEIGHTS)
     return model
 
 
@@ -191,7 +236,9 @@ def export_rcnn(model, example: torch.Tensor, path: str, fmt: str = "onnx", opse
 
 
 def main(argv=None) -> int:
-    args = build_arg_parser().parse_args(argv)
+    parser = build_arg_parser()
+    args = parser.parse_args(argv)
+    check_args(parser, args)
     from detectron2.utils.logger import setup_logger
 
     setup_logger(name="pedet")
@@ -199,7 +246,6 @@ def main(argv=None) -> int:
     model = build_and_load(cfg, args.trust_pickle)
     h = args.height or cfg.INPUT.MIN_SIZE_TEST
     w = args.width or h
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     if cfg.MODEL.META_ARCHITECTURE != "OPL":
         from opl.export import export_example_input
 

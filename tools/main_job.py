@@ -89,7 +89,9 @@ def train_and_evaluate(train_dir: str, weights: str, threads: int, opts: list[st
            *[x for kv in train_overrides(train_dir, weights, opts) for x in kv]]
     print("[main job] " + " ".join(cmd), flush=True)
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    subprocess.run(cmd, check=True, cwd=REPO, env=env)
+    status = subprocess.run(cmd, cwd=REPO, env=env).returncode
+    if status:  # train_net printed its own error (one line for bad input)
+        sys.exit(f"error: [main job] training stopped with exit status {status} (its error is printed above)")
 
 
 def draw_validation_images(pred_odgt: str, out_dir: str, num_images: int, score_thresh: float) -> list[str]:
@@ -139,6 +141,12 @@ def main() -> None:
         parser.error(f"config overrides come as KEY VALUE pairs, got {len(args.opts)} items: {' '.join(args.opts)}")
     if args.threads < 1:
         parser.error("--threads must be >= 1")
+    if args.num_images < 0:
+        parser.error(f"--num-images {args.num_images}: must be >= 0")
+    if not 0.0 <= args.score_thresh <= 1.0:
+        parser.error(f"--score-thresh {args.score_thresh}: a score threshold in [0, 1] is needed")
+    if os.path.exists(args.output) and not os.path.isdir(args.output):
+        parser.error(f"--output {args.output}: an existing file; the main job writes a folder")
 
     t0 = time.perf_counter()
     out = os.path.abspath(args.output)

@@ -64,6 +64,8 @@ def check_weights(weights: str, purpose: str = "") -> None:
             return
         logger.warning(f"MODEL.WEIGHTS is empty: {purpose} a RANDOMLY INITIALISED model (give MODEL.WEIGHTS "
                        "path/to/model_final.pth)")
+    elif "://" not in weights and os.path.isdir(weights):
+        raise CheckpointFileError(f"MODEL.WEIGHTS {weights}: a directory, not a checkpoint file")
     elif "://" not in weights and not os.path.isfile(weights):
         raise CheckpointFileError(f"MODEL.WEIGHTS {weights}: no such file")
 
@@ -101,14 +103,20 @@ class PedetCheckpointer(DetectionCheckpointer):
     folder (e.g. the ``--resume`` run) removes when it starts.
     """
 
-    def __init__(self, model, save_dir: str = "", *, trust_pickle: bool = False, save_to_disk=None, **checkpointables):
+    def __init__(self, model, save_dir: str = "", *, trust_pickle: bool = False, require_all: bool = False,
+                 save_to_disk=None, **checkpointables):
         """
         Args:
             model, save_dir, save_to_disk, checkpointables: as DetectionCheckpointer.
             trust_pickle: see ``load_checkpoint_file``.
+            require_all: every parameter of the model must be in the checkpoint (``--eval-only``: a model evaluated
+                with some randomly initialised parameters is not the model the file holds). A ``--resume`` from
+                ``last_checkpoint`` always requires them all (the run's own checkpoint). Otherwise Detectron2's
+                rule holds (missing parameters are logged), unless the checkpoint holds none of them.
         """
         super().__init__(model, save_dir, save_to_disk=save_to_disk, **checkpointables)
-        self.trust_pickle = trust_pickle
+        self.trust_pickle, self.require_all = trust_pickle, require_all
+        self._loading, self._resuming = "", False
         if self.save_dir and self.save_to_disk and "://" not in self.save_dir:
             for path in remove_stale_temporaries(self.save_dir):
                 self.logger.info(f"Removed {path}, left by an interrupted save")
@@ -119,15 +127,67 @@ class PedetCheckpointer(DetectionCheckpointer):
         return cls(other.model, other.save_dir, trust_pickle=trust_pickle, save_to_disk=other.save_to_disk,
                    **other.checkpointables)
 
+    def resume_or_load(self, path: str, *, resume: bool = True) -> Dict[str, Any]:
+        self._resuming = resume and self.has_checkpoint()
+        return super().resume_or_load(path, resume=resume)
+
+    def get_checkpoint_file(self) -> str:
+        """The file ``last_checkpoint`` names; an unreadable or dangling ``last_checkpoint`` is a CheckpointFileError
+        (fvcore would fail on it with an assertion or a decoding error)."""
+        if "://" in self.save_dir:
+            return super().get_checkpoint_file()
+        tag = os.path.join(self.save_dir, "last_checkpoint")
+        try:
+            with open(tag, encoding="utf-8") as f:
+                name = f.read().strip()
+        except (OSError, UnicodeDecodeError) as e:
+            raise CheckpointFileError(f"{tag}: cannot be read ({getattr(e, 'strerror', None) or e}); remove it to "
+                                      "start without resuming") from None
+        path = os.path.join(self.save_dir, name)
+        if not name or not os.path.isfile(path):
+            raise CheckpointFileError(f"{tag} names {name!r}, which is not a checkpoint file in {self.save_dir}; fix or "
+                                      "remove it (then --resume starts from MODEL.WEIGHTS)")
+        return path
+
+    def load(self, path: str, checkpointables=None) -> Dict[str, Any]:
+        """DetectionCheckpointer.load; a path that cannot be found or fetched is a CheckpointFileError."""
+        self._loading = path
+        try:
+            return super().load(path, checkpointables=checkpointables)
+        except AssertionError as e:  # fvcore: "Checkpoint ... not found!"
+            raise CheckpointFileError(f"{path}: {e}") from None
+        except OSError as e:  # a URL that cannot be fetched
+            raise CheckpointFileError(f"{path}: cannot be fetched ({e})") from None
+
+    def _load_model(self, checkpoint: Any):
+        """fvcore's load, then: none of the model's parameters loaded -> CheckpointFileError (the file is another
+        model's); some missing with ``require_all`` or on ``--resume`` -> CheckpointFileError naming them."""
+        incompatible = super()._load_model(checkpoint)
+        expected = [k for k in self.model.state_dict() if not k.endswith("num_batches_tracked")]
+        missing = [k for k in incompatible.missing_keys if not k.endswith("num_batches_tracked")]
+        if expected and len(missing) == len(expected):
+            raise CheckpointFileError(f"{self._loading}: none of the model's {len(expected)} parameters is in the "
+                                      "checkpoint (a checkpoint of another model?)")
+        if missing and (self.require_all or self._resuming):
+            why = "resuming" if self._resuming else "evaluating"
+            raise CheckpointFileError(f"{self._loading}: {len(missing)} of the model's {len(expected)} parameters are "
+                                      f"not in the checkpoint (e.g. {', '.join(missing[:3])}); {why} needs them all")
+        return incompatible
+
     def _load_file(self, filename: str) -> Dict[str, Any]:
         if filename.endswith(".pkl"):
             self.logger.warning(f"{filename} is a pickle (model-zoo format) and is unpickled without restriction: "
                                 "only load .pkl files you trust")
-            return super()._load_file(filename)
+            try:
+                return super()._load_file(filename)
+            except (pickle.UnpicklingError, EOFError, UnicodeDecodeError) as e:
+                raise CheckpointFileError(f"{filename}: not a readable pickle ({e})") from None
         if filename.endswith(".pyth"):
             return super()._load_file(filename)
         loaded = load_checkpoint_file(filename, self.trust_pickle)
         self.logger.info(f"Loaded {filename} weights-only" if not self.trust_pickle else f"Loaded {filename}")
+        if not isinstance(loaded, dict):
+            raise CheckpointFileError(f"{filename}: holds a {type(loaded).__name__}, not a state dict or a checkpoint")
         if "model" not in loaded:
             loaded = {"model": loaded}
         self._apply_url_query(loaded)

@@ -11,8 +11,11 @@ Multi-machine use is as in detectron2: run the same command on every machine wit
 ``--machine-rank r`` (0 on the machine whose address is in the URL) and ``--dist-url tcp://HOST0:PORT``
 (see docs/DEPLOYMENT.md).
 """
+import contextlib
 import logging
 import os
+import pickle
+import sys
 from datetime import timedelta
 from typing import Callable, Optional
 
@@ -24,7 +27,9 @@ import pedet  # noqa: F401  (Pillow alias before any detectron2.data import)
 from detectron2.engine.launch import _find_free_port
 from detectron2.utils import comm
 
-__all__ = ["DEFAULT_TIMEOUT", "launch", "pick_backend"]
+from .checkpoint import CheckpointFileError
+
+__all__ = ["DEFAULT_TIMEOUT", "check_launch_args", "launch", "one_line_errors", "pick_backend"]
 DEFAULT_TIMEOUT = timedelta(minutes=30)
 logger = logging.getLogger(__name__)
 
@@ -36,6 +41,46 @@ def pick_backend(backend: Optional[str] = None) -> str:
     if backend not in ("nccl", "gloo"):
         raise ValueError(f"Unsupported torch.distributed backend {backend!r} (nccl or gloo)")
     return backend
+
+
+def check_launch_args(args) -> None:
+    """
+    The launch options of detectron2's ``default_argument_parser`` (``--num-gpus``, ``--num-machines``,
+    ``--machine-rank``, ``--dist-url``): a value that detectron2 would silently ignore or fail on inside ``launch``
+    ends in one line on stderr and exit status 2, as argparse reports a bad option.
+    """
+    problems = []
+    if args.num_gpus < 0:
+        problems.append(f"--num-gpus {args.num_gpus}: must be >= 0 (processes per machine; 0 runs one, as 1 does)")
+    if args.num_machines < 1:
+        problems.append(f"--num-machines {args.num_machines}: must be >= 1")
+    elif not 0 <= args.machine_rank < args.num_machines:
+        problems.append(f"--machine-rank {args.machine_rank}: must be in [0, --num-machines {args.num_machines})")
+    elif args.num_machines > 1 and args.dist_url in (None, "auto"):
+        problems.append("--dist-url auto works on one machine only; give --dist-url tcp://HOST0:PORT on every machine")
+    if problems:
+        print(f"error: {problems[0]}", file=sys.stderr)
+        sys.exit(2)
+
+
+@contextlib.contextmanager
+def one_line_errors():
+    """
+    Around the work of an entry point (train_net's ``launch``, and each process it starts): bad input that surfaces
+    as an exception (a weights file that is missing or no checkpoint, a pickle that cannot be loaded weights-only)
+    ends as ``error: ...`` on stderr with exit status 1, without a traceback. A training process that exited with a
+    non-zero status (after printing its own one-line error) ends the parent the same way. Other exceptions (bugs)
+    keep their traceback.
+    """
+    from torch.multiprocessing import ProcessExitedException
+
+    try:
+        yield
+    except (CheckpointFileError, pickle.UnpicklingError) as e:
+        sys.exit(f"error: {e}")
+    except ProcessExitedException as e:
+        how = f"was killed by {e.signal_name}" if e.signal_name else f"exited with status {e.exit_code}"
+        sys.exit(f"error: process {e.error_index} of the job {how} (its own error is printed above)")
 
 
 def launch(
@@ -108,6 +153,7 @@ def _distributed_worker(local_rank, main_func, world_size, num_gpus_per_machine,
         torch.cuda.set_device(local_rank)
     comm.synchronize()  # prevents a timeout right after init_process_group (maskrcnn-benchmark #172)
     try:
-        main_func(*args)
+        with one_line_errors():  # a bad-input error ends this process with one line; the parent reports its status
+            main_func(*args)
     finally:
         dist.destroy_process_group()

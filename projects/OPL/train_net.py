@@ -12,8 +12,6 @@ configured (DATASETS.SELECTION / DATASETS.SELECTION_HOLDOUT), the checkpoint wit
 (lowest mMR / MR^-2) is kept as ``model_best.pth``; otherwise ``model_final.pth`` is the model to report. Data go
 through PedestrianDatasetMapper (ignore boxes as class -1).
 """
-import pickle
-import sys
 
 import pedet  # noqa: F401  (Pillow alias before any detectron2.data import)
 from detectron2.config import get_cfg
@@ -21,11 +19,13 @@ from detectron2.engine import default_argument_parser, default_setup
 from detectron2.evaluation import verify_results
 
 import pedet.data  # noqa: F401  (registers the data set names)
-from pedet.config import add_pedet_config, merge_config
+from pedet.config import add_pedet_config, check_config, merge_config
 from pedet.engine import PedestrianTrainer, PedetCheckpointer, launch  # CPU/gloo launch, resume, safe loading
-from pedet.engine.checkpoint import CheckpointFileError, check_weights
+from pedet.engine.checkpoint import check_weights
+from pedet.engine.launch import check_launch_args, one_line_errors
 
 from opl import add_opl_config
+from opl.config import check_opl_config
 
 
 # DefaultTrainer + pedet's loaders, miss-rate evaluator and best checkpoint on the selection set (pedet/engine/trainer.py)
@@ -38,6 +38,9 @@ def setup(args):
     add_pedet_config(cfg)
     add_opl_config(cfg)
     merge_config(cfg, args.config_file, args.opts)  # yacs errors as one line (pedet.config)
+    # values that would crash deep inside or train nonsense: one line naming the key (pedet.config.ConfigError)
+    check_config(cfg, training=not args.eval_only, world_size=args.num_gpus * args.num_machines)
+    check_opl_config(cfg)
     cfg.freeze()
     default_setup(cfg, args)
     return cfg
@@ -46,12 +49,11 @@ def setup(args):
 def main(args):
     cfg = setup(args)
     if args.eval_only:
-        if cfg.TEST.AUG.ENABLED:  # before, not after, a whole evaluation
-            raise NotImplementedError("Test-time augmentation is not implemented for OPL")
         if not args.resume:
             check_weights(cfg.MODEL.WEIGHTS, "evaluating")
         model = Trainer.build_model(cfg)
-        PedetCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        PedetCheckpointer(model, save_dir=cfg.OUTPUT_DIR, require_all=True).resume_or_load(
+            cfg.MODEL.WEIGHTS, resume=args.resume)
         res = Trainer.test(cfg, model)
         verify_results(cfg, res)
         return res
@@ -64,8 +66,7 @@ def main(args):
 if __name__ == "__main__":
     args = default_argument_parser().parse_args()
     print("Command Line Args:", args)
-    try:
+    check_launch_args(args)  # bad --num-gpus / --num-machines / --machine-rank / --dist-url: one line
+    with one_line_errors():  # bad MODEL.WEIGHTS, a process that stopped on bad input: one line, no traceback
         launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
                dist_url=args.dist_url, args=(args,))
-    except (CheckpointFileError, pickle.UnpicklingError) as e:  # bad MODEL.WEIGHTS: one line, no traceback
-        sys.exit(f"error: {e}")

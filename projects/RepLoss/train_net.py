@@ -14,8 +14,6 @@ without one, model_final.pth is the model to report.
     python projects/RepLoss/train_net.py --config-file ... --eval-only MODEL.WEIGHTS output/.../model_final.pth
     python projects/RepLoss/train_net.py --config-file ... --num-gpus 8 --resume
 """
-import pickle
-import sys
 
 import pedet  # noqa: F401  (Pillow alias before any detectron2.data import)
 import detectron2.utils.comm as comm
@@ -24,10 +22,12 @@ from detectron2.engine import default_argument_parser, default_setup
 from detectron2.evaluation import verify_results
 
 import pedet.data  # noqa: F401  (registers the data sets)
-from pedet.config import add_pedet_config, merge_config
+from pedet.config import add_pedet_config, check_config, merge_config
 from pedet.engine import PedestrianTrainer, PedetCheckpointer, launch  # CPU/gloo launch, resume, safe loading
-from pedet.engine.checkpoint import CheckpointFileError, check_weights
+from pedet.engine.checkpoint import check_weights
+from pedet.engine.launch import check_launch_args, one_line_errors
 from reploss import add_reploss_config
+from reploss.config import check_reploss_config
 
 
 # DefaultTrainer + pedet's loaders, miss-rate evaluator and best checkpoint on the selection set (pedet/engine/trainer.py)
@@ -40,6 +40,9 @@ def setup(args):
     add_pedet_config(cfg)
     add_reploss_config(cfg)
     merge_config(cfg, args.config_file, args.opts)  # yacs errors as one line (pedet.config)
+    # values that would crash deep inside or train nonsense: one line naming the key (pedet.config.ConfigError)
+    check_config(cfg, training=not args.eval_only, world_size=args.num_gpus * args.num_machines)
+    check_reploss_config(cfg)
     cfg.freeze()
     default_setup(cfg, args)
     return cfg
@@ -51,7 +54,8 @@ def main(args):
         if not args.resume:
             check_weights(cfg.MODEL.WEIGHTS, "evaluating")
         model = Trainer.build_model(cfg)
-        PedetCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        PedetCheckpointer(model, save_dir=cfg.OUTPUT_DIR, require_all=True).resume_or_load(
+            cfg.MODEL.WEIGHTS, resume=args.resume)
         res = Trainer.test(cfg, model)
         if comm.is_main_process():
             verify_results(cfg, res)
@@ -65,14 +69,7 @@ def main(args):
 if __name__ == "__main__":
     args = default_argument_parser().parse_args()
     print("Command Line Args:", args)
-    try:
-        launch(
-            main,
-            args.num_gpus,
-            num_machines=args.num_machines,
-            machine_rank=args.machine_rank,
-            dist_url=args.dist_url,
-            args=(args,),
-        )
-    except (CheckpointFileError, pickle.UnpicklingError) as e:  # bad MODEL.WEIGHTS: one line, no traceback
-        sys.exit(f"error: {e}")
+    check_launch_args(args)  # bad --num-gpus / --num-machines / --machine-rank / --dist-url: one line
+    with one_line_errors():  # bad MODEL.WEIGHTS, a process that stopped on bad input: one line, no traceback
+        launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
+               dist_url=args.dist_url, args=(args,))

@@ -95,3 +95,28 @@ def test_demo_opts_stop_input_and_unknown_gt_dataset_is_an_error(capsys):
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert "--gt-dataset 'synthetic_crowd_vall' is not a registered data set" in err and "Traceback" not in err
+
+
+def test_demo_names_files_it_cannot_use(tmp_path, capsys):
+    import demo_demo
+
+    text = tmp_path / "notimage.jpg"
+    text.write_text("hello\n")
+    with pytest.raises(SystemExit) as e:  # an existing file as the output folder: parser error, before any model
+        demo_demo.main(["--config-file", OPL_CONFIG, "--input", str(text), "--output", str(text)])
+    assert e.value.code == 2 and f"--output {text}: an existing file" in capsys.readouterr().err
+    with pytest.raises(demo_demo.InputError, match=f"--input {text}: not an image OpenCV can read"):
+        _demo("--input", str(text), "--output", str(tmp_path / "out"), opts=OPL_TINY_OPTS)  # was a ValueError
+    with pytest.raises(demo_demo.InputError, match=f"--onnx {text}: ONNX Runtime cannot load it"):
+        _demo("--input", str(text), "--onnx", str(text), opts=OPL_TINY_OPTS)  # was InvalidProtobuf's traceback
+    with pytest.raises(demo_demo.InputError, match=f"--video-input {text}: not a video OpenCV can read"):
+        _demo("--video-input", str(text), "--output", str(tmp_path / "v"), opts=OPL_TINY_OPTS)
+
+
+def test_demo_writes_an_image_without_extension_as_jpeg(val_files, tmp_path):
+    import shutil
+
+    plain = tmp_path / "frame"  # OpenCV has no writer for a name without extension (was a cv2.error)
+    shutil.copy(val_files[0], plain)
+    written = _demo("--input", str(plain), "--output", str(tmp_path / "out"), opts=OPL_TINY_OPTS)
+    assert written == [str(tmp_path / "out" / "frame.jpg")] and cv2.imread(written[0]) is not None

@@ -158,3 +158,69 @@ def test_eval_hook_results_keep_only_finite_values(caplog):
         out = _finite_results(lambda: results)()
     assert out == {"crowdhuman": {"mMR": 40.0, "JI": 12.5}, "other": 1}
     assert "crowdhuman/AP, crowdhuman/Recall undefined (NaN)" in caplog.text
+
+
+# ------------------------------------------------------------------ fresh bad inputs (issue 11, second trial)
+def test_a_dangling_or_unreadable_last_checkpoint_is_named(tmp_path):
+    from pedet.engine import PedetCheckpointer
+    from pedet.engine.checkpoint import CheckpointFileError
+
+    model = torch.nn.Linear(2, 2)
+    PedetCheckpointer(model, str(tmp_path)).save("model_0000")
+    tag = tmp_path / "last_checkpoint"
+    for content, message in ((b"model_9999.pth", "names 'model_9999.pth', which is not a checkpoint file"),
+                             (b"", "names '', which is not a checkpoint file"),  # fvcore: "Checkpoint ... not found!"
+                             (b"\xff\xfe\x00", "last_checkpoint: cannot be read")):  # fvcore: UnicodeDecodeError
+        tag.write_bytes(content)
+        with pytest.raises(CheckpointFileError, match=message):
+            PedetCheckpointer(model, str(tmp_path)).resume_or_load("", resume=True)
+    tag.write_text("model_0000.pth")
+    PedetCheckpointer(model, str(tmp_path)).resume_or_load("", resume=True)
+
+
+def test_checkpoints_of_another_model_and_partial_ones_where_all_are_needed(tmp_path):
+    from pedet.engine import PedetCheckpointer
+    from pedet.engine.checkpoint import CheckpointFileError
+
+    two = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 2))
+    PedetCheckpointer(torch.nn.Sequential(torch.nn.Linear(2, 2)), str(tmp_path)).save("one")  # keys 0.weight, 0.bias
+    path = str(tmp_path / "one.pth")
+    PedetCheckpointer(two).load(path)  # fine-tuning from part of the weights: Detectron2's rule (a warning)
+    with pytest.raises(CheckpointFileError, match=r"2 of the model's 4 parameters are not in the checkpoint .*"
+                                                  "evaluating needs them all"):
+        PedetCheckpointer(two, require_all=True).load(path)
+    with pytest.raises(CheckpointFileError, match="resuming needs them all"):  # last_checkpoint names one.pth
+        PedetCheckpointer(two, str(tmp_path)).resume_or_load("", resume=True)
+    with pytest.raises(CheckpointFileError, match="none of the model's 2 parameters is in the checkpoint"):
+        PedetCheckpointer(torch.nn.Conv2d(1, 1, 3)).load(path)  # names differ: nothing would load
+    torch.save([1, 2, 3], tmp_path / "list.pth")
+    with pytest.raises(CheckpointFileError, match="list.pth: holds a list, not a state dict"):
+        PedetCheckpointer(two).load(str(tmp_path / "list.pth"))
+    (tmp_path / "text.pkl").write_text("not a pickle\n")
+    with pytest.raises(CheckpointFileError, match="text.pkl: not a readable pickle"):
+        PedetCheckpointer(two).load(str(tmp_path / "text.pkl"))
+    (tmp_path / "adir").mkdir()
+    from pedet.engine.checkpoint import check_weights
+
+    with pytest.raises(CheckpointFileError, match="adir: a directory, not a checkpoint file"):
+        check_weights(str(tmp_path / "adir"), "evaluating")
+
+
+@pytest.mark.parametrize("num_gpus, num_machines, machine_rank, dist_url, message", [
+    (-1, 1, 0, "auto", "--num-gpus -1: must be >= 0"),
+    (1, 0, 0, "auto", "--num-machines 0: must be >= 1"),
+    (1, 1, 3, "auto", "--machine-rank 3: must be in [0, --num-machines 1)"),  # Detectron2 ignored it
+    (1, 2, 0, "auto", "--dist-url auto works on one machine only"),  # was a ValueError traceback from launch
+])
+def test_check_launch_args_one_line(capsys, num_gpus, num_machines, machine_rank, dist_url, message):
+    import argparse
+
+    from pedet.engine.launch import check_launch_args
+
+    args = argparse.Namespace(num_gpus=num_gpus, num_machines=num_machines, machine_rank=machine_rank,
+                              dist_url=dist_url)
+    with pytest.raises(SystemExit) as e:
+        check_launch_args(args)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {message}") and err.count("\n") == 1, err

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from .conftest import eager_detections
+from .conftest import OPL_CONFIG, eager_detections
 
 TOL = 1e-4  # boxes (px) and scores, absolute
 
@@ -119,3 +119,29 @@ def test_reploss_faster_rcnn_exports_through_tracing_adapter(tiny_root, tmp_path
         assert (classes == eager[1]).all() and size.tolist() == [h, w]
         counts.add(len(scores))
     assert len(counts) == 2  # the second size really has another number of detections
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--opset", "16"], "--opset 16: must be >= 17"),  # was a ValueError traceback after building the model
+    (["--height", "-1"], "--height -1 / --width 0: sizes must be >= 0"),  # was a negative-dimension RuntimeError
+    (["MODEL.WEIGHTS", "m.pth", "--opset", "17"], "--opset: options go before the config overrides"),
+])
+def test_export_rejects_bad_arguments_in_one_line(tmp_path, capsys, argv, message):
+    import tools_export
+
+    with pytest.raises(SystemExit) as e:
+        tools_export.main(["--config-file", OPL_CONFIG, "--output", str(tmp_path / "m.onnx"), *argv])
+    assert e.value.code == 2
+    err = [x for x in capsys.readouterr().err.splitlines() if x.strip() and not x.startswith(("usage:", " "))]
+    assert len(err) == 1 and message in err[0], err
+
+
+def test_export_refuses_an_output_directory_and_the_nms_ablation_by_key(tmp_path, capsys):
+    import tools_export
+    from pedet.config import ConfigError
+
+    with pytest.raises(SystemExit) as e:
+        tools_export.main(["--config-file", OPL_CONFIG, "--output", str(tmp_path)])
+    assert e.value.code == 2 and "a directory; give the file to write" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="MODEL.OPL.NMS_ON True: the NMS ablation cannot be exported"):
+        tools_export.setup_cfg(OPL_CONFIG, ["MODEL.OPL.NMS_ON", "True"])

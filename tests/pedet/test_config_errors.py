@@ -19,12 +19,12 @@ def _cfg():
 
 @pytest.mark.parametrize("text, opts, expected", [
     ("MODEL:\n  NOT_A_KEY: 1\n", [], "config file {f}: Non-existent config key: MODEL.NOT_A_KEY"),
-    ("SOLVER:\n  MAX_ITER: ten\n", [], "config file {f}: Type mismatch"),
+    ("SOLVER:\n  MAX_ITER: ten\n", [], "config file {f}: SOLVER.MAX_ITER must be of type int (default 40000), got the str ten"),
     ("SOLVER: [unclosed\n", [], "config file {f}: cannot be read as YAML"),
-    ("_BASE_: missing_base.yaml\n", [], "config file {f}: cannot be read as YAML"),
+    ("_BASE_: missing_base.yaml\n", [], "config file {d}/missing_base.yaml (the _BASE_ of {f}): cannot be read (No such file"),
     ("", [], "config file {f}: is empty"),
     ("SOLVER:\n  MAX_ITER: 5\n", ["MODEL.NOT_A_KEY", "1"], "config override: Non-existent key: MODEL.NOT_A_KEY"),
-    ("SOLVER:\n  MAX_ITER: 5\n", ["SOLVER.MAX_ITER", "ten"], "config override: Type mismatch"),
+    ("SOLVER:\n  MAX_ITER: 5\n", ["SOLVER.MAX_ITER", "ten"], "config override: SOLVER.MAX_ITER must be of type int"),
     ("SOLVER:\n  MAX_ITER: 5\n", ["SOLVER.MAX_ITER"],
      "config overrides come as KEY VALUE pairs, got 1 items: SOLVER.MAX_ITER"),
 ])
@@ -35,12 +35,12 @@ def test_merge_errors_are_one_line_naming_the_file_or_override(tmp_path, text, o
         merge_config(_cfg(), str(f), opts)
     msg = str(e.value)
     assert msg.startswith("error: ") and "\n" not in msg
-    assert expected.format(f=f) in msg, msg
+    assert expected.format(f=f, d=tmp_path) in msg, msg
 
 
 def test_missing_file_and_a_good_merge(tmp_path):
-    with pytest.raises(ConfigError, match="config file .*nope.yaml: cannot be read as YAML"):
-        merge_config(_cfg(), str(tmp_path / "nope.yaml"), [])
+    with pytest.raises(ConfigError, match="config file .*nope.yaml: cannot be read .No such file"):
+        merge_config(_cfg(), str(tmp_path / "nope.yaml"), [])  # noqa
     f = tmp_path / "ok.yaml"
     f.write_text("SOLVER:\n  MAX_ITER: 7\n")
     cfg = _cfg()
@@ -55,3 +55,60 @@ def test_train_net_with_an_unknown_key_exits_with_one_line():
     assert r.returncode == 1
     assert "Traceback" not in r.stderr
     assert r.stderr.strip().splitlines()[-1] == "error: config override: Non-existent key: MODEL.OPL.NOT_A_KEY"
+
+
+# ------------------------------------------------------------------ fresh bad inputs (issue 11, second trial)
+@pytest.mark.parametrize("name, content, expected", [
+    ("list.yaml", b"- a\n- b\n", "holds a list, not a mapping of config keys"),
+    ("scalar.yaml", b"hello\n", "holds a str, not a mapping of config keys"),
+    ("comments.yaml", b"# nothing\n", "holds no settings (only comments or null)"),
+    ("null.yaml", b"~\n", "holds no settings"),
+    ("latin.yaml", "# caf\xe9\n".encode("latin-1"), "not UTF-8 text (byte 0xe9 at offset 5)"),
+    ("png.yaml", b"\x89PNG\r\n\x1a\n", "not UTF-8 text (byte 0x89 at offset 0)"),
+    ("tab.yaml", b"SOLVER:\n\tMAX_ITER: 2\n", "cannot be read as YAML (found character '\\t' that cannot start any "
+                                              "token, line 2)"),
+    ("self.yaml", b"_BASE_: self.yaml\n", "the _BASE_ chain loops"),
+    ("basenum.yaml", b"_BASE_: 5\n", "_BASE_ must be a file name or a list of file names, got 5"),
+])
+def test_merge_refuses_files_that_are_no_config_mapping(tmp_path, name, content, expected):
+    f = tmp_path / name
+    f.write_bytes(content)
+    with pytest.raises(ConfigError) as e:
+        merge_config(_cfg(), str(f), [])
+    msg = str(e.value)
+    assert msg.startswith(f"error: config file {f}") and "\n" not in msg and expected in msg, msg
+
+
+def test_merge_names_the_base_file_that_is_wrong_and_accepts_a_list_of_bases(tmp_path):
+    (tmp_path / "a.yaml").write_text("SOLVER:\n  MAX_ITER: 7\n")
+    (tmp_path / "bad.yaml").write_text("- 1\n")
+    (tmp_path / "child.yaml").write_text("_BASE_: [a.yaml, bad.yaml]\n")
+    with pytest.raises(ConfigError, match=r"config file .*bad.yaml \(the _BASE_ of .*child.yaml\): holds a list"):
+        merge_config(_cfg(), str(tmp_path / "child.yaml"), [])
+    (tmp_path / "child.yaml").write_text("_BASE_: [a.yaml]\nSOLVER:\n  BASE_LR: 0.5\n")  # Detectron2 merges a list
+    cfg = _cfg()
+    merge_config(cfg, str(tmp_path / "child.yaml"), [])
+    assert (cfg.SOLVER.MAX_ITER, cfg.SOLVER.BASE_LR) == (7, 0.5)
+
+
+def test_type_mismatch_names_key_types_and_value_without_dumping_a_group(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("MODEL: 5\n")
+    with pytest.raises(ConfigError) as e:
+        merge_config(_cfg(), str(f), [])
+    assert str(e.value) == f"error: config file {f}: MODEL is a group of keys, not a value (got the int 5)"
+    f.write_text("SOLVER:\n  MAX_ITER: 5\n")
+    with pytest.raises(ConfigError) as e:
+        merge_config(_cfg(), str(f), ["SOLVER.STEPS", "(a,"])
+    assert str(e.value) == ("error: config override: SOLVER.STEPS must be of type tuple (default (30000,)), "
+                            "got the str (a,")
+
+
+def test_train_net_with_a_value_that_trains_nonsense_exits_with_one_line(tmp_path):
+    cmd = [sys.executable, os.path.join(REPO, "projects", "RepLoss", "train_net.py"), "--config-file",
+           os.path.join(REPO, "projects", "RepLoss", "configs", "tiny", "reploss_R_18_FPN_synthetic_tiny.yaml"),
+           "OUTPUT_DIR", str(tmp_path / "out"), "SOLVER.WARMUP_FACTOR", "-1.0"]  # was gradient ascent, silently
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1] == "error: config: SOLVER.WARMUP_FACTOR -1.0: must be a finite number >= 0"

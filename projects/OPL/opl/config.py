@@ -130,3 +130,49 @@ def add_opl_config(cfg: CN) -> None:
     _C.MODEL.OPL.NMS_ON = False
     # IoU threshold of the NMS; read only when NMS_ON. PEER (FCOS 0.6)
     _C.MODEL.OPL.NMS_THRESH_TEST = 0.6
+
+
+def check_opl_config(cfg: CN) -> None:
+    """
+    ``MODEL.OPL`` values that would crash deep inside the model (a traceback without the key) or silently train
+    nonsense (a negative loss weight or focal gamma, an empty C2F block, NUM_CONVS < 0 taken as 0) -> one-line
+    ``pedet.config.ConfigError`` naming the key. train_net.setup() calls it after pedet.config.check_config.
+    """
+    from pedet.config import check_rules, config_error, number_in, one_of
+
+    o = cfg.MODEL.OPL
+    unit, non_negative = number_in(0.0, 1.0), number_in(0.0)
+    odd_kernel = (lambda k: isinstance(k, int) and k >= 1 and k % 2 == 1), "an odd kernel size >= 1"
+    check_rules(o, "MODEL.OPL", {
+        "NUM_CLASSES": number_in(1), "NUM_CONVS": number_in(0), "NORM": one_of("GN", ""),
+        "GN_NUM_GROUPS": number_in(1), "PRIOR_PROB": number_in(0.0, 1.0, low_open=True, high_open=True),
+        "TOP_BLOCK_IN_FEATURE": one_of("p5", "res5"), "POTO_ALPHA": unit, "CENTER_SAMPLING_RADIUS": non_negative,
+        "POTO_MATCHER": one_of("hungarian", "argmax"), "MAIN_ASSIGNER": one_of("poto", "fcos"),
+        "FCOS_CENTER_SAMPLING_RADIUS": non_negative, "C2F_ASSIGNER": one_of("topm", "defcn_aux", "hungarian_m"),
+        "C2F_WEIGHT": non_negative, "CPN_CONV_KERNEL": odd_kernel, "CPN_CLS_FEATURE": one_of("subnet", "last_block"),
+        "CPN_NEG": one_of("neg", "one_minus_sigmoid", "exp_neg"), "MSFE_KERNEL": odd_kernel,
+        "MSFE_LEVEL_RADIUS": number_in(0), "AUX_TOPK": number_in(1), "AUX_WEIGHT": non_negative,
+        "FOCAL_ALPHA": ((lambda a: a == -1 or unit[0](a)), "in [0, 1] (or -1: no alpha weighting)"),
+        "FOCAL_GAMMA": non_negative, "REG_LOSS": one_of("giou"), "REG_WEIGHT": non_negative,
+        "REP_GT_WEIGHT": non_negative, "REP_BOX_WEIGHT": non_negative, "REP_GT_SIGMA": unit, "REP_BOX_SIGMA": unit,
+        "REP_SIGMA_EPS": number_in(0.0, 1.0, low_open=True, high_open=True),
+        "REP_GT_DUP_IOU": number_in(0.0, 1.0, low_open=True), "REP_BOX_MAX_PER_IMAGE": number_in(0),
+        "REP_POS_IOU": unit, "SCORE_THRESH_TEST": unit, "TOPK_CANDIDATES_TEST": number_in(1),
+        "NMS_THRESH_TEST": unit,
+    })
+    features = list(o.IN_FEATURES)
+    if not features or any(f not in ("p2", "p3", "p4", "p5", "p6", "p7") for f in features):
+        raise config_error("MODEL.OPL.IN_FEATURES", features, "must be FPN levels among p2 ... p7 (e.g. p3 ... p7)")
+    if any(m < 1 for m in o.C2F_M):
+        raise config_error("MODEL.OPL.C2F_M", list(o.C2F_M), "every M_i must be >= 1 ([] = no C2F)")
+    flows = list(o.CPN_FLOWS)
+    if o.CPN_ON and (not flows or any(f not in ("F1", "F2", "F3") for f in flows)):
+        raise config_error("MODEL.OPL.CPN_FLOWS", flows, "must be a non-empty subset of F1, F2, F3")
+    if o.CPN_ON and o.FILTER_3DMF:
+        raise config_error("MODEL.OPL.FILTER_3DMF", o.FILTER_3DMF, "excludes MODEL.OPL.CPN_ON (the DeFCN mode)")
+    channels = cfg.MODEL.FPN.OUT_CHANNELS
+    if channels % o.GN_NUM_GROUPS:
+        raise config_error("MODEL.OPL.GN_NUM_GROUPS", o.GN_NUM_GROUPS,
+                           f"must divide the head's channels (MODEL.FPN.OUT_CHANNELS = {channels})")
+    if cfg.TEST.AUG.ENABLED:
+        raise config_error("TEST.AUG.ENABLED", True, "test-time augmentation is not implemented for OPL")

@@ -59,3 +59,36 @@ def add_reploss_config(cfg: CN) -> None:
     # of one target): "all" = every pair of positives with different targets (our reading, CHOICE B9); "one_per_gt" =
     # one positive drawn at random per target, then every pair of those (pedet.layers.repulsion.REP_BOX_PAIRINGS).
     _C.MODEL.REPLOSS.REP_BOX_PAIRING = "all"
+
+
+def check_reploss_config(cfg: CN) -> None:
+    """
+    ``MODEL.REPLOSS`` values and the key combinations the RepLoss model needs, checked before anything is built: a
+    value that would crash deep inside, or silently change the loss (a negative weight, a sigma outside [0, 1]) ->
+    one-line ``pedet.config.ConfigError`` naming the key. train_net.setup() calls it after pedet.config.check_config.
+    """
+    from pedet.config import check_rules, config_error, number_in, one_of
+    from pedet.layers.repulsion import REP_BOX_PAIRINGS
+
+    unit, non_negative = number_in(0.0, 1.0), number_in(0.0)
+    check_rules(cfg.MODEL.REPLOSS, "MODEL.REPLOSS", {
+        "ALPHA": non_negative, "BETA": non_negative, "SIGMA_GT": unit, "SIGMA_BOX": unit,
+        "SIGMA_EPS": number_in(0.0, 1.0, low_open=True, high_open=True), "NORM_MODE": one_of("d2", "paper"),
+        "REP_GT_DUP_IOU": number_in(0.0, 1.0, low_open=True), "IGNORE_IOA_THRESH": number_in(0.0, 1.0, high_open=True),
+        "REP_BOX_MAX_PER_IMAGE": number_in(0), "REP_BOX_PAIRING": one_of(*REP_BOX_PAIRINGS),
+    })
+    check_rules(cfg.MODEL.ROI_HEADS, "MODEL.ROI_HEADS", {"NUM_CLASSES": number_in(1),
+                                                         "SCORE_THRESH_TEST": unit, "NMS_THRESH_TEST": unit})
+    if cfg.INPUT.IGNORE_MODE == "exclude_bg" and cfg.MODEL.META_ARCHITECTURE == "PedestrianRCNN":
+        from detectron2.modeling import PROPOSAL_GENERATOR_REGISTRY, ROI_HEADS_REGISTRY
+
+        from .roi_heads import RepLossROIHeads
+        from .rpn import PedestrianRPN
+
+        for key, registry, base in (("MODEL.ROI_HEADS.NAME", ROI_HEADS_REGISTRY, RepLossROIHeads),
+                                    ("MODEL.PROPOSAL_GENERATOR.NAME", PROPOSAL_GENERATOR_REGISTRY, PedestrianRPN)):
+            name = cfg.MODEL[key.split(".")[1]].NAME
+            if name not in registry or not issubclass(registry.get(name), base):
+                raise config_error(key, name, f"INPUT.IGNORE_MODE exclude_bg needs {base.__name__} (or a subclass)")
+    if cfg.TEST.AUG.ENABLED:
+        raise config_error("TEST.AUG.ENABLED", True, "test-time augmentation is not implemented in this train_net.py")
