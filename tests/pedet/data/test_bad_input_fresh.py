@@ -238,18 +238,20 @@ CONVERT_ERRORS = {
     # the odgt line written must be one the CrowdHuman loader reads, with the same ignore flag
     "coco2odgt crowdhuman_id a list": ("coco2odgt", _coco(images__crowdhuman_id=["a"]),
                                        r"in: images\[0\] \(id 1\): 'crowdhuman_id' must be a non-empty string"),
-    "coco2odgt crowdhuman_id empty": ("coco2odgt", _coco(images__crowdhuman_id=""), r"'crowdhuman_id' must be"),
-    "coco2odgt crowdhuman_id true": ("coco2odgt", _coco(images__crowdhuman_id=True), r"'crowdhuman_id' must be"),
+    "coco2odgt crowdhuman_id empty": ("coco2odgt", _coco(images__crowdhuman_id=""),
+                                      r"in: images\[0\] \(id 1\): 'crowdhuman_id' must be .*, got ''$"),
+    "coco2odgt crowdhuman_id true": ("coco2odgt", _coco(images__crowdhuman_id=True),
+                                     r"in: images\[0\] \(id 1\): 'crowdhuman_id' must be .*, got True$"),
     "coco2odgt tag car": ("coco2odgt", _coco(annotations__tag="car"),
                           r"in: annotations\[0\] \(id 7\): unknown tag 'car'; expected one of"),
-    "coco2odgt extra a number": ("coco2odgt", _coco(annotations__extra=5), r"\(id 7\): 'extra' must be an object"),
+    "coco2odgt extra a number": ("coco2odgt", _coco(annotations__extra=5), r"in: annotations\[0\] \(id 7\): 'extra' must be an object, got 5"),
     "coco2odgt extra.ignore 2": ("coco2odgt", _coco(annotations__extra={"ignore": 2}),
-                                 r"\(id 7\): 'extra.ignore' must be 0 or 1, got 2"),
+                                 r"in: annotations\[0\] \(id 7\): 'extra.ignore' must be 0 or 1, got 2"),
     "coco2odgt tag person, iscrowd 1": ("coco2odgt", _coco(annotations__tag="person", annotations__iscrowd=1),
-                                        r"\(id 7\): 'tag' 'person' and 'extra' None make the box a person, but "
+                                        r"in: annotations\[0\] \(id 7\): 'tag' 'person' and 'extra' None make the box a person, but "
                                         r"'iscrowd'/'ignore' say ignore"),
     "coco2odgt tag mask, ignore 0": ("coco2odgt", _coco(annotations__tag="mask"),
-                                     r"\(id 7\): 'tag' 'mask' .* make the box an ignore region, but .* say person"),
+                                     r"in: annotations\[0\] \(id 7\): 'tag' 'mask' .* an ignore region, but .* say person"),
 }
 
 
