@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from .test_bad_input import CAL_GT, CH_DT, CH_GT, CP_DT, CP_GT, NAN, _mut, _odgt, _run
+from .test_bad_input import CAL_GT, CH_GT, CP_DT, CP_GT, NAN, _mut, _odgt, _run
 
 HUGE = "1" + "0" * 400
 DEEP = "[" * 100_000 + "]" * 100_000
