@@ -24,6 +24,7 @@ from __future__ import annotations
 import glob
 import math
 import os
+import re
 from typing import Optional, Sequence
 
 from .common import (
@@ -41,6 +42,8 @@ HEADER = "% bbGt version=3"
 LABELS = ("person", "people", "person?", "person-fa", "ignore")
 NUM_FIELDS = 12  # lbl l t w h occ lv tv wv hv ign ang
 IMAGE_EXT = ".jpg"
+# a plain decimal number as MATLAB's bbGt writes it (also nan / inf, which are rejected with their own message)
+_DECIMAL = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[-+]?(nan|inf|infinity)", re.IGNORECASE | re.ASCII)
 
 
 def caltech_visibility(occluded: bool, bbox: Sequence[float], vis: Sequence[float]) -> float:
@@ -48,6 +51,8 @@ def caltech_visibility(occluded: bool, bbox: Sequence[float], vis: Sequence[floa
     if not occluded or all(v == 0 for v in vis):
         return 1.0
     if list(vis) == list(bbox):
+        return 0.0
+    if vis[2] <= 0 or vis[3] <= 0:  # a visible box of no (or negative) size: nothing visible, not a negative ratio
         return 0.0
     return float(min(1.0, (vis[2] * vis[3]) / (bbox[2] * bbox[3])))
 
@@ -84,10 +89,10 @@ def read_bbgt_file(path: str) -> list[tuple[str, list[float], bool, list[float],
             )
         if fields[0] not in LABELS:
             raise DatasetFormatError(f"{where}: unknown label {fields[0]!r}; expected one of {LABELS}")
-        try:
-            values = [float(v) for v in fields[1:]]
-        except ValueError:
-            raise DatasetFormatError(f"{where}: non-numeric field in {line!r}") from None
+        # float() alone would also read "1_0" as 10 and other scripts' digits; bbGt files hold plain decimals
+        if not all(_DECIMAL.fullmatch(v) for v in fields[1:]):
+            raise DatasetFormatError(f"{where}: non-numeric field in {line!r}")
+        values = [float(v) for v in fields[1:]]
         if not all(math.isfinite(v) for v in values):
             raise DatasetFormatError(f"{where}: NaN or infinity in {line!r}")
         for index, name in ((4, "occ"), (9, "ign")):

@@ -109,6 +109,11 @@ def read_json_file(path: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as e:
         raise DatasetFormatError(describe_json_error(path, text, e)) from None
+    except RecursionError:  # the json module recurses once per nesting level
+        raise DatasetFormatError(f"{path}:1: {TOO_DEEP}") from None
+
+
+TOO_DEEP = "the JSON is nested too deeply (thousands of levels of lists or objects): not an annotation file"
 
 
 def image_size_from_header(path: str) -> tuple[int, int]:
@@ -135,6 +140,18 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _is_finite(value: float) -> bool:
+    """math.isfinite that also answers for integers too large for a float (JSON allows any number of digits)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+# Largest image side accepted (px): far above any camera image, small enough that an int tensor holds an area.
+MAX_IMAGE_SIDE = 100_000
+
+
 def parse_number(value: Any, where: str, key: str, *, minimum: float | None = None,
                  maximum: float | None = None) -> float:
     """
@@ -144,8 +161,8 @@ def parse_number(value: Any, where: str, key: str, *, minimum: float | None = No
     """
     if not _is_number(value):
         raise DatasetFormatError(f"{where}: '{key}' must be a number, got {value!r}")
-    if not math.isfinite(value):
-        raise DatasetFormatError(f"{where}: '{key}' must be finite, got {value!r}")
+    if not _is_finite(value):
+        raise DatasetFormatError(f"{where}: '{key}' must be finite, got {_short(value)}")
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         raise DatasetFormatError(f"{where}: '{key}' must be in [{minimum}, {maximum}], got {value!r}")
     return float(value)
@@ -153,11 +170,16 @@ def parse_number(value: Any, where: str, key: str, *, minimum: float | None = No
 
 def parse_image_size(height: Any, width: Any, where: str,
                      keys: tuple[str, str] = ("height", "width")) -> tuple[int, int]:
-    """(height, width) as positive integers (640 or 640.0, not "640", 640.5, 0 or -1), else DatasetFormatError."""
+    """
+    (height, width) as positive integers (640 or 640.0, not "640", 640.5, 0, -1 or above MAX_IMAGE_SIDE), else
+    DatasetFormatError.
+    """
     out = []
     for value, key in zip((height, width), keys):
-        if not _is_number(value) or not math.isfinite(value) or value != int(value) or value <= 0:
-            raise DatasetFormatError(f"{where}: '{key}' must be a positive integer (image size in px), got {value!r}")
+        if (not _is_number(value) or not _is_finite(value) or value != int(value) or value <= 0
+                or value > MAX_IMAGE_SIDE):
+            raise DatasetFormatError(f"{where}: '{key}' must be a positive integer up to {MAX_IMAGE_SIDE} (image size "
+                                     f"in px), got {_short(value)}")
         out.append(int(value))
     return out[0], out[1]
 
@@ -182,9 +204,17 @@ def parse_box(value: Any, where: str, key: str) -> list[float]:
         raise DatasetFormatError(f"{where}: '{key}' must be a list of 4 numbers [x, y, w, h], got {value!r}")
     if not all(_is_number(v) for v in value):
         raise DatasetFormatError(f"{where}: '{key}' must hold numbers, got {value!r}")
-    if not all(math.isfinite(v) for v in value):
+    if not all(_is_finite(v) for v in value):
+        if all(isinstance(v, int) or math.isfinite(v) for v in value):
+            raise DatasetFormatError(f"{where}: '{key}' holds a number too large for a float: {_short(value)}")
         raise DatasetFormatError(f"{where}: '{key}' holds NaN or infinity: {value!r}")
     return [float(v) for v in value]
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """repr(value), shortened in the middle (a 400-digit number must not flood the one-line error)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit // 2]}...{text[-limit // 4:]}"
 
 
 def is_valid_box(box: Sequence[float]) -> bool:
@@ -206,9 +236,12 @@ def vis_ratio(full: Sequence[float], vis: Sequence[float]) -> float:
     """
     iw = min(full[0] + full[2], vis[0] + vis[2]) - max(full[0], vis[0])
     ih = min(full[1] + full[3], vis[1] + vis[3]) - max(full[1], vis[1])
-    if iw <= 0 or ih <= 0 or not math.isfinite(iw * ih):
+    if iw <= 0 or ih <= 0 or not math.isfinite(iw) or not math.isfinite(ih):
         return 0.0
-    return float(min(1.0, (iw * ih) / (full[2] * full[3])))
+    area, full_area = iw * ih, full[2] * full[3]
+    if math.isfinite(area) and math.isfinite(full_area) and full_area > 0:
+        return float(min(1.0, area / full_area))
+    return float(min(1.0, (iw / full[2]) * (ih / full[3])))  # per side: huge (1e200 px) or tiny boxes
 
 
 def make_annotation(
@@ -362,13 +395,26 @@ def coco_sections(data: Any, json_file: str, *, require_categories: bool) -> tup
             raise DatasetFormatError(f"{json_file}: the '{key}' list is missing")
         if not isinstance(data[key], list):
             raise DatasetFormatError(f"{json_file}: '{key}' must be a list, got {type(data[key]).__name__}")
+    if data.get("categories") is not None and not isinstance(data["categories"], list):
+        raise DatasetFormatError(f"{json_file}: 'categories' must be a list, got {type(data['categories']).__name__}")
     categories = {}
     for i, cat in enumerate(data.get("categories") or []):
         if not isinstance(cat, dict) or "id" not in cat or not isinstance(cat.get("name"), str):
             raise DatasetFormatError(
                 f"{json_file}: categories[{i}] must be an object with 'id' and 'name', got {cat!r}")
+        if not is_id(cat["id"]):
+            raise DatasetFormatError(f"{json_file}: categories[{i}]: 'id' must be an integer or a string, "
+                                     f"got {cat['id']!r}")
+        if cat["id"] in categories:  # a second entry would silently re-name (and re-label) the first one's boxes
+            raise DatasetFormatError(f"{json_file}: categories[{i}]: duplicate category id {cat['id']!r} "
+                                     f"({categories[cat['id']]['name']!r} and {cat['name']!r})")
         categories[cat["id"]] = cat
     return data["images"], data["annotations"], categories
+
+
+def is_id(value: Any) -> bool:
+    """True for a usable JSON id: an integer or a string (not a bool, float, list, object or null)."""
+    return isinstance(value, (int, str)) and not isinstance(value, bool)
 
 
 def coco_image(img: Any, where: str) -> tuple[Any, int, int, str]:
@@ -476,7 +522,7 @@ def _coco_annotation(ann: dict, where: str, categories: dict, require_categories
         raise DatasetFormatError(f"{where}: 'category_id' is missing (the category decides what is an ignore region)")
     category = {}
     if "category_id" in ann and (categories or require_categories):
-        if ann["category_id"] not in categories:
+        if not is_id(ann["category_id"]) or ann["category_id"] not in categories:
             raise DatasetFormatError(f"{where}: 'category_id' {ann['category_id']!r} is not one of the file's "
                                      f"categories {sorted(categories, key=str)}")
         category = categories[ann["category_id"]]

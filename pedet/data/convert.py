@@ -42,6 +42,7 @@ from .common import (
     coco_image,
     coco_sections,
     image_size_from_header,
+    is_id,
     parse_box,
     parse_flag,
     read_json_file,
@@ -151,6 +152,9 @@ def coco_to_odgt_lines(coco: dict, coco_file: str = "<coco>", category: Optional
         if image_id in by_image:
             raise DatasetFormatError(f"{where}: duplicate image id {image_id!r}")
         odgt_id = img.get("crowdhuman_id", os.path.splitext(name)[0])
+        if not is_id(odgt_id) or odgt_id == "":
+            raise DatasetFormatError(f"{where} (id {image_id!r}): 'crowdhuman_id' must be a non-empty string or an "
+                                     f"integer (it becomes the odgt ID), got {odgt_id!r}")
         not_jpg += not name.lower().endswith(IMAGE_EXT) and "crowdhuman_id" not in img
         ids.add(str(odgt_id), f"{where} (id {image_id!r})")
         by_image[image_id] = []
@@ -180,6 +184,12 @@ def coco_to_odgt_lines(coco: dict, coco_file: str = "<coco>", category: Optional
         box = {odgt: ann[coco_key] for odgt, coco_key in _ODGT_BOX_KEYS.items() if coco_key in ann}
         box.update({k: ann[k] for k in _ODGT_EXTRA_KEYS if k in ann})
         box.setdefault("tag", "mask" if crowd else "person")
+        _, _, _, ignore = parse_odgt_box(box, where)  # the line the CrowdHuman loader will read: tag, extra, boxes
+        if any(k in ann for k in ("iscrowd", "ignore")) and ignore != crowd:
+            raise DatasetFormatError(
+                f"{where}: 'tag' {box['tag']!r} and 'extra' {box.get('extra')!r} make the box "
+                f"{'an ignore region' if ignore else 'a person'}, but 'iscrowd'/'ignore' say "
+                f"{'ignore' if crowd else 'person'}; the odgt line cannot keep both")
         by_image[ann["image_id"]].append(box)
     dropped.warn()
     if other:
@@ -204,10 +214,11 @@ def citypersons_to_coco(gt_dir: str) -> dict:
     if not files:
         raise FileNotFoundError(f"no '*{GT_SUFFIX}' file under '{gt_dir}/<city>/'")
     images, annotations = [], []
-    dropped = DroppedBoxes(gt_dir)
+    dropped, names = DroppedBoxes(gt_dir), UniqueImageIds()
     for gt_file in files:
         height, width, objects = read_gt_file(gt_file)
         name = os.path.basename(gt_file)[: -len(GT_SUFFIX)] + IMAGE_SUFFIX
+        names.add(name, gt_file)  # val_gt.json names an image by its file name only (the city is its prefix)
         image_id = len(images) + 1
         images.append({"id": image_id, "file_name": name, "im_name": name, "height": height, "width": width})
         for i, (label, bbox, vis) in enumerate(objects):
@@ -231,6 +242,8 @@ _JPEG_END = b"\xff\xd9"
 
 def iter_seq_frames(seq_file: str) -> Iterator[bytes]:
     """Yield the JPEG bytes of every frame of a Caltech .seq video, in order (frame 0 first)."""
+    if os.path.isfile(seq_file) and os.path.getsize(seq_file) == 0:  # mmap cannot map an empty file
+        raise DatasetFormatError(f"{seq_file}: the video file is empty (an interrupted download?)")
     with open(seq_file, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
         start = data.find(_JFIF_START)
         while start != -1:

@@ -20,6 +20,7 @@ import os
 from typing import Any, Iterator
 
 from .common import (
+    TOO_DEEP,
     DatasetFormatError,
     DroppedBoxes,
     UniqueImageIds,
@@ -68,11 +69,13 @@ def iter_odgt(odgt_file: str) -> Iterator[tuple[int, dict]]:
         where = f"{odgt_file}:{line_no}"
         try:
             record = json.loads(line)
+        except RecursionError:  # the json module recurses once per nesting level
+            raise DatasetFormatError(f"{where}: {TOO_DEEP}") from None
         except json.JSONDecodeError as e:
             if count == 0:
                 try:
                     json.loads(text)
-                except json.JSONDecodeError:
+                except (json.JSONDecodeError, RecursionError):
                     pass
                 else:
                     raise DatasetFormatError(f"{where}: the file is one JSON document spread over several lines, not "

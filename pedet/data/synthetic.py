@@ -868,6 +868,7 @@ def _map_jobs(fn, jobs: list, workers: int) -> Iterator[Iterator]:
     can (a spawned worker would re-import pedet.data, hence Detectron2 and torch: seconds per worker); the rendering
     uses numpy/OpenCV only, never torch, so forking a process that has torch loaded is safe here.
     """
+    workers = min(workers, len(jobs))  # never more processes than images
     if workers <= 1:
         yield map(fn, jobs)
         return
@@ -1091,8 +1092,11 @@ def spec_with_overrides(spec: SplitSpec, args: argparse.Namespace) -> SplitSpec:
 
 def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """parser.error (one line, exit status 2) for arguments that no spec check covers."""
-    if args.workers < 1:
-        parser.error(f"--workers must be at least 1, got {args.workers}")
+    if not 1 <= args.workers <= MAX_WORKERS:
+        parser.error(f"--workers must be in [1, {MAX_WORKERS}], got {args.workers}")
+    for flag, value in (("--out", args.out), ("--root", args.root), ("--preview", args.preview)):
+        if value is not None and not value.strip():
+            parser.error(f"{flag} must not be empty")
     if not 1 <= args.preview_images <= 100:
         parser.error(f"--preview-images must be in [1, 100], got {args.preview_images}")
     for split in args.split or []:
@@ -1103,9 +1107,12 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
             parser.error(f"{flag} '{folder}' exists and is not a folder")
     if args.preview is not None and os.path.isdir(args.preview):
         parser.error(f"--preview '{args.preview}' is a folder; give the PNG file to write")
+    if args.preview is not None and not args.preview.lower().endswith(".png"):
+        parser.error(f"--preview writes a PNG file; give a name ending in .png, got {args.preview!r}")
 
 
 SPLIT_NAME = re.compile(r"[A-Za-z0-9_-]+")
+MAX_WORKERS = 256  # rendering processes; more than the cores only adds memory
 
 
 def main(argv: Sequence[str] | None = None) -> int:

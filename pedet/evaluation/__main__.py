@@ -52,6 +52,13 @@ def _check_options(args) -> str | None:
         return f"--setups names a setup twice: {' '.join(args.setups)}"
     if os.path.abspath(args.gt) == os.path.abspath(args.dt):
         return f"--gt and --dt are the same file ({args.gt})"
+    for flag, value in (("--out", args.out), ("--plot", args.plot)):
+        if value is not None and not value.strip():
+            return f"{flag} must not be empty"
+    for flag, value in (("--out", args.out), ("--plot", args.plot)):
+        for name, path in (("--gt", args.gt), ("--dt", args.dt)):
+            if value and os.path.abspath(value) == os.path.abspath(path):  # the input would be overwritten
+                return f"{flag} is the {name} file ({path}); give another path"
     return None
 
 

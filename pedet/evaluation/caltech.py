@@ -21,11 +21,20 @@ Shape shorthand:  I images, G GT boxes, D detections.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
-from .citypersons import Setup, SetupResult, accumulate_setup, global_rank_order, match_subset, parse_setup
-from .io import DetectionSet, EvalInputError, GroundTruthSet
+from .citypersons import (
+    Setup,
+    SetupResult,
+    accumulate_setup,
+    check_unique_names,
+    global_rank_order,
+    match_subset,
+    parse_setup,
+)
+from .io import DetectionSet, EvalInputError, EvalInputWarning, GroundTruthSet
 from .mr import FPPI_REFS_MATLAB, candidate_pairs
 
 __all__ = ["CALTECH_SETUPS", "DEFAULT_CALTECH_SETUPS", "CALTECH_LABELS", "evaluate_caltech", "squarify"]
@@ -80,6 +89,10 @@ def _loaded_subset(gt: GroundTruthSet) -> GroundTruthSet:
     keep = np.isin(gt.labels, CALTECH_LABELS)
     if keep.all():
         return gt
+    other = sorted({str(lab) for lab in gt.labels[~keep]})
+    warnings.warn(f"caltech gt: {int((~keep).sum())} box(es) have a label other than {' / '.join(CALTECH_LABELS)} "
+                  f"({', '.join(repr(x) for x in other[:5])}); the toolbox does not load them, so they are neither "
+                  "persons nor ignore regions", EvalInputWarning, stacklevel=3)
     counts = np.bincount(gt.image_of_box()[keep], minlength=gt.num_images)
     offsets = np.zeros(gt.num_images + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
@@ -108,6 +121,14 @@ def evaluate_caltech(
         {setup name: SetupResult} (mode "matlab": recall 0 where no detection has FPPI <= ref).
     """
     setups = [s if isinstance(s, Setup) else parse_setup(s, CALTECH_SETUPS) for s in setups]
+    check_unique_names(setups)
+    w, h = gt.image_width, gt.image_height
+    odd = (np.isfinite(w) & (w != 640)) | (np.isfinite(h) & (h != 480))
+    if tuple(border) == BORDER and odd.any():
+        i = int(np.flatnonzero(odd)[0])
+        warnings.warn(f"caltech gt: {int(odd.sum())} image(s) are not 640 x 480 (first: {gt.image_ids[i]!r}, "
+                      f"{gt.image_width[i]:g} x {gt.image_height[i]:g}); the ignore border {list(BORDER)} is the "
+                      "toolbox's, for Caltech's 640 x 480 frames", EvalInputWarning, stacklevel=2)
     gt = _loaded_subset(gt)
     labels = gt.labels if gt.labels is not None else np.where(gt.ignore, "ignore", "person")
     is_person = (labels == "person") & ~gt.ignore

@@ -19,11 +19,12 @@ Shape shorthand:  I images, G GT boxes, D detections, P candidate pairs, R = 9 r
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .io import DetectionSet, GroundTruthSet
+from .io import DetectionSet, EvalInputWarning, GroundTruthSet
 from .mr import (
     FPPI_REFS,
     candidate_pairs,
@@ -74,13 +75,27 @@ def parse_setup(text: str, known: dict | None = None) -> Setup:
         raise ValueError(f"unknown setup {text!r}: use one of {sorted(known)} or NAME:HMIN:HMAX:VMIN:VMAX")
 
     def num(s: str) -> float:
-        v = float(s)
+        try:
+            v = float(s)
+        except ValueError:
+            raise ValueError(f"setup {text!r}: {s!r} is not a number (NAME:HMIN:HMAX:VMIN:VMAX)") from None
         return INF if math.isinf(v) else v
 
     name, h0, h1, v0, v1 = parts[0], *map(num, parts[1:])
+    if not name or name in known:  # a custom range under a built-in name would be reported as that subset
+        raise ValueError(f"setup {text!r}: give the custom subset a name of its own "
+                         + (f"(not the built-in {name!r})" if name else "(NAME:HMIN:HMAX:VMIN:VMAX)"))
     if not (h0 <= h1 and v0 <= v1):
         raise ValueError(f"setup {text!r}: empty range")
     return Setup(name, (h0, h1), (v0, v1))
+
+
+def check_unique_names(setups: list) -> None:
+    """ValueError if two subsets share a name (the second would silently replace the first in the results)."""
+    names = [s.name for s in setups]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f"setups: the name {dup[0]!r} is given twice; each subset needs its own name")
 
 
 @dataclass
@@ -234,6 +249,12 @@ def evaluate_citypersons(
     if mode not in ("official", "matlab"):
         raise ValueError(f"mode must be 'official' or 'matlab', got {mode!r}")
     setups = [s if isinstance(s, Setup) else parse_setup(s) for s in setups]
+    check_unique_names(setups)
+    n_zero = int((~gt.ignore & (gt.ann_ids == 0)).sum())
+    if mode == "official" and n_zero:
+        warnings.warn(f"{n_zero} regular ground-truth box(es) have annotation id 0; the official script reads a match "
+                      "to id 0 as no match, so detections of them count as false positives (ids start at 1 in "
+                      "val_gt.json; --mode matlab has no such rule)", EvalInputWarning, stacklevel=2)
     n_det = dt.num_dets
     img_of_det = dt.image_of_det()
     local_rank = np.arange(n_det) - dt.offsets[img_of_det]

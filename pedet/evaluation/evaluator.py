@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import math
 import os
 
 import numpy as np
@@ -31,7 +32,7 @@ from detectron2.utils import comm
 from pedet.config import add_miss_rate_config  # noqa: F401  (re-exported: TEST.MISS_RATE keys)
 
 from .evaluator_io import atomic_write, atomic_write_json, atomic_write_text, coco_results, odgt_lines
-from .io import detections_from_arrays, ground_truth_from_dataset_dicts
+from .io import EvalInputError, detections_from_arrays, ground_truth_from_dataset_dicts
 from .report import PROTOCOLS, evaluate, json_safe
 
 __all__ = ["MissRateEvaluator", "build_miss_rate_evaluator", "add_miss_rate_config", "miss_rate_metric"]
@@ -81,6 +82,7 @@ class MissRateEvaluator(DatasetEvaluator):
                 f"MissRateEvaluator: dataset '{dataset_name}' has evaluator_type {self._protocol!r}; pass protocol= "
                 f"one of {PROTOCOLS}"
             )
+        _check_arguments(self._protocol, setups, mode, box, error_analysis_fppi)
         self._setups = list(setups) if setups else None
         self._mode = mode
         self._box = box
@@ -97,6 +99,9 @@ class MissRateEvaluator(DatasetEvaluator):
     def process(self, inputs, outputs):
         """Keep every predicted person box (float64 XYWH, original image size) and score, per image_id."""
         for inp, out in zip(inputs, outputs):
+            if "instances" not in out or not all(out["instances"].has(k) for k in ("pred_boxes", "scores")):
+                raise EvalInputError(f"MissRateEvaluator: the output for image {inp.get('image_id')!r} has no "
+                                     "'instances' with pred_boxes and scores (a detection model's output is needed)")
             inst = out["instances"].to("cpu")
             boxes = inst.pred_boxes.tensor.numpy().astype(np.float64).reshape(-1, 4)
             scores = inst.scores.numpy().astype(np.float64).reshape(-1)
@@ -116,7 +121,8 @@ class MissRateEvaluator(DatasetEvaluator):
         else:
             predictions = self._predictions
         gt = ground_truth_from_dataset_dicts(
-            DatasetCatalog.get(self._dataset_name), box="visible" if self._box == "visible" else "full"
+            DatasetCatalog.get(self._dataset_name), box="visible" if self._box == "visible" else "full",
+            what=f"dataset '{self._dataset_name}'",
         )
         dt = detections_from_arrays(gt, predictions)
         missing = gt.num_images - len(predictions)
@@ -149,6 +155,35 @@ class MissRateEvaluator(DatasetEvaluator):
             from .plots import plot_mr_fppi
 
             plot_mr_fppi(report, out)
+
+
+def _check_arguments(protocol: str, setups, mode: str, box: str, error_analysis_fppi) -> None:
+    """
+    ValueError for an argument the protocol would reject or silently ignore, raised when the evaluator is built
+    (as the command's option checks), not after an inference pass over the whole data set.
+    """
+    if mode not in ("official", "matlab"):
+        raise ValueError(f"MissRateEvaluator: mode must be 'official' or 'matlab', got {mode!r}")
+    if box not in ("full", "visible"):
+        raise ValueError(f"MissRateEvaluator: box must be 'full' or 'visible', got {box!r}")
+    if box != "full" and protocol != "crowdhuman":
+        raise ValueError(f"MissRateEvaluator: box={box!r} applies to crowdhuman only, not {protocol}")
+    if mode != "official" and protocol != "citypersons":
+        raise ValueError(f"MissRateEvaluator: mode={mode!r} applies to citypersons only, not {protocol}")
+    if setups:
+        if protocol == "crowdhuman":
+            raise ValueError("MissRateEvaluator: setups apply to citypersons / caltech only, not crowdhuman")
+        from .caltech import CALTECH_SETUPS
+        from .citypersons import CITYPERSONS_SETUPS, parse_setup
+
+        known = CITYPERSONS_SETUPS if protocol == "citypersons" else CALTECH_SETUPS
+        names = [parse_setup(s, known).name if isinstance(s, str) else s.name for s in setups]
+        if len(set(names)) != len(names):
+            raise ValueError(f"MissRateEvaluator: setups name a subset twice: {names}")
+    if error_analysis_fppi is not None and not (isinstance(error_analysis_fppi, (int, float))
+                                                and math.isfinite(error_analysis_fppi) and error_analysis_fppi > 0):
+        raise ValueError(f"MissRateEvaluator: error_analysis_fppi must be a positive finite FPPI (e.g. 0.1) or None, "
+                         f"got {error_analysis_fppi!r}")
 
 
 def _write_json_compact(path: str, obj) -> None:

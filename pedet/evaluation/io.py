@@ -14,6 +14,7 @@ import json
 import math
 import re
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
@@ -67,8 +68,21 @@ def _bad_number(v, where: str, key: str) -> EvalInputError | None:
     """The error for a value that should be one finite JSON number, else None."""
     if not _is_number(v):
         return EvalInputError(f"{where}: {key!r} is {_json_type(v)} ({v!r:.40}), not a number")
-    if not math.isfinite(v):
+    try:
+        finite = math.isfinite(v)
+    except OverflowError:  # an integer of hundreds of digits (JSON has no limit; a float has)
+        return EvalInputError(f"{where}: {key!r} is an integer of {len(str(abs(v)))} digits, too large for a float")
+    if not finite:
         return EvalInputError(f"{where}: {key!r} is {v}, not a finite number")
+    return None
+
+
+def _bad_flag(v, where: str, key: str) -> EvalInputError | None:
+    """The error for a value that should be a 0/1 flag (JSON 0, 1, false, true), else None."""
+    if not _is_number(v) and not isinstance(v, bool):
+        return _bad_number(v, where, key)
+    if v not in (0, 1):  # NaN, 2 or -1 would otherwise silently mean "ignore"
+        return EvalInputError(f"{where}: {key!r} is {v!r}, not 0 or 1")
     return None
 
 
@@ -83,6 +97,14 @@ def _bad_box(v, where: str, key: str) -> EvalInputError | None:
     if v[2] < 0 or v[3] < 0:
         return EvalInputError(f"{where}: {key!r} {v} has a negative width or height")
     return None
+
+
+def _bad_range(v, where: str, key: str, lo: float, hi: float) -> EvalInputError | None:
+    """The error for a value that should be a finite number in [lo, hi], else None."""
+    e = _bad_number(v, where, key)
+    if e is None and not lo <= v <= hi:
+        e = EvalInputError(f"{where}: {key!r} is {v}, outside [{lo:g}, {hi:g}]")
+    return e
 
 
 def _raise_first(errors) -> None:
@@ -330,6 +352,9 @@ def _loads(data: bytes, where: str):
         return json.loads(data)
     except ValueError as e:  # JSONDecodeError, or bytes in no JSON encoding
         raise EvalInputError(f"{where}: invalid JSON ({e})") from None
+    except RecursionError:  # json recurses once per level (orjson stops at 1024 levels)
+        raise EvalInputError(f"{where}: the JSON is nested too deeply (thousands of levels of lists or objects); "
+                             "not an annotation or detection file") from None
 
 
 def _read_lines(path: str) -> list[tuple[int, bytes]]:
@@ -533,8 +558,9 @@ def read_crowdhuman_gt(path_or_records: str | list, box_key: str = "fbox") -> Gr
             if box_key not in b:
                 raise EvalInputError(f"{where}: gtboxes {k}: no {box_key!r}")
             x = b.get("extra")
-            if x is not None and (not isinstance(x, dict) or not _is_number(x.get("ignore", 0))):
-                raise EvalInputError(f"{where}: gtboxes {k}: 'extra' must be an object whose 'ignore' is 0 or 1")
+            if x is not None and (not isinstance(x, dict) or _bad_flag(x.get("ignore", 0), where, "ignore")):
+                raise EvalInputError(f"{where}: gtboxes {k}: 'extra' must be an object whose 'ignore' is 0 or 1"
+                                     + (f", got {x.get('ignore')!r}" if isinstance(x, dict) else ""))
         n_other_tag += sum(1 for t in tags if t not in _CH_KNOWN_TAGS)
         boxes.extend([b[box_key] for b in gtb])
         vis.extend([b.get(other) or b[box_key] for b in gtb])
@@ -639,7 +665,7 @@ def _json_document(data: bytes, path: str):
         first = data.lstrip().split(b"\n", 1)[0]
         try:
             rec = json.loads(first)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise EvalInputError(str(err).replace("invalid JSON", "invalid JSON (truncated, or not JSON?)", 1)) \
                 from None
         if isinstance(rec, dict) and "ID" in rec:
@@ -670,6 +696,10 @@ def _category_filter(items: list, category_id: int | None, where: str, kind: str
     """
     if category_id is None:
         return items
+    for k, a in enumerate(items):
+        c = a.get("category_id", 1)
+        if not (_id_ok(c) or c is None):
+            raise EvalInputError(f"{where}: {kind} {k}: 'category_id' is {_json_type(c)} ({c!r:.40}), not an integer")
     kept = [a for a in items if a.get("category_id", 1) == category_id]
     if len(kept) != len(items):
         cats = {a.get("category_id") for a in items if a.get("category_id", 1) != category_id}
@@ -747,9 +777,9 @@ def read_coco_gt(
     for k, (a, r) in enumerate(zip(anns, rows)):  # one pass of type checks (a string would parse as a number)
         aw = f"{where}: annotation {r[5]!r} (image {a['image_id']!r})"
         _raise_first([_bad_box(r[0], aw, "bbox"), None if r[1] is None else _bad_box(r[1], aw, "vis_bbox"),
-                      None if r[2] is None else _bad_number(r[2], aw, "height"),
-                      None if r[3] is None else _bad_number(r[3], aw, "vis_ratio"),
-                      None if _is_number(r[4]) or isinstance(r[4], bool) else _bad_number(r[4], aw, "ignore"),
+                      None if r[2] is None else _bad_range(r[2], aw, "height", 0.0, math.inf),
+                      None if r[3] is None else _bad_range(r[3], aw, "vis_ratio", 0.0, 1.0),
+                      _bad_flag(r[4], aw, "ignore"),
                       None if r[5] is None or type(r[5]) is int else
                       EvalInputError(f"{aw}: 'id' is {_json_type(r[5])}, not an integer")])
         if require_labels and not isinstance(a.get("label"), str):
@@ -852,53 +882,125 @@ def _fast_coco_results(
 _XYXY_ABS, _XYWH_ABS = 0, 1  # detectron2.structures.BoxMode values (not imported: this module stays numpy-only)
 
 
-def _xywh(box, mode) -> list:
-    mode = int(mode)
-    if mode == _XYWH_ABS:
-        return [float(v) for v in box]
-    if mode == _XYXY_ABS:
-        return [float(box[0]), float(box[1]), float(box[2]) - float(box[0]), float(box[3]) - float(box[1])]
-    raise EvalInputError(f"dataset dicts: unsupported bbox_mode {mode} (XYXY_ABS or XYWH_ABS expected)")
+def _xywh(box, mode, where: str, key: str) -> list:
+    """One dataset-dict box (4 finite numbers in XYXY_ABS or XYWH_ABS) as XYWH floats; EvalInputError otherwise."""
+    if isinstance(mode, bool) or not isinstance(mode, (int, np.integer)) or int(mode) not in (_XYXY_ABS, _XYWH_ABS):
+        raise EvalInputError(f"{where}: unsupported bbox_mode {mode!r} (XYXY_ABS or XYWH_ABS expected)")
+    if isinstance(box, np.ndarray):
+        box = box.tolist()
+    if not isinstance(box, (list, tuple)) or len(box) != 4:
+        raise EvalInputError(f"{where}: {key!r} must be 4 numbers, got {box!r:.60}")
+    for v in box:
+        if (e := _bad_number(_py(v), where, key)) is not None:
+            raise e
+    box = [float(v) for v in box]
+    if int(mode) == _XYXY_ABS:
+        box = [box[0], box[1], box[2] - box[0], box[3] - box[1]]
+    return box
 
 
-def ground_truth_from_dataset_dicts(dicts: Sequence[dict], box: str = "full") -> GroundTruthSet:
+def _py(v):
+    """A numpy scalar as the Python number it holds (dataset dicts may carry np.float32 or np.bool_)."""
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _dict_record(d, k: int, what: str) -> tuple[str, list]:
+    """Check the per-image keys of dataset dict ``k``; returns (where, annotations)."""
+    if not isinstance(d, dict) or "image_id" not in d:
+        raise EvalInputError(f"{what}: record {k} has no 'image_id'")
+    if not _id_ok(d["image_id"]):
+        raise EvalInputError(f"{what}: record {k}: 'image_id' {d['image_id']!r:.40} is not a string or an integer")
+    where = f"{what}: image {d['image_id']!r}"
+    if not isinstance(d.get("annotations"), list):  # without it the image would silently have no ground truth
+        got = "no 'annotations'" if "annotations" not in d else f"'annotations' is {_json_type(d['annotations'])}"
+        raise EvalInputError(f"{where}: {got}; the evaluator needs the ground truth (a list, [] for none)")
+    for key in ("width", "height"):
+        v = _py(d.get(key))
+        if v is not None and (e := _bad_range(v, where, key, 1e-300, math.inf)) is not None:
+            raise e
+    return where, d["annotations"]
+
+
+def _dict_annotation(a, where: str, box: str) -> tuple:
+    """(box, other box, height, vis ratio, ignore, label) of one pedet-format annotation, checked."""
+    if not isinstance(a, dict):
+        raise EvalInputError(f"{where}: an annotation is {_json_type(a)}, not a dict")
+    if "bbox" not in a:
+        raise EvalInputError(f"{where}: an annotation has no 'bbox'")
+    mode = a.get("bbox_mode", _XYWH_ABS)
+    full = _xywh(a["bbox"], mode, where, "bbox")
+    v = _xywh(a["vis_bbox"], mode, where, "vis_bbox") if a.get("vis_bbox") is not None else full
+    cat = _py(a.get("category_id", 0))
+    if isinstance(cat, bool) or cat not in (0, -1):  # another class would silently count as a person
+        raise EvalInputError(f"{where}: 'category_id' {cat!r} is neither 0 (person) nor -1 (ignore region); the "
+                             "miss-rate protocols score one class, person")
+    for key in ("ignore", "iscrowd"):
+        if (e := _bad_flag(_py(a.get(key, 0)), where, key)) is not None:
+            raise e
+    fa = full[2] * full[3]
+    height = _py(a.get("height", full[3]))
+    ratio = _py(a.get("vis_ratio", v[2] * v[3] / fa if fa > 0 else 1.0))
+    _raise_first([_bad_range(height, where, "height", 0.0, math.inf),
+                  _bad_range(ratio, where, "vis_ratio", 0.0, 1.0)])
+    label = a.get("label")
+    if label is not None and not isinstance(label, str):
+        raise EvalInputError(f"{where}: 'label' is {_json_type(label)}, not a string")
+    ignore = bool(a.get("ignore", 0)) or cat == -1 or bool(a.get("iscrowd", 0))
+    return (v, full) if box == "visible" else (full, v), float(height), float(ratio), ignore, label
+
+
+def ground_truth_from_dataset_dicts(dicts: Sequence[dict], box: str = "full",
+                                    what: str = "dataset dicts") -> GroundTruthSet:
     """
     Ground truth from Detectron2 dataset dicts in pedet's record format (pedet.data.common.make_annotation).
 
-    Per annotation: ``bbox`` (full box, unclipped; ``bbox_mode`` XYWH_ABS or XYXY_ABS), ``vis_bbox`` (visible box,
-    same mode; default bbox), ``height`` (default box height), ``vis_ratio`` (default area ratio), ignore =
-    ``ignore`` or ``category_id == -1`` or ``iscrowd``; optional ``label``.
+    Per image: ``image_id`` (string or integer), ``annotations`` (a list; required: an image without it would
+    silently have no ground truth), optional ``width`` / ``height`` (positive). Per annotation: ``bbox`` (full box,
+    unclipped; ``bbox_mode`` XYWH_ABS or XYXY_ABS), ``vis_bbox`` (visible box, same mode; default bbox), ``height``
+    (>= 0, default box height), ``vis_ratio`` (in [0, 1], default area ratio), ``category_id`` 0 (person) or -1
+    (ignore region); ignore = ``ignore`` or ``category_id == -1`` or ``iscrowd`` (flags 0 / 1); optional ``label``.
 
     Args:
         box: "full" evaluates against ``bbox``; "visible" against ``vis_bbox`` (CrowdHuman visible-body mode).
+        what: names the source in errors, e.g. "dataset 'crowdhuman_val'".
+    Raises:
+        EvalInputError naming the image and what is wrong (missing key, a value of the wrong type, NaN / inf,
+        out of range, another category).
     """
     ids, counts, boxes, vis, heights, ratios, ignore, labels, widths, hs = [], [], [], [], [], [], [], [], [], []
     any_label = False
-    for d in dicts:
+    for k, d in enumerate(dicts):
+        where, anns = _dict_record(d, k, what)
         ids.append(d["image_id"])
-        anns = d.get("annotations", [])
         counts.append(len(anns))
-        widths.append(d.get("width", math.nan))
-        hs.append(d.get("height", math.nan))
+        widths.append(math.nan if d.get("width") is None else d["width"])
+        hs.append(math.nan if d.get("height") is None else d["height"])
         for a in anns:
-            mode = a.get("bbox_mode", _XYWH_ABS)
-            full = _xywh(a["bbox"], mode)
-            v = _xywh(a["vis_bbox"], mode) if "vis_bbox" in a else full
-            boxes.append(v if box == "visible" else full)
-            vis.append(full if box == "visible" else v)
-            heights.append(float(a.get("height", full[3])))
-            fa = full[2] * full[3]
-            ratios.append(float(a["vis_ratio"]) if "vis_ratio" in a else (v[2] * v[3] / fa if fa > 0 else 1.0))
-            ignore.append(bool(a.get("ignore", 0)) or a.get("category_id", 0) == -1 or bool(a.get("iscrowd", 0)))
-            any_label |= "label" in a
-            labels.append(a.get("label"))
+            (b, other), height, ratio, ig, label = _dict_annotation(a, where, box)
+            boxes.append(b)
+            vis.append(other)
+            heights.append(height)
+            ratios.append(ratio)
+            ignore.append(ig)
+            any_label |= label is not None
+            labels.append(label)
     if any_label:
         labels = [lab if lab is not None else ("ignore" if ig else "person") for lab, ig in zip(labels, ignore)]
-    return build_ground_truth(
-        ids, counts, _as_boxes(boxes, "dataset dicts"), vis_boxes=_as_boxes(vis, "dataset dicts"), heights=heights,
-        vis_ratios=ratios, ignore=np.asarray(ignore, dtype=bool), labels=labels if any_label else None,
-        image_width=widths, image_height=hs,
-    )
+    with _prefixed(what):
+        return build_ground_truth(
+            ids, counts, _as_boxes(boxes, what), vis_boxes=_as_boxes(vis, what), heights=heights,
+            vis_ratios=ratios, ignore=np.asarray(ignore, dtype=bool), labels=labels if any_label else None,
+            image_width=widths, image_height=hs,
+        )
+
+
+@contextmanager
+def _prefixed(what: str):
+    """Name the source in build_ground_truth's errors ("ground truth: duplicate image id ..." -> "WHAT: ...")."""
+    try:
+        yield
+    except EvalInputError as e:
+        raise EvalInputError(f"{what}: {e}".replace(": ground truth: ", ": ", 1)) from None
 
 
 def detections_from_arrays(gt: GroundTruthSet, per_image: Sequence[tuple]) -> DetectionSet:
@@ -912,7 +1014,7 @@ def detections_from_arrays(gt: GroundTruthSet, per_image: Sequence[tuple]) -> De
     seen: set = set()
     img, boxes, scores = [], [], []
     for img_id, b, s in per_image:
-        if img_id not in index:
+        if not _id_ok(img_id) or img_id not in index:
             raise EvalInputError(f"predictions: image id {img_id!r} is not in the ground truth")
         if img_id in seen:
             raise EvalInputError(f"predictions: duplicate image id {img_id!r}")

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from pedet.evaluation.caltech import evaluate_caltech, squarify
+from pedet.evaluation.io import EvalInputWarning
 
 from .helpers import make_dt, make_gt
 
@@ -29,7 +30,8 @@ def test_border_and_labels_make_ignore_gts():
     gts = [dict(bbox=[4, 10, 20, 60], label="person"), dict(bbox=[615, 10, 20, 60], label="person"),
            dict(bbox=[100, 10, 20, 60], label="people"), dict(bbox=[200, 10, 20, 60], label="person?"),
            dict(bbox=[300, 10, 20, 60], label="cyclist")]
-    r = evaluate_caltech(_gt(gts), make_dt(_gt(gts), []), ["Reasonable"])["Reasonable"]
+    with pytest.warns(EvalInputWarning, match=r"1 box\(es\) have a label other than .* \('cyclist'\)"):
+        r = evaluate_caltech(_gt(gts), make_dt(_gt(gts), []), ["Reasonable"])["Reasonable"]
     assert r.gt_regular.tolist() == [False, True, False, False]  # 4 loaded boxes, the cyclist dropped
     assert r.num_ignore_gt == 3
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from pedet.evaluation.citypersons import evaluate_citypersons, parse_setup
+from pedet.evaluation.io import EvalInputWarning
 
 from .helpers import make_dt, make_gt
 
@@ -116,7 +117,8 @@ def test_gt_with_annotation_id_zero_turns_its_tp_into_fp_in_official_mode():
     # dtMatches stores the GT id and is read as a boolean: id 0 -> "unmatched" -> FP (the GT is still consumed)
     gt = make_gt([(1, [dict(bbox=[0, 0, 20, 60], id=0)])])
     dt = make_dt(gt, [(1, [0, 0, 20, 60], 0.9)])
-    assert evaluate_citypersons(gt, dt, ["Reasonable"], mode="official")["Reasonable"].num_fp == 1
+    with pytest.warns(EvalInputWarning, match="1 regular ground-truth box"):  # said, not silent
+        assert evaluate_citypersons(gt, dt, ["Reasonable"], mode="official")["Reasonable"].num_fp == 1
     assert evaluate_citypersons(gt, dt, ["Reasonable"], mode="matlab")["Reasonable"].num_tp == 1
 
 

@@ -1,0 +1,105 @@
+"""
+Second bad-input trial of ``python -m pedet.evaluation`` (issue 11): inputs the first catalogue (test_bad_input.py)
+did not try. Flags that are NaN / 2 / -1 (read as "ignore" before), heights and visibilities out of range,
+categories of the wrong type, JSON nested thousands of levels deep or holding 400-digit integers, custom setups
+that shadow or repeat a name, --out / --plot that are empty or would overwrite an input, Caltech labels the toolbox
+does not load. Each case ends with exit status 1 or 2 and one line naming the file, the record and the problem, or
+exit 0 with one counted warning; never a traceback.
+"""
+import json
+import re
+
+import pytest
+
+from .test_bad_input import CAL_GT, CH_GT, CP_DT, CP_GT, NAN, _mut, _odgt, _run
+
+HUGE = "1" + "0" * 400
+DEEP = "[" * 100_000 + "]" * 100_000
+
+# (case id, protocol, GT text or None = the good one, DT text or None, extra args, exit status, regex on stderr)
+CASES = [
+    # --- flags, heights and visibilities: values the validation let through and the protocol read silently
+    *[(f"ch-gt-extra-ignore-{name}", "crowdhuman", _odgt(_mut(CH_GT, [0, "gtboxes", 0, "extra", "ignore"], v)), None,
+       [], 1, rf"{{gt}}: line 1 \(image 'a'\): gtboxes 0: 'extra' must be an object whose 'ignore' is 0 or 1, got {g}")
+      for name, v, g in [("nan", NAN, "nan"), ("2", 2, "2"), ("minus-1", -1, "-1")]],
+    *[(f"cp-gt-ignore-{name}", "citypersons", json.dumps(_mut(CP_GT, ["annotations", 0, "ignore"], v)), None, [], 1,
+       rf"{{gt}}: annotation 1 \(image 1\): 'ignore' is {g}, not 0 or 1") for name, v, g in
+      [("nan", NAN, "nan"), ("2", 2, "2"), ("minus-1", -1, "-1")]],
+    ("cal-gt-ignore-2", "caltech", json.dumps(_mut(CAL_GT, ["annotations", 0, "ignore"], 2)), None, [], 1,
+     r"{gt}: annotation 1 \(image 1\): 'ignore' is 2, not 0 or 1"),
+    ("cp-gt-height-negative", "citypersons", json.dumps(_mut(CP_GT, ["annotations", 0, "height"], -100)), None, [], 1,
+     r"{gt}: annotation 1 \(image 1\): 'height' is -100, outside \[0, inf\]"),
+    ("cp-gt-vis-ratio-above-1", "citypersons", json.dumps(_mut(CP_GT, ["annotations", 0, "vis_ratio"], 1.5)), None,
+     [], 1, r"{gt}: annotation 1 \(image 1\): 'vis_ratio' is 1.5, outside \[0, 1\]"),
+    ("cp-gt-vis-ratio-negative", "citypersons", json.dumps(_mut(CP_GT, ["annotations", 0, "vis_ratio"], -0.5)), None,
+     [], 1, r"{gt}: annotation 1 \(image 1\): 'vis_ratio' is -0.5, outside \[0, 1\]"),
+    # --- category ids of the wrong type
+    ("cp-gt-category-list", "citypersons", json.dumps(_mut(CP_GT, ["annotations", 0, "category_id"], [1])), None, [],
+     1, r"{gt}: annotation 0: 'category_id' is a list \(\[1\]\), not an integer"),
+    ("cp-dt-category-list", "citypersons", None, json.dumps(_mut(CP_DT, [0, "category_id"], [1])), [], 1,
+     r"{dt}: detection 0: 'category_id' is a list"),
+    ("cp-dt-category-true", "citypersons", None, json.dumps(_mut(CP_DT, [0, "category_id"], True)), [], 1,
+     r"{dt}: detection 0: 'category_id' is a boolean"),  # True == 1: it was read as a person
+    # --- JSON that is valid but extreme
+    ("ch-gt-nested", "crowdhuman", '{"ID": "a", "gtboxes": ' + DEEP + "}\n", None, [], 1,
+     r"{gt}: line 1: the JSON is nested too deeply"),
+    ("cp-dt-nested", "citypersons", None, DEEP, [], 1, r"{dt}: the JSON is nested too deeply"),
+    ("ch-gt-fbox-401-digits", "crowdhuman", '{"ID": "a", "gtboxes": [{"tag": "person", "fbox": [1, 2, ' + HUGE
+     + ", 20]}]}\n", None, [], 1, r"{gt}: line 1 \(image 'a'\): gtboxes 0: 'fbox' is an integer of 401 digits"),
+    ("ch-dt-score-401-digits", "crowdhuman", None, '{"ID": "a", "dtboxes": [{"box": [1, 2, 3, 4], "score": ' + HUGE
+     + "}]}\n", [], 1, r"{dt}: line 1 \(image 'a'\): dtboxes 0: 'score' is an integer of 401 digits"),
+    ("cp-dt-bbox-401-digits", "citypersons", None, '[{"image_id": 1, "category_id": 1, "bbox": [1, 2, ' + HUGE
+     + ', 4], "score": 0.5}]', [], 1, r"{dt}: detection in image 1: 'bbox' is an integer of 401 digits"),
+    ("cp-gt-height-401-digits", "citypersons", json.dumps(CP_GT).replace('"height": 100,', f'"height": {HUGE},'), None,
+     [], 1, r"{gt}: annotation 1 \(image 1\): 'height' is an integer of 401 digits"),
+    # --- setups
+    ("setup-not-a-number", "citypersons", None, None, ["--setups", "X:a:100:0:1"], 1,
+     r"setup 'X:a:100:0:1': 'a' is not a number \(NAME:HMIN:HMAX:VMIN:VMAX\)"),
+    ("setup-without-name", "citypersons", None, None, ["--setups", ":50:100:0:1"], 1,
+     r"setup ':50:100:0:1': give the custom subset a name of its own"),
+    ("setup-shadows-built-in", "citypersons", None, None, ["--setups", "Reasonable:0:10:0:1"], 1,
+     r"setup 'Reasonable:0:10:0:1': give the custom subset a name of its own \(not the built-in 'Reasonable'\)"),
+    ("setup-name-twice", "caltech", json.dumps(CAL_GT), json.dumps(CP_DT[:1]),
+     ["--setups", "X:0:10:0:1", "X:10:20:0:1"], 1, r"setups: the name 'X' is given twice"),
+    # --- outputs
+    ("out-empty", "citypersons", None, None, ["--out", ""], 2, r"--out must not be empty"),
+    ("plot-empty", "citypersons", None, None, ["--plot", " "], 2, r"--plot must not be empty"),
+    ("out-is-gt", "citypersons", None, None, ["--out", "{gt}"], 2, r"--out is the --gt file \({gt}\)"),
+    ("out-is-dt", "crowdhuman", None, None, ["--out", "{dt}"], 2, r"--out is the --dt file \({dt}\)"),
+    # --- documented reading, now with a counted warning
+    ("cal-gt-label-unknown-warns", "caltech", json.dumps(_mut(CAL_GT, ["annotations", 0, "label"], "car")), None, [],
+     0, r"warning: caltech gt: 1 box\(es\) have a label other than person / person\? / people / person-fa / "
+        r"ignore \('car'\); the toolbox does not load them"),
+    ("cal-gt-not-640x480-warns", "caltech", json.dumps(_mut(CAL_GT, ["images", 0, "width"], 1280)), None, [], 0,
+     r"warning: caltech gt: 1 image\(s\) are not 640 x 480 \(first: 1, 1280 x 480\)"),
+    ("cp-gt-annotation-id-0-warns", "citypersons", json.dumps(_mut(CP_GT, ["annotations", 0, "id"], 0)), None, [], 0,
+     r"warning: 1 regular ground-truth box\(es\) have annotation id 0; the official script reads a match to id 0 as "
+     r"no match"),
+]
+
+
+@pytest.mark.parametrize("case,protocol,gt_text,dt_text,args,status,pattern", CASES, ids=[c[0] for c in CASES])
+def test_fresh_bad_input_gives_one_line(tmp_path, capsys, case, protocol, gt_text, dt_text, args, status, pattern):
+    ext = "odgt" if protocol == "crowdhuman" else "json"
+    gt, dt = str(tmp_path / f"gt.{ext}"), str(tmp_path / f"dt.{ext}")
+    args = [a.replace("{gt}", gt).replace("{dt}", dt) for a in args]
+    rc, err, gt, dt = _run(tmp_path, capsys, protocol, gt_text, dt_text, args)
+    assert rc == status, err
+    assert "Traceback" not in err
+    lines = [x for x in err.splitlines() if x.strip() and not x.startswith(("usage:", " "))]
+    assert len(lines) == 1, err
+    assert re.search(pattern.replace("{gt}", re.escape(gt)).replace("{dt}", re.escape(dt)), lines[0]), lines[0]
+
+
+def test_out_equal_to_the_gt_leaves_the_gt_untouched(tmp_path, capsys):
+    """Before: --out gt.json wrote the metrics over the ground truth and exited 0."""
+    rc, _, gt, _ = _run(tmp_path, capsys, "citypersons", None, None, ["--out", str(tmp_path / "gt.json")])
+    assert rc == 2 and json.loads(open(gt).read()) == CP_GT
+
+
+def test_valid_flags_true_and_false_are_read_as_1_and_0(tmp_path, capsys):
+    """JSON true / false are 0 / 1 flags (as the data loaders read them); extra.ignore true is an ignore region."""
+    gt = _odgt(_mut(CH_GT, [0, "gtboxes", 0, "extra", "ignore"], True))
+    rc, err, _, _ = _run(tmp_path, capsys, "crowdhuman", gt, None, ["--out", str(tmp_path / "m.json")])
+    assert rc == 0 and err == ""
+    assert json.loads((tmp_path / "m.json").read_text())["details"]["num_gt"] == 0  # its only person is now ignored
