@@ -38,7 +38,6 @@ end; its numbers are NOT results.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import logging
 import math
@@ -53,6 +52,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 import pedet  # noqa: E402,F401  (Pillow alias before any detectron2.data import)
 import torch  # noqa: E402
+
+from pedet.utils.imports import load_script  # noqa: E402
 
 # ----------------------------------------------------------------------------------------------------------------------
 # Methods and budgets
@@ -122,21 +123,10 @@ BUDGETS = {
 logger = logging.getLogger("crowd_quality")
 
 
-def _load_script(path: str, name: str):
-    """A repository script (not on sys.path) as a module, loaded once per process under ``name``."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def _import_train_net(project: str):
     """projects/<OPL|RepLoss>/train_net.py as a module (both files are named train_net, so load them by path)."""
     path = os.path.join(REPO, "projects", {"opl": "OPL", "reploss": "RepLoss"}[project], "train_net.py")
-    return _load_script(path, f"_crowdbench_train_net_{project}")
+    return load_script(path, f"_crowdbench_train_net_{project}")
 
 
 def register_smoke_sets(root: str) -> None:
@@ -602,7 +592,7 @@ def pretext_weights(budget: dict, out_root: str) -> str:
         if all(info.get(k) == v for k, v in expected.items()):
             logger.info(f"pretext backbone: reusing {path} (held-out accuracy {100 * info['held_out_accuracy']:.1f} %)")
             return path
-    pre = _load_script(os.path.join(REPO, "benchmarks", "pretrain_backbone.py"), "_crowdbench_pretrain")
+    pre = load_script(os.path.join(REPO, "benchmarks", "pretrain_backbone.py"))
     pre.pretrain(path, log=logger.info, **settings)
     return path
 

@@ -22,23 +22,18 @@ Own loop (greedy matching in score order): the evaluator's matching lives inside
 and does not report per-detection causes; IoU by torchvision.ops.box_iou.
 """
 import argparse
-import importlib.util
 import os
-import sys
 
 import numpy as np
 import torch
+
+from pedet.utils.imports import load_script
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _load_cq():
-    spec = importlib.util.spec_from_file_location("_crowd_quality", os.path.join(REPO, "benchmarks",
-                                                                                  "crowd_quality.py"))
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script(os.path.join(REPO, "benchmarks", "crowd_quality.py"))
 
 
 def _xyxy(b: np.ndarray) -> torch.Tensor:

@@ -24,7 +24,6 @@ Synthetic data: random images with person-shaped boxes (w = 0.41 h); no data set
 starting new rows after that many seconds (the JSON says which were skipped).
 """
 import argparse
-import importlib.util
 import itertools
 import json
 import math
@@ -41,6 +40,7 @@ from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
 
 from pedet.engine.amp import PedetAMPTrainer
+from pedet.utils.imports import load_script
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = {
@@ -195,13 +195,7 @@ def inference_row(project: str, precision: str, batch_size: int, device: str, b:
 
 def _bench_module(name: str):
     """benchmarks/<name>.py as a module (benchmarks/ is not a package), loaded once per process."""
-    key = f"_bench_{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, os.path.join(REPO, "benchmarks", f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
+    return load_script(os.path.join(REPO, "benchmarks", f"{name}.py"))
 
 
 

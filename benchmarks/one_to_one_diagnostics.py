@@ -22,10 +22,8 @@ With --levels (FCOS-style runs only) the duplicates are also counted with one FP
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
-import sys
 
 import numpy as np
 
@@ -34,14 +32,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def _crowd_quality():
     """benchmarks/crowd_quality.py as a module (benchmarks/ is not a package): its predict(), duplicate count, configs."""
-    if "_crowdbench_crowd_quality" in sys.modules:
-        return sys.modules["_crowdbench_crowd_quality"]
-    spec = importlib.util.spec_from_file_location("_crowdbench_crowd_quality",
-                                                  os.path.join(REPO, "benchmarks", "crowd_quality.py"))
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["_crowdbench_crowd_quality"] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    from pedet.utils.imports import load_script
+
+    return load_script(os.path.join(REPO, "benchmarks", "crowd_quality.py"))
 
 
 def best_and_runner_up(gt_boxes: np.ndarray, det_boxes: np.ndarray, scores: np.ndarray, iou_thresh: float = 0.5):

@@ -20,7 +20,6 @@ format), so the converted weights see exactly what they saw here. The held-out a
 Own loop: a few lines of standard supervised training; no library trains a classifier on crops of detection sets.
 """
 import argparse
-import importlib.util
 import json
 import math
 import os
@@ -33,6 +32,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import torchvision
+
+from pedet.utils.imports import load_script
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PIXEL_MEAN = np.array([103.530, 116.280, 123.675], dtype=np.float32)  # BGR, as MODEL.PIXEL_MEAN of the benchmark
@@ -136,10 +137,7 @@ class CropSampler:
 def _torchvision_to_d2():
     """projects/OPL/tools/convert_torchvision_resnet.py's key renaming (one converter for the whole repository)."""
     path = os.path.join(REPO, "projects", "OPL", "tools", "convert_torchvision_resnet.py")
-    spec = importlib.util.spec_from_file_location("_convert_torchvision_resnet", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.torchvision_to_d2
+    return load_script(path).torchvision_to_d2
 
 
 def pretrain(out: str, *, train: str = "synthetic_crowd_train", val: str = "synthetic_crowd_val", iters: int = 800,

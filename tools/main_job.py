@@ -23,6 +23,7 @@ import sys
 import time
 
 from pedet.utils.file_io import atomic_write  # every report file: atomic, fsync'd, the umask's permissions
+from pedet.utils.imports import load_script
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(REPO, "projects", "OPL", "configs", "opl_R18_crowd_cpu.yaml")
@@ -40,15 +41,6 @@ def prepare_data() -> None:
         print(f"[main job] {name}: {n} images ready ({time.perf_counter() - t0:.1f} s)", flush=True)
 
 
-def _load_script(path: str, name: str):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def pretext_backbone(out_dir: str, threads: int) -> str:
     """
     The pre-trained ResNet-18 of the benchmark's cpu budget (same settings), made once per output folder: reused when
@@ -56,8 +48,7 @@ def pretext_backbone(out_dir: str, threads: int) -> str:
     """
     import torch
 
-    settings = dict(_load_script(os.path.join(REPO, "benchmarks", "crowd_quality.py"),
-                                 "_main_job_crowd_quality").BUDGETS["cpu"]["pretext"], train=TRAIN_SET)
+    settings = dict(load_script(os.path.join(REPO, "benchmarks", "crowd_quality.py")).BUDGETS["cpu"]["pretext"], train=TRAIN_SET)
     path = os.path.join(out_dir, "R18_synthetic.pkl")
     expected = {("held_out_crops" if k == "val_crops" else k): v for k, v in settings.items()}
     if os.path.exists(path) and os.path.exists(path + ".json"):
@@ -67,7 +58,7 @@ def pretext_backbone(out_dir: str, threads: int) -> str:
             print(f"[main job] pre-trained backbone: reusing {path}", flush=True)
             return path
     torch.set_num_threads(threads)
-    pre = _load_script(os.path.join(REPO, "benchmarks", "pretrain_backbone.py"), "_main_job_pretrain")
+    pre = load_script(os.path.join(REPO, "benchmarks", "pretrain_backbone.py"))
     pre.pretrain(path, log=lambda m: print(f"[main job] {m}", flush=True), **settings)
     return path
 

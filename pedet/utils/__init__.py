@@ -3,4 +3,6 @@ pedet.utils: small helpers every other pedet package may use (like detectron2.ut
 
 - ``file_io``: the one writer of every file pedet produces (atomic, fsync'd, ordinary permissions, stale temporary
   files of an interrupted save removed).
+- ``imports``: a hook run right after a module's import (data-set registration without importing torch early), and
+  ``load_script``, the one loader of the repository's scripts that are not in a package (benchmarks, train_net.py).
 """

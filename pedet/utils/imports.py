@@ -1,5 +1,6 @@
 """
-Run a function right after a module is imported (a post-import hook), or at once if it already is.
+Import helpers: run a function right after a module is imported (a post-import hook), or at once if it already is;
+load a repository script that is not in a package (``load_script``).
 
 ``pedet.data`` registers its data sets in Detectron2's ``DatasetCatalog``. Importing Detectron2's data package loads
 torch (seconds), which the pure-data commands (``python -m pedet.data.convert``, ``python -m pedet.data.synthetic``)
@@ -10,11 +11,14 @@ registering when ``pedet.data`` is imported, in either import order.
 from __future__ import annotations
 
 import importlib.abc
+import importlib.util
+import os
+import re
 import sys
 import threading
 from typing import Callable
 
-__all__ = ["call_after_import"]
+__all__ = ["call_after_import", "load_script"]
 
 _LOCK = threading.Lock()
 
@@ -86,3 +90,33 @@ def call_after_import(module_name: str, hook: Callable[[], None]) -> None:
             finder.hooks.append(hook)
             return
     hook()
+
+
+def load_script(path: str, name: str | None = None):
+    """
+    A script of the repository that is not part of a package (``benchmarks/*.py``, ``projects/*/train_net.py``,
+    ``projects/OPL/tools/*.py``) as a module, executed once per process and kept in ``sys.modules``.
+
+    Two projects have a file named ``train_net.py`` and ``benchmarks/`` is not a package, so a plain import cannot
+    name them; ``importlib.util.spec_from_file_location`` can, and this is the one place that does it, so that every
+    caller of the same file shares one module (its registrations and caches run once). ``name`` defaults to one
+    derived from the resolved path. A missing file is a ``FileNotFoundError`` naming it.
+    """
+    path = os.path.realpath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: no such script")
+    if name is None:
+        name = "_pedet_script_" + re.sub(r"\W", "_", os.path.splitext(path)[0].lstrip(os.sep))
+    with _LOCK:
+        module = sys.modules.get(name)
+    if module is not None:
+        return module
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # before exec: dataclasses and pickling look the module up by name
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)  # a failed load is not cached as a half-initialised module
+        raise
+    return module
