@@ -27,13 +27,13 @@ import os
 
 import numpy as np
 
+from pedet.utils.imports import load_script
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _crowd_quality():
     """benchmarks/crowd_quality.py as a module (benchmarks/ is not a package): its predict(), duplicate count, configs."""
-    from pedet.utils.imports import load_script
-
     return load_script(os.path.join(REPO, "benchmarks", "crowd_quality.py"))
 
 
@@ -90,6 +90,7 @@ def main(argv=None) -> dict:
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     cq = _crowd_quality()
+    crowd_stats = load_script(os.path.join(REPO, "benchmarks", "crowd_stats.py"))
     import pedet.data  # noqa: F401  (registers the synthetic sets)
     from detectron2.checkpoint import DetectionCheckpointer
     from detectron2.data import DatasetCatalog
@@ -120,9 +121,8 @@ def main(argv=None) -> dict:
     def scores_of(preds):
         best, second = [], []
         for image_id, boxes, scores in preds:
-            anns = [a for a in by_id[image_id]["annotations"] if a["category_id"] >= 0 and not a.get("ignore", 0)]
-            g = np.asarray([a["bbox"] for a in anns], dtype=np.float64).reshape(-1, 4)  # XYWH_ABS
-            b, s = best_and_runner_up(np.concatenate([g[:, :2], g[:, :2] + g[:, 2:]], 1),
+            gt_xyxy, _ = crowd_stats.image_boxes(by_id[image_id])  # the valid persons' full boxes
+            b, s = best_and_runner_up(gt_xyxy,
                                       np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], 1), scores)
             best.append(b)
             second.append(s)
