@@ -844,7 +844,7 @@ def generate_synthetic_crowd(out_dir: str, split: str = "train", spec: SplitSpec
     id_prefix = f"{split}_" if id_prefix is None else id_prefix
     image_dir = os.path.join(out_dir, "Images")
     odgt_file = os.path.join(out_dir, f"annotation_{split}.odgt")
-    foreign = _foreign_image_id(odgt_file, id_prefix)
+    foreign = _foreign_image_id(odgt_file, id_prefix, _meta_path(out_dir, split))
     if foreign is not None:  # e.g. --out datasets/CrowdHuman: the real annotations would be replaced without a word
         raise FileExistsError(f"'{odgt_file}' exists and was not written by the synthetic generator (its first image "
                               f"is {foreign!r}, not '{id_prefix}000000'); choose another folder or remove the file")
@@ -865,11 +865,18 @@ def generate_synthetic_crowd(out_dir: str, split: str = "train", spec: SplitSpec
     return odgt_file
 
 
-def _foreign_image_id(odgt_file: str, id_prefix: str) -> str | None:
+def _foreign_image_id(odgt_file: str, id_prefix: str, meta_file: str) -> str | None:
     """
-    The first image ID of an existing `odgt_file` that the generator did not write (IDs f"{id_prefix}{i:06d}"), else
-    None (no file, an empty one, or one of ours: regenerating it is safe).
+    The first image ID of an existing `odgt_file` that the generator did not write, else None (no file, an empty one,
+    or one of ours: regenerating it is safe). Ours: its meta file names a generator version (any version, any
+    prefix), or its IDs are f"{id_prefix}{i:06d}" (a generation killed after the meta file was removed).
     """
+    try:
+        with open(meta_file) as f:
+            if "generator_version" in json.load(f):
+                return None
+    except (OSError, ValueError, TypeError):
+        pass
     try:
         with open(odgt_file, "rb") as f:
             first = f.readline(1 << 20).strip()

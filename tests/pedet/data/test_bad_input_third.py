@@ -149,8 +149,13 @@ def test_synthetic_out_never_replaces_a_real_annotation_file(tmp_path, capsys):
 
 
 def test_synthetic_out_regenerates_its_own_split(tmp_path, capsys):
-    """The generator's own split (also one whose meta file a killed run removed) is written again."""
+    """
+    The generator's own split is written again: one with its meta file (whatever its ID prefix), and one whose meta
+    file a killed run removed.
+    """
     args = ["--out", str(tmp_path / "s"), "--num-images", "2", "--size", "32", "32"]
+    syn.generate_synthetic_crowd(str(tmp_path / "s"), "train", syn.SplitSpec(num_images=1, image_size=(32, 32)),
+                                 id_prefix="older_")
     assert syn.main(args) == 0
     first = (tmp_path / "s" / "annotation_train.odgt").read_text()
     (tmp_path / "s" / "annotation_train.meta.json").unlink()
