@@ -378,8 +378,9 @@ def _read_lines(path: str) -> list[tuple[int, bytes]]:
 _NUM = rb"[-+.0-9eE]++"
 _DT_OBJ = rb'\{"box": \[N, N, N, N\], "score": N(?:, "tag": N)?+\}'.replace(b"N", _NUM)
 _DT_ARRAY = re.compile(rb"\[(?:O(?:, O)*+)?+\]".replace(b"O", _DT_OBJ))
-# image and category ids: plain JSON integers only (a "1.0" or "1e0" takes the plain path, which refuses it)
-_INT = rb"-?+[0-9]++"
+# image and category ids: plain JSON integers of up to 15 digits, exact as float64 (a "1.0" or "1e0" takes the plain
+# path, which refuses it; so does a longer id, which the plain path names exactly)
+_INT = rb"-?+[0-9]{1,15}+"
 _COCO_OBJ = (rb'\{"image_id": I, "category_id": I, "bbox": \[N, N, N, N\], "score": N\}'
              .replace(b"I", _INT).replace(b"N", _NUM))
 _COCO_ARRAY = re.compile(rb"\s*+\[(?:O(?:, O)*+)?+\]\s*+".replace(b"O", _COCO_OBJ))
@@ -434,7 +435,7 @@ def _fast_dtboxes(line: bytes, where: str = "") -> tuple[dict, bytes, int, int] 
         return None
     a = k + len(b'"dtboxes": ')
     m = _DT_ARRAY.match(line, a)
-    if m is None:
+    if m is None or line.find(b'"dtboxes"', m.end()) != -1:  # a second "dtboxes" key: json keeps the last one
         return None
     arr = line[a + 1 : m.end() - 1]
     n = arr.count(b"{")

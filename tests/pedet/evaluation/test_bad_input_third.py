@@ -106,6 +106,29 @@ def test_image_ids_beyond_2_53_keep_their_detections(tmp_path, capsys, indent):
     assert _table_row(out, "Reasonable")[1] == "0.00"
 
 
+FAST_PATH_TEXTS = {  # detection files in the layout json.dumps writes (the readers' fast path); {d} = a detection
+    "cp 20-digit image id": ("citypersons", '[{"image_id": 10000000000000000001, "category_id": 1, "bbox": '
+                                            '[100, 100, 41, 100], "score": 0.9}]'),  # was named 10000000000000000000
+    "cp score with exponents": ("citypersons", '[{"image_id": 1, "category_id": 1, "bbox": [1.0e2, 100, 41, 100], '
+                                               '"score": 9E-1}]'),
+    "cp score 1e400": ("citypersons", '[{"image_id": 1, "category_id": 1, "bbox": [100, 100, 41, 100], '
+                                      '"score": 1e400}]'),
+    # json keeps the last of two equal keys; the fast path read the first "dtboxes" (a detection the plain path has not)
+    "ch dtboxes twice": ("crowdhuman", '{"ID": "a", "dtboxes": [{"box": [10, 10, 20, 40], "score": 0.9}], '
+                                       '"dtboxes": []}'),
+    "ch ID after dtboxes": ("crowdhuman", '{"dtboxes": [{"box": [10, 10, 20, 40], "score": 0.9}], "ID": "a"}'),
+}
+
+
+@pytest.mark.parametrize("protocol, text", list(FAST_PATH_TEXTS.values()), ids=list(FAST_PATH_TEXTS))
+def test_fast_and_plain_paths_read_a_detection_file_alike(tmp_path, capsys, protocol, text):
+    """The same file with one more line break (which sends it to the plain path) gives the same output."""
+    plain = text.replace("[{", "[\n {", 1) if protocol == "citypersons" else text.replace(", ", ",  ")
+    results = [_evaluate_files(tmp_path, capsys, protocol, None, t + "\n", []) for t in (text, plain)]
+    assert results[0] == results[1]
+    assert "Traceback" not in results[0][2] and len(_lines(results[0][2])) <= 1
+
+
 def test_setup_lower_bound_minus_inf_means_no_lower_bound(tmp_path, capsys):
     """Before: "-inf" was read as +inf (the range [inf, inf]: nothing evaluated, exit 0)."""
     rows = []
