@@ -699,6 +699,9 @@ def _category_filter(items: list, category_id: int | None, where: str, kind: str
     count; a detection file in which nothing of that category is left: an error (e.g. contiguous id 0 for person).
     """
     if category_id is None:
+        if not gt:
+            _announce_mixed_categories({a.get("category_id") for a in items if isinstance(a.get("category_id"), int)},
+                                       where)
         return items
     for k, a in enumerate(items):
         c = a.get("category_id", 1)
@@ -709,6 +712,14 @@ def _category_filter(items: list, category_id: int | None, where: str, kind: str
         cats = {a.get("category_id") for a in items if a.get("category_id", 1) != category_id}
         _report_other_categories(len(items) - len(kept), len(items), cats, category_id, where, kind, gt)
     return kept
+
+
+def _announce_mixed_categories(cats: set, where: str) -> None:
+    """A protocol that reads every detection (Caltech: one class, no category filter) given several categories."""
+    if len(cats) > 1:
+        warnings.warn(f"{where}: the detections have {len(cats)} category ids ({', '.join(map(str, sorted(cats)[:5]))}"
+                      "); all are evaluated as persons (this protocol has one class and keeps every detection)",
+                      EvalInputWarning, stacklevel=4)
 
 
 def _report_other_categories(dropped: int, total: int, cats: set, category_id: int, where: str, kind: str,
@@ -893,7 +904,9 @@ def _fast_coco_results(
     rows = _numbers([text], n, 7, _COCO_KEYS)  # image_id, category_id, x, y, w, h, score
     if rows is None:
         return None
-    if category_id is not None:
+    if category_id is None:
+        _announce_mixed_categories({int(c) for c in np.unique(rows[:, 1]).tolist()}, where)
+    else:
         other = rows[:, 1] != category_id
         if other.any():
             cats = {int(c) if c.is_integer() else c for c in np.unique(rows[other, 1]).tolist()}

@@ -61,6 +61,11 @@ CASES = [
     ("cp-gt-no-visibility-warns", "citypersons",
      json.dumps(_mut(_mut(CP_GT, ["annotations", 0, "vis_bbox"]), ["annotations", 0, "vis_ratio"])), None, [], 0,
      r"warning: {gt}: 1 of 1 annotation\(s\) have neither 'vis_bbox' nor 'vis_ratio': fully visible"),
+    # Caltech keeps every detection (one class): a results file of a multi-class detector added its cars silently
+    *[(f"cal-dt-two-categories-warns-indent-{indent}", "caltech", None,
+       json.dumps([CP_DT[0], dict(CP_DT[0], category_id=3)], indent=indent), [], 0,
+       r"warning: {dt}: the detections have 2 category ids \(1, 3\); all are evaluated as persons") for indent in
+      (None, 1)],
     ("cp-gt-iscrowd-without-ignore-warns", "citypersons", json.dumps(_mut(CP_GT, ["annotations", 0, "iscrowd"], 1)),
      None, [], 0, r"warning: {gt}: 1 of 1 annotation\(s\) have 'iscrowd' 1 but 'ignore' 0: regular pedestrians "
                   r"\(the official script reads 'ignore' only; pedet's data loader makes them ignore regions\)"),
