@@ -79,10 +79,13 @@ class MissRateEvaluator(DatasetEvaluator):
         self._protocol = protocol or meta.get("evaluator_type", None)
         if self._protocol not in PROTOCOLS:
             raise ValueError(
+                f"MissRateEvaluator: protocol={protocol!r} is not one of {PROTOCOLS}" if protocol else
                 f"MissRateEvaluator: dataset '{dataset_name}' has evaluator_type {self._protocol!r}; pass protocol= "
                 f"one of {PROTOCOLS}"
             )
         _check_arguments(self._protocol, setups, mode, box, error_analysis_fppi)
+        if output_dir and os.path.exists(output_dir) and not os.path.isdir(output_dir):  # not after a whole pass
+            raise ValueError(f"MissRateEvaluator: output_dir '{output_dir}' exists and is not a folder")
         self._setups = list(setups) if setups else None
         self._mode = mode
         self._box = box
@@ -185,6 +188,8 @@ def _check_arguments(protocol: str, setups, mode: str, box: str, error_analysis_
         raise ValueError(f"MissRateEvaluator: box={box!r} applies to crowdhuman only, not {protocol}")
     if mode != "official" and protocol != "citypersons":
         raise ValueError(f"MissRateEvaluator: mode={mode!r} applies to citypersons only, not {protocol}")
+    if isinstance(setups, str):  # list("Reasonable") would be the subsets "R", "e", ...
+        raise ValueError(f"MissRateEvaluator: setups must be a list of subset names, got the string {setups!r}")
     if setups:
         if protocol == "crowdhuman":
             raise ValueError("MissRateEvaluator: setups apply to citypersons / caltech only, not crowdhuman")
@@ -196,6 +201,7 @@ def _check_arguments(protocol: str, setups, mode: str, box: str, error_analysis_
         if len(set(names)) != len(names):
             raise ValueError(f"MissRateEvaluator: setups name a subset twice: {names}")
     if error_analysis_fppi is not None and not (isinstance(error_analysis_fppi, (int, float))
+                                                and not isinstance(error_analysis_fppi, bool)
                                                 and math.isfinite(error_analysis_fppi) and error_analysis_fppi > 0):
         raise ValueError(f"MissRateEvaluator: error_analysis_fppi must be a positive finite FPPI (e.g. 0.1) or None, "
                          f"got {error_analysis_fppi!r}")

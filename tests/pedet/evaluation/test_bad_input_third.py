@@ -272,3 +272,22 @@ def test_training_rule_ignores_are_regular_ground_truth_for_the_protocol():
     labelled = dict(by_rule, ignore_reason="label")  # a rider or a group stays an ignore region
     assert _evaluate([_record(annotations=[labelled, tall], height=200, width=200)], hit, "citypersons",
                      setups=["All"])["citypersons"]["All"] == 0.0
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    # before: list("Reasonable") -> "unknown setup 'R'"
+    ({"protocol": "citypersons", "setups": "Reasonable"},
+     r"setups must be a list of subset names, got the string 'Reasonable'"),
+    # before: "dataset '...' has evaluator_type 'CrowdHuman'" (the dataset's is 'crowdhuman')
+    ({"protocol": "CrowdHuman"}, r"protocol='CrowdHuman' is not one of \('citypersons', 'crowdhuman', 'caltech'\)"),
+    ({"error_analysis_fppi": True}, r"error_analysis_fppi must be a positive finite FPPI"),  # was read as 1.0
+    ({"output_dir": "{tmp}/a_file"}, r"output_dir '.*/a_file' exists and is not a folder"),  # was after a whole pass
+])
+def test_bad_arguments_are_refused_when_the_evaluator_is_built(tmp_path, kwargs, message):
+    (tmp_path / "a_file").write_text("x")
+    kwargs = {k: v.replace("{tmp}", str(tmp_path)) if isinstance(v, str) else v for k, v in kwargs.items()}
+    name = f"_bad_input_third_{next(_names)}"
+    DatasetCatalog.register(name, lambda: [_record()])
+    MetadataCatalog.get(name).set(thing_classes=["person"], evaluator_type="crowdhuman")
+    with pytest.raises(ValueError, match=rf"^MissRateEvaluator: {message}"):
+        MissRateEvaluator(name, distributed=False, **kwargs)
