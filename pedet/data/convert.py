@@ -27,6 +27,7 @@ import argparse
 import glob
 import json
 import logging
+import math
 import mmap
 import os
 import sys
@@ -63,6 +64,23 @@ _ODGT_BOX_KEYS = {"fbox": "bbox", "vbox": "vis_bbox", "hbox": "head_bbox"}
 _ODGT_EXTRA_KEYS = ("tag", "extra", "head_attr")
 
 
+def check_json_finite(value, where: str, key: str) -> None:
+    """
+    DatasetFormatError if `value` (a JSON value copied unchanged into the output) holds NaN or infinity anywhere:
+    Python's json module reads the NaN / Infinity literals, but JSON has no such number and the output must be JSON.
+    """
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, float) and not math.isfinite(v):
+            raise DatasetFormatError(f"{where}: '{key}' holds NaN or infinity ({v!r} in {value!r:.80}); "
+                                     "JSON has no such number")
+        if isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+
+
 def odgt_to_coco(odgt_file: str, image_root: Optional[str] = None) -> dict:
     """
     Convert a CrowdHuman .odgt file to a COCO dict.
@@ -95,6 +113,8 @@ def odgt_to_coco(odgt_file: str, image_root: Optional[str] = None) -> dict:
         images.append(image)
         for box in record["gtboxes"]:
             fbox, vbox, _, ignore = parse_odgt_box(box, where)
+            for key in _ODGT_EXTRA_KEYS:
+                check_json_finite(box.get(key), where, key)  # copied as is: JSON has no NaN / Infinity
             if not dropped.check(fbox, where, image["height"], image["width"]):
                 continue
             ann = {"id": len(annotations) + 1, "image_id": image["id"], "category_id": PERSON_CATEGORY["id"]}
@@ -112,7 +132,13 @@ def person_category_id(categories: dict, coco_file: str, name: Optional[str] = N
     The category id whose boxes are persons: the one named `name`; else the only category; else the one named
     "person" or "pedestrian". DatasetFormatError when none fits (the message lists the names).
     """
-    by_name = {str(c["name"]).lower(): cid for cid, c in categories.items()}
+    by_name = {}
+    for cid, c in categories.items():
+        lower = str(c["name"]).lower()
+        if lower in by_name:  # the second would silently take the first one's place (its boxes left out)
+            raise DatasetFormatError(f"{coco_file}: categories {by_name[lower]!r} and {cid!r} are both named "
+                                     f"{c['name']!r} (names are compared ignoring case); merge them first")
+        by_name[lower] = cid
     if name is not None:
         if name.lower() not in by_name:
             raise DatasetFormatError(f"{coco_file}: no category named {name!r}; categories: {sorted(by_name)}")
@@ -171,6 +197,9 @@ def coco_to_odgt_lines(coco: dict, coco_file: str = "<coco>", category: Optional
             raise DatasetFormatError(f"{where}: an annotation must be an object, got {ann!r}")
         if ann.get("image_id") not in by_image or isinstance(ann.get("image_id"), bool):
             raise DatasetFormatError(f"{where}: 'image_id' {ann.get('image_id')!r} does not name an image of the file")
+        if person is not None and "category_id" not in ann:  # it would silently count as "another category"
+            raise DatasetFormatError(f"{where}: 'category_id' is missing (the file has categories "
+                                     f"{sorted(categories, key=str)})")
         if person is not None and ann.get("category_id") != person:
             other += 1
             continue
@@ -183,6 +212,8 @@ def coco_to_odgt_lines(coco: dict, coco_file: str = "<coco>", category: Optional
             continue
         box = {odgt: ann[coco_key] for odgt, coco_key in _ODGT_BOX_KEYS.items() if coco_key in ann}
         box.update({k: ann[k] for k in _ODGT_EXTRA_KEYS if k in ann})
+        for key in _ODGT_EXTRA_KEYS:
+            check_json_finite(box.get(key), where, key)
         box.setdefault("tag", "mask" if crowd else "person")
         _, _, _, ignore = parse_odgt_box(box, where)  # the line the CrowdHuman loader will read: tag, extra, boxes
         if any(k in ann for k in ("iscrowd", "ignore")) and ignore != crowd:
@@ -282,6 +313,7 @@ def caltech_seq_to_jpg(seq_root: str, annotation_root: str, out_dir: str) -> int
     written = set()
     for seq_file in seq_files:
         prefix = f"{os.path.basename(os.path.dirname(seq_file))}_{os.path.basename(seq_file)[:-len('.seq')]}"
+        index = -1
         for index, jpeg in enumerate(iter_seq_frames(seq_file)):
             name = f"{prefix}_I{index:05d}"
             if name in wanted:
@@ -289,6 +321,9 @@ def caltech_seq_to_jpg(seq_root: str, annotation_root: str, out_dir: str) -> int
                 # stale temporaries were removed once above (not one folder listing per frame)
                 atomic_write(os.path.join(out_dir, name + ".jpg"), jpeg, fsync=False, remove_stale=False)
                 written.add(name)
+        if index == -1:  # not "frames beyond the end of the video": there is no video in this file
+            raise DatasetFormatError(f"{seq_file}: no JPEG frame in the file (not a Caltech .seq video, or a failed "
+                                     "download?)")
     videos = {f"{os.path.basename(os.path.dirname(p))}_{os.path.basename(p)[:-len('.seq')]}" for p in seq_files}
     missing = sorted(n for n in wanted - written if n.rsplit("_", 1)[0] in videos)
     if missing:
@@ -338,9 +373,17 @@ def run(args: argparse.Namespace) -> str:
     return f"wrote {args.output}: {len(coco['images'])} images, {len(coco['annotations'])} boxes"
 
 
+def _same_file(a: str, b: str) -> bool:
+    return os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     """Command line; a bad input file is one line on stderr ("error: <file>:<record>: ...") and exit status 1."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    source = {"odgt2coco": "odgt", "coco2odgt": "coco"}.get(args.command)
+    if source and _same_file(getattr(args, source), args.output):  # the converted file would replace the original
+        parser.error(f"the output is the input file ({args.output}); give another path")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     try:
         summary = run(args)

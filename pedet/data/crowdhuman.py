@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from typing import Any, Iterator
 
 from .common import (
@@ -37,6 +38,7 @@ from .common import (
 IMAGE_EXT = ".jpg"
 
 
+_LINE_END = re.compile(r"\r\n|\r|\n")
 TAGS = ("person", "mask")  # the tags of the official files: "mask" marks an ignore region (a crowd, a reflection)
 
 
@@ -63,7 +65,8 @@ def iter_odgt(odgt_file: str) -> Iterator[tuple[int, dict]]:
     """
     text = read_text_file(odgt_file)
     count = 0
-    for line_no, line in enumerate(text.split("\n"), start=1):
+    # lines end in LF, CRLF or a lone CR (old Mac files), as the evaluator reads them (bytes.splitlines)
+    for line_no, line in enumerate(_LINE_END.split(text), start=1):
         if not line.strip():
             continue
         where = f"{odgt_file}:{line_no}"

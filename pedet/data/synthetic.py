@@ -843,10 +843,14 @@ def generate_synthetic_crowd(out_dir: str, split: str = "train", spec: SplitSpec
     spec = spec or SplitSpec()
     id_prefix = f"{split}_" if id_prefix is None else id_prefix
     image_dir = os.path.join(out_dir, "Images")
+    odgt_file = os.path.join(out_dir, f"annotation_{split}.odgt")
+    foreign = _foreign_image_id(odgt_file, id_prefix, _meta_path(out_dir, split))
+    if foreign is not None:  # e.g. --out datasets/CrowdHuman: the real annotations would be replaced without a word
+        raise FileExistsError(f"'{odgt_file}' exists and was not written by the synthetic generator (its first image "
+                              f"is {foreign!r}, not '{id_prefix}000000'); choose another folder or remove the file")
     os.makedirs(image_dir, exist_ok=True)
     remove_stale_temporaries(out_dir)  # leftovers of a generation that was killed
     remove_stale_temporaries(image_dir)
-    odgt_file = os.path.join(out_dir, f"annotation_{split}.odgt")
     with contextlib.suppress(FileNotFoundError):
         os.remove(_meta_path(out_dir, split))  # the split is incomplete until the meta file is back
     jobs = [(spec, i, f"{id_prefix}{i:06d}") for i in range(spec.num_images)]
@@ -859,6 +863,33 @@ def generate_synthetic_crowd(out_dir: str, split: str = "train", spec: SplitSpec
             odgt.write(line + "\n")
     atomic_write_json(_meta_path(out_dir, split), _expected_meta(spec, id_prefix), indent=1)
     return odgt_file
+
+
+def _foreign_image_id(odgt_file: str, id_prefix: str, meta_file: str) -> str | None:
+    """
+    The first image ID of an existing `odgt_file` that the generator did not write, else None (no file, an empty one,
+    or one of ours: regenerating it is safe). Ours: its meta file names a generator version (any version, any
+    prefix), or its IDs are f"{id_prefix}{i:06d}" (a generation killed after the meta file was removed).
+    """
+    try:
+        with open(meta_file) as f:
+            if "generator_version" in json.load(f):
+                return None
+    except (OSError, ValueError, TypeError):
+        pass
+    try:
+        with open(odgt_file, "rb") as f:
+            first = f.readline(1 << 20).strip()
+    except FileNotFoundError:
+        return None
+    if not first:
+        return None
+    try:
+        image_id = json.loads(first).get("ID")
+    except (ValueError, AttributeError, RecursionError):
+        return first[:40].decode("utf-8", "replace") + "..."
+    ours = isinstance(image_id, str) and image_id.startswith(id_prefix) and image_id[len(id_prefix):].isdigit()
+    return None if ours else str(image_id)
 
 
 @contextlib.contextmanager

@@ -11,18 +11,26 @@ points to the CityPersons API), so these sets get evaluator_type "citypersons".
 
 Ignore rule (CHOICE; the public TJU-Ped files were not available to check field by field): a box is an ignore box if
 its `ignore` or `iscrowd` flag is set, or its category is named as an ignore region (IGNORE_CATEGORY_NAMES); every
-other box is a positive. The file must have its 'categories' list and every annotation a 'category_id' from it
-(without them an ignore region named by its category would silently become a positive). When an annotation has no
-visible box (nor `vis_ratio`), the visible box is the full box (visibility 1), announced by one counted warning.
+other box is a positive (one counted warning per file lists the categories other than "pedestrian" / "person" that
+give positives, e.g. "rider", or "car" in a file that is not a pedestrian file). The file must have its 'categories'
+list and every annotation a 'category_id' from it (without them an ignore region named by its category would
+silently become a positive). When an annotation has no visible box (nor `vis_ratio`), the visible box is the full
+box (visibility 1), announced by one counted warning.
 """
 from __future__ import annotations
 
+import logging
 import os
 from typing import Optional
 
 from .common import load_coco_style_json, require_path
 
 IGNORE_CATEGORY_NAMES = ("ignore", "ignore region", "crowd", "people", "person group", "people group")
+# categories whose positives are pedestrians without a word; positives of any other category (e.g. "rider", "car")
+# are read as pedestrians too, announced by one counted warning per file
+PERSON_CATEGORY_NAMES = ("pedestrian", "person")
+
+logger = logging.getLogger(__name__)
 
 
 def is_ignore(ann: dict, category: dict) -> bool:
@@ -41,11 +49,18 @@ def load_tju_ped(json_file: str, image_dir: str, dataset_name: Optional[str] = N
     Returns:
         one dict per image of the file (images without person included), image_id = the file's id.
     """
-    return load_coco_style_json(
+    dicts = load_coco_style_json(
         json_file, image_dir, image_path=lambda root, img: os.path.join(root, img["file_name"]),
         is_ignore=is_ignore, dataset_name=dataset_name, require_categories=True,
         counted_defaults={"vis_bbox": "no 'vis_ratio' either: visible box = full box (visibility 1)"},
     )
+    other = [a["label"] for d in dicts for a in d["annotations"]
+             if a["category_id"] == 0 and str(a["label"]).strip().lower() not in PERSON_CATEGORY_NAMES]
+    if other:  # e.g. the TJU-DHD object file: its cars would silently be pedestrians
+        logger.warning(f"{dataset_name or json_file}: {len(other)} positive box(es) of categories "
+                       f"{sorted(set(other))[:5]}, not named as pedestrians {PERSON_CATEGORY_NAMES}, are read as "
+                       "pedestrians (every category not named as an ignore region is); is this a pedestrian file?")
+    return dicts
 
 
 def register_tju_ped(name: str, json_file: str, image_dir: str) -> None:

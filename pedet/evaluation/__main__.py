@@ -55,6 +55,11 @@ def _check_options(args) -> str | None:
     for flag, value in (("--out", args.out), ("--plot", args.plot)):
         if value is not None and not value.strip():
             return f"{flag} must not be empty"
+    if args.out and args.out.endswith(("/", os.sep)):
+        return (f"--out is the JSON file to write, not a folder ({args.out}); give a file name, e.g. "
+                f"{args.out}metrics.json")
+    if args.out and args.plot and os.path.abspath(args.out) == os.path.abspath(args.plot):
+        return f"--out and --plot are the same path ({args.out}); --out is a JSON file, --plot a folder for the PNGs"
     for flag, value in (("--out", args.out), ("--plot", args.plot)):
         for name, path in (("--gt", args.gt), ("--dt", args.dt)):
             if value and os.path.abspath(value) == os.path.abspath(path):  # the input would be overwritten

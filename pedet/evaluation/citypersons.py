@@ -19,6 +19,7 @@ Shape shorthand:  I images, G GT boxes, D detections, P candidate pairs, R = 9 r
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from dataclasses import dataclass, field
 
@@ -63,9 +64,13 @@ CITYPERSONS_SETUPS = {
 DEFAULT_SETUPS = tuple(CITYPERSONS_SETUPS)
 
 
+_SETUP_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[-+]?inf(inity)?", re.IGNORECASE | re.ASCII)
+
+
 def parse_setup(text: str, known: dict | None = None) -> Setup:
     """
-    A setup name ("Reasonable", ...) or a user-defined "NAME:HMIN:HMAX:VMIN:VMAX" ("inf" allowed).
+    A setup name ("Reasonable", ...) or a user-defined "NAME:HMIN:HMAX:VMIN:VMAX" (plain decimals; "inf" and "-inf"
+    allowed).
     """
     known = CITYPERSONS_SETUPS if known is None else known
     if text in known:
@@ -75,11 +80,11 @@ def parse_setup(text: str, known: dict | None = None) -> Setup:
         raise ValueError(f"unknown setup {text!r}: use one of {sorted(known)} or NAME:HMIN:HMAX:VMIN:VMAX")
 
     def num(s: str) -> float:
-        try:
-            v = float(s)
-        except ValueError:
-            raise ValueError(f"setup {text!r}: {s!r} is not a number (NAME:HMIN:HMAX:VMIN:VMAX)") from None
-        return INF if math.isinf(v) else v
+        # float() alone would also read "nan", "1_0" (as 10) and digits of other scripts
+        if not _SETUP_NUMBER.fullmatch(s.strip()):
+            raise ValueError(f"setup {text!r}: {s!r} is not a number (NAME:HMIN:HMAX:VMIN:VMAX)")
+        v = float(s)
+        return math.copysign(INF, v) if math.isinf(v) else v  # "-inf" stays a lower bound below every value
 
     name, h0, h1, v0, v1 = parts[0], *map(num, parts[1:])
     if not name or name in known:  # a custom range under a built-in name would be reported as that subset

@@ -79,10 +79,13 @@ class MissRateEvaluator(DatasetEvaluator):
         self._protocol = protocol or meta.get("evaluator_type", None)
         if self._protocol not in PROTOCOLS:
             raise ValueError(
+                f"MissRateEvaluator: protocol={protocol!r} is not one of {PROTOCOLS}" if protocol else
                 f"MissRateEvaluator: dataset '{dataset_name}' has evaluator_type {self._protocol!r}; pass protocol= "
                 f"one of {PROTOCOLS}"
             )
         _check_arguments(self._protocol, setups, mode, box, error_analysis_fppi)
+        if output_dir and os.path.exists(output_dir) and not os.path.isdir(output_dir):  # not after a whole pass
+            raise ValueError(f"MissRateEvaluator: output_dir '{output_dir}' exists and is not a folder")
         self._setups = list(setups) if setups else None
         self._mode = mode
         self._box = box
@@ -91,23 +94,31 @@ class MissRateEvaluator(DatasetEvaluator):
         self._plot = plot
         self._error_fppi = error_analysis_fppi
         self._person_class = person_class
-        self._predictions: list = []
+        self.reset()
 
     def reset(self):
         self._predictions = []
+        self._other_classes = [0, set(), 0]  # boxes of classes other than person_class, those classes, all boxes
 
     def process(self, inputs, outputs):
         """Keep every predicted person box (float64 XYWH, original image size) and score, per image_id."""
         for inp, out in zip(inputs, outputs):
+            if "image_id" not in inp:
+                raise EvalInputError("MissRateEvaluator: an input has no 'image_id' (the dataset mapper must keep it: "
+                                     f"keys {sorted(inp)})")
             if "instances" not in out or not all(out["instances"].has(k) for k in ("pred_boxes", "scores")):
                 raise EvalInputError(f"MissRateEvaluator: the output for image {inp.get('image_id')!r} has no "
                                      "'instances' with pred_boxes and scores (a detection model's output is needed)")
             inst = out["instances"].to("cpu")
             boxes = inst.pred_boxes.tensor.numpy().astype(np.float64).reshape(-1, 4)
             scores = inst.scores.numpy().astype(np.float64).reshape(-1)
+            self._other_classes[2] += int(scores.size)
             if inst.has("pred_classes"):
-                keep = inst.pred_classes.numpy() == self._person_class
+                classes = inst.pred_classes.numpy()
+                keep = classes == self._person_class
                 boxes, scores = boxes[keep], scores[keep]
+                self._other_classes[0] += int((~keep).sum())  # announced with their count in evaluate()
+                self._other_classes[1].update(classes[~keep].tolist())
             xywh = boxes.copy()
             xywh[:, 2:] -= boxes[:, :2]  # XYXY_ABS -> XYWH_ABS, the format of every file we write
             self._predictions.append((inp["image_id"], xywh, scores))
@@ -115,11 +126,18 @@ class MissRateEvaluator(DatasetEvaluator):
     def evaluate(self):
         if self._distributed:
             comm.synchronize()
-            predictions = list(itertools.chain(*comm.gather(self._predictions, dst=0)))
+            gathered = comm.gather((self._predictions, self._other_classes), dst=0)
             if not comm.is_main_process():
                 return {}
+            predictions = list(itertools.chain(*(p for p, _ in gathered)))
+            others = [sum(o[0] for _, o in gathered), set().union(*(o[1] for _, o in gathered)),
+                      sum(o[2] for _, o in gathered)]
         else:
-            predictions = self._predictions
+            predictions, others = self._predictions, self._other_classes
+        if others[0]:
+            logger.warning(f"{others[0]} of {others[2]} predicted boxes have a class other than person_class="
+                           f"{self._person_class} (classes {sorted(others[1])[:5]}); they are not evaluated"
+                           + ("; no box is left: is person_class right?" if others[0] == others[2] else ""))
         gt = ground_truth_from_dataset_dicts(
             DatasetCatalog.get(self._dataset_name), box="visible" if self._box == "visible" else "full",
             what=f"dataset '{self._dataset_name}'",
@@ -170,6 +188,8 @@ def _check_arguments(protocol: str, setups, mode: str, box: str, error_analysis_
         raise ValueError(f"MissRateEvaluator: box={box!r} applies to crowdhuman only, not {protocol}")
     if mode != "official" and protocol != "citypersons":
         raise ValueError(f"MissRateEvaluator: mode={mode!r} applies to citypersons only, not {protocol}")
+    if isinstance(setups, str):  # list("Reasonable") would be the subsets "R", "e", ...
+        raise ValueError(f"MissRateEvaluator: setups must be a list of subset names, got the string {setups!r}")
     if setups:
         if protocol == "crowdhuman":
             raise ValueError("MissRateEvaluator: setups apply to citypersons / caltech only, not crowdhuman")
@@ -181,6 +201,7 @@ def _check_arguments(protocol: str, setups, mode: str, box: str, error_analysis_
         if len(set(names)) != len(names):
             raise ValueError(f"MissRateEvaluator: setups name a subset twice: {names}")
     if error_analysis_fppi is not None and not (isinstance(error_analysis_fppi, (int, float))
+                                                and not isinstance(error_analysis_fppi, bool)
                                                 and math.isfinite(error_analysis_fppi) and error_analysis_fppi > 0):
         raise ValueError(f"MissRateEvaluator: error_analysis_fppi must be a positive finite FPPI (e.g. 0.1) or None, "
                          f"got {error_analysis_fppi!r}")

@@ -378,7 +378,11 @@ def _read_lines(path: str) -> list[tuple[int, bytes]]:
 _NUM = rb"[-+.0-9eE]++"
 _DT_OBJ = rb'\{"box": \[N, N, N, N\], "score": N(?:, "tag": N)?+\}'.replace(b"N", _NUM)
 _DT_ARRAY = re.compile(rb"\[(?:O(?:, O)*+)?+\]".replace(b"O", _DT_OBJ))
-_COCO_OBJ = rb'\{"image_id": N, "category_id": N, "bbox": \[N, N, N, N\], "score": N\}'.replace(b"N", _NUM)
+# image and category ids: plain JSON integers of up to 15 digits, exact as float64 (a "1.0" or "1e0" takes the plain
+# path, which refuses it; so does a longer id, which the plain path names exactly)
+_INT = rb"-?+[0-9]{1,15}+"
+_COCO_OBJ = (rb'\{"image_id": I, "category_id": I, "bbox": \[N, N, N, N\], "score": N\}'
+             .replace(b"I", _INT).replace(b"N", _NUM))
 _COCO_ARRAY = re.compile(rb"\s*+\[(?:O(?:, O)*+)?+\]\s*+".replace(b"O", _COCO_OBJ))
 
 # After the regex has checked the layout, every byte that cannot be part of a number or a separator is deleted (one
@@ -431,7 +435,7 @@ def _fast_dtboxes(line: bytes, where: str = "") -> tuple[dict, bytes, int, int] 
         return None
     a = k + len(b'"dtboxes": ')
     m = _DT_ARRAY.match(line, a)
-    if m is None:
+    if m is None or line.find(b'"dtboxes"', m.end()) != -1:  # a second "dtboxes" key: json keeps the last one
         return None
     arr = line[a + 1 : m.end() - 1]
     n = arr.count(b"{")
@@ -695,6 +699,9 @@ def _category_filter(items: list, category_id: int | None, where: str, kind: str
     count; a detection file in which nothing of that category is left: an error (e.g. contiguous id 0 for person).
     """
     if category_id is None:
+        if not gt:
+            _announce_mixed_categories({a.get("category_id") for a in items if isinstance(a.get("category_id"), int)},
+                                       where)
         return items
     for k, a in enumerate(items):
         c = a.get("category_id", 1)
@@ -705,6 +712,14 @@ def _category_filter(items: list, category_id: int | None, where: str, kind: str
         cats = {a.get("category_id") for a in items if a.get("category_id", 1) != category_id}
         _report_other_categories(len(items) - len(kept), len(items), cats, category_id, where, kind, gt)
     return kept
+
+
+def _announce_mixed_categories(cats: set, where: str) -> None:
+    """A protocol that reads every detection (Caltech: one class, no category filter) given several categories."""
+    if len(cats) > 1:
+        warnings.warn(f"{where}: the detections have {len(cats)} category ids ({', '.join(map(str, sorted(cats)[:5]))}"
+                      "); all are evaluated as persons (this protocol has one class and keeps every detection)",
+                      EvalInputWarning, stacklevel=4)
 
 
 def _report_other_categories(dropped: int, total: int, cats: set, category_id: int, where: str, kind: str,
@@ -734,6 +749,10 @@ def read_coco_gt(
         require_labels: every annotation must have a "label" string (Caltech).
     Missing fields: vis_bbox -> see missing_vis, height -> bbox[3], vis_ratio -> area(vis_bbox) / area(bbox),
     ignore -> 0. Required: "images" and "annotations" lists, image "id", annotation "image_id" and "bbox".
+    CityPersons-style reading (not ``require_labels``): annotations without ``ignore``, without both ``vis_bbox``
+    and ``vis_ratio``, or with ``iscrowd`` 1 but ``ignore`` 0 are read as the official script reads them (a regular
+    pedestrian, fully visible, regular) with one EvalInputWarning per kind giving the count (pedet's data loader
+    announces the first two the same way and makes the third an ignore region).
     """
     where = _coco_where(path_or_dict, "coco gt")
     data = _load_json(path_or_dict) if isinstance(path_or_dict, str) else path_or_dict
@@ -780,12 +799,15 @@ def read_coco_gt(
                       None if r[2] is None else _bad_range(r[2], aw, "height", 0.0, math.inf),
                       None if r[3] is None else _bad_range(r[3], aw, "vis_ratio", 0.0, 1.0),
                       _bad_flag(r[4], aw, "ignore"),
-                      None if r[5] is None or type(r[5]) is int else
-                      EvalInputError(f"{aw}: 'id' is {_json_type(r[5])}, not an integer")])
+                      None if r[5] is None or (type(r[5]) is int and -2 ** 63 <= r[5] < 2 ** 63) else
+                      EvalInputError(f"{aw}: 'id' is {_json_type(r[5])}, not an integer") if type(r[5]) is not int
+                      else EvalInputError(f"{aw}: 'id' {r[5]} is beyond the 64-bit integer range")])
         if require_labels and not isinstance(a.get("label"), str):
             raise EvalInputError(
                 f"{aw}: no 'label' string (a Caltech ground truth labels every box person / person? / people / "
                 "person-fa / ignore; a CityPersons file goes with --protocol citypersons)")
+    if not require_labels:
+        _announce_defaults(anns, where)
     boxes_a = _as_boxes([r[0] for r in rows], where)
     vis_a = _as_boxes(
         [r[1] if r[1] is not None else (no_vis if missing_vis == "zeros" else r[0]) for r in rows], where
@@ -806,6 +828,23 @@ def read_coco_gt(
         image_width=[im.get("width", math.nan) for im in images],
         image_height=[im.get("height", math.nan) for im in images],
     )
+
+
+def _announce_defaults(anns: list, where: str) -> None:
+    """One counted EvalInputWarning per default that decides what a CityPersons-style annotation counts as."""
+    kinds = (
+        (lambda a: "ignore" not in a, "have no 'ignore': regular pedestrians (as the official script reads them)"),
+        (lambda a: a.get("vis_bbox") is None and a.get("vis_ratio") is None,
+         "have neither 'vis_bbox' nor 'vis_ratio': fully visible (visibility 1)"),
+        (lambda a: a.get("iscrowd", 0) == 1 and not a.get("ignore", 0),
+         "have 'iscrowd' 1 but 'ignore' 0: regular pedestrians (the official script reads 'ignore' only; pedet's "
+         "data loader makes them ignore regions)"),
+    )
+    for test, consequence in kinds:
+        hits = [a for a in anns if test(a)]
+        if hits:
+            warnings.warn(f"{where}: {len(hits)} of {len(anns)} annotation(s) {consequence}; first: annotation "
+                          f"{hits[0].get('id')!r} (image {hits[0]['image_id']!r})", EvalInputWarning, stacklevel=3)
 
 
 def read_coco_results(path_or_list: str | list, gt: GroundTruthSet, category_id: int | None = 1) -> DetectionSet:
@@ -848,19 +887,26 @@ def read_coco_results(path_or_list: str | list, gt: GroundTruthSet, category_id:
     return build_detections(gt, [d["image_id"] for d in dets], boxes, scores, what=where)
 
 
+_EXACT_INT = 2 ** 53  # every integer of smaller magnitude is exact in a float64
+
+
 def _fast_coco_results(
     text: bytes, gt: GroundTruthSet, category_id: int | None, where: str = "coco results"
 ) -> DetectionSet | None:
     """The canonical json.dumps layout with integer image ids (see _NUM above), else None."""
     if isinstance(text, str):
         text = text.encode()
-    if not all(type(i) is int for i in gt.image_ids) or _COCO_ARRAY.fullmatch(text) is None:
+    # ids are compared as float64 below: exact only up to 2**53 (beyond, two ids could share one float)
+    if (not all(type(i) is int and -_EXACT_INT < i < _EXACT_INT for i in gt.image_ids)
+            or _COCO_ARRAY.fullmatch(text) is None):
         return None
     n = text.count(b"{")
     rows = _numbers([text], n, 7, _COCO_KEYS)  # image_id, category_id, x, y, w, h, score
     if rows is None:
         return None
-    if category_id is not None:
+    if category_id is None:
+        _announce_mixed_categories({int(c) for c in np.unique(rows[:, 1]).tolist()}, where)
+    else:
         other = rows[:, 1] != category_id
         if other.any():
             cats = {int(c) if c.is_integer() else c for c in np.unique(rows[other, 1]).tolist()}
@@ -908,9 +954,9 @@ def _dict_record(d, k: int, what: str) -> tuple[str, list]:
     """Check the per-image keys of dataset dict ``k``; returns (where, annotations)."""
     if not isinstance(d, dict) or "image_id" not in d:
         raise EvalInputError(f"{what}: record {k} has no 'image_id'")
-    if not _id_ok(d["image_id"]):
+    if not _id_ok(_py(d["image_id"])):  # numpy integers (np.int64 ids) are integers too
         raise EvalInputError(f"{what}: record {k}: 'image_id' {d['image_id']!r:.40} is not a string or an integer")
-    where = f"{what}: image {d['image_id']!r}"
+    where = f"{what}: image {_py(d['image_id'])!r}"
     if not isinstance(d.get("annotations"), list):  # without it the image would silently have no ground truth
         got = "no 'annotations'" if "annotations" not in d else f"'annotations' is {_json_type(d['annotations'])}"
         raise EvalInputError(f"{where}: {got}; the evaluator needs the ground truth (a list, [] for none)")
@@ -921,8 +967,17 @@ def _dict_record(d, k: int, what: str) -> tuple[str, list]:
     return where, d["annotations"]
 
 
+# `ignore_reason` values of a CityPersons pedestrian that a data set's TRAINING rule (pedet.data.citypersons, e.g.
+# citypersons_train: height >= 50 and visibility >= 0.65) made an ignore box: for the protocol it is a pedestrian
+# like any other (val_gt.json has ignore 0 for every pedestrian), and each subset applies its own ranges.
+TRAIN_RULE_REASONS = ("height", "visibility", "height,visibility")
+
+
 def _dict_annotation(a, where: str, box: str) -> tuple:
-    """(box, other box, height, vis ratio, ignore, label) of one pedet-format annotation, checked."""
+    """
+    (box, other box, height, vis ratio, ignore, label, ignored only by a training rule) of one pedet-format
+    annotation, checked.
+    """
     if not isinstance(a, dict):
         raise EvalInputError(f"{where}: an annotation is {_json_type(a)}, not a dict")
     if "bbox" not in a:
@@ -946,7 +1001,10 @@ def _dict_annotation(a, where: str, box: str) -> tuple:
     if label is not None and not isinstance(label, str):
         raise EvalInputError(f"{where}: 'label' is {_json_type(label)}, not a string")
     ignore = bool(a.get("ignore", 0)) or cat == -1 or bool(a.get("iscrowd", 0))
-    return (v, full) if box == "visible" else (full, v), float(height), float(ratio), ignore, label
+    by_rule = ignore and a.get("ignore_reason") in TRAIN_RULE_REASONS
+    if by_rule:  # a pedestrian that only a training rule left out: the protocol's subsets apply their own ranges
+        ignore = False
+    return (v, full) if box == "visible" else (full, v), float(height), float(ratio), ignore, label, by_rule
 
 
 def ground_truth_from_dataset_dicts(dicts: Sequence[dict], box: str = "full",
@@ -958,7 +1016,9 @@ def ground_truth_from_dataset_dicts(dicts: Sequence[dict], box: str = "full",
     silently have no ground truth), optional ``width`` / ``height`` (positive). Per annotation: ``bbox`` (full box,
     unclipped; ``bbox_mode`` XYWH_ABS or XYXY_ABS), ``vis_bbox`` (visible box, same mode; default bbox), ``height``
     (>= 0, default box height), ``vis_ratio`` (in [0, 1], default area ratio), ``category_id`` 0 (person) or -1
-    (ignore region); ignore = ``ignore`` or ``category_id == -1`` or ``iscrowd`` (flags 0 / 1); optional ``label``.
+    (ignore region); ignore = ``ignore`` or ``category_id == -1`` or ``iscrowd`` (flags 0 / 1), except a pedestrian
+    that only a training rule made an ignore box (``ignore_reason`` height / visibility, e.g. ``citypersons_train``):
+    regular, as in the protocol's own ground truth, with one counted EvalInputWarning; optional ``label``.
 
     Args:
         box: "full" evaluates against ``bbox``; "visible" against ``vis_bbox`` (CrowdHuman visible-body mode).
@@ -969,14 +1029,17 @@ def ground_truth_from_dataset_dicts(dicts: Sequence[dict], box: str = "full",
     """
     ids, counts, boxes, vis, heights, ratios, ignore, labels, widths, hs = [], [], [], [], [], [], [], [], [], []
     any_label = False
+    by_rule = []
     for k, d in enumerate(dicts):
         where, anns = _dict_record(d, k, what)
-        ids.append(d["image_id"])
+        ids.append(_py(d["image_id"]))
         counts.append(len(anns))
         widths.append(math.nan if d.get("width") is None else d["width"])
         hs.append(math.nan if d.get("height") is None else d["height"])
         for a in anns:
-            (b, other), height, ratio, ig, label = _dict_annotation(a, where, box)
+            (b, other), height, ratio, ig, label, rule = _dict_annotation(a, where, box)
+            if rule:
+                by_rule.append(where)
             boxes.append(b)
             vis.append(other)
             heights.append(height)
@@ -986,6 +1049,11 @@ def ground_truth_from_dataset_dicts(dicts: Sequence[dict], box: str = "full",
             labels.append(label)
     if any_label:
         labels = [lab if lab is not None else ("ignore" if ig else "person") for lab, ig in zip(labels, ignore)]
+    if by_rule:
+        warnings.warn(f"{what}: {len(by_rule)} pedestrian box(es) are ignore boxes only by the data set's training "
+                      "rule ('ignore_reason' height / visibility); they are regular ground truth for the protocol, "
+                      f"whose subsets apply their own height and visibility ranges; first: {by_rule[0]}",
+                      EvalInputWarning, stacklevel=2)
     with _prefixed(what):
         return build_ground_truth(
             ids, counts, _as_boxes(boxes, what), vis_boxes=_as_boxes(vis, what), heights=heights,
@@ -1014,6 +1082,7 @@ def detections_from_arrays(gt: GroundTruthSet, per_image: Sequence[tuple]) -> De
     seen: set = set()
     img, boxes, scores = [], [], []
     for img_id, b, s in per_image:
+        img_id = _py(img_id)  # a numpy integer id is an integer too
         if not _id_ok(img_id) or img_id not in index:
             raise EvalInputError(f"predictions: image id {img_id!r} is not in the ground truth")
         if img_id in seen:

@@ -101,13 +101,18 @@ def overlaps_crowdhuman(dets: np.ndarray, gts: np.ndarray) -> tuple[np.ndarray, 
 
 
 def _corners_and_areas(boxes: np.ndarray, convention: str) -> tuple[np.ndarray, ...]:
-    """Contiguous x1, y1, x2, y2, area columns with each reference's arithmetic (see overlaps_bbgt / _crowdhuman)."""
-    if convention == "bbgt":  # XYWH in: corners x + w, area w * h
-        x1, y1 = boxes[:, 0].copy(), boxes[:, 1].copy()
-        return x1, y1, x1 + boxes[:, 2], y1 + boxes[:, 3], boxes[:, 2] * boxes[:, 3]
-    if convention == "crowdhuman":  # clipped XYXY in: area from the corners
-        x1, y1, x2, y2 = (boxes[:, k].copy() for k in range(4))
-        return x1, y1, x2, y2, (x2 - x1) * (y2 - y1)
+    """
+    Contiguous x1, y1, x2, y2, area columns with each reference's arithmetic (see overlaps_bbgt / _crowdhuman).
+    A finite box near the float limit (a 1e308-px detection) gets an infinite corner or area, hence IoU 0 with every
+    box, which is what it has; numpy's overflow warning would only leak into the user's output.
+    """
+    with np.errstate(over="ignore"):
+        if convention == "bbgt":  # XYWH in: corners x + w, area w * h
+            x1, y1 = boxes[:, 0].copy(), boxes[:, 1].copy()
+            return x1, y1, x1 + boxes[:, 2], y1 + boxes[:, 3], boxes[:, 2] * boxes[:, 3]
+        if convention == "crowdhuman":  # clipped XYXY in: area from the corners
+            x1, y1, x2, y2 = (boxes[:, k].copy() for k in range(4))
+            return x1, y1, x2, y2, (x2 - x1) * (y2 - y1)
     raise ValueError(convention)
 
 
@@ -135,6 +140,12 @@ def candidate_pairs(
     Returns:
         pair_det (P,) int64, pair_gt (P,) int64 (global indices), pair_iou (P,), pair_ioa (P,) float64.
     """
+    with np.errstate(over="ignore"):  # boxes near the float limit: see _corners_and_areas
+        return _candidate_pairs(det_boxes, det_offsets, gt_boxes, gt_offsets, convention, threshold, strict,
+                                det_active)
+
+
+def _candidate_pairs(det_boxes, det_offsets, gt_boxes, gt_offsets, convention, threshold, strict, det_active):
     eps = 1e-6 if convention == "crowdhuman" else 0.0
     dx1, dy1, dx2, dy2, da = _corners_and_areas(det_boxes, convention)
     gx1, gy1, gx2, gy2, ga = _corners_and_areas(gt_boxes, convention)

@@ -107,7 +107,7 @@ def _rng(r) -> str:
     lo, hi = r
 
     def f(x):
-        return "inf" if x is None or x >= 1e10 else f"{x:g}"
+        return "inf" if x is None or x >= 1e10 else "-inf" if x <= -1e10 else f"{x:g}"
 
     return f"[{f(lo)}, {f(hi)}]"
 
@@ -121,6 +121,11 @@ def _table(title: str, head: list, rows: list, markdown: bool) -> str:
     fmt = "  ".join(f"{{:>{w}}}" for w in widths)
     lines = [title, fmt.format(*head)] + [fmt.format(*r) for r in rows]
     return "\n".join(lines) + "\n"
+
+
+def _clamp(x: float) -> float:
+    """A subset bound for the report: +-inf (the official script's 1e10) as +-1e10."""
+    return max(-1e10, min(x, 1e10))
 
 
 def _num(x: float) -> float | None:
@@ -214,8 +219,8 @@ def evaluate(
     for s in setup_objs:
         d = res[s.name].details()
         d["mr_at_fppi"] = [_num(v) for v in d["mr_at_fppi"]]
-        d["height"] = [_num(min(s.height[0], 1e10)), _num(min(s.height[1], 1e10))]
-        d["visibility"] = [_num(min(s.visibility[0], 1e10)), _num(min(s.visibility[1], 1e10))]
+        d["height"] = [_num(_clamp(s.height[0])), _num(_clamp(s.height[1]))]
+        d["visibility"] = [_num(_clamp(s.visibility[0])), _num(_clamp(s.visibility[1]))]
         per_setup[s.name] = d
     details = {"protocol": protocol, **extra, "setups": per_setup}
     curves = {name: (r.fppi, r.miss_rate) for name, r in res.items()}
