@@ -200,6 +200,7 @@ def check_config(cfg, training: bool = True, world_size: int = 0) -> None:
     _check_datasets(cfg, training)
     _check_miss_rate(cfg)
     if training:
+        _check_crop(cfg)
         _check_solver(cfg, world_size)
 
 
@@ -277,6 +278,33 @@ def _check_input(cfg) -> None:
         raise config_error("INPUT.FORMAT", i.FORMAT, "must be BGR, RGB or YUV-BT.601 (a 3-channel format)")
     if i.RANDOM_FLIP not in ("none", "horizontal", "vertical"):
         raise config_error("INPUT.RANDOM_FLIP", i.RANDOM_FLIP, "must be none, horizontal or vertical")
+
+
+def _check_crop(cfg) -> None:
+    """
+    INPUT.CROP (training only; PedestrianDatasetMapper adds detectron2's T.RandomCrop(TYPE, SIZE) as DatasetMapper
+    does): values that T.RandomCrop rejects with an assert, crops with a slice-index TypeError, or that crop an image
+    to nothing, named before training instead of in a DataLoader worker.
+    """
+    import math
+
+    crop = cfg.INPUT.CROP
+    if not crop.ENABLED:
+        return
+    types = ("relative_range", "relative", "absolute", "absolute_range")
+    if crop.TYPE not in types:
+        raise config_error("INPUT.CROP.TYPE", crop.TYPE, f"must be one of {', '.join(types)}")
+    size = list(crop.SIZE)
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in size)
+    if len(size) != 2 or not numbers:
+        raise config_error("INPUT.CROP.SIZE", crop.SIZE, "must be two finite numbers")
+    if crop.TYPE.startswith("relative") and not all(0 < v <= 1 for v in size):
+        raise config_error("INPUT.CROP.SIZE", crop.SIZE, f"a {crop.TYPE} crop takes fractions of the image in (0, 1]")
+    if crop.TYPE == "absolute" and not all(isinstance(v, int) and v >= 1 for v in size):
+        raise config_error("INPUT.CROP.SIZE", crop.SIZE, "an absolute crop takes (height, width) as integers >= 1")
+    if crop.TYPE == "absolute_range" and not 1 <= size[0] <= size[1]:
+        raise config_error("INPUT.CROP.SIZE", crop.SIZE, "an absolute_range crop takes (min, max) sides with "
+                                                         "1 <= min <= max")
 
 
 def _check_miss_rate(cfg) -> None:
