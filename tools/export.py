@@ -102,6 +102,11 @@ def check_args(parser: argparse.ArgumentParser, args) -> None:
     """Bad option values end in parser.error (one line after the usage, exit status 2)."""
     if args.opset < 17:
         parser.error(f"--opset {args.opset}: must be >= 17")
+    from torch.onnx import _constants
+
+    max_opset = getattr(_constants, "ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET", _constants.ONNX_MAX_OPSET)  # dynamo=False
+    if args.format == "onnx" and args.opset > max_opset:
+        parser.error(f"--opset {args.opset}: this PyTorch's ONNX exporter writes opsets up to {max_opset}")
     if args.height < 0 or args.width < 0:
         parser.error(f"--height {args.height} / --width {args.width}: sizes must be >= 0 (0 = the default)")
     if os.path.isdir(args.output):
