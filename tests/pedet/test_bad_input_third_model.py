@@ -360,3 +360,23 @@ def test_export_refuses_an_opset_its_exporter_cannot_write(tmp_path, capsys):
     err = [x for x in capsys.readouterr().err.splitlines() if x.strip() and not x.startswith(("usage:", " "))]
     assert len(err) == 1 and err[0].endswith(f"error: --opset {limit + 1}: this PyTorch's ONNX exporter writes opsets "
                                              f"up to {limit}"), err
+
+
+@pytest.mark.parametrize("opts, message", [
+    (["OUTPUT_DIR", "/tmp/elsewhere"], "OUTPUT_DIR: set by the main job"),  # the report then crashed after training
+    (["MODEL.WEIGHTS", "m.pth"], "MODEL.WEIGHTS: set by the main job"),
+    (["DATASETS.TEST", "('synthetic_crowd_cpu_crowd',)"], "must include synthetic_crowd_cpu_medium"),
+    (["SOLVER.MAX_ITER", "5", "--threads", "1"], "--threads: options go before the config overrides"),
+])
+def test_main_job_refuses_overrides_the_report_cannot_follow(monkeypatch, capsys, tmp_path, opts, message):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("third_trial_main_job", os.path.join(REPO, "tools", "main_job.py"))
+    main_job = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(main_job)
+    monkeypatch.setattr(sys, "argv", ["main_job.py", "--output", str(tmp_path / "out"), *opts])
+    with pytest.raises(SystemExit) as e:
+        main_job.main()
+    assert e.value.code == 2 and not (tmp_path / "out").exists()  # refused before any work
+    err = [x for x in capsys.readouterr().err.splitlines() if x.strip() and not x.startswith(("usage:", " "))]
+    assert len(err) == 1 and message in err[0], err
