@@ -251,6 +251,13 @@ def main(argv=None) -> int:
     model = build_and_load(cfg, args.trust_pickle)
     h = args.height or cfg.INPUT.MIN_SIZE_TEST
     w = args.width or h
+    divisor = getattr(model.backbone, "size_divisibility", 0)
+    if min(h, w) < 1 or max(h, w) <= divisor:
+        # padded to a single cell at the coarsest stride, a GroupNorm with as many groups as channels (e.g. GN in a
+        # 32-channel FPN) fails the trace with "Expected more than 1 value per channel"
+        parser.error(f"tracing input {h} x {w} (--height / --width, default INPUT.MIN_SIZE_TEST): both sides must be "
+                     f">= 1 and one > {divisor}, the backbone's size divisibility (a single cell at its coarsest stride "
+                     "cannot be traced through its normalisation layers)")
     if cfg.MODEL.META_ARCHITECTURE != "OPL":
         from opl.export import export_example_input
 

@@ -345,14 +345,19 @@ def test_eval_only_resume_without_a_checkpoint_warns_of_a_random_model(tmp_path,
     assert evaluated and "MODEL.WEIGHTS is empty: evaluating a RANDOMLY INITIALISED model" in caplog.text
 
 
-def test_export_refuses_an_opset_its_exporter_cannot_write(tmp_path, capsys):
+def _export_module():
     import importlib.util
-
-    from torch.onnx import _constants
 
     spec = importlib.util.spec_from_file_location("third_trial_export", os.path.join(REPO, "tools", "export.py"))
     export = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(export)
+    return export
+
+
+def test_export_refuses_an_opset_its_exporter_cannot_write(tmp_path, capsys):
+    from torch.onnx import _constants
+
+    export = _export_module()
     limit = getattr(_constants, "ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET", _constants.ONNX_MAX_OPSET)
     with pytest.raises(SystemExit) as e:  # was a RuntimeError traceback after building and loading the model
         export.main(["--config-file", OPL_TINY, "--output", str(tmp_path / "m.onnx"), "--opset", str(limit + 1)])
@@ -380,3 +385,15 @@ def test_main_job_refuses_overrides_the_report_cannot_follow(monkeypatch, capsys
     assert e.value.code == 2 and not (tmp_path / "out").exists()  # refused before any work
     err = [x for x in capsys.readouterr().err.splitlines() if x.strip() and not x.startswith(("usage:", " "))]
     assert len(err) == 1 and message in err[0], err
+
+
+@pytest.mark.parametrize("size", [["--height", "5"], ["--height", "32", "--width", "32"]])
+def test_export_refuses_a_tracing_input_of_one_cell(tmp_path, capsys, size):
+    # was "ValueError: Expected more than 1 value per channel" from the FPN's GroupNorm, deep in the trace
+    export = _export_module()
+    with pytest.raises(SystemExit) as e:
+        export.main(["--config-file", OPL_TINY, "--output", str(tmp_path / "m.onnx"), *size,
+                     "MODEL.FPN.OUT_CHANNELS", "32", "MODEL.OPL.GN_NUM_GROUPS", "8", "MODEL.OPL.NUM_CONVS", "1"])
+    assert e.value.code == 2 and not (tmp_path / "m.onnx").exists()
+    err = [x for x in capsys.readouterr().err.splitlines() if "error:" in x]
+    assert len(err) == 1 and "both sides must be >= 1 and one > 32, the backbone's size divisibility" in err[0], err
