@@ -306,11 +306,9 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    import pickle
-
-    from pedet.engine.checkpoint import CheckpointFileError
+    from pedet.engine.launch import BAD_INPUT_ERRORS, bad_input_message
 
     try:
         sys.exit(main())
-    except (CheckpointFileError, pickle.UnpicklingError) as e:  # bad MODEL.WEIGHTS: one line, no traceback
-        sys.exit(f"error: {e}")
+    except BAD_INPUT_ERRORS as e:  # bad MODEL.WEIGHTS (or another missing file): one line, no traceback
+        sys.exit(f"error: {bad_input_message(e)}")

@@ -397,3 +397,25 @@ def test_export_refuses_a_tracing_input_of_one_cell(tmp_path, capsys, size):
     assert e.value.code == 2 and not (tmp_path / "m.onnx").exists()
     err = [x for x in capsys.readouterr().err.splitlines() if "error:" in x]
     assert len(err) == 1 and "both sides must be >= 1 and one > 32, the backbone's size divisibility" in err[0], err
+
+
+def test_demo_with_a_malformed_gt_dataset_exits_with_one_line(tmp_path):
+    """--gt-dataset whose annotation file is malformed: was a DatasetFormatError traceback from demo/demo.py."""
+    import json
+
+    root = tmp_path / "CrowdHuman"
+    shutil.copytree(os.path.join(CROWDHUMAN, "CrowdHuman"), root)
+    odgt = root / "annotation_val.odgt"
+    lines = odgt.read_text().splitlines()
+    record = json.loads(lines[0])
+    record["gtboxes"][0]["tag"] = "alien"
+    odgt.write_text("\n".join([json.dumps(record), *lines[1:]]) + "\n")
+    env = dict(os.environ, DETECTRON2_DATASETS=str(tmp_path), OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
+    env["PYTHONPATH"] = os.pathsep.join([REPO, os.path.join(REPO, "projects", "OPL"),
+                                         os.path.join(REPO, "projects", "RepLoss"), env.get("PYTHONPATH", "")])
+    cmd = [sys.executable, os.path.join(REPO, "demo", "demo.py"), "--config-file", OPL_TINY, "--input",
+           str(root / "Images" / f"{record['ID']}.jpg"), "--gt-dataset", "crowdhuman_val"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 1 and "Traceback" not in r.stderr + r.stdout, r.stderr[-2000:]
+    assert r.stderr.strip().splitlines()[-1] == (f"error: {odgt}:1: unknown tag 'alien'; expected one of "
+                                                 "('person', 'mask')")
