@@ -18,6 +18,8 @@
 3. metrics.json: a ``RepairingJSONWriter`` replaces the JSONWriter; on resume, a torn last line and the records of the
    iterations that are about to be redone (after the last checkpoint) are cut, so iterations increase strictly and the
    file parses line by line.
+4. Bad input met during training (pedet.engine.launch.BAD_INPUT_ERRORS, e.g. an image that cannot be decoded): the
+   "Exception during training" line that detectron2 logs carries the one-line message instead of the traceback.
 """
 import contextlib
 import logging
