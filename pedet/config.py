@@ -190,6 +190,13 @@ def check_config(cfg, training: bool = True, world_size: int = 0) -> None:
     if cfg.SEED >= 2 ** 32:
         raise config_error("SEED", cfg.SEED, "must be < 2**32 (numpy's seed range; negative = a random seed)")
     out = cfg.OUTPUT_DIR
+    if "://" in out:  # a PathManager folder (e.g. s3://): its handler must be able to create it, as default_setup will
+        from detectron2.utils.file_io import PathManager
+
+        try:
+            PathManager.mkdirs(out)
+        except Exception as e:  # noqa: BLE001  (each handler raises its own: ImportError, OSError, NotImplementedError)
+            raise config_error("OUTPUT_DIR", out, f"cannot be created ({type(e).__name__}: {e})") from None
     if out and "://" not in out:
         try:
             os.makedirs(out, exist_ok=True)
@@ -250,6 +257,9 @@ def _check_resnet_fpn(cfg) -> None:
     r, fpn = cfg.MODEL.RESNETS, cfg.MODEL.FPN
     if r.DEPTH not in (18, 34, 50, 101, 152):
         raise config_error("MODEL.RESNETS.DEPTH", r.DEPTH, "must be 18, 34, 50, 101 or 152")
+    for key in ("STEM_OUT_CHANNELS", "RES2_OUT_CHANNELS", "WIDTH_PER_GROUP", "NUM_GROUPS"):
+        if r[key] < 1:
+            raise config_error(f"MODEL.RESNETS.{key}", r[key], "must be >= 1")
     stages = ("stem", "res2", "res3", "res4", "res5")
     if not r.OUT_FEATURES or any(f not in stages for f in r.OUT_FEATURES):
         raise config_error("MODEL.RESNETS.OUT_FEATURES", list(r.OUT_FEATURES), f"must be among {', '.join(stages)}")
@@ -262,6 +272,8 @@ def _check_resnet_fpn(cfg) -> None:
     if "fpn" in cfg.MODEL.BACKBONE.NAME:
         if fpn.OUT_CHANNELS < 1:
             raise config_error("MODEL.FPN.OUT_CHANNELS", fpn.OUT_CHANNELS, "must be >= 1")
+        if fpn.FUSE_TYPE not in ("sum", "avg"):
+            raise config_error("MODEL.FPN.FUSE_TYPE", fpn.FUSE_TYPE, "must be sum or avg")
         if not fpn.IN_FEATURES or any(f not in r.OUT_FEATURES for f in fpn.IN_FEATURES):
             raise config_error("MODEL.FPN.IN_FEATURES", list(fpn.IN_FEATURES),
                                f"must be among MODEL.RESNETS.OUT_FEATURES {list(r.OUT_FEATURES)}")
@@ -283,6 +295,26 @@ def backbone_output_names(cfg) -> list:
         raise ConfigError(f"error: config: the backbone (MODEL.BACKBONE.NAME {cfg.MODEL.BACKBONE.NAME!r} and its "
                           f"MODEL.RESNETS / MODEL.FPN keys) cannot be built: {type(e).__name__} "
                           f"{' '.join(str(e).split())}") from None
+
+
+def check_model_builds(cfg) -> None:
+    """
+    The model of ``cfg`` is built on the meta device (no memory, no initialisation cost) by its registered
+    meta-architecture: a combination of registered parts that Detectron2 refuses with an assert or a KeyError deep in
+    a constructor (e.g. Res5ROIHeads on an FPN, a rotated RPN) -> ConfigError naming the parts, before training.
+    """
+    import torch
+    from detectron2.modeling import META_ARCH_REGISTRY
+
+    m = cfg.MODEL
+    try:
+        with torch.device("meta"):
+            META_ARCH_REGISTRY.get(m.META_ARCHITECTURE)(cfg)
+    except (AssertionError, KeyError, ValueError, TypeError, IndexError, RuntimeError, NotImplementedError) as e:
+        raise ConfigError(f"error: config: the model (MODEL.META_ARCHITECTURE {m.META_ARCHITECTURE!r}, BACKBONE.NAME "
+                          f"{m.BACKBONE.NAME!r}, PROPOSAL_GENERATOR.NAME {m.PROPOSAL_GENERATOR.NAME!r}, "
+                          f"ROI_HEADS.NAME {m.ROI_HEADS.NAME!r}, ROI_BOX_HEAD.NAME {m.ROI_BOX_HEAD.NAME!r}) cannot be "
+                          f"built: {type(e).__name__} {' '.join(str(e).split())}".rstrip()) from None
 
 
 def check_in_features(key: str, features, available: list) -> None:
@@ -416,8 +448,8 @@ def _check_solver(cfg, world_size: int) -> None:
             raise config_error(f"SOLVER.{key}", value, "must be a finite number >= 0")
     if s.NESTEROV and s.MOMENTUM <= 0:
         raise config_error("SOLVER.NESTEROV", s.NESTEROV, "Nesterov momentum needs SOLVER.MOMENTUM > 0")
-    if s.MAX_ITER < 1:
-        raise config_error("SOLVER.MAX_ITER", s.MAX_ITER, "must be >= 1 to train")
+    if not 1 <= s.MAX_ITER < 2 ** 31:  # Detectron2's ETA (a timedelta) overflows long before 2**63
+        raise config_error("SOLVER.MAX_ITER", s.MAX_ITER, "must be >= 1 to train (and < 2**31)")
     if s.IMS_PER_BATCH < 1 or s.IMS_PER_BATCH % world_size:
         raise config_error("SOLVER.IMS_PER_BATCH", s.IMS_PER_BATCH,
                            f"must be >= 1 and divisible by the number of processes ({world_size})")

@@ -97,18 +97,27 @@ def load_checkpoint_file(path: str, trust_pickle: bool = False) -> Any:
 
 
 def _check_model_weights(filename: str, loaded: Dict[str, Any]) -> None:
-    """The "model" entry of a loaded checkpoint is a dict of tensors / arrays (fvcore would fail on anything else with
-    an AttributeError or "Unsupported type found in checkpoint!", without the file)."""
+    """The "model" entry of a loaded checkpoint is a dict of finite tensors / arrays (fvcore would fail on anything else
+    with an AttributeError or "Unsupported type found in checkpoint!", without the file; NaN weights load silently)."""
     import numpy as np
 
     weights = loaded.get("model")
     if not isinstance(weights, dict):
         raise CheckpointFileError(f"{filename}: its 'model' entry holds a {type(weights).__name__}, not a state dict "
                                   "of weights")
+    non_finite = []
     for key, value in weights.items():
         if not isinstance(value, (torch.Tensor, np.ndarray)):
             raise CheckpointFileError(f"{filename}: weight {key!r} of its 'model' entry is a {type(value).__name__}, "
                                       "not a tensor or an array")
+        if isinstance(value, torch.Tensor):
+            if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+                non_finite.append(key)
+        elif np.issubdtype(value.dtype, np.floating) and not np.isfinite(value).all():
+            non_finite.append(key)
+    if non_finite:  # a diverged run's weights: every output would be NaN (an empty evaluation, a crash in training)
+        raise CheckpointFileError(f"{filename}: {len(non_finite)} weights hold NaN or inf values (e.g. "
+                                  f"{', '.join(non_finite[:3])}); the run that wrote it diverged")
 
 
 class PedetCheckpointer(DetectionCheckpointer):

@@ -36,6 +36,17 @@ REPLOSS_TINY = os.path.join(REPO, "projects", "RepLoss", "configs", "tiny", "rep
 CROWDHUMAN = os.path.join(REPO, "tests", "fixtures", "crowdhuman")
 
 
+@pytest.fixture(autouse=True)
+def _restore_pedet_logger():
+    """The export and the demo call detectron2's setup_logger(name="pedet"), which stops the propagation of pedet's
+    records; undo it, so that later tests' caplog still sees them."""
+    logger = logging.getLogger("pedet")
+    propagate, handlers, level = logger.propagate, list(logger.handlers), logger.level
+    yield
+    logger.propagate, logger.handlers[:] = propagate, handlers
+    logger.setLevel(level)
+
+
 def _cfg(tmp_path, base, *opts):
     cfg = get_cfg()
     add_pedet_config(cfg)
@@ -89,6 +100,17 @@ def _error(check, cfg) -> str:
      "the box head needs at least one layer"),  # bare assert
     (REPLOSS_BASE, ["MODEL.ROI_BOX_HEAD.BBOX_REG_LOSS_TYPE", "foo"],
      "MODEL.ROI_BOX_HEAD.BBOX_REG_LOSS_TYPE 'foo': must be one of 'smooth_l1', 'giou', 'diou', 'ciou'"),  # at step 1
+    (OPL_BASE, ["MODEL.RESNETS.STEM_OUT_CHANNELS", "0"], "MODEL.RESNETS.STEM_OUT_CHANNELS 0: must be >= 1"),
+    (OPL_BASE, ["MODEL.FPN.FUSE_TYPE", "foo"], "MODEL.FPN.FUSE_TYPE 'foo': must be sum or avg"),  # a bare assert
+    (OPL_BASE, ["MODEL.RESNETS.DEPTH", "18", "MODEL.RESNETS.RES2_OUT_CHANNELS", "256"],
+     "the backbone (MODEL.BACKBONE.NAME 'build_fcos_resnet_fpn_backbone' and its MODEL.RESNETS / MODEL.FPN keys) "
+     "cannot be built: AssertionError Must set MODEL.RESNETS.RES2_OUT_CHANNELS = 64 for R18/R34"),
+    (OPL_BASE, ["SOLVER.MAX_ITER", str(10 ** 20)], "SOLVER.MAX_ITER 100000000000000000000: must be >= 1 to train (and "
+                                                   "< 2**31)"),  # an OverflowError in the ETA of the first log line
+    (REPLOSS_BASE, ["MODEL.ROI_HEADS.NAME", "Res5ROIHeads"], "the model (MODEL.META_ARCHITECTURE 'PedestrianRCNN', "
+                                                             "BACKBONE.NAME 'build_resnet_fpn_backbone'"),
+    (REPLOSS_BASE, ["MODEL.PROPOSAL_GENERATOR.NAME", "RRPN"], "MODEL.PROPOSAL_GENERATOR.NAME 'RRPN': rotated "
+                                                              "proposals"),  # a bare assert at the first step
     # trained (or evaluated) nonsense in silence
     (OPL_BASE, ["SOLVER.BIAS_LR_FACTOR", "-1.0"], "SOLVER.BIAS_LR_FACTOR -1.0: must be a finite number >= 0"),
     (OPL_BASE, ["SOLVER.WEIGHT_DECAY_NORM", "-1.0"], "SOLVER.WEIGHT_DECAY_NORM -1.0: must be a finite number >= 0"),
@@ -183,6 +205,10 @@ def test_weights_files_that_hold_no_state_dict_are_named(tmp_path):
     torch.save({"model": {"weight": "x"}}, tmp_path / "str.pth")
     with pytest.raises(CheckpointFileError, match="str.pth: weight 'weight' of its 'model' entry is a str"):
         PedetCheckpointer(model).load(str(tmp_path / "str.pth"))
+    torch.save({"model": {"weight": torch.full((2, 2), float("nan")), "bias": torch.zeros(2)}}, tmp_path / "nan.pth")
+    with pytest.raises(CheckpointFileError, match="nan.pth: 1 weights hold NaN or inf values .e.g. weight.; the run "
+                                                  "that wrote it diverged"):  # evaluated to an empty result silently
+        PedetCheckpointer(model).load(str(tmp_path / "nan.pth"))
     pickle.dump({"weight": np.ones((2, 2), np.float32), "bias": np.zeros(2, np.float32)},
                 open(tmp_path / "ok.pkl", "wb"))  # a Detectron1-style .pkl of arrays still loads
     PedetCheckpointer(model).load(str(tmp_path / "ok.pkl"))

@@ -140,7 +140,8 @@ def check_opl_config(cfg: CN) -> None:
     """
     from detectron2.modeling import BACKBONE_REGISTRY
 
-    from pedet.config import backbone_output_names, check_in_features, check_rules, config_error, number_in, one_of
+    from pedet.config import (backbone_output_names, check_in_features, check_model_builds, check_rules, config_error,
+                              number_in, one_of)
 
     o = cfg.MODEL.OPL
     unit, non_negative = number_in(0.0, 1.0), number_in(0.0)
@@ -180,3 +181,4 @@ def check_opl_config(cfg: CN) -> None:
         raise config_error("TEST.AUG.ENABLED", True, "test-time augmentation is not implemented for OPL")
     if cfg.MODEL.BACKBONE.NAME in BACKBONE_REGISTRY:  # the levels this backbone gives, each once
         check_in_features("MODEL.OPL.IN_FEATURES", features, backbone_output_names(cfg))
+        check_model_builds(cfg)  # what remains: values the model's constructors refuse

@@ -67,9 +67,10 @@ def check_reploss_config(cfg: CN) -> None:
     value that would crash deep inside, or silently change the loss (a negative weight, a sigma outside [0, 1]) ->
     one-line ``pedet.config.ConfigError`` naming the key. train_net.setup() calls it after pedet.config.check_config.
     """
-    from detectron2.modeling import BACKBONE_REGISTRY
+    from detectron2.modeling import BACKBONE_REGISTRY, META_ARCH_REGISTRY, GeneralizedRCNN
 
-    from pedet.config import backbone_output_names, check_in_features, check_rules, config_error, number_in, one_of
+    from pedet.config import (backbone_output_names, check_in_features, check_model_builds, check_rules, config_error,
+                              number_in, one_of)
     from pedet.layers.repulsion import REP_BOX_PAIRINGS
 
     unit, non_negative = number_in(0.0, 1.0), number_in(0.0)
@@ -112,6 +113,13 @@ def check_reploss_config(cfg: CN) -> None:
         flat = [v for level in values for v in (level if isinstance(level, (list, tuple)) else [level])]
         if not flat or not all(isinstance(v, (int, float)) and 0 < v < float("inf") for v in flat):
             raise config_error(f"MODEL.ANCHOR_GENERATOR.{key}", values, "every value must be a finite number > 0")
+    from detectron2.modeling import PROPOSAL_GENERATOR_REGISTRY
+    from detectron2.modeling.proposal_generator.rrpn import RRPN
+
+    name = cfg.MODEL.PROPOSAL_GENERATOR.NAME
+    if name in PROPOSAL_GENERATOR_REGISTRY and issubclass(PROPOSAL_GENERATOR_REGISTRY.get(name), RRPN):
+        raise config_error("MODEL.PROPOSAL_GENERATOR.NAME", name, "rotated proposals: the pedestrian boxes are "
+                                                                  "axis-aligned (RPN / PedestrianRPN)")
     for key in ("MASK_ON", "KEYPOINT_ON"):  # the pedestrian data sets have boxes only
         if cfg.MODEL[key]:
             raise config_error(f"MODEL.{key}", True, "the pedestrian data sets have no masks or keypoints")
@@ -132,3 +140,7 @@ def check_reploss_config(cfg: CN) -> None:
                 raise config_error(key, name, f"INPUT.IGNORE_MODE exclude_bg needs {base.__name__} (or a subclass)")
     if cfg.TEST.AUG.ENABLED:
         raise config_error("TEST.AUG.ENABLED", True, "test-time augmentation is not implemented in this train_net.py")
+    arch = META_ARCH_REGISTRY.get(cfg.MODEL.META_ARCHITECTURE) if cfg.MODEL.META_ARCHITECTURE in META_ARCH_REGISTRY \
+        else None
+    if arch is not None and issubclass(arch, GeneralizedRCNN):  # what remains: parts Detectron2 refuses to combine
+        check_model_builds(cfg)
