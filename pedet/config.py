@@ -190,13 +190,15 @@ def check_config(cfg, training: bool = True, world_size: int = 0) -> None:
     if cfg.SEED >= 2 ** 32:
         raise config_error("SEED", cfg.SEED, "must be < 2**32 (numpy's seed range; negative = a random seed)")
     out = cfg.OUTPUT_DIR
-    if "://" in out:  # a PathManager folder (e.g. s3://): its handler must be able to create it, as default_setup will
+    if "://" in out:  # a PathManager folder (e.g. manifold://): only with a handler registered for its scheme
         from detectron2.utils.file_io import PathManager
+        from iopath.common.file_io import NativePathHandler
 
-        try:
-            PathManager.mkdirs(out)
-        except Exception as e:  # noqa: BLE001  (each handler raises its own: ImportError, OSError, NotImplementedError)
-            raise config_error("OUTPUT_DIR", out, f"cannot be created ({type(e).__name__}: {e})") from None
+        get_handler = getattr(PathManager, "_PathManager__get_path_handler", None)  # iopath's lookup by prefix
+        if get_handler is not None and isinstance(get_handler(out), NativePathHandler):
+            raise config_error("OUTPUT_DIR", out, f"no PathManager handler is registered for "
+                               f"{out.split('://')[0]}://, so Detectron2 would write a local folder named "
+                               f"'{out.split('://')[0]}:'")
     if out and "://" not in out:
         try:
             os.makedirs(out, exist_ok=True)

@@ -153,6 +153,13 @@ def test_non_finite_values_from_a_yaml_file_are_named(tmp_path, key, value, expe
     assert expected in msg, msg
 
 
+def test_a_remote_output_dir_without_a_handler_is_named(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    msg = _error(check_config, _cfg(tmp_path, OPL_BASE, "OUTPUT_DIR", "s3://bucket/run"))
+    assert "OUTPUT_DIR 's3://bucket/run': no PathManager handler is registered for s3://" in msg
+    assert not os.path.exists(tmp_path / "s3:")  # was a local folder 's3:', then an ImportError from TensorBoard
+
+
 def test_random_subset_sampler_needs_its_ratio_key(tmp_path):
     cfg = _cfg(tmp_path, OPL_BASE, "DATALOADER.SAMPLER_TRAIN", "RandomSubsetTrainingSampler")
     if "RANDOM_SUBSET_RATIO" in cfg.DATALOADER:  # Detectron2 main: the key exists, its range is checked
