@@ -316,11 +316,9 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    import pickle
-
-    from pedet.engine.checkpoint import CheckpointFileError
+    from pedet.engine.launch import BAD_INPUT_ERRORS, bad_input_message
 
     try:
         main()
-    except (CheckpointFileError, pickle.UnpicklingError, FileNotFoundError, InputError) as e:  # one line, no traceback
-        sys.exit(f"error: {e}")
+    except (*BAD_INPUT_ERRORS, InputError) as e:  # weights, data set files (--gt-dataset), images: one line
+        sys.exit(f"error: {bad_input_message(e)}")

@@ -190,6 +190,15 @@ def check_config(cfg, training: bool = True, world_size: int = 0) -> None:
     if cfg.SEED >= 2 ** 32:
         raise config_error("SEED", cfg.SEED, "must be < 2**32 (numpy's seed range; negative = a random seed)")
     out = cfg.OUTPUT_DIR
+    if "://" in out:  # a PathManager folder (e.g. manifold://): only with a handler registered for its scheme
+        from detectron2.utils.file_io import PathManager
+        from iopath.common.file_io import NativePathHandler
+
+        get_handler = getattr(PathManager, "_PathManager__get_path_handler", None)  # iopath's lookup by prefix
+        if get_handler is not None and isinstance(get_handler(out), NativePathHandler):
+            raise config_error("OUTPUT_DIR", out, f"no PathManager handler is registered for "
+                               f"{out.split('://')[0]}://, so Detectron2 would write a local folder named "
+                               f"'{out.split('://')[0]}:'")
     if out and "://" not in out:
         try:
             os.makedirs(out, exist_ok=True)
@@ -200,6 +209,7 @@ def check_config(cfg, training: bool = True, world_size: int = 0) -> None:
     _check_datasets(cfg, training)
     _check_miss_rate(cfg)
     if training:
+        _check_crop(cfg)
         _check_solver(cfg, world_size)
 
 
@@ -208,6 +218,8 @@ def check_model_config(cfg) -> None:
     The keys that building and running a model read (MODEL.DEVICE, the registered names, pixel statistics, INPUT.*,
     TEST.DETECTIONS_PER_IMAGE): the part of ``check_config`` that the demo and the export use too.
     """
+    import math
+
     import torch
     from detectron2.modeling import BACKBONE_REGISTRY, META_ARCH_REGISTRY
 
@@ -217,6 +229,10 @@ def check_model_config(cfg) -> None:
         raise config_error("MODEL.DEVICE", cfg.MODEL.DEVICE, "not a torch device (e.g. cpu, cuda, cuda:1)") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise config_error("MODEL.DEVICE", cfg.MODEL.DEVICE, "no CUDA GPU is available here; use MODEL.DEVICE cpu")
+    backend = getattr(torch, device.type, None)  # torch.cuda, torch.mps, torch.xpu, ...: an accelerator torch runs
+    if device.type != "cpu" and not (hasattr(backend, "is_available") and backend.is_available()):
+        raise config_error("MODEL.DEVICE", cfg.MODEL.DEVICE, f"no {device.type} device that runs a model is "
+                           "available here; use MODEL.DEVICE cpu")
     for key, registry, name in (("MODEL.META_ARCHITECTURE", META_ARCH_REGISTRY, cfg.MODEL.META_ARCHITECTURE),
                                 ("MODEL.BACKBONE.NAME", BACKBONE_REGISTRY, cfg.MODEL.BACKBONE.NAME)):
         if name not in registry:
@@ -224,13 +240,93 @@ def check_model_config(cfg) -> None:
     mean, std = list(cfg.MODEL.PIXEL_MEAN), list(cfg.MODEL.PIXEL_STD)
     if len(mean) != 3 or len(std) != 3:
         raise config_error("MODEL.PIXEL_MEAN / PIXEL_STD", (mean, std), "need one value per channel (3 each)")
-    if not all(s > 0 for s in std):
-        raise config_error("MODEL.PIXEL_STD", std, "every value must be > 0 (images are divided by it)")
-    if "resnet" in cfg.MODEL.BACKBONE.NAME and cfg.MODEL.RESNETS.DEPTH not in (18, 34, 50, 101, 152):
-        raise config_error("MODEL.RESNETS.DEPTH", cfg.MODEL.RESNETS.DEPTH, "must be 18, 34, 50, 101 or 152")
+    if not all(math.isfinite(m) for m in mean):
+        raise config_error("MODEL.PIXEL_MEAN", mean, "every value must be a finite number")
+    if not all(0 < s < math.inf for s in std):
+        raise config_error("MODEL.PIXEL_STD", std, "every value must be > 0 and finite (images are divided by it)")
+    if "resnet" in cfg.MODEL.BACKBONE.NAME:
+        _check_resnet_fpn(cfg)
     if cfg.TEST.DETECTIONS_PER_IMAGE < 1:
         raise config_error("TEST.DETECTIONS_PER_IMAGE", cfg.TEST.DETECTIONS_PER_IMAGE, "must be >= 1")
     _check_input(cfg)
+
+
+def _check_resnet_fpn(cfg) -> None:
+    """MODEL.RESNETS.* and MODEL.FPN.* of a ResNet(-FPN) backbone: values that fail inside its constructor (a KeyError
+    or an assert without the key) or build layers of zero channels."""
+    from detectron2.layers import get_norm
+
+    r, fpn = cfg.MODEL.RESNETS, cfg.MODEL.FPN
+    if r.DEPTH not in (18, 34, 50, 101, 152):
+        raise config_error("MODEL.RESNETS.DEPTH", r.DEPTH, "must be 18, 34, 50, 101 or 152")
+    for key in ("STEM_OUT_CHANNELS", "RES2_OUT_CHANNELS", "WIDTH_PER_GROUP", "NUM_GROUPS"):
+        if r[key] < 1:
+            raise config_error(f"MODEL.RESNETS.{key}", r[key], "must be >= 1")
+    stages = ("stem", "res2", "res3", "res4", "res5")
+    if not r.OUT_FEATURES or any(f not in stages for f in r.OUT_FEATURES):
+        raise config_error("MODEL.RESNETS.OUT_FEATURES", list(r.OUT_FEATURES), f"must be among {', '.join(stages)}")
+    for key, norm in (("MODEL.RESNETS.NORM", r.NORM), ("MODEL.FPN.NORM", fpn.NORM)):
+        try:
+            get_norm(norm, 64)
+        except KeyError:
+            raise config_error(key, norm, "not a normalisation Detectron2 knows (\"\", BN, SyncBN, FrozenBN, GN, "
+                                          "...)") from None
+    if "fpn" in cfg.MODEL.BACKBONE.NAME:
+        if fpn.OUT_CHANNELS < 1:
+            raise config_error("MODEL.FPN.OUT_CHANNELS", fpn.OUT_CHANNELS, "must be >= 1")
+        if fpn.FUSE_TYPE not in ("sum", "avg"):
+            raise config_error("MODEL.FPN.FUSE_TYPE", fpn.FUSE_TYPE, "must be sum or avg")
+        if not fpn.IN_FEATURES or any(f not in r.OUT_FEATURES for f in fpn.IN_FEATURES):
+            raise config_error("MODEL.FPN.IN_FEATURES", list(fpn.IN_FEATURES),
+                               f"must be among MODEL.RESNETS.OUT_FEATURES {list(r.OUT_FEATURES)}")
+
+
+def backbone_output_names(cfg) -> list:
+    """
+    The names of the backbone's outputs (e.g. ["p2", ..., "p6"]), read from the backbone built on the meta device
+    (no memory, no initialisation cost), so that the heads' IN_FEATURES can be checked against what the configured
+    backbone really gives. A backbone that cannot be built -> ConfigError naming the backbone's keys.
+    """
+    import torch
+    from detectron2.modeling import build_backbone
+
+    try:
+        with torch.device("meta"):
+            return list(build_backbone(cfg).output_shape())
+    except (AssertionError, KeyError, ValueError, TypeError, IndexError, RuntimeError) as e:
+        raise ConfigError(f"error: config: the backbone (MODEL.BACKBONE.NAME {cfg.MODEL.BACKBONE.NAME!r} and its "
+                          f"MODEL.RESNETS / MODEL.FPN keys) cannot be built: {type(e).__name__} "
+                          f"{' '.join(str(e).split())}") from None
+
+
+def check_model_builds(cfg) -> None:
+    """
+    The model of ``cfg`` is built on the meta device (no memory, no initialisation cost) by its registered
+    meta-architecture: a combination of registered parts that Detectron2 refuses with an assert or a KeyError deep in
+    a constructor (e.g. Res5ROIHeads on an FPN, a rotated RPN) -> ConfigError naming the parts, before training.
+    """
+    import torch
+    from detectron2.modeling import META_ARCH_REGISTRY
+
+    m = cfg.MODEL
+    try:
+        with torch.device("meta"):
+            META_ARCH_REGISTRY.get(m.META_ARCHITECTURE)(cfg)
+    except (AssertionError, KeyError, ValueError, TypeError, IndexError, RuntimeError, NotImplementedError) as e:
+        raise ConfigError(f"error: config: the model (MODEL.META_ARCHITECTURE {m.META_ARCHITECTURE!r}, BACKBONE.NAME "
+                          f"{m.BACKBONE.NAME!r}, PROPOSAL_GENERATOR.NAME {m.PROPOSAL_GENERATOR.NAME!r}, "
+                          f"ROI_HEADS.NAME {m.ROI_HEADS.NAME!r}, ROI_BOX_HEAD.NAME {m.ROI_BOX_HEAD.NAME!r}) cannot be "
+                          f"built: {type(e).__name__} {' '.join(str(e).split())}".rstrip()) from None
+
+
+def check_in_features(key: str, features, available: list) -> None:
+    """A head's IN_FEATURES: a non-empty list of the backbone's outputs, each once (a level given twice would be
+    matched and trained twice)."""
+    features = list(features)
+    if not features or any(f not in available for f in features):
+        raise config_error(key, features, f"must be among the backbone's outputs {available}")
+    if len(set(features)) != len(features):
+        raise config_error(key, features, "lists a level twice")
 
 
 def _check_datasets(cfg, training: bool) -> None:
@@ -271,12 +367,45 @@ def _check_input(cfg) -> None:
             raise config_error(f"INPUT.{key}", i[key], "sizes must be >= 0 (0 = no resize)")
     if i.MIN_SIZE_TRAIN_SAMPLING not in ("choice", "range"):
         raise config_error("INPUT.MIN_SIZE_TRAIN_SAMPLING", i.MIN_SIZE_TRAIN_SAMPLING, "must be choice or range")
-    if i.MIN_SIZE_TRAIN_SAMPLING == "range" and len(i.MIN_SIZE_TRAIN) != 2:
-        raise config_error("INPUT.MIN_SIZE_TRAIN", i.MIN_SIZE_TRAIN, "sampling 'range' needs (low, high)")
+    low_high = list(i.MIN_SIZE_TRAIN) if isinstance(i.MIN_SIZE_TRAIN, (list, tuple)) else [i.MIN_SIZE_TRAIN]
+    if i.MIN_SIZE_TRAIN_SAMPLING == "range" and (len(low_high) != 2 or low_high[0] > low_high[1]):
+        raise config_error("INPUT.MIN_SIZE_TRAIN", i.MIN_SIZE_TRAIN, "sampling 'range' needs (low, high), low <= high")
+    for split in ("TRAIN", "TEST"):  # ResizeShortestEdge scales the longer side to MAX_SIZE: 0 gives an empty image
+        min_size = i[f"MIN_SIZE_{split}"]
+        if i[f"MAX_SIZE_{split}"] < 1 and any(min_size if isinstance(min_size, (list, tuple)) else [min_size]):
+            raise config_error(f"INPUT.MAX_SIZE_{split}", i[f"MAX_SIZE_{split}"], "must be >= 1 (the longest side "
+                               f"after resizing; INPUT.MIN_SIZE_{split} 0 turns resizing off)")
     if i.FORMAT not in ("BGR", "RGB", "YUV-BT.601"):
         raise config_error("INPUT.FORMAT", i.FORMAT, "must be BGR, RGB or YUV-BT.601 (a 3-channel format)")
     if i.RANDOM_FLIP not in ("none", "horizontal", "vertical"):
         raise config_error("INPUT.RANDOM_FLIP", i.RANDOM_FLIP, "must be none, horizontal or vertical")
+
+
+def _check_crop(cfg) -> None:
+    """
+    INPUT.CROP (training only; PedestrianDatasetMapper adds detectron2's T.RandomCrop(TYPE, SIZE) as DatasetMapper
+    does): values that T.RandomCrop rejects with an assert, crops with a slice-index TypeError, or that crop an image
+    to nothing, named before training instead of in a DataLoader worker.
+    """
+    import math
+
+    crop = cfg.INPUT.CROP
+    if not crop.ENABLED:
+        return
+    types = ("relative_range", "relative", "absolute", "absolute_range")
+    if crop.TYPE not in types:
+        raise config_error("INPUT.CROP.TYPE", crop.TYPE, f"must be one of {', '.join(types)}")
+    size = list(crop.SIZE)
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in size)
+    if len(size) != 2 or not numbers:
+        raise config_error("INPUT.CROP.SIZE", crop.SIZE, "must be two finite numbers")
+    if crop.TYPE.startswith("relative") and not all(0 < v <= 1 for v in size):
+        raise config_error("INPUT.CROP.SIZE", crop.SIZE, f"a {crop.TYPE} crop takes fractions of the image in (0, 1]")
+    if crop.TYPE == "absolute" and not all(isinstance(v, int) and v >= 1 for v in size):
+        raise config_error("INPUT.CROP.SIZE", crop.SIZE, "an absolute crop takes (height, width) as integers >= 1")
+    if crop.TYPE == "absolute_range" and not 1 <= size[0] <= size[1]:
+        raise config_error("INPUT.CROP.SIZE", crop.SIZE, "an absolute_range crop takes (min, max) sides with "
+                                                         "1 <= min <= max")
 
 
 def _check_miss_rate(cfg) -> None:
@@ -312,14 +441,17 @@ def _check_solver(cfg, world_size: int) -> None:
 
     s, world_size = cfg.SOLVER, world_size or comm.get_world_size()
     finite = {"BASE_LR": s.BASE_LR, "MOMENTUM": s.MOMENTUM, "WEIGHT_DECAY": s.WEIGHT_DECAY, "GAMMA": s.GAMMA,
-              "WARMUP_FACTOR": s.WARMUP_FACTOR}
+              "WARMUP_FACTOR": s.WARMUP_FACTOR, "BIAS_LR_FACTOR": s.BIAS_LR_FACTOR,
+              "WEIGHT_DECAY_NORM": s.WEIGHT_DECAY_NORM}
+    if s.get("WEIGHT_DECAY_BIAS", None) is not None:  # None = WEIGHT_DECAY
+        finite["WEIGHT_DECAY_BIAS"] = s.WEIGHT_DECAY_BIAS
     for key, value in finite.items():
         if not (math.isfinite(value) and value >= 0):
             raise config_error(f"SOLVER.{key}", value, "must be a finite number >= 0")
     if s.NESTEROV and s.MOMENTUM <= 0:
         raise config_error("SOLVER.NESTEROV", s.NESTEROV, "Nesterov momentum needs SOLVER.MOMENTUM > 0")
-    if s.MAX_ITER < 1:
-        raise config_error("SOLVER.MAX_ITER", s.MAX_ITER, "must be >= 1 to train")
+    if not 1 <= s.MAX_ITER < 2 ** 31:  # Detectron2's ETA (a timedelta) overflows long before 2**63
+        raise config_error("SOLVER.MAX_ITER", s.MAX_ITER, "must be >= 1 to train (and < 2**31)")
     if s.IMS_PER_BATCH < 1 or s.IMS_PER_BATCH % world_size:
         raise config_error("SOLVER.IMS_PER_BATCH", s.IMS_PER_BATCH,
                            f"must be >= 1 and divisible by the number of processes ({world_size})")
@@ -349,6 +481,16 @@ def _check_solver(cfg, world_size: int) -> None:
     if not (loader.SAMPLER_TRAIN.endswith("TrainingSampler") and hasattr(samplers, loader.SAMPLER_TRAIN)):
         known = sorted(n for n in dir(samplers) if n.endswith("TrainingSampler"))
         raise config_error("DATALOADER.SAMPLER_TRAIN", loader.SAMPLER_TRAIN, f"must be one of {', '.join(known)}")
+    if loader.SAMPLER_TRAIN == "RepeatFactorTrainingSampler" and not (math.isfinite(loader.REPEAT_THRESHOLD) and
+                                                                      loader.REPEAT_THRESHOLD >= 0):
+        raise config_error("DATALOADER.REPEAT_THRESHOLD", loader.REPEAT_THRESHOLD, "must be a finite number >= 0")
+    if loader.SAMPLER_TRAIN == "RandomSubsetTrainingSampler":
+        ratio = loader.get("RANDOM_SUBSET_RATIO", None)
+        if ratio is None:  # Detectron2 v0.6 has the sampler but not its config key
+            raise config_error("DATALOADER.SAMPLER_TRAIN", loader.SAMPLER_TRAIN,
+                               "needs DATALOADER.RANDOM_SUBSET_RATIO, which this Detectron2's config does not have")
+        if not 0 < ratio <= 1:
+            raise config_error("DATALOADER.RANDOM_SUBSET_RATIO", ratio, "must be in (0, 1]")
     try:  # the scheduler name and warm-up method, by the installed Detectron2's own builder
         build_lr_scheduler(cfg, torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=s.BASE_LR))
     except (ValueError, AssertionError) as e:
@@ -376,6 +518,8 @@ def number_in(low: float = float("-inf"), high: float = float("inf"), low_open: 
         return (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
 
     lo, hi = "(" if low_open else "[", ")" if high_open else "]"
+    if high == float("inf") and low == float("-inf"):
+        return test, "a finite number"
     if high == float("inf"):
         return test, f"a finite number {'>' if low_open else '>='} {low:g}"
     return test, f"in {lo}{low:g}, {high:g}{hi}"

@@ -102,6 +102,11 @@ def check_args(parser: argparse.ArgumentParser, args) -> None:
     """Bad option values end in parser.error (one line after the usage, exit status 2)."""
     if args.opset < 17:
         parser.error(f"--opset {args.opset}: must be >= 17")
+    from torch.onnx import _constants
+
+    max_opset = getattr(_constants, "ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET", _constants.ONNX_MAX_OPSET)  # dynamo=False
+    if args.format == "onnx" and args.opset > max_opset:
+        parser.error(f"--opset {args.opset}: this PyTorch's ONNX exporter writes opsets up to {max_opset}")
     if args.height < 0 or args.width < 0:
         parser.error(f"--height {args.height} / --width {args.width}: sizes must be >= 0 (0 = the default)")
     if os.path.isdir(args.output):
@@ -246,6 +251,13 @@ def main(argv=None) -> int:
     model = build_and_load(cfg, args.trust_pickle)
     h = args.height or cfg.INPUT.MIN_SIZE_TEST
     w = args.width or h
+    divisor = getattr(model.backbone, "size_divisibility", 0)
+    if min(h, w) < 1 or max(h, w) <= divisor:
+        # padded to a single cell at the coarsest stride, a GroupNorm with as many groups as channels (e.g. GN in a
+        # 32-channel FPN) fails the trace with "Expected more than 1 value per channel"
+        parser.error(f"tracing input {h} x {w} (--height / --width, default INPUT.MIN_SIZE_TEST): both sides must be "
+                     f">= 1 and one > {divisor}, the backbone's size divisibility (a single cell at its coarsest stride "
+                     "cannot be traced through its normalisation layers)")
     if cfg.MODEL.META_ARCHITECTURE != "OPL":
         from opl.export import export_example_input
 
@@ -294,11 +306,9 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    import pickle
-
-    from pedet.engine.checkpoint import CheckpointFileError
+    from pedet.engine.launch import BAD_INPUT_ERRORS, bad_input_message
 
     try:
         sys.exit(main())
-    except (CheckpointFileError, pickle.UnpicklingError) as e:  # bad MODEL.WEIGHTS: one line, no traceback
-        sys.exit(f"error: {e}")
+    except BAD_INPUT_ERRORS as e:  # bad MODEL.WEIGHTS (or another missing file): one line, no traceback
+        sys.exit(f"error: {bad_input_message(e)}")

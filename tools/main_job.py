@@ -119,6 +119,26 @@ def draw_validation_images(pred_odgt: str, out_dir: str, num_images: int, score_
     return written
 
 
+def check_overrides(parser: argparse.ArgumentParser, opts: list[str]) -> None:
+    """Overrides that would send the training's outputs where the report does not look for them (it reads
+    <output>/train/inference/<VAL_SET>/ after training): refused before any work, not after the training."""
+    import ast
+
+    for key, value in zip(opts[0::2], opts[1::2]):
+        if key.startswith("--"):
+            parser.error(f"{key}: options go before the config overrides (KEY VALUE pairs come last)")
+        if key in ("OUTPUT_DIR", "MODEL.WEIGHTS"):
+            parser.error(f"{key}: set by the main job (the training folder is --output/train; the weights are the "
+                         "pre-trained backbone); use train_net.py for another one")
+        if key == "DATASETS.TEST":
+            try:
+                names = ast.literal_eval(value)
+            except (ValueError, SyntaxError):
+                names = value
+            if VAL_SET not in (names if isinstance(names, (list, tuple)) else [names]):
+                parser.error(f"DATASETS.TEST {value}: must include {VAL_SET} (the report evaluates it)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", default=os.path.join(REPO, "output", "main_job"))
@@ -138,6 +158,7 @@ def main() -> None:
         parser.error(f"--score-thresh {args.score_thresh}: a score threshold in [0, 1] is needed")
     if os.path.exists(args.output) and not os.path.isdir(args.output):
         parser.error(f"--output {args.output}: an existing file; the main job writes a folder")
+    check_overrides(parser, args.opts)
 
     t0 = time.perf_counter()
     out = os.path.abspath(args.output)

@@ -11,9 +11,15 @@ Detectron2 behaviours this mapper works around:
   * FILTER_EMPTY_ANNOTATIONS keeps images whose boxes are all ignore boxes (they are iscrowd 0), so such an image
     reaches the model with zero valid GT.
 
-Training boxes are clipped to the image (CHOICE C2, as detectron2's transform_instance_annotations and cvpods do);
-boxes left empty by the clipping (entirely outside the image) are removed by detectron2's filter_empty_instances.
+Augmentations are Detectron2's DatasetMapper's: ResizeShortestEdge and RandomFlip from cfg.INPUT, and in training a
+T.RandomCrop(INPUT.CROP.TYPE, INPUT.CROP.SIZE) first when INPUT.CROP.ENABLED. Training boxes are clipped to the
+(cropped) image (CHOICE C2, as detectron2's transform_instance_annotations and cvpods do); boxes left empty by the
+clipping (entirely outside the image or the crop) are removed by detectron2's filter_empty_instances. Ignore boxes go
+through the same crop, clipping and removal as the persons, so an ignore region that reaches into the crop still
+covers its part of it.
 Boxes of zero/negative/NaN/inf size in the input are dropped with a counted warning instead of crashing the epoch.
+An image that is missing, cannot be decoded or does not have the size its record gives raises FileNotFoundError /
+DatasetFormatError naming the file and the image_id (entry points print it as one line, also from DataLoader workers).
 For evaluation (is_train False) annotations are removed: the evaluator reads the unclipped GT from DatasetCatalog.
 
 Shape shorthand: H, W = image size after augmentation; G = boxes kept in the image (valid + ignore).
@@ -34,6 +40,8 @@ from detectron2.config import configurable
 from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
 from detectron2.structures import BoxMode, Instances
+
+from .common import DatasetFormatError
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +85,8 @@ def split_ignore_instances(instances: Instances) -> Tuple[Instances, Instances]:
 
 class PedestrianDatasetMapper:
     """
-    Reads the image, applies the augmentations (ResizeShortestEdge + RandomFlip from cfg.INPUT by default), and turns
+    Reads the image, applies the augmentations (as Detectron2's DatasetMapper: [RandomCrop if INPUT.CROP.ENABLED in
+    training] + ResizeShortestEdge + RandomFlip from cfg.INPUT), and turns
     the annotations into Instances(gt_boxes, gt_classes) with ignore boxes as gt_classes == -1.
 
     Output dict: the input dict's keys (file_name, image_id, height, width: original size) plus
@@ -106,9 +115,12 @@ class PedestrianDatasetMapper:
 
     @classmethod
     def from_config(cls, cfg, is_train: bool = True) -> dict:
+        augs = utils.build_augmentation(cfg, is_train)  # INPUT.MIN_SIZE_*, MAX_SIZE_*, RANDOM_FLIP
+        if cfg.INPUT.CROP.ENABLED and is_train:  # as detectron2's DatasetMapper.from_config: crop, then resize
+            augs.insert(0, T.RandomCrop(cfg.INPUT.CROP.TYPE, cfg.INPUT.CROP.SIZE))
         return {
             "is_train": is_train,
-            "augmentations": utils.build_augmentation(cfg, is_train),  # INPUT.MIN_SIZE_*, MAX_SIZE_*, RANDOM_FLIP
+            "augmentations": augs,
             "image_format": cfg.INPUT.FORMAT,
         }
 
@@ -120,8 +132,7 @@ class PedestrianDatasetMapper:
             the model input dict described in the class docstring.
         """
         dataset_dict = copy.deepcopy(dataset_dict)  # modified below
-        image = utils.read_image(dataset_dict["file_name"], format=self.image_format)
-        utils.check_image_size(dataset_dict, image)
+        image = self._read_image(dataset_dict)
         aug_input = T.AugInput(image)
         transforms = self.augmentations(aug_input)
         image = aug_input.image
@@ -132,6 +143,24 @@ class PedestrianDatasetMapper:
         annos = self._drop_degenerate(dataset_dict.pop("annotations", []), dataset_dict["file_name"])
         dataset_dict["instances"] = self.annotations_to_instances(annos, transforms, image.shape[:2])
         return dataset_dict
+
+    def _read_image(self, dataset_dict: dict) -> np.ndarray:
+        """detectron2's read_image + check_image_size, with errors that name the file and the image_id (raised in a
+        DataLoader worker, detectron2's own would reach the user as a traceback without the record)."""
+        file_name = dataset_dict["file_name"]
+        where = f"image '{file_name}' (image_id {dataset_dict.get('image_id')!r})"
+        try:
+            image = utils.read_image(file_name, format=self.image_format)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{where}: not found") from None
+        except (OSError, SyntaxError, ValueError) as e:  # PIL: truncated or unknown file (UnidentifiedImageError)
+            raise DatasetFormatError(f"{where}: cannot be decoded ({' '.join(str(e).split())})") from None
+        try:
+            utils.check_image_size(dataset_dict, image)
+        except utils.SizeMismatchError:
+            raise DatasetFormatError(f"{where}: is {image.shape[1]}x{image.shape[0]} pixels (width x height), its "
+                                     f"record says {dataset_dict['width']}x{dataset_dict['height']}") from None
+        return image
 
     def _drop_degenerate(self, annos: List[dict], file_name: str) -> List[dict]:
         """Remove (and count) the annotations whose box has zero/negative/NaN/inf size; keep the rest in order."""

@@ -96,6 +96,30 @@ def load_checkpoint_file(path: str, trust_pickle: bool = False) -> Any:
         return torch.load(path, map_location="cpu", weights_only=False)
 
 
+def _check_model_weights(filename: str, loaded: Dict[str, Any]) -> None:
+    """The "model" entry of a loaded checkpoint is a dict of finite tensors / arrays (fvcore would fail on anything else
+    with an AttributeError or "Unsupported type found in checkpoint!", without the file; NaN weights load silently)."""
+    import numpy as np
+
+    weights = loaded.get("model")
+    if not isinstance(weights, dict):
+        raise CheckpointFileError(f"{filename}: its 'model' entry holds a {type(weights).__name__}, not a state dict "
+                                  "of weights")
+    non_finite = []
+    for key, value in weights.items():
+        if not isinstance(value, (torch.Tensor, np.ndarray)):
+            raise CheckpointFileError(f"{filename}: weight {key!r} of its 'model' entry is a {type(value).__name__}, "
+                                      "not a tensor or an array")
+        if isinstance(value, torch.Tensor):
+            if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+                non_finite.append(key)
+        elif np.issubdtype(value.dtype, np.floating) and not np.isfinite(value).all():
+            non_finite.append(key)
+    if non_finite:  # a diverged run's weights: every output would be NaN (an empty evaluation, a crash in training)
+        raise CheckpointFileError(f"{filename}: {len(non_finite)} weights hold NaN or inf values (e.g. "
+                                  f"{', '.join(non_finite[:3])}); the run that wrote it diverged")
+
+
 class PedetCheckpointer(DetectionCheckpointer):
     """
     DetectionCheckpointer with weights-only ``.pth`` loading, a warning on ``.pkl``, and atomic saves. A save killed
@@ -179,9 +203,13 @@ class PedetCheckpointer(DetectionCheckpointer):
             self.logger.warning(f"{filename} is a pickle (model-zoo format) and is unpickled without restriction: "
                                 "only load .pkl files you trust")
             try:
-                return super()._load_file(filename)
+                loaded = super()._load_file(filename)
             except (pickle.UnpicklingError, EOFError, UnicodeDecodeError) as e:
                 raise CheckpointFileError(f"{filename}: not a readable pickle ({e})") from None
+            except (TypeError, AttributeError):  # detectron2 looks keys up in what the pickle holds
+                raise CheckpointFileError(f"{filename}: holds no dict of weights (a model-zoo .pkl holds one)") from None
+            _check_model_weights(filename, loaded)
+            return loaded
         if filename.endswith(".pyth"):
             return super()._load_file(filename)
         loaded = load_checkpoint_file(filename, self.trust_pickle)
@@ -190,6 +218,7 @@ class PedetCheckpointer(DetectionCheckpointer):
             raise CheckpointFileError(f"{filename}: holds a {type(loaded).__name__}, not a state dict or a checkpoint")
         if "model" not in loaded:
             loaded = {"model": loaded}
+        _check_model_weights(filename, loaded)
         self._apply_url_query(loaded)
         return loaded
 

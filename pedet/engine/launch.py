@@ -15,6 +15,7 @@ import contextlib
 import logging
 import os
 import pickle
+import re
 import sys
 from datetime import timedelta
 from typing import Callable, Optional
@@ -27,9 +28,13 @@ import pedet  # noqa: F401  (Pillow alias before any detectron2.data import)
 from detectron2.engine.launch import _find_free_port
 from detectron2.utils import comm
 
+from pedet.data.common import DatasetFormatError
+from pedet.evaluation.io import EvalInputError
+
 from .checkpoint import CheckpointFileError
 
-__all__ = ["DEFAULT_TIMEOUT", "check_launch_args", "launch", "one_line_errors", "pick_backend"]
+__all__ = ["BAD_INPUT_ERRORS", "DEFAULT_TIMEOUT", "bad_input_message", "check_launch_args", "launch", "one_line_errors",
+           "pick_backend"]
 DEFAULT_TIMEOUT = timedelta(minutes=30)
 logger = logging.getLogger(__name__)
 
@@ -63,21 +68,45 @@ def check_launch_args(args) -> None:
         sys.exit(2)
 
 
+# Exceptions that mean bad input, each with a message naming the file / record and what is wrong: a weights file that
+# is missing or no checkpoint, a pickle that cannot be loaded weights-only, a data set file or an image that is
+# missing or malformed (the loaders, PedestrianDatasetMapper), ground truth the evaluator cannot use.
+BAD_INPUT_ERRORS = (CheckpointFileError, pickle.UnpicklingError, DatasetFormatError, EvalInputError, FileNotFoundError)
+
+# torch.utils.data re-raises an exception of a DataLoader worker in the main process with the original type and the
+# worker's whole traceback as its message (torch._utils.ExceptionWrapper.reraise)
+_WORKER_ERROR = re.compile(r"Caught (\w+) in DataLoader worker process \d+\.\nOriginal Traceback")
+
+
+def bad_input_message(e: BaseException) -> str:
+    """
+    The message of a bad-input exception on one line; for one re-raised from a DataLoader worker, the message of the
+    original exception (the last lines of the worker's traceback), so that DATALOADER.NUM_WORKERS > 0 reports what
+    NUM_WORKERS 0 does.
+    """
+    msg = str(e)
+    m = _WORKER_ERROR.match(msg)
+    if m:  # the traceback ends with "[module.]Name: message" (the message may span lines)
+        lines = msg.rstrip().splitlines()
+        start = max(i for i, line in enumerate(lines) if re.match(rf"(?:[\w.]+\.)?{m.group(1)}(?::|$)", line))
+        msg = "\n".join(lines[start:]).split(":", 1)[1] if ":" in lines[start] else ""
+    return " ".join(msg.split()) or type(e).__name__
+
+
 @contextlib.contextmanager
 def one_line_errors():
     """
     Around the work of an entry point (train_net's ``launch``, and each process it starts): bad input that surfaces
-    as an exception (a weights file that is missing or no checkpoint, a pickle that cannot be loaded weights-only)
-    ends as ``error: ...`` on stderr with exit status 1, without a traceback. A training process that exited with a
-    non-zero status (after printing its own one-line error) ends the parent the same way. Other exceptions (bugs)
-    keep their traceback.
+    as an exception (``BAD_INPUT_ERRORS``, also when a DataLoader worker raised it) ends as ``error: ...`` on stderr
+    with exit status 1, without a traceback. A training process that exited with a non-zero status (after printing
+    its own one-line error) ends the parent the same way. Other exceptions (bugs) keep their traceback.
     """
     from torch.multiprocessing import ProcessExitedException
 
     try:
         yield
-    except (CheckpointFileError, pickle.UnpicklingError) as e:
-        sys.exit(f"error: {e}")
+    except BAD_INPUT_ERRORS as e:
+        sys.exit(f"error: {bad_input_message(e)}")
     except ProcessExitedException as e:
         how = f"was killed by {e.signal_name}" if e.signal_name else f"exited with status {e.exit_code}"
         sys.exit(f"error: process {e.error_index} of the job {how} (its own error is printed above)")

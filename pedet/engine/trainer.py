@@ -18,6 +18,8 @@
 3. metrics.json: a ``RepairingJSONWriter`` replaces the JSONWriter; on resume, a torn last line and the records of the
    iterations that are about to be redone (after the last checkpoint) are cut, so iterations increase strictly and the
    file parses line by line.
+4. Bad input met during training (pedet.engine.launch.BAD_INPUT_ERRORS, e.g. an image that cannot be decoded): the
+   "Exception during training" line that detectron2 logs carries the one-line message instead of the traceback.
 """
 import contextlib
 import logging
@@ -36,6 +38,7 @@ from pedet.evaluation import build_miss_rate_evaluator, miss_rate_metric
 
 from .amp import PedetAMPTrainer
 from .checkpoint import PedetCheckpointer
+from .launch import BAD_INPUT_ERRORS, bad_input_message
 from .sampler import ResumableTrainingSampler
 from .writers import RepairingJSONWriter
 
@@ -155,6 +158,21 @@ def _finite_results(func):
     return run
 
 
+class _OneLineBadInput(logging.Filter):
+    """
+    detectron2's TrainerBase.train logs any exception with its traceback ("Exception during training:") before
+    re-raising it. For bad input (pedet.engine.launch.BAD_INPUT_ERRORS: a missing or malformed image or data file,
+    which the entry point then prints as one line) the log keeps that line instead of the traceback.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, BAD_INPUT_ERRORS):
+            record.msg, record.args = f"{record.getMessage()} {bad_input_message(exc)}", ()
+            record.exc_info = record.exc_text = None
+        return True
+
+
 class PedetTrainerMixin:
     """Mixin for detectron2's DefaultTrainer; see the module docstring. Put it before DefaultTrainer in the bases."""
 
@@ -166,6 +184,14 @@ class PedetTrainerMixin:
             self.checkpointer.add_checkpointable("train_sampler", self.train_sampler)
         else:
             logger.warning("The train loader has no ResumableTrainingSampler: a resumed run restarts the data order")
+
+    def train(self):
+        train_loop_logger, one_line = logging.getLogger("detectron2.engine.train_loop"), _OneLineBadInput()
+        train_loop_logger.addFilter(one_line)
+        try:
+            return super().train()
+        finally:
+            train_loop_logger.removeFilter(one_line)
 
     def build_hooks(self) -> List:
         # DefaultTrainer.build_hooks hands self.checkpointer to PeriodicCheckpointer/BestCheckpointer: swap it first

@@ -49,11 +49,11 @@ def setup(args):
 def main(args):
     cfg = setup(args)
     if args.eval_only:
-        if not args.resume:
-            check_weights(cfg.MODEL.WEIGHTS, "evaluating")
         model = Trainer.build_model(cfg)
-        PedetCheckpointer(model, save_dir=cfg.OUTPUT_DIR, require_all=True).resume_or_load(
-            cfg.MODEL.WEIGHTS, resume=args.resume)
+        checkpointer = PedetCheckpointer(model, save_dir=cfg.OUTPUT_DIR, require_all=True)
+        if not (args.resume and checkpointer.has_checkpoint()):  # MODEL.WEIGHTS is what gets evaluated
+            check_weights(cfg.MODEL.WEIGHTS, "evaluating")
+        checkpointer.resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
         res = Trainer.test(cfg, model)
         verify_results(cfg, res)
         return res

@@ -138,7 +138,10 @@ def check_opl_config(cfg: CN) -> None:
     nonsense (a negative loss weight or focal gamma, an empty C2F block, NUM_CONVS < 0 taken as 0) -> one-line
     ``pedet.config.ConfigError`` naming the key. train_net.setup() calls it after pedet.config.check_config.
     """
-    from pedet.config import check_rules, config_error, number_in, one_of
+    from detectron2.modeling import BACKBONE_REGISTRY
+
+    from pedet.config import (backbone_output_names, check_in_features, check_model_builds, check_rules, config_error,
+                              number_in, one_of)
 
     o = cfg.MODEL.OPL
     unit, non_negative = number_in(0.0, 1.0), number_in(0.0)
@@ -158,7 +161,7 @@ def check_opl_config(cfg: CN) -> None:
         "REP_SIGMA_EPS": number_in(0.0, 1.0, low_open=True, high_open=True),
         "REP_GT_DUP_IOU": number_in(0.0, 1.0, low_open=True), "REP_BOX_MAX_PER_IMAGE": number_in(0),
         "REP_POS_IOU": unit, "SCORE_THRESH_TEST": unit, "TOPK_CANDIDATES_TEST": number_in(1),
-        "NMS_THRESH_TEST": unit,
+        "NMS_THRESH_TEST": unit, "BBOX_PRED_BIAS": number_in(),
     })
     features = list(o.IN_FEATURES)
     if not features or any(f not in ("p2", "p3", "p4", "p5", "p6", "p7") for f in features):
@@ -176,3 +179,6 @@ def check_opl_config(cfg: CN) -> None:
                            f"must divide the head's channels (MODEL.FPN.OUT_CHANNELS = {channels})")
     if cfg.TEST.AUG.ENABLED:
         raise config_error("TEST.AUG.ENABLED", True, "test-time augmentation is not implemented for OPL")
+    if cfg.MODEL.BACKBONE.NAME in BACKBONE_REGISTRY:  # the levels this backbone gives, each once
+        check_in_features("MODEL.OPL.IN_FEATURES", features, backbone_output_names(cfg))
+        check_model_builds(cfg)  # what remains: values the model's constructors refuse

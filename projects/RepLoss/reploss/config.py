@@ -67,7 +67,10 @@ def check_reploss_config(cfg: CN) -> None:
     value that would crash deep inside, or silently change the loss (a negative weight, a sigma outside [0, 1]) ->
     one-line ``pedet.config.ConfigError`` naming the key. train_net.setup() calls it after pedet.config.check_config.
     """
-    from pedet.config import check_rules, config_error, number_in, one_of
+    from detectron2.modeling import BACKBONE_REGISTRY, META_ARCH_REGISTRY, GeneralizedRCNN
+
+    from pedet.config import (backbone_output_names, check_in_features, check_model_builds, check_rules, config_error,
+                              number_in, one_of)
     from pedet.layers.repulsion import REP_BOX_PAIRINGS
 
     unit, non_negative = number_in(0.0, 1.0), number_in(0.0)
@@ -78,7 +81,52 @@ def check_reploss_config(cfg: CN) -> None:
         "REP_BOX_MAX_PER_IMAGE": number_in(0), "REP_BOX_PAIRING": one_of(*REP_BOX_PAIRINGS),
     })
     check_rules(cfg.MODEL.ROI_HEADS, "MODEL.ROI_HEADS", {"NUM_CLASSES": number_in(1),
-                                                         "SCORE_THRESH_TEST": unit, "NMS_THRESH_TEST": unit})
+                                                         "SCORE_THRESH_TEST": unit, "NMS_THRESH_TEST": unit,
+                                                         "BATCH_SIZE_PER_IMAGE": number_in(1),
+                                                         "POSITIVE_FRACTION": unit})
+    # Faster R-CNN keys that Detectron2 asserts on deep inside (no key named), fails on after the first step, or
+    # trains nonsense with in silence (no sampled proposal, one proposal per image, a box head without features)
+    box_losses = one_of("smooth_l1", "giou", "diou", "ciou")  # detectron2's box-regression losses
+    check_rules(cfg.MODEL.RPN, "MODEL.RPN", {
+        "BATCH_SIZE_PER_IMAGE": number_in(1), "POSITIVE_FRACTION": unit, "NMS_THRESH": unit,
+        "PRE_NMS_TOPK_TRAIN": number_in(1), "POST_NMS_TOPK_TRAIN": number_in(1), "PRE_NMS_TOPK_TEST": number_in(1),
+        "POST_NMS_TOPK_TEST": number_in(1), "BBOX_REG_LOSS_TYPE": box_losses,
+    })
+    check_rules(cfg.MODEL.ROI_BOX_HEAD, "MODEL.ROI_BOX_HEAD", {
+        "POOLER_RESOLUTION": number_in(1), "POOLER_SAMPLING_RATIO": number_in(0), "BBOX_REG_LOSS_TYPE": box_losses,
+    })
+    head = cfg.MODEL.ROI_BOX_HEAD
+    box_head_layers = head.NAME == "FastRCNNConvFCHead" and cfg.MODEL.ROI_HEADS.NAME != "Res5ROIHeads"  # C4: no layers
+    if box_head_layers and (head.NUM_CONV + head.NUM_FC < 1 or (head.NUM_CONV and head.CONV_DIM < 1)
+                            or (head.NUM_FC and head.FC_DIM < 1)):
+        raise config_error("MODEL.ROI_BOX_HEAD.NUM_CONV / NUM_FC", (head.NUM_CONV, head.NUM_FC),
+                           "the box head needs at least one layer (and CONV_DIM / FC_DIM >= 1 for its layers)")
+    for node in ("RPN", "ROI_HEADS"):
+        thresholds, labels = list(cfg.MODEL[node].IOU_THRESHOLDS), list(cfg.MODEL[node].IOU_LABELS)
+        if not thresholds or not all(0 < t <= 1 for t in thresholds) or thresholds != sorted(thresholds):
+            raise config_error(f"MODEL.{node}.IOU_THRESHOLDS", thresholds, "must be increasing IoUs in (0, 1]")
+        if len(labels) != len(thresholds) + 1 or any(x not in (-1, 0, 1) for x in labels):
+            raise config_error(f"MODEL.{node}.IOU_LABELS", labels, f"must be {len(thresholds) + 1} labels (one per "
+                               "IoU interval of IOU_THRESHOLDS), each -1, 0 or 1")
+    anchors = cfg.MODEL.ANCHOR_GENERATOR
+    for key, values in (("SIZES", anchors.SIZES), ("ASPECT_RATIOS", anchors.ASPECT_RATIOS)):
+        flat = [v for level in values for v in (level if isinstance(level, (list, tuple)) else [level])]
+        if not flat or not all(isinstance(v, (int, float)) and 0 < v < float("inf") for v in flat):
+            raise config_error(f"MODEL.ANCHOR_GENERATOR.{key}", values, "every value must be a finite number > 0")
+    from detectron2.modeling import PROPOSAL_GENERATOR_REGISTRY
+    from detectron2.modeling.proposal_generator.rrpn import RRPN
+
+    name = cfg.MODEL.PROPOSAL_GENERATOR.NAME
+    if name in PROPOSAL_GENERATOR_REGISTRY and issubclass(PROPOSAL_GENERATOR_REGISTRY.get(name), RRPN):
+        raise config_error("MODEL.PROPOSAL_GENERATOR.NAME", name, "rotated proposals: the pedestrian boxes are "
+                                                                  "axis-aligned (RPN / PedestrianRPN)")
+    for key in ("MASK_ON", "KEYPOINT_ON"):  # the pedestrian data sets have boxes only
+        if cfg.MODEL[key]:
+            raise config_error(f"MODEL.{key}", True, "the pedestrian data sets have no masks or keypoints")
+    if cfg.MODEL.BACKBONE.NAME in BACKBONE_REGISTRY:
+        outputs = backbone_output_names(cfg)
+        check_in_features("MODEL.RPN.IN_FEATURES", cfg.MODEL.RPN.IN_FEATURES, outputs)
+        check_in_features("MODEL.ROI_HEADS.IN_FEATURES", cfg.MODEL.ROI_HEADS.IN_FEATURES, outputs)
     if cfg.INPUT.IGNORE_MODE == "exclude_bg" and cfg.MODEL.META_ARCHITECTURE == "PedestrianRCNN":
         from detectron2.modeling import PROPOSAL_GENERATOR_REGISTRY, ROI_HEADS_REGISTRY
 
@@ -92,3 +140,7 @@ def check_reploss_config(cfg: CN) -> None:
                 raise config_error(key, name, f"INPUT.IGNORE_MODE exclude_bg needs {base.__name__} (or a subclass)")
     if cfg.TEST.AUG.ENABLED:
         raise config_error("TEST.AUG.ENABLED", True, "test-time augmentation is not implemented in this train_net.py")
+    arch = META_ARCH_REGISTRY.get(cfg.MODEL.META_ARCHITECTURE) if cfg.MODEL.META_ARCHITECTURE in META_ARCH_REGISTRY \
+        else None
+    if arch is not None and issubclass(arch, GeneralizedRCNN):  # what remains: parts Detectron2 refuses to combine
+        check_model_builds(cfg)

@@ -134,3 +134,53 @@ def test_train_loader_keeps_all_ignore_images_and_drops_empty_ones(registered_un
         batch = next(iter(build_pedestrian_train_loader(cfg)))
     assert len(batch) == 2 and all("instances" in x for x in batch)
     assert sorted(len(x["instances"]) for x in batch) == [2, 4]
+
+
+def test_mapper_from_config_crops_first_in_training_only_as_detectron2_does():
+    from detectron2.data import DatasetMapper
+
+    cfg = get_cfg()
+    add_pedet_config(cfg)
+    cfg.merge_from_list(["INPUT.CROP.ENABLED", True, "INPUT.CROP.TYPE", "absolute", "INPUT.CROP.SIZE", [32, 40]])
+    for is_train in (True, False):  # the same augmentations, in the same order, as detectron2's DatasetMapper
+        ours = PedestrianDatasetMapper(cfg, is_train=is_train).augmentations.augs
+        theirs = DatasetMapper(cfg, is_train=is_train).augmentations.augs
+        assert [repr(a) for a in ours] == [repr(a) for a in theirs]
+    augs = PedestrianDatasetMapper(cfg, is_train=True).augmentations.augs
+    assert isinstance(augs[0], T.RandomCrop) and (augs[0].crop_type, augs[0].crop_size) == ("absolute", [32, 40])
+    assert not any(isinstance(a, T.RandomCrop) for a in PedestrianDatasetMapper(cfg, False).augmentations.augs)
+
+
+def test_mapper_crop_clips_and_drops_persons_and_ignore_boxes_alike(records):
+    # the 64 x 48 image cropped to its 20 x 16 (W x H) window at (x, y) = (10, 8): boxes move by (-10, -8), are clipped
+    # to the window, and those with nothing inside are dropped, whether they are persons or ignore regions
+    augs = [T.CropTransform(10, 8, 20, 16)]
+    mapper = PedestrianDatasetMapper(True, augmentations=augs, image_format="BGR")
+    record = dict(records[1], annotations=[
+        _ann([12, 10, 4, 4]),                    # person inside: [2, 2, 6, 6]
+        _ann([0, 0, 15, 12], category_id=-1),    # ignore region over the corner: clipped to [0, 0, 5, 4]
+        _ann([25, 18, 20, 20]),                  # person over the far corner: clipped to [15, 10, 20, 16]
+        _ann([50, 30, 8, 8]),                    # person outside the window: dropped
+        _ann([40, 0, 10, 5], category_id=-1),    # ignore region outside the window: dropped
+    ])
+    out = mapper(record)
+    inst = out["instances"]
+    assert out["image"].shape == (3, 16, 20) and inst.image_size == (16, 20)
+    assert inst.gt_boxes.tensor.tolist() == [[2.0, 2, 6, 6], [0, 0, 5, 4], [15, 10, 20, 16]]
+    assert inst.gt_classes.tolist() == [0, -1, 0] and mapper.dropped["outside_image"] == 2
+
+
+def test_train_loader_with_a_random_crop_gives_boxes_inside_the_crop(registered_under):
+    cfg = get_cfg()
+    add_pedet_config(cfg)
+    cfg.merge_from_list(["DATASETS.TRAIN", ("crowdhuman_train",), "SOLVER.IMS_PER_BATCH", 2, "DATALOADER.NUM_WORKERS",
+                         0, "INPUT.MIN_SIZE_TRAIN", (0,), "INPUT.CROP.ENABLED", True, "INPUT.CROP.TYPE", "absolute",
+                         "INPUT.CROP.SIZE", [24, 32], "SEED", 0])
+    with registered_under(fixture_root("crowdhuman")):
+        batch = next(iter(build_pedestrian_train_loader(cfg)))
+    for x in batch:  # MIN_SIZE_TRAIN 0: no resize, so the crop's 24 x 32 (H x W) is the input size
+        assert tuple(x["image"].shape) == (3, 24, 32) and x["instances"].image_size == (24, 32)
+        boxes = x["instances"].gt_boxes.tensor
+        assert ((boxes[:, 0::2] >= 0) & (boxes[:, 0::2] <= 32)).all()
+        assert ((boxes[:, 1::2] >= 0) & (boxes[:, 1::2] <= 24)).all()
+        assert (x["instances"].gt_boxes.area() > 0).all()
