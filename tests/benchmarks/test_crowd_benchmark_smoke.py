@@ -355,3 +355,16 @@ def test_probe_overrides_change_only_the_named_budget_settings(cq):
                          ("seed=1", "no budget setting 'seed'")]:
         with pytest.raises(ValueError, match=message):
             cq.set_budget_value(budget, bad)
+
+
+def test_every_benchmark_config_passes_the_train_net_checks(cq, tmp_path):
+    # the benchmark builds its configs without train_net's setup(): they must still be configs train_net accepts
+    # (cpu budget: its data sets are built-in; the smoke budget registers its own at run time)
+    from opl.config import check_opl_config
+    from pedet.config import check_config
+    from reploss.config import check_reploss_config
+
+    for method, spec in cq.METHODS.items():
+        cfg, _ = cq.build_cfg(method, cq.BUDGETS["cpu"], 0, str(tmp_path / method), weights="")
+        check_config(cfg, training=True, world_size=1)
+        (check_opl_config if spec["project"] == "opl" else check_reploss_config)(cfg)
