@@ -335,7 +335,7 @@ def _check_datasets(cfg, training: bool) -> None:
 
     from detectron2.data import DatasetCatalog
 
-    from pedet.data.selection import holdout_size
+    from pedet.data.selection import SelectionError, check_selection_keys
 
     known = DatasetCatalog.list()
     keys = [("DATASETS.TEST", list(cfg.DATASETS.TEST)), ("DATASETS.SELECTION", [cfg.DATASETS.SELECTION] if
@@ -351,8 +351,8 @@ def _check_datasets(cfg, training: bool) -> None:
                 hint = f" (did you mean {', '.join(near)}?)" if near else " (see datasets/README.md)"
                 raise config_error(key, name, f"not a registered data set{hint}")
     try:
-        holdout_size(cfg.DATASETS.SELECTION_HOLDOUT, 2 ** 62)  # the value's range; the size is checked on loading
-    except ValueError as e:
+        check_selection_keys(cfg)  # both keys, SELECTION also a TEST / TRAIN set, the hold-out value's range
+    except SelectionError as e:
         raise ConfigError(f"error: config: {e}") from None
 
 

@@ -25,8 +25,15 @@ import numpy as np
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
-__all__ = ["holdout_name", "holdout_size", "selection_dataset", "selection_holdout_files", "exclude_selection_holdout"]
+__all__ = ["SelectionError", "check_selection_keys", "holdout_name", "holdout_size", "selection_dataset", "selection_holdout_files", "exclude_selection_holdout"]
 logger = logging.getLogger(__name__)
+
+
+class SelectionError(ValueError):
+    """
+    DATASETS.SELECTION / SELECTION_HOLDOUT cannot be used as given (a ValueError, as before); the entry points report
+    it as one line (pedet.engine.launch.BAD_INPUT_ERRORS), also when only the loaded training set shows it.
+    """
 
 
 def holdout_size(holdout, num_images: int) -> int:
@@ -43,15 +50,15 @@ def holdout_size(holdout, num_images: int) -> int:
     if holdout is None or holdout == 0:
         return 0
     if isinstance(holdout, bool) or not isinstance(holdout, (int, float)) or not np.isfinite(holdout) or holdout < 0:
-        raise ValueError(f"DATASETS.SELECTION_HOLDOUT must be a count >= 1 or a fraction in (0, 1), got {holdout!r}")
+        raise SelectionError(f"DATASETS.SELECTION_HOLDOUT must be a count >= 1 or a fraction in (0, 1), got {holdout!r}")
     if holdout < 1:
         count = max(1, int(round(holdout * num_images)))
     elif float(holdout).is_integer():
         count = int(holdout)
     else:
-        raise ValueError(f"DATASETS.SELECTION_HOLDOUT {holdout!r}: a count must be a whole number (a fraction < 1)")
+        raise SelectionError(f"DATASETS.SELECTION_HOLDOUT {holdout!r}: a count must be a whole number (a fraction < 1)")
     if count >= num_images:
-        raise ValueError(f"DATASETS.SELECTION_HOLDOUT {holdout!r} holds out {count} of {num_images} training images: "
+        raise SelectionError(f"DATASETS.SELECTION_HOLDOUT {holdout!r} holds out {count} of {num_images} training images: "
                          "nothing would be left to train on")
     return count
 
@@ -119,25 +126,35 @@ def _register_holdout(cfg) -> str:
     return name
 
 
+def check_selection_keys(cfg) -> None:
+    """
+    The checks that need no data: not both keys; the selection set neither a TEST nor a TRAIN set; a valid hold-out
+    value. Raises SelectionError. (Whether the hold-out leaves training images is known once the sets are loaded.)
+    """
+    name, holdout, _ = _keys(cfg)
+    if name and holdout:
+        raise SelectionError(f"Set one of DATASETS.SELECTION ({name!r}) and DATASETS.SELECTION_HOLDOUT ({holdout!r}), "
+                             "not both")
+    if name and name in cfg.DATASETS.TEST:
+        raise SelectionError(f"DATASETS.SELECTION {name!r} is also in DATASETS.TEST: a checkpoint chosen on a set "
+                             "that is then reported overstates the result; use a held-out set "
+                             "(DATASETS.SELECTION_HOLDOUT) or none (report model_final.pth)")
+    if name and name in cfg.DATASETS.TRAIN:
+        raise SelectionError(f"DATASETS.SELECTION {name!r} is also in DATASETS.TRAIN: it cannot rank checkpoints")
+    holdout_size(holdout, 2 ** 62)  # the value's range; its size against the training set is checked on loading
+
+
 def selection_dataset(cfg) -> Optional[str]:
     """
     The name of the data set that ranks checkpoints, registering the hold-out on first use; None when the config
     names none (then no best checkpoint is kept).
 
-    Raises ValueError when the selection set is also a TEST or a TRAIN set, when both keys are set, or when the
-    hold-out size is invalid.
+    Raises SelectionError (a ValueError) when the selection set is also a TEST or a TRAIN set, when both keys are set,
+    or when the hold-out size is invalid.
     """
+    check_selection_keys(cfg)
     name, holdout, _ = _keys(cfg)
-    if name and holdout:
-        raise ValueError(f"Set one of DATASETS.SELECTION ({name!r}) and DATASETS.SELECTION_HOLDOUT ({holdout!r}), "
-                         "not both")
     if name:
-        if name in cfg.DATASETS.TEST:
-            raise ValueError(f"DATASETS.SELECTION {name!r} is also in DATASETS.TEST: a checkpoint chosen on a set "
-                             "that is then reported overstates the result; use a held-out set "
-                             "(DATASETS.SELECTION_HOLDOUT) or none (report model_final.pth)")
-        if name in cfg.DATASETS.TRAIN:
-            raise ValueError(f"DATASETS.SELECTION {name!r} is also in DATASETS.TRAIN: it cannot rank checkpoints")
         return name
     if holdout:
         return _register_holdout(cfg)

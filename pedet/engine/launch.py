@@ -29,6 +29,7 @@ from detectron2.engine.launch import _find_free_port
 from detectron2.utils import comm
 
 from pedet.data.common import DatasetFormatError
+from pedet.data.selection import SelectionError
 from pedet.evaluation.io import EvalInputError
 
 from .checkpoint import CheckpointFileError
@@ -70,8 +71,10 @@ def check_launch_args(args) -> None:
 
 # Exceptions that mean bad input, each with a message naming the file / record and what is wrong: a weights file that
 # is missing or no checkpoint, a pickle that cannot be loaded weights-only, a data set file or an image that is
-# missing or malformed (the loaders, PedestrianDatasetMapper), ground truth the evaluator cannot use.
-BAD_INPUT_ERRORS = (CheckpointFileError, pickle.UnpicklingError, DatasetFormatError, EvalInputError, FileNotFoundError)
+# missing or malformed (the loaders, PedestrianDatasetMapper), ground truth the evaluator cannot use, a selection
+# hold-out that leaves no training image.
+BAD_INPUT_ERRORS = (CheckpointFileError, pickle.UnpicklingError, DatasetFormatError, EvalInputError, FileNotFoundError,
+                    SelectionError)
 
 # torch.utils.data re-raises an exception of a DataLoader worker in the main process with the original type and the
 # worker's whole traceback as its message (torch._utils.ExceptionWrapper.reraise)

@@ -452,3 +452,38 @@ def test_demo_with_a_malformed_gt_dataset_exits_with_one_line(tmp_path):
     assert r.returncode == 1 and "Traceback" not in r.stderr + r.stdout, r.stderr[-2000:]
     assert r.stderr.strip().splitlines()[-1] == (f"error: {odgt}:1: unknown tag 'alien'; expected one of "
                                                  "('person', 'mask')")
+
+
+@pytest.mark.parametrize("opts, expected", [
+    (["DATASETS.SELECTION", "synthetic_crowd_val"], "DATASETS.SELECTION 'synthetic_crowd_val' is also in DATASETS.TEST"),
+    (["DATASETS.SELECTION", "synthetic_crowd_train"], "is also in DATASETS.TRAIN: it cannot rank checkpoints"),
+    (["DATASETS.SELECTION", "synthetic_crowd_val_d5", "DATASETS.SELECTION_HOLDOUT", "10"],
+     "Set one of DATASETS.SELECTION ('synthetic_crowd_val_d5') and DATASETS.SELECTION_HOLDOUT (10), not both"),
+])
+def test_selection_keys_are_config_errors(tmp_path, opts, expected):
+    # were a ValueError traceback from the trainer's hooks, after the model was built
+    msg = _error(_check(OPL_BASE), _cfg(tmp_path, OPL_BASE, *opts))
+    assert expected in msg, msg
+
+
+def test_train_net_holdout_larger_than_the_training_set_is_one_line(tmp_path):
+    # the size against the training set is known only once it is loaded: SelectionError is a bad-input error
+    from detectron2.data import DatasetCatalog, MetadataCatalog
+    from detectron2.engine import default_argument_parser
+
+    from pedet.data.crowdhuman import register_crowdhuman
+    from tests.deploy.runner import load_train_net
+
+    root, records = _records(tmp_path)
+    name = "third_trial_small_train"
+    if name in DatasetCatalog.list():
+        DatasetCatalog.remove(name)
+        MetadataCatalog.remove(name)
+    register_crowdhuman(name, str(root / "annotation_train.odgt"), str(root / "Images"))
+    args = default_argument_parser().parse_args(_train_argv(OPL_TINY, tmp_path / "out", name, 0,
+                                                            ["DATASETS.SELECTION_HOLDOUT", "100"]))
+    with pytest.raises(SystemExit) as e:
+        with one_line_errors():
+            load_train_net("opl").main(args)
+    assert e.value.code == (f"error: DATASETS.SELECTION_HOLDOUT 100 holds out 100 of {len(records)} training images: "
+                            "nothing would be left to train on"), e.value.code
