@@ -107,10 +107,8 @@ def load_script(path: str, name: str | None = None):
         raise FileNotFoundError(f"{path}: no such script")
     if name is None:
         name = "_pedet_script_" + re.sub(r"\W", "_", os.path.splitext(path)[0].lstrip(os.sep))
-    with _LOCK:
-        module = sys.modules.get(name)
-    if module is not None:
-        return module
+    if name in sys.modules:
+        return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # before exec: dataclasses and pickling look the module up by name
