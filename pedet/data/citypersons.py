@@ -30,6 +30,7 @@ from .common import (
     DatasetFormatError,
     DroppedBoxes,
     UniqueImageIds,
+    check_image_size,
     load_coco_style_json,
     make_annotation,
     parse_box,
@@ -154,8 +155,7 @@ def load_citypersons_per_image(
     for gt_file in files:
         height, width, objects = read_gt_file(gt_file)
         file_name = image_path_for_gt(gt_file, image_dir)
-        if not os.path.isfile(file_name):
-            raise FileNotFoundError(f"{gt_file}: image not found: '{file_name}'")
+        check_image_size(file_name, height, width, gt_file)
         image_id = os.path.basename(gt_file)[: -len(GT_SUFFIX)]
         ids.add(image_id, gt_file)
         annos = []

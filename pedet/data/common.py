@@ -61,6 +61,8 @@ def require_path(path: str, dataset_name: str, what: str) -> None:
 
 def read_text_file(path: str) -> str:
     """The text of a UTF-8 file; a binary or compressed file is a DatasetFormatError naming the file and the line."""
+    if os.path.isdir(path):
+        raise DatasetFormatError(f"{path}: is a folder, not a file")
     with open(path, "rb") as f:
         data = f.read()
     if data[:2] == b"\x1f\x8b" or data[:4] == b"PK\x03\x04":
@@ -128,12 +130,39 @@ def image_size_from_header(path: str) -> tuple[int, int]:
     try:
         with Image.open(path) as img:
             width, height = img.size
-            orientation = img.getexif().get(_EXIF_ORIENTATION_TAG, 1)
+            # PNG: Pillow's getexif() decodes every pixel to look for an eXIf chunk after the image data; the chunk
+            # before it (the usual place, and the only one a header read sees) is in img.info
+            exif = img.getexif() if img.format != "PNG" else Image.Exif()
+            if img.format == "PNG" and img.info.get("exif"):
+                exif.load(img.info["exif"])
+            orientation = exif.get(_EXIF_ORIENTATION_TAG, 1)
     except (OSError, SyntaxError) as e:  # PIL.UnidentifiedImageError is an OSError
         raise DatasetFormatError(f"cannot read the size of image '{path}': {e}") from None
     if orientation in _TRANSPOSING_ORIENTATIONS:
         width, height = height, width
     return height, width
+
+
+def check_image_size(path: str, height: int, width: int, where: str) -> None:
+    """
+    Raise unless the image at `path` exists and has the size its record gives (as detectron2's read_image returns
+    it; see `image_size_from_header`).
+
+    A wrong size in an annotation file would otherwise decide which boxes are dropped as outside the image at
+    loading, and stop training or evaluation only when the mapper reads that image (detectron2's check_image_size).
+
+    Raises:
+        FileNotFoundError / DatasetFormatError: "<where>: image not found: ..." / "<where>: image '...' is W x H
+        pixels (width x height), the annotation says ...".
+    """
+    try:
+        real = image_size_from_header(path)
+    except (FileNotFoundError, DatasetFormatError) as e:
+        raise type(e)(f"{where}: {e}") from None
+    if real != (height, width):
+        hint = " (width and height swapped, or an EXIF rotation?)" if real == (width, height) else ""
+        raise DatasetFormatError(f"{where}: image '{path}' is {real[1]}x{real[0]} pixels (width x height), the "
+                                 f"annotation says {width}x{height}{hint}")
 
 
 def _is_number(value: Any) -> bool:
@@ -477,8 +506,7 @@ def load_coco_style_json(
         image_id, height, width, _ = coco_image(img, where)
         ids.add(image_id, where)
         file_name = image_path(image_root, img)
-        if not os.path.isfile(file_name):
-            raise FileNotFoundError(f"{where} (id {image_id!r}): image not found: '{file_name}'")
+        check_image_size(file_name, height, width, f"{where} (id {image_id!r})")
         records[image_id] = {"file_name": file_name, "image_id": image_id, "height": height, "width": width,
                              "annotations": []}
     source = dataset_name or json_file

@@ -40,6 +40,7 @@ from .common import (
     DatasetFormatError,
     DroppedBoxes,
     UniqueImageIds,
+    check_image_size,
     coco_image,
     coco_sections,
     image_size_from_header,
@@ -102,6 +103,8 @@ def odgt_to_coco(odgt_file: str, image_root: Optional[str] = None) -> dict:
         image = {"id": len(images) + 1, "file_name": str(record["ID"]) + IMAGE_EXT, "crowdhuman_id": record["ID"]}
         size = odgt_image_size(record, where)
         if size is not None:
+            if image_root is not None:  # the images are at hand: a size they do not have is an error, not copied
+                check_image_size(os.path.join(image_root, image["file_name"]), *size, where)
             image.update(height=size[0], width=size[1], size_in_odgt=True)
         elif image_root is None:
             raise DatasetFormatError(f"{where}: the line has no width/height; pass the image folder (--image-root)")

@@ -25,6 +25,7 @@ from .common import (
     DatasetFormatError,
     DroppedBoxes,
     UniqueImageIds,
+    check_image_size,
     image_size_from_header,
     is_truncated,
     make_annotation,
@@ -165,13 +166,13 @@ def load_crowdhuman_odgt(odgt_file: str, image_root: str, dataset_name: str | No
         ids.add(image_id, where)
         file_name = os.path.join(image_root, image_id + IMAGE_EXT)
         size = odgt_image_size(record, where)
-        try:
-            if size is None:
+        if size is None:
+            try:
                 size = image_size_from_header(file_name)
-            elif not os.path.isfile(file_name):
-                raise FileNotFoundError(f"image not found: '{file_name}'")
-        except (FileNotFoundError, DatasetFormatError) as e:
-            raise type(e)(f"{where}: {e}") from None
+            except (FileNotFoundError, DatasetFormatError) as e:
+                raise type(e)(f"{where}: {e}") from None
+        else:
+            check_image_size(file_name, *size, where)
         height, width = size
         annos = []
         for gtbox in record["gtboxes"]:

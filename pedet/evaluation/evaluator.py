@@ -32,7 +32,7 @@ from detectron2.utils import comm
 from pedet.config import add_miss_rate_config  # noqa: F401  (re-exported: TEST.MISS_RATE keys)
 
 from .evaluator_io import atomic_write, atomic_write_json, atomic_write_text, coco_results, odgt_lines
-from .io import EvalInputError, detections_from_arrays, ground_truth_from_dataset_dicts
+from .io import EvalInputError, detections_from_arrays, drop_unmatchable_gt, ground_truth_from_dataset_dicts
 from .report import PROTOCOLS, evaluate, json_safe
 
 __all__ = ["MissRateEvaluator", "build_miss_rate_evaluator", "add_miss_rate_config", "miss_rate_metric"]
@@ -143,6 +143,7 @@ class MissRateEvaluator(DatasetEvaluator):
             what=f"dataset '{self._dataset_name}'",
         )
         dt = detections_from_arrays(gt, predictions)
+        gt = drop_unmatchable_gt(gt, f"dataset '{self._dataset_name}'")  # as the command does (dicts fed directly)
         missing = gt.num_images - len(predictions)
         if missing:
             logger.warning(f"{missing} of {gt.num_images} images of '{self._dataset_name}' got no predictions; "

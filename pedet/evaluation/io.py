@@ -35,6 +35,7 @@ __all__ = [
     "read_odgt_lines",
     "ground_truth_from_dataset_dicts",
     "detections_from_arrays",
+    "drop_unmatchable_gt",
 ]
 
 # CrowdHuman label rule (CrowdDet APMRToolkits/image.py, docs/evaluation_protocols.md §2.1): a box is an ignore
@@ -336,6 +337,40 @@ def _detections_from_index(
     return DetectionSet(offsets, boxes[order], scores[order])
 
 
+def drop_unmatchable_gt(gt: GroundTruthSet, what: str = "ground truth") -> GroundTruthSet:
+    """
+    ``gt`` without the boxes that no detection can ever match, with one counted EvalInputWarning: boxes of zero
+    width or height, and boxes entirely outside their image (no overlap with [0, W] x [0, H]; touching is outside;
+    checked where the image size is known). pedet's data loaders drop the same boxes (pedet.data.common.DroppedBoxes),
+    so a file evaluated by the command and the same file loaded as a registered data set give the same ground
+    truth. The reference scripts keep such a box: as a regular GT it is a miss that no detector can avoid.
+
+    The box checked is the evaluated one (``boxes``: the full box, or CrowdHuman's visible box with ``--box
+    visible``). Ignore regions are dropped by the same rule (they cannot cover any detection either).
+    """
+    b, gi = gt.boxes, gt.image_of_box()
+    w, h = gt.image_width[gi], gt.image_height[gi]
+    empty = (b[:, 2] <= 0) | (b[:, 3] <= 0)
+    with np.errstate(invalid="ignore"):  # NaN = unknown image size: never "outside"
+        outside = ~empty & ((b[:, 0] >= w) | (b[:, 1] >= h) | (b[:, 0] + b[:, 2] <= 0) | (b[:, 1] + b[:, 3] <= 0))
+    drop = empty | outside
+    if not drop.any():
+        return gt
+    first = int(np.flatnonzero(drop)[0])
+    counts = ", ".join(f"{int(m.sum())} {reason}" for m, reason in ((empty, "of zero width or height"),
+                                                                    (outside, "entirely outside the image")) if m.any())
+    warnings.warn(f"{what}: dropped {int(drop.sum())} box(es) that no detection can match ({counts}; the reference "
+                  "scripts keep them, a regular one as a miss that no detector can avoid); first: image "
+                  f"{gt.image_ids[gi[first]]!r}, box {b[first].tolist()} (XYWH)", EvalInputWarning, stacklevel=2)
+    keep = ~drop
+    offsets = np.zeros(gt.num_images + 1, dtype=np.int64)
+    np.cumsum(np.bincount(gi[keep], minlength=gt.num_images), out=offsets[1:])
+    return GroundTruthSet(
+        gt.image_ids, gt.image_width, gt.image_height, offsets, b[keep], gt.vis_boxes[keep], gt.heights[keep],
+        gt.vis_ratios[keep], gt.ignore[keep], gt.ann_ids[keep], None if gt.labels is None else gt.labels[keep],
+    )
+
+
 # ------------------------------------------------------------------------------------------------- JSON parsing
 def _loads(data: bytes, where: str):
     """
@@ -357,10 +392,20 @@ def _loads(data: bytes, where: str):
                              "not an annotation or detection file") from None
 
 
+def _check_text(data: bytes, path: str) -> None:
+    """EvalInputError for the binary files users pass by mistake: archives (a .pth is a zip) and UTF-16 text."""
+    if data[:2] == b"\x1f\x8b" or data[:4] == b"PK\x03\x04":
+        raise EvalInputError(f"{path}: a compressed archive (gzip / zip; a .pth checkpoint or predictions file is "
+                             "one), not a JSON text file; unpack it or give the JSON file")
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise EvalInputError(f"{path}: a UTF-16 text file; JSON and .odgt files must be UTF-8 (save it as UTF-8)")
+
+
 def _read_lines(path: str) -> list[tuple[int, bytes]]:
     """(1-based line number, line) of every non-blank line of a file (lines split as text mode does)."""
     with open(path, "rb") as f:
         data = f.read()
+    _check_text(data, path)
     return [(k + 1, line) for k, line in enumerate(data.splitlines()) if line.strip()]
 
 
@@ -632,6 +677,7 @@ def read_crowdhuman_dt(path_or_records: str | list, gt: GroundTruthSet) -> Detec
     index = gt.index()
     seen: set = set()
     img_of, rows = [], []
+    other_size = []  # (where, size here, size in the GT) of images whose two files disagree
     for rec, arr, where in zip(records, arrays, wheres):
         img_id = rec["ID"]
         if img_id not in index:
@@ -640,6 +686,9 @@ def read_crowdhuman_dt(path_or_records: str | list, gt: GroundTruthSet) -> Detec
             raise EvalInputError(f"{where}: duplicate image id {img_id!r}")
         seen.add(img_id)
         i = index[img_id]
+        gt_size = (gt.image_width[i], gt.image_height[i])
+        if any(k in rec and not math.isnan(v) and float(rec[k]) != v for k, v in zip(("width", "height"), gt_size)):
+            other_size.append((where, (rec.get("width"), rec.get("height")), gt_size))
         if "width" in rec and math.isnan(gt.image_width[i]):
             gt.image_width[i] = float(rec["width"])
         if "height" in rec and math.isnan(gt.image_height[i]):
@@ -648,6 +697,12 @@ def read_crowdhuman_dt(path_or_records: str | list, gt: GroundTruthSet) -> Detec
             arr = _plain_dtboxes(rec, where)
         rows.append(arr)
         img_of.append(np.full(arr.shape[0], i, dtype=np.int64))
+    if other_size:  # detections of resized images, or of another data set's images of the same name
+        where, here, there = other_size[0]
+        warnings.warn(f"{where}: the width / height of {len(other_size)} image(s) in the detection file differ from "
+                      f"the ground truth's ({here[0]} x {here[1]} here, {there[0]:g} x {there[1]:g} there; first "
+                      "shown); the ground truth's are used (detections must be in original image pixels)",
+                      EvalInputWarning, stacklevel=2)
     allr = np.concatenate(rows) if rows else np.zeros((0, 5))
     img = np.concatenate(img_of) if img_of else np.zeros(0, dtype=np.int64)
     return _detections_from_index(gt, img, allr[:, :4], allr[:, 4], "crowdhuman dt")
@@ -663,6 +718,7 @@ def _json_document(data: bytes, path: str):
     """One JSON document read from ``path``; an empty file, truncated text or an odgt file is named as such."""
     if not data.strip():
         raise EvalInputError(f"{path}: empty file (a JSON document is needed)")
+    _check_text(data, path)
     try:
         return _loads(data, path)
     except EvalInputError as err:

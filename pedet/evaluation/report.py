@@ -19,6 +19,7 @@ from .io import (
     DetectionSet,
     EvalInputError,
     GroundTruthSet,
+    drop_unmatchable_gt,
     read_coco_gt,
     read_coco_results,
     read_crowdhuman_dt,
@@ -135,7 +136,8 @@ def _num(x: float) -> float | None:
 def read_inputs(protocol: str, gt_path: str, dt_path: str, box_mode: str = "full") -> tuple:
     """
     Read (GroundTruthSet, DetectionSet) from the files of a protocol (see the command's --help). Every
-    EvalInputError names the file it comes from.
+    EvalInputError names the file it comes from. GT boxes that no detection can match (zero size, entirely outside
+    the image) are dropped with a counted warning, as pedet's data loaders drop them (io.drop_unmatchable_gt).
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; choose from {PROTOCOLS}")
@@ -148,8 +150,10 @@ def read_inputs(protocol: str, gt_path: str, dt_path: str, box_mode: str = "full
             gt = read_coco_gt(gt_path, category_id=None, missing_vis="zeros", require_labels=True)
     with _naming(dt_path):
         if protocol == "crowdhuman":
-            return gt, read_crowdhuman_dt(dt_path, gt)
-        return gt, read_coco_results(dt_path, gt, category_id=1 if protocol == "citypersons" else None)
+            dt = read_crowdhuman_dt(dt_path, gt)  # may fill in the GT's image sizes
+        else:
+            dt = read_coco_results(dt_path, gt, category_id=1 if protocol == "citypersons" else None)
+    return drop_unmatchable_gt(gt, gt_path), dt  # boxes only drop: the detections' image index stays valid
 
 
 @contextmanager

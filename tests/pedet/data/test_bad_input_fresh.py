@@ -85,7 +85,8 @@ def test_vis_ratio_of_huge_and_tiny_boxes():
 
 
 def test_image_side_limit_accepts_the_limit_itself(tmp_path):
-    _image(str(tmp_path / "Images" / "a.jpg"))
+    os.makedirs(tmp_path / "Images")  # a PNG named .jpg (JPEG stops at 65 535 px); the loader checks the size
+    Image.new("L", (MAX_IMAGE_SIDE, 24)).save(str(tmp_path / "Images" / "a.jpg"), format="PNG")
     line = {"ID": "a", "width": MAX_IMAGE_SIDE, "height": 24, "gtboxes": []}
     odgt = _write(tmp_path / "a.odgt", json.dumps(line))
     assert load_crowdhuman_odgt(odgt, str(tmp_path / "Images"))[0]["width"] == MAX_IMAGE_SIDE

@@ -111,11 +111,16 @@ def test_load_crowdhuman_odgt_drops_degenerate_boxes_with_one_counted_warning(tm
     assert "tiny: dropped 4 box(es) (2 of zero or negative size, 2 entirely outside the image)" in warnings[0]
 
 
-def test_load_crowdhuman_odgt_uses_width_height_of_the_line_when_present(tmp_path):
-    # the image on disk is 32 x 24; a line that states its size is trusted (no header read)
-    odgt, images = _write_odgt(tmp_path, [json.dumps({"ID": "a", "gtboxes": [], "width": 320, "height": 240})])
+def test_load_crowdhuman_odgt_checks_width_height_of_the_line_against_the_image(tmp_path):
+    # the image on disk is 32 x 24; a line that states another size is an error (it was trusted: boxes were dropped
+    # as "outside the image" by the wrong size, and training stopped only when the mapper read the image)
+    odgt, images = _write_odgt(tmp_path, [json.dumps({"ID": "a", "gtboxes": [], "width": 32, "height": 24})])
     d = load_crowdhuman_odgt(odgt, images)[0]
-    assert (d["height"], d["width"]) == (240, 320)
+    assert (d["height"], d["width"]) == (24, 32)
+    odgt, images = _write_odgt(tmp_path, [json.dumps({"ID": "a", "gtboxes": [], "width": 320, "height": 240})])
+    with pytest.raises(DatasetFormatError, match=r"annotation.odgt:1: image '.*a.jpg' is 32x24 pixels \(width x height\), "
+                                                 r"the annotation says 320x240$"):
+        load_crowdhuman_odgt(odgt, images)
 
 
 def test_image_size_from_header_applies_exif_rotation_like_read_image(tmp_path):

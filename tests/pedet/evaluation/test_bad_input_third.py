@@ -23,7 +23,7 @@ from pedet.evaluation import MissRateEvaluator
 from pedet.evaluation.__main__ import main
 from pedet.evaluation.io import EvalInputError, EvalInputWarning
 
-from .test_bad_input import CH_DT, CH_GT, CP_DT, CP_GT, _mut, _odgt, _run
+from .test_bad_input import CAL_GT, CH_DT, CH_GT, CP_DT, CP_GT, _mut, _odgt, _run
 
 
 def _lines(err):
@@ -69,6 +69,35 @@ CASES = [
     ("cp-gt-iscrowd-without-ignore-warns", "citypersons", json.dumps(_mut(CP_GT, ["annotations", 0, "iscrowd"], 1)),
      None, [], 0, r"warning: {gt}: 1 of 1 annotation\(s\) have 'iscrowd' 1 but 'ignore' 0: regular pedestrians "
                   r"\(the official script reads 'ignore' only; pedet's data loader makes them ignore regions\)"),
+    # fourth trial: GT boxes no detection can match were kept as regular GT (unavoidable misses), while the data
+    # loaders drop them with a counted warning; the command now drops them alike
+    ("ch-gt-box-outside-the-image-warns", "crowdhuman",
+     _odgt([_mut(CH_GT[0], ["gtboxes", 0, "fbox"], [150, 10, 20, 40]), CH_GT[1]]), None, [], 0,
+     r"warning: {gt}: dropped 1 box\(es\) that no detection can match \(1 entirely outside the image; the reference "
+     r"scripts keep them, a regular one as a miss that no detector can avoid\); first: image 'a', box "
+     r"\[150.0, 10.0, 20.0, 40.0\] \(XYWH\)$"),
+    ("ch-gt-box-outside-by-the-detection-file's-size-warns", "crowdhuman",  # the size only comes with the detections
+     _odgt([{"ID": "a", "gtboxes": [{"tag": "person", "fbox": [10, -40, 20, 40]}]}, {"ID": "b", "gtboxes": []}]), None,
+     [], 0, r"warning: {gt}: dropped 1 box\(es\) .*\(1 entirely outside the image; "),
+    ("ch-gt-visible-box-of-zero-width-warns", "crowdhuman",
+     _odgt([_mut(CH_GT[0], ["gtboxes", 0, "vbox"], [10, 10, 0, 30]), CH_GT[1]]), None, ["--box", "visible"], 0,
+     r"warning: {gt}: dropped 1 box\(es\) .*\(1 of zero width or height; "),
+    ("cp-gt-box-outside-the-image-warns", "citypersons",
+     json.dumps(_mut(CP_GT, ["annotations", 0, "bbox"], [3000, 100, 41, 100])), None, [], 0,
+     r"warning: {gt}: dropped 1 box\(es\) .*\(1 entirely outside the image; .*first: image 1"),
+    ("cal-gt-ignore-box-of-zero-height-warns", "caltech", json.dumps(_mut(_mut(
+        CAL_GT, ["annotations", 0, "bbox"], [100, 100, 41, 0]), ["annotations", 0, "label"], "people")), None, [], 0,
+     r"warning: {gt}: dropped 1 box\(es\) .*\(1 of zero width or height; "),
+    # the detection file's image size was ignored without a word when the GT had one (detections of resized images)
+    ("ch-dt-image-size-differs-from-the-gt-warns", "crowdhuman", None,
+     _odgt([_mut(CH_DT[0], ["width"], 50), CH_DT[1]]), [], 0,
+     r"warning: {dt}: line 1 \(image 'a'\): the width / height of 1 image\(s\) in the detection file differ from "
+     r"the ground truth's \(50 x 80 here, 100 x 80 there; first shown\); the ground truth's are used"),
+    # binary files: "invalid JSON ('utf-16-be' codec can't decode ...)" / "Expecting value: line 1 column 1"
+    ("ch-gt-utf-16", "crowdhuman", _odgt(CH_GT).encode("utf-16").decode("utf-8", "surrogateescape"), None, [], 1, r"{gt}: a UTF-16 text file; JSON and .odgt files "
+     r"must be UTF-8"),
+    ("cp-dt-is-a-pth-zip", "citypersons", None, "PK\x03\x04" + "\x00" * 40, [], 1,
+     r"{dt}: a compressed archive \(gzip / zip; a .pth checkpoint or predictions file is one\), not a JSON text file"),
 ]
 
 
