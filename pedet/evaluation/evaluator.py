@@ -75,6 +75,9 @@ class MissRateEvaluator(DatasetEvaluator):
         self._dataset_name = dataset_name
         self._output_dir = output_dir
         self._distributed = distributed
+        if dataset_name not in DatasetCatalog.list():  # MetadataCatalog.get would make an empty entry for it
+            raise ValueError(f"MissRateEvaluator: dataset '{dataset_name}' is not registered in DatasetCatalog "
+                             "(pedet's built-in names are registered by `import pedet.data`)")
         meta = MetadataCatalog.get(dataset_name)
         self._protocol = protocol or meta.get("evaluator_type", None)
         if self._protocol not in PROTOCOLS:

@@ -85,3 +85,13 @@ def test_boxes_of_images_without_a_size_are_kept(tmp_path, capsys):
                  "--setups", "Reasonable", "--out", str(tmp_path / "m.json")]) == 0
     assert capsys.readouterr().err == ""
     assert json.loads((tmp_path / "m.json").read_text())["details"]["setups"]["Reasonable"]["num_gt"] == 1
+
+
+@pytest.mark.parametrize("protocol", [None, "crowdhuman"])
+def test_evaluator_for_a_data_set_that_is_not_registered(protocol):
+    """Before: "has evaluator_type None; pass protocol=", and with protocol= a KeyError only in evaluate()."""
+    with pytest.raises(ValueError, match=r"^MissRateEvaluator: dataset '_fourth_trial_nowhere' is not registered in "
+                                         r"DatasetCatalog \(pedet's built-in names are registered by `import "
+                                         r"pedet.data`\)$"):
+        MissRateEvaluator("_fourth_trial_nowhere", distributed=False, protocol=protocol)
+    assert "_fourth_trial_nowhere" not in MetadataCatalog.list()
