@@ -104,11 +104,37 @@ def describe_json_error(path: str, text: str, e: json.JSONDecodeError) -> str:
     return f"{where}: malformed JSON (column {e.colno}): {e.msg}"
 
 
+class DuplicateKeyError(ValueError):
+    """A JSON object names one key twice (raised by `unique_keys`)."""
+
+    def __init__(self, key: str, values: tuple):
+        first, second = _short(values[0], 40), _short(values[1], 40)
+        super().__init__(f"an object has the key {key!r} twice ({first}, then {second}); JSON readers keep the last "
+                         "value without a word: remove the one that is wrong")
+
+
+def unique_keys(pairs: list) -> dict:
+    """json.loads' object_pairs_hook: a dict, or DuplicateKeyError if a key repeats (json would keep the last)."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: dict = {}
+        for key, value in pairs:
+            if key in seen:
+                raise DuplicateKeyError(key, (seen[key], value))
+            seen[key] = value
+    return out
+
+
 def read_json_file(path: str) -> Any:
-    """json.loads of a UTF-8 file; any syntax error is a DatasetFormatError naming the file and line, in plain words."""
+    """
+    json.loads of a UTF-8 file; any syntax error or a key named twice in one object is a DatasetFormatError naming
+    the file (and line), in plain words.
+    """
     text = read_text_file(path)
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=unique_keys)
+    except DuplicateKeyError as e:
+        raise DatasetFormatError(f"{path}: {e}") from None
     except json.JSONDecodeError as e:
         raise DatasetFormatError(describe_json_error(path, text, e)) from None
     except RecursionError:  # the json module recurses once per nesting level

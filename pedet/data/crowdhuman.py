@@ -24,6 +24,7 @@ from .common import (
     TOO_DEEP,
     DatasetFormatError,
     DroppedBoxes,
+    DuplicateKeyError,
     UniqueImageIds,
     check_image_size,
     image_size_from_header,
@@ -34,6 +35,7 @@ from .common import (
     parse_image_size,
     read_text_file,
     require_path,
+    unique_keys,
 )
 
 IMAGE_EXT = ".jpg"
@@ -72,7 +74,9 @@ def iter_odgt(odgt_file: str) -> Iterator[tuple[int, dict]]:
             continue
         where = f"{odgt_file}:{line_no}"
         try:
-            record = json.loads(line)
+            record = json.loads(line, object_pairs_hook=unique_keys)
+        except DuplicateKeyError as e:  # e.g. two "tag"s: json would keep the last, a person could become a mask
+            raise DatasetFormatError(f"{where}: {e}") from None
         except RecursionError:  # the json module recurses once per nesting level
             raise DatasetFormatError(f"{where}: {TOO_DEEP}") from None
         except json.JSONDecodeError as e:

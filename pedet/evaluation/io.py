@@ -547,6 +547,9 @@ def _odgt_records(path_or_records: str | list, what: str) -> list[tuple[str, dic
         if not lines:
             raise EvalInputError(f"{path_or_records}: empty file (no odgt lines)")
         items = [(f"{path_or_records}: line {k}", _loads(line, f"{path_or_records}: line {k}")) for k, line in lines]
+        if what.endswith("gt"):  # ground truth: no key twice in one object
+            _check_unique_keys(b"\n".join(line for _, line in lines), [rec for _, rec in items],
+                               [(where, line) for (where, _), (_, line) in zip(items, lines)])
     else:
         items = [(f"{what}: record {k + 1}", r) for k, r in enumerate(path_or_records)]
     return [(_check_record(rec, where), rec) for where, rec in items]
@@ -709,9 +712,52 @@ def read_crowdhuman_dt(path_or_records: str | list, gt: GroundTruthSet) -> Detec
 
 
 # ---------------------------------------------------------------------------------------- COCO-style JSON files
-def _load_json(path: str):
+def _load_json(path: str, unique_keys: bool = False):
+    """The JSON document of a file; ``unique_keys``: a key named twice in one object is an error (ground truth)."""
     with open(path, "rb") as f:
-        return _json_document(f.read(), path)
+        data = f.read()
+    doc = _json_document(data, path)
+    if unique_keys:
+        _check_unique_keys(data, [doc], [(path, data)])
+    return doc
+
+
+# Ground-truth files must not name a key twice in one object: every JSON reader keeps the last value without a word
+# (a box with "tag": "person" and later "tag": "mask" would silently be an ignore region). orjson has no hook for
+# it, and json's object_pairs_hook would make reading several times slower, so the keys are counted: the text's
+# key-ends (a quote, optional white space, a colon; outside a string a quote cannot be escaped, inside one it must be)
+# against those of the parsed objects written back by orjson (one `":` per key it kept). Only when the two counts
+# differ (a duplicate; or a string spelling a quote as \u0022, or an integer beyond 64 bits that orjson does not
+# write) is the text parsed again with the hook, which names the duplicate (or finds none).
+_SPACED_KEY_END = re.compile(rb'"\s+:')
+
+
+def _check_unique_keys(data: bytes, docs: list, parts: list) -> None:
+    """
+    EvalInputError naming the part (``(where, bytes)``: the file, or a line of it) whose JSON names a key twice in
+    one object; ``data`` is all the text, ``docs`` its parsed documents.
+    """
+    try:
+        if data.count(b'":') + len(_SPACED_KEY_END.findall(data)) == orjson.dumps(docs).count(b'":'):
+            return
+    except (orjson.JSONEncodeError, RecursionError):  # an integer beyond 64 bits, very deep nesting: check exactly
+        pass
+
+    def hook(pairs):
+        out = dict(pairs)
+        if len(out) != len(pairs):
+            key = next(k for i, (k, _) in enumerate(pairs) if k in dict(pairs[:i]))
+            raise EvalInputError(f"an object has the key {key!r} twice; JSON readers keep the last value without a "
+                                 "word: remove the one that is wrong")
+        return out
+
+    for where, text in parts:
+        try:
+            json.loads(text, object_pairs_hook=hook)
+        except EvalInputError as e:
+            raise EvalInputError(f"{where}: {e}") from None
+        except (ValueError, RecursionError):  # NaN literals and the like were read (and checked) already
+            pass
 
 
 def _json_document(data: bytes, path: str):
@@ -811,7 +857,7 @@ def read_coco_gt(
     announces the first two the same way and makes the third an ignore region).
     """
     where = _coco_where(path_or_dict, "coco gt")
-    data = _load_json(path_or_dict) if isinstance(path_or_dict, str) else path_or_dict
+    data = _load_json(path_or_dict, unique_keys=True) if isinstance(path_or_dict, str) else path_or_dict
     if not isinstance(data, dict):
         raise EvalInputError(f"{where}: expected a COCO-style object with 'images' and 'annotations', got "
                              f"{_json_type(data)}" + (" (a results file?)" if isinstance(data, list) else ""))

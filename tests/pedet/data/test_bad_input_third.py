@@ -94,6 +94,15 @@ CONVERT_ERRORS = {
                                                                             {"id": 2, "name": "Person"}]),
                                               r"in: categories 1 and 2 are both named 'Person' \(names are compared "
                                               r"ignoring case\); merge them first"),
+    # fourth trial: a key twice in one object; json keeps the last value (the person became an ignore region, the
+    # file's categories were replaced) and so did every other reader of the project
+    "odgt2coco tag twice in a box": ("odgt2coco", '{"ID": "a", "width": 32, "height": 24, "gtboxes": [{"tag": '
+                                                  '"person", "fbox": [1, 2, 10, 20], "tag": "mask"}]}\n',
+                                     r"in:1: an object has the key 'tag' twice \('person', then 'mask'\); JSON readers "
+                                     r"keep the last value without a word: remove the one that is wrong$"),
+    "coco2odgt categories twice": ("coco2odgt", json.dumps(COCO)[:-1] + ', "categories": []}',
+                                   r"in: an object has the key 'categories' twice \(\[\{'id': 1, 'name': 'person'\}\], "
+                                   r"then \[\]\)"),
 }
 
 

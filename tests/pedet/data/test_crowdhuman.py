@@ -118,8 +118,8 @@ def test_load_crowdhuman_odgt_checks_width_height_of_the_line_against_the_image(
     d = load_crowdhuman_odgt(odgt, images)[0]
     assert (d["height"], d["width"]) == (24, 32)
     odgt, images = _write_odgt(tmp_path, [json.dumps({"ID": "a", "gtboxes": [], "width": 320, "height": 240})])
-    with pytest.raises(DatasetFormatError, match=r"annotation.odgt:1: image '.*a.jpg' is 32x24 pixels \(width x height\), "
-                                                 r"the annotation says 320x240$"):
+    with pytest.raises(DatasetFormatError, match=r"annotation.odgt:1: image '.*a.jpg' is 32x24 pixels \(width x "
+                                                 r"height\), the annotation says 320x240$"):
         load_crowdhuman_odgt(odgt, images)
 
 

@@ -94,8 +94,13 @@ CASES = [
      r"warning: {dt}: line 1 \(image 'a'\): the width / height of 1 image\(s\) in the detection file differ from "
      r"the ground truth's \(50 x 80 here, 100 x 80 there; first shown\); the ground truth's are used"),
     # binary files: "invalid JSON ('utf-16-be' codec can't decode ...)" / "Expecting value: line 1 column 1"
-    ("ch-gt-utf-16", "crowdhuman", _odgt(CH_GT).encode("utf-16").decode("utf-8", "surrogateescape"), None, [], 1, r"{gt}: a UTF-16 text file; JSON and .odgt files "
-     r"must be UTF-8"),
+    ("ch-gt-utf-16", "crowdhuman", _odgt(CH_GT).encode("utf-16").decode("utf-8", "surrogateescape"), None, [], 1,
+     r"{gt}: a UTF-16 text file; JSON and .odgt files must be UTF-8"),
+    # a key twice in one object of the ground truth: every JSON reader keeps the last value without a word
+    ("ch-gt-tag-twice-in-a-box", "crowdhuman",
+     _odgt(CH_GT).replace('"tag": "person",', '"tag": "person", "tag": "mask",'), None, [], 1, r"{gt}: line 1: an object has the key 'tag' twice; JSON readers keep the last value without a word"),
+    ("cp-gt-annotations-twice", "citypersons", json.dumps(CP_GT)[:-1] + ', "annotations": []}', None, [], 1,
+     r"{gt}: an object has the key 'annotations' twice"),
     ("cp-dt-is-a-pth-zip", "citypersons", None, "PK\x03\x04" + "\x00" * 40, [], 1,
      r"{dt}: a compressed archive \(gzip / zip; a .pth checkpoint or predictions file is one\), not a JSON text file"),
 ]
