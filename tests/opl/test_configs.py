@@ -44,6 +44,8 @@ def test_config_builds_and_runs_a_training_step(config_file):
         expected.add("loss_aux")
     if cfg.MODEL.OPL.REPLOSS_ON:
         expected |= {"loss_rep_gt", "loss_rep_box"}
+    if cfg.MODEL.OPL.CENTERNESS:
+        expected.add("loss_ctr")
     assert set(losses) == expected
     total = sum(losses.values())
     assert torch.isfinite(total)

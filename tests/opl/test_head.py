@@ -154,3 +154,25 @@ def test_head_rejects_cpn_and_3dmf_together():
     shapes = [ShapeSpec(channels=16, stride=8)]
     with pytest.raises(ValueError):
         OPLHead(input_shape=shapes, num_classes=1, gn_groups=4, cpn_on=True, filter_3dmf=True)
+
+
+def test_head_with_centerness_is_fcos_head():
+    shapes = [ShapeSpec(channels=16, stride=8 * 2 ** i) for i in range(5)]
+    ours = OPLHead(input_shape=shapes, num_classes=1, num_convs=2, norm="", num_c2f_blocks=0, cpn_on=False,
+                   centerness=True)
+    fcos = FCOSHead(input_shape=shapes, conv_dims=[16, 16], num_classes=1, norm="", prior_prob=0.01)
+    n_ours, n_fcos = (sum(p.numel() for p in m.parameters()) for m in (ours, fcos))
+    assert n_ours == n_fcos + 5  # everything of FCOS's head, plus one Scale per level
+    assert ours.ctrness.weight.std().item() == pytest.approx(0.01, rel=0.2) and ours.ctrness.bias.item() == 0.0
+    with torch.no_grad():
+        for a, b in [(ours.cls_subnet, fcos.cls_subnet), (ours.bbox_subnet, fcos.bbox_subnet),
+                     (ours.cls_scores[0], fcos.cls_score), (ours.bbox_pred, fcos.bbox_pred),
+                     (ours.ctrness, fcos.ctrness)]:
+            a.load_state_dict(b.state_dict())
+    feats = [torch.randn(1, 16, h, w) for h, w in ODD_SIZES]
+    out = ours(feats)
+    _, _, ctrness = fcos(feats)
+    for a, b in zip(out["ctrness_logits"], ctrness):
+        torch.testing.assert_close(a, b)
+    assert OPLHead(input_shape=shapes, num_classes=1, num_convs=1, norm="", num_c2f_blocks=0,
+                   cpn_on=False)(feats)["ctrness_logits"] is None

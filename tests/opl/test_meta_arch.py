@@ -10,7 +10,7 @@ from detectron2.structures import Boxes
 from detectron2.utils.events import EventStorage
 
 import opl.meta_arch as meta_arch
-from opl.meta_arch import final_scores, flatten_levels, split_ignore
+from opl.meta_arch import centerness_scores, centerness_targets, final_scores, flatten_levels, split_ignore
 
 from .tiny import crowd_boxes, image_batch, instances, tiny_model
 
@@ -30,6 +30,66 @@ def test_eq2_score_is_product_of_sigmoids():
     s = final_scores(torch.tensor([[math.log(3.0)]]), torch.tensor([[0.0]]))
     assert s.item() == pytest.approx(0.375)
     assert final_scores(torch.tensor([[math.log(3.0)]]), None).item() == pytest.approx(0.75)
+
+
+def test_fcos_centerness_targets_by_hand_and_as_detectron2():
+    # location (5, 5) in box (0, 0, 10, 20): l = r = 5, t = 5, b = 15 -> sqrt(1 * 5 / 15) = sqrt(1 / 3)
+    # location (2, 18) in the same box: l 2, r 8, t 18, b 2 -> sqrt(2/8 * 2/18) = sqrt(1 / 36) = 1 / 6
+    centers = torch.tensor([[5.0, 5.0], [2.0, 18.0], [5.0, 10.0]])
+    boxes = torch.tensor([[0.0, 0.0, 10.0, 20.0]]).expand(3, 4)
+    got = centerness_targets(centers, boxes)
+    assert got.tolist() == pytest.approx([math.sqrt(1 / 3), 1 / 6, 1.0])
+    from types import SimpleNamespace
+
+    from detectron2.modeling.box_regression import Box2BoxTransformLinear
+    from detectron2.modeling.meta_arch.fcos import FCOS
+
+    anchors = torch.cat([centers - 4.0, centers + 4.0], dim=1)  # stride-8 squares at the locations
+    d2 = FCOS.compute_ctrness_targets(SimpleNamespace(box2box_transform=Box2BoxTransformLinear(normalize_by_size=True)),
+                                      [Boxes(anchors)], [Boxes(boxes)])
+    torch.testing.assert_close(got, d2[0])
+
+
+def test_fcos_centerness_test_score_is_the_root_of_the_product():
+    # S = 0.25, sigmoid(0) = 0.5 -> sqrt(0.125); without the branch S itself
+    assert centerness_scores(torch.tensor([[0.25]]), torch.tensor([[0.0]])).item() == pytest.approx(math.sqrt(0.125))
+    assert centerness_scores(torch.tensor([[0.25]]), None).item() == 0.25
+
+
+def test_fcos_centerness_loss_by_hand():
+    model = tiny_model("ablations/fcos_nms_baseline.yaml", extra=["MODEL.OPL.CENTERNESS", True])
+    gt = [instances(32, 32, [[0.0, 0.0, 10.0, 20.0]], [0])]
+    logits = [torch.zeros(1, 2, 1, requires_grad=True)]
+    boxes = torch.tensor([[[0.0, 0.0, 10.0, 20.0], [5.0, 5.0, 6.0, 6.0]]], requires_grad=True)
+    ctr = torch.zeros(1, 2, 1, requires_grad=True)  # sigmoid = 0.5
+    centers = torch.tensor([[5.0, 5.0], [20.0, 20.0]])
+    with EventStorage():
+        losses = model.losses(logits, None, boxes, gt, hand_targets([0, -1], []), ctr, centers)
+    # one positive, target t = sqrt(1/3): BCE at p = 0.5 is ln 2 whatever t; / N_pos 1
+    assert losses["loss_ctr"].item() == pytest.approx(LN2, rel=1e-5)
+    losses["loss_ctr"].backward()
+    # d BCE / d logit = p - t at the positive, 0 at the negative
+    assert ctr.grad[0, :, 0].tolist() == pytest.approx([0.5 - math.sqrt(1 / 3), 0.0], abs=1e-6)
+
+
+def test_fcos_centerness_trains_and_scales_the_test_scores():
+    model = tiny_model("ablations/fcos_nms_baseline.yaml",
+                       extra=["MODEL.OPL.CENTERNESS", True, "MODEL.OPL.SCORE_THRESH_TEST", 0.0])
+    model.train()
+    with EventStorage():
+        losses = model(image_batch([([[10, 10, 40, 60], [30, 5, 70, 60]], [0, 0])]))
+    assert "loss_ctr" in losses and all(torch.isfinite(v) for v in losses.values())
+    model.eval()
+    batch = image_batch([([[10, 10, 40, 60]], [0])])
+    with torch.no_grad():
+        torch.nn.init.constant_(model.head.ctrness.bias, -2.0)  # sigmoid(-2) = 0.119 at every location
+        torch.nn.init.zeros_(model.head.ctrness.weight)
+        with_ctr = model(batch)[0]["instances"]
+        model.head.ctrness = None  # the same model scored by S alone
+        plain = model(batch)[0]["instances"]
+    assert len(with_ctr) == len(plain) > 0  # a monotonic rescaling: NMS keeps the same boxes
+    torch.testing.assert_close(with_ctr.scores, torch.sqrt(plain.scores * torch.sigmoid(torch.tensor(-2.0))))
+    torch.testing.assert_close(with_ctr.pred_boxes.tensor, plain.pred_boxes.tensor)
 
 
 def test_flatten_levels_matches_anchor_order():

@@ -141,6 +141,7 @@ def test_check_config_output_dir_and_what_detectron2_accepts(tmp_path):
     (["MODEL.OPL.REP_SIGMA_EPS", "0.0"], "MODEL.OPL.REP_SIGMA_EPS 0.0: must be in (0, 1)"),
     (["MODEL.OPL.REP_BOX_MAX_PER_IMAGE", "-1"], "MODEL.OPL.REP_BOX_MAX_PER_IMAGE -1"),
     (["MODEL.OPL.CPN_ON", "True", "MODEL.OPL.FILTER_3DMF", "True"], "MODEL.OPL.FILTER_3DMF True: excludes"),
+    (["MODEL.OPL.CENTERNESS", "True"], "MODEL.OPL.CENTERNESS True: is FCOS's branch and needs MODEL.OPL.MAIN_ASSIGNER"),
     (["TEST.AUG.ENABLED", "True"], "TEST.AUG.ENABLED True: test-time augmentation is not implemented for OPL"),
 ])
 def test_check_opl_config_names_the_key(tmp_path, opts, expected):

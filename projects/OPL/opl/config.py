@@ -49,6 +49,10 @@ def add_opl_config(cfg: CN) -> None:
     _C.MODEL.OPL.MAIN_ASSIGNER = "poto"
     # Centre-sampling radius (in strides) used by MAIN_ASSIGNER "fcos". PEER (FCOS/d2 FCOS 1.5)
     _C.MODEL.OPL.FCOS_CENTER_SAMPLING_RADIUS = 1.5
+    # FCOS's centre-ness branch, only with MAIN_ASSIGNER "fcos" (the FCOS-with-NMS baseline): a 3x3 conv on the reg
+    # sub-net, BCE on the positives against sqrt(min(l,r)/max(l,r) * min(t,b)/max(t,b)), test score
+    # sqrt(S * sigmoid(ctr)). PEER (FCOS; detectron2's FCOS, whose head and loss this equals)
+    _C.MODEL.OPL.CENTERNESS = False
 
     # --- Coarse-to-Fine classifier (C2F), Eq. (4)-(5) ---
     # M_i of each C2F block (n = len); M_{i-1} > M_i; [] = no C2F (one final conv as in FCOS). PAPER (Table 6: {16, 4})
@@ -171,6 +175,9 @@ def check_opl_config(cfg: CN) -> None:
     flows = list(o.CPN_FLOWS)
     if o.CPN_ON and (not flows or any(f not in ("F1", "F2", "F3") for f in flows)):
         raise config_error("MODEL.OPL.CPN_FLOWS", flows, "must be a non-empty subset of F1, F2, F3")
+    if o.CENTERNESS and o.MAIN_ASSIGNER != "fcos":
+        raise config_error("MODEL.OPL.CENTERNESS", o.CENTERNESS,
+                           f"is FCOS's branch and needs MODEL.OPL.MAIN_ASSIGNER 'fcos' (got {o.MAIN_ASSIGNER!r})")
     if o.CPN_ON and o.FILTER_3DMF:
         raise config_error("MODEL.OPL.FILTER_3DMF", o.FILTER_3DMF, "excludes MODEL.OPL.CPN_ON (the DeFCN mode)")
     channels = cfg.MODEL.FPN.OUT_CHANNELS

@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .meta_arch import OPL, final_scores, flatten_levels
+from .meta_arch import OPL, centerness_scores, final_scores, flatten_levels
 
 __all__ = [
     "OPLExportModule", "OUTPUT_NAMES", "dynamic_axes", "export_example_input", "output_dict", "preprocess_image",
@@ -91,9 +91,10 @@ class OPLExportModule(nn.Module):
         pred = self.head(features)
         anchors = self.anchor_generator(features)
         gates = pred["gate_logits"] or [None] * len(features)
+        ctrness = pred.get("ctrness_logits") or [None] * len(features)
         per_level = [
-            self.level_topk(a.tensor, z, g, d)
-            for a, z, g, d in zip(anchors, pred["cls_logits"][-1], gates, pred["box_deltas"])
+            self.level_topk(a.tensor, z, g, d, c)
+            for a, z, g, d, c in zip(anchors, pred["cls_logits"][-1], gates, pred["box_deltas"], ctrness)
         ]
         boxes = torch.cat([b for b, _, _ in per_level], dim=1)  # (N, L*k, 4)
         scores = torch.cat([s for _, s, _ in per_level], dim=1)  # (N, L*k)
@@ -103,18 +104,20 @@ class OPLExportModule(nn.Module):
         classes = torch.gather(classes, 1, order)
         return self.clip_and_compact(boxes, scores, classes, torch._shape_as_tensor(images)[2:])
 
-    def level_topk(self, anchors: Tensor, logits: Tensor, gate: Optional[Tensor], deltas: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    def level_topk(self, anchors: Tensor, logits: Tensor, gate: Optional[Tensor], deltas: Tensor,
+                   ctrness: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, Tensor]:
         """
         One level: S (Eq. 2), threshold -> 0, top k candidates over (location, class), boxes decoded (Eq. 1).
 
         Args:
             anchors: (HW, 4) stride-sized boxes at the locations.  logits: (N, K, H, W).  gate: (N, 1, H, W) or None.
-            deltas: (N, 4, H, W).
+            deltas: (N, 4, H, W).  ctrness: (N, 1, H, W) FCOS centre-ness logits or None.
         Returns:
             boxes (N, k, 4), scores (N, k) (0 where below the threshold or padding), classes (N, k) int64.
         """
         k, num_classes = self.topk_candidates, self.num_classes
         s = final_scores(flatten_levels([logits], num_classes), None if gate is None else flatten_levels([gate], 1))
+        s = centerness_scores(s, None if ctrness is None else flatten_levels([ctrness], 1))
         s = s.flatten(1)  # (N, HW*K), index = location * K + class
         s = torch.where(s > self.score_thresh, s, torch.zeros_like(s))
         s = torch.cat([s, torch.zeros_like(s[:, :1]).expand(-1, k)], dim=1)  # k zero slots keep topk(k) valid

@@ -1,6 +1,7 @@
 """
-The OPL detection head (CVPR 2023): FCOS towers without centre-ness, Coarse-to-Fine classifier (C2F) and Completed
-Proposal Network (CPN) with its Multi-Scale Feature Enhancement (MSFE); plus DeFCN's 3DMF filter for the reproduction.
+The OPL detection head (CVPR 2023): FCOS towers without centre-ness (an option for the FCOS baseline only),
+Coarse-to-Fine classifier (C2F) and Completed Proposal Network (CPN) with its Multi-Scale Feature Enhancement (MSFE);
+plus DeFCN's 3DMF filter for the reproduction.
 
 Shape shorthand (per FPN level l, all levels share weights):
     N = images, C = FPN channels, K = classes, H_l x W_l = level size, L = number of levels.
@@ -211,6 +212,7 @@ class OPLHead(nn.Module):
         msfe_level_radius: int = 1,
         filter_3dmf: bool = False,
         bbox_pred_bias: float = 0.0,
+        centerness: bool = False,
     ):
         """
         Args:
@@ -221,6 +223,7 @@ class OPLHead(nn.Module):
                 strides) keeps every location on the live side of the ReLU at the start of training.
             num_c2f_blocks: n of Eq. (5); 0 = one final conv on the cls sub-net (FCOS).
             cpn_on / filter_3dmf: the score gate; at most one of them.
+            centerness: FCOS's centre-ness conv on the reg sub-net (the FCOS baseline; detectron2's ``FCOSHead``).
             Other args: see ``opl.config`` (MODEL.OPL.*).
         """
         super().__init__()
@@ -250,6 +253,7 @@ class OPLHead(nn.Module):
             CPN(c, cpn_flows, cpn_conv_kernel, cpn_neg, gn_groups, msfe_kernel, msfe_level_radius) if cpn_on else None
         )
         self.filter = MaxFiltering3D(c, gn_groups, msfe_kernel, msfe_level_radius) if filter_3dmf else None
+        self.ctrness = _conv(c, 1, 3) if centerness else None  # N(0, 0.01), bias 0: detectron2's FCOSHead init
 
     @classmethod
     def from_config(cls, cfg, input_shape: List[ShapeSpec]):
@@ -272,6 +276,7 @@ class OPLHead(nn.Module):
             "msfe_level_radius": o.MSFE_LEVEL_RADIUS,
             "filter_3dmf": o.FILTER_3DMF,
             "bbox_pred_bias": o.BBOX_PRED_BIAS,
+            "centerness": o.CENTERNESS,
         }
 
     def forward(self, features: List[Tensor]) -> Dict[str, Optional[List]]:
@@ -282,7 +287,8 @@ class OPLHead(nn.Module):
             dict with
               "cls_logits": list over blocks (max(n, 1)) of L x (N, K, H_l, W_l); the last one gives S_cls,
               "box_deltas": L x (N, 4, H_l, W_l), Scale_l already applied (ltrb in units of the stride, pre-ReLU),
-              "gate_logits": L x (N, 1, H_l, W_l) from CPN (or the 3DMF filter), or None.
+              "gate_logits": L x (N, 1, H_l, W_l) from CPN (or the 3DMF filter), or None,
+              "ctrness_logits": L x (N, 1, H_l, W_l) FCOS centre-ness on the reg sub-net, or None.
         """
         assert len(features) == self.num_levels, (len(features), self.num_levels)
         h0 = [self.cls_subnet(x) for x in features]
@@ -302,4 +308,5 @@ class OPLHead(nn.Module):
             gate = self.cpn(h0 if self.cpn_cls_feature == "subnet" else h, f_reg)
         elif self.filter is not None:
             gate = self.filter(f_reg)
-        return {"cls_logits": cls_logits, "box_deltas": deltas, "gate_logits": gate}
+        ctrness = [self.ctrness(x) for x in f_reg] if self.ctrness is not None else None
+        return {"cls_logits": cls_logits, "box_deltas": deltas, "gate_logits": gate, "ctrness_logits": ctrness}

@@ -18,6 +18,7 @@ import pedet  # noqa: F401  (Pillow alias before any detectron2.data import)
 import numpy as np
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 from detectron2.config import configurable
 from detectron2.layers import batched_nms
 from detectron2.modeling import META_ARCH_REGISTRY, build_backbone
@@ -47,7 +48,7 @@ from .assigner import (
 )
 from .head import OPLHead
 
-__all__ = ["OPL", "final_scores", "flatten_levels", "split_ignore"]
+__all__ = ["OPL", "centerness_scores", "centerness_targets", "final_scores", "flatten_levels", "split_ignore"]
 logger = logging.getLogger(__name__)
 
 
@@ -68,6 +69,34 @@ def final_scores(cls_logits: Tensor, gate_logits: Optional[Tensor]) -> Tensor:
     """
     s = torch.sigmoid(cls_logits.float())
     return s if gate_logits is None else s * torch.sigmoid(gate_logits.float())
+
+
+def centerness_targets(centers: Tensor, boxes: Tensor) -> Tensor:
+    """
+    FCOS Eq. (3): centre-ness* = sqrt(min(l, r) / max(l, r) * min(t, b) / max(t, b)), with l, t, r, b the distances
+    from a location's centre to the left, top, right, bottom sides of its matched box (detectron2's
+    ``FCOS.compute_ctrness_targets``). Only for locations inside their box (the FCOS positives).
+
+    Args:
+        centers: (P, 2) location centres.  boxes: (P, 4) XYXY matched GT boxes.
+    Returns:
+        (P,) targets in [0, 1].
+    """
+    lr = torch.stack([centers[:, 0] - boxes[:, 0], boxes[:, 2] - centers[:, 0]], dim=1)
+    tb = torch.stack([centers[:, 1] - boxes[:, 1], boxes[:, 3] - centers[:, 1]], dim=1)
+    ratio = (lr.min(dim=1).values / lr.max(dim=1).values) * (tb.min(dim=1).values / tb.max(dim=1).values)
+    return torch.sqrt(ratio.clamp(min=0.0))
+
+
+def centerness_scores(scores: Tensor, ctrness_logits: Optional[Tensor]) -> Tensor:
+    """
+    FCOS's test score with centre-ness, sqrt(S * sigmoid(ctr)) (detectron2's ``FCOS.forward_inference``); S itself
+    without the branch.
+
+    Args:
+        scores: (..., K) probabilities S.  ctrness_logits: (..., 1) or None.
+    """
+    return scores if ctrness_logits is None else torch.sqrt(scores * torch.sigmoid(ctrness_logits.float()))
 
 
 def split_ignore(gt_instances: Sequence[Instances]) -> Tuple[List[Instances], List[Instances]]:
@@ -304,7 +333,9 @@ class OPL(DenseDetector):
                 )
                 for j in range(len(gt_instances))
             ]
-        return self.losses(cls_logits, gate, pred_boxes, valid, targets)
+        ctrness = predictions.get("ctrness_logits")
+        ctrness = flatten_levels(ctrness, 1) if ctrness is not None else None
+        return self.losses(cls_logits, gate, pred_boxes, valid, targets, ctrness, centers)
 
     def decode_boxes(self, deltas: Tensor, anchor_boxes: Tensor) -> Tensor:
         """
@@ -389,7 +420,8 @@ class OPL(DenseDetector):
 
     def losses(
         self, cls_logits: List[Tensor], gate_logits: Optional[Tensor], pred_boxes: Tensor, gt: Sequence[Instances],
-        targets: Sequence[Dict[str, object]],
+        targets: Sequence[Dict[str, object]], ctrness_logits: Optional[Tensor] = None,
+        centers: Optional[Tensor] = None,
     ) -> Dict[str, Tensor]:
         """
         Eq. (3): L = L_reg(B) + L_cls(S) + L_c2f, with L_c2f = sum_i L_i (Eq. 5) and L_i of Eq. (4). L_cls is the focal
@@ -400,9 +432,11 @@ class OPL(DenseDetector):
             cls_logits: n' x (N, R, K) logits of each block (the last gives S_cls).
             gate_logits: (N, R, 1) z_cpn (CPN or 3DMF gate), or None (S = S_cls).
             pred_boxes: (N, R, 4).  gt: N valid-GT Instances.  targets: ``label_single_image`` outputs.
+            ctrness_logits: (N, R, 1) FCOS centre-ness (MODEL.OPL.CENTERNESS) or None; centers: (R, 2), with it.
         Returns:
             {"loss_cls_o2o", "loss_reg", "loss_c2f_{i}" for each C2F block, "loss_aux" (DeFCN mode),
-             "loss_rep_gt" and "loss_rep_box" (only with MODEL.OPL.REPLOSS_ON)}.
+             "loss_rep_gt" and "loss_rep_box" (only with MODEL.OPL.REPLOSS_ON), "loss_ctr" (with centre-ness: BCE on
+             the positives / number of positives, as detectron2's FCOS)}.
         """
         storage = get_event_storage()
         o2o = torch.stack([t["o2o"] for t in targets])  # (N, R)
@@ -427,6 +461,10 @@ class OPL(DenseDetector):
         losses["loss_reg"] = reg / num_pos * self.loss_weight["loss_reg"]
         if self.reploss_on:
             losses.update(self.repulsion_losses(pred_boxes, gt, o2o, num_pos))
+        if ctrness_logits is not None:
+            target = centerness_targets(centers[None].expand(len(gt), -1, -1)[pos], matched_boxes)
+            losses["loss_ctr"] = F.binary_cross_entropy_with_logits(
+                ctrness_logits[..., 0][pos].float(), target, reduction="sum") / num_pos
 
         for i in range(len(self.c2f_m)):
             labels = torch.stack([t["c2f"][i] for t in targets])
@@ -501,9 +539,12 @@ class OPL(DenseDetector):
         anchors = self.anchor_generator(features)
         cls_logits = predictions["cls_logits"][-1]  # only the last C2F block scores at inference (PAPER)
         gates = predictions["gate_logits"] or [None] * len(cls_logits)
+        ctrness = predictions.get("ctrness_logits") or [None] * len(cls_logits)
         scores = [
-            final_scores(flatten_levels([z], self.num_classes), flatten_levels([g], 1) if g is not None else None)
-            for z, g in zip(cls_logits, gates)
+            centerness_scores(
+                final_scores(flatten_levels([z], self.num_classes), flatten_levels([g], 1) if g is not None else None),
+                flatten_levels([c], 1) if c is not None else None)
+            for z, g, c in zip(cls_logits, gates, ctrness)
         ]  # L x (N, HW, K)
         deltas = [flatten_levels([d], 4) for d in predictions["box_deltas"]]
         return [
