@@ -173,8 +173,9 @@ CASES.append(("cp-dt-category-0", "citypersons", None,
 CASES.append(("cp-dt-category-mixed-warns", "citypersons", None,
               json.dumps(CP_DT + [dict(CP_DT[0], category_id=3)]), [], 0,
               r"warning: {dt}: 1 of 3 detections have category_id 3, not 1"))
-CASES.append(("ch-gt-unknown-tag-warns", "crowdhuman", _odgt(_mut(CH_GT, [0, "gtboxes", 1, "tag"], "people")), None,
-              [], 0, r"warning: crowdhuman gt: 1 boxes have a tag other than person / mask"))
+# an unknown tag was an ignore region with a counted warning (the toolkit's reading); now an error, as in the loaders
+CASES.append(("ch-gt-unknown-tag", "crowdhuman", _odgt(_mut(CH_GT, [0, "gtboxes", 1, "tag"], "people")), None,
+              [], 1, r"{gt}: line 1 \(image 'a'\): gtboxes 1: unknown tag 'people'; expected one of person / mask$"))
 
 # --- whole files: empty, blank, truncated, binary, the wrong format
 for proto, side, good in (("crowdhuman", "gt", _odgt(CH_GT)), ("crowdhuman", "dt", _odgt(CH_DT)),
