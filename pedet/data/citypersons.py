@@ -83,7 +83,7 @@ def is_positive(label: str, height: float, visibility: float, rule: Optional[str
 
 def list_gt_files(gt_dir: str) -> list[str]:
     """Sorted paths of every `<city>/*_gtBboxCityPersons.json` under gt_dir (one split)."""
-    return sorted(glob.glob(os.path.join(gt_dir, "*", "*" + GT_SUFFIX)))
+    return sorted(glob.glob(os.path.join(glob.escape(gt_dir), "*", "*" + GT_SUFFIX)))  # "[" in a path is no pattern
 
 
 def image_path_for_gt(gt_file: str, image_dir: str) -> str:

@@ -35,6 +35,7 @@ from typing import Iterator, Optional
 
 from pedet.utils.file_io import atomic_open, atomic_write, atomic_write_json, remove_stale_temporaries
 
+from .caltech import frame_name
 from .citypersons import GT_SUFFIX, IMAGE_SUFFIX, list_gt_files, read_gt_file
 from .common import (
     DatasetFormatError,
@@ -302,11 +303,11 @@ def caltech_seq_to_jpg(seq_root: str, annotation_root: str, out_dir: str) -> int
     Returns:
         the number of frames written.
     """
-    wanted = {os.path.basename(p)[: -len(".txt")].replace(".jpg", "")
-              for p in glob.glob(os.path.join(annotation_root, "*", "*.txt"))}
+    # the files load_caltech reads ("*.txt" in any case); glob.escape: "[" in a folder name is no pattern
+    wanted = {frame_name(p) for p in glob.glob(os.path.join(glob.escape(annotation_root), "*", "*.[tT][xX][tT]"))}
     if not wanted:
         raise FileNotFoundError(f"no bbGt '*.txt' file in '{annotation_root}/*/'")
-    seq_files = sorted(glob.glob(os.path.join(seq_root, "set*", "V*.seq")))
+    seq_files = sorted(glob.glob(os.path.join(glob.escape(seq_root), "set*", "V*.seq")))
     if not seq_files:
         raise FileNotFoundError(f"no 'set*/V*.seq' video under '{seq_root}'")
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
