@@ -49,6 +49,7 @@ from .common import (
     parse_box,
     parse_flag,
     read_json_file,
+    reject_null,
     vis_ratio,
 )
 from .crowdhuman import IMAGE_EXT, iter_odgt, odgt_image_size, parse_odgt_box
@@ -199,7 +200,8 @@ def coco_to_odgt_lines(coco: dict, coco_file: str = "<coco>", category: Optional
                                                      else "")
         if not isinstance(ann, dict):
             raise DatasetFormatError(f"{where}: an annotation must be an object, got {ann!r}")
-        if ann.get("image_id") not in by_image or isinstance(ann.get("image_id"), bool):
+        reject_null(ann, ("vis_bbox", "head_bbox", "iscrowd", "ignore", "category_id"), where, ("bbox",))
+        if not is_id(ann.get("image_id")) or ann["image_id"] not in by_image:  # 1.0 == 1 and true == 1 in a dict
             raise DatasetFormatError(f"{where}: 'image_id' {ann.get('image_id')!r} does not name an image of the file")
         if person is not None and "category_id" not in ann:  # it would silently count as "another category"
             raise DatasetFormatError(f"{where}: 'category_id' is missing (the file has categories "

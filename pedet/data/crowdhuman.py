@@ -130,7 +130,7 @@ def parse_odgt_box(gtbox: Any, where: str) -> tuple[list[float], list[float] | N
     """
     if not isinstance(gtbox, dict):
         raise DatasetFormatError(f"{where}: a 'gtboxes' entry must be an object, got {gtbox!r}")
-    reject_null(gtbox, ("tag", "fbox", "vbox", "hbox", "extra"), where)
+    reject_null(gtbox, ("vbox", "hbox", "extra"), where, ("fbox",))
     if "tag" not in gtbox:
         raise DatasetFormatError(f"{where}: a 'gtboxes' entry has no 'tag' (expected one of {TAGS})")
     if gtbox["tag"] not in TAGS:

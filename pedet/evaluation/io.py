@@ -57,6 +57,12 @@ class EvalInputWarning(UserWarning):
 _CH_KNOWN_TAGS = ("person", "mask")
 
 
+def _short(value, limit: int = 60) -> str:
+    """repr(value), shortened in the middle: a 5 000-character id or a whole list must not flood a one-line error."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit // 2]}...{text[-limit // 4:]}"
+
+
 def _is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
@@ -373,17 +379,23 @@ def drop_unmatchable_gt(gt: GroundTruthSet, what: str = "ground truth") -> Groun
 
 
 # ------------------------------------------------------------------------------------------------- JSON parsing
+# 20 digits in a row: an integer that may not fit 64 bits (2**64 has 20 digits), which orjson reads as a float without
+# a word (an image id 10**30 became 1e+30, "not an integer"); such text is read by json, which keeps it exact.
+_LONG_INTEGER = re.compile(rb"[0-9]{20}")
+
+
 def _loads(data: bytes, where: str):
     """
     One JSON document: orjson (2-3x faster than json, the same Python objects), falling back to the standard
-    library where orjson refuses the text: NaN / Infinity literals (json reads them; the validation then rejects the
-    value naming the image), integers beyond 64 bits, lone surrogates. Text neither accepts raises EvalInputError
-    naming ``where`` (file and line).
+    library where orjson refuses the text (NaN / Infinity literals: json reads them, the validation then rejects the
+    value naming the image; lone surrogates) or would change it (integers beyond 64 bits, see _LONG_INTEGER). Text
+    neither accepts raises EvalInputError naming ``where`` (file and line).
     """
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:
-        pass
+    if _LONG_INTEGER.search(data) is None:
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
     try:
         return json.loads(data)
     except ValueError as e:  # JSONDecodeError, or bytes in no JSON encoding
@@ -488,8 +500,11 @@ def _fast_dtboxes(line: bytes, where: str = "") -> tuple[dict, bytes, int, int] 
     n_tags = arr.count(b'"tag"')
     if n_tags not in (0, n):
         return None
+    head = line[:k] + b'"dtboxes": []' + line[m.end():]
+    if _LONG_INTEGER.search(head) is not None:  # the plain path reads such an id exactly
+        return None
     try:
-        header = orjson.loads(line[:k] + b'"dtboxes": []' + line[m.end():])
+        header = orjson.loads(head)
     except orjson.JSONDecodeError:
         return None
     if not isinstance(header, dict):
@@ -538,7 +553,7 @@ def _check_record(rec, where: str) -> str:
         raise EvalInputError(f"{where}: no 'ID'{hint}")
     if not _id_ok(rec["ID"]):
         raise EvalInputError(f"{where}: 'ID' is {_json_type(rec['ID'])}, not a string or an integer")
-    where = f"{where} (image {rec['ID']!r})"
+    where = f"{where} (image {_short(rec['ID'])})"
     for key in ("width", "height"):
         if key in rec:
             e = _bad_number(rec[key], where, key)
@@ -584,7 +599,7 @@ def _numeric(rows: list, per_row: int) -> np.ndarray | None:
         return None
     if arr.size and arr.dtype.kind not in "iuf":  # strings, null, objects, booleans
         return None
-    if per_row and arr.size and (arr.ndim != 2 or arr.shape[1] != per_row):
+    if per_row and len(rows) and (arr.ndim != 2 or arr.shape[1] != per_row):  # also [[], []]: shape (2, 0)
         return None
     return arr.astype(np.float64).reshape((-1, per_row) if per_row else (-1,))
 
@@ -705,9 +720,9 @@ def read_crowdhuman_dt(path_or_records: str | list, gt: GroundTruthSet) -> Detec
     for rec, arr, where in zip(records, arrays, wheres):
         img_id = rec["ID"]
         if img_id not in index:
-            raise EvalInputError(f"{where}: image id {img_id!r} is not in the ground truth")
+            raise EvalInputError(f"{where}: image id {_short(img_id)} is not in the ground truth")
         if img_id in seen:
-            raise EvalInputError(f"{where}: duplicate image id {img_id!r}")
+            raise EvalInputError(f"{where}: duplicate image id {_short(img_id)}")
         seen.add(img_id)
         i = index[img_id]
         gt_size = (gt.image_width[i], gt.image_height[i])
@@ -771,10 +786,10 @@ def _check_unique_keys(data: bytes, docs: list, parts: list) -> None:
             i = next(i for i, (k, _) in enumerate(pairs) if k in dict(pairs[:i]))
             key, second = pairs[i]
             first = dict(pairs[:i])[key]
-            ids = ", ".join(f"{k} {out[k]!r:.40}" for k in ("ID", "id", "image_id") if k in out and _id_ok(out[k]))
-            raise EvalInputError(f"an object{f' ({ids})' if ids else ''} has the key {key!r} twice ({first!r:.40}, "
-                                 f"then {second!r:.40}); JSON readers keep the last value without a word: remove the "
-                                 "one that is wrong")
+            ids = ", ".join(f"{k} {_short(out[k])}" for k in ("ID", "id", "image_id") if k in out and _id_ok(out[k]))
+            raise EvalInputError(f"an object{f' ({ids})' if ids else ''} has the key {key!r} twice ({_short(first)}, "
+                                 f"then {_short(second)}); JSON readers keep the last value without a word: remove "
+                                 "the one that is wrong")
         return out
 
     for where, text in parts:
@@ -908,6 +923,13 @@ def read_coco_gt(
         build_ground_truth(ids, [0] * len(ids), np.zeros((0, 4)))  # raises naming the duplicate
     anns = data["annotations"]
     _check_dicts(anns, where, "annotation", ("image_id", "bbox"))
+    for k, a in enumerate(anns):  # true and 1.0 would find image 1 in the dict below
+        if not _id_ok(a["image_id"]):
+            raise EvalInputError(f"{where}: annotation {a.get('id', k)!r}: 'image_id' is {_json_type(a['image_id'])} "
+                                 f"({_short(a['image_id'])}), not a string or an integer")
+        if "category_id" in a and a["category_id"] is None:  # dropped as "another category" before
+            raise EvalInputError(f"{where}: annotation {a.get('id', k)!r} (image {a['image_id']!r}): 'category_id' "
+                                 "is null; write the value or leave the key out (a missing one counts as 1)")
     anns = _category_filter(anns, category_id, where, "annotation", gt=True)
     try:
         img = np.fromiter((pos[a["image_id"]] for a in anns), dtype=np.int64, count=len(anns))
@@ -923,9 +945,11 @@ def read_coco_gt(
             for a in anns]
     for k, (a, r) in enumerate(zip(anns, rows)):  # one pass of type checks (a string would parse as a number)
         aw = f"{where}: annotation {r[5]!r} (image {a['image_id']!r})"
-        for key in ("vis_bbox", "height", "vis_ratio"):  # null is not "absent" (pedet's data loaders: the same rule)
+        for key in ("vis_bbox", "height", "vis_ratio", "iscrowd"):  # null is not "absent" (as pedet's data loaders)
             if key in a and a[key] is None:
                 raise EvalInputError(f"{aw}: {key!r} is null; write the value or leave the key out")
+        if "iscrowd" in a:  # read for the iscrowd-without-ignore warning: 2 would silently be "not a crowd"
+            _raise_first([_bad_flag(a["iscrowd"], aw, "iscrowd")])
         _raise_first([_bad_box(r[0], aw, "bbox"), None if r[1] is None else _bad_box(r[1], aw, "vis_bbox"),
                       None if r[2] is None else _bad_range(r[2], aw, "height", 0.0, math.inf),
                       None if r[3] is None else _bad_range(r[3], aw, "vis_ratio", 0.0, 1.0),

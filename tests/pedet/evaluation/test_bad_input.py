@@ -279,9 +279,9 @@ def test_unwritable_out_and_plot_are_one_line_errors(tmp_path, capsys):
     (tmp_path / "dt.odgt").write_text(_odgt(CH_DT))
     (tmp_path / "file").write_text("x")
     base = ["--protocol", "crowdhuman", "--gt", str(tmp_path / "gt.odgt"), "--dt", str(tmp_path / "dt.odgt")]
-    assert main(base + ["--out", str(tmp_path)]) == 1  # a directory
+    assert main(base + ["--out", str(tmp_path)]) == 2  # a directory (found before the evaluation since trial 5)
     err = capsys.readouterr().err
     assert str(tmp_path) in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
-    assert main(base + ["--plot", str(tmp_path / "file")]) == 1  # a file where the folder should be
+    assert main(base + ["--plot", str(tmp_path / "file")]) == 2  # a file where the folder should be
     err = capsys.readouterr().err
     assert "file" in err and len(err.strip().splitlines()) == 1

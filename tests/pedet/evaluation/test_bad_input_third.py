@@ -134,6 +134,35 @@ CASES = [
     *[(f"cp-gt-{key}-null", "citypersons", json.dumps(_mut(CP_GT, ["annotations", 0, key], None)), None, [], 1,
        rf"{{gt}}: annotation 1 \(image 1\): '{key}' is null; write the value or leave the key out$")
       for key in ("vis_bbox", "height", "vis_ratio")],  # each was read as absent (its default), without a word
+    ("cp-gt-iscrowd-null", "citypersons", json.dumps(_mut(CP_GT, ["annotations", 0, "iscrowd"], None)), None, [], 1,
+     r"{gt}: annotation 1 \(image 1\): 'iscrowd' is null; write the value or leave the key out$"),
+    ("cp-gt-iscrowd-2", "citypersons", json.dumps(_mut(CP_GT, ["annotations", 0, "iscrowd"], 2)), None, [], 1,
+     r"{gt}: annotation 1 \(image 1\): 'iscrowd' is 2, not 0 or 1$"),  # the loaders refuse it too
+    ("cp-gt-category-id-null", "citypersons", json.dumps(_mut(CP_GT, ["annotations", 0, "category_id"], None)), None,
+     [], 1, r"{gt}: annotation 1 \(image 1\): 'category_id' is null"),  # was dropped as "category None, not 1"
+    # fifth trial: an annotation's image_id true or 1.0 found image 1 (a dict lookup: True == 1.0 == 1), silently
+    *[(f"cp-gt-annotation-image-id-{name}", "citypersons", json.dumps(_mut(CP_GT, ["annotations", 0, "image_id"], v)),
+       None, [], 1, rf"{{gt}}: annotation 1: 'image_id' is {kind} \({v!r}\), not a string or an integer$")
+      for name, v, kind in (("true", True, "a boolean"), ("1.0", 1.0, "a number"))],
+    # fifth trial: [] as every box of a file was "0 boxes for 2 counted" / "2 image ids, 0 boxes, 2 scores"
+    ("ch-gt-fbox-empty-in-every-box", "crowdhuman", _odgt([{"ID": "a", "width": 100, "height": 80, "gtboxes": [
+        {"tag": "person", "fbox": []}, {"tag": "mask", "fbox": []}]}, CH_GT[1]]), None, [], 1,
+     r"{gt}: line 1 \(image 'a'\): gtboxes 0: 'fbox' must be \[x, y, w, h\] \(4 numbers\), got 0 values$"),
+    ("cp-dt-bbox-empty-in-every-detection", "citypersons", None,
+     json.dumps([dict(d, bbox=[]) for d in CP_DT]), [], 1,
+     r"{dt}: detection in image 1: 'bbox' must be \[x, y, w, h\] \(4 numbers\), got 0 values$"),
+    # fifth trial: a 5 000-character image id filled the one-line error
+    ("ch-gt-long-id-is-shortened", "crowdhuman",
+     _odgt([_mut(_mut(CH_GT[0], ["ID"], "x" * 5000), ["gtboxes", 0, "fbox"], [1, 2, "3", 4]), CH_GT[1]]), None, [], 1,
+     r"^error: {gt}: line 1 \(image 'x{29}\.\.\.x{14}'\): gtboxes 0: 'fbox' is a string \('3'\), not a number$"),
+    # fifth trial: outputs that cannot be written failed after the evaluation ("[Errno 17] File exists: <the GT>")
+    ("gt-empty-string", "crowdhuman", None, None, ["--gt", ""], 2, r"^error: --gt must not be empty$"),  # last wins
+    ("out-under-a-file", "crowdhuman", None, None, ["--out", "{tmp}/gt.odgt/m.json"], 2,
+     r"^error: --out '.*/gt.odgt/m.json': '.*/gt.odgt' is a file, not a folder$"),
+    ("plot-under-a-file", "citypersons", None, None, ["--plot", "{tmp}/dt.json/plots"], 2,
+     r"^error: --plot '.*/dt.json/plots': '.*/dt.json' is a file, not a folder$"),
+    ("out-is-a-folder", "citypersons", None, None, ["--out", "{tmp}"], 2,
+     r"^error: --out '.*' is a folder; give the JSON file to write, e.g. .*/metrics.json$"),
 ]
 
 
