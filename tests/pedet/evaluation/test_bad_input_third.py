@@ -98,7 +98,8 @@ CASES = [
      r"{gt}: a UTF-16 text file; JSON and .odgt files must be UTF-8"),
     # a key twice in one object of the ground truth: every JSON reader keeps the last value without a word
     ("ch-gt-tag-twice-in-a-box", "crowdhuman",
-     _odgt(CH_GT).replace('"tag": "person",', '"tag": "person", "tag": "mask",'), None, [], 1, r"{gt}: line 1: an object has the key 'tag' twice \('person', then 'mask'\); JSON readers keep the last value "
+     _odgt(CH_GT).replace('"tag": "person",', '"tag": "person", "tag": "mask",'), None, [], 1,
+     r"{gt}: line 1: an object has the key 'tag' twice \('person', then 'mask'\); JSON readers keep the last value "
      r"without a word"),
     ("cp-gt-annotations-twice", "citypersons", json.dumps(CP_GT)[:-1] + ', "annotations": []}', None, [], 1,
      r"{gt}: an object has the key 'annotations' twice"),

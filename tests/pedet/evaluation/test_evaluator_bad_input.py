@@ -188,7 +188,8 @@ ARGUMENT_ERRORS = {
     "error analysis FPPI NaN": ({"error_analysis_fppi": NAN}, r"error_analysis_fppi must be a positive finite FPPI"),
     "error analysis FPPI a string": ({"error_analysis_fppi": "0.1"}, r"error_analysis_fppi must be a positive"),
     # fifth trial: "0" and -1 matched no class ("no box is left: is person_class right?", with person_class=0 shown)
-    "person class a string": ({"person_class": "0"}, r"person_class must be a class index \(an integer >= 0\), got '0'"),
+    "person class a string": ({"person_class": "0"},
+                              r"person_class must be a class index \(an integer >= 0\), got '0'"),
     "person class -1": ({"person_class": -1}, r"person_class must be a class index \(an integer >= 0\), got -1"),
     # fifth trial: a NotADirectoryError only when the results were written, after the whole inference pass
     "output_dir under a file": ({"output_dir": __file__ + "/inference"},
