@@ -60,7 +60,20 @@ def caltech_visibility(occluded: bool, bbox: Sequence[float], vis: Sequence[floa
 def frame_name(annotation_file: str) -> str:
     """set00_V000_I00002.txt or set00_V000_I00002.jpg.txt -> set00_V000_I00002."""
     name = os.path.basename(annotation_file)[: -len(".txt")]
-    return name[: -len(IMAGE_EXT)] if name.endswith(IMAGE_EXT) else name
+    return name[: -len(IMAGE_EXT)] if name.lower().endswith(IMAGE_EXT) else name
+
+
+def list_bbgt_files(annotation_dir: str) -> list[str]:
+    """
+    Sorted paths of the bbGt files of a folder: every file whose name ends in ".txt" in any case (a copy made on
+    Windows may have "*.TXT"; a case-sensitive glob left those frames out without a word), hidden files excepted.
+    """
+    if not os.path.isdir(annotation_dir):
+        raise DatasetFormatError(f"{annotation_dir}: not a folder (the Caltech annotations are a folder of bbGt "
+                                 "'*.txt' files, one per frame)")
+    # glob.escape: a folder name with "[" or "*" is a path, not a pattern
+    names = glob.glob(os.path.join(glob.escape(annotation_dir), "*.[tT][xX][tT]"))
+    return sorted(p for p in names if os.path.isfile(p))
 
 
 def read_bbgt_file(path: str) -> list[tuple[str, list[float], bool, list[float], bool]]:
@@ -104,7 +117,7 @@ def read_bbgt_file(path: str) -> list[tuple[str, list[float], bool, list[float],
 
 def load_caltech(annotation_dir: str, image_dir: str, dataset_name: Optional[str] = None) -> list[dict]:
     """
-    Load every bbGt file of `annotation_dir` (sorted by name) with its frame from `image_dir`.
+    Load every bbGt file of `annotation_dir` (`*.txt` in any case, sorted by name) with its frame from `image_dir`.
 
     Args:
         annotation_dir: e.g. Caltech/annotations_new/anno_test_1xnew.
@@ -114,7 +127,7 @@ def load_caltech(annotation_dir: str, image_dir: str, dataset_name: Optional[str
         N dicts (frames without any person included), image_id = "<set>_<video>_<frame>", image size from the
         image header; annotations with label, vis_bbox, vis_ratio, height = h, ignore.
     """
-    files = sorted(glob.glob(os.path.join(annotation_dir, "*.txt")))
+    files = list_bbgt_files(annotation_dir)
     if not files:
         raise FileNotFoundError(f"no bbGt '*.txt' file in '{annotation_dir}'")
     dropped = DroppedBoxes(dataset_name or annotation_dir)

@@ -23,6 +23,7 @@ Shape shorthand: N = images, G = boxes of one image.
 from __future__ import annotations
 
 import glob
+import logging
 import os
 from typing import Optional
 
@@ -36,9 +37,12 @@ from .common import (
     parse_box,
     parse_image_size,
     read_json_file,
+    reject_null,
     require_path,
     vis_ratio,
 )
+
+logger = logging.getLogger(__name__)
 
 LABELS = ("ignore", "pedestrian", "rider", "sitting person", "person (other)", "person group")
 GT_SUFFIX = "_gtBboxCityPersons.json"
@@ -81,9 +85,21 @@ def is_positive(label: str, height: float, visibility: float, rule: Optional[str
     return ignore_reason(label, height, visibility, rule) is None
 
 
+# the extension in any case (a copy made on Windows may have ".JSON"; a case-sensitive glob skipped those silently)
+_GT_PATTERN = "*" + GT_SUFFIX[: -len(".json")] + ".[jJ][sS][oO][nN]"
+
+
 def list_gt_files(gt_dir: str) -> list[str]:
-    """Sorted paths of every `<city>/*_gtBboxCityPersons.json` under gt_dir (one split)."""
-    return sorted(glob.glob(os.path.join(gt_dir, "*", "*" + GT_SUFFIX)))
+    """
+    Sorted paths of every `<city>/*_gtBboxCityPersons.json` under gt_dir (one split; ".JSON" too). Such files directly
+    in gt_dir, outside a city folder, are not read: one warning gives their count.
+    """
+    root = glob.escape(gt_dir)  # "[" in a folder name is a path, not a pattern
+    stray = glob.glob(os.path.join(root, _GT_PATTERN))
+    if stray:
+        logger.warning(f"{gt_dir}: {len(stray)} '*{GT_SUFFIX}' file(s) directly in the split folder are not read (the "
+                       f"layout is <split>/<city>/*{GT_SUFFIX}); first: {sorted(stray)[0]}")
+    return sorted(glob.glob(os.path.join(root, "*", _GT_PATTERN)))
 
 
 def image_path_for_gt(gt_file: str, image_dir: str) -> str:
@@ -122,6 +138,7 @@ def read_gt_file(gt_file: str) -> tuple[int, int, list[tuple[str, list[float], l
         where = f"{gt_file}: objects[{i}]"
         if not isinstance(obj, dict):
             raise DatasetFormatError(f"{where}: an object must be a JSON object, got {obj!r}")
+        reject_null(obj, (), where, ("label", "bbox", "bboxVis"))
         if "label" not in obj:
             raise DatasetFormatError(f"{where}: 'label' is missing")
         label = obj["label"]

@@ -246,6 +246,18 @@ def parse_flag(value: Any, where: str, key: str) -> bool:
     return bool(value)
 
 
+def reject_null(entry: dict, keys: Sequence[str], where: str, required: Sequence[str] = ()) -> None:
+    """
+    DatasetFormatError for a key given as JSON null: an optional one is never read as "absent" (its default could
+    change what a box counts as; the evaluator reads files by the same rule), a required one is named as null (not
+    as "missing").
+    """
+    for key in (*required, *keys):
+        if key in entry and entry[key] is None:
+            hint = "a value is required" if key in required else "write the value or leave the key out"
+            raise DatasetFormatError(f"{where}: '{key}' is null; {hint}")
+
+
 def parse_box(value: Any, where: str, key: str) -> list[float]:
     """
     A box [x, y, w, h] of 4 finite numbers, as floats. Negative x, y are valid (unclipped boxes); a zero or negative
@@ -561,6 +573,7 @@ def _coco_annotation(ann: dict, where: str, categories: dict, require_categories
                      is_ignore: Callable[[dict, dict], bool], missing: MissingKeys,
                      counted_defaults: dict[str, str]) -> dict:
     """One COCO-style annotation, checked, -> pedet annotation (see load_coco_style_json)."""
+    reject_null(ann, ("vis_bbox", "height", "vis_ratio", "ignore", "iscrowd", "category_id"), where, ("bbox",))
     bbox = parse_box(ann.get("bbox"), where, "bbox")
     vis = parse_box(ann["vis_bbox"], where, "vis_bbox") if "vis_bbox" in ann else None
     for key in ("ignore", "iscrowd"):

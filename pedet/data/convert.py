@@ -35,6 +35,7 @@ from typing import Iterator, Optional
 
 from pedet.utils.file_io import atomic_open, atomic_write, atomic_write_json, remove_stale_temporaries
 
+from .caltech import frame_name
 from .citypersons import GT_SUFFIX, IMAGE_SUFFIX, list_gt_files, read_gt_file
 from .common import (
     DatasetFormatError,
@@ -48,6 +49,7 @@ from .common import (
     parse_box,
     parse_flag,
     read_json_file,
+    reject_null,
     vis_ratio,
 )
 from .crowdhuman import IMAGE_EXT, iter_odgt, odgt_image_size, parse_odgt_box
@@ -198,7 +200,8 @@ def coco_to_odgt_lines(coco: dict, coco_file: str = "<coco>", category: Optional
                                                      else "")
         if not isinstance(ann, dict):
             raise DatasetFormatError(f"{where}: an annotation must be an object, got {ann!r}")
-        if ann.get("image_id") not in by_image or isinstance(ann.get("image_id"), bool):
+        reject_null(ann, ("vis_bbox", "head_bbox", "iscrowd", "ignore", "category_id"), where, ("bbox",))
+        if not is_id(ann.get("image_id")) or ann["image_id"] not in by_image:  # 1.0 == 1 and true == 1 in a dict
             raise DatasetFormatError(f"{where}: 'image_id' {ann.get('image_id')!r} does not name an image of the file")
         if person is not None and "category_id" not in ann:  # it would silently count as "another category"
             raise DatasetFormatError(f"{where}: 'category_id' is missing (the file has categories "
@@ -302,11 +305,11 @@ def caltech_seq_to_jpg(seq_root: str, annotation_root: str, out_dir: str) -> int
     Returns:
         the number of frames written.
     """
-    wanted = {os.path.basename(p)[: -len(".txt")].replace(".jpg", "")
-              for p in glob.glob(os.path.join(annotation_root, "*", "*.txt"))}
+    # the files load_caltech reads ("*.txt" in any case); glob.escape: "[" in a folder name is no pattern
+    wanted = {frame_name(p) for p in glob.glob(os.path.join(glob.escape(annotation_root), "*", "*.[tT][xX][tT]"))}
     if not wanted:
         raise FileNotFoundError(f"no bbGt '*.txt' file in '{annotation_root}/*/'")
-    seq_files = sorted(glob.glob(os.path.join(seq_root, "set*", "V*.seq")))
+    seq_files = sorted(glob.glob(os.path.join(glob.escape(seq_root), "set*", "V*.seq")))
     if not seq_files:
         raise FileNotFoundError(f"no 'set*/V*.seq' video under '{seq_root}'")
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):

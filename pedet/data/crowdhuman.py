@@ -34,6 +34,7 @@ from .common import (
     parse_flag,
     parse_image_size,
     read_text_file,
+    reject_null,
     require_path,
     unique_keys,
 )
@@ -129,10 +130,12 @@ def parse_odgt_box(gtbox: Any, where: str) -> tuple[list[float], list[float] | N
     """
     if not isinstance(gtbox, dict):
         raise DatasetFormatError(f"{where}: a 'gtboxes' entry must be an object, got {gtbox!r}")
+    reject_null(gtbox, ("vbox", "hbox", "extra"), where, ("fbox",))
     if "tag" not in gtbox:
         raise DatasetFormatError(f"{where}: a 'gtboxes' entry has no 'tag' (expected one of {TAGS})")
     if gtbox["tag"] not in TAGS:
-        raise DatasetFormatError(f"{where}: unknown tag {gtbox['tag']!r}; expected one of {TAGS}")
+        hint = " (tags are case-sensitive)" if str(gtbox["tag"]).strip().lower() in TAGS else ""
+        raise DatasetFormatError(f"{where}: unknown tag {gtbox['tag']!r}; expected one of {TAGS}{hint}")
     extra = gtbox.get("extra", {})
     if not isinstance(extra, dict):
         raise DatasetFormatError(f"{where}: 'extra' must be an object, got {extra!r}")

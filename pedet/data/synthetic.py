@@ -55,7 +55,13 @@ from typing import Iterator, Sequence
 import cv2
 import numpy as np
 
-from pedet.utils.file_io import atomic_open, atomic_write, atomic_write_json, remove_stale_temporaries
+from pedet.utils.file_io import (
+    atomic_open,
+    atomic_write,
+    atomic_write_json,
+    file_in_the_way,
+    remove_stale_temporaries,
+)
 
 from .common import datasets_root
 from .crowdhuman import load_crowdhuman_odgt
@@ -1136,6 +1142,10 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
     for flag, folder in (("--out", args.out), ("--root", args.root)):
         if folder is not None and os.path.exists(folder) and not os.path.isdir(folder):
             parser.error(f"{flag} '{folder}' exists and is not a folder")
+    for flag, path in (("--out", args.out), ("--root", args.root), ("--preview", args.preview)):
+        blocking = path is not None and file_in_the_way(os.path.join(path, "x") if flag != "--preview" else path)
+        if blocking:  # found before rendering, not when the first file (or the preview, after the split) is written
+            parser.error(f"{flag} '{path}': '{blocking}' is a file, not a folder")
     if args.preview is not None and os.path.isdir(args.preview):
         parser.error(f"--preview '{args.preview}' is a folder; give the PNG file to write")
     if args.preview is not None and not args.preview.lower().endswith(".png"):

@@ -50,21 +50,38 @@ def _check_options(args) -> str | None:
             return f"--{key.replace('_', '-')} applies to {' / '.join(protocols)} only, not --protocol {args.protocol}"
     if args.setups and len(set(args.setups)) != len(args.setups):
         return f"--setups names a setup twice: {' '.join(args.setups)}"
-    if os.path.abspath(args.gt) == os.path.abspath(args.dt):
-        return f"--gt and --dt are the same file ({args.gt})"
-    for flag, value in (("--out", args.out), ("--plot", args.plot)):
+    for flag, value in (("--gt", args.gt), ("--dt", args.dt), ("--out", args.out), ("--plot", args.plot)):
         if value is not None and not value.strip():
             return f"{flag} must not be empty"
+    if _same_path(args.gt, args.dt):
+        return f"--gt and --dt are the same file ({args.gt})"
     if args.out and args.out.endswith(("/", os.sep)):
         return (f"--out is the JSON file to write, not a folder ({args.out}); give a file name, e.g. "
                 f"{args.out}metrics.json")
-    if args.out and args.plot and os.path.abspath(args.out) == os.path.abspath(args.plot):
+    if args.out and args.plot and _same_path(args.out, args.plot):
         return f"--out and --plot are the same path ({args.out}); --out is a JSON file, --plot a folder for the PNGs"
     for flag, value in (("--out", args.out), ("--plot", args.plot)):
         for name, path in (("--gt", args.gt), ("--dt", args.dt)):
-            if value and os.path.abspath(value) == os.path.abspath(path):  # the input would be overwritten
+            if value and _same_path(value, path):  # the input would be overwritten
                 return f"{flag} is the {name} file ({path}); give another path"
+    # outputs that cannot be written: found before the evaluation, not after it (with --out already written)
+    if args.out and os.path.isdir(args.out):
+        return (f"--out '{args.out}' is a folder; give the JSON file to write, e.g. "
+                f"{os.path.join(args.out, 'metrics.json')}")
+    if args.plot and os.path.exists(args.plot) and not os.path.isdir(args.plot):
+        return f"--plot '{args.plot}' exists and is not a folder (the PNGs are written into it)"
+    from pedet.utils.file_io import file_in_the_way
+
+    for flag, value in (("--out", args.out), ("--plot", args.plot)):
+        blocking = value and file_in_the_way(value)
+        if blocking:
+            return f"{flag} '{value}': '{blocking}' is a file, not a folder"
     return None
+
+
+def _same_path(a: str, b: str) -> bool:
+    """True if two paths name one file, also through a symbolic link (to the file or to a folder above it)."""
+    return os.path.realpath(a) == os.path.realpath(b)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):

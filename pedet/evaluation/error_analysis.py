@@ -136,10 +136,12 @@ def format_error_analysis(ea: dict) -> str:
     for name, a in ea.items():
         op, f = a["operating_point"], a["false_positives"]
         n_fp = sum(f.values())
-        share = {k: (100.0 * v / n_fp if n_fp else 0.0) for k, v in f.items()}
-        lines.append(f"[{name}] at FPPI {op['fppi']:.3f} (score >= {op['score']}): {n_fp} FP = "
-                     f"background {f['background']} ({share['background']:.1f}%), localization {f['localization']} "
-                     f"({share['localization']:.1f}%), crowd {f['crowd']} ({share['crowd']:.1f}%); "
+        share = {k: (f"{100.0 * v / n_fp:.1f}%" if n_fp else "—") for k, v in f.items()}  # no FP: undefined
+        # no detection kept at this point (none at all, or none ranked: e.g. no regular GT): no score threshold
+        cut = f"score >= {op['score']}" if op["score"] is not None else "no detection kept"
+        lines.append(f"[{name}] at FPPI {op['fppi']:.3f} ({cut}): {n_fp} FP = "
+                     f"background {f['background']} ({share['background']}), localization {f['localization']} "
+                     f"({share['localization']}), crowd {f['crowd']} ({share['crowd']}); "
                      f"missed {a['num_missed']} / {a['num_regular_gt']}")
         for key in ("missed_by_occlusion", "missed_by_crowd_occlusion"):
             parts = [f"{r['bin']}: {r['missed']}/{r['gt']}" for r in a[key]]

@@ -30,6 +30,7 @@ from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
 
 from pedet.config import add_miss_rate_config  # noqa: F401  (re-exported: TEST.MISS_RATE keys)
+from pedet.utils.file_io import file_in_the_way
 
 from .evaluator_io import atomic_write, atomic_write_json, atomic_write_text, coco_results, odgt_lines
 from .io import EvalInputError, detections_from_arrays, drop_unmatchable_gt, ground_truth_from_dataset_dicts
@@ -86,9 +87,12 @@ class MissRateEvaluator(DatasetEvaluator):
                 f"MissRateEvaluator: dataset '{dataset_name}' has evaluator_type {self._protocol!r}; pass protocol= "
                 f"one of {PROTOCOLS}"
             )
-        _check_arguments(self._protocol, setups, mode, box, error_analysis_fppi)
+        _check_arguments(self._protocol, setups, mode, box, error_analysis_fppi, person_class)
         if output_dir and os.path.exists(output_dir) and not os.path.isdir(output_dir):  # not after a whole pass
             raise ValueError(f"MissRateEvaluator: output_dir '{output_dir}' exists and is not a folder")
+        if output_dir and file_in_the_way(output_dir):
+            raise ValueError(f"MissRateEvaluator: output_dir '{output_dir}' cannot be created: "
+                             f"'{file_in_the_way(output_dir)}' is a file, not a folder")
         self._setups = list(setups) if setups else None
         self._mode = mode
         self._box = box
@@ -113,6 +117,10 @@ class MissRateEvaluator(DatasetEvaluator):
                 raise EvalInputError(f"MissRateEvaluator: the output for image {inp.get('image_id')!r} has no "
                                      "'instances' with pred_boxes and scores (a detection model's output is needed)")
             inst = out["instances"].to("cpu")
+            if inst.pred_boxes.tensor.shape[-1] != 4:  # reshape(-1, 4) would silently cut (N, 5) rotated boxes
+                raise EvalInputError(f"MissRateEvaluator: the output for image {inp['image_id']!r} has boxes of "
+                                     f"{inst.pred_boxes.tensor.shape[-1]} values (rotated boxes?); the miss-rate "
+                                     "protocols need axis-aligned boxes (Boxes, XYXY_ABS)")
             boxes = inst.pred_boxes.tensor.numpy().astype(np.float64).reshape(-1, 4)
             scores = inst.scores.numpy().astype(np.float64).reshape(-1)
             self._other_classes[2] += int(scores.size)
@@ -179,11 +187,14 @@ class MissRateEvaluator(DatasetEvaluator):
             plot_mr_fppi(report, out)
 
 
-def _check_arguments(protocol: str, setups, mode: str, box: str, error_analysis_fppi) -> None:
+def _check_arguments(protocol: str, setups, mode: str, box: str, error_analysis_fppi, person_class: int = 0) -> None:
     """
     ValueError for an argument the protocol would reject or silently ignore, raised when the evaluator is built
     (as the command's option checks), not after an inference pass over the whole data set.
     """
+    if isinstance(person_class, bool) or not isinstance(person_class, int) or person_class < 0:
+        raise ValueError(f"MissRateEvaluator: person_class must be a class index (an integer >= 0), got "
+                         f"{person_class!r}")
     if mode not in ("official", "matlab"):
         raise ValueError(f"MissRateEvaluator: mode must be 'official' or 'matlab', got {mode!r}")
     if box not in ("full", "visible"):

@@ -51,9 +51,16 @@ class EvalInputWarning(UserWarning):
     """Input that is read as documented but deserves a look (records skipped or re-labelled, with their count)."""
 
 
-# CrowdHuman's tags: "person" (regular) and "mask" (ignore region); any other tag also counts as an ignore region
-# (the toolkit's rule), with a counted warning.
+# CrowdHuman's tags: "person" (regular) and "mask" (ignore region), the only two of the official files. Any other tag
+# is an error, as in pedet's data loaders: the toolkit would read it as an ignore region, so a mis-typed "Person"
+# would silently stop counting as a person.
 _CH_KNOWN_TAGS = ("person", "mask")
+
+
+def _short(value, limit: int = 60) -> str:
+    """repr(value), shortened in the middle: a 5 000-character id or a whole list must not flood a one-line error."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit // 2]}...{text[-limit // 4:]}"
 
 
 def _is_number(v) -> bool:
@@ -372,17 +379,23 @@ def drop_unmatchable_gt(gt: GroundTruthSet, what: str = "ground truth") -> Groun
 
 
 # ------------------------------------------------------------------------------------------------- JSON parsing
+# 20 digits in a row: an integer that may not fit 64 bits (2**64 has 20 digits), which orjson reads as a float without
+# a word (an image id 10**30 became 1e+30, "not an integer"); such text is read by json, which keeps it exact.
+_LONG_INTEGER = re.compile(rb"[0-9]{20}")
+
+
 def _loads(data: bytes, where: str):
     """
     One JSON document: orjson (2-3x faster than json, the same Python objects), falling back to the standard
-    library where orjson refuses the text: NaN / Infinity literals (json reads them; the validation then rejects the
-    value naming the image), integers beyond 64 bits, lone surrogates. Text neither accepts raises EvalInputError
-    naming ``where`` (file and line).
+    library where orjson refuses the text (NaN / Infinity literals: json reads them, the validation then rejects the
+    value naming the image; lone surrogates) or would change it (integers beyond 64 bits, see _LONG_INTEGER). Text
+    neither accepts raises EvalInputError naming ``where`` (file and line).
     """
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:
-        pass
+    if _LONG_INTEGER.search(data) is None:
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
     try:
         return json.loads(data)
     except ValueError as e:  # JSONDecodeError, or bytes in no JSON encoding
@@ -487,13 +500,23 @@ def _fast_dtboxes(line: bytes, where: str = "") -> tuple[dict, bytes, int, int] 
     n_tags = arr.count(b'"tag"')
     if n_tags not in (0, n):
         return None
+    head = line[:k] + b'"dtboxes": []' + line[m.end():]
+    if _LONG_INTEGER.search(head) is not None:  # the plain path reads such an id exactly
+        return None
     try:
-        header = orjson.loads(line[:k] + b'"dtboxes": []' + line[m.end():])
+        header = orjson.loads(head)
     except orjson.JSONDecodeError:
         return None
     if not isinstance(header, dict):
         return None
     return header, arr, n, 6 if n_tags else 5
+
+
+def _header_text(line: bytes) -> bytes:
+    """A fast-path detection line with its layout-checked "dtboxes" list emptied (what _fast_dtboxes parsed)."""
+    k = line.find(b'"dtboxes": [')
+    m = _DT_ARRAY.match(line, k + len(b'"dtboxes": '))
+    return line[:k] + b'"dtboxes": []' + line[m.end():]
 
 
 def _split_rows(fast: list) -> list | None:
@@ -530,7 +553,7 @@ def _check_record(rec, where: str) -> str:
         raise EvalInputError(f"{where}: no 'ID'{hint}")
     if not _id_ok(rec["ID"]):
         raise EvalInputError(f"{where}: 'ID' is {_json_type(rec['ID'])}, not a string or an integer")
-    where = f"{where} (image {rec['ID']!r})"
+    where = f"{where} (image {_short(rec['ID'])})"
     for key in ("width", "height"):
         if key in rec:
             e = _bad_number(rec[key], where, key)
@@ -576,7 +599,7 @@ def _numeric(rows: list, per_row: int) -> np.ndarray | None:
         return None
     if arr.size and arr.dtype.kind not in "iuf":  # strings, null, objects, booleans
         return None
-    if per_row and arr.size and (arr.ndim != 2 or arr.shape[1] != per_row):
+    if per_row and len(rows) and (arr.ndim != 2 or arr.shape[1] != per_row):  # also [[], []]: shape (2, 0)
         return None
     return arr.astype(np.float64).reshape((-1, per_row) if per_row else (-1,))
 
@@ -590,32 +613,32 @@ def read_crowdhuman_gt(path_or_records: str | list, box_key: str = "fbox") -> Gr
             goes to ``vis_boxes`` (visible mode keeps the full box there).
     Ignore rule: tag != "person" or extra.ignore != 0 (CrowdDet image.py). Image size from "width"/"height"
     if the line has them (the official odgt does not; then the detection file must give them).
-    Every line needs "ID" and "gtboxes" (a list), every box a "tag" and the box key; a tag other than
-    "person" / "mask" is read as an ignore region with an EvalInputWarning giving the count. Errors name the file,
+    Every line needs "ID" and "gtboxes" (a list), every box a "tag", "person" or "mask" (tags are case-sensitive;
+    any other is an error, as in pedet's data loaders), and the box key. An optional key given as null ("extra",
+    "vbox" / "fbox") is an error rather than "absent": write the value or leave the key out. Errors name the file,
     line and image.
     """
     items = _odgt_records(path_or_records, "crowdhuman gt")
     other = "vbox" if box_key == "fbox" else "fbox"
     ids, counts, boxes, vis, ign, widths, heights = [], [], [], [], [], [], []
-    n_other_tag = 0
     for where, rec in items:
         gtb = _box_list(rec, "gtboxes", where)
         ids.append(rec["ID"])
         counts.append(len(gtb))
         tags = [b.get("tag") for b in gtb]
         for k, (b, t) in enumerate(zip(gtb, tags)):
-            if not isinstance(t, str):
-                what = "no 'tag'" if t is None else f"'tag' is {_json_type(t)}, not a string"
-                raise EvalInputError(f"{where}: gtboxes {k}: {what}")
+            if t not in _CH_KNOWN_TAGS:
+                raise EvalInputError(f"{where}: gtboxes {k}: {_tag_error(b)}")
             if box_key not in b:
                 raise EvalInputError(f"{where}: gtboxes {k}: no {box_key!r}")
-            x = b.get("extra")
-            if x is not None and (not isinstance(x, dict) or _bad_flag(x.get("ignore", 0), where, "ignore")):
-                raise EvalInputError(f"{where}: gtboxes {k}: 'extra' must be an object whose 'ignore' is 0 or 1"
-                                     + (f", got {x.get('ignore')!r}" if isinstance(x, dict) else ""))
-        n_other_tag += sum(1 for t in tags if t not in _CH_KNOWN_TAGS)
+            x = b.get("extra", {})
+            if not isinstance(x, dict) or _bad_flag(x.get("ignore", 0), where, "ignore"):
+                raise EvalInputError(f"{where}: gtboxes {k}: 'extra' must be an object whose 'ignore' is 0 or 1, got "
+                                     + (f"{x.get('ignore')!r}" if isinstance(x, dict) else _json_type(x)))
+            if other in b and not isinstance(b[other], list):  # null, 0, "" would silently mean "no such box"
+                _raise_first([_bad_box(b[other], f"{where}: gtboxes {k}", other)])
         boxes.extend([b[box_key] for b in gtb])
-        vis.extend([b.get(other) or b[box_key] for b in gtb])
+        vis.extend([b.get(other, b[box_key]) for b in gtb])
         # the ignore rule (_CH_PERSON_TAG above) inline: a function call per box was a tenth of the reading time
         ign.extend([
             t != _CH_PERSON_TAG or bool((x := b.get("extra")) and x.get("ignore", 0) != 0) for b, t in zip(gtb, tags)
@@ -627,14 +650,22 @@ def read_crowdhuman_gt(path_or_records: str | list, box_key: str = "fbox") -> Gr
         for where, rec in items:
             for k, b in enumerate(rec["gtboxes"]):
                 _raise_first([_bad_box(b[box_key], f"{where}: gtboxes {k}", box_key)]
-                             + ([_bad_box(b[other], f"{where}: gtboxes {k}", other)] if b.get(other) else []))
-    if n_other_tag:
-        warnings.warn(f"crowdhuman gt: {n_other_tag} boxes have a tag other than {' / '.join(_CH_KNOWN_TAGS)}; "
-                      "they are ignore regions (tag != 'person')", EvalInputWarning, stacklevel=2)
+                             + ([_bad_box(b[other], f"{where}: gtboxes {k}", other)] if other in b else []))
     return build_ground_truth(
         ids, counts, boxes_a, vis_boxes=vis_a, ignore=np.asarray(ign, dtype=bool),
         image_width=widths, image_height=heights,
     )
+
+
+def _tag_error(box: dict) -> str:
+    """What is wrong with a GT box's tag (missing, not a string, or not one of the two CrowdHuman tags)."""
+    if "tag" not in box:
+        return f"no 'tag' (expected one of {' / '.join(_CH_KNOWN_TAGS)})"
+    t = box["tag"]
+    if not isinstance(t, str):
+        return f"'tag' is {_json_type(t)}, not a string"
+    hint = " (tags are case-sensitive)" if t.strip().lower() in _CH_KNOWN_TAGS else ""
+    return f"unknown tag {t!r:.40}; expected one of {' / '.join(_CH_KNOWN_TAGS)}{hint}"
 
 
 def _plain_dtboxes(rec: dict, where: str) -> np.ndarray:
@@ -671,6 +702,11 @@ def read_crowdhuman_dt(path_or_records: str | list, gt: GroundTruthSet) -> Detec
         records = [
             _loads(line, f"{path_or_records}: line {k}") if f is None else f[0] for (k, line), f in zip(lines, fast)
         ]
+        # no key twice in one object (json keeps the last "score"): a fast-path line's boxes have the fixed layout,
+        # so only the rest of its line is checked
+        texts = [line if f is None else _header_text(line) for (_, line), f in zip(lines, fast)]
+        _check_unique_keys(b"\n".join(texts), records,
+                           [(f"{path_or_records}: line {k}", t) for (k, _), t in zip(lines, texts)])
         wheres = [_check_record(rec, f"{path_or_records}: line {k}") for (k, _), rec in zip(lines, records)]
         it = iter(arrays or [])
         arrays = [None if f is None else next(it) for f in fast]
@@ -684,9 +720,9 @@ def read_crowdhuman_dt(path_or_records: str | list, gt: GroundTruthSet) -> Detec
     for rec, arr, where in zip(records, arrays, wheres):
         img_id = rec["ID"]
         if img_id not in index:
-            raise EvalInputError(f"{where}: image id {img_id!r} is not in the ground truth")
+            raise EvalInputError(f"{where}: image id {_short(img_id)} is not in the ground truth")
         if img_id in seen:
-            raise EvalInputError(f"{where}: duplicate image id {img_id!r}")
+            raise EvalInputError(f"{where}: duplicate image id {_short(img_id)}")
         seen.add(img_id)
         i = index[img_id]
         gt_size = (gt.image_width[i], gt.image_height[i])
@@ -722,8 +758,9 @@ def _load_json(path: str, unique_keys: bool = False):
     return doc
 
 
-# Ground-truth files must not name a key twice in one object: every JSON reader keeps the last value without a word
-# (a box with "tag": "person" and later "tag": "mask" would silently be an ignore region). orjson has no hook for
+# No file may name a key twice in one object: every JSON reader keeps the last value without a word (a box with
+# "tag": "person" and later "tag": "mask" would silently be an ignore region; a detection's second "score" would
+# replace its first). orjson has no hook for
 # it, and json's object_pairs_hook would make reading several times slower, so the keys are counted: the text's
 # key-ends (a quote, optional white space, a colon; outside a string a quote cannot be escaped, inside one it must be)
 # against those of the parsed objects written back by orjson (one `":` per key it kept). Only when the two counts
@@ -746,9 +783,13 @@ def _check_unique_keys(data: bytes, docs: list, parts: list) -> None:
     def hook(pairs):
         out = dict(pairs)
         if len(out) != len(pairs):
-            key = next(k for i, (k, _) in enumerate(pairs) if k in dict(pairs[:i]))
-            raise EvalInputError(f"an object has the key {key!r} twice; JSON readers keep the last value without a "
-                                 "word: remove the one that is wrong")
+            i = next(i for i, (k, _) in enumerate(pairs) if k in dict(pairs[:i]))
+            key, second = pairs[i]
+            first = dict(pairs[:i])[key]
+            ids = ", ".join(f"{k} {_short(out[k])}" for k in ("ID", "id", "image_id") if k in out and _id_ok(out[k]))
+            raise EvalInputError(f"an object{f' ({ids})' if ids else ''} has the key {key!r} twice ({_short(first)}, "
+                                 f"then {_short(second)}); JSON readers keep the last value without a word: remove "
+                                 "the one that is wrong")
         return out
 
     for where, text in parts:
@@ -882,6 +923,13 @@ def read_coco_gt(
         build_ground_truth(ids, [0] * len(ids), np.zeros((0, 4)))  # raises naming the duplicate
     anns = data["annotations"]
     _check_dicts(anns, where, "annotation", ("image_id", "bbox"))
+    for k, a in enumerate(anns):  # true and 1.0 would find image 1 in the dict below
+        if not _id_ok(a["image_id"]):
+            raise EvalInputError(f"{where}: annotation {a.get('id', k)!r}: 'image_id' is {_json_type(a['image_id'])} "
+                                 f"({_short(a['image_id'])}), not a string or an integer")
+        if "category_id" in a and a["category_id"] is None:  # dropped as "another category" before
+            raise EvalInputError(f"{where}: annotation {a.get('id', k)!r} (image {a['image_id']!r}): 'category_id' "
+                                 "is null; write the value or leave the key out (a missing one counts as 1)")
     anns = _category_filter(anns, category_id, where, "annotation", gt=True)
     try:
         img = np.fromiter((pos[a["image_id"]] for a in anns), dtype=np.int64, count=len(anns))
@@ -897,6 +945,11 @@ def read_coco_gt(
             for a in anns]
     for k, (a, r) in enumerate(zip(anns, rows)):  # one pass of type checks (a string would parse as a number)
         aw = f"{where}: annotation {r[5]!r} (image {a['image_id']!r})"
+        for key in ("vis_bbox", "height", "vis_ratio", "iscrowd"):  # null is not "absent" (as pedet's data loaders)
+            if key in a and a[key] is None:
+                raise EvalInputError(f"{aw}: {key!r} is null; write the value or leave the key out")
+        if "iscrowd" in a:  # read for the iscrowd-without-ignore warning: 2 would silently be "not a crowd"
+            _raise_first([_bad_flag(a["iscrowd"], aw, "iscrowd")])
         _raise_first([_bad_box(r[0], aw, "bbox"), None if r[1] is None else _bad_box(r[1], aw, "vis_bbox"),
                       None if r[2] is None else _bad_range(r[2], aw, "height", 0.0, math.inf),
                       None if r[3] is None else _bad_range(r[3], aw, "vis_ratio", 0.0, 1.0),
@@ -969,6 +1022,7 @@ def read_coco_results(path_or_list: str | list, gt: GroundTruthSet, category_id:
         if fast is not None:
             return fast
         dets = _json_document(text, path_or_list)
+        _check_unique_keys(text, [dets], [(path_or_list, text)])  # the fast path's layout has each key once
     else:
         dets = path_or_list
     if not isinstance(dets, list):

@@ -28,7 +28,7 @@ import os
 import re
 import secrets
 import socket
-from typing import IO, Any, Iterator, Union
+from typing import IO, Any, Iterator, Optional, Union
 
 __all__ = ["atomic_open", "atomic_write", "atomic_write_json", "remove_stale_temporaries"]
 
@@ -108,6 +108,17 @@ def _fsync_folder(folder: str) -> None:
         os.close(fd)
 
 
+def file_in_the_way(path: str) -> Optional[str]:
+    """
+    The existing file that stands where a folder above `path` must be, so that `path` can never be written; else
+    None. Commands check their outputs with it before the work (not after it, with part of the outputs written).
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(folder):
+        folder = os.path.dirname(folder)
+    return None if os.path.isdir(folder) else folder
+
+
 @contextlib.contextmanager
 def atomic_open(path: str, mode: str = "w", *, fsync: bool = True, remove_stale: bool = True) -> Iterator[IO]:
     """
@@ -128,6 +139,9 @@ def atomic_open(path: str, mode: str = "w", *, fsync: bool = True, remove_stale:
     if os.path.isdir(path):
         raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", path)
     folder, name = os.path.split(path)
+    blocking = file_in_the_way(path)
+    if blocking:  # makedirs would say "[Errno 17] File exists", naming neither the output nor the problem
+        raise NotADirectoryError(errno.ENOTDIR, f"cannot write '{path}': this is a file, not a folder", blocking)
     os.makedirs(folder, exist_ok=True)
     if remove_stale:
         remove_stale_temporaries(folder, name)

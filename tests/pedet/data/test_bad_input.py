@@ -305,7 +305,8 @@ COCO_ERRORS = {
     "vis_bbox inf": (_coco(("annotations", 0, "vis_bbox"), [1, 2, INF, 10]), A0 + r": 'vis_bbox' holds NaN"),
     "ignore 2": (_coco(("annotations", 0, "ignore"), 2), A0 + r": 'ignore' must be 0 or 1, got 2"),
     "ignore string": (_coco(("annotations", 0, "ignore"), "1"), A0 + r": 'ignore' must be 0 or 1, got '1'"),
-    "iscrowd null": (_coco(("annotations", 0, "iscrowd"), None), A0 + r": 'iscrowd' must be 0 or 1, got None"),
+    "iscrowd null": (_coco(("annotations", 0, "iscrowd"), None), A0 + r": 'iscrowd' is null; write the value or "
+                                                                      r"leave the key out"),
     "height NaN": (_coco(("annotations", 0, "height"), NAN), A0 + r": 'height' must be finite"),
     "height negative": (_coco(("annotations", 0, "height"), -20), A0 + r": 'height' must be in \[0.0, None\]"),
     "height string": (_coco(("annotations", 0, "height"), "20"), A0 + r": 'height' must be a number"),

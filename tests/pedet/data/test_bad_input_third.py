@@ -100,6 +100,17 @@ CONVERT_ERRORS = {
                                                   '"person", "fbox": [1, 2, 10, 20], "tag": "mask"}]}\n',
                                      r"in:1: an object has the key 'tag' twice \('person', then 'mask'\); JSON readers "
                                      r"keep the last value without a word: remove the one that is wrong$"),
+    # fifth trial: null read as "missing"; an image_id 1.0 found image 1 (a dict lookup), where the loaders refuse it
+    "coco2odgt vis_bbox null": ("coco2odgt", _coco(annotations__vis_bbox=None),
+                                r"in: annotations\[0\] \(id 5\): 'vis_bbox' is null; write the value or leave the key "
+                                r"out$"),
+    "coco2odgt image_id 1.0": ("coco2odgt", _coco(annotations__image_id=1.0),
+                               r"in: annotations\[0\] \(id 5\): 'image_id' 1.0 does not name an image of the file$"),
+    "odgt2coco vbox null": ("odgt2coco", _odgt(dict(ID="a", gtboxes=[dict(PERSON, vbox=None)], **SIZED)),
+                            r"in:1: 'vbox' is null; write the value or leave the key out$"),
+    "odgt2coco tag Person": ("odgt2coco", _odgt(dict(ID="a", gtboxes=[dict(PERSON, tag="Person")], **SIZED)),
+                             r"in:1: unknown tag 'Person'; expected one of \('person', 'mask'\) \(tags are "
+                             r"case-sensitive\)$"),
     "coco2odgt categories twice": ("coco2odgt", json.dumps(COCO)[:-1] + ', "categories": []}',
                                    r"in: an object has the key 'categories' twice \(\[\{'id': 1, 'name': 'person'\}\], "
                                    r"then \[\]\)"),

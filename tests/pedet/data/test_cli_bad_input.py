@@ -238,6 +238,10 @@ SYNTHETIC_BAD_ARGS = {
     "split with a slash": (["--split", "../evil"], "--split must be a name of letters, digits"),
     "split empty": (["--split", ""], "--split must be a name of letters, digits"),
     "unknown preset": (["--preset", "d7"], "argument --preset: invalid choice: 'd7'"),
+    # fifth trial: "[Errno 20] Not a directory" when the first file was written; the preview after the whole split
+    "out under a file": (["--out", __file__ + "/set"], f"--out '{__file__}/set': '{__file__}' is a file, not a folder"),
+    "preview under a file": (["--preview", __file__ + "/p.png"],
+                             f"--preview '{__file__}/p.png': '{__file__}' is a file, not a folder"),
 }
 
 

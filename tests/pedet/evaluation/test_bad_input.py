@@ -173,8 +173,9 @@ CASES.append(("cp-dt-category-0", "citypersons", None,
 CASES.append(("cp-dt-category-mixed-warns", "citypersons", None,
               json.dumps(CP_DT + [dict(CP_DT[0], category_id=3)]), [], 0,
               r"warning: {dt}: 1 of 3 detections have category_id 3, not 1"))
-CASES.append(("ch-gt-unknown-tag-warns", "crowdhuman", _odgt(_mut(CH_GT, [0, "gtboxes", 1, "tag"], "people")), None,
-              [], 0, r"warning: crowdhuman gt: 1 boxes have a tag other than person / mask"))
+# an unknown tag was an ignore region with a counted warning (the toolkit's reading); now an error, as in the loaders
+CASES.append(("ch-gt-unknown-tag", "crowdhuman", _odgt(_mut(CH_GT, [0, "gtboxes", 1, "tag"], "people")), None,
+              [], 1, r"{gt}: line 1 \(image 'a'\): gtboxes 1: unknown tag 'people'; expected one of person / mask$"))
 
 # --- whole files: empty, blank, truncated, binary, the wrong format
 for proto, side, good in (("crowdhuman", "gt", _odgt(CH_GT)), ("crowdhuman", "dt", _odgt(CH_DT)),
@@ -278,9 +279,9 @@ def test_unwritable_out_and_plot_are_one_line_errors(tmp_path, capsys):
     (tmp_path / "dt.odgt").write_text(_odgt(CH_DT))
     (tmp_path / "file").write_text("x")
     base = ["--protocol", "crowdhuman", "--gt", str(tmp_path / "gt.odgt"), "--dt", str(tmp_path / "dt.odgt")]
-    assert main(base + ["--out", str(tmp_path)]) == 1  # a directory
+    assert main(base + ["--out", str(tmp_path)]) == 2  # a directory (found before the evaluation since trial 5)
     err = capsys.readouterr().err
     assert str(tmp_path) in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
-    assert main(base + ["--plot", str(tmp_path / "file")]) == 1  # a file where the folder should be
+    assert main(base + ["--plot", str(tmp_path / "file")]) == 2  # a file where the folder should be
     err = capsys.readouterr().err
     assert "file" in err and len(err.strip().splitlines()) == 1

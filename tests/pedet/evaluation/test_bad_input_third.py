@@ -98,11 +98,72 @@ CASES = [
      r"{gt}: a UTF-16 text file; JSON and .odgt files must be UTF-8"),
     # a key twice in one object of the ground truth: every JSON reader keeps the last value without a word
     ("ch-gt-tag-twice-in-a-box", "crowdhuman",
-     _odgt(CH_GT).replace('"tag": "person",', '"tag": "person", "tag": "mask",'), None, [], 1, r"{gt}: line 1: an object has the key 'tag' twice; JSON readers keep the last value without a word"),
+     _odgt(CH_GT).replace('"tag": "person",', '"tag": "person", "tag": "mask",'), None, [], 1,
+     r"{gt}: line 1: an object has the key 'tag' twice \('person', then 'mask'\); JSON readers keep the last value "
+     r"without a word"),
     ("cp-gt-annotations-twice", "citypersons", json.dumps(CP_GT)[:-1] + ', "annotations": []}', None, [], 1,
      r"{gt}: an object has the key 'annotations' twice"),
     ("cp-dt-is-a-pth-zip", "citypersons", None, "PK\x03\x04" + "\x00" * 40, [], 1,
      r"{dt}: a compressed archive \(gzip / zip; a .pth checkpoint or predictions file is one\), not a JSON text file"),
+    # fifth trial: a key twice in a DETECTION file kept the last value without a word (the ground truth was checked)
+    ("ch-dt-score-twice-in-a-box", "crowdhuman", None,
+     _odgt(CH_DT).replace('"score": 0.4,', '"score": 0.4, "score": 0.01,'), [], 1,
+     r"{dt}: line 1: an object has the key 'score' twice \(0.4, then 0.01\); JSON readers keep the last value"),
+    ("ch-dt-width-twice-on-a-canonical-line", "crowdhuman", None,  # the fast path's part outside "dtboxes"
+     _odgt(CH_DT).replace('"width": 100,', '"width": 100, "width": 50,', 1), [], 1,
+     r"{dt}: line 1: an object \(ID 'a'\) has the key 'width' twice \(100, then 50\)"),
+    ("ch-dt-dtboxes-twice", "crowdhuman", None,
+     _odgt(CH_DT).replace('"dtboxes": []', '"dtboxes": [], "dtboxes": [{"box": [1, 2, 3, 4], "score": 0.5}]'), [], 1,
+     r"{dt}: line 2: an object \(ID 'b'\) has the key 'dtboxes' twice \(\[\], then \[\{'box'"),
+    *[(f"cp-dt-{key}-twice-indent-{indent}", "citypersons", None,
+       json.dumps(CP_DT, indent=indent).replace(f'"{key}": {value}', f'"{key}": {value}, "{key}": {other}', 1), [], 1,
+       rf"{{dt}}: an object \(image_id {image_id}\) has the key '{key}' twice \({value}, then {other}\)")
+      for key, value, other, image_id in (("score", 0.9, 0.1, 1), ("image_id", 1, 2, 2), ("category_id", 1, 0, 1))
+      for indent in (None, 1)],
+    # fifth trial: the evaluator read what the data loaders refuse (one rule now: an error in both)
+    ("ch-gt-tag-Person", "crowdhuman", _odgt(_mut(CH_GT, [0, "gtboxes", 0, "tag"], "Person")), None, [], 1,
+     r"{gt}: line 1 \(image 'a'\): gtboxes 0: unknown tag 'Person'; expected one of person / mask \(tags are "
+     r"case-sensitive\)$"),  # was an ignore region with a warning: the one person of the set no longer counted
+    ("ch-gt-extra-null", "crowdhuman", _odgt(_mut(CH_GT, [0, "gtboxes", 0, "extra"], None)), None, [], 1,
+     r"{gt}: line 1 \(image 'a'\): gtboxes 0: 'extra' must be an object whose 'ignore' is 0 or 1, got null$"),
+    *[(f"ch-gt-vbox-{name}", "crowdhuman", _odgt(_mut(CH_GT, [0, "gtboxes", 0, "vbox"], value)), None, [], 1,
+       rf"{{gt}}: line 1 \(image 'a'\): gtboxes 0: 'vbox' must be \[x, y, w, h\] \(4 numbers\), got {got}$")
+      for name, value, got in (("null", None, "null"), ("empty", [], "0 values"), ("zero", 0, "a number"),
+                               ("false", False, "a boolean"))],  # each was read as "no visible box" (= fbox)
+    ("ch-gt-fbox-null-visible-mode", "crowdhuman", _odgt(_mut(CH_GT, [0, "gtboxes", 0, "fbox"], None)), None,
+     ["--box", "visible"], 1, r"{gt}: line 1 \(image 'a'\): gtboxes 0: 'fbox' must be \[x, y, w, h\]"),
+    *[(f"cp-gt-{key}-null", "citypersons", json.dumps(_mut(CP_GT, ["annotations", 0, key], None)), None, [], 1,
+       rf"{{gt}}: annotation 1 \(image 1\): '{key}' is null; write the value or leave the key out$")
+      for key in ("vis_bbox", "height", "vis_ratio")],  # each was read as absent (its default), without a word
+    ("cp-gt-iscrowd-null", "citypersons", json.dumps(_mut(CP_GT, ["annotations", 0, "iscrowd"], None)), None, [], 1,
+     r"{gt}: annotation 1 \(image 1\): 'iscrowd' is null; write the value or leave the key out$"),
+    ("cp-gt-iscrowd-2", "citypersons", json.dumps(_mut(CP_GT, ["annotations", 0, "iscrowd"], 2)), None, [], 1,
+     r"{gt}: annotation 1 \(image 1\): 'iscrowd' is 2, not 0 or 1$"),  # the loaders refuse it too
+    ("cp-gt-category-id-null", "citypersons", json.dumps(_mut(CP_GT, ["annotations", 0, "category_id"], None)), None,
+     [], 1, r"{gt}: annotation 1 \(image 1\): 'category_id' is null"),  # was dropped as "category None, not 1"
+    # fifth trial: an annotation's image_id true or 1.0 found image 1 (a dict lookup: True == 1.0 == 1), silently
+    *[(f"cp-gt-annotation-image-id-{name}", "citypersons", json.dumps(_mut(CP_GT, ["annotations", 0, "image_id"], v)),
+       None, [], 1, rf"{{gt}}: annotation 1: 'image_id' is {kind} \({v!r}\), not a string or an integer$")
+      for name, v, kind in (("true", True, "a boolean"), ("1.0", 1.0, "a number"))],
+    # fifth trial: [] as every box of a file was "0 boxes for 2 counted" / "2 image ids, 0 boxes, 2 scores"
+    ("ch-gt-fbox-empty-in-every-box", "crowdhuman", _odgt([{"ID": "a", "width": 100, "height": 80, "gtboxes": [
+        {"tag": "person", "fbox": []}, {"tag": "mask", "fbox": []}]}, CH_GT[1]]), None, [], 1,
+     r"{gt}: line 1 \(image 'a'\): gtboxes 0: 'fbox' must be \[x, y, w, h\] \(4 numbers\), got 0 values$"),
+    ("cp-dt-bbox-empty-in-every-detection", "citypersons", None,
+     json.dumps([dict(d, bbox=[]) for d in CP_DT]), [], 1,
+     r"{dt}: detection in image 1: 'bbox' must be \[x, y, w, h\] \(4 numbers\), got 0 values$"),
+    # fifth trial: a 5 000-character image id filled the one-line error
+    ("ch-gt-long-id-is-shortened", "crowdhuman",
+     _odgt([_mut(_mut(CH_GT[0], ["ID"], "x" * 5000), ["gtboxes", 0, "fbox"], [1, 2, "3", 4]), CH_GT[1]]), None, [], 1,
+     r"^error: {gt}: line 1 \(image 'x{29}\.\.\.x{14}'\): gtboxes 0: 'fbox' is a string \('3'\), not a number$"),
+    # fifth trial: outputs that cannot be written failed after the evaluation ("[Errno 17] File exists: <the GT>")
+    ("gt-empty-string", "crowdhuman", None, None, ["--gt", ""], 2, r"^error: --gt must not be empty$"),  # last wins
+    ("out-under-a-file", "crowdhuman", None, None, ["--out", "{tmp}/gt.odgt/m.json"], 2,
+     r"^error: --out '.*/gt.odgt/m.json': '.*/gt.odgt' is a file, not a folder$"),
+    ("plot-under-a-file", "citypersons", None, None, ["--plot", "{tmp}/dt.json/plots"], 2,
+     r"^error: --plot '.*/dt.json/plots': '.*/dt.json' is a file, not a folder$"),
+    ("out-is-a-folder", "citypersons", None, None, ["--out", "{tmp}"], 2,
+     r"^error: --out '.*' is a folder; give the JSON file to write, e.g. .*/metrics.json$"),
 ]
 
 

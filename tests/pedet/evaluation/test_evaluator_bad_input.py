@@ -13,7 +13,7 @@ import torch
 
 import pedet  # noqa: F401  (Pillow alias before detectron2.data)
 from detectron2.data import DatasetCatalog, MetadataCatalog
-from detectron2.structures import BoxMode, Boxes, Instances
+from detectron2.structures import BoxMode, Boxes, Instances, RotatedBoxes
 from pedet.evaluation import MissRateEvaluator
 from pedet.evaluation.io import EvalInputError
 
@@ -150,11 +150,26 @@ def test_bad_predictions_are_an_error_naming_the_image(predictions, message):
         _evaluate([_record("a"), _record("b", annotations=[])], predictions)
 
 
-@pytest.mark.parametrize("output", [{"sem_seg": torch.zeros(1)}, {"instances": Instances((80, 100))}])
-def test_output_without_detections_is_an_error_in_process(output):
+def _rotated_output(n=4):
+    inst = Instances((80, 100))
+    inst.pred_boxes = RotatedBoxes(torch.tensor([[20.0, 30.0, 20.0, 40.0, 0.0]] * n))
+    inst.scores = torch.full((n,), 0.9)
+    inst.pred_classes = torch.zeros(n, dtype=torch.int64)
+    return {"instances": inst}
+
+
+NO_DETECTIONS = "has no 'instances' with pred_boxes and scores"
+
+
+@pytest.mark.parametrize("output, message", [
+    ({"sem_seg": torch.zeros(1)}, NO_DETECTIONS), ({"instances": Instances((80, 100))}, NO_DETECTIONS),
+    # fifth trial: an IndexError traceback (with pred_classes), or (N, 5) cut into rows of 4 without a word
+    (_rotated_output(), r"has boxes of 5 values \(rotated boxes\?\); the miss-rate protocols need axis-aligned"),
+])
+def test_output_without_detections_is_an_error_in_process(output, message):
     _, ev = _evaluator([_record()])
     ev.reset()
-    with pytest.raises(EvalInputError, match=r"the output for image 'a' has no 'instances' with pred_boxes and scores"):
+    with pytest.raises(EvalInputError, match=rf"the output for image 'a' {message}"):
         ev.process([{"image_id": "a"}], [output])
 
 
@@ -172,6 +187,13 @@ ARGUMENT_ERRORS = {
     "error analysis FPPI -1": ({"error_analysis_fppi": -1.0}, r"error_analysis_fppi must be a positive finite FPPI"),
     "error analysis FPPI NaN": ({"error_analysis_fppi": NAN}, r"error_analysis_fppi must be a positive finite FPPI"),
     "error analysis FPPI a string": ({"error_analysis_fppi": "0.1"}, r"error_analysis_fppi must be a positive"),
+    # fifth trial: "0" and -1 matched no class ("no box is left: is person_class right?", with person_class=0 shown)
+    "person class a string": ({"person_class": "0"},
+                              r"person_class must be a class index \(an integer >= 0\), got '0'"),
+    "person class -1": ({"person_class": -1}, r"person_class must be a class index \(an integer >= 0\), got -1"),
+    # fifth trial: a NotADirectoryError only when the results were written, after the whole inference pass
+    "output_dir under a file": ({"output_dir": __file__ + "/inference"},
+                                r"output_dir '.*/inference' cannot be created: '.*\.py' is a file, not a folder"),
 }
 
 
