@@ -234,6 +234,8 @@ def build_cfg(method: str, budget: dict, seed: int, out_dir: str, weights: str =
         "SEED", str(seed), "OUTPUT_DIR", out_dir,
     ]
     cfg.merge_from_list(shared)
+    if budget.get("opts"):  # a probe's config overrides (--opts), last: they win over the method and the budget
+        cfg.merge_from_list(list(budget["opts"]))
     cfg.freeze()
     return cfg, tn.Trainer
 
@@ -1002,6 +1004,9 @@ def main(argv=None) -> dict:
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                    help="probe: override budget settings, dotted keys, JSON values (e.g. lr.opl=0.04 warmup=300); "
                         "records then go to <out>/records unless --records is given")
+    p.add_argument("--opts", nargs="+", default=[], metavar="KEY VALUE",
+                   help="probe: config overrides applied to every method's config, Detectron2-style pairs (e.g. "
+                        "MODEL.OPL.POTO_ALPHA 0.2 with --methods opl_full); records then go to <out>/records")
     p.add_argument("--curves", action="store_true", help="record learning curves for every method, not only the "
                    f"calibration rows {list(CALIBRATION)}")
     p.add_argument("--curve-set", default=CURVE_SET, choices=SETS, help="test set of the learning curves")
@@ -1027,7 +1032,16 @@ def main(argv=None) -> dict:
             set_budget_value(budget, item)
     except ValueError as e:
         p.error(str(e))
-    probe = bool(args.iters or args.set)
+    if args.opts:
+        if len(args.opts) % 2:
+            p.error(f"--opts takes KEY VALUE pairs, got an odd count ({len(args.opts)})")
+        budget["opts"] = list(args.opts)
+        for method in args.methods:  # every key must exist in every method's config: nothing ignored silently
+            try:
+                build_cfg(method, budget, 0, os.path.join(REPO, "output", "unused"))
+            except (KeyError, ValueError, AssertionError) as e:
+                p.error(f"--opts {' '.join(args.opts)}: not applicable to {method}'s config ({e})")
+    probe = bool(args.iters or args.set or args.opts)
     seeds = args.seeds if args.seeds is not None else budget["seeds"]
     out = os.path.abspath(args.out or os.path.join(REPO, "output", f"crowd_quality_{args.budget}"))
     records = os.path.abspath(args.records or (os.path.join(out, "records") if args.budget == "smoke" or probe else

@@ -357,6 +357,23 @@ def test_probe_overrides_change_only_the_named_budget_settings(cq):
             cq.set_budget_value(budget, bad)
 
 
+def test_probe_config_opts_reach_the_method_config_and_are_refused_where_they_do_not_apply(cq, tmp_path, capsys):
+    """--opts KEY VALUE (a probe of a config value): last in the config, part of the budget key; checked per method."""
+    budget = json.loads(json.dumps(cq.BUDGETS["cpu"]))
+    budget["opts"] = ["MODEL.OPL.POTO_ALPHA", "0.2"]
+    cfg, _ = cq.build_cfg("opl_full", budget, 0, str(tmp_path / "a"))
+    plain, _ = cq.build_cfg("opl_full", cq.BUDGETS["cpu"], 0, str(tmp_path / "a"))
+    assert (cfg.MODEL.OPL.POTO_ALPHA, plain.MODEL.OPL.POTO_ALPHA) == (0.2, 0.8)
+    assert cq.config_digest(cfg, "opl") != cq.config_digest(plain, "opl")
+    assert cq._budget_key(budget)["opts"] == ["MODEL.OPL.POTO_ALPHA", "0.2"] and "opts" not in cq._budget_key(cq.BUDGETS["cpu"])
+    for argv, message in [(["--opts", "MODEL.OPL.POTO_ALPHA"], "odd count"),
+                          (["--methods", "opl_full", "faster_rcnn", "--opts", "MODEL.OPL.POTO_ALPHA", "0.2"],
+                           "not applicable to faster_rcnn's config")]:
+        with pytest.raises(SystemExit):
+            cq.main(["--budget", "smoke", "--out", str(tmp_path / "o")] + argv)
+        assert message in capsys.readouterr().err
+
+
 def test_every_benchmark_config_passes_the_train_net_checks(cq, tmp_path):
     # the benchmark builds its configs without train_net's setup(): they must still be configs train_net accepts
     # (cpu budget: its data sets are built-in; the smoke budget registers its own at run time)
