@@ -281,15 +281,37 @@ def _check_resnet_fpn(cfg) -> None:
                                f"must be among MODEL.RESNETS.OUT_FEATURES {list(r.OUT_FEATURES)}")
 
 
-def backbone_output_names(cfg) -> list:
+def build_meta_model(cfg) -> tuple:
     """
-    The names of the backbone's outputs (e.g. ["p2", ..., "p6"]), read from the backbone built on the meta device
-    (no memory, no initialisation cost), so that the heads' IN_FEATURES can be checked against what the configured
-    backbone really gives. A backbone that cannot be built -> ConfigError naming the backbone's keys.
+    The model of ``cfg`` built once on the meta device (no memory, no initialisation cost) by its registered
+    meta-architecture, for the projects' config checks: ``(model, None)``, or ``(None, error)`` when a constructor
+    refuses the configuration. The error is not raised here: the caller first checks what names a key more precisely
+    (a head's IN_FEATURES against ``backbone_output_names(cfg, model)``), then ``check_model_builds(cfg, built)``
+    raises it, so the backbone is built once per check (inside the model) and the messages keep their order.
     """
     import torch
-    from detectron2.modeling import build_backbone
+    from detectron2.modeling import META_ARCH_REGISTRY
 
+    try:
+        with torch.device("meta"):
+            return META_ARCH_REGISTRY.get(cfg.MODEL.META_ARCHITECTURE)(cfg), None
+    except Exception as e:  # noqa: BLE001  (kept and raised by check_model_builds, after the finer checks)
+        return None, e
+
+
+def backbone_output_names(cfg, model=None) -> list:
+    """
+    The names of the backbone's outputs (e.g. ["p2", ..., "p6"]), so that the heads' IN_FEATURES can be checked
+    against what the configured backbone really gives: read from ``model.backbone`` when a model built by
+    ``build_meta_model`` is given, else from the backbone alone built on the meta device. A backbone that cannot be
+    built -> ConfigError naming the backbone's keys.
+    """
+    import torch
+    from detectron2.modeling import Backbone, build_backbone
+
+    backbone = getattr(model, "backbone", None)
+    if isinstance(backbone, Backbone):
+        return list(backbone.output_shape())
     try:
         with torch.device("meta"):
             return list(build_backbone(cfg).output_shape())
@@ -299,24 +321,24 @@ def backbone_output_names(cfg) -> list:
                           f"{' '.join(str(e).split())}") from None
 
 
-def check_model_builds(cfg) -> None:
+def check_model_builds(cfg, built: tuple = None) -> None:
     """
-    The model of ``cfg`` is built on the meta device (no memory, no initialisation cost) by its registered
-    meta-architecture: a combination of registered parts that Detectron2 refuses with an assert or a KeyError deep in
-    a constructor (e.g. Res5ROIHeads on an FPN, a rotated RPN) -> ConfigError naming the parts, before training.
+    The model of ``cfg`` is built on the meta device by its registered meta-architecture (or ``built``, the result of
+    ``build_meta_model(cfg)``, is used): a combination of registered parts that Detectron2 refuses with an assert or a
+    KeyError deep in a constructor (e.g. Res5ROIHeads on an FPN, a rotated RPN) -> ConfigError naming the parts,
+    before training. Other exceptions propagate unchanged.
     """
-    import torch
-    from detectron2.modeling import META_ARCH_REGISTRY
-
+    _, e = built if built is not None else build_meta_model(cfg)
+    if e is None:
+        return
+    if not isinstance(e, (AssertionError, KeyError, ValueError, TypeError, IndexError, RuntimeError,
+                          NotImplementedError)):
+        raise e
     m = cfg.MODEL
-    try:
-        with torch.device("meta"):
-            META_ARCH_REGISTRY.get(m.META_ARCHITECTURE)(cfg)
-    except (AssertionError, KeyError, ValueError, TypeError, IndexError, RuntimeError, NotImplementedError) as e:
-        raise ConfigError(f"error: config: the model (MODEL.META_ARCHITECTURE {m.META_ARCHITECTURE!r}, BACKBONE.NAME "
-                          f"{m.BACKBONE.NAME!r}, PROPOSAL_GENERATOR.NAME {m.PROPOSAL_GENERATOR.NAME!r}, "
-                          f"ROI_HEADS.NAME {m.ROI_HEADS.NAME!r}, ROI_BOX_HEAD.NAME {m.ROI_BOX_HEAD.NAME!r}) cannot be "
-                          f"built: {type(e).__name__} {' '.join(str(e).split())}".rstrip()) from None
+    raise ConfigError(f"error: config: the model (MODEL.META_ARCHITECTURE {m.META_ARCHITECTURE!r}, BACKBONE.NAME "
+                      f"{m.BACKBONE.NAME!r}, PROPOSAL_GENERATOR.NAME {m.PROPOSAL_GENERATOR.NAME!r}, "
+                      f"ROI_HEADS.NAME {m.ROI_HEADS.NAME!r}, ROI_BOX_HEAD.NAME {m.ROI_BOX_HEAD.NAME!r}) cannot be "
+                      f"built: {type(e).__name__} {' '.join(str(e).split())}".rstrip()) from None
 
 
 def check_in_features(key: str, features, available: list) -> None:

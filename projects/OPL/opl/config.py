@@ -140,8 +140,8 @@ def check_opl_config(cfg: CN) -> None:
     """
     from detectron2.modeling import BACKBONE_REGISTRY
 
-    from pedet.config import (backbone_output_names, check_in_features, check_model_builds, check_rules, config_error,
-                              number_in, one_of)
+    from pedet.config import (backbone_output_names, build_meta_model, check_in_features, check_model_builds,
+                              check_rules, config_error, number_in, one_of)
 
     o = cfg.MODEL.OPL
     unit, non_negative = number_in(0.0, 1.0), number_in(0.0)
@@ -180,5 +180,6 @@ def check_opl_config(cfg: CN) -> None:
     if cfg.TEST.AUG.ENABLED:
         raise config_error("TEST.AUG.ENABLED", True, "test-time augmentation is not implemented for OPL")
     if cfg.MODEL.BACKBONE.NAME in BACKBONE_REGISTRY:  # the levels this backbone gives, each once
-        check_in_features("MODEL.OPL.IN_FEATURES", features, backbone_output_names(cfg))
-        check_model_builds(cfg)  # what remains: values the model's constructors refuse
+        built = build_meta_model(cfg)  # once; its backbone gives the levels (built alone only if the model fails)
+        check_in_features("MODEL.OPL.IN_FEATURES", features, backbone_output_names(cfg, built[0]))
+        check_model_builds(cfg, built)  # what remains: values the model's constructors refuse

@@ -69,8 +69,8 @@ def check_reploss_config(cfg: CN) -> None:
     """
     from detectron2.modeling import BACKBONE_REGISTRY, META_ARCH_REGISTRY, GeneralizedRCNN
 
-    from pedet.config import (backbone_output_names, check_in_features, check_model_builds, check_rules, config_error,
-                              number_in, one_of)
+    from pedet.config import (backbone_output_names, build_meta_model, check_in_features, check_model_builds,
+                              check_rules, config_error, number_in, one_of)
     from pedet.layers.repulsion import REP_BOX_PAIRINGS
 
     unit, non_negative = number_in(0.0, 1.0), number_in(0.0)
@@ -123,8 +123,12 @@ def check_reploss_config(cfg: CN) -> None:
     for key in ("MASK_ON", "KEYPOINT_ON"):  # the pedestrian data sets have boxes only
         if cfg.MODEL[key]:
             raise config_error(f"MODEL.{key}", True, "the pedestrian data sets have no masks or keypoints")
+    arch = META_ARCH_REGISTRY.get(cfg.MODEL.META_ARCHITECTURE) if cfg.MODEL.META_ARCHITECTURE in META_ARCH_REGISTRY \
+        else None
+    # a Faster R-CNN is built once; its backbone gives the levels (the backbone is built alone only if the model fails)
+    built = build_meta_model(cfg) if arch is not None and issubclass(arch, GeneralizedRCNN) else None
     if cfg.MODEL.BACKBONE.NAME in BACKBONE_REGISTRY:
-        outputs = backbone_output_names(cfg)
+        outputs = backbone_output_names(cfg, built and built[0])
         check_in_features("MODEL.RPN.IN_FEATURES", cfg.MODEL.RPN.IN_FEATURES, outputs)
         check_in_features("MODEL.ROI_HEADS.IN_FEATURES", cfg.MODEL.ROI_HEADS.IN_FEATURES, outputs)
     if cfg.INPUT.IGNORE_MODE == "exclude_bg" and cfg.MODEL.META_ARCHITECTURE == "PedestrianRCNN":
@@ -140,7 +144,5 @@ def check_reploss_config(cfg: CN) -> None:
                 raise config_error(key, name, f"INPUT.IGNORE_MODE exclude_bg needs {base.__name__} (or a subclass)")
     if cfg.TEST.AUG.ENABLED:
         raise config_error("TEST.AUG.ENABLED", True, "test-time augmentation is not implemented in this train_net.py")
-    arch = META_ARCH_REGISTRY.get(cfg.MODEL.META_ARCHITECTURE) if cfg.MODEL.META_ARCHITECTURE in META_ARCH_REGISTRY \
-        else None
-    if arch is not None and issubclass(arch, GeneralizedRCNN):  # what remains: parts Detectron2 refuses to combine
-        check_model_builds(cfg)
+    if built is not None:  # what remains: parts Detectron2 refuses to combine
+        check_model_builds(cfg, built)
