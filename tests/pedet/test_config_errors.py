@@ -69,6 +69,7 @@ def test_train_net_with_an_unknown_key_exits_with_one_line():
                                               "token, line 2)"),
     ("self.yaml", b"_BASE_: self.yaml\n", "the _BASE_ chain loops"),
     ("basenum.yaml", b"_BASE_: 5\n", "_BASE_ must be a file name or a list of file names, got 5"),
+    ("lazy.py", b"x = 1\n", "a Python (LazyConfig) file; this script takes a YAML config"),  # was "holds a str"
 ])
 def test_merge_refuses_files_that_are_no_config_mapping(tmp_path, name, content, expected):
     f = tmp_path / name
