@@ -244,6 +244,17 @@ def main(argv=None) -> int:
     parser = build_arg_parser()
     args = parser.parse_args(argv)
     check_args(parser, args)
+    try:
+        return _export(parser, args)
+    except (MemoryError, RuntimeError) as e:  # torch's CPU allocator raises a RuntimeError
+        if not isinstance(e, (MemoryError, torch.OutOfMemoryError)) and "can't allocate memory" not in str(e):
+            raise
+        parser.error(f"--height {args.height} / --width {args.width}: tracing the model at this size runs out of "
+                     "memory; give a smaller tracing input")
+
+
+def _export(parser: argparse.ArgumentParser, args) -> int:
+    """main() after the argument checks: build, load, export, verify."""
     from detectron2.utils.logger import setup_logger
 
     setup_logger(name="pedet")

@@ -22,6 +22,19 @@ OPL_BASE = os.path.join(REPO, "projects", "OPL", "configs", "Base-OPL.yaml")
 REPLOSS_BASE = os.path.join(REPO, "projects", "RepLoss", "configs", "Base-RCNN-FPN-Ped.yaml")
 
 
+@pytest.fixture(autouse=True)
+def _restore_pedet_logger():
+    """The demo and the export call detectron2's setup_logger(name="pedet"), which stops the propagation of pedet's
+    records; undo it, so that later tests' caplog still sees them."""
+    import logging
+
+    logger = logging.getLogger("pedet")
+    propagate, handlers, level = logger.propagate, list(logger.handlers), logger.level
+    yield
+    logger.propagate, logger.handlers[:] = propagate, handlers
+    logger.setLevel(level)
+
+
 def _cfg(base, *opts):
     cfg = get_cfg()
     add_pedet_config(cfg)
@@ -45,3 +58,165 @@ def test_project_config_check_builds_the_backbone_once(monkeypatch, base, check)
     monkeypatch.setitem(BACKBONE_REGISTRY._obj_map, name, counting_builder)
     check(cfg)  # the heads' IN_FEATURES are read from the model's backbone; was built twice (alone, then in the model)
     assert built == [name]
+
+
+# ------------------------------------------------------------------ launch: more GPUs than visible
+def test_more_gpus_than_visible_is_one_line(monkeypatch, capsys):
+    """--num-gpus 2 with one visible CUDA GPU: each worker failed an assert (a traceback per process)."""
+    import argparse
+
+    import torch
+
+    from pedet.engine.launch import check_launch_args
+
+    monkeypatch.delenv("PEDET_DIST_BACKEND", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    args = argparse.Namespace(num_gpus=2, num_machines=1, machine_rank=0, dist_url="auto")
+    with pytest.raises(SystemExit) as e:
+        check_launch_args(args)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --num-gpus 2: only 1 CUDA GPUs are visible here") and err.count("\n") == 1, err
+    monkeypatch.setenv("PEDET_DIST_BACKEND", "gloo")  # CPU processes: any number
+    check_launch_args(args)
+
+
+# ------------------------------------------------------------------ demo: images it cannot use
+OPL_TINY = os.path.join(REPO, "projects", "OPL", "configs", "opl_R18_synthetic_cpu.yaml")
+DEMO_OPTS = ["--opts", "MODEL.FPN.OUT_CHANNELS", "32", "MODEL.OPL.GN_NUM_GROUPS", "8", "MODEL.OPL.NUM_CONVS", "1",
+             "INPUT.MIN_SIZE_TEST", "64", "INPUT.MAX_SIZE_TEST", "96"]
+
+
+def _demo_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fourth_trial_demo", os.path.join(REPO, "demo", "demo.py"))
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    return demo
+
+
+def _jpeg(path, fraction=1.0):
+    import cv2
+    import numpy as np
+
+    ok, data = cv2.imencode(".jpg", np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8))
+    path.write_bytes(data.tobytes()[: int(len(data) * fraction)])
+    return path
+
+
+@pytest.mark.parametrize("make, expected", [
+    # OpenCV decoded it into a partly grey image with only libjpeg's "Premature end of JPEG file" on stderr
+    (lambda d: _jpeg(d / "cut.jpg", 0.9), "{p}: truncated or damaged image (image file is truncated"),
+    # Pillow's resize to a side of 0 pixels: "ValueError: height and width must be > 0"
+    (lambda d: _write_image(d / "thin.png", (1, 2000)), "{p}: 2000x1 pixels (width x height): resized to "
+                                                        "INPUT.MIN_SIZE_TEST 64 / MAX_SIZE_TEST 96 a side would be 0"),
+    # were "matches no file" and "not an image OpenCV can read" without a hint
+    (lambda d: d, "{p}: a directory; give image files or a glob pattern (e.g. '{p}/*.jpg')"),
+    (lambda d: _write_bytes(d / "clip.mp4", b"\x00\x00\x00\x18ftypmp42" + bytes(64)),
+     "{p}: not an image OpenCV can read; for a video use --video-input"),
+])
+def test_demo_names_images_it_cannot_use(tmp_path, make, expected):
+    demo = _demo_module()
+    path = make(tmp_path)
+    with pytest.raises(demo.InputError) as e:
+        demo.main(["--config-file", OPL_TINY, "--input", str(path), "--output", str(tmp_path / "out"), *DEMO_OPTS])
+    assert str(e.value).startswith("--input " + expected.format(p=path)), str(e.value)
+
+
+def _write_bytes(path, data: bytes):
+    path.write_bytes(data)
+    return path
+
+
+def _write_image(path, shape):
+    import cv2
+    import numpy as np
+
+    cv2.imwrite(str(path), np.zeros((*shape, 3), np.uint8))
+    return path
+
+
+def test_demo_warns_when_the_named_gt_dataset_has_no_record_of_an_image(tmp_path, caplog):
+    """--gt-dataset names the set whose ground truth to draw; an image outside it was drawn bare, silently."""
+    import logging
+
+    from detectron2.data import DatasetCatalog, MetadataCatalog
+
+    from pedet.data.crowdhuman import register_crowdhuman
+
+    name = "fourth_trial_gt"
+    if name in DatasetCatalog.list():
+        DatasetCatalog.remove(name)
+        MetadataCatalog.remove(name)
+    root = os.path.join(REPO, "tests", "fixtures", "crowdhuman", "CrowdHuman")
+    register_crowdhuman(name, os.path.join(root, "annotation_val.odgt"), os.path.join(root, "Images"))
+    demo = _demo_module()
+    image = _jpeg(tmp_path / "elsewhere.jpg")
+    demo_logger = logging.getLogger("pedet.demo")
+    demo_logger.addHandler(caplog.handler)  # the demo's setup_logger(name="pedet") stops the propagation to root
+    try:
+        demo.main(["--config-file", OPL_TINY, "--input", str(image), "--gt-dataset", name, "--output",
+                   str(tmp_path / "out"), *DEMO_OPTS])
+    finally:
+        demo_logger.removeHandler(caplog.handler)
+    assert f"--gt-dataset {name}: 1 of 1 images are not in it and are drawn without ground truth (e.g. {image})" \
+        in caplog.text
+
+
+# ------------------------------------------------------------------ the mapper: a very thin image
+def test_mapper_names_an_image_the_resize_would_make_empty(tmp_path):
+    from detectron2.data import transforms as T
+
+    from pedet.data.common import DatasetFormatError
+    from pedet.data.mapper import PedestrianDatasetMapper
+
+    path = _write_image(tmp_path / "thin.png", (1, 2000))
+    record = {"file_name": str(path), "image_id": "thin", "height": 1, "width": 2000, "annotations": []}
+    mapper = PedestrianDatasetMapper(False, augmentations=[T.ResizeShortestEdge(64, 96)], image_format="BGR")
+    with pytest.raises(DatasetFormatError, match=r"image '.*thin.png' \(image_id 'thin'\): 2000x1 pixels \(width x "
+                                                 r"height\) cannot be augmented \(height and width must be > 0"):
+        mapper(record)  # was Pillow's ValueError, without the file, from a DataLoader worker
+
+
+# ------------------------------------------------------------------ export: a tracing input too large for memory
+def test_export_tracing_input_out_of_memory_is_one_line(tmp_path, capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fourth_trial_export", os.path.join(REPO, "tools", "export.py"))
+    export = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(export)
+    with pytest.raises(SystemExit) as e:  # was "RuntimeError: [enforce fail at alloc_cpu.cpp] ... can't allocate"
+        export.main(["--config-file", OPL_TINY, "--output", str(tmp_path / "m.onnx"), "--height", "100000",
+                     "MODEL.FPN.OUT_CHANNELS", "32", "MODEL.OPL.GN_NUM_GROUPS", "8", "MODEL.OPL.NUM_CONVS", "1"])
+    assert e.value.code == 2 and not (tmp_path / "m.onnx").exists()
+    err = [x for x in capsys.readouterr().err.splitlines() if "error:" in x]
+    assert len(err) == 1 and err[0].endswith("error: --height 100000 / --width 0: tracing the model at this size runs "
+                                             "out of memory; give a smaller tracing input"), err
+
+
+# ------------------------------------------------------------------ main job: the overrides before any work
+@pytest.mark.parametrize("opts, message", [
+    (["SOLVER.MAX_ITER", "ten"], "error: config override: SOLVER.MAX_ITER must be of type int (default 900), got the "
+                                 "str ten"),
+    (["SOLVER.BASE_LR", "-1.0"], "error: config: SOLVER.BASE_LR -1.0: must be a finite number >= 0"),
+    (["MODEL.OPL.NOT_A_KEY", "1"], "error: config override: Non-existent key: MODEL.OPL.NOT_A_KEY"),
+])
+def test_main_job_checks_the_training_config_before_any_work(monkeypatch, tmp_path, opts, message):
+    """Were refused by train_net.py only after the data generation and the backbone pre-training (minutes)."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("fourth_trial_main_job", os.path.join(REPO, "tools", "main_job.py"))
+    main_job = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(main_job)
+
+    def no_work():
+        raise AssertionError("the work started")
+
+    monkeypatch.setattr(main_job, "prepare_data", no_work)
+    monkeypatch.setattr(sys, "argv", ["main_job.py", "--output", str(tmp_path / "out"), *opts])
+    with pytest.raises(SystemExit) as e:
+        main_job.main()
+    assert e.value.code == message

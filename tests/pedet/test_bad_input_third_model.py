@@ -453,6 +453,7 @@ def test_export_refuses_an_opset_its_exporter_cannot_write(tmp_path, capsys):
     (["MODEL.WEIGHTS", "m.pth"], "MODEL.WEIGHTS: set by the main job"),
     (["DATASETS.TEST", "('synthetic_crowd_cpu_crowd',)"], "must include synthetic_crowd_cpu_medium"),
     (["SOLVER.MAX_ITER", "5", "--threads", "1"], "--threads: options go before the config overrides"),
+    (["--output", "/dev/null/run"], "--output /dev/null/run: cannot create /dev/null/run/report (Not a directory)"),
 ])
 def test_main_job_refuses_overrides_the_report_cannot_follow(monkeypatch, capsys, tmp_path, opts, message):
     import importlib.util
