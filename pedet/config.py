@@ -78,6 +78,7 @@ def merge_config(cfg, config_file: str, opts) -> None:
     one line that names the file or the override and what is wrong (``ConfigError``, exit status 1).
     """
     _check_yaml_chain(config_file, cfg)
+    defaults = cfg.clone()
     try:
         cfg.merge_from_file(config_file)
     except OSError as e:
@@ -91,6 +92,28 @@ def merge_config(cfg, config_file: str, opts) -> None:
         cfg.merge_from_list(opts)
     except (KeyError, ValueError, AssertionError, TypeError) as e:
         raise ConfigError(f"error: config override: {_yacs_message(e)}") from None
+    _check_no_none(cfg, defaults)
+
+
+# Keys whose None Detectron2 handles like their default ("" = no weights: the checkpointer starts from scratch).
+NONE_ACCEPTED = ("MODEL.WEIGHTS",)
+
+
+def _check_no_none(cfg, defaults, prefix: str = "") -> None:
+    """
+    yacs' type check lets ``None`` replace any value (``KEY None`` on the command line, ``KEY: null`` or ``KEY:`` in
+    YAML), and Detectron2 then fails deep inside (``len(None)``, ``None > 0``, ``torch.device(None)``) or only at the
+    first evaluation. A key whose default is not None gets None -> ConfigError naming it and the expected type. Left
+    alone: the keys of NONE_ACCEPTED, and switches (a bool default), which Detectron2 reads by truth value (None = off).
+    """
+    for key, default in defaults.items():
+        name = f"{prefix}{key}"
+        value = cfg[key]
+        if isinstance(default, dict):
+            _check_no_none(value, default, f"{name}.")
+        elif value is None and default is not None and not isinstance(default, bool) and name not in NONE_ACCEPTED:
+            raise config_error(name, None, f"must be of type {type(default).__name__}, like its default {default!r} "
+                                           "(yacs lets None through for any key)")
 
 
 def _check_yaml_chain(config_file: str, cfg=None, _chain: tuple = ()) -> None:

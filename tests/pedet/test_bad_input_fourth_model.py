@@ -60,6 +60,20 @@ def test_project_config_check_builds_the_backbone_once(monkeypatch, base, check)
     assert built == [name]
 
 
+def test_none_is_kept_where_detectron2_takes_it(tmp_path):
+    """MODEL.WEIGHTS None means no weights (the checkpointer starts from scratch), a switch None is off (Detectron2
+    reads them by truth value), and keys whose default is None (SOLVER.WEIGHT_DECAY_BIAS, DATASETS.SELECTION_HOLDOUT)
+    take None: not refused with the other keys' None."""
+    from pedet.config import merge_config
+
+    cfg = get_cfg()
+    add_pedet_config(cfg)
+    add_opl_config(cfg)
+    merge_config(cfg, OPL_BASE, ["MODEL.WEIGHTS", "None", "SOLVER.WEIGHT_DECAY_BIAS", "None",
+                                 "DATASETS.SELECTION_HOLDOUT", "None", "INPUT.CROP.ENABLED", "None"])
+    assert cfg.MODEL.WEIGHTS is None and cfg.SOLVER.WEIGHT_DECAY_BIAS is None
+
+
 # ------------------------------------------------------------------ launch: more GPUs than visible
 def test_more_gpus_than_visible_is_one_line(monkeypatch, capsys):
     """--num-gpus 2 with one visible CUDA GPU: each worker failed an assert (a traceback per process)."""
