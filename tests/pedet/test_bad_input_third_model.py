@@ -508,6 +508,8 @@ def test_demo_with_a_malformed_gt_dataset_exits_with_one_line(tmp_path):
     (["DATASETS.SELECTION", "synthetic_crowd_train"], "is also in DATASETS.TRAIN: it cannot rank checkpoints"),
     (["DATASETS.SELECTION", "synthetic_crowd_val_d5", "DATASETS.SELECTION_HOLDOUT", "10"],
      "Set one of DATASETS.SELECTION ('synthetic_crowd_val_d5') and DATASETS.SELECTION_HOLDOUT (10), not both"),
+    (["DATASETS.SELECTION_HOLDOUT", "10", "DATASETS.SELECTION_HOLDOUT_SEED", "-1"],  # fourth trial: numpy's
+     "DATASETS.SELECTION_HOLDOUT_SEED -1: must be an integer in [0, 2**32)"),  # ValueError when the loader was built
 ])
 def test_selection_keys_are_config_errors(tmp_path, opts, expected):
     # were a ValueError traceback from the trainer's hooks, after the model was built
