@@ -155,6 +155,13 @@ class OnnxPredictor:
         except Exception as e:  # onnxruntime's pybind errors (InvalidProtobuf, Fail, ...) share no public base class
             reason = str(e).splitlines()[0][:200]
             raise InputError(f"--onnx {onnx_file}: ONNX Runtime cannot load it ({reason})") from None
+        from opl.export import OUTPUT_NAMES
+
+        inputs = [i.name for i in self.session.get_inputs()]
+        outputs = [o.name for o in self.session.get_outputs()]
+        if inputs != ["images"] or not set(OUTPUT_NAMES) <= set(outputs):  # e.g. a Faster R-CNN graph
+            raise InputError(f"--onnx {onnx_file}: not an OPL export graph of tools/export.py (inputs {inputs}, "
+                             f"outputs {outputs}; expected the input 'images' and the outputs {list(OUTPUT_NAMES)})")
         self.min_size, self.max_size = cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST
         self.input_format = cfg.INPUT.FORMAT
 
@@ -286,6 +293,9 @@ def run_images(predictor, files: List[str], args, gt_index: Optional[GroundTruth
             out_file = os.path.join(args.output, os.path.basename(path))
             if not cv2.haveImageWriter(out_file):  # no or an unknown extension: written as JPEG, named so
                 out_file += ".jpg"
+            if os.path.exists(out_file) and os.path.samefile(out_file, path):
+                raise InputError(f"--output {args.output}: would overwrite the input image {path}; give another "
+                                 "folder")
             if not cv2.imwrite(out_file, draw(bgr, inst, args.confidence_threshold, gt)):
                 raise InputError(f"--output {args.output}: cannot write {out_file}")
             written.append(out_file)

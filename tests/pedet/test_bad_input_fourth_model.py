@@ -234,3 +234,53 @@ def test_main_job_checks_the_training_config_before_any_work(monkeypatch, tmp_pa
     with pytest.raises(SystemExit) as e:
         main_job.main()
     assert e.value.code == message
+
+
+# ------------------------------------------------------------------ demo / export: files that are not theirs to use
+def test_demo_refuses_an_onnx_graph_that_is_not_an_opl_export(tmp_path):
+    """A graph with other inputs (e.g. a Faster R-CNN export, input 'image'): was onnxruntime's ValueError on the
+    first image ("Required inputs (['image']) are missing from input feed (['images'])")."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Identity", ["image"], ["boxes"])], "other",
+                              [helper.make_tensor_value_info("image", TensorProto.FLOAT, [3, None, None])],
+                              [helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [3, None, None])])
+    path = tmp_path / "rcnn.onnx"
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8  # what opset 17 needs; onnx's newest IR may be ahead of onnxruntime
+    onnx.save(model, str(path))
+    demo = _demo_module()
+    with pytest.raises(demo.InputError, match=r"--onnx .*rcnn.onnx: not an OPL export graph of tools/export.py "
+                                              r"\(inputs \['image'\], outputs \['boxes'\]; expected the input 'images'"):
+        demo.main(["--config-file", OPL_TINY, "--input", str(_jpeg(tmp_path / "a.jpg")), "--onnx", str(path),
+                   *DEMO_OPTS])
+
+
+def test_demo_refuses_to_overwrite_its_input_images(tmp_path):
+    demo = _demo_module()
+    image = _jpeg(tmp_path / "a.jpg")
+    before = image.read_bytes()
+    with pytest.raises(demo.InputError, match=f"--output {tmp_path}: would overwrite the input image {image}"):
+        demo.main(["--config-file", OPL_TINY, "--input", str(image), "--output", str(tmp_path), *DEMO_OPTS])
+    assert image.read_bytes() == before  # was replaced by the annotated image, silently
+
+
+def test_export_refuses_to_overwrite_its_config_or_weights(tmp_path, capsys):
+    import importlib.util
+    import shutil
+
+    spec = importlib.util.spec_from_file_location("fourth_trial_export2", os.path.join(REPO, "tools", "export.py"))
+    export = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(export)
+    config = tmp_path / "c.yaml"
+    config.write_text(f"_BASE_: {OPL_TINY}\n")
+    weights = tmp_path / "w.pth"
+    shutil.copy(config, weights)  # any file: the check comes before it is loaded
+    for argv, message in [(["--output", str(config)], f"--output {config}: is the config file"),
+                          (["--output", str(weights), "MODEL.WEIGHTS", str(weights)],
+                           f"--output {weights}: is MODEL.WEIGHTS")]:
+        with pytest.raises(SystemExit) as e:  # both were overwritten by the exported graph, silently
+            export.main(["--config-file", str(config), *argv])
+        assert e.value.code == 2 and message in capsys.readouterr().err
+    assert config.read_text() == f"_BASE_: {OPL_TINY}\n" == weights.read_text()
