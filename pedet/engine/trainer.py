@@ -173,17 +173,29 @@ class ResumableBestCheckpointer(hooks.BestCheckpointer):
       runs the evaluation hooks after the ``PeriodicCheckpointer``, so a checkpoint never holds the evaluation of its
       own iteration; when ``model_best.pth`` records a later best than the checkpoint the run resumed from, that
       record is taken (read with ``mmap``: the weights are not loaded).
+
+    A best recorded for another metric or another selection set (``dataset``, e.g. a changed hold-out) is not taken:
+    the next evaluation starts a new ``model_best.pth``, as Detectron2's does.
     """
+
+    def __init__(self, *args, dataset: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self._dataset = dataset
 
     def state_dict(self) -> dict:
         if self.best_metric is None:
             return {}  # nothing to keep (TrainerBase skips empty states)
-        return {"metric": self._val_metric, "best_metric": self.best_metric, "best_iter": self.best_iter}
+        return {"metric": self._val_metric, "dataset": self._dataset, "best_metric": self.best_metric,
+                "best_iter": self.best_iter}
+
+    def _same_selection(self, state: dict) -> bool:
+        return (state.get("metric"), state.get("dataset", "")) == (self._val_metric, self._dataset)
 
     def load_state_dict(self, state: dict) -> None:
-        if state.get("metric") != self._val_metric:
-            self._logger.warning(f"The checkpoint's best {state.get('metric')} = {state.get('best_metric')} is not "
-                                 f"for {self._val_metric}: the next evaluation starts a new {self._file_prefix}.pth")
+        if not self._same_selection(state):
+            self._logger.warning(f"The checkpoint's best {state.get('metric')} = {state.get('best_metric')} (on "
+                                 f"{state.get('dataset') or '?'}) is not for {self._val_metric} on {self._dataset}: "
+                                 f"the next evaluation starts a new {self._file_prefix}.pth")
             return
         self.best_metric, self.best_iter = state["best_metric"], state["best_iter"]
 
@@ -199,8 +211,8 @@ class ResumableBestCheckpointer(hooks.BestCheckpointer):
                 self._logger.warning(f"{path} cannot be read ({type(e).__name__}: {e}); the best so far is the one "
                                      "recorded in the checkpoint")
                 state = {}
-            if state.get("metric") == self._val_metric and (self.best_iter is None or
-                                                              state["best_iter"] > self.best_iter):
+            if state and self._same_selection(state) and (self.best_iter is None or
+                                                          state["best_iter"] > self.best_iter):
                 self.best_metric, self.best_iter = state["best_metric"], state["best_iter"]
         if self.best_metric is not None:
             self._logger.info(f"Resumed: {self._file_prefix}.pth is replaced only by a {self._val_metric} better "
@@ -364,7 +376,7 @@ class PedestrianTrainer(PedetTrainerMixin, DefaultTrainer):
         if comm.is_main_process():
             metric = f"{SELECTION_PREFIX}/{miss_rate_metric(selection)}"
             ret.insert(index + 2, ResumableBestCheckpointer(self.cfg.TEST.EVAL_PERIOD, self.checkpointer, metric,
-                                                            mode="min"))
+                                                            mode="min", dataset=selection))
         return ret
 
     def load_state_dict(self, state_dict: dict) -> None:

@@ -111,8 +111,9 @@ def test_best_value_survives_resume(tiny_root, tmp_path, monkeypatch):
     best_file = os.path.join(tmp_path, "model_best.pth")
     assert torch.load(best_file, map_location="cpu", weights_only=True)["iteration"] == 3
     checkpoint = torch.load(os.path.join(tmp_path, "model_0000003.pth"), map_location="cpu", weights_only=True)
+    holdout = f"{cfg.DATASETS.TRAIN[0]}_selection_holdout_2_seed0"
     assert checkpoint["trainer"]["hooks"]["ResumableBestCheckpointer"] == {  # Detectron2's hook state mechanism
-        "metric": "selection/crowdhuman/mMR", "best_metric": 30.0, "best_iter": 1}
+        "metric": "selection/crowdhuman/mMR", "dataset": holdout, "best_metric": 30.0, "best_iter": 1}
     with open(os.path.join(tmp_path, "last_checkpoint"), "w") as f:
         f.write("model_0000003.pth")
     trainer = train_net.Trainer(cfg)
@@ -123,3 +124,15 @@ def test_best_value_survives_resume(tiny_root, tmp_path, monkeypatch):
     best = torch.load(best_file, map_location="cpu", weights_only=True)
     assert best["iteration"] == 3
     assert best["trainer"]["hooks"]["ResumableBestCheckpointer"]["best_metric"] == 10.0
+    # another hold-out (seed 1) is another selection set: its first evaluation starts a new model_best.pth
+    other = _cfg(tmp_path, "DATASETS.SELECTION_HOLDOUT", "2", "DATASETS.SELECTION_HOLDOUT_SEED", "1",
+                 "SOLVER.MAX_ITER", "6", "SOLVER.CHECKPOINT_PERIOD", "2")
+    values[:] = [20.0]
+    with open(os.path.join(tmp_path, "last_checkpoint"), "w") as f:
+        f.write("model_0000003.pth")
+    trainer = train_net.Trainer(other)
+    trainer.resume_or_load(resume=True)
+    trainer.train()
+    best = torch.load(best_file, map_location="cpu", weights_only=True)
+    assert best["iteration"] > 3 and values == []  # mMR 20 on the new set replaced the other set's 10
+    assert best["trainer"]["hooks"]["ResumableBestCheckpointer"]["dataset"] == holdout.replace("seed0", "seed1")
