@@ -200,9 +200,10 @@ def config_error(key: str, value, problem: str) -> ConfigError:
 
 def check_numbers(cfg, keys, finite: bool = False) -> None:
     """
-    Each dotted key of ``keys`` holds a number, or a list / tuple of numbers; ``finite``: also no NaN / inf. yacs lets a value of another type through where the
-    default is a list (``['a']``), and ``None`` for any key (``SOLVER.BASE_LR None``); the value checks that follow
-    compare numbers, so this comes first -> ConfigError naming the key instead of a TypeError.
+    Each dotted key of ``keys`` holds a number, or a list / tuple of numbers; ``finite``: also no NaN / inf. yacs
+    lets elements of another type through where the default is a list (``['a']``), and a YAML file may hold nested
+    lists; the value checks that follow compare numbers, so this comes first -> ConfigError naming the key instead of
+    a TypeError.
     """
     import math
 

@@ -251,8 +251,9 @@ def test_demo_refuses_an_onnx_graph_that_is_not_an_opl_export(tmp_path):
     model.ir_version = 8  # what opset 17 needs; onnx's newest IR may be ahead of onnxruntime
     onnx.save(model, str(path))
     demo = _demo_module()
-    with pytest.raises(demo.InputError, match=r"--onnx .*rcnn.onnx: not an OPL export graph of tools/export.py "
-                                              r"\(inputs \['image'\], outputs \['boxes'\]; expected the input 'images'"):
+    expected = (r"--onnx .*rcnn.onnx: not an OPL export graph of tools/export.py \(inputs \['image'\], outputs "
+                r"\['boxes'\]; expected the input 'images'")
+    with pytest.raises(demo.InputError, match=expected):
         demo.main(["--config-file", OPL_TINY, "--input", str(_jpeg(tmp_path / "a.jpg")), "--onnx", str(path),
                    *DEMO_OPTS])
 
