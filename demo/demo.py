@@ -132,6 +132,7 @@ class Predictor:
         if cfg.MODEL.WEIGHTS:
             PedetCheckpointer(self.model, require_all=True).load(cfg.MODEL.WEIGHTS)
         self.aug = T.ResizeShortestEdge([cfg.INPUT.MIN_SIZE_TEST] * 2, cfg.INPUT.MAX_SIZE_TEST)
+        self.min_size, self.max_size = cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST
         self.input_format = cfg.INPUT.FORMAT
 
     def __call__(self, bgr: np.ndarray):
@@ -154,6 +155,13 @@ class OnnxPredictor:
         except Exception as e:  # onnxruntime's pybind errors (InvalidProtobuf, Fail, ...) share no public base class
             reason = str(e).splitlines()[0][:200]
             raise InputError(f"--onnx {onnx_file}: ONNX Runtime cannot load it ({reason})") from None
+        from opl.export import OUTPUT_NAMES
+
+        inputs = [i.name for i in self.session.get_inputs()]
+        outputs = [o.name for o in self.session.get_outputs()]
+        if inputs != ["images"] or not set(OUTPUT_NAMES) <= set(outputs):  # e.g. a Faster R-CNN graph
+            raise InputError(f"--onnx {onnx_file}: not an OPL export graph of tools/export.py (inputs {inputs}, "
+                             f"outputs {outputs}; expected the input 'images' and the outputs {list(OUTPUT_NAMES)})")
         self.min_size, self.max_size = cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST
         self.input_format = cfg.INPUT.FORMAT
 
@@ -218,10 +226,15 @@ def draw(bgr: np.ndarray, instances, threshold: float, gt: Optional[dict] = None
     return out.get_image()[:, :, ::-1]
 
 
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
+
+
 def expand_inputs(patterns: List[str]) -> List[str]:
     """Files and glob patterns -> sorted existing files (a pattern matching nothing is an error)."""
     files = []
     for p in patterns:
+        if os.path.isdir(p):
+            raise InputError(f"--input {p}: a directory; give image files or a glob pattern (e.g. '{p}/*.jpg')")
         matched = sorted(glob.glob(os.path.expanduser(p))) if any(c in p for c in "*?[") else [p]
         if not matched or not all(os.path.isfile(m) for m in matched):
             raise FileNotFoundError(f"--input {p!r} matches no file")
@@ -229,30 +242,66 @@ def expand_inputs(patterns: List[str]) -> List[str]:
     return files
 
 
+def read_image(path: str, predictor) -> np.ndarray:
+    """
+    The BGR image of ``path`` as the predictor will get it, or InputError naming the file: not an image, truncated
+    (OpenCV decodes a cut JPEG into a partly grey image with only libjpeg's "Premature end of JPEG file" on stderr;
+    Pillow, which Detectron2's read_image and the training mapper use, refuses it), or so thin that the test-time
+    resize (INPUT.MIN_SIZE_TEST / MAX_SIZE_TEST) would give it a side of 0 pixels.
+    """
+    from detectron2.data import transforms as T
+    from PIL import Image, UnidentifiedImageError
+
+    bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+    if bgr is None:
+        hint = "; for a video use --video-input" if path.lower().endswith(VIDEO_EXTENSIONS) else ""
+        raise InputError(f"--input {path}: not an image OpenCV can read{hint}")
+    try:
+        with Image.open(path) as im:
+            im.load()
+    except UnidentifiedImageError:
+        pass  # a format only OpenCV reads: what it decoded is all there is
+    except (OSError, SyntaxError, ValueError) as e:
+        raise InputError(f"--input {path}: truncated or damaged image ({' '.join(str(e).split())})") from None
+    h, w = bgr.shape[:2]
+    if predictor.min_size > 0:
+        new_h, new_w = T.ResizeShortestEdge.get_output_shape(h, w, predictor.min_size, predictor.max_size)
+        if min(new_h, new_w) < 1:
+            raise InputError(f"--input {path}: {w}x{h} pixels (width x height): resized to INPUT.MIN_SIZE_TEST "
+                             f"{predictor.min_size} / MAX_SIZE_TEST {predictor.max_size} a side would be 0 pixels")
+    return bgr
+
+
 def run_images(predictor, files: List[str], args, gt_index: Optional[GroundTruthIndex]) -> List[str]:
-    written = []
+    written, without_gt = [], []
     if args.output:
         try:
             os.makedirs(args.output, exist_ok=True)
         except OSError as e:
             raise InputError(f"--output {args.output}: cannot create the folder ({e.strerror})") from None
     for path in files:
-        bgr = cv2.imread(path, cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise InputError(f"--input {path}: not an image OpenCV can read")
+        bgr = read_image(path, predictor)
         t0 = time.perf_counter()
         inst = predictor(bgr)
         n = int((inst.scores >= args.confidence_threshold).sum())
         gt = gt_index.lookup(path) if gt_index else None
+        if gt is None and args.gt_dataset:
+            without_gt.append(path)
         logger.info(f"{path}: {n} detections >= {args.confidence_threshold} in {time.perf_counter() - t0:.2f} s"
                     + (f", {len(gt['annotations'])} ground-truth boxes" if gt else ""))
         if args.output:
             out_file = os.path.join(args.output, os.path.basename(path))
             if not cv2.haveImageWriter(out_file):  # no or an unknown extension: written as JPEG, named so
                 out_file += ".jpg"
+            if os.path.exists(out_file) and os.path.samefile(out_file, path):
+                raise InputError(f"--output {args.output}: would overwrite the input image {path}; give another "
+                                 "folder")
             if not cv2.imwrite(out_file, draw(bgr, inst, args.confidence_threshold, gt)):
                 raise InputError(f"--output {args.output}: cannot write {out_file}")
             written.append(out_file)
+    if without_gt:  # asked for that set's ground truth: say which images have none instead of drawing them bare
+        logger.warning(f"--gt-dataset {args.gt_dataset}: {len(without_gt)} of {len(files)} images are not in it and "
+                       f"are drawn without ground truth (e.g. {without_gt[0]})")
     return written
 
 

@@ -78,6 +78,7 @@ def merge_config(cfg, config_file: str, opts) -> None:
     one line that names the file or the override and what is wrong (``ConfigError``, exit status 1).
     """
     _check_yaml_chain(config_file, cfg)
+    defaults = cfg.clone()
     try:
         cfg.merge_from_file(config_file)
     except OSError as e:
@@ -91,6 +92,28 @@ def merge_config(cfg, config_file: str, opts) -> None:
         cfg.merge_from_list(opts)
     except (KeyError, ValueError, AssertionError, TypeError) as e:
         raise ConfigError(f"error: config override: {_yacs_message(e)}") from None
+    _check_no_none(cfg, defaults)
+
+
+# Keys whose None Detectron2 handles like their default ("" = no weights: the checkpointer starts from scratch).
+NONE_ACCEPTED = ("MODEL.WEIGHTS",)
+
+
+def _check_no_none(cfg, defaults, prefix: str = "") -> None:
+    """
+    yacs' type check lets ``None`` replace any value (``KEY None`` on the command line, ``KEY: null`` or ``KEY:`` in
+    YAML), and Detectron2 then fails deep inside (``len(None)``, ``None > 0``, ``torch.device(None)``) or only at the
+    first evaluation. A key whose default is not None gets None -> ConfigError naming it and the expected type. Left
+    alone: the keys of NONE_ACCEPTED, and switches (a bool default), which Detectron2 reads by truth value (None = off).
+    """
+    for key, default in defaults.items():
+        name = f"{prefix}{key}"
+        value = cfg[key]
+        if isinstance(default, dict):
+            _check_no_none(value, default, f"{name}.")
+        elif value is None and default is not None and not isinstance(default, bool) and name not in NONE_ACCEPTED:
+            raise config_error(name, None, f"must be of type {type(default).__name__}, like its default {default!r} "
+                                           "(yacs lets None through for any key)")
 
 
 def _check_yaml_chain(config_file: str, cfg=None, _chain: tuple = ()) -> None:
@@ -106,6 +129,9 @@ def _check_yaml_chain(config_file: str, cfg=None, _chain: tuple = ()) -> None:
 
     where = f"config file {config_file}" + (f" (the _BASE_ of {_chain[-1]})" if _chain else "")
     real = os.path.realpath(config_file)
+    if config_file.endswith(".py"):  # yacs would read it as YAML and fail on its first line
+        raise ConfigError(f"error: {where}: a Python (LazyConfig) file; this script takes a YAML config (yacs "
+                          "CfgNode), as Detectron2's tools/train_net.py does")
     if real in _chain:
         raise ConfigError(f"error: {where}: the _BASE_ chain loops ({' -> '.join(_chain + (config_file,))})")
     try:
@@ -172,6 +198,30 @@ def config_error(key: str, value, problem: str) -> ConfigError:
     return ConfigError(f"error: config: {key} {value!r}: {problem}")
 
 
+def check_numbers(cfg, keys, finite: bool = False) -> None:
+    """
+    Each dotted key of ``keys`` holds a number, or a list / tuple of numbers; ``finite``: also no NaN / inf. yacs
+    lets elements of another type through where the default is a list (``['a']``), and a YAML file may hold nested
+    lists; the value checks that follow compare numbers, so this comes first -> ConfigError naming the key instead of
+    a TypeError.
+    """
+    import math
+
+    def number(v):
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and (not finite or math.isfinite(v))
+
+    what = "a finite number" if finite else "a number"
+    for key in keys:
+        value = cfg
+        for part in key.split("."):
+            value = value[part]
+        if isinstance(value, (list, tuple)):
+            if not all(number(v) for v in value):
+                raise config_error(key, value, f"every value must be {what}")
+        elif not number(value):
+            raise config_error(key, value, f"must be {what}")
+
+
 def check_config(cfg, training: bool = True, world_size: int = 0) -> None:
     """
     Values of Detectron2's and pedet's keys that would crash deep inside Detectron2 or PyTorch (with a traceback that
@@ -187,9 +237,12 @@ def check_config(cfg, training: bool = True, world_size: int = 0) -> None:
     import os
 
     check_model_config(cfg)
+    check_numbers(cfg, ["SEED"])
     if cfg.SEED >= 2 ** 32:
         raise config_error("SEED", cfg.SEED, "must be < 2**32 (numpy's seed range; negative = a random seed)")
     out = cfg.OUTPUT_DIR
+    if not isinstance(out, str) or not out.strip():  # Detectron2's default_setup fails on it (FileNotFoundError '')
+        raise config_error("OUTPUT_DIR", out, "must name a folder (the log, the config and the checkpoints go there)")
     if "://" in out:  # a PathManager folder (e.g. manifold://): only with a handler registered for its scheme
         from detectron2.utils.file_io import PathManager
         from iopath.common.file_io import NativePathHandler
@@ -199,13 +252,16 @@ def check_config(cfg, training: bool = True, world_size: int = 0) -> None:
             raise config_error("OUTPUT_DIR", out, f"no PathManager handler is registered for "
                                f"{out.split('://')[0]}://, so Detectron2 would write a local folder named "
                                f"'{out.split('://')[0]}:'")
-    if out and "://" not in out:
+    if "://" not in out:
         try:
             os.makedirs(out, exist_ok=True)
         except OSError as e:
             raise config_error("OUTPUT_DIR", out, f"cannot be created ({e.strerror})") from None
         if not os.access(out, os.W_OK | os.X_OK):
             raise config_error("OUTPUT_DIR", out, "is not writable")
+    if cfg.MODEL.LOAD_PROPOSALS:  # Detectron2's loaders would read DATASETS.PROPOSAL_FILES_*; pedet's do not
+        raise config_error("MODEL.LOAD_PROPOSALS", True, "precomputed proposals are not read by pedet's data loaders "
+                                                         "(PedestrianRCNN has its own RPN; OPL uses none)")
     _check_datasets(cfg, training)
     _check_miss_rate(cfg)
     if training:
@@ -237,6 +293,7 @@ def check_model_config(cfg) -> None:
                                 ("MODEL.BACKBONE.NAME", BACKBONE_REGISTRY, cfg.MODEL.BACKBONE.NAME)):
         if name not in registry:
             raise config_error(key, name, f"not registered (known: {', '.join(sorted(n for n, _ in registry))})")
+    check_numbers(cfg, ["MODEL.PIXEL_MEAN", "MODEL.PIXEL_STD", "TEST.DETECTIONS_PER_IMAGE"])
     mean, std = list(cfg.MODEL.PIXEL_MEAN), list(cfg.MODEL.PIXEL_STD)
     if len(mean) != 3 or len(std) != 3:
         raise config_error("MODEL.PIXEL_MEAN / PIXEL_STD", (mean, std), "need one value per channel (3 each)")
@@ -257,6 +314,8 @@ def _check_resnet_fpn(cfg) -> None:
     from detectron2.layers import get_norm
 
     r, fpn = cfg.MODEL.RESNETS, cfg.MODEL.FPN
+    check_numbers(cfg, [f"MODEL.RESNETS.{k}" for k in ("STEM_OUT_CHANNELS", "RES2_OUT_CHANNELS", "WIDTH_PER_GROUP",
+                                                       "NUM_GROUPS")] + ["MODEL.FPN.OUT_CHANNELS"])
     if r.DEPTH not in (18, 34, 50, 101, 152):
         raise config_error("MODEL.RESNETS.DEPTH", r.DEPTH, "must be 18, 34, 50, 101 or 152")
     for key in ("STEM_OUT_CHANNELS", "RES2_OUT_CHANNELS", "WIDTH_PER_GROUP", "NUM_GROUPS"):
@@ -281,15 +340,37 @@ def _check_resnet_fpn(cfg) -> None:
                                f"must be among MODEL.RESNETS.OUT_FEATURES {list(r.OUT_FEATURES)}")
 
 
-def backbone_output_names(cfg) -> list:
+def build_meta_model(cfg) -> tuple:
     """
-    The names of the backbone's outputs (e.g. ["p2", ..., "p6"]), read from the backbone built on the meta device
-    (no memory, no initialisation cost), so that the heads' IN_FEATURES can be checked against what the configured
-    backbone really gives. A backbone that cannot be built -> ConfigError naming the backbone's keys.
+    The model of ``cfg`` built once on the meta device (no memory, no initialisation cost) by its registered
+    meta-architecture, for the projects' config checks: ``(model, None)``, or ``(None, error)`` when a constructor
+    refuses the configuration. The error is not raised here: the caller first checks what names a key more precisely
+    (a head's IN_FEATURES against ``backbone_output_names(cfg, model)``), then ``check_model_builds(cfg, built)``
+    raises it, so the backbone is built once per check (inside the model) and the messages keep their order.
     """
     import torch
-    from detectron2.modeling import build_backbone
+    from detectron2.modeling import META_ARCH_REGISTRY
 
+    try:
+        with torch.device("meta"):
+            return META_ARCH_REGISTRY.get(cfg.MODEL.META_ARCHITECTURE)(cfg), None
+    except Exception as e:  # noqa: BLE001  (kept and raised by check_model_builds, after the finer checks)
+        return None, e
+
+
+def backbone_output_names(cfg, model=None) -> list:
+    """
+    The names of the backbone's outputs (e.g. ["p2", ..., "p6"]), so that the heads' IN_FEATURES can be checked
+    against what the configured backbone really gives: read from ``model.backbone`` when a model built by
+    ``build_meta_model`` is given, else from the backbone alone built on the meta device. A backbone that cannot be
+    built -> ConfigError naming the backbone's keys.
+    """
+    import torch
+    from detectron2.modeling import Backbone, build_backbone
+
+    backbone = getattr(model, "backbone", None)
+    if isinstance(backbone, Backbone):
+        return list(backbone.output_shape())
     try:
         with torch.device("meta"):
             return list(build_backbone(cfg).output_shape())
@@ -299,24 +380,24 @@ def backbone_output_names(cfg) -> list:
                           f"{' '.join(str(e).split())}") from None
 
 
-def check_model_builds(cfg) -> None:
+def check_model_builds(cfg, built: tuple = None) -> None:
     """
-    The model of ``cfg`` is built on the meta device (no memory, no initialisation cost) by its registered
-    meta-architecture: a combination of registered parts that Detectron2 refuses with an assert or a KeyError deep in
-    a constructor (e.g. Res5ROIHeads on an FPN, a rotated RPN) -> ConfigError naming the parts, before training.
+    The model of ``cfg`` is built on the meta device by its registered meta-architecture (or ``built``, the result of
+    ``build_meta_model(cfg)``, is used): a combination of registered parts that Detectron2 refuses with an assert or a
+    KeyError deep in a constructor (e.g. Res5ROIHeads on an FPN, a rotated RPN) -> ConfigError naming the parts,
+    before training. Other exceptions propagate unchanged.
     """
-    import torch
-    from detectron2.modeling import META_ARCH_REGISTRY
-
+    _, e = built if built is not None else build_meta_model(cfg)
+    if e is None:
+        return
+    if not isinstance(e, (AssertionError, KeyError, ValueError, TypeError, IndexError, RuntimeError,
+                          NotImplementedError)):
+        raise e
     m = cfg.MODEL
-    try:
-        with torch.device("meta"):
-            META_ARCH_REGISTRY.get(m.META_ARCHITECTURE)(cfg)
-    except (AssertionError, KeyError, ValueError, TypeError, IndexError, RuntimeError, NotImplementedError) as e:
-        raise ConfigError(f"error: config: the model (MODEL.META_ARCHITECTURE {m.META_ARCHITECTURE!r}, BACKBONE.NAME "
-                          f"{m.BACKBONE.NAME!r}, PROPOSAL_GENERATOR.NAME {m.PROPOSAL_GENERATOR.NAME!r}, "
-                          f"ROI_HEADS.NAME {m.ROI_HEADS.NAME!r}, ROI_BOX_HEAD.NAME {m.ROI_BOX_HEAD.NAME!r}) cannot be "
-                          f"built: {type(e).__name__} {' '.join(str(e).split())}".rstrip()) from None
+    raise ConfigError(f"error: config: the model (MODEL.META_ARCHITECTURE {m.META_ARCHITECTURE!r}, BACKBONE.NAME "
+                      f"{m.BACKBONE.NAME!r}, PROPOSAL_GENERATOR.NAME {m.PROPOSAL_GENERATOR.NAME!r}, "
+                      f"ROI_HEADS.NAME {m.ROI_HEADS.NAME!r}, ROI_BOX_HEAD.NAME {m.ROI_BOX_HEAD.NAME!r}) cannot be "
+                      f"built: {type(e).__name__} {' '.join(str(e).split())}".rstrip()) from None
 
 
 def check_in_features(key: str, features, available: list) -> None:
@@ -346,6 +427,8 @@ def _check_datasets(cfg, training: bool) -> None:
         keys.insert(0, ("DATASETS.TRAIN", list(cfg.DATASETS.TRAIN)))
     for key, names in keys:
         for name in names:
+            if not isinstance(name, str):
+                raise config_error(key, name, "not a data set name (give registered names as strings)")
             if name not in known:
                 near = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
                 hint = f" (did you mean {', '.join(near)}?)" if near else " (see datasets/README.md)"
@@ -361,6 +444,8 @@ def _check_input(cfg) -> None:
     i = cfg.INPUT
     if i.IGNORE_MODE not in IGNORE_MODES:
         raise config_error("INPUT.IGNORE_MODE", i.IGNORE_MODE, f"must be one of {', '.join(IGNORE_MODES)}")
+    check_numbers(cfg, [f"INPUT.{k}" for k in ("MIN_SIZE_TRAIN", "MAX_SIZE_TRAIN", "MIN_SIZE_TEST", "MAX_SIZE_TEST")],
+                  finite=True)  # a NaN size failed in the resize of the first image
     for key in ("MIN_SIZE_TRAIN", "MAX_SIZE_TRAIN", "MIN_SIZE_TEST", "MAX_SIZE_TEST"):
         values = i[key] if isinstance(i[key], (list, tuple)) else [i[key]]
         if not values or any(v < 0 for v in values):
@@ -418,16 +503,47 @@ def _check_miss_rate(cfg) -> None:
     for key, allowed in choices:
         if node[key] not in allowed:
             raise config_error(f"TEST.MISS_RATE.{key}", node[key], f"must be one of {', '.join(map(repr, allowed))}")
+    from detectron2.data import DatasetCatalog, MetadataCatalog
+
     from pedet.evaluation.caltech import CALTECH_SETUPS
     from pedet.evaluation.citypersons import CITYPERSONS_SETUPS, parse_setup
+    from pedet.evaluation.evaluator import _check_arguments
+    from pedet.evaluation.report import PROTOCOLS
 
     for setup in node.SETUPS:
+        if not isinstance(setup, str):
+            raise config_error("TEST.MISS_RATE.SETUPS", list(node.SETUPS), "give the subsets as strings (NAME or "
+                                                                           "NAME:HMIN:HMAX:VMIN:VMAX)")
         try:
             parse_setup(setup, {**CITYPERSONS_SETUPS, **CALTECH_SETUPS})
         except ValueError as e:
             raise config_error("TEST.MISS_RATE.SETUPS", list(node.SETUPS), str(e)) from None
+    if node.ERROR_ANALYSIS_ON:
+        check_numbers(cfg, ["TEST.MISS_RATE.ERROR_ANALYSIS_FPPI"])
     if node.ERROR_ANALYSIS_ON and not node.ERROR_ANALYSIS_FPPI > 0:
         raise config_error("TEST.MISS_RATE.ERROR_ANALYSIS_FPPI", node.ERROR_ANALYSIS_FPPI, "must be > 0")
+    # what the evaluator of each evaluated set refuses when it is built (after training, for the TEST sets): an
+    # evaluator_type without a miss-rate protocol, an option of another protocol (BOX visible with CityPersons, ...)
+    evaluated = [("DATASETS.TEST", n) for n in cfg.DATASETS.TEST]
+    if cfg.DATASETS.SELECTION:
+        evaluated.append(("DATASETS.SELECTION", cfg.DATASETS.SELECTION))
+    elif cfg.DATASETS.get("SELECTION_HOLDOUT", None):  # a hold-out has its training set's evaluator_type
+        evaluated += [("DATASETS.TRAIN", n) for n in cfg.DATASETS.TRAIN]
+    known = DatasetCatalog.list()
+    for key, name in evaluated:
+        if name not in known:
+            continue
+        protocol = node.PROTOCOL or MetadataCatalog.get(name).get("evaluator_type", None)
+        if protocol not in PROTOCOLS:
+            raise config_error(key, name, f"its evaluator_type {protocol!r} has no miss-rate protocol; set "
+                                          f"TEST.MISS_RATE.PROTOCOL to one of {', '.join(PROTOCOLS)}")
+        try:
+            _check_arguments(protocol, list(node.SETUPS) or None, node.MODE, node.BOX,
+                             node.ERROR_ANALYSIS_FPPI if node.ERROR_ANALYSIS_ON else None)
+        except ValueError as e:
+            problem = str(e).split(": ", 1)[-1]
+            raise ConfigError(f"error: config: TEST.MISS_RATE for {key} {name!r} ({protocol} protocol): "
+                              f"{problem}") from None
 
 
 def _check_solver(cfg, world_size: int) -> None:
@@ -440,6 +556,10 @@ def _check_solver(cfg, world_size: int) -> None:
     from detectron2.utils import comm
 
     s, world_size = cfg.SOLVER, world_size or comm.get_world_size()
+    check_numbers(cfg, [f"SOLVER.{k}" for k in ("BASE_LR", "MOMENTUM", "WEIGHT_DECAY", "GAMMA", "WARMUP_FACTOR",
+                                                 "BIAS_LR_FACTOR", "WEIGHT_DECAY_NORM", "MAX_ITER", "IMS_PER_BATCH",
+                                                 "REFERENCE_WORLD_SIZE", "CHECKPOINT_PERIOD", "WARMUP_ITERS", "STEPS")]
+                  + ["DATALOADER.NUM_WORKERS"])
     finite = {"BASE_LR": s.BASE_LR, "MOMENTUM": s.MOMENTUM, "WEIGHT_DECAY": s.WEIGHT_DECAY, "GAMMA": s.GAMMA,
               "WARMUP_FACTOR": s.WARMUP_FACTOR, "BIAS_LR_FACTOR": s.BIAS_LR_FACTOR,
               "WEIGHT_DECAY_NORM": s.WEIGHT_DECAY_NORM}
@@ -469,6 +589,7 @@ def _check_solver(cfg, world_size: int) -> None:
                            "steps after MAX_ITER are ignored with a warning")
     clip = s.CLIP_GRADIENTS
     if clip.ENABLED:
+        check_numbers(cfg, ["SOLVER.CLIP_GRADIENTS.CLIP_VALUE", "SOLVER.CLIP_GRADIENTS.NORM_TYPE"])
         if clip.CLIP_TYPE not in ("value", "norm"):
             raise config_error("SOLVER.CLIP_GRADIENTS.CLIP_TYPE", clip.CLIP_TYPE, "must be value or norm")
         if not (math.isfinite(clip.CLIP_VALUE) and clip.CLIP_VALUE > 0):
@@ -481,6 +602,8 @@ def _check_solver(cfg, world_size: int) -> None:
     if not (loader.SAMPLER_TRAIN.endswith("TrainingSampler") and hasattr(samplers, loader.SAMPLER_TRAIN)):
         known = sorted(n for n in dir(samplers) if n.endswith("TrainingSampler"))
         raise config_error("DATALOADER.SAMPLER_TRAIN", loader.SAMPLER_TRAIN, f"must be one of {', '.join(known)}")
+    if loader.SAMPLER_TRAIN == "RepeatFactorTrainingSampler":
+        check_numbers(cfg, ["DATALOADER.REPEAT_THRESHOLD"])
     if loader.SAMPLER_TRAIN == "RepeatFactorTrainingSampler" and not (math.isfinite(loader.REPEAT_THRESHOLD) and
                                                                       loader.REPEAT_THRESHOLD >= 0):
         raise config_error("DATALOADER.REPEAT_THRESHOLD", loader.REPEAT_THRESHOLD, "must be a finite number >= 0")

@@ -111,6 +111,9 @@ def check_args(parser: argparse.ArgumentParser, args) -> None:
         parser.error(f"--height {args.height} / --width {args.width}: sizes must be >= 0 (0 = the default)")
     if os.path.isdir(args.output):
         parser.error(f"--output {args.output}: a directory; give the file to write (.onnx / .ts)")
+    if os.path.exists(args.output) and os.path.exists(args.config_file) and os.path.samefile(args.output,
+                                                                                              args.config_file):
+        parser.error(f"--output {args.output}: is the config file; give the file to write (.onnx / .ts)")
     folder = os.path.dirname(os.path.abspath(args.output))
     try:
         os.makedirs(folder, exist_ok=True)
@@ -244,10 +247,25 @@ def main(argv=None) -> int:
     parser = build_arg_parser()
     args = parser.parse_args(argv)
     check_args(parser, args)
+    try:
+        return _export(parser, args)
+    except (MemoryError, RuntimeError) as e:  # torch's CPU allocator raises a RuntimeError
+        if not isinstance(e, (MemoryError, torch.OutOfMemoryError)) and "can't allocate memory" not in str(e):
+            raise
+        parser.error(f"--height {args.height} / --width {args.width}: tracing the model at this size runs out of "
+                     "memory; give a smaller tracing input")
+
+
+def _export(parser: argparse.ArgumentParser, args) -> int:
+    """main() after the argument checks: build, load, export, verify."""
     from detectron2.utils.logger import setup_logger
 
     setup_logger(name="pedet")
     cfg = setup_cfg(args.config_file, args.opts)
+    weights = cfg.MODEL.WEIGHTS
+    if weights and "://" not in weights and os.path.exists(args.output) and os.path.exists(weights) and \
+            os.path.samefile(args.output, weights):
+        parser.error(f"--output {args.output}: is MODEL.WEIGHTS; give another file to write")
     model = build_and_load(cfg, args.trust_pickle)
     h = args.height or cfg.INPUT.MIN_SIZE_TEST
     w = args.width or h

@@ -28,6 +28,7 @@ from pedet.utils.imports import load_script
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(REPO, "projects", "OPL", "configs", "opl_R18_crowd_cpu.yaml")
 TRAIN_SET, VAL_SET = "synthetic_crowd_cpu_train", "synthetic_crowd_cpu_medium"
+PRETEXT_FILE = "R18_synthetic.pkl"  # the pre-trained backbone in <output>/pretext/
 
 
 def prepare_data() -> None:
@@ -49,7 +50,7 @@ def pretext_backbone(out_dir: str, threads: int) -> str:
     import torch
 
     settings = dict(load_script(os.path.join(REPO, "benchmarks", "crowd_quality.py")).BUDGETS["cpu"]["pretext"], train=TRAIN_SET)
-    path = os.path.join(out_dir, "R18_synthetic.pkl")
+    path = os.path.join(out_dir, PRETEXT_FILE)
     expected = {("held_out_crops" if k == "val_crops" else k): v for k, v in settings.items()}
     if os.path.exists(path) and os.path.exists(path + ".json"):
         with open(path + ".json") as f:
@@ -83,6 +84,29 @@ def train_and_evaluate(train_dir: str, weights: str, threads: int, opts: list[st
     status = subprocess.run(cmd, cwd=REPO, env=env).returncode
     if status:  # train_net printed its own error (one line for bad input)
         sys.exit(f"error: [main job] training stopped with exit status {status} (its error is printed above)")
+
+
+def check_training_config(train_dir: str, weights: str, opts: list[str]) -> None:
+    """
+    The training command's config (the file and every override), checked as train_net.py's setup() checks it, before
+    any work: a bad override ends here in one line (pedet.config.ConfigError, exit status 1), not in the training
+    step after the data generation and the backbone pre-training.
+    """
+    opl_dir = os.path.join(REPO, "projects", "OPL")
+    if opl_dir not in sys.path:
+        sys.path.insert(0, opl_dir)
+    import pedet.data  # noqa: F401  (registers the data set names the config refers to)
+    from detectron2.config import get_cfg
+    from opl import add_opl_config
+    from opl.config import check_opl_config
+    from pedet.config import add_pedet_config, check_config, merge_config
+
+    cfg = get_cfg()
+    add_pedet_config(cfg)
+    add_opl_config(cfg)
+    merge_config(cfg, CONFIG, [x for kv in train_overrides(train_dir, weights, opts) for x in kv])
+    check_config(cfg, training=True, world_size=1)
+    check_opl_config(cfg)
 
 
 def draw_validation_images(pred_odgt: str, out_dir: str, num_images: int, score_thresh: float) -> list[str]:
@@ -163,7 +187,11 @@ def main() -> None:
     t0 = time.perf_counter()
     out = os.path.abspath(args.output)
     train_dir, report = os.path.join(out, "train"), os.path.join(out, "report")
-    os.makedirs(report, exist_ok=True)
+    try:
+        os.makedirs(report, exist_ok=True)
+    except OSError as e:
+        parser.error(f"--output {args.output}: cannot create {report} ({e.strerror})")
+    check_training_config(train_dir, os.path.join(out, "pretext", PRETEXT_FILE), args.opts)
     prepare_data()
     t_train = time.perf_counter()
     weights = pretext_backbone(os.path.join(out, "pretext"), args.threads)

@@ -134,7 +134,13 @@ class PedestrianDatasetMapper:
         dataset_dict = copy.deepcopy(dataset_dict)  # modified below
         image = self._read_image(dataset_dict)
         aug_input = T.AugInput(image)
-        transforms = self.augmentations(aug_input)
+        try:
+            transforms = self.augmentations(aug_input)
+        except ValueError as e:  # Pillow's resize of a very thin image to a side of 0 pixels
+            where = f"image '{dataset_dict['file_name']}' (image_id {dataset_dict.get('image_id')!r})"
+            raise DatasetFormatError(f"{where}: {image.shape[1]}x{image.shape[0]} pixels (width x height) cannot be "
+                                     f"augmented ({' '.join(str(e).split())}; INPUT.MIN_SIZE_* / MAX_SIZE_* would "
+                                     "give it a side of 0 pixels)") from None
         image = aug_input.image
         dataset_dict["image"] = torch.as_tensor(np.ascontiguousarray(image.transpose(2, 0, 1)))
         if not self.is_train:

@@ -131,7 +131,10 @@ def check_selection_keys(cfg) -> None:
     The checks that need no data: not both keys; the selection set neither a TEST nor a TRAIN set; a valid hold-out
     value. Raises SelectionError. (Whether the hold-out leaves training images is known once the sets are loaded.)
     """
-    name, holdout, _ = _keys(cfg)
+    name, holdout, seed = _keys(cfg)
+    if holdout and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 32):
+        raise SelectionError(f"DATASETS.SELECTION_HOLDOUT_SEED {seed!r}: must be an integer in [0, 2**32) (numpy's "
+                             "seed range)")  # was numpy's ValueError when the train loader was built
     if name and holdout:
         raise SelectionError(f"Set one of DATASETS.SELECTION ({name!r}) and DATASETS.SELECTION_HOLDOUT ({holdout!r}), "
                              "not both")

@@ -64,9 +64,36 @@ def check_launch_args(args) -> None:
         problems.append(f"--machine-rank {args.machine_rank}: must be in [0, --num-machines {args.num_machines})")
     elif args.num_machines > 1 and args.dist_url in (None, "auto"):
         problems.append("--dist-url auto works on one machine only; give --dist-url tcp://HOST0:PORT on every machine")
+    if args.num_gpus * args.num_machines > 1:  # what each process would fail on in init_process_group / set_device
+        problems += _check_dist_url(args.dist_url)
+        if args.num_gpus > 1 and pick_backend() == "nccl" and args.num_gpus > torch.cuda.device_count():
+            problems.append(f"--num-gpus {args.num_gpus}: only {torch.cuda.device_count()} CUDA GPUs are visible here "
+                            "(CUDA_VISIBLE_DEVICES); with PEDET_DIST_BACKEND=gloo and MODEL.DEVICE cpu it counts CPU "
+                            "processes")
     if problems:
         print(f"error: {problems[0]}", file=sys.stderr)
         sys.exit(2)
+
+
+def _check_dist_url(url: Optional[str]) -> list:
+    """The problem with a --dist-url that torch's rendezvous refuses in every process (a traceback each), or []."""
+    from urllib.parse import urlparse
+
+    if url in (None, "auto"):
+        return []
+    parsed = urlparse(url)
+    if parsed.scheme not in ("tcp", "file", "env"):
+        return [f"--dist-url {url}: must be auto, tcp://HOST:PORT, file:///PATH or env://"]
+    if parsed.scheme == "tcp":
+        try:
+            port = parsed.port
+        except ValueError:
+            port = None
+        if not parsed.hostname or port is None:
+            return [f"--dist-url {url}: tcp:// needs a host and a port (tcp://HOST:PORT)"]
+    if parsed.scheme == "file" and not os.path.isdir(os.path.dirname(parsed.path) or "/"):
+        return [f"--dist-url {url}: the folder {os.path.dirname(parsed.path)} does not exist"]
+    return []
 
 
 # Exceptions that mean bad input, each with a message naming the file / record and what is wrong: a weights file that

@@ -24,10 +24,12 @@
 import contextlib
 import logging
 import math
+import os
 from typing import Iterator, List, Optional
 
 import pedet  # noqa: F401  (Pillow alias before any detectron2.data import)
 import detectron2.engine.defaults as d2_defaults
+import torch
 from detectron2.engine import DefaultTrainer, hooks
 from detectron2.utils import comm
 from detectron2.utils.events import JSONWriter
@@ -42,8 +44,8 @@ from .launch import BAD_INPUT_ERRORS, bad_input_message
 from .sampler import ResumableTrainingSampler
 from .writers import RepairingJSONWriter
 
-__all__ = ["PedetTrainerMixin", "PedestrianTrainer", "cpu_aware_ddp", "find_training_sampler", "pedet_amp_trainer",
-           "restart_data_iterator"]
+__all__ = ["PedetTrainerMixin", "PedestrianTrainer", "ResumableBestCheckpointer", "cpu_aware_ddp",
+           "find_training_sampler", "pedet_amp_trainer", "restart_data_iterator"]
 logger = logging.getLogger(__name__)
 
 # event-storage prefix of the selection-set results (model_best.pth is chosen on "selection/<protocol>/<metric>")
@@ -158,6 +160,83 @@ def _finite_results(func):
     return run
 
 
+class ResumableBestCheckpointer(hooks.BestCheckpointer):
+    """
+    Detectron2's ``BestCheckpointer`` (same arguments, same rule: the first finite value, then only a strictly better
+    one, replaces ``model_best.pth``) whose best value survives ``--resume``. Detectron2's keeps ``best_metric`` and
+    ``best_iter`` in memory only, so the first evaluation of a resumed run always overwrote ``model_best.pth``, also
+    with a worse model. Here:
+
+    - ``state_dict`` / ``load_state_dict``: the metric, best value and iteration; ``TrainerBase`` saves the state of
+      each hook that has one in every checkpoint (``hooks`` of the trainer's entry) and restores it on ``--resume``.
+    - ``model_best.pth`` is saved after the best was updated, so its trainer state records its own value. Detectron2
+      runs the evaluation hooks after the ``PeriodicCheckpointer``, so a checkpoint never holds the evaluation of its
+      own iteration; when ``model_best.pth`` records a later best than the checkpoint the run resumed from, that
+      record is taken (read with ``mmap``: the weights are not loaded).
+
+    A best recorded for another metric or another selection set (``dataset``, e.g. a changed hold-out) is not taken:
+    the next evaluation starts a new ``model_best.pth``, as Detectron2's does.
+    """
+
+    def __init__(self, *args, dataset: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self._dataset = dataset
+
+    def state_dict(self) -> dict:
+        if self.best_metric is None:
+            return {}  # nothing to keep (TrainerBase skips empty states)
+        return {"metric": self._val_metric, "dataset": self._dataset, "best_metric": self.best_metric,
+                "best_iter": self.best_iter}
+
+    def _same_selection(self, state: dict) -> bool:
+        return (state.get("metric"), state.get("dataset", "")) == (self._val_metric, self._dataset)
+
+    def load_state_dict(self, state: dict) -> None:
+        if not self._same_selection(state):
+            self._logger.warning(f"The checkpoint's best {state.get('metric')} = {state.get('best_metric')} (on "
+                                 f"{state.get('dataset') or '?'}) is not for {self._val_metric} on {self._dataset}: "
+                                 f"the next evaluation starts a new {self._file_prefix}.pth")
+            return
+        self.best_metric, self.best_iter = state["best_metric"], state["best_iter"]
+
+    def before_train(self) -> None:
+        if self.trainer.start_iter == 0:
+            return  # a new run: Detectron2's rule, the first evaluation is saved
+        path = os.path.join(self._checkpointer.save_dir, f"{self._file_prefix}.pth")
+        if os.path.isfile(path):
+            try:
+                saved = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+                state = saved.get("trainer", {}).get("hooks", {}).get(type(self).__qualname__, {})
+            except Exception as e:  # noqa: BLE001  (an unreadable file: the checkpoint's record stays the reference)
+                self._logger.warning(f"{path} cannot be read ({type(e).__name__}: {e}); the best so far is the one "
+                                     "recorded in the checkpoint")
+                state = {}
+            if state and self._same_selection(state) and (self.best_iter is None or
+                                                          state["best_iter"] > self.best_iter):
+                self.best_metric, self.best_iter = state["best_metric"], state["best_iter"]
+        if self.best_metric is not None:
+            self._logger.info(f"Resumed: {self._file_prefix}.pth is replaced only by a {self._val_metric} better "
+                              f"than {self.best_metric:0.5f} @ iteration {self.best_iter}")
+
+    def _best_checking(self) -> None:
+        latest = self.trainer.storage.latest().get(self._val_metric)
+        if latest is None:
+            return super()._best_checking()  # Detectron2's warning: the metric was not stored
+        value, iteration = latest
+        if not math.isfinite(value):
+            return  # never a best (Detectron2's rule)
+        if self.best_metric is not None and not self._compare(value, self.best_metric):
+            self._logger.info(f"Not saving as latest eval score for {self._val_metric} is {value:0.5f}, not better "
+                              f"than best score {self.best_metric:0.5f} @ iteration {self.best_iter}.")
+            return
+        previous = self.best_metric
+        self.best_metric, self.best_iter = value, iteration  # before the save: the file records its own value
+        self._checkpointer.save(self._file_prefix, iteration=iteration)
+        self._logger.info(f"Saved best model as latest eval score for {self._val_metric} is {value:0.5f}" +
+                          ("" if previous is None else f", better than last best score {previous:0.5f}") +
+                          f" @ iteration {iteration}.")
+
+
 class _OneLineBadInput(logging.Filter):
     """
     detectron2's TrainerBase.train logs any exception with its traceback ("Exception during training:") before
@@ -261,9 +340,10 @@ class PedestrianTrainer(PedetTrainerMixin, DefaultTrainer):
     """
     The ``Trainer`` of both projects' train_net.py: DefaultTrainer with pedet's data loaders (PedestrianDatasetMapper,
     ignore boxes as class -1, resumable sampler), the miss-rate evaluator whose protocol follows the test set's
-    ``evaluator_type``, and ``model_best.pth`` kept by that protocol's headline miss rate (lower is better) on the
-    model-selection set (``DATASETS.SELECTION`` or ``DATASETS.SELECTION_HOLDOUT``, pedet.data.selection), never on a
-    TEST set: without a selection set no best checkpoint is kept and ``model_final.pth`` is the one to report.
+    ``evaluator_type``, and ``model_best.pth`` kept by that protocol's headline miss rate (lower is better; the best
+    value survives ``--resume``: ``ResumableBestCheckpointer``) on the model-selection set (``DATASETS.SELECTION``
+    or ``DATASETS.SELECTION_HOLDOUT``, pedet.data.selection), never on a TEST set: without a selection set no best
+    checkpoint is kept and ``model_final.pth`` is the one to report.
     """
 
     @classmethod
@@ -295,9 +375,18 @@ class PedestrianTrainer(PedetTrainerMixin, DefaultTrainer):
         ret.insert(index + 1, hooks.EvalHook(self.cfg.TEST.EVAL_PERIOD, lambda: self.evaluate_selection(selection)))
         if comm.is_main_process():
             metric = f"{SELECTION_PREFIX}/{miss_rate_metric(selection)}"
-            ret.insert(index + 2, hooks.BestCheckpointer(self.cfg.TEST.EVAL_PERIOD, self.checkpointer, metric,
-                                                         mode="min"))
+            ret.insert(index + 2, ResumableBestCheckpointer(self.cfg.TEST.EVAL_PERIOD, self.checkpointer, metric,
+                                                            mode="min", dataset=selection))
         return ret
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        # only the main process has the best-checkpoint hook (it alone holds the evaluation results), so the other
+        # ranks skip its state instead of warning that they cannot find the hook
+        best = ResumableBestCheckpointer.__qualname__
+        if best in state_dict.get("hooks", {}) and not any(isinstance(h, ResumableBestCheckpointer)
+                                                           for h in self._hooks):
+            state_dict = {**state_dict, "hooks": {k: v for k, v in state_dict["hooks"].items() if k != best}}
+        super().load_state_dict(state_dict)
 
     def evaluate_selection(self, dataset_name: str) -> dict:
         """

@@ -211,6 +211,11 @@ def test_checkpoints_of_another_model_and_partial_ones_where_all_are_needed(tmp_
     (1, 0, 0, "auto", "--num-machines 0: must be >= 1"),
     (1, 1, 3, "auto", "--machine-rank 3: must be in [0, --num-machines 1)"),  # Detectron2 ignored it
     (1, 2, 0, "auto", "--dist-url auto works on one machine only"),  # was a ValueError traceback from launch
+    # fourth trial: a RuntimeError / ValueError / DistStoreError traceback in every process
+    (2, 1, 0, "foo", "--dist-url foo: must be auto, tcp://HOST:PORT, file:///PATH or env://"),
+    (2, 1, 0, "tcp://localhost", "--dist-url tcp://localhost: tcp:// needs a host and a port"),
+    (2, 1, 0, "file:///nonexistent/dir/store", "--dist-url file:///nonexistent/dir/store: the folder /nonexistent/dir "
+                                                "does not exist"),
 ])
 def test_check_launch_args_one_line(capsys, num_gpus, num_machines, machine_rank, dist_url, message):
     import argparse

@@ -89,3 +89,50 @@ def test_holdout_is_evaluated_by_the_miss_rate_evaluator(tiny_root, tmp_path):
     assert "selection/crowdhuman/mMR" in trainer.storage.latest()
     assert os.path.exists(os.path.join(tmp_path, "inference", holdout, "metrics.json"))
     assert os.path.exists(os.path.join(tmp_path, "model_best.pth"))
+
+
+def test_best_value_survives_resume(tiny_root, tmp_path, monkeypatch):
+    """
+    Selection mMR 30, 10, 20 at iteration indices 1, 3, 5; checkpoints at 1, 3, 5. The run is then resumed from its
+    iteration-3 checkpoint (as after a kill right after it) and evaluates mMR 20 again at index 5. Detectron2's
+    BestCheckpointer forgot its best on resume and replaced model_best.pth (mMR 10) by the mMR-20 model; the
+    checkpoint alone also misses the best of index 3 (the evaluation hooks run after the periodic checkpointer).
+    """
+    train_net = load_train_net("reploss")
+    cfg = _cfg(tmp_path, "DATASETS.SELECTION_HOLDOUT", "2", "SOLVER.MAX_ITER", "6", "SOLVER.CHECKPOINT_PERIOD", "2")
+    values = [30.0, 10.0, 20.0, 20.0]
+
+    def test(cls, cfg, model, evaluators=None):
+        (name,) = cfg.DATASETS.TEST
+        return {"crowdhuman": {"mMR": values.pop(0) if name != VAL_SET else 50.0}}
+
+    monkeypatch.setattr(train_net.Trainer, "test", classmethod(test))
+    train_net.Trainer(cfg).train()
+    best_file = os.path.join(tmp_path, "model_best.pth")
+    assert torch.load(best_file, map_location="cpu", weights_only=True)["iteration"] == 3
+    checkpoint = torch.load(os.path.join(tmp_path, "model_0000003.pth"), map_location="cpu", weights_only=True)
+    holdout = f"{cfg.DATASETS.TRAIN[0]}_selection_holdout_2_seed0"
+    assert checkpoint["trainer"]["hooks"]["ResumableBestCheckpointer"] == {  # Detectron2's hook state mechanism
+        "metric": "selection/crowdhuman/mMR", "dataset": holdout, "best_metric": 30.0, "best_iter": 1}
+    with open(os.path.join(tmp_path, "last_checkpoint"), "w") as f:
+        f.write("model_0000003.pth")
+    trainer = train_net.Trainer(cfg)
+    trainer.resume_or_load(resume=True)
+    assert trainer.start_iter == 4
+    trainer.train()
+    assert values == []  # the resumed run evaluated index 5 (mMR 20), which is worse than model_best.pth's 10
+    best = torch.load(best_file, map_location="cpu", weights_only=True)
+    assert best["iteration"] == 3
+    assert best["trainer"]["hooks"]["ResumableBestCheckpointer"]["best_metric"] == 10.0
+    # another hold-out (seed 1) is another selection set: its first evaluation starts a new model_best.pth
+    other = _cfg(tmp_path, "DATASETS.SELECTION_HOLDOUT", "2", "DATASETS.SELECTION_HOLDOUT_SEED", "1",
+                 "SOLVER.MAX_ITER", "6", "SOLVER.CHECKPOINT_PERIOD", "2")
+    values[:] = [20.0]
+    with open(os.path.join(tmp_path, "last_checkpoint"), "w") as f:
+        f.write("model_0000003.pth")
+    trainer = train_net.Trainer(other)
+    trainer.resume_or_load(resume=True)
+    trainer.train()
+    best = torch.load(best_file, map_location="cpu", weights_only=True)
+    assert best["iteration"] > 3 and values == []  # mMR 20 on the new set replaced the other set's 10
+    assert best["trainer"]["hooks"]["ResumableBestCheckpointer"]["dataset"] == holdout.replace("seed0", "seed1")

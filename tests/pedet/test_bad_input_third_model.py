@@ -128,6 +128,42 @@ def _error(check, cfg) -> str:
      "an absolute crop takes (height, width) as integers >= 1"),  # a slice-index TypeError in the worker
     (OPL_BASE, ["INPUT.CROP.ENABLED", "True", "INPUT.CROP.TYPE", "absolute_range", "INPUT.CROP.SIZE", "[300, 200]"],
      "an absolute_range crop takes (min, max) sides with 1 <= min <= max"),
+    # fourth trial: a TypeError from the checks themselves (yacs lets other element types and None through)
+    (OPL_BASE, ["SOLVER.STEPS", "('a',)"], "SOLVER.STEPS ('a',): every value must be a number"),
+    (OPL_BASE, ["SOLVER.BASE_LR", "None"], "SOLVER.BASE_LR None: must be a number"),
+    (OPL_BASE, ["SOLVER.MAX_ITER", "None"], "SOLVER.MAX_ITER None: must be a number"),
+    (OPL_BASE, ["MODEL.PIXEL_MEAN", "['a', 'b', 'c']"], "MODEL.PIXEL_MEAN ['a', 'b', 'c']: every value must be a"),
+    (OPL_BASE, ["INPUT.MIN_SIZE_TRAIN", "('a',)"], "INPUT.MIN_SIZE_TRAIN ('a',): every value must be a finite"),
+    (OPL_BASE, ["MODEL.OPL.C2F_M", "['a']"], "MODEL.OPL.C2F_M ['a']: every value must be a number"),
+    (OPL_BASE, ["DATASETS.TEST", "(5,)"], "DATASETS.TEST 5: not a data set name"),  # in difflib
+    (OPL_BASE, ["TEST.MISS_RATE.SETUPS", "[5]"], "TEST.MISS_RATE.SETUPS [5]: give the subsets as strings"),
+    (OPL_BASE, ["TEST.MISS_RATE.ERROR_ANALYSIS_FPPI", "None"], "TEST.MISS_RATE.ERROR_ANALYSIS_FPPI None: must be a"),
+    (REPLOSS_BASE, ["MODEL.RPN.IOU_THRESHOLDS", "['a', 0.7]"], "MODEL.RPN.IOU_THRESHOLDS ['a', 0.7]: every value"),
+    # fourth trial: Detectron2's default_setup fails on it (FileNotFoundError '') or the first step does
+    (OPL_BASE, ["OUTPUT_DIR", ""], "OUTPUT_DIR '': must name a folder"),
+    (REPLOSS_BASE, ["MODEL.ROI_BOX_HEAD.BBOX_REG_WEIGHTS", "(10.0, 10.0)"],
+     "MODEL.ROI_BOX_HEAD.BBOX_REG_WEIGHTS (10.0, 10.0): must be 4 finite numbers > 0"),  # unpacked at step 1
+    (REPLOSS_BASE, ["MODEL.RPN.BBOX_REG_WEIGHTS", "(0.0, 0.0, 0.0, 0.0)"],
+     "MODEL.RPN.BBOX_REG_WEIGHTS (0.0, 0.0, 0.0, 0.0): must be 4 finite numbers > 0"),  # deltas divided by 0
+    # fourth trial: refused by the evaluator only when it is built, i.e. after training
+    (OPL_BASE, ["TEST.MISS_RATE.MODE", "matlab"], "TEST.MISS_RATE for DATASETS.TEST 'synthetic_crowd_val' (crowdhuman "
+                                                  "protocol): mode='matlab' applies to citypersons only"),
+    (OPL_BASE, ["TEST.MISS_RATE.SETUPS", "['Reasonable']"], "setups apply to citypersons / caltech only"),
+    (OPL_BASE, ["TEST.MISS_RATE.BOX", "visible", "DATASETS.TEST", "('citypersons_val',)"],
+     "TEST.MISS_RATE for DATASETS.TEST 'citypersons_val' (citypersons protocol): box='visible' applies to crowdhuman"),
+    (OPL_BASE, ["DATASETS.SELECTION", "citypersons_val", "TEST.MISS_RATE.BOX", "visible"],
+     "TEST.MISS_RATE for DATASETS.SELECTION 'citypersons_val' (citypersons protocol)"),
+    (OPL_BASE, ["DATASETS.TEST", "('coco_2017_val',)"], "DATASETS.TEST 'coco_2017_val': its evaluator_type 'coco' has "
+                                                        "no miss-rate protocol; set TEST.MISS_RATE.PROTOCOL"),
+    # fourth trial: trained something else in silence
+    (OPL_BASE, ["MODEL.LOAD_PROPOSALS", "True"], "MODEL.LOAD_PROPOSALS True: precomputed proposals are not read"),
+    (OPL_BASE, ["MODEL.OPL.IN_FEATURES", "['p7', 'p3', 'p4', 'p5', 'p6']"], "must list the levels finest first"),
+    (OPL_BASE, ["MODEL.OPL.C2F_M", "[4, 16]"], "MODEL.OPL.C2F_M [4, 16]: must decrease from block to block"),
+    (OPL_BASE, ["MODEL.OPL.C2F_M", "[4, 4]"], "MODEL.OPL.C2F_M [4, 4]: must decrease"),
+    (REPLOSS_BASE, ["MODEL.RPN.LOSS_WEIGHT", "-1.0"], "MODEL.RPN.LOSS_WEIGHT -1.0: must be a finite number >= 0"),
+    (REPLOSS_BASE, ["MODEL.ROI_BOX_HEAD.BBOX_REG_LOSS_WEIGHT", "-1.0"], "BBOX_REG_LOSS_WEIGHT -1.0: must be a finite"),
+    (REPLOSS_BASE, ["MODEL.ROI_BOX_HEAD.NUM_CONV", "-1"], "MODEL.ROI_BOX_HEAD.NUM_CONV -1: must be a finite number "
+                                                          ">= 0"),  # range(-1): no conv, silently
 ])
 def test_fresh_config_values_are_named_before_anything_is_built(tmp_path, base, opts, expected):
     msg = _error(_check(base), _cfg(tmp_path, base, *opts))
@@ -141,6 +177,10 @@ def test_fresh_config_values_are_named_before_anything_is_built(tmp_path, base, 
     ("SOLVER.BIAS_LR_FACTOR", float("nan"), "SOLVER.BIAS_LR_FACTOR nan: must be a finite number >= 0"),
     ("SOLVER.WEIGHT_DECAY_BIAS", -1.0, "SOLVER.WEIGHT_DECAY_BIAS -1.0: must be a finite number >= 0"),
     ("MODEL.OPL.BBOX_PRED_BIAS", float("inf"), "MODEL.OPL.BBOX_PRED_BIAS inf: must be a finite number"),  # NaN loss
+    # fourth trial: YAML's null (yacs accepts None for any key) and nested lists reached the checks' arithmetic
+    ("SOLVER.BASE_LR", None, "SOLVER.BASE_LR None: must be a number"),
+    ("MODEL.PIXEL_MEAN", [[1.0, 2.0], 2.0, 3.0], "MODEL.PIXEL_MEAN [[1.0, 2.0], 2.0, 3.0]: every value must be a"),
+    ("INPUT.MIN_SIZE_TRAIN", (float("nan"),), "INPUT.MIN_SIZE_TRAIN (nan,): every value must be a finite number"),
 ])
 def test_non_finite_values_from_a_yaml_file_are_named(tmp_path, key, value, expected):
     # YAML's .nan / .inf reach the config as floats (an override on the command line cannot spell them)
@@ -183,6 +223,14 @@ def test_random_subset_sampler_needs_its_ratio_key(tmp_path):
     (REPLOSS_BASE, ["MODEL.ANCHOR_GENERATOR.SIZES", "[[32]]"]),  # one size broadcast to every level
     (REPLOSS_BASE, ["MODEL.ROI_BOX_HEAD.SMOOTH_L1_BETA", "-1.0"]),  # Detectron2: beta < 1e-5 is the L1 loss
     (REPLOSS_BASE, ["MODEL.ROI_BOX_HEAD.BBOX_REG_LOSS_TYPE", "giou", "MODEL.RPN.BBOX_REG_LOSS_TYPE", "ciou"]),
+    # fourth trial
+    (OPL_BASE, ["MODEL.OPL.CPN_FLOWS", "['F1', 'F1']"]),  # a set of flows: the same as ['F1']
+    (OPL_BASE, ["MODEL.OPL.IN_FEATURES", "['p3', 'p5']"]),  # levels may be left out, in order
+    (OPL_BASE, ["DATASETS.TRAIN", "('synthetic_crowd_train', 'synthetic_crowd_train')"]),  # Detectron2 concatenates
+    (OPL_BASE, ["SOLVER.WARMUP_FACTOR", "2.0", "SOLVER.GAMMA", "0.0", "SOLVER.WARMUP_ITERS", "1000"]),
+    (OPL_BASE, ["INPUT.CROP.ENABLED", "True", "INPUT.CROP.TYPE", "absolute", "INPUT.CROP.SIZE", "[2000, 2000]"]),
+    (OPL_BASE, ["TEST.MISS_RATE.PROTOCOL", "citypersons"]),  # an explicit protocol for the set
+    (REPLOSS_BASE, ["MODEL.RPN.BOUNDARY_THRESH", "-5", "MODEL.ANCHOR_GENERATOR.ANGLES", "[[0, 45]]"]),
 ])
 def test_values_detectron2_accepts_pass(tmp_path, base, opts):
     _check(base)(_cfg(tmp_path, base, *opts))
@@ -405,6 +453,7 @@ def test_export_refuses_an_opset_its_exporter_cannot_write(tmp_path, capsys):
     (["MODEL.WEIGHTS", "m.pth"], "MODEL.WEIGHTS: set by the main job"),
     (["DATASETS.TEST", "('synthetic_crowd_cpu_crowd',)"], "must include synthetic_crowd_cpu_medium"),
     (["SOLVER.MAX_ITER", "5", "--threads", "1"], "--threads: options go before the config overrides"),
+    (["--output", "/dev/null/run"], "--output /dev/null/run: cannot create /dev/null/run/report (Not a directory)"),
 ])
 def test_main_job_refuses_overrides_the_report_cannot_follow(monkeypatch, capsys, tmp_path, opts, message):
     import importlib.util
@@ -459,6 +508,8 @@ def test_demo_with_a_malformed_gt_dataset_exits_with_one_line(tmp_path):
     (["DATASETS.SELECTION", "synthetic_crowd_train"], "is also in DATASETS.TRAIN: it cannot rank checkpoints"),
     (["DATASETS.SELECTION", "synthetic_crowd_val_d5", "DATASETS.SELECTION_HOLDOUT", "10"],
      "Set one of DATASETS.SELECTION ('synthetic_crowd_val_d5') and DATASETS.SELECTION_HOLDOUT (10), not both"),
+    (["DATASETS.SELECTION_HOLDOUT", "10", "DATASETS.SELECTION_HOLDOUT_SEED", "-1"],  # fourth trial: numpy's
+     "DATASETS.SELECTION_HOLDOUT_SEED -1: must be an integer in [0, 2**32)"),  # ValueError when the loader was built
 ])
 def test_selection_keys_are_config_errors(tmp_path, opts, expected):
     # were a ValueError traceback from the trainer's hooks, after the model was built

@@ -27,6 +27,14 @@ def _cfg():
     ("SOLVER:\n  MAX_ITER: 5\n", ["SOLVER.MAX_ITER", "ten"], "config override: SOLVER.MAX_ITER must be of type int"),
     ("SOLVER:\n  MAX_ITER: 5\n", ["SOLVER.MAX_ITER"],
      "config overrides come as KEY VALUE pairs, got 1 items: SOLVER.MAX_ITER"),
+    # fourth trial: yacs lets None replace any value; these failed deep inside Detectron2 or in the checks themselves
+    ("SOLVER:\n  MAX_ITER: 5\n", ["DATASETS.TEST", "None"], "config: DATASETS.TEST None: must be of type tuple, "
+                                                             "like its default ()"),
+    ("MODEL:\n  DEVICE: null\n", [], "config: MODEL.DEVICE None: must be of type str, like its default 'cuda'"),
+    ("DATALOADER:\n  SAMPLER_TRAIN:\n", [], "config: DATALOADER.SAMPLER_TRAIN None: must be of type str"),
+    ("SOLVER:\n  MAX_ITER: 5\n", ["TEST.EVAL_PERIOD", "None"], "config: TEST.EVAL_PERIOD None: must be of type int"),
+    ("SOLVER:\n  MAX_ITER: 5\n", ["MODEL.ANCHOR_GENERATOR.SIZES", "None"], "MODEL.ANCHOR_GENERATOR.SIZES None: must"),
+    ("SOLVER:\n  MAX_ITER: 5\n", ["TEST.MISS_RATE.SETUPS", "None"], "TEST.MISS_RATE.SETUPS None: must be of type list"),
 ])
 def test_merge_errors_are_one_line_naming_the_file_or_override(tmp_path, text, opts, expected):
     f = tmp_path / "c.yaml"
@@ -69,6 +77,7 @@ def test_train_net_with_an_unknown_key_exits_with_one_line():
                                               "token, line 2)"),
     ("self.yaml", b"_BASE_: self.yaml\n", "the _BASE_ chain loops"),
     ("basenum.yaml", b"_BASE_: 5\n", "_BASE_ must be a file name or a list of file names, got 5"),
+    ("lazy.py", b"x = 1\n", "a Python (LazyConfig) file; this script takes a YAML config"),  # was "holds a str"
 ])
 def test_merge_refuses_files_that_are_no_config_mapping(tmp_path, name, content, expected):
     f = tmp_path / name

@@ -144,8 +144,8 @@ def check_opl_config(cfg: CN) -> None:
     """
     from detectron2.modeling import BACKBONE_REGISTRY
 
-    from pedet.config import (backbone_output_names, check_in_features, check_model_builds, check_rules, config_error,
-                              number_in, one_of)
+    from pedet.config import (backbone_output_names, build_meta_model, check_in_features, check_model_builds,
+                              check_numbers, check_rules, config_error, number_in, one_of)
 
     o = cfg.MODEL.OPL
     unit, non_negative = number_in(0.0, 1.0), number_in(0.0)
@@ -168,10 +168,20 @@ def check_opl_config(cfg: CN) -> None:
         "NMS_THRESH_TEST": unit, "BBOX_PRED_BIAS": number_in(),
     })
     features = list(o.IN_FEATURES)
-    if not features or any(f not in ("p2", "p3", "p4", "p5", "p6", "p7") for f in features):
+    levels = ("p2", "p3", "p4", "p5", "p6", "p7")
+    if not features or any(f not in levels for f in features):
         raise config_error("MODEL.OPL.IN_FEATURES", features, "must be FPN levels among p2 ... p7 (e.g. p3 ... p7)")
+    order = [levels.index(f) for f in features]
+    if len(set(order)) == len(order) and order != sorted(order):  # (a level given twice is named further down)
+        # the locations are concatenated in this order; MSFE pools over neighbours in it and the FCOS assigner
+        # opens the size ranges of its first and last level: another order trains something else, silently
+        raise config_error("MODEL.OPL.IN_FEATURES", features, "must list the levels finest first (e.g. p3 ... p7)")
+    check_numbers(cfg, ["MODEL.OPL.C2F_M"])
     if any(m < 1 for m in o.C2F_M):
         raise config_error("MODEL.OPL.C2F_M", list(o.C2F_M), "every M_i must be >= 1 ([] = no C2F)")
+    if any(b >= a for a, b in zip(o.C2F_M, o.C2F_M[1:])):  # coarse to fine: each block keeps fewer positives per GT
+        raise config_error("MODEL.OPL.C2F_M", list(o.C2F_M), "must decrease from block to block (M_i-1 > M_i, "
+                                                              "e.g. [16, 4])")
     flows = list(o.CPN_FLOWS)
     if o.CPN_ON and (not flows or any(f not in ("F1", "F2", "F3") for f in flows)):
         raise config_error("MODEL.OPL.CPN_FLOWS", flows, "must be a non-empty subset of F1, F2, F3")
@@ -187,5 +197,6 @@ def check_opl_config(cfg: CN) -> None:
     if cfg.TEST.AUG.ENABLED:
         raise config_error("TEST.AUG.ENABLED", True, "test-time augmentation is not implemented for OPL")
     if cfg.MODEL.BACKBONE.NAME in BACKBONE_REGISTRY:  # the levels this backbone gives, each once
-        check_in_features("MODEL.OPL.IN_FEATURES", features, backbone_output_names(cfg))
-        check_model_builds(cfg)  # what remains: values the model's constructors refuse
+        built = build_meta_model(cfg)  # once; its backbone gives the levels (built alone only if the model fails)
+        check_in_features("MODEL.OPL.IN_FEATURES", features, backbone_output_names(cfg, built[0]))
+        check_model_builds(cfg, built)  # what remains: values the model's constructors refuse

@@ -69,8 +69,8 @@ def check_reploss_config(cfg: CN) -> None:
     """
     from detectron2.modeling import BACKBONE_REGISTRY, META_ARCH_REGISTRY, GeneralizedRCNN
 
-    from pedet.config import (backbone_output_names, check_in_features, check_model_builds, check_rules, config_error,
-                              number_in, one_of)
+    from pedet.config import (backbone_output_names, build_meta_model, check_in_features, check_model_builds,
+                              check_numbers, check_rules, config_error, number_in, one_of)
     from pedet.layers.repulsion import REP_BOX_PAIRINGS
 
     unit, non_negative = number_in(0.0, 1.0), number_in(0.0)
@@ -91,16 +91,26 @@ def check_reploss_config(cfg: CN) -> None:
         "BATCH_SIZE_PER_IMAGE": number_in(1), "POSITIVE_FRACTION": unit, "NMS_THRESH": unit,
         "PRE_NMS_TOPK_TRAIN": number_in(1), "POST_NMS_TOPK_TRAIN": number_in(1), "PRE_NMS_TOPK_TEST": number_in(1),
         "POST_NMS_TOPK_TEST": number_in(1), "BBOX_REG_LOSS_TYPE": box_losses,
+        "LOSS_WEIGHT": non_negative, "BBOX_REG_LOSS_WEIGHT": non_negative,  # a negative weight: gradient ascent
     })
     check_rules(cfg.MODEL.ROI_BOX_HEAD, "MODEL.ROI_BOX_HEAD", {
         "POOLER_RESOLUTION": number_in(1), "POOLER_SAMPLING_RATIO": number_in(0), "BBOX_REG_LOSS_TYPE": box_losses,
+        "BBOX_REG_LOSS_WEIGHT": non_negative, "NUM_CONV": number_in(0), "NUM_FC": number_in(0),  # -1 = 0 layers
+        "CONV_DIM": number_in(0), "FC_DIM": number_in(0),
     })
+    for node in ("RPN", "ROI_BOX_HEAD"):  # Box2BoxTransform unpacks (wx, wy, ww, wh) at the first step, divides by them
+        weights = cfg.MODEL[node].BBOX_REG_WEIGHTS
+        if len(weights) != 4 or not all(number_in(0.0, low_open=True)[0](w) for w in weights):
+            raise config_error(f"MODEL.{node}.BBOX_REG_WEIGHTS", weights, "must be 4 finite numbers > 0 (wx, wy, ww, "
+                                                                          "wh)")
     head = cfg.MODEL.ROI_BOX_HEAD
     box_head_layers = head.NAME == "FastRCNNConvFCHead" and cfg.MODEL.ROI_HEADS.NAME != "Res5ROIHeads"  # C4: no layers
     if box_head_layers and (head.NUM_CONV + head.NUM_FC < 1 or (head.NUM_CONV and head.CONV_DIM < 1)
                             or (head.NUM_FC and head.FC_DIM < 1)):
         raise config_error("MODEL.ROI_BOX_HEAD.NUM_CONV / NUM_FC", (head.NUM_CONV, head.NUM_FC),
                            "the box head needs at least one layer (and CONV_DIM / FC_DIM >= 1 for its layers)")
+    check_numbers(cfg, ["MODEL.RPN.IOU_THRESHOLDS", "MODEL.RPN.IOU_LABELS", "MODEL.ROI_HEADS.IOU_THRESHOLDS",
+                        "MODEL.ROI_HEADS.IOU_LABELS"])
     for node in ("RPN", "ROI_HEADS"):
         thresholds, labels = list(cfg.MODEL[node].IOU_THRESHOLDS), list(cfg.MODEL[node].IOU_LABELS)
         if not thresholds or not all(0 < t <= 1 for t in thresholds) or thresholds != sorted(thresholds):
@@ -123,8 +133,12 @@ def check_reploss_config(cfg: CN) -> None:
     for key in ("MASK_ON", "KEYPOINT_ON"):  # the pedestrian data sets have boxes only
         if cfg.MODEL[key]:
             raise config_error(f"MODEL.{key}", True, "the pedestrian data sets have no masks or keypoints")
+    arch = META_ARCH_REGISTRY.get(cfg.MODEL.META_ARCHITECTURE) if cfg.MODEL.META_ARCHITECTURE in META_ARCH_REGISTRY \
+        else None
+    # a Faster R-CNN is built once; its backbone gives the levels (the backbone is built alone only if the model fails)
+    built = build_meta_model(cfg) if arch is not None and issubclass(arch, GeneralizedRCNN) else None
     if cfg.MODEL.BACKBONE.NAME in BACKBONE_REGISTRY:
-        outputs = backbone_output_names(cfg)
+        outputs = backbone_output_names(cfg, built and built[0])
         check_in_features("MODEL.RPN.IN_FEATURES", cfg.MODEL.RPN.IN_FEATURES, outputs)
         check_in_features("MODEL.ROI_HEADS.IN_FEATURES", cfg.MODEL.ROI_HEADS.IN_FEATURES, outputs)
     if cfg.INPUT.IGNORE_MODE == "exclude_bg" and cfg.MODEL.META_ARCHITECTURE == "PedestrianRCNN":
@@ -140,7 +154,5 @@ def check_reploss_config(cfg: CN) -> None:
                 raise config_error(key, name, f"INPUT.IGNORE_MODE exclude_bg needs {base.__name__} (or a subclass)")
     if cfg.TEST.AUG.ENABLED:
         raise config_error("TEST.AUG.ENABLED", True, "test-time augmentation is not implemented in this train_net.py")
-    arch = META_ARCH_REGISTRY.get(cfg.MODEL.META_ARCHITECTURE) if cfg.MODEL.META_ARCHITECTURE in META_ARCH_REGISTRY \
-        else None
-    if arch is not None and issubclass(arch, GeneralizedRCNN):  # what remains: parts Detectron2 refuses to combine
-        check_model_builds(cfg)
+    if built is not None:  # what remains: parts Detectron2 refuses to combine
+        check_model_builds(cfg, built)
