@@ -22,19 +22,6 @@ OPL_BASE = os.path.join(REPO, "projects", "OPL", "configs", "Base-OPL.yaml")
 REPLOSS_BASE = os.path.join(REPO, "projects", "RepLoss", "configs", "Base-RCNN-FPN-Ped.yaml")
 
 
-@pytest.fixture(autouse=True)
-def _restore_pedet_logger():
-    """The demo and the export call detectron2's setup_logger(name="pedet"), which stops the propagation of pedet's
-    records; undo it, so that later tests' caplog still sees them."""
-    import logging
-
-    logger = logging.getLogger("pedet")
-    propagate, handlers, level = logger.propagate, list(logger.handlers), logger.level
-    yield
-    logger.propagate, logger.handlers[:] = propagate, handlers
-    logger.setLevel(level)
-
-
 def _cfg(base, *opts):
     cfg = get_cfg()
     add_pedet_config(cfg)

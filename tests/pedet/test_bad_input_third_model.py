@@ -36,17 +36,6 @@ REPLOSS_TINY = os.path.join(REPO, "projects", "RepLoss", "configs", "tiny", "rep
 CROWDHUMAN = os.path.join(REPO, "tests", "fixtures", "crowdhuman")
 
 
-@pytest.fixture(autouse=True)
-def _restore_pedet_logger():
-    """The export and the demo call detectron2's setup_logger(name="pedet"), which stops the propagation of pedet's
-    records; undo it, so that later tests' caplog still sees them."""
-    logger = logging.getLogger("pedet")
-    propagate, handlers, level = logger.propagate, list(logger.handlers), logger.level
-    yield
-    logger.propagate, logger.handlers[:] = propagate, handlers
-    logger.setLevel(level)
-
-
 def _cfg(tmp_path, base, *opts):
     cfg = get_cfg()
     add_pedet_config(cfg)
