@@ -549,10 +549,16 @@ def load_coco_style_json(
                              "annotations": []}
     source = dataset_name or json_file
     dropped, missing = DroppedBoxes(source), MissingKeys(source)
+    ann_ids: dict[Any, int] = {}
     for i, ann in enumerate(annotations):
         where = f"{json_file}: annotations[{i}]"
         if isinstance(ann, dict) and "id" in ann:
             where += f" (id {ann['id']!r})"
+            if is_id(ann["id"]) and ann["id"] in ann_ids:  # COCO tools index by id: one box would be read twice
+                raise DatasetFormatError(f"{where}: duplicate annotation id (first at annotations[{ann_ids[ann['id']]}]"
+                                         "); annotation ids must be unique")
+            if is_id(ann["id"]):
+                ann_ids[ann["id"]] = i
         if not isinstance(ann, dict) or "image_id" not in ann:
             raise DatasetFormatError(
                 f"{where}: an annotation must be an object with 'image_id' and 'bbox', got {ann!r}")

@@ -56,6 +56,10 @@ class EvalInputWarning(UserWarning):
 # would silently stop counting as a person.
 _CH_KNOWN_TAGS = ("person", "mask")
 
+# Largest image side of an odgt line's "width" / "height" (px), as pedet.data.common.MAX_IMAGE_SIDE (not imported:
+# pedet.data.common loads Pillow, which the evaluation command does not need).
+MAX_IMAGE_SIDE = 100_000
+
 
 def _short(value, limit: int = 60) -> str:
     """repr(value), shortened in the middle: a 5 000-character id or a whole list must not flood a one-line error."""
@@ -554,11 +558,15 @@ def _check_record(rec, where: str) -> str:
     if not _id_ok(rec["ID"]):
         raise EvalInputError(f"{where}: 'ID' is {_json_type(rec['ID'])}, not a string or an integer")
     where = f"{where} (image {_short(rec['ID'])})"
+    if ("width" in rec) != ("height" in rec):  # as pedet's CrowdHuman loader: half a size is a mistake
+        raise EvalInputError(f"{where}: {'width' if 'width' in rec else 'height'!r} without "
+                             f"{'height' if 'width' in rec else 'width'!r}; give both or neither")
     for key in ("width", "height"):
         if key in rec:
             e = _bad_number(rec[key], where, key)
-            if e is None and rec[key] <= 0:
-                e = EvalInputError(f"{where}: {key!r} is {rec[key]}, not a positive number")
+            if e is None and (rec[key] <= 0 or rec[key] != int(rec[key]) or rec[key] > MAX_IMAGE_SIDE):
+                e = EvalInputError(f"{where}: {key!r} is {rec[key]}, not a positive integer up to {MAX_IMAGE_SIDE} "
+                                   "(image size in px, as pedet's data loaders read it)")
             _raise_first([e])
     return where
 
@@ -645,6 +653,13 @@ def read_crowdhuman_gt(path_or_records: str | list, box_key: str = "fbox") -> Gr
         ])
         widths.append(rec.get("width", math.nan))
         heights.append(rec.get("height", math.nan))
+    if len({str(i) for i in ids}) != len(ids):  # 7 and "7" name one image, 7.jpg (pedet's loaders: a duplicate)
+        first: dict = {}
+        for (where, _), i in zip(items, ids):
+            if str(i) in first and first[str(i)][1] is not i and type(first[str(i)][1]) is not type(i):
+                raise EvalInputError(f"{where}: image id {_short(i)} names the same image as {_short(first[str(i)][1])}"
+                                     f" ({first[str(i)][0]}): a duplicate image id")
+            first.setdefault(str(i), (where, i))
     boxes_a, vis_a = _numeric(boxes, 4), _numeric(vis, 4)
     if boxes_a is None or vis_a is None:  # find the first bad box and name it
         for where, rec in items:
@@ -961,6 +976,16 @@ def read_coco_gt(
             raise EvalInputError(
                 f"{aw}: no 'label' string (a Caltech ground truth labels every box person / person? / people / "
                 "person-fa / ignore; a CityPersons file goes with --protocol citypersons)")
+    ann_ids = [r[5] for r in rows if r[5] is not None]
+    if len(set(ann_ids)) != len(ann_ids):  # COCO tools index annotations by id: the last box would be read twice
+        seen: dict = {}
+        for a in anns:
+            if a.get("id") in seen:
+                raise EvalInputError(f"{where}: annotation id {a['id']!r} is used twice (images {seen[a['id']]!r} and "
+                                     f"{a['image_id']!r}); COCO tools index annotations by id and would read one of "
+                                     "the two boxes twice: annotation ids must be unique")
+            if a.get("id") is not None:
+                seen[a["id"]] = a["image_id"]
     if not require_labels:
         _announce_defaults(anns, where)
     boxes_a = _as_boxes([r[0] for r in rows], where)

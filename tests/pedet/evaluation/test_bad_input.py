@@ -100,9 +100,9 @@ _ch_dt("ch-dt-duplicate-id", [1, "ID"], "a", r"{dt}: line 2 \(image 'a'\): dupli
 _ch_dt("ch-dt-no-dtboxes", [1, "dtboxes"], KeyError, r"line 2 \(image 'b'\): no 'dtboxes'")
 _ch_dt("ch-dt-dtboxes-object", [1, "dtboxes"], {}, r"line 2 \(image 'b'\): 'dtboxes' is an object, not a list")
 _ch_dt("ch-dt-dtbox-number", [1, "dtboxes"], [3], r"line 2 \(image 'b'\): dtboxes 0 is a number, not an object")
-_ch_dt("ch-dt-width-neg", [0, "width"], -5, r"line 1 \(image 'a'\): 'width' is -5, not a positive number")
+_ch_dt("ch-dt-width-neg", [0, "width"], -5, r"line 1 \(image 'a'\): 'width' is -5, not a positive integer up to 100000")
 _ch_dt("ch-dt-height-string", [0, "height"], "80", r"line 1 \(image 'a'\): 'height' is a string")
-_ch_dt("ch-dt-height-zero", [0, "height"], 0, r"'height' is 0, not a positive number")
+_ch_dt("ch-dt-height-zero", [0, "height"], 0, r"'height' is 0, not a positive integer")
 
 # --- CrowdHuman ground truth
 _ch_gt("ch-gt-no-id", [0, "ID"], KeyError, r"{gt}: line 1: no 'ID'")
@@ -119,7 +119,7 @@ _ch_gt("ch-gt-fbox-short", [0, "gtboxes", 0, "fbox"], [10, 10, 20], r"gtboxes 0:
 _ch_gt("ch-gt-vbox-bad", [0, "gtboxes", 0, "vbox"], [1, 2], r"gtboxes 0: 'vbox' must be \[x, y, w, h\]")
 _ch_gt("ch-gt-extra-list", [0, "gtboxes", 0, "extra"], [0], r"gtboxes 0: 'extra' must be an object")
 _ch_gt("ch-gt-extra-ignore-str", [0, "gtboxes", 0, "extra", "ignore"], "1", r"gtboxes 0: 'extra' must be an object")
-_ch_gt("ch-gt-width-zero", [0, "width"], 0, r"{gt}: line 1 \(image 'a'\): 'width' is 0, not a positive number")
+_ch_gt("ch-gt-width-zero", [0, "width"], 0, r"{gt}: line 1 \(image 'a'\): 'width' is 0, not a positive integer")
 _ch_gt("ch-gt-duplicate-id", [1, "ID"], "a", r"{gt}: .*duplicate image id 'a'")
 
 # --- CityPersons ground truth

@@ -1,0 +1,68 @@
+"""
+Sixth bad-input trial (issue 11): where ``python -m pedet.evaluation`` and pedet's data loaders read one CrowdHuman
+file, the verdicts agree (IDs 7 and "7" are one image in both) or differ as pedet/evaluation/README.md documents ("The
+command and pedet's data loaders"): a malformed head box is not read by the command; a full box of negative width is
+an error in the command and a dropped box (counted warning) in the loaders.
+"""
+import json
+import logging
+import os
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pedet.data import load_crowdhuman_odgt
+from pedet.data.common import DatasetFormatError
+from pedet.evaluation.__main__ import main as evaluate
+
+PERSON = {"tag": "person", "fbox": [10, 10, 20, 40], "vbox": [10, 10, 20, 30]}
+
+
+def _files(tmp_path, lines, ids=("a",)):
+    """GT odgt of `lines`, a detection file with one box per id, and 100 x 80 images named after the ids."""
+    os.makedirs(tmp_path / "img", exist_ok=True)
+    for i in ids:
+        Image.fromarray(np.zeros((80, 100, 3), np.uint8)).save(tmp_path / "img" / f"{i}.jpg")
+    gt, dt = tmp_path / "gt.odgt", tmp_path / "dt.odgt"
+    gt.write_text("".join(json.dumps(dict(line, width=100, height=80)) + "\n" for line in lines))
+    dt.write_text("".join(json.dumps({"ID": line["ID"], "dtboxes": [{"box": [10, 10, 20, 40], "score": 0.9}]}) + "\n"
+                          for line in lines[:1]))
+    return str(gt), str(dt), str(tmp_path / "img")
+
+
+def test_ids_7_and_string_7_are_one_image_in_both(tmp_path, capsys):
+    # before: the command evaluated two images (7 and "7"), the loaders refused a duplicate ID
+    gt, dt, img = _files(tmp_path, [{"ID": 7, "gtboxes": [PERSON]}, {"ID": "7", "gtboxes": [PERSON]}], ids=("7",))
+    assert evaluate(["--protocol", "crowdhuman", "--gt", gt, "--dt", dt]) == 1
+    err = capsys.readouterr().err
+    assert re.fullmatch(rf"error: {re.escape(gt)}: line 2 \(image '7'\): image id '7' names the same image as 7 "
+                        rf"\({re.escape(gt)}: line 1 \(image 7\)\): a duplicate image id\n", err), err
+    with pytest.raises(DatasetFormatError, match=rf"^{re.escape(gt)}:2: duplicate image id '7'"):
+        load_crowdhuman_odgt(gt, img)
+
+
+def test_malformed_head_box_is_not_read_by_the_command(tmp_path, capsys):
+    """Documented: the command reads only what it evaluates; the loaders load the head box and refuse it."""
+    gt, dt, img = _files(tmp_path, [{"ID": "a", "gtboxes": [dict(PERSON, hbox=[1, 2, "x", 4], head_attr=None)]}])
+    out = tmp_path / "m.json"
+    assert evaluate(["--protocol", "crowdhuman", "--gt", gt, "--dt", dt, "--out", str(out), "--no-ji"]) == 0
+    assert capsys.readouterr().err == ""
+    metrics = json.loads(out.read_text())
+    assert metrics["Recall"] == pytest.approx(1.0) and metrics["JI"] is None  # the one person found
+    with pytest.raises(DatasetFormatError, match=rf"^{re.escape(gt)}:1: 'hbox' must hold numbers"):
+        load_crowdhuman_odgt(gt, img)
+
+
+def test_negative_width_is_an_error_in_the_command_and_dropped_by_the_loaders(tmp_path, capsys, caplog):
+    """Documented: a protocol file with a negative-size box is broken; the loaders drop it with a counted warning."""
+    gt, dt, img = _files(tmp_path, [{"ID": "a", "gtboxes": [PERSON, dict(PERSON, fbox=[50, 10, -20, 40])]}])
+    assert evaluate(["--protocol", "crowdhuman", "--gt", gt, "--dt", dt]) == 1
+    err = capsys.readouterr().err
+    assert re.fullmatch(rf"error: {re.escape(gt)}: ground truth: negative-size box \[50.0, 10.0, -20.0, 40.0\] \(XYWH\) in image "
+                        r"'a'\n", err), err
+    with caplog.at_level(logging.WARNING, logger="pedet.data.common"):
+        dicts = load_crowdhuman_odgt(gt, img)
+    assert [a["bbox"] for a in dicts[0]["annotations"]] == [[10.0, 10.0, 20.0, 40.0]]
+    assert "dropped 1 box(es) (1 of zero or negative size)" in caplog.text
