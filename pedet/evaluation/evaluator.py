@@ -113,6 +113,9 @@ class MissRateEvaluator(DatasetEvaluator):
 
     def process(self, inputs, outputs):
         """Keep every predicted person box (float64 XYWH, original image size) and score, per image_id."""
+        if len(inputs) != len(outputs):  # zip would drop the rest: an image would silently lose its predictions
+            raise EvalInputError(f"MissRateEvaluator: process() got {len(inputs)} inputs and {len(outputs)} outputs "
+                                 "(one output per input is needed)")
         for inp, out in zip(inputs, outputs):
             if "image_id" not in inp:
                 raise EvalInputError("MissRateEvaluator: an input has no 'image_id' (the dataset mapper must keep it: "

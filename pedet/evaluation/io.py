@@ -558,7 +558,14 @@ def _check_record(rec, where: str) -> str:
     if not _id_ok(rec["ID"]):
         raise EvalInputError(f"{where}: 'ID' is {_json_type(rec['ID'])}, not a string or an integer")
     where = f"{where} (image {_short(rec['ID'])})"
-    if ("width" in rec) != ("height" in rec):  # as pedet's CrowdHuman loader: half a size is a mistake
+    _check_image_size(rec, where)
+    return where
+
+
+def _check_image_size(rec: dict, where: str) -> None:
+    """An odgt line's or COCO image's optional "width" / "height": both or neither, positive integers up to
+    MAX_IMAGE_SIDE (640 or 640.0), as pedet's data loaders read them."""
+    if ("width" in rec) != ("height" in rec):  # half a size is a mistake
         raise EvalInputError(f"{where}: {'width' if 'width' in rec else 'height'!r} without "
                              f"{'height' if 'width' in rec else 'width'!r}; give both or neither")
     for key in ("width", "height"):
@@ -568,7 +575,6 @@ def _check_record(rec, where: str) -> str:
                 e = EvalInputError(f"{where}: {key!r} is {rec[key]}, not a positive integer up to {MAX_IMAGE_SIDE} "
                                    "(image size in px, as pedet's data loaders read it)")
             _raise_first([e])
-    return where
 
 
 def _odgt_records(path_or_records: str | list, what: str) -> list[tuple[str, dict]]:
@@ -824,15 +830,29 @@ def _json_document(data: bytes, path: str):
     try:
         return _loads(data, path)
     except EvalInputError as err:
+        extra = None  # "Extra data" at line L column C: more text after one whole JSON document
+        try:
+            json.loads(data.decode("utf-8-sig"))
+        except (ValueError, RecursionError) as e:
+            if getattr(e, "msg", "") == "Extra data":
+                extra = EvalInputError(f"{path}: line {e.lineno} column {e.colno}: more data after the end of the "
+                                       "JSON document (two documents in one file?)")
+        if extra is not None and b"\n" not in data.strip():  # was "(truncated, or not JSON?) (Extra data: ...)"
+            raise extra from None
         first = data.lstrip().split(b"\n", 1)[0]
         try:
             rec = json.loads(first)
         except (ValueError, RecursionError):
-            raise EvalInputError(str(err).replace("invalid JSON", "invalid JSON (truncated, or not JSON?)", 1)) \
-                from None
+            raise (extra or EvalInputError(str(err).replace("invalid JSON", "invalid JSON (truncated, or not JSON?)",
+                                                            1))) from None
         if isinstance(rec, dict) and "ID" in rec:
             raise EvalInputError(f"{path}: one JSON object per line (a CrowdHuman odgt file; those go with "
                                  "--protocol crowdhuman), not one COCO-style JSON document") from None
+        if isinstance(rec, (dict, list)) and first.strip() != data.strip():  # was "Extra data: line 2 column 1"
+            raise EvalInputError(f"{path}: one JSON value per line (JSON Lines), not one JSON document: write the "
+                                 "detections as one list [{...}, {...}] and the ground truth as one object") from None
+        if extra is not None:
+            raise extra from None
         raise
 
 
@@ -926,12 +946,7 @@ def read_coco_gt(
     for k, im in enumerate(images):
         if not _id_ok(im["id"]):
             raise EvalInputError(f"{where}: image {k}: 'id' is {_json_type(im['id'])}, not a string or an integer")
-        for key in ("width", "height"):
-            if key in im:
-                e = _bad_number(im[key], f"{where}: image {im['id']!r}", key)
-                if e is None and im[key] <= 0:
-                    e = EvalInputError(f"{where}: image {im['id']!r}: {key!r} is {im[key]}, not a positive number")
-                _raise_first([e])
+        _check_image_size(im, f"{where}: image {im['id']!r}")
     ids = [im["id"] for im in images]
     pos = {i: k for k, i in enumerate(ids)}
     if len(pos) != len(ids):
@@ -994,8 +1009,16 @@ def read_coco_gt(
     )
     heights = np.array([r[2] if r[2] is not None else r[0][3] for r in rows], dtype=np.float64)
     full_area = boxes_a[:, 2] * boxes_a[:, 3]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        derived = np.where(full_area > 0, vis_a[:, 2] * vis_a[:, 3] / full_area, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if require_labels:  # Caltech: the toolbox's area(vis) / area(full)
+            derived = np.where(full_area > 0, vis_a[:, 2] * vis_a[:, 3] / full_area, 1.0)
+        else:  # CityPersons files give vis_ratio; without it, pedet's data loaders' area(vis ∩ full) / area(full)
+            # (pedet.data.common.vis_ratio); area(vis) / area(full) exceeds 1 for a box reaching outside the full one
+            x0, y0 = np.maximum(boxes_a[:, 0], vis_a[:, 0]), np.maximum(boxes_a[:, 1], vis_a[:, 1])
+            iw = np.minimum(boxes_a[:, 0] + boxes_a[:, 2], vis_a[:, 0] + vis_a[:, 2]) - x0
+            ih = np.minimum(boxes_a[:, 1] + boxes_a[:, 3], vis_a[:, 1] + vis_a[:, 3]) - y0
+            inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
+            derived = np.where(full_area > 0, np.minimum(inter / full_area, 1.0), 1.0)
     vr = np.array([r[3] if r[3] is not None else np.nan for r in rows], dtype=np.float64)
     vr = np.where(np.isnan(vr), derived, vr)
     has_label = any("label" in a for a in anns)

@@ -80,6 +80,10 @@ COCO_CASES = {
                       r"annotation 1: 'image_id' is a boolean \(True\)"),
     "image_id 1.0": (_coco(image_id=1.0), r": annotations\[0\] \(id 1\): 'image_id' 1.0 does not name an image",
                      r"annotation 1: 'image_id' is a number \(1.0\)"),
+    # sixth trial: the evaluator read 2048.5 and a lone width as sizes the loaders refuse
+    "image width 100.5": (json.dumps(dict(COCO, images=[dict(COCO["images"][0], width=100.5)])),
+                          r": images\[0\] \(id 1\): 'width' must be a positive integer up to 100000",
+                          r"image 1: 'width' is 100.5, not a positive integer up to 100000"),
     # sixth trial: both kept the two boxes without a word; COCO tools would read the second one twice
     "annotation id twice": (json.dumps(dict(COCO, annotations=COCO["annotations"] + [
         dict(COCO["annotations"][0], bbox=[50, 10, 20, 40])])),

@@ -133,7 +133,7 @@ _cp_gt("cp-gt-images-object", ["images"], {}, r"{gt}: an object as 'images', a l
 _cp_gt("cp-gt-image-no-id", ["images", 1, "id"], KeyError, r"{gt}: image 1: no 'id'")
 _cp_gt("cp-gt-image-id-list", ["images", 1, "id"], [2], r"{gt}: image 1: 'id' is a list")
 _cp_gt("cp-gt-image-dup", ["images", 1, "id"], 1, r"{gt}: .*duplicate image id 1")
-_cp_gt("cp-gt-image-width-neg", ["images", 0, "width"], -1, r"{gt}: image 1: 'width' is -1, not a positive number")
+_cp_gt("cp-gt-image-width-neg", ["images", 0, "width"], -1, r"{gt}: image 1: 'width' is -1, not a positive integer")
 for key in ("image_id", "bbox"):
     _cp_gt(f"cp-gt-ann-no-{key}", ["annotations", 0, key], KeyError, rf"{{gt}}: annotation 0 \(id 1\): no '{key}'")
 _cp_gt("cp-gt-ann-unknown-image", ["annotations", 0, "image_id"], 7, r"{gt}: annotation 1 names unknown image 7")
@@ -268,7 +268,7 @@ def test_missing_file_directory_and_same_file(tmp_path, capsys):
     gt.write_text(_odgt(CH_GT))
     assert main(["--protocol", "crowdhuman", "--gt", str(gt), "--dt", str(tmp_path / "nope.odgt")]) == 1
     assert "nope.odgt" in capsys.readouterr().err
-    assert main(["--protocol", "crowdhuman", "--gt", str(gt), "--dt", str(tmp_path)]) == 1
+    assert main(["--protocol", "crowdhuman", "--gt", str(gt), "--dt", str(tmp_path)]) == 2  # an option error
     assert str(tmp_path) in capsys.readouterr().err
     assert main(["--protocol", "crowdhuman", "--gt", str(gt), "--dt", str(gt)]) == 2
     assert "--gt and --dt are the same file" in capsys.readouterr().err

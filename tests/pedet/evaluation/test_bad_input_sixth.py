@@ -66,3 +66,46 @@ def test_negative_width_is_an_error_in_the_command_and_dropped_by_the_loaders(tm
         dicts = load_crowdhuman_odgt(gt, img)
     assert [a["bbox"] for a in dicts[0]["annotations"]] == [[10.0, 10.0, 20.0, 40.0]]
     assert "dropped 1 box(es) (1 of zero or negative size)" in caplog.text
+
+
+def test_coco_image_ids_1_and_string_1_are_evaluated(tmp_path, capsys):
+    # before: "could not evaluate ...: TypeError: '<' not supported between instances of 'str' and 'int'" (the
+    # official script's sorted image order); integers now come first, then strings
+    gt = {"images": [{"id": 1, "width": 100, "height": 80}, {"id": "1", "width": 100, "height": 80}],
+          "annotations": [{"id": 1, "image_id": 1, "bbox": [10, 10, 20, 60], "vis_ratio": 1.0, "ignore": 0},
+                          {"id": 2, "image_id": "1", "bbox": [50, 10, 20, 60], "vis_ratio": 1.0, "ignore": 0}]}
+    dt = [{"image_id": 1, "category_id": 1, "bbox": [10, 10, 20, 60], "score": 0.9},
+          {"image_id": "1", "category_id": 1, "bbox": [50, 10, 20, 60], "score": 0.8}]
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "dt.json").write_text(json.dumps(dt))
+    out = tmp_path / "m.json"
+    assert evaluate(["--protocol", "citypersons", "--gt", str(tmp_path / "gt.json"), "--dt", str(tmp_path / "dt.json"),
+                     "--setups", "All", "--out", str(out)]) == 0, capsys.readouterr().err
+    assert json.loads(out.read_text())["All"] == pytest.approx(0.0)  # both persons found, no false positive
+
+
+def test_gt_and_dt_hard_links_of_one_file_are_refused(tmp_path, capsys):
+    gt, _, _ = _files(tmp_path, [{"ID": "a", "gtboxes": [PERSON]}])
+    os.link(gt, tmp_path / "dt_link.odgt")
+    assert evaluate(["--protocol", "crowdhuman", "--gt", gt, "--dt", str(tmp_path / "dt_link.odgt")]) == 2
+    assert capsys.readouterr().err == f"error: --gt and --dt are the same file ({gt})\n"
+
+
+@pytest.mark.parametrize("n_inputs, n_outputs", [(2, 1), (1, 2)])
+def test_process_with_unequal_inputs_and_outputs_is_an_error(n_inputs, n_outputs):
+    # before: zip() dropped the rest; an image lost its predictions with only the "got no predictions" warning
+    import torch
+    from detectron2.data import DatasetCatalog, MetadataCatalog
+    from detectron2.structures import Boxes, Instances
+
+    from pedet.evaluation import MissRateEvaluator
+    from pedet.evaluation.io import EvalInputError
+
+    name = f"_sixth_unequal_{n_inputs}_{n_outputs}"
+    DatasetCatalog.register(name, lambda: [])
+    MetadataCatalog.get(name).set(thing_classes=["person"], evaluator_type="crowdhuman")
+    ev = MissRateEvaluator(name, distributed=False)
+    ev.reset()
+    inst = Instances((80, 100), pred_boxes=Boxes(torch.tensor([[10.0, 10.0, 30.0, 50.0]])), scores=torch.ones(1))
+    with pytest.raises(EvalInputError, match=rf"process\(\) got {n_inputs} inputs and {n_outputs} outputs"):
+        ev.process([{"image_id": f"i{k}"} for k in range(n_inputs)], [{"instances": inst}] * n_outputs)
