@@ -66,6 +66,22 @@ def test_negative_width_is_an_error_in_the_command_and_dropped_by_the_loaders(tm
         dicts = load_crowdhuman_odgt(gt, img)
     assert [a["bbox"] for a in dicts[0]["annotations"]] == [[10.0, 10.0, 20.0, 40.0]]
     assert "dropped 1 box(es) (1 of zero or negative size)" in caplog.text
+    # a visible box of negative size: an error here too, visibility 0 in the loaders
+    gt, dt, img = _files(tmp_path, [{"ID": "a", "gtboxes": [dict(PERSON, vbox=[10, 10, -5, 30])]}])
+    assert evaluate(["--protocol", "crowdhuman", "--gt", gt, "--dt", dt]) == 1
+    assert "ground truth visible box: negative-size box [10.0, 10.0, -5.0, 30.0]" in capsys.readouterr().err
+    assert [a["vis_ratio"] for a in load_crowdhuman_odgt(gt, img)[0]["annotations"]] == [0.0]
+
+
+def test_an_odgt_with_a_bom_inside_is_read_by_both(tmp_path, capsys):
+    """Two .odgt files joined with `cat`: the second one's BOM starts a line (the loader stopped, the command read it)."""
+    gt, dt, img = _files(tmp_path, [{"ID": "a", "gtboxes": [PERSON]}, {"ID": "b", "gtboxes": [PERSON]}], ids=("a", "b"))
+    lines = open(gt, encoding="utf-8").read().splitlines(keepends=True)
+    with open(gt, "w", encoding="utf-8") as f:
+        f.write("\ufeff" + lines[0] + "\ufeff" + lines[1])
+    assert [d["image_id"] for d in load_crowdhuman_odgt(gt, img)] == ["a", "b"]
+    assert evaluate(["--protocol", "crowdhuman", "--gt", gt, "--dt", dt, "--no-ji"]) == 0
+    assert capsys.readouterr().err == ""
 
 
 def test_coco_image_ids_1_and_string_1_are_evaluated(tmp_path, capsys):
