@@ -557,7 +557,10 @@ def load_coco_style_json(
     for i, ann in enumerate(annotations):
         where = f"{json_file}: annotations[{i}]"
         if isinstance(ann, dict) and "id" in ann:
-            where += f" (id {ann['id']!r})"
+            where += f" (id {_short(ann['id'])})"
+            if ann["id"] is not None and (type(ann["id"]) is not int or not -2 ** 63 <= ann["id"] < 2 ** 63):
+                raise DatasetFormatError(f"{where}: 'id' must be an integer (64 bits), got {_short(ann['id'])} (as "
+                                         "python -m pedet.evaluation reads it)")
             if is_id(ann["id"]) and ann["id"] in ann_ids:  # COCO tools index by id: one box would be read twice
                 raise DatasetFormatError(f"{where}: duplicate annotation id (first at annotations[{ann_ids[ann['id']]}]"
                                          "); annotation ids must be unique")
