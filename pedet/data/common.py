@@ -585,8 +585,9 @@ def load_coco_style_json(
     dropped.warn()
     missing.warn()
     if other_category:
-        logger.warning(f"{source}: left out {len(other_category)} annotation(s) of a category other than {category_id} "
-                       f"(neither persons nor ignore regions, as in the official evaluation); first: {other_category[0]}")
+        logger.warning(f"{source}: left out {len(other_category)} annotation(s) of a category other than "
+                       f"{category_id} (neither persons nor ignore regions, as in the official evaluation); first: "
+                       f"{other_category[0]}")
     return list(records.values())
 
 

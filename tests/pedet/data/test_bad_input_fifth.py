@@ -85,7 +85,8 @@ COCO_CASES = {
                           r": images\[0\] \(id 1\): 'width' must be a positive integer up to 100000",
                           r"image 1: 'width' is 100.5, not a positive integer up to 100000"),
     # sixth trial: the loaders read an annotation id "1" or 1.5, the evaluator refused it
-    "annotation id a string": (_coco(id="1"), r": annotations\[0\] \(id '1'\): 'id' must be an integer \(64 bits\), got '1'",
+    "annotation id a string": (_coco(id="1"),
+                               r": annotations\[0\] \(id '1'\): 'id' must be an integer \(64 bits\), got '1'",
                                r"annotation '1' \(image 1\): 'id' is a string, not an integer"),
     "annotation id 1.5": (_coco(id=1.5), r": annotations\[0\] \(id 1.5\): 'id' must be an integer \(64 bits\), got 1.5",
                           r"annotation 1.5 \(image 1\): 'id' is a number, not an integer"),

@@ -133,7 +133,8 @@ COCO2ODGT_ERRORS = {
                            r"json: cannot tell which category is the person; categories: \['bus', 'car'\]"),
     # sixth trial: converted without a word, while the loaders and the evaluator refuse the file
     "duplicate annotation id": (_coco(annotations=COCO["annotations"] * 2),
-                                r"json: annotations\[1\] \(id 5\): duplicate annotation id \(first at annotations\[0\]\)"),
+                                r"json: annotations\[1\] \(id 5\): duplicate annotation id \(first at "
+                                r"annotations\[0\]\)"),
 }
 
 

@@ -60,8 +60,8 @@ def test_negative_width_is_an_error_in_the_command_and_dropped_by_the_loaders(tm
     gt, dt, img = _files(tmp_path, [{"ID": "a", "gtboxes": [PERSON, dict(PERSON, fbox=[50, 10, -20, 40])]}])
     assert evaluate(["--protocol", "crowdhuman", "--gt", gt, "--dt", dt]) == 1
     err = capsys.readouterr().err
-    assert re.fullmatch(rf"error: {re.escape(gt)}: ground truth: negative-size box \[50.0, 10.0, -20.0, 40.0\] \(XYWH\) in image "
-                        r"'a'\n", err), err
+    assert re.fullmatch(rf"error: {re.escape(gt)}: ground truth: negative-size box \[50.0, 10.0, -20.0, 40.0\] "
+                        r"\(XYWH\) in image 'a'\n", err), err
     with caplog.at_level(logging.WARNING, logger="pedet.data.common"):
         dicts = load_crowdhuman_odgt(gt, img)
     assert [a["bbox"] for a in dicts[0]["annotations"]] == [[10.0, 10.0, 20.0, 40.0]]
@@ -74,7 +74,7 @@ def test_negative_width_is_an_error_in_the_command_and_dropped_by_the_loaders(tm
 
 
 def test_an_odgt_with_a_bom_inside_is_read_by_both(tmp_path, capsys):
-    """Two .odgt files joined with `cat`: the second one's BOM starts a line (the loader stopped, the command read it)."""
+    """Two .odgt files joined by `cat`: the second one's BOM starts a line (the loader stopped, the command read it)."""
     gt, dt, img = _files(tmp_path, [{"ID": "a", "gtboxes": [PERSON]}, {"ID": "b", "gtboxes": [PERSON]}], ids=("a", "b"))
     lines = open(gt, encoding="utf-8").read().splitlines(keepends=True)
     with open(gt, "w", encoding="utf-8") as f:
