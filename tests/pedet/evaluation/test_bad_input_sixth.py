@@ -43,6 +43,20 @@ def test_ids_7_and_string_7_are_one_image_in_both(tmp_path, capsys):
         load_crowdhuman_odgt(gt, img)
 
 
+def test_detections_of_image_string_7_match_ground_truth_id_7(tmp_path, capsys):
+    """pedet's loaders name the image of ID 7 "7" (MissRateEvaluator's predictions.odgt too): the same image, 7.jpg."""
+    gt, dt, _ = _files(tmp_path, [{"ID": 7, "gtboxes": [PERSON]}, {"ID": "b", "gtboxes": [PERSON]}], ids=())
+    (tmp_path / "dt.odgt").write_text(json.dumps({"ID": "7", "dtboxes": [{"box": [10, 10, 20, 40], "score": 0.9}]})
+                                      + "\n" + json.dumps({"ID": 7, "dtboxes": []}) + "\n")
+    assert evaluate(["--protocol", "crowdhuman", "--gt", gt, "--dt", dt]) == 1  # one image named twice
+    assert capsys.readouterr().err.endswith("line 2 (image 7): duplicate image id 7\n")
+    (tmp_path / "dt.odgt").write_text(json.dumps({"ID": "7", "dtboxes": [{"box": [10, 10, 20, 40], "score": 0.9}]}))
+    out = tmp_path / "m.json"
+    assert evaluate(["--protocol", "crowdhuman", "--gt", gt, "--dt", dt, "--out", str(out)]) == 0
+    assert capsys.readouterr().err == ""  # before: "image id '7' is not in the ground truth"
+    assert json.loads(out.read_text())["Recall"] == pytest.approx(0.5)
+
+
 def test_malformed_head_box_is_not_read_by_the_command(tmp_path, capsys):
     """Documented: the command reads only what it evaluates; the loaders load the head box and refuse it."""
     gt, dt, img = _files(tmp_path, [{"ID": "a", "gtboxes": [dict(PERSON, hbox=[1, 2, "x", 4], head_attr=None)]}])
