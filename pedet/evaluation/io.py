@@ -735,17 +735,18 @@ def read_crowdhuman_dt(path_or_records: str | list, gt: GroundTruthSet) -> Detec
         records, arrays = path_or_records, [None] * len(path_or_records)
         wheres = [_check_record(rec, f"crowdhuman dt: record {k + 1}") for k, rec in enumerate(records)]
     index = gt.index()
+    by_name = {str(k): i for k, i in index.items()}  # 7 and "7" name one image, 7.jpg (never both in a GT)
     seen: set = set()
     img_of, rows = [], []
     other_size = []  # (where, size here, size in the GT) of images whose two files disagree
     for rec, arr, where in zip(records, arrays, wheres):
         img_id = rec["ID"]
-        if img_id not in index:
+        i = index.get(img_id, by_name.get(str(img_id)))  # a GT ID 7 and pedet's predictions.odgt "7" (the loader's)
+        if i is None:
             raise EvalInputError(f"{where}: image id {_short(img_id)} is not in the ground truth")
-        if img_id in seen:
+        if i in seen:
             raise EvalInputError(f"{where}: duplicate image id {_short(img_id)}")
-        seen.add(img_id)
-        i = index[img_id]
+        seen.add(i)
         gt_size = (gt.image_width[i], gt.image_height[i])
         if any(k in rec and not math.isnan(v) and float(rec[k]) != v for k, v in zip(("width", "height"), gt_size)):
             other_size.append((where, (rec.get("width"), rec.get("height")), gt_size))
