@@ -202,7 +202,9 @@ def load_citypersons_json(json_file: str, image_dir: str, dataset_name: Optional
 
     `ignore`, `height` and `vis_ratio` are taken from the file, as the official evaluator does. Annotations without
     `ignore` count as pedestrians (as in the official evaluator) and those without `vis_bbox` and `vis_ratio` as
-    fully visible; either is announced by one counted warning per file.
+    fully visible; either is announced by one counted warning per file. Annotations whose `category_id` is not 1
+    are left out with one counted warning: the official evaluator reads category 1 only (`catIds = [1]`), and so
+    does `python -m pedet.evaluation`.
 
     Args:
         json_file: the *_gt.json file.
@@ -216,6 +218,7 @@ def load_citypersons_json(json_file: str, image_dir: str, dataset_name: Optional
         dataset_name=dataset_name,
         counted_defaults={"ignore": "counted as regular pedestrians (as the official evaluator does)",
                           "vis_bbox": "no 'vis_ratio' either: visible box = full box (visibility 1)"},
+        category_id=1,
     )
 
 

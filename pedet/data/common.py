@@ -511,6 +511,7 @@ def load_coco_style_json(
     dataset_name: str | None = None,
     require_categories: bool = False,
     counted_defaults: dict[str, str] | None = None,
+    category_id: Any = None,
 ) -> list[dict]:
     """
     Load a COCO-style pedestrian file (CityPersons `val_gt.json`, TJU-Ped) into pedet records.
@@ -532,6 +533,8 @@ def load_coco_style_json(
             (TJU-Ped, where the category decides what is an ignore region).
         counted_defaults: optional key -> what its absence means; each file warns once with the count of
             annotations that lack the key (e.g. {"ignore": "counted as regular pedestrians"}).
+        category_id: if given, only annotations of this category (or without 'category_id') are read; the others
+            are left out with one counted warning (CityPersons: the official script reads category 1 only).
     Returns:
         one dict per image entry (images without annotations included), in file order; image_id = the file's id.
     """
@@ -549,10 +552,20 @@ def load_coco_style_json(
                              "annotations": []}
     source = dataset_name or json_file
     dropped, missing = DroppedBoxes(source), MissingKeys(source)
+    ann_ids: dict[Any, int] = {}
+    other_category: list[str] = []
     for i, ann in enumerate(annotations):
         where = f"{json_file}: annotations[{i}]"
         if isinstance(ann, dict) and "id" in ann:
-            where += f" (id {ann['id']!r})"
+            where += f" (id {_short(ann['id'])})"
+            if ann["id"] is not None and (type(ann["id"]) is not int or not -2 ** 63 <= ann["id"] < 2 ** 63):
+                raise DatasetFormatError(f"{where}: 'id' must be an integer (64 bits), got {_short(ann['id'])} (as "
+                                         "python -m pedet.evaluation reads it)")
+            if is_id(ann["id"]) and ann["id"] in ann_ids:  # COCO tools index by id: one box would be read twice
+                raise DatasetFormatError(f"{where}: duplicate annotation id (first at annotations[{ann_ids[ann['id']]}]"
+                                         "); annotation ids must be unique")
+            if is_id(ann["id"]):
+                ann_ids[ann["id"]] = i
         if not isinstance(ann, dict) or "image_id" not in ann:
             raise DatasetFormatError(
                 f"{where}: an annotation must be an object with 'image_id' and 'bbox', got {ann!r}")
@@ -560,12 +573,21 @@ def load_coco_style_json(
         if not isinstance(image_id, (int, str)) or isinstance(image_id, bool) or image_id not in records:
             raise DatasetFormatError(f"{where}: 'image_id' {image_id!r} does not name an image of the file")
         record = records[image_id]
+        cat = ann.get("category_id")
+        if (category_id is not None and is_id(cat) and cat != category_id
+                and (not categories or cat in categories)):  # an unknown one is an error below
+            other_category.append(f"{where}: category_id {cat!r}")
+            continue
         ann_out = _coco_annotation(ann, where, categories, require_categories, is_ignore, missing,
                                    counted_defaults or {})
         if dropped.check(ann_out["bbox"], where, record["height"], record["width"]):
             record["annotations"].append(ann_out)
     dropped.warn()
     missing.warn()
+    if other_category:
+        logger.warning(f"{source}: left out {len(other_category)} annotation(s) of a category other than "
+                       f"{category_id} (neither persons nor ignore regions, as in the official evaluation); first: "
+                       f"{other_category[0]}")
     return list(records.values())
 
 

@@ -194,12 +194,17 @@ def coco_to_odgt_lines(coco: dict, coco_file: str = "<coco>", category: Optional
         if img.get("size_in_odgt") or "crowdhuman_id" not in img:
             line.update(width=img["width"], height=img["height"])
         lines.append(line)
-    dropped, other = DroppedBoxes(coco_file), 0
+    dropped, other, ann_ids = DroppedBoxes(coco_file), 0, {}
     for i, ann in enumerate(annotations):
         where = f"{coco_file}: annotations[{i}]" + (f" (id {ann['id']!r})" if isinstance(ann, dict) and "id" in ann
                                                      else "")
         if not isinstance(ann, dict):
             raise DatasetFormatError(f"{where}: an annotation must be an object, got {ann!r}")
+        if is_id(ann.get("id")) and ann["id"] in ann_ids:  # as the loaders: COCO tools would read one box twice
+            raise DatasetFormatError(f"{where}: duplicate annotation id (first at annotations[{ann_ids[ann['id']]}]); "
+                                     "annotation ids must be unique")
+        if is_id(ann.get("id")):
+            ann_ids[ann["id"]] = i
         reject_null(ann, ("vis_bbox", "head_bbox", "iscrowd", "ignore", "category_id"), where, ("bbox",))
         if not is_id(ann.get("image_id")) or ann["image_id"] not in by_image:  # 1.0 == 1 and true == 1 in a dict
             raise DatasetFormatError(f"{where}: 'image_id' {ann.get('image_id')!r} does not name an image of the file")
@@ -390,6 +395,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     source = {"odgt2coco": "odgt", "coco2odgt": "coco"}.get(args.command)
     if source and _same_file(getattr(args, source), args.output):  # the converted file would replace the original
         parser.error(f"the output is the input file ({args.output}); give another path")
+    if args.command == "citypersons2coco" and os.path.isdir(args.gt_dir) and any(
+            _same_file(f, args.output) for f in list_gt_files(args.gt_dir)):  # one of the files it reads
+        parser.error(f"the output is one of the input files ({args.output}); give another path, e.g. "
+                     f"{os.path.join(os.path.dirname(os.path.normpath(args.gt_dir)), 'val_gt.json')}")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     try:
         summary = run(args)

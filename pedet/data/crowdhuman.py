@@ -71,6 +71,8 @@ def iter_odgt(odgt_file: str) -> Iterator[tuple[int, dict]]:
     count = 0
     # lines end in LF, CRLF or a lone CR (old Mac files), as the evaluator reads them (bytes.splitlines)
     for line_no, line in enumerate(_LINE_END.split(text), start=1):
+        if line.startswith("\ufeff"):  # a BOM inside the file: .odgt files joined by `cat` (the evaluator reads it)
+            line = line[1:]
         if not line.strip():
             continue
         where = f"{odgt_file}:{line_no}"

@@ -53,6 +53,9 @@ def _check_options(args) -> str | None:
     for flag, value in (("--gt", args.gt), ("--dt", args.dt), ("--out", args.out), ("--plot", args.plot)):
         if value is not None and not value.strip():
             return f"{flag} must not be empty"
+    for flag, value, what in (("--gt", args.gt, "ground-truth"), ("--dt", args.dt, "detection")):
+        if os.path.isdir(value):  # before: "[Errno 21] Is a directory", naming neither the option nor the fix
+            return f"{flag} '{value}' is a folder; give the {what} file"
     if _same_path(args.gt, args.dt):
         return f"--gt and --dt are the same file ({args.gt})"
     if args.out and args.out.endswith(("/", os.sep)):
@@ -80,8 +83,14 @@ def _check_options(args) -> str | None:
 
 
 def _same_path(a: str, b: str) -> bool:
-    """True if two paths name one file, also through a symbolic link (to the file or to a folder above it)."""
-    return os.path.realpath(a) == os.path.realpath(b)
+    """True if two paths name one file, also through a symbolic link (to the file or to a folder above it) or a
+    hard link."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return False
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):

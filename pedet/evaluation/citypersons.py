@@ -269,7 +269,9 @@ def evaluate_citypersons(
     )
     # The script evaluates images in sorted-id order (p.imgIds = np.unique(...)).
     image_rank = np.empty(gt.num_images, dtype=np.int64)
-    image_rank[sorted(range(gt.num_images), key=lambda i: gt.image_ids[i])] = np.arange(gt.num_images)
+    # Ids mixing integers and strings (1 and "1"), which the script cannot sort: integers first, then strings.
+    image_rank[sorted(range(gt.num_images), key=lambda i: (isinstance(gt.image_ids[i], str), gt.image_ids[i]))] = \
+        np.arange(gt.num_images)
     order = global_rank_order(dt.scores, img_of_det, image_rank)
     det_h = dt.boxes[:, 3]
     zero_id = gt.ann_ids == 0

@@ -88,6 +88,10 @@ class MissRateEvaluator(DatasetEvaluator):
                 f"one of {PROTOCOLS}"
             )
         _check_arguments(self._protocol, setups, mode, box, error_analysis_fppi, person_class)
+        flags = {"distributed": distributed, "compute_ji": compute_ji, "resize_dets": resize_dets, "plot": plot}
+        for key, value in flags.items():  # "no", "false" or 0.0 as a truth value would silently mean the opposite
+            if not isinstance(value, (bool, np.bool_)):
+                raise ValueError(f"MissRateEvaluator: {key} must be True or False, got {value!r}")
         if output_dir and os.path.exists(output_dir) and not os.path.isdir(output_dir):  # not after a whole pass
             raise ValueError(f"MissRateEvaluator: output_dir '{output_dir}' exists and is not a folder")
         if output_dir and file_in_the_way(output_dir):
@@ -109,6 +113,9 @@ class MissRateEvaluator(DatasetEvaluator):
 
     def process(self, inputs, outputs):
         """Keep every predicted person box (float64 XYWH, original image size) and score, per image_id."""
+        if len(inputs) != len(outputs):  # zip would drop the rest: an image would silently lose its predictions
+            raise EvalInputError(f"MissRateEvaluator: process() got {len(inputs)} inputs and {len(outputs)} outputs "
+                                 "(one output per input is needed)")
         for inp, out in zip(inputs, outputs):
             if "image_id" not in inp:
                 raise EvalInputError("MissRateEvaluator: an input has no 'image_id' (the dataset mapper must keep it: "

@@ -56,6 +56,10 @@ class EvalInputWarning(UserWarning):
 # would silently stop counting as a person.
 _CH_KNOWN_TAGS = ("person", "mask")
 
+# Largest image side of an odgt line's "width" / "height" (px), as pedet.data.common.MAX_IMAGE_SIDE (not imported:
+# pedet.data.common loads Pillow, which the evaluation command does not need).
+MAX_IMAGE_SIDE = 100_000
+
 
 def _short(value, limit: int = 60) -> str:
     """repr(value), shortened in the middle: a 5 000-character id or a whole list must not flood a one-line error."""
@@ -554,13 +558,23 @@ def _check_record(rec, where: str) -> str:
     if not _id_ok(rec["ID"]):
         raise EvalInputError(f"{where}: 'ID' is {_json_type(rec['ID'])}, not a string or an integer")
     where = f"{where} (image {_short(rec['ID'])})"
+    _check_image_size(rec, where)
+    return where
+
+
+def _check_image_size(rec: dict, where: str) -> None:
+    """An odgt line's or COCO image's optional "width" / "height": both or neither, positive integers up to
+    MAX_IMAGE_SIDE (640 or 640.0), as pedet's data loaders read them."""
+    if ("width" in rec) != ("height" in rec):  # half a size is a mistake
+        raise EvalInputError(f"{where}: {'width' if 'width' in rec else 'height'!r} without "
+                             f"{'height' if 'width' in rec else 'width'!r}; give both or neither")
     for key in ("width", "height"):
         if key in rec:
             e = _bad_number(rec[key], where, key)
-            if e is None and rec[key] <= 0:
-                e = EvalInputError(f"{where}: {key!r} is {rec[key]}, not a positive number")
+            if e is None and (rec[key] <= 0 or rec[key] != int(rec[key]) or rec[key] > MAX_IMAGE_SIDE):
+                e = EvalInputError(f"{where}: {key!r} is {rec[key]}, not a positive integer up to {MAX_IMAGE_SIDE} "
+                                   "(image size in px, as pedet's data loaders read it)")
             _raise_first([e])
-    return where
 
 
 def _odgt_records(path_or_records: str | list, what: str) -> list[tuple[str, dict]]:
@@ -645,6 +659,13 @@ def read_crowdhuman_gt(path_or_records: str | list, box_key: str = "fbox") -> Gr
         ])
         widths.append(rec.get("width", math.nan))
         heights.append(rec.get("height", math.nan))
+    if len({str(i) for i in ids}) != len(ids):  # 7 and "7" name one image, 7.jpg (pedet's loaders: a duplicate)
+        first: dict = {}
+        for (where, _), i in zip(items, ids):
+            if str(i) in first and first[str(i)][1] is not i and type(first[str(i)][1]) is not type(i):
+                raise EvalInputError(f"{where}: image id {_short(i)} names the same image as {_short(first[str(i)][1])}"
+                                     f" ({first[str(i)][0]}): a duplicate image id")
+            first.setdefault(str(i), (where, i))
     boxes_a, vis_a = _numeric(boxes, 4), _numeric(vis, 4)
     if boxes_a is None or vis_a is None:  # find the first bad box and name it
         for where, rec in items:
@@ -714,17 +735,18 @@ def read_crowdhuman_dt(path_or_records: str | list, gt: GroundTruthSet) -> Detec
         records, arrays = path_or_records, [None] * len(path_or_records)
         wheres = [_check_record(rec, f"crowdhuman dt: record {k + 1}") for k, rec in enumerate(records)]
     index = gt.index()
+    by_name = {str(k): i for k, i in index.items()}  # 7 and "7" name one image, 7.jpg (never both in a GT)
     seen: set = set()
     img_of, rows = [], []
     other_size = []  # (where, size here, size in the GT) of images whose two files disagree
     for rec, arr, where in zip(records, arrays, wheres):
         img_id = rec["ID"]
-        if img_id not in index:
+        i = index.get(img_id, by_name.get(str(img_id)))  # a GT ID 7 and pedet's predictions.odgt "7" (the loader's)
+        if i is None:
             raise EvalInputError(f"{where}: image id {_short(img_id)} is not in the ground truth")
-        if img_id in seen:
+        if i in seen:
             raise EvalInputError(f"{where}: duplicate image id {_short(img_id)}")
-        seen.add(img_id)
-        i = index[img_id]
+        seen.add(i)
         gt_size = (gt.image_width[i], gt.image_height[i])
         if any(k in rec and not math.isnan(v) and float(rec[k]) != v for k, v in zip(("width", "height"), gt_size)):
             other_size.append((where, (rec.get("width"), rec.get("height")), gt_size))
@@ -809,15 +831,29 @@ def _json_document(data: bytes, path: str):
     try:
         return _loads(data, path)
     except EvalInputError as err:
+        extra = None  # "Extra data" at line L column C: more text after one whole JSON document
+        try:
+            json.loads(data.decode("utf-8-sig"))
+        except (ValueError, RecursionError) as e:
+            if getattr(e, "msg", "") == "Extra data":
+                extra = EvalInputError(f"{path}: line {e.lineno} column {e.colno}: more data after the end of the "
+                                       "JSON document (two documents in one file?)")
+        if extra is not None and b"\n" not in data.strip():  # was "(truncated, or not JSON?) (Extra data: ...)"
+            raise extra from None
         first = data.lstrip().split(b"\n", 1)[0]
         try:
             rec = json.loads(first)
         except (ValueError, RecursionError):
-            raise EvalInputError(str(err).replace("invalid JSON", "invalid JSON (truncated, or not JSON?)", 1)) \
-                from None
+            raise (extra or EvalInputError(str(err).replace("invalid JSON", "invalid JSON (truncated, or not JSON?)",
+                                                            1))) from None
         if isinstance(rec, dict) and "ID" in rec:
             raise EvalInputError(f"{path}: one JSON object per line (a CrowdHuman odgt file; those go with "
                                  "--protocol crowdhuman), not one COCO-style JSON document") from None
+        if isinstance(rec, (dict, list)) and first.strip() != data.strip():  # was "Extra data: line 2 column 1"
+            raise EvalInputError(f"{path}: one JSON value per line (JSON Lines), not one JSON document: write the "
+                                 "detections as one list [{...}, {...}] and the ground truth as one object") from None
+        if extra is not None:
+            raise extra from None
         raise
 
 
@@ -911,12 +947,7 @@ def read_coco_gt(
     for k, im in enumerate(images):
         if not _id_ok(im["id"]):
             raise EvalInputError(f"{where}: image {k}: 'id' is {_json_type(im['id'])}, not a string or an integer")
-        for key in ("width", "height"):
-            if key in im:
-                e = _bad_number(im[key], f"{where}: image {im['id']!r}", key)
-                if e is None and im[key] <= 0:
-                    e = EvalInputError(f"{where}: image {im['id']!r}: {key!r} is {im[key]}, not a positive number")
-                _raise_first([e])
+        _check_image_size(im, f"{where}: image {im['id']!r}")
     ids = [im["id"] for im in images]
     pos = {i: k for k, i in enumerate(ids)}
     if len(pos) != len(ids):
@@ -961,6 +992,16 @@ def read_coco_gt(
             raise EvalInputError(
                 f"{aw}: no 'label' string (a Caltech ground truth labels every box person / person? / people / "
                 "person-fa / ignore; a CityPersons file goes with --protocol citypersons)")
+    ann_ids = [r[5] for r in rows if r[5] is not None]
+    if len(set(ann_ids)) != len(ann_ids):  # COCO tools index annotations by id: the last box would be read twice
+        seen: dict = {}
+        for a in anns:
+            if a.get("id") in seen:
+                raise EvalInputError(f"{where}: annotation id {a['id']!r} is used twice (images {seen[a['id']]!r} and "
+                                     f"{a['image_id']!r}); COCO tools index annotations by id and would read one of "
+                                     "the two boxes twice: annotation ids must be unique")
+            if a.get("id") is not None:
+                seen[a["id"]] = a["image_id"]
     if not require_labels:
         _announce_defaults(anns, where)
     boxes_a = _as_boxes([r[0] for r in rows], where)
@@ -969,8 +1010,16 @@ def read_coco_gt(
     )
     heights = np.array([r[2] if r[2] is not None else r[0][3] for r in rows], dtype=np.float64)
     full_area = boxes_a[:, 2] * boxes_a[:, 3]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        derived = np.where(full_area > 0, vis_a[:, 2] * vis_a[:, 3] / full_area, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if require_labels:  # Caltech: the toolbox's area(vis) / area(full)
+            derived = np.where(full_area > 0, vis_a[:, 2] * vis_a[:, 3] / full_area, 1.0)
+        else:  # CityPersons files give vis_ratio; without it, pedet's data loaders' area(vis ∩ full) / area(full)
+            # (pedet.data.common.vis_ratio); area(vis) / area(full) exceeds 1 for a box reaching outside the full one
+            x0, y0 = np.maximum(boxes_a[:, 0], vis_a[:, 0]), np.maximum(boxes_a[:, 1], vis_a[:, 1])
+            iw = np.minimum(boxes_a[:, 0] + boxes_a[:, 2], vis_a[:, 0] + vis_a[:, 2]) - x0
+            ih = np.minimum(boxes_a[:, 1] + boxes_a[:, 3], vis_a[:, 1] + vis_a[:, 3]) - y0
+            inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
+            derived = np.where(full_area > 0, np.minimum(inter / full_area, 1.0), 1.0)
     vr = np.array([r[3] if r[3] is not None else np.nan for r in rows], dtype=np.float64)
     vr = np.where(np.isnan(vr), derived, vr)
     has_label = any("label" in a for a in anns)

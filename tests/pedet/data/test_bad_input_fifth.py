@@ -57,6 +57,13 @@ ODGT_CASES = {
     "vbox null": (_odgt(dict(PERSON, vbox=None)), r":1: 'vbox' is null", r"gtboxes 0: 'vbox' must be .*got null"),
     "vbox empty": (_odgt(dict(PERSON, vbox=[])), r":1: 'vbox' must be a list of 4 numbers",
                    r"gtboxes 0: 'vbox' must be \[x, y, w, h\] \(4 numbers\), got 0 values"),
+    # sixth trial: the evaluator read 100.5 and a lone width as sizes the loaders refuse
+    "width 100.5": (json.dumps({"ID": "a", "width": 100.5, "height": 80, "gtboxes": [PERSON]}) + "\n",
+                    r":1: 'width' must be a positive integer up to 100000",
+                    r"line 1 \(image 'a'\): 'width' is 100.5, not a positive integer up to 100000"),
+    "width alone": (json.dumps({"ID": "a", "width": 100, "gtboxes": [PERSON]}) + "\n",
+                    r":1: give both 'width' and 'height' or neither",
+                    r"line 1 \(image 'a'\): 'width' without 'height'; give both or neither"),
 }
 COCO_CASES = {
     "vis_bbox null": (_coco(vis_bbox=None), r": annotations\[0\] \(id 1\): 'vis_bbox' is null",
@@ -73,6 +80,21 @@ COCO_CASES = {
                       r"annotation 1: 'image_id' is a boolean \(True\)"),
     "image_id 1.0": (_coco(image_id=1.0), r": annotations\[0\] \(id 1\): 'image_id' 1.0 does not name an image",
                      r"annotation 1: 'image_id' is a number \(1.0\)"),
+    # sixth trial: the evaluator read 2048.5 and a lone width as sizes the loaders refuse
+    "image width 100.5": (json.dumps(dict(COCO, images=[dict(COCO["images"][0], width=100.5)])),
+                          r": images\[0\] \(id 1\): 'width' must be a positive integer up to 100000",
+                          r"image 1: 'width' is 100.5, not a positive integer up to 100000"),
+    # sixth trial: the loaders read an annotation id "1" or 1.5, the evaluator refused it
+    "annotation id a string": (_coco(id="1"),
+                               r": annotations\[0\] \(id '1'\): 'id' must be an integer \(64 bits\), got '1'",
+                               r"annotation '1' \(image 1\): 'id' is a string, not an integer"),
+    "annotation id 1.5": (_coco(id=1.5), r": annotations\[0\] \(id 1.5\): 'id' must be an integer \(64 bits\), got 1.5",
+                          r"annotation 1.5 \(image 1\): 'id' is a number, not an integer"),
+    # sixth trial: both kept the two boxes without a word; COCO tools would read the second one twice
+    "annotation id twice": (json.dumps(dict(COCO, annotations=COCO["annotations"] + [
+        dict(COCO["annotations"][0], bbox=[50, 10, 20, 40])])),
+        r": annotations\[1\] \(id 1\): duplicate annotation id \(first at annotations\[0\]\)",
+        r"annotation id 1 is used twice \(images 1 and 1\)"),
 }
 
 

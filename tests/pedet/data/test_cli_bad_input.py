@@ -131,6 +131,10 @@ COCO2ODGT_ERRORS = {
     "iscrowd 2": (_coco(annotations__iscrowd=2), r"json: annotations\[0\] \(id 5\): 'iscrowd' must be 0 or 1"),
     "no person category": (_coco(categories=[{"id": 1, "name": "car"}, {"id": 2, "name": "bus"}]),
                            r"json: cannot tell which category is the person; categories: \['bus', 'car'\]"),
+    # sixth trial: converted without a word, while the loaders and the evaluator refuse the file
+    "duplicate annotation id": (_coco(annotations=COCO["annotations"] * 2),
+                                r"json: annotations\[1\] \(id 5\): duplicate annotation id \(first at "
+                                r"annotations\[0\]\)"),
 }
 
 

@@ -100,9 +100,9 @@ _ch_dt("ch-dt-duplicate-id", [1, "ID"], "a", r"{dt}: line 2 \(image 'a'\): dupli
 _ch_dt("ch-dt-no-dtboxes", [1, "dtboxes"], KeyError, r"line 2 \(image 'b'\): no 'dtboxes'")
 _ch_dt("ch-dt-dtboxes-object", [1, "dtboxes"], {}, r"line 2 \(image 'b'\): 'dtboxes' is an object, not a list")
 _ch_dt("ch-dt-dtbox-number", [1, "dtboxes"], [3], r"line 2 \(image 'b'\): dtboxes 0 is a number, not an object")
-_ch_dt("ch-dt-width-neg", [0, "width"], -5, r"line 1 \(image 'a'\): 'width' is -5, not a positive number")
+_ch_dt("ch-dt-width-neg", [0, "width"], -5, r"line 1 \(image 'a'\): 'width' is -5, not a positive integer up to 100000")
 _ch_dt("ch-dt-height-string", [0, "height"], "80", r"line 1 \(image 'a'\): 'height' is a string")
-_ch_dt("ch-dt-height-zero", [0, "height"], 0, r"'height' is 0, not a positive number")
+_ch_dt("ch-dt-height-zero", [0, "height"], 0, r"'height' is 0, not a positive integer")
 
 # --- CrowdHuman ground truth
 _ch_gt("ch-gt-no-id", [0, "ID"], KeyError, r"{gt}: line 1: no 'ID'")
@@ -119,7 +119,7 @@ _ch_gt("ch-gt-fbox-short", [0, "gtboxes", 0, "fbox"], [10, 10, 20], r"gtboxes 0:
 _ch_gt("ch-gt-vbox-bad", [0, "gtboxes", 0, "vbox"], [1, 2], r"gtboxes 0: 'vbox' must be \[x, y, w, h\]")
 _ch_gt("ch-gt-extra-list", [0, "gtboxes", 0, "extra"], [0], r"gtboxes 0: 'extra' must be an object")
 _ch_gt("ch-gt-extra-ignore-str", [0, "gtboxes", 0, "extra", "ignore"], "1", r"gtboxes 0: 'extra' must be an object")
-_ch_gt("ch-gt-width-zero", [0, "width"], 0, r"{gt}: line 1 \(image 'a'\): 'width' is 0, not a positive number")
+_ch_gt("ch-gt-width-zero", [0, "width"], 0, r"{gt}: line 1 \(image 'a'\): 'width' is 0, not a positive integer")
 _ch_gt("ch-gt-duplicate-id", [1, "ID"], "a", r"{gt}: .*duplicate image id 'a'")
 
 # --- CityPersons ground truth
@@ -133,7 +133,7 @@ _cp_gt("cp-gt-images-object", ["images"], {}, r"{gt}: an object as 'images', a l
 _cp_gt("cp-gt-image-no-id", ["images", 1, "id"], KeyError, r"{gt}: image 1: no 'id'")
 _cp_gt("cp-gt-image-id-list", ["images", 1, "id"], [2], r"{gt}: image 1: 'id' is a list")
 _cp_gt("cp-gt-image-dup", ["images", 1, "id"], 1, r"{gt}: .*duplicate image id 1")
-_cp_gt("cp-gt-image-width-neg", ["images", 0, "width"], -1, r"{gt}: image 1: 'width' is -1, not a positive number")
+_cp_gt("cp-gt-image-width-neg", ["images", 0, "width"], -1, r"{gt}: image 1: 'width' is -1, not a positive integer")
 for key in ("image_id", "bbox"):
     _cp_gt(f"cp-gt-ann-no-{key}", ["annotations", 0, key], KeyError, rf"{{gt}}: annotation 0 \(id 1\): no '{key}'")
 _cp_gt("cp-gt-ann-unknown-image", ["annotations", 0, "image_id"], 7, r"{gt}: annotation 1 names unknown image 7")
@@ -268,7 +268,7 @@ def test_missing_file_directory_and_same_file(tmp_path, capsys):
     gt.write_text(_odgt(CH_GT))
     assert main(["--protocol", "crowdhuman", "--gt", str(gt), "--dt", str(tmp_path / "nope.odgt")]) == 1
     assert "nope.odgt" in capsys.readouterr().err
-    assert main(["--protocol", "crowdhuman", "--gt", str(gt), "--dt", str(tmp_path)]) == 1
+    assert main(["--protocol", "crowdhuman", "--gt", str(gt), "--dt", str(tmp_path)]) == 2  # an option error
     assert str(tmp_path) in capsys.readouterr().err
     assert main(["--protocol", "crowdhuman", "--gt", str(gt), "--dt", str(gt)]) == 2
     assert "--gt and --dt are the same file" in capsys.readouterr().err

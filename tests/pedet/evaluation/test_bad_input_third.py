@@ -164,6 +164,16 @@ CASES = [
      r"^error: --plot '.*/dt.json/plots': '.*/dt.json' is a file, not a folder$"),
     ("out-is-a-folder", "citypersons", None, None, ["--out", "{tmp}"], 2,
      r"^error: --out '.*' is a folder; give the JSON file to write, e.g. .*/metrics.json$"),
+    # sixth trial: "[Errno 21] Is a directory: '...'", naming neither the option nor the fix
+    ("gt-is-a-folder", "crowdhuman", None, None, ["--gt", "{tmp}"], 2, r"^error: --gt '.*' is a folder; give the "
+     r"ground-truth file$"),
+    ("dt-is-a-folder", "citypersons", None, None, ["--dt", "{tmp}/"], 2, r"^error: --dt '.*/' is a folder; give the "
+     r"detection file$"),
+    # sixth trial: "invalid JSON (Extra data: line 2 column 1 ...)" and "(truncated, or not JSON?) (Extra data: ...)"
+    ("dt-json-lines", "citypersons", None, "\n".join(json.dumps(d) for d in CP_DT), [], 1,
+     r"^error: {dt}: one JSON value per line \(JSON Lines\), not one JSON document: write the detections as one list"),
+    ("gt-two-documents", "citypersons", json.dumps(CP_GT) + json.dumps(CP_GT), None, [], 1,
+     r"^error: {gt}: line 1 column \d+: more data after the end of the JSON document \(two documents in one file\?\)$"),
 ]
 
 

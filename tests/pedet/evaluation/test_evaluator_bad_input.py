@@ -194,6 +194,10 @@ ARGUMENT_ERRORS = {
     # fifth trial: a NotADirectoryError only when the results were written, after the whole inference pass
     "output_dir under a file": ({"output_dir": __file__ + "/inference"},
                                 r"output_dir '.*/inference' cannot be created: '.*\.py' is a file, not a folder"),
+    # sixth trial: any non-empty string was a true value ("no" computed JI)
+    "compute_ji 'no'": ({"compute_ji": "no"}, r"compute_ji must be True or False, got 'no'"),
+    "resize_dets None": ({"protocol": "caltech", "resize_dets": None}, r"resize_dets must be True or False, got None"),
+    "plot 'false'": ({"plot": "false"}, r"plot must be True or False, got 'false'"),
 }
 
 
