@@ -130,7 +130,7 @@ class Predictor:
         check_weights(cfg.MODEL.WEIGHTS, "running")
         self.model = build_model(cfg).eval()
         if cfg.MODEL.WEIGHTS:
-            PedetCheckpointer(self.model, require_all=True).load(cfg.MODEL.WEIGHTS)
+            PedetCheckpointer(self.model, require_all="running").load(cfg.MODEL.WEIGHTS)
         self.aug = T.ResizeShortestEdge([cfg.INPUT.MIN_SIZE_TEST] * 2, cfg.INPUT.MAX_SIZE_TEST)
         self.min_size, self.max_size = cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST
         self.input_format = cfg.INPUT.FORMAT

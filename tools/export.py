@@ -138,7 +138,7 @@ def build_and_load(cfg, trust_pickle: bool = False):
     check_weights(cfg.MODEL.WEIGHTS, "exporting")
     model = build_model(cfg).eval()
     if cfg.MODEL.WEIGHTS:
-        PedetCheckpointer(model, trust_pickle=trust_pickle, require_all=True).load(cfg.MODEL.WEIGHTS)
+        PedetCheckpointer(model, trust_pickle=trust_pickle, require_all="exporting").load(cfg.MODEL.WEIGHTS)
     return model
 
 
