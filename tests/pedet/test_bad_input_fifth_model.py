@@ -55,3 +55,30 @@ def test_weights_of_the_other_project_name_what_needs_them(tmp_path, script, arg
         module.main(["--config-file", OPL_TINY, *[a.format(tmp=tmp_path) for a in argv], "MODEL.WEIGHTS", weights])
     assert str(e.value).startswith(f"{weights}: ") and str(e.value).endswith(f"; {purpose} needs them all"), e.value
     assert not os.path.exists(tmp_path / "m.onnx") and not os.path.exists(tmp_path / "out")
+
+
+# ------------------------------------------------------------------ the benchmark's backbone pre-training
+@pytest.mark.parametrize("argv, message", [
+    (["--iters", "0"], "--iters 0: must be >= 1"),  # ZeroDivisionError in the LR schedule, after loading the data
+    (["--iters", "-5"], "--iters -5: must be >= 1"),  # wrote untrained weights, silently
+    (["--batch", "0"], "--batch 0: must be >= 1"),
+    (["--crop", "0"], "--crop 0: must be >= 1"),  # cv2.error
+    (["--lr", "-0.1"], "--lr -0.1: must be a finite number >= 0"),  # torch: Invalid learning rate
+    (["--lr", "nan"], "--lr nan: must be a finite number >= 0"),  # NaN weights, silently
+    (["--seed", "-1"], "--seed -1: must be in [0, 2**32)"),
+    (["--train", "synthetic_crowd_trian"], "--train synthetic_crowd_trian: not a registered data set"),  # KeyError
+    (["--out", "{tmp}"], "--out {tmp}: a folder; give the .pkl file to write"),  # IsADirectoryError after training
+])
+def test_pretrain_backbone_refuses_bad_arguments_before_any_work(tmp_path, capsys, argv, message):
+    module = _script("fifth_trial_pretrain", "benchmarks/pretrain_backbone.py")
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the pre-training started")
+
+    module.pretrain = no_work
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    with pytest.raises(SystemExit) as e:
+        module.main(["--out", str(tmp_path / "w.pkl"), *argv])
+    assert e.value.code == 2
+    err = [x for x in capsys.readouterr().err.splitlines() if x.strip() and not x.startswith(("usage:", " "))]
+    assert len(err) == 1 and f"error: {message.format(tmp=tmp_path)}" in err[0], err
