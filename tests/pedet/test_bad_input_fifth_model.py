@@ -82,3 +82,24 @@ def test_pretrain_backbone_refuses_bad_arguments_before_any_work(tmp_path, capsy
     assert e.value.code == 2
     err = [x for x in capsys.readouterr().err.splitlines() if x.strip() and not x.startswith(("usage:", " "))]
     assert len(err) == 1 and f"error: {message.format(tmp=tmp_path)}" in err[0], err
+
+
+# ------------------------------------------------------------------ demo: --output naming an image file
+def test_demo_output_with_an_image_name_is_that_file_for_one_image(tmp_path):
+    """Detectron2's demo writes one input image to an --output file name; ours made a folder named 'out.jpg'."""
+    import cv2
+    import numpy as np
+
+    demo = _script("fifth_trial_demo", "demo/demo.py")
+    images = []
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(tmp_path / name), np.full((48, 64, 3), 128, np.uint8))
+        images.append(str(tmp_path / name))
+    opts = ["--opts", *OPL_OPTS, "INPUT.MIN_SIZE_TEST", "64", "INPUT.MAX_SIZE_TEST", "96"]
+    out = tmp_path / "new" / "out.jpg"
+    assert demo.main(["--config-file", OPL_TINY, "--input", images[0], "--output", str(out), *opts]) == [str(out)]
+    assert out.is_file() and cv2.imread(str(out)).shape == (48, 64, 3)
+    with pytest.raises(demo.InputError, match=r"--output .*two.jpg: an image file name takes one input image, "
+                                              r"--input gives 2; give a folder"):
+        demo.main(["--config-file", OPL_TINY, "--input", *images, "--output", str(tmp_path / "two.jpg"), *opts])
+    assert not (tmp_path / "two.jpg").exists()
