@@ -100,7 +100,7 @@ def check_export_config(cfg) -> None:
 
 def check_args(parser: argparse.ArgumentParser, args) -> None:
     """Bad option values end in parser.error (one line after the usage, exit status 2)."""
-    if args.opset < 17:
+    if args.format == "onnx" and args.opset < 17:  # TorchScript has no opset: the option does not apply to it
         parser.error(f"--opset {args.opset}: must be >= 17")
     from torch.onnx import _constants
 

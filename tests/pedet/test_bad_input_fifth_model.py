@@ -103,3 +103,14 @@ def test_demo_output_with_an_image_name_is_that_file_for_one_image(tmp_path):
                                               r"--input gives 2; give a folder"):
         demo.main(["--config-file", OPL_TINY, "--input", *images, "--output", str(tmp_path / "two.jpg"), *opts])
     assert not (tmp_path / "two.jpg").exists()
+
+
+# ------------------------------------------------------------------ export: an option of the other format
+def test_export_opset_applies_to_onnx_only(tmp_path):
+    export = _script("fifth_trial_export_opset", "tools/export.py")
+    parser = export.build_arg_parser()
+    base = ["--config-file", OPL_TINY, "--opset", "11"]
+    export.check_args(parser, parser.parse_args([*base, "--format", "torchscript", "--output", str(tmp_path / "m.ts")]))
+    with pytest.raises(SystemExit) as e:  # TorchScript was refused for an opset it never reads
+        export.check_args(parser, parser.parse_args([*base, "--output", str(tmp_path / "m.onnx")]))
+    assert e.value.code == 2
