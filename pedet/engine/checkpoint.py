@@ -196,8 +196,20 @@ class PedetCheckpointer(DetectionCheckpointer):
         if missing and (self.require_all or self._resuming):
             why = "resuming" if self._resuming else (self.require_all if isinstance(self.require_all, str) else
                                                      "evaluating")
-            raise CheckpointFileError(f"{self._loading}: {len(missing)} of the model's {len(expected)} parameters are "
-                                      f"not in the checkpoint (e.g. {', '.join(missing[:3])}); {why} needs them all")
+            # fvcore skips (and counts as missing) a parameter whose shape differs: it is in the file, under another
+            # config (e.g. another MODEL.FPN.OUT_CHANNELS); say so instead of "not in the checkpoint"
+            shapes = {k: (tuple(c), tuple(m)) for k, c, m in incompatible.incorrect_shapes}
+            absent, reshaped = [k for k in missing if k not in shapes], [k for k in missing if k in shapes]
+            problems = []
+            if absent:
+                problems.append(f"{len(absent)} of the model's {len(expected)} parameters are not in the checkpoint "
+                                f"(e.g. {', '.join(absent[:3])})")
+            if reshaped:
+                k = reshaped[0]
+                problems.append(f"{len(reshaped)} of the model's {len(expected)} parameters have another shape in the "
+                                f"checkpoint (e.g. {k}: {shapes[k][0]} there, {shapes[k][1]} in the model; written "
+                                "with another config?)")
+            raise CheckpointFileError(f"{self._loading}: {'; '.join(problems)}; {why} needs them all")
         return incompatible
 
     def _load_file(self, filename: str) -> Dict[str, Any]:

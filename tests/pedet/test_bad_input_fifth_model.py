@@ -114,3 +114,20 @@ def test_export_opset_applies_to_onnx_only(tmp_path):
     with pytest.raises(SystemExit) as e:  # TorchScript was refused for an opset it never reads
         export.check_args(parser, parser.parse_args([*base, "--output", str(tmp_path / "m.onnx")]))
     assert e.value.code == 2
+
+
+# ------------------------------------------------------------------ checkpoints: parameters of another shape
+def test_weights_of_another_shape_are_not_called_missing(tmp_path):
+    """A checkpoint of the same model under another config (4 -> 3 outputs): fvcore skips those parameters and they
+    were reported as "not in the checkpoint"."""
+    from pedet.engine import PedetCheckpointer
+    from pedet.engine.checkpoint import CheckpointFileError
+
+    torch.save({"model": torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 4)).state_dict()},
+               tmp_path / "wide.pth")
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 3))
+    with pytest.raises(CheckpointFileError) as e:
+        PedetCheckpointer(model, require_all=True).load(str(tmp_path / "wide.pth"))
+    assert str(e.value) == (f"{tmp_path / 'wide.pth'}: 2 of the model's 4 parameters have another shape in the "
+                            "checkpoint (e.g. 1.weight: (4, 2) there, (3, 2) in the model; written with another "
+                            "config?); evaluating needs them all")
