@@ -331,11 +331,13 @@ def run_video(predictor, args) -> Optional[str]:
         writer = cv2.VideoWriter(out_file, cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
         if not writer.isOpened():
             raise InputError(f"--output {args.output}: cv2.VideoWriter cannot write {out_file} (mp4v)")
+    frames = 0
     try:
         for _ in tqdm(range(num_frames) if num_frames else iter(int, 1), desc="frames", unit="frame"):
             ok, frame = cap.read()
             if not ok:
                 break
+            frames += 1
             vis = draw(frame, predictor(frame), args.confidence_threshold)
             if writer is not None:
                 writer.write(vis)
@@ -343,6 +345,11 @@ def run_video(predictor, args) -> Optional[str]:
         cap.release()
         if writer is not None:
             writer.release()
+    if not frames:  # e.g. an image, which OpenCV opens as a sequence: an empty video was written in silence
+        if out_file is not None and os.path.exists(out_file):
+            os.remove(out_file)
+        hint = "; for an image use --input" if cv2.haveImageReader(args.video_input) else ""
+        raise InputError(f"--video-input {args.video_input}: OpenCV opened it but read no frame{hint}")
     return out_file
 
 

@@ -131,3 +131,19 @@ def test_weights_of_another_shape_are_not_called_missing(tmp_path):
     assert str(e.value) == (f"{tmp_path / 'wide.pth'}: 2 of the model's 4 parameters have another shape in the "
                             "checkpoint (e.g. 1.weight: (4, 2) there, (3, 2) in the model; written with another "
                             "config?); evaluating needs them all")
+
+
+def test_demo_video_input_without_a_readable_frame_is_an_error(tmp_path):
+    """An image given as --video-input: OpenCV opens it as a sequence, reads no frame, and an empty .mp4 was written
+    with no error."""
+    import cv2
+    import numpy as np
+
+    demo = _script("fifth_trial_demo_video", "demo/demo.py")
+    image = tmp_path / "pic.jpg"
+    cv2.imwrite(str(image), np.full((48, 64, 3), 100, np.uint8))
+    out = tmp_path / "v.mp4"
+    with pytest.raises(demo.InputError, match=f"--video-input {image}: OpenCV opened it but read no frame; for an "
+                                              "image use --input"):
+        demo.main(["--config-file", OPL_TINY, "--video-input", str(image), "--output", str(out), "--opts", *OPL_OPTS])
+    assert not out.exists()
