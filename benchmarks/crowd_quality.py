@@ -995,6 +995,39 @@ def progress_line(jobs: list, record_dir: str, procs: int, t_start: float) -> st
             f"ETA {eta} ({left} left, {procs} process(es))")
 
 
+def check_probe(parser: argparse.ArgumentParser, args, budget: dict, out: str) -> None:
+    """
+    A probe's budget (--iters, --set) and config overrides (--opts) give every named method a config that trains:
+    each key exists in the method's config (nothing ignored silently), and pedet's and the project's config checks
+    pass (e.g. --set warmup=-1 or --opts SOLVER.BASE_LR -1 failed, or trained nonsense, only in the run), before any
+    run starts -> parser.error naming the method.
+    """
+    import tempfile
+
+    from pedet.config import ConfigError, check_config
+
+    if budget["smoke_data"]:
+        register_smoke_sets(os.path.join(out, "smoke_data"))  # the names the checks look up (no file is written)
+    probe = " ".join([f"--iters {args.iters}"] * bool(args.iters) + [f"--set {' '.join(args.set)}"] * bool(args.set)
+                     + [f"--opts {' '.join(args.opts)}"] * bool(args.opts))
+    with tempfile.TemporaryDirectory() as tmp:
+        for method in args.methods:
+            try:
+                cfg, _ = build_cfg(method, budget, 0, tmp)
+            except (KeyError, ValueError, AssertionError) as e:
+                parser.error(f"{probe}: not applicable to {method}'s config ({e})")
+            project = METHODS[method]["project"]
+            if project == "opl":
+                from opl.config import check_opl_config as check_project
+            else:
+                from reploss.config import check_reploss_config as check_project
+            try:
+                check_config(cfg, world_size=1)
+                check_project(cfg)
+            except ConfigError as e:
+                parser.error(f"{probe}: {method}'s config: {str(e).removeprefix('error: config: ')}")
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--budget", choices=sorted(BUDGETS), default="smoke")
@@ -1024,6 +1057,11 @@ def main(argv=None) -> dict:
         p.error(f"unknown methods {sorted(unknown)}")
     if args.procs < 1 or args.threads < 1:
         p.error("--procs and --threads must be >= 1")
+    if args.iters is not None and args.iters < 1:  # 0 fell back to the budget's iterations in silence
+        p.error(f"--iters {args.iters}: must be >= 1")
+    bad_seeds = [s for s in args.seeds or [] if not 0 <= s < 2 ** 32]  # numpy's seed range (seed_all_rng)
+    if bad_seeds:
+        p.error(f"--seeds {bad_seeds[0]}: a seed must be in [0, 2**32)")
     budget = json.loads(json.dumps(BUDGETS[args.budget]))  # a deep copy
     if args.iters:
         budget["iters"] = args.iters
@@ -1032,18 +1070,15 @@ def main(argv=None) -> dict:
             set_budget_value(budget, item)
     except ValueError as e:
         p.error(str(e))
+    out = os.path.abspath(args.out or os.path.join(REPO, "output", f"crowd_quality_{args.budget}"))
     if args.opts:
         if len(args.opts) % 2:
             p.error(f"--opts takes KEY VALUE pairs, got an odd count ({len(args.opts)})")
         budget["opts"] = list(args.opts)
-        for method in args.methods:  # every key must exist in every method's config: nothing ignored silently
-            try:
-                build_cfg(method, budget, 0, os.path.join(REPO, "output", "unused"))
-            except (KeyError, ValueError, AssertionError) as e:
-                p.error(f"--opts {' '.join(args.opts)}: not applicable to {method}'s config ({e})")
+    if args.opts or args.set or args.iters:
+        check_probe(p, args, budget, out)
     probe = bool(args.iters or args.set or args.opts)
     seeds = args.seeds if args.seeds is not None else budget["seeds"]
-    out = os.path.abspath(args.out or os.path.join(REPO, "output", f"crowd_quality_{args.budget}"))
     records = os.path.abspath(args.records or (os.path.join(out, "records") if args.budget == "smoke" or probe else
                                                os.path.join(REPO, "benchmarks", f"crowd_{args.budget}", "runs")))
     bench_dir = os.path.dirname(records)

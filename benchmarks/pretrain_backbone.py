@@ -192,6 +192,30 @@ def pretrain(out: str, *, train: str = "synthetic_crowd_train", val: str = "synt
     return info
 
 
+def check_args(parser: argparse.ArgumentParser, args) -> None:
+    """
+    Values that failed only after the data were loaded (--iters 0: a ZeroDivisionError in the LR schedule; --batch 0,
+    --crop 0, a negative --lr or --seed, an unregistered set: tracebacks; --out a folder: after the training) or that
+    wrote untrained weights in silence (--iters < 0) -> parser.error (one line, exit status 2).
+    """
+    from detectron2.data import DatasetCatalog
+
+    import pedet.data  # noqa: F401  (registers the synthetic sets)
+
+    for name in ("iters", "batch", "crop"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} {getattr(args, name)}: must be >= 1")
+    if not (math.isfinite(args.lr) and args.lr >= 0):
+        parser.error(f"--lr {args.lr}: must be a finite number >= 0")
+    if not 0 <= args.seed < 2 ** 32:
+        parser.error(f"--seed {args.seed}: must be in [0, 2**32) (numpy's seed range)")
+    for option, name in (("--train", args.train), ("--val", args.val)):
+        if name not in DatasetCatalog.list():
+            parser.error(f"{option} {name}: not a registered data set (see datasets/README.md)")
+    if os.path.isdir(args.out) or not os.path.basename(args.out):
+        parser.error(f"--out {args.out}: a folder; give the .pkl file to write")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True, help="output .pkl (MODEL.WEIGHTS)")
@@ -203,6 +227,7 @@ def main(argv=None):
     p.add_argument("--train", default="synthetic_crowd_train")
     p.add_argument("--val", default="synthetic_crowd_val")
     args = p.parse_args(argv)
+    check_args(p, args)
     return pretrain(args.out, train=args.train, val=args.val, iters=args.iters, batch=args.batch, crop=args.crop,
                     lr=args.lr, seed=args.seed)
 

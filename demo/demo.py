@@ -42,7 +42,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--config-file", required=True, metavar="FILE")
     p.add_argument("--input", nargs="+", help="image files or glob patterns, e.g. 'dir/*.jpg'")
     p.add_argument("--video-input", help="a video file")
-    p.add_argument("--output", help="folder for annotated images; for a video, a file (.mp4) or a folder")
+    p.add_argument("--output", help="folder for annotated images (or, for one image, a new file name such as "
+                   "out.jpg); for a video, a file (.mp4) or a folder")
     p.add_argument("--confidence-threshold", type=float, default=0.5, help="draw detections with score >= this")
     p.add_argument("--gt-dataset", default=None, help="registered data set whose ground truth to draw")
     p.add_argument("--no-gt", action="store_true", help="do not draw ground truth")
@@ -130,7 +131,7 @@ class Predictor:
         check_weights(cfg.MODEL.WEIGHTS, "running")
         self.model = build_model(cfg).eval()
         if cfg.MODEL.WEIGHTS:
-            PedetCheckpointer(self.model, require_all=True).load(cfg.MODEL.WEIGHTS)
+            PedetCheckpointer(self.model, require_all="running").load(cfg.MODEL.WEIGHTS)
         self.aug = T.ResizeShortestEdge([cfg.INPUT.MIN_SIZE_TEST] * 2, cfg.INPUT.MAX_SIZE_TEST)
         self.min_size, self.max_size = cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST
         self.input_format = cfg.INPUT.FORMAT
@@ -274,9 +275,16 @@ def read_image(path: str, predictor) -> np.ndarray:
 
 def run_images(predictor, files: List[str], args, gt_index: Optional[GroundTruthIndex]) -> List[str]:
     written, without_gt = [], []
+    # a new --output with an image extension names the file to write, as in Detectron2's demo (was a folder of that
+    # name); it takes one input image
+    to_file = bool(args.output) and not os.path.isdir(args.output) and cv2.haveImageWriter(args.output)
+    if to_file and len(files) != 1:
+        raise InputError(f"--output {args.output}: an image file name takes one input image, --input gives "
+                         f"{len(files)}; give a folder")
+    folder = os.path.dirname(os.path.abspath(args.output)) if to_file else args.output
     if args.output:
         try:
-            os.makedirs(args.output, exist_ok=True)
+            os.makedirs(folder, exist_ok=True)
         except OSError as e:
             raise InputError(f"--output {args.output}: cannot create the folder ({e.strerror})") from None
     for path in files:
@@ -290,7 +298,7 @@ def run_images(predictor, files: List[str], args, gt_index: Optional[GroundTruth
         logger.info(f"{path}: {n} detections >= {args.confidence_threshold} in {time.perf_counter() - t0:.2f} s"
                     + (f", {len(gt['annotations'])} ground-truth boxes" if gt else ""))
         if args.output:
-            out_file = os.path.join(args.output, os.path.basename(path))
+            out_file = args.output if to_file else os.path.join(args.output, os.path.basename(path))
             if not cv2.haveImageWriter(out_file):  # no or an unknown extension: written as JPEG, named so
                 out_file += ".jpg"
             if os.path.exists(out_file) and os.path.samefile(out_file, path):
@@ -323,11 +331,13 @@ def run_video(predictor, args) -> Optional[str]:
         writer = cv2.VideoWriter(out_file, cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
         if not writer.isOpened():
             raise InputError(f"--output {args.output}: cv2.VideoWriter cannot write {out_file} (mp4v)")
+    frames = 0
     try:
         for _ in tqdm(range(num_frames) if num_frames else iter(int, 1), desc="frames", unit="frame"):
             ok, frame = cap.read()
             if not ok:
                 break
+            frames += 1
             vis = draw(frame, predictor(frame), args.confidence_threshold)
             if writer is not None:
                 writer.write(vis)
@@ -335,6 +345,11 @@ def run_video(predictor, args) -> Optional[str]:
         cap.release()
         if writer is not None:
             writer.release()
+    if not frames:  # e.g. an image, which OpenCV opens as a sequence: an empty video was written in silence
+        if out_file is not None and os.path.exists(out_file):
+            os.remove(out_file)
+        hint = "; for an image use --input" if cv2.haveImageReader(args.video_input) else ""
+        raise InputError(f"--video-input {args.video_input}: OpenCV opened it but read no frame{hint}")
     return out_file
 
 

@@ -264,9 +264,11 @@ def check_config(cfg, training: bool = True, world_size: int = 0) -> None:
                                                          "(PedestrianRCNN has its own RPN; OPL uses none)")
     _check_datasets(cfg, training)
     _check_miss_rate(cfg)
+    _check_expected_results(cfg)
     if training:
         _check_crop(cfg)
         _check_solver(cfg, world_size)
+        _check_precise_bn(cfg)
 
 
 def check_model_config(cfg) -> None:
@@ -544,6 +546,52 @@ def _check_miss_rate(cfg) -> None:
             problem = str(e).split(": ", 1)[-1]
             raise ConfigError(f"error: config: TEST.MISS_RATE for {key} {name!r} ({protocol} protocol): "
                               f"{problem}") from None
+
+
+def _check_expected_results(cfg) -> None:
+    """
+    TEST.EXPECTED_RESULTS, read by Detectron2's ``verify_results`` after ``--eval-only`` and after training: each entry
+    ``[task, metric, expected, tolerance]`` with the task the protocol of the one TEST set (its results are
+    ``{protocol: {metric: value}}``). An entry of another length, a task the results do not hold or no TEST set
+    failed there with a ValueError or a KeyError traceback, after the evaluation or the whole training.
+    """
+    import math
+
+    expected = [list(e) if isinstance(e, (list, tuple)) else e for e in cfg.TEST.EXPECTED_RESULTS]
+    if not expected:
+        return
+    for entry in expected:
+        if not (isinstance(entry, list) and len(entry) == 4 and all(isinstance(v, str) for v in entry[:2])
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                        for v in entry[2:]) and entry[3] >= 0):
+            raise config_error("TEST.EXPECTED_RESULTS", entry, "each entry must be [task, metric, expected value, "
+                                                               "tolerance >= 0], e.g. ['crowdhuman', 'mMR', 42.0, 0.5]")
+    if len(cfg.DATASETS.TEST) != 1:
+        raise config_error("TEST.EXPECTED_RESULTS", expected, f"are checked on the results of one TEST set; "
+                                                              f"DATASETS.TEST has {len(cfg.DATASETS.TEST)}")
+    from detectron2.data import DatasetCatalog, MetadataCatalog
+
+    name = cfg.DATASETS.TEST[0]
+    if name not in DatasetCatalog.list():
+        return  # named by _check_datasets
+    miss_rate = cfg.TEST.get("MISS_RATE", None)
+    protocol = (miss_rate.PROTOCOL if miss_rate is not None else "") or MetadataCatalog.get(name).get("evaluator_type")
+    for task, *_ in expected:
+        if task != protocol:
+            raise config_error("TEST.EXPECTED_RESULTS", expected, f"task {task!r}: the results of DATASETS.TEST "
+                                                                  f"{name!r} are under {protocol!r}")
+
+
+def _check_precise_bn(cfg) -> None:
+    """TEST.PRECISE_BN (training): NUM_ITER 0 set every BN's running variance to 0 in silence (fvcore's estimate of
+    no batch), a negative count failed in itertools.islice after the last iteration."""
+    node = cfg.TEST.PRECISE_BN
+    if not node.ENABLED:
+        return
+    check_numbers(cfg, ["TEST.PRECISE_BN.NUM_ITER"])
+    if node.NUM_ITER < 1:
+        raise config_error("TEST.PRECISE_BN.NUM_ITER", node.NUM_ITER, "must be >= 1 with TEST.PRECISE_BN.ENABLED "
+                                                                      "(batches that re-estimate the BN statistics)")
 
 
 def _check_solver(cfg, world_size: int) -> None:

@@ -180,6 +180,8 @@ def main() -> None:
         parser.error(f"--num-images {args.num_images}: must be >= 0")
     if not 0.0 <= args.score_thresh <= 1.0:
         parser.error(f"--score-thresh {args.score_thresh}: a score threshold in [0, 1] is needed")
+    if not args.output.strip():  # os.path.abspath("") is the working directory: the job wrote into it
+        parser.error(f"--output {args.output!r}: must name a folder")
     if os.path.exists(args.output) and not os.path.isdir(args.output):
         parser.error(f"--output {args.output}: an existing file; the main job writes a folder")
     check_overrides(parser, args.opts)

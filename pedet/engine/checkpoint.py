@@ -14,7 +14,7 @@ import logging
 import os
 import pickle
 import zipfile
-from typing import Any, Dict
+from typing import Any, Dict, Union
 from urllib.parse import parse_qs
 
 import pedet  # noqa: F401  (Pillow alias before any detectron2.data import)
@@ -127,14 +127,15 @@ class PedetCheckpointer(DetectionCheckpointer):
     folder (e.g. the ``--resume`` run) removes when it starts.
     """
 
-    def __init__(self, model, save_dir: str = "", *, trust_pickle: bool = False, require_all: bool = False,
-                 save_to_disk=None, **checkpointables):
+    def __init__(self, model, save_dir: str = "", *, trust_pickle: bool = False,
+                 require_all: Union[bool, str] = False, save_to_disk=None, **checkpointables):
         """
         Args:
             model, save_dir, save_to_disk, checkpointables: as DetectionCheckpointer.
             trust_pickle: see ``load_checkpoint_file``.
             require_all: every parameter of the model must be in the checkpoint (``--eval-only``: a model evaluated
-                with some randomly initialised parameters is not the model the file holds). A ``--resume`` from
+                with some randomly initialised parameters is not the model the file holds); True or what needs them
+                for the error message ("exporting", "running"; True = "evaluating"). A ``--resume`` from
                 ``last_checkpoint`` always requires them all (the run's own checkpoint). Otherwise Detectron2's
                 rule holds (missing parameters are logged), unless the checkpoint holds none of them.
         """
@@ -193,9 +194,22 @@ class PedetCheckpointer(DetectionCheckpointer):
             raise CheckpointFileError(f"{self._loading}: none of the model's {len(expected)} parameters is in the "
                                       "checkpoint (a checkpoint of another model?)")
         if missing and (self.require_all or self._resuming):
-            why = "resuming" if self._resuming else "evaluating"
-            raise CheckpointFileError(f"{self._loading}: {len(missing)} of the model's {len(expected)} parameters are "
-                                      f"not in the checkpoint (e.g. {', '.join(missing[:3])}); {why} needs them all")
+            why = "resuming" if self._resuming else (self.require_all if isinstance(self.require_all, str) else
+                                                     "evaluating")
+            # fvcore skips (and counts as missing) a parameter whose shape differs: it is in the file, under another
+            # config (e.g. another MODEL.FPN.OUT_CHANNELS); say so instead of "not in the checkpoint"
+            shapes = {k: (tuple(c), tuple(m)) for k, c, m in incompatible.incorrect_shapes}
+            absent, reshaped = [k for k in missing if k not in shapes], [k for k in missing if k in shapes]
+            problems = []
+            if absent:
+                problems.append(f"{len(absent)} of the model's {len(expected)} parameters are not in the checkpoint "
+                                f"(e.g. {', '.join(absent[:3])})")
+            if reshaped:
+                k = reshaped[0]
+                problems.append(f"{len(reshaped)} of the model's {len(expected)} parameters have another shape in the "
+                                f"checkpoint (e.g. {k}: {shapes[k][0]} there, {shapes[k][1]} in the model; written "
+                                "with another config?)")
+            raise CheckpointFileError(f"{self._loading}: {'; '.join(problems)}; {why} needs them all")
         return incompatible
 
     def _load_file(self, filename: str) -> Dict[str, Any]:

@@ -368,7 +368,16 @@ def test_probe_config_opts_reach_the_method_config_and_are_refused_where_they_do
     assert cq._budget_key(budget)["opts"] == ["MODEL.OPL.POTO_ALPHA", "0.2"] and "opts" not in cq._budget_key(cq.BUDGETS["cpu"])
     for argv, message in [(["--opts", "MODEL.OPL.POTO_ALPHA"], "odd count"),
                           (["--methods", "opl_full", "faster_rcnn", "--opts", "MODEL.OPL.POTO_ALPHA", "0.2"],
-                           "not applicable to faster_rcnn's config")]:
+                           "not applicable to faster_rcnn's config"),
+                          # fifth bad-input trial: 0 fell back to the budget's iterations; a negative seed failed in
+                          # seed_all_rng after the pretext training; bad probe values failed (or trained nonsense,
+                          # e.g. a negative warm-up factor) only in the run
+                          (["--iters", "0"], "--iters 0: must be >= 1"),
+                          (["--seeds", "0", "-1"], "--seeds -1: a seed must be in [0, 2**32)"),
+                          (["--methods", "opl_full", "--set", "warmup=-1"],
+                           "--set warmup=-1: opl_full's config: SOLVER.WARMUP_ITERS -1: must be >= 0"),
+                          (["--methods", "faster_rcnn", "--opts", "SOLVER.WARMUP_FACTOR", "-1.0"],
+                           "faster_rcnn's config: SOLVER.WARMUP_FACTOR -1.0: must be a finite number >= 0")]:
         with pytest.raises(SystemExit):
             cq.main(["--budget", "smoke", "--out", str(tmp_path / "o")] + argv)
         assert message in capsys.readouterr().err

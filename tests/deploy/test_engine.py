@@ -189,6 +189,8 @@ def test_checkpoints_of_another_model_and_partial_ones_where_all_are_needed(tmp_
     with pytest.raises(CheckpointFileError, match=r"2 of the model's 4 parameters are not in the checkpoint .*"
                                                   "evaluating needs them all"):
         PedetCheckpointer(two, require_all=True).load(path)
+    with pytest.raises(CheckpointFileError, match="exporting needs them all"):  # tools/export.py names its purpose
+        PedetCheckpointer(two, require_all="exporting").load(path)
     with pytest.raises(CheckpointFileError, match="resuming needs them all"):  # last_checkpoint names one.pth
         PedetCheckpointer(two, str(tmp_path)).resume_or_load("", resume=True)
     with pytest.raises(CheckpointFileError, match="none of the model's 2 parameters is in the checkpoint"):

@@ -153,6 +153,26 @@ def _error(check, cfg) -> str:
     (REPLOSS_BASE, ["MODEL.ROI_BOX_HEAD.BBOX_REG_LOSS_WEIGHT", "-1.0"], "BBOX_REG_LOSS_WEIGHT -1.0: must be a finite"),
     (REPLOSS_BASE, ["MODEL.ROI_BOX_HEAD.NUM_CONV", "-1"], "MODEL.ROI_BOX_HEAD.NUM_CONV -1: must be a finite number "
                                                           ">= 0"),  # range(-1): no conv, silently
+    # fifth trial: Detectron2's detectors on pedet's data (ignore boxes are gt_classes -1): GeneralizedRCNN's RPN
+    # trained them as persons, RetinaNet ran without the MODEL.OPL keys (both silently); ProposalNetwork failed
+    (REPLOSS_BASE, ["MODEL.META_ARCHITECTURE", "GeneralizedRCNN"], "MODEL.META_ARCHITECTURE 'GeneralizedRCNN': must "
+                                                                   "be PedestrianRCNN (or a subclass)"),
+    (REPLOSS_BASE, ["MODEL.META_ARCHITECTURE", "ProposalNetwork"], "'ProposalNetwork': must be PedestrianRCNN"),
+    (OPL_BASE, ["MODEL.META_ARCHITECTURE", "RetinaNet"], "MODEL.META_ARCHITECTURE 'RetinaNet': must be OPL (or a "
+                                                         "subclass)"),
+    (REPLOSS_BASE, ["MODEL.ANCHOR_GENERATOR.NAME", "RotatedAnchorGenerator"],  # a bare assert at the first step
+     "MODEL.ANCHOR_GENERATOR.NAME 'RotatedAnchorGenerator': rotated anchors"),
+    # fifth trial: verify_results failed after the evaluation (or the whole training) with a KeyError / ValueError
+    (OPL_BASE, ["TEST.EXPECTED_RESULTS", "[['foo', 'mMR', 50.0, 1.0]]"],
+     "task 'foo': the results of DATASETS.TEST 'synthetic_crowd_val' are under 'crowdhuman'"),
+    (OPL_BASE, ["TEST.EXPECTED_RESULTS", "[['crowdhuman', 'mMR', 50.0]]"],
+     "TEST.EXPECTED_RESULTS ['crowdhuman', 'mMR', 50.0]: each entry must be [task, metric, expected value, tolerance"),
+    (OPL_BASE, ["TEST.EXPECTED_RESULTS", "[['crowdhuman', 'mMR', 50.0, 1.0]]", "DATASETS.TEST", "()"],
+     "are checked on the results of one TEST set; DATASETS.TEST has 0"),
+    # fifth trial: PreciseBN with 0 batches zeroed every BN running variance in silence; -5 failed after training
+    (OPL_BASE, ["TEST.PRECISE_BN.ENABLED", "True", "TEST.PRECISE_BN.NUM_ITER", "0"],
+     "TEST.PRECISE_BN.NUM_ITER 0: must be >= 1 with TEST.PRECISE_BN.ENABLED"),
+    (OPL_BASE, ["TEST.PRECISE_BN.ENABLED", "True", "TEST.PRECISE_BN.NUM_ITER", "-5"], "TEST.PRECISE_BN.NUM_ITER -5"),
 ])
 def test_fresh_config_values_are_named_before_anything_is_built(tmp_path, base, opts, expected):
     msg = _error(_check(base), _cfg(tmp_path, base, *opts))
@@ -220,6 +240,11 @@ def test_random_subset_sampler_needs_its_ratio_key(tmp_path):
     (OPL_BASE, ["INPUT.CROP.ENABLED", "True", "INPUT.CROP.TYPE", "absolute", "INPUT.CROP.SIZE", "[2000, 2000]"]),
     (OPL_BASE, ["TEST.MISS_RATE.PROTOCOL", "citypersons"]),  # an explicit protocol for the set
     (REPLOSS_BASE, ["MODEL.RPN.BOUNDARY_THRESH", "-5", "MODEL.ANCHOR_GENERATOR.ANGLES", "[[0, 45]]"]),
+    # fifth trial
+    (REPLOSS_BASE, ["MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO", "-1"]),  # ROIAlign's adaptive sampling (was refused)
+    (OPL_BASE, ["TEST.EXPECTED_RESULTS", "[['crowdhuman', 'mMR', 50.0, 100.0]]", "TEST.PRECISE_BN.ENABLED", "True"]),
+    (OPL_BASE, ["SOLVER.LR_SCHEDULER_NAME", "WarmupCosineLR", "SOLVER.REFERENCE_WORLD_SIZE", "2", "SOLVER.AMP.ENABLED",
+                "True", "SEED", "-1", "VIS_PERIOD", "-5", "CUDNN_BENCHMARK", "True"]),
 ])
 def test_values_detectron2_accepts_pass(tmp_path, base, opts):
     _check(base)(_cfg(tmp_path, base, *opts))
@@ -443,6 +468,7 @@ def test_export_refuses_an_opset_its_exporter_cannot_write(tmp_path, capsys):
     (["DATASETS.TEST", "('synthetic_crowd_cpu_crowd',)"], "must include synthetic_crowd_cpu_medium"),
     (["SOLVER.MAX_ITER", "5", "--threads", "1"], "--threads: options go before the config overrides"),
     (["--output", "/dev/null/run"], "--output /dev/null/run: cannot create /dev/null/run/report (Not a directory)"),
+    (["--output", ""], "--output '': must name a folder"),  # fifth trial: wrote train/, report/ into the working dir
 ])
 def test_main_job_refuses_overrides_the_report_cannot_follow(monkeypatch, capsys, tmp_path, opts, message):
     import importlib.util

@@ -36,7 +36,7 @@ def _error(check, cfg) -> str:
 def test_the_shipped_defaults_pass(tmp_path):
     import os
 
-    cfg = _cfg(tmp_path)
+    cfg = _cfg(tmp_path, "MODEL.META_ARCHITECTURE", "PedestrianRCNN")
     check_config(cfg)
     check_reploss_config(cfg)
     # OPL's checks read the levels of its own backbone (Detectron2's default C4 ResNet gives res4 only)

@@ -167,6 +167,15 @@ def check_opl_config(cfg: CN) -> None:
         "REP_POS_IOU": unit, "SCORE_THRESH_TEST": unit, "TOPK_CANDIDATES_TEST": number_in(1),
         "NMS_THRESH_TEST": unit, "BBOX_PRED_BIAS": number_in(),
     })
+    from detectron2.modeling import META_ARCH_REGISTRY
+
+    from .meta_arch import OPL
+
+    arch = cfg.MODEL.META_ARCHITECTURE  # e.g. RetinaNet: trained on pedet's data without the MODEL.OPL keys, in silence
+    if arch in META_ARCH_REGISTRY and not issubclass(META_ARCH_REGISTRY.get(arch), OPL):
+        raise config_error("MODEL.META_ARCHITECTURE", arch, "must be OPL (or a subclass): this project's model; "
+                           "Detectron2's detectors do not split off the ignore boxes that pedet's mapper passes as "
+                           "gt_classes -1")
     features = list(o.IN_FEATURES)
     levels = ("p2", "p3", "p4", "p5", "p6", "p7")
     if not features or any(f not in levels for f in features):

@@ -73,6 +73,8 @@ def check_reploss_config(cfg: CN) -> None:
                               check_numbers, check_rules, config_error, number_in, one_of)
     from pedet.layers.repulsion import REP_BOX_PAIRINGS
 
+    from .meta_arch import PedestrianRCNN
+
     unit, non_negative = number_in(0.0, 1.0), number_in(0.0)
     check_rules(cfg.MODEL.REPLOSS, "MODEL.REPLOSS", {
         "ALPHA": non_negative, "BETA": non_negative, "SIGMA_GT": unit, "SIGMA_BOX": unit,
@@ -85,7 +87,8 @@ def check_reploss_config(cfg: CN) -> None:
                                                          "BATCH_SIZE_PER_IMAGE": number_in(1),
                                                          "POSITIVE_FRACTION": unit})
     # Faster R-CNN keys that Detectron2 asserts on deep inside (no key named), fails on after the first step, or
-    # trains nonsense with in silence (no sampled proposal, one proposal per image, a box head without features)
+    # trains nonsense with in silence (no sampled proposal, one proposal per image, a box head without features);
+    # POOLER_SAMPLING_RATIO <= 0 is ROIAlign's adaptive sampling (legal)
     box_losses = one_of("smooth_l1", "giou", "diou", "ciou")  # detectron2's box-regression losses
     check_rules(cfg.MODEL.RPN, "MODEL.RPN", {
         "BATCH_SIZE_PER_IMAGE": number_in(1), "POSITIVE_FRACTION": unit, "NMS_THRESH": unit,
@@ -94,7 +97,7 @@ def check_reploss_config(cfg: CN) -> None:
         "LOSS_WEIGHT": non_negative, "BBOX_REG_LOSS_WEIGHT": non_negative,  # a negative weight: gradient ascent
     })
     check_rules(cfg.MODEL.ROI_BOX_HEAD, "MODEL.ROI_BOX_HEAD", {
-        "POOLER_RESOLUTION": number_in(1), "POOLER_SAMPLING_RATIO": number_in(0), "BBOX_REG_LOSS_TYPE": box_losses,
+        "POOLER_RESOLUTION": number_in(1), "POOLER_SAMPLING_RATIO": number_in(), "BBOX_REG_LOSS_TYPE": box_losses,
         "BBOX_REG_LOSS_WEIGHT": non_negative, "NUM_CONV": number_in(0), "NUM_FC": number_in(0),  # -1 = 0 layers
         "CONV_DIM": number_in(0), "FC_DIM": number_in(0),
     })
@@ -130,6 +133,12 @@ def check_reploss_config(cfg: CN) -> None:
     if name in PROPOSAL_GENERATOR_REGISTRY and issubclass(PROPOSAL_GENERATOR_REGISTRY.get(name), RRPN):
         raise config_error("MODEL.PROPOSAL_GENERATOR.NAME", name, "rotated proposals: the pedestrian boxes are "
                                                                   "axis-aligned (RPN / PedestrianRPN)")
+    from detectron2.modeling.anchor_generator import ANCHOR_GENERATOR_REGISTRY, RotatedAnchorGenerator
+
+    name = cfg.MODEL.ANCHOR_GENERATOR.NAME  # rotated anchors failed at the first step with a bare assert on a shape
+    if name in ANCHOR_GENERATOR_REGISTRY and issubclass(ANCHOR_GENERATOR_REGISTRY.get(name), RotatedAnchorGenerator):
+        raise config_error("MODEL.ANCHOR_GENERATOR.NAME", name, "rotated anchors: the pedestrian boxes are "
+                                                                "axis-aligned (DefaultAnchorGenerator)")
     for key in ("MASK_ON", "KEYPOINT_ON"):  # the pedestrian data sets have boxes only
         if cfg.MODEL[key]:
             raise config_error(f"MODEL.{key}", True, "the pedestrian data sets have no masks or keypoints")
@@ -154,5 +163,10 @@ def check_reploss_config(cfg: CN) -> None:
                 raise config_error(key, name, f"INPUT.IGNORE_MODE exclude_bg needs {base.__name__} (or a subclass)")
     if cfg.TEST.AUG.ENABLED:
         raise config_error("TEST.AUG.ENABLED", True, "test-time augmentation is not implemented in this train_net.py")
+    if arch is not None and not issubclass(arch, PedestrianRCNN):
+        # GeneralizedRCNN's RPN trained the ignore boxes as persons in silence; ProposalNetwork failed at evaluation
+        raise config_error("MODEL.META_ARCHITECTURE", cfg.MODEL.META_ARCHITECTURE, "must be PedestrianRCNN (or a "
+                           "subclass): pedet's mapper passes the ignore boxes as gt_classes -1, and only it keeps them "
+                           "out of the RPN and ROI matchers")
     if built is not None:  # what remains: parts Detectron2 refuses to combine
         check_model_builds(cfg, built)
