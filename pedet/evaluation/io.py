@@ -1026,6 +1026,15 @@ def read_coco_gt(
                 seen[a["id"]] = a["image_id"]
     if not require_labels:
         _announce_defaults(anns, where)
+    # pedet's loaders need every image's size (Detectron2 checks the decoded image against it); the protocols do
+    # not, so a file without it is still evaluated, but a box entirely outside its image can then not be found (and
+    # stays regular ground truth that no detection matches): say so, counted, for the images with boxes
+    unsized = sorted({int(i) for i in img if "width" not in images[i] or "height" not in images[i]})
+    if unsized:
+        warnings.warn(f"{where}: {len(unsized)} of {len(images)} image(s) with annotations have no 'width' / "
+                      "'height': their boxes are not checked against the image (one entirely outside it stays regular "
+                      f"ground truth; pedet's data loaders need both); first: image {images[unsized[0]]['id']!r}",
+                      EvalInputWarning, stacklevel=2)
     boxes_a = _as_boxes([r[0] for r in rows], where)
     vis_a = _as_boxes(
         [r[1] if r[1] is not None else (no_vis if missing_vis == "zeros" else r[0]) for r in rows], where
