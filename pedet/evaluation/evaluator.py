@@ -52,7 +52,8 @@ class MissRateEvaluator(DatasetEvaluator):
         protocol: "crowdhuman" | "citypersons" | "caltech"; None = ``MetadataCatalog.get(name).evaluator_type``.
         setups: CityPersons / Caltech subsets (None = protocol default).
         mode: CityPersons "official" | "matlab".  box: CrowdHuman "full" | "visible".
-        compute_ji: CrowdHuman JI on/off.  resize_dets: Caltech detection squarify on/off.
+        compute_ji: CrowdHuman JI on/off.  resize_dets: Caltech detection squarify on/off (False with another
+            protocol has no effect: a warning says so once, when the evaluator is built).
         plot: write the MR-FPPI PNG.  error_analysis_fppi: FPPI of the RepLoss §3.2 breakdown in metrics.json
             (None: off).
         person_class: the predicted class index that means "person" (thing_classes == ["person"] -> 0).
@@ -92,6 +93,13 @@ class MissRateEvaluator(DatasetEvaluator):
         for key, value in flags.items():  # "no", "false" or 0.0 as a truth value would silently mean the opposite
             if not isinstance(value, (bool, np.bool_)):
                 raise ValueError(f"MissRateEvaluator: {key} must be True or False, got {value!r}")
+        # JI is a CrowdHuman metric and the detection squarify a Caltech rule: turned off for another protocol they
+        # change nothing (that protocol never computes them), which the config's JI_ON = False may well mean; say so
+        # once rather than fail (the command rejects --no-ji / --no-det-resize there, as its options are explicit)
+        for key, value, applies in (("compute_ji", compute_ji, "crowdhuman"), ("resize_dets", resize_dets, "caltech")):
+            if not value and self._protocol != applies:
+                logger.warning(f"MissRateEvaluator: {key}=False applies to {applies} only; protocol "
+                               f"{self._protocol!r} never computes it, so the setting has no effect")
         if output_dir and os.path.exists(output_dir) and not os.path.isdir(output_dir):  # not after a whole pass
             raise ValueError(f"MissRateEvaluator: output_dir '{output_dir}' exists and is not a folder")
         if output_dir and file_in_the_way(output_dir):
