@@ -629,6 +629,11 @@ def _numeric(rows: list, per_row: int) -> np.ndarray | None:
         arr = np.array(rows)
     except (TypeError, ValueError):  # ragged
         return None
+    if arr.size and arr.dtype.kind == "O" and all(_is_number(x) for r in rows for x in (r if per_row else [r])):
+        try:  # an integer beyond 64 bits (10**20 px, a legal JSON number) makes an object array: as a float
+            arr = np.array(rows, dtype=np.float64)
+        except (TypeError, ValueError, OverflowError):  # ragged, or too large for a float (named by _bad_number)
+            return None
     if arr.size and arr.dtype.kind not in "iuf":  # strings, null, objects, booleans
         return None
     if per_row and len(rows) and (arr.ndim != 2 or arr.shape[1] != per_row):  # also [[], []]: shape (2, 0)

@@ -2,6 +2,7 @@
 Seventh bad-input trial of the evaluation side (issue 11): MissRateEvaluator settings that a protocol never uses
 (compute_ji=False outside CrowdHuman, resize_dets=False outside Caltech) were accepted without a word.
 """
+import json
 import logging
 
 import pytest
@@ -29,3 +30,33 @@ def test_a_setting_the_protocol_never_uses_is_announced_once(protocol, key, appl
         MissRateEvaluator(f"_seventh_{protocol}", distributed=False)  # the defaults: nothing to say
         MissRateEvaluator(f"_seventh_{protocol}", distributed=False, **{key: False}, protocol=applies)
     assert caplog.records == []
+
+
+@pytest.mark.parametrize("side, key", [("gt", "fbox"), ("gt", "vbox"), ("dt", "box")])
+def test_a_box_value_beyond_64_bit_integers_is_read_as_the_float_it_is(tmp_path, capsys, side, key):
+    """
+    Before (GT): "could not evaluate ...: TypeError: object of type 'NoneType' has no len()" for an fbox, and a vbox
+    silently replaced by the fbox: 10**20, a legal JSON number, made numpy build an object array that the reader took
+    for a non-number, yet no box was found wrong.
+    """
+    from pedet.evaluation.__main__ import main
+    from pedet.evaluation.io import read_crowdhuman_gt
+
+    outputs = []
+    for big in (10 ** 20, 1e20):  # the integer and the float literal must read alike
+        box = [10, 10, 20, 40]
+        gt_box = dict(tag="person", fbox=box, vbox=[10, 10, 20, big] if key != "box" else box)
+        if key == "fbox":
+            gt_box["fbox"] = [10, 10, 20, big]
+        dt_box = {"box": [10, 10, 20, big] if side == "dt" else box, "score": 0.5, "tag": 1}
+        (tmp_path / "gt.odgt").write_text(json.dumps({"ID": "a", "width": 100, "height": 80, "gtboxes": [gt_box]}))
+        (tmp_path / "dt.odgt").write_text(json.dumps({"ID": "a", "dtboxes": [dt_box, dict(dt_box, box=box)]}))
+        assert main(["--protocol", "crowdhuman", "--gt", str(tmp_path / "gt.odgt"), "--dt",
+                     str(tmp_path / "dt.odgt")]) == 0
+        out, err = capsys.readouterr()
+        assert err == ""
+        outputs.append(out)
+        gt = read_crowdhuman_gt(str(tmp_path / "gt.odgt"))  # the visible box was silently replaced by the full box
+        assert gt.boxes[0].tolist() == [10, 10, 20, 1e20 if key == "fbox" else 40]
+        assert gt.vis_boxes[0].tolist() == [10, 10, 20, 1e20 if key != "box" else 40]
+    assert outputs[0] == outputs[1]
