@@ -1,10 +1,13 @@
 """
 Seventh bad-input trial of the evaluation side (issue 11): MissRateEvaluator settings that a protocol never uses
-(compute_ji=False outside CrowdHuman, resize_dets=False outside Caltech) were accepted without a word.
+(compute_ji=False outside CrowdHuman, resize_dets=False outside Caltech) were accepted without a word; setups given
+as a generator were used up by the argument checks (every default subset was evaluated instead); numpy numbers for
+person_class / error_analysis_fppi were refused as "not an integer"; an odgt box value of 10**20 was not read.
 """
 import json
 import logging
 
+import numpy as np
 import pytest
 
 from .d2_fixtures import register
@@ -60,3 +63,32 @@ def test_a_box_value_beyond_64_bit_integers_is_read_as_the_float_it_is(tmp_path,
         assert gt.boxes[0].tolist() == [10, 10, 20, 1e20 if key == "fbox" else 40]
         assert gt.vis_boxes[0].tolist() == [10, 10, 20, 1e20 if key != "box" else 40]
     assert outputs[0] == outputs[1]
+
+
+def test_setups_given_as_a_generator_evaluate_those_subsets_only():
+    from pedet.evaluation import MissRateEvaluator
+
+    register("_seventh_generator", "citypersons")
+    ev = MissRateEvaluator("_seventh_generator", distributed=False, setups=(s for s in ["Reasonable", "Heavy"]))
+    ev.reset()
+    assert list(ev.evaluate()["citypersons"]) == ["Reasonable", "Heavy"]
+
+
+def test_numpy_numbers_are_accepted_as_arguments(tmp_path):
+    """Before: "person_class must be a class index (an integer >= 0), got np.int64(0)" (likewise np.float32 FPPI)."""
+    from pedet.evaluation import MissRateEvaluator
+
+    from .d2_fixtures import NUM_IMAGES, fake_outputs
+
+    register("_seventh_numpy", "crowdhuman")
+    results, files = [], []
+    for i, (person_class, fppi) in enumerate([(0, 0.5), (np.int64(0), np.float32(0.5))]):
+        ev = MissRateEvaluator("_seventh_numpy", output_dir=str(tmp_path / str(i)), distributed=False,
+                               person_class=person_class, error_analysis_fppi=fppi, plot=False)
+        ev.reset()
+        for k in range(NUM_IMAGES):
+            ev.process([{"image_id": f"img{k}"}], [fake_outputs(k, n_extra=5)])
+        results.append(ev.evaluate())
+        files.append(json.loads((tmp_path / str(i) / "metrics.json").read_text()))
+    assert results[0] == results[1]
+    assert files[0] == files[1]
