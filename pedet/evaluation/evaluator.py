@@ -216,7 +216,8 @@ def _check_arguments(protocol: str, setups, mode: str, box: str, error_analysis_
     ValueError for an argument the protocol would reject or silently ignore, raised when the evaluator is built
     (as the command's option checks), not after an inference pass over the whole data set.
     """
-    if isinstance(person_class, (bool, np.bool_)) or not isinstance(person_class, (int, np.integer)) or person_class < 0:
+    if (isinstance(person_class, (bool, np.bool_)) or not isinstance(person_class, (int, np.integer))
+            or person_class < 0):
         raise ValueError(f"MissRateEvaluator: person_class must be a class index (an integer >= 0), got "
                          f"{person_class!r}")
     if mode not in ("official", "matlab"):
