@@ -767,7 +767,8 @@ def read_crowdhuman_dt(path_or_records: str | list, gt: GroundTruthSet) -> Detec
         img_id = rec["ID"]
         i = index.get(img_id, by_name.get(str(img_id)))  # a GT ID 7 and pedet's predictions.odgt "7" (the loader's)
         if i is None:
-            raise EvalInputError(f"{where}: image id {_short(img_id)} is not in the ground truth")
+            raise EvalInputError(f"{where}: image id {_short(img_id)} is not in the ground truth"
+                                 + _unicode_hint(img_id, by_name))
         if i in seen:
             raise EvalInputError(f"{where}: duplicate image id {_short(img_id)}")
         seen.add(i)
@@ -794,6 +795,21 @@ def read_crowdhuman_dt(path_or_records: str | list, gt: GroundTruthSet) -> Detec
     for rec, where in zip(records, wheres):
         line_of[index.get(rec["ID"], by_name.get(str(rec["ID"])))] = where
     return _detections_from_index(gt, img, allr[:, :4], allr[:, 4], "crowdhuman dt", line_of)
+
+
+def _unicode_hint(image_id, by_name: dict) -> str:
+    """
+    For an unknown string id that looks like a ground-truth id: the hint that they differ only in Unicode
+    normalization (e.g. "ä" as one code point or as "a" + a combining diaeresis, as macOS file names have it).
+    """
+    if not isinstance(image_id, str) or image_id.isascii():
+        return ""
+    import unicodedata
+
+    key = unicodedata.normalize("NFC", image_id)
+    same = next((k for k in by_name if not k.isascii() and unicodedata.normalize("NFC", k) == key), None)
+    return "" if same is None else (f" (the ground truth's {_short(same)} looks the same but is written with other "
+                                    "Unicode code points: normalize both files' ids, e.g. to NFC)")
 
 
 # ---------------------------------------------------------------------------------------- COCO-style JSON files

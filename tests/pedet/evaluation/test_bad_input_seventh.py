@@ -92,3 +92,16 @@ def test_numpy_numbers_are_accepted_as_arguments(tmp_path):
         files.append(json.loads((tmp_path / str(i) / "metrics.json").read_text()))
     assert results[0] == results[1]
     assert files[0] == files[1]
+
+
+def test_an_id_that_differs_only_in_unicode_normalization_is_named_as_such(tmp_path, capsys):
+    """Before: "image id 'ä.jpg' is not in the ground truth" while the ground truth showed the same 'ä.jpg'."""
+    from pedet.evaluation.__main__ import main
+
+    (tmp_path / "gt.odgt").write_text(json.dumps({"ID": "\u00e4", "gtboxes": []}) + "\n", encoding="utf-8")
+    (tmp_path / "dt.odgt").write_text(json.dumps({"ID": "a\u0308", "dtboxes": []}) + "\n", encoding="utf-8")
+    assert main(["--protocol", "crowdhuman", "--gt", str(tmp_path / "gt.odgt"), "--dt", str(tmp_path / "dt.odgt")]) == 1
+    assert capsys.readouterr().err == (
+        f"error: {tmp_path / 'dt.odgt'}: line 1 (image 'a\u0308'): image id 'a\u0308' is not in the ground truth (the "
+        "ground truth's '\u00e4' looks the same but is written with other Unicode code points: normalize both files' "
+        "ids, e.g. to NFC)\n")
