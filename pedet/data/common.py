@@ -542,11 +542,17 @@ def load_coco_style_json(
                                                     require_categories=require_categories)
     ids = UniqueImageIds()
     records: dict[Any, dict] = {}
+    files: dict[str, str] = {}  # image path -> the entry that named it first
     for i, img in enumerate(images):
         where = f"{json_file}: images[{i}]"
         image_id, height, width, _ = coco_image(img, where)
         ids.add(image_id, where)
         file_name = image_path(image_root, img)
+        first = files.setdefault(os.path.normpath(file_name), f"images[{i}] (id {image_id!r})")
+        if first != f"images[{i}] (id {image_id!r})":  # one picture, two records: each would hold part of its boxes
+            raise DatasetFormatError(
+                f"{where} (id {image_id!r}): image file '{file_name}' is also the file of {first}; one image needs "
+                "one entry")
         check_image_size(file_name, height, width, f"{where} (id {image_id!r})")
         records[image_id] = {"file_name": file_name, "image_id": image_id, "height": height, "width": width,
                              "annotations": []}

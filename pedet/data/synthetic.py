@@ -867,8 +867,27 @@ def generate_synthetic_crowd(out_dir: str, split: str = "train", spec: SplitSpec
             # temporaries were removed above, once (not one folder listing per image)
             atomic_write(os.path.join(image_dir, f"{image_id}.jpg"), jpeg, fsync=False, remove_stale=False)
             odgt.write(line + "\n")
+    _remove_surplus_images(image_dir, id_prefix, spec.num_images)
     atomic_write_json(_meta_path(out_dir, split), _expected_meta(spec, id_prefix), indent=1)
     return odgt_file
+
+
+def _remove_surplus_images(image_dir: str, id_prefix: str, num_images: int) -> None:
+    """
+    Remove the images f"{id_prefix}{i:06d}.jpg" with i >= num_images: left by an earlier generation of this split
+    with more images, they are in no annotation file but would still be found in Images/ (e.g. by a folder-based
+    demo or a count of the files). Only names this split's generator writes are touched; other files stay.
+    """
+    pattern = re.compile(re.escape(id_prefix) + r"(\d{6,})\.jpg")
+    removed = 0
+    for name in os.listdir(image_dir):
+        m = pattern.fullmatch(name)
+        if m and int(m.group(1)) >= num_images and name == f"{id_prefix}{int(m.group(1)):06d}.jpg":
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(image_dir, name))
+                removed += 1
+    if removed:
+        logger.info(f"{image_dir}: removed {removed} image(s) of an earlier, larger generation of this split")
 
 
 def _foreign_image_id(odgt_file: str, id_prefix: str, meta_file: str) -> str | None:

@@ -23,10 +23,12 @@ import math
 import os
 
 import numpy as np
+import torch
 
 import pedet  # noqa: F401  (Pillow alias before any detectron2.data import)
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator
+from detectron2.structures import Boxes
 from detectron2.utils import comm
 
 from pedet.config import add_miss_rate_config  # noqa: F401  (re-exported: TEST.MISS_RATE keys)
@@ -52,7 +54,8 @@ class MissRateEvaluator(DatasetEvaluator):
         protocol: "crowdhuman" | "citypersons" | "caltech"; None = ``MetadataCatalog.get(name).evaluator_type``.
         setups: CityPersons / Caltech subsets (None = protocol default).
         mode: CityPersons "official" | "matlab".  box: CrowdHuman "full" | "visible".
-        compute_ji: CrowdHuman JI on/off.  resize_dets: Caltech detection squarify on/off.
+        compute_ji: CrowdHuman JI on/off.  resize_dets: Caltech detection squarify on/off (False with another
+            protocol has no effect: a warning says so once, when the evaluator is built).
         plot: write the MR-FPPI PNG.  error_analysis_fppi: FPPI of the RepLoss §3.2 breakdown in metrics.json
             (None: off).
         person_class: the predicted class index that means "person" (thing_classes == ["person"] -> 0).
@@ -87,11 +90,20 @@ class MissRateEvaluator(DatasetEvaluator):
                 f"MissRateEvaluator: dataset '{dataset_name}' has evaluator_type {self._protocol!r}; pass protocol= "
                 f"one of {PROTOCOLS}"
             )
+        if setups is not None and not isinstance(setups, str):  # a generator would be used up by the checks below
+            setups = list(setups)  # (and the evaluation would then silently run every default subset)
         _check_arguments(self._protocol, setups, mode, box, error_analysis_fppi, person_class)
         flags = {"distributed": distributed, "compute_ji": compute_ji, "resize_dets": resize_dets, "plot": plot}
         for key, value in flags.items():  # "no", "false" or 0.0 as a truth value would silently mean the opposite
             if not isinstance(value, (bool, np.bool_)):
                 raise ValueError(f"MissRateEvaluator: {key} must be True or False, got {value!r}")
+        # JI is a CrowdHuman metric and the detection squarify a Caltech rule: turned off for another protocol they
+        # change nothing (that protocol never computes them), which the config's JI_ON = False may well mean; say so
+        # once rather than fail (the command rejects --no-ji / --no-det-resize there, as its options are explicit)
+        for key, value, applies in (("compute_ji", compute_ji, "crowdhuman"), ("resize_dets", resize_dets, "caltech")):
+            if not value and self._protocol != applies:
+                logger.warning(f"MissRateEvaluator: {key}=False applies to {applies} only; protocol "
+                               f"{self._protocol!r} never computes it, so the setting has no effect")
         if output_dir and os.path.exists(output_dir) and not os.path.isdir(output_dir):  # not after a whole pass
             raise ValueError(f"MissRateEvaluator: output_dir '{output_dir}' exists and is not a folder")
         if output_dir and file_in_the_way(output_dir):
@@ -103,8 +115,8 @@ class MissRateEvaluator(DatasetEvaluator):
         self._compute_ji = compute_ji
         self._resize_dets = resize_dets
         self._plot = plot
-        self._error_fppi = error_analysis_fppi
-        self._person_class = person_class
+        self._error_fppi = None if error_analysis_fppi is None else float(error_analysis_fppi)  # numpy -> Python
+        self._person_class = int(person_class)
         self.reset()
 
     def reset(self):
@@ -124,6 +136,11 @@ class MissRateEvaluator(DatasetEvaluator):
                 raise EvalInputError(f"MissRateEvaluator: the output for image {inp.get('image_id')!r} has no "
                                      "'instances' with pred_boxes and scores (a detection model's output is needed)")
             inst = out["instances"].to("cpu")
+            if not isinstance(inst.pred_boxes, Boxes) or not isinstance(inst.scores, torch.Tensor):
+                raise EvalInputError(f"MissRateEvaluator: the output for image {inp['image_id']!r} has pred_boxes of "
+                                     f"type {type(inst.pred_boxes).__name__} and scores of type "
+                                     f"{type(inst.scores).__name__}; a detection model's output has Boxes (XYXY_ABS) "
+                                     "and a Tensor")
             if inst.pred_boxes.tensor.shape[-1] != 4:  # reshape(-1, 4) would silently cut (N, 5) rotated boxes
                 raise EvalInputError(f"MissRateEvaluator: the output for image {inp['image_id']!r} has boxes of "
                                      f"{inst.pred_boxes.tensor.shape[-1]} values (rotated boxes?); the miss-rate "
@@ -199,7 +216,8 @@ def _check_arguments(protocol: str, setups, mode: str, box: str, error_analysis_
     ValueError for an argument the protocol would reject or silently ignore, raised when the evaluator is built
     (as the command's option checks), not after an inference pass over the whole data set.
     """
-    if isinstance(person_class, bool) or not isinstance(person_class, int) or person_class < 0:
+    if (isinstance(person_class, (bool, np.bool_)) or not isinstance(person_class, (int, np.integer))
+            or person_class < 0):
         raise ValueError(f"MissRateEvaluator: person_class must be a class index (an integer >= 0), got "
                          f"{person_class!r}")
     if mode not in ("official", "matlab"):
@@ -222,8 +240,8 @@ def _check_arguments(protocol: str, setups, mode: str, box: str, error_analysis_
         names = [parse_setup(s, known).name if isinstance(s, str) else s.name for s in setups]
         if len(set(names)) != len(names):
             raise ValueError(f"MissRateEvaluator: setups name a subset twice: {names}")
-    if error_analysis_fppi is not None and not (isinstance(error_analysis_fppi, (int, float))
-                                                and not isinstance(error_analysis_fppi, bool)
+    if error_analysis_fppi is not None and not (isinstance(error_analysis_fppi, (int, float, np.integer, np.floating))
+                                                and not isinstance(error_analysis_fppi, (bool, np.bool_))
                                                 and math.isfinite(error_analysis_fppi) and error_analysis_fppi > 0):
         raise ValueError(f"MissRateEvaluator: error_analysis_fppi must be a positive finite FPPI (e.g. 0.1) or None, "
                          f"got {error_analysis_fppi!r}")

@@ -198,18 +198,26 @@ class DetectionSet:
         return np.repeat(np.arange(self.offsets.shape[0] - 1), np.diff(self.offsets))
 
 
-def _check_boxes(boxes: np.ndarray, what: str, image_ids: Sequence, image_of: np.ndarray) -> None:
-    """Raise EvalInputError naming the first image whose boxes hold NaN/inf or a negative width/height."""
-    bad = ~np.isfinite(boxes).all(axis=1)
-    if bad.any():
+def _check_boxes(boxes: np.ndarray, what: str, image_ids: Sequence, image_of: np.ndarray,
+                 wheres: Sequence | None = None, key: str = "box") -> None:
+    """
+    Raise EvalInputError naming the first image whose boxes hold NaN/inf or a negative width/height.
+    wheres: per image, the record it was read from ("FILE: line K (image ID)"), or None where unknown; where given,
+    the error names that record and the box's place in it (e.g. "gtboxes 2") instead of `what` and the image id.
+    """
+    for bad, problem in ((~np.isfinite(boxes).all(axis=1), "non-finite box"),
+                         ((boxes[:, 2] < 0) | (boxes[:, 3] < 0), "negative-size box")):
+        if not bad.any():
+            continue
         i = int(np.flatnonzero(bad)[0])
-        raise EvalInputError(f"{what}: non-finite box {boxes[i].tolist()} in image {image_ids[image_of[i]]!r}")
-    neg = (boxes[:, 2] < 0) | (boxes[:, 3] < 0)
-    if neg.any():
-        i = int(np.flatnonzero(neg)[0])
-        raise EvalInputError(
-            f"{what}: negative-size box {boxes[i].tolist()} (XYWH) in image {image_ids[image_of[i]]!r}"
-        )
+        img = int(image_of[i])
+        xywh = " (XYWH)" if problem.startswith("negative") else ""
+        where = wheres[img] if wheres is not None else None
+        if where is None:
+            raise EvalInputError(f"{what}: {problem} {boxes[i].tolist()}{xywh} in image {image_ids[img]!r}")
+        k = int((image_of[:i] == img).sum())  # the box's place in its record
+        place = key.format(k) if "{}" in key else f"{key} {k}"  # e.g. "gtboxes 2 'fbox'" or "dtboxes 2"
+        raise EvalInputError(f"{where}: {place}: {problem} {boxes[i].tolist()}{xywh}")
 
 
 def _as_boxes(rows: list, what: str) -> np.ndarray:
@@ -237,6 +245,8 @@ def build_ground_truth(
     labels: Sequence[str] | None = None,
     image_width: Sequence[float] | None = None,
     image_height: Sequence[float] | None = None,
+    wheres: Sequence[str] | None = None,
+    box_keys: tuple[str, str] = ("box", "visible box"),
 ) -> GroundTruthSet:
     """
     Validate and pack ground truth given per box (concatenated over images in ``image_ids`` order).
@@ -247,6 +257,8 @@ def build_ground_truth(
         heights: (G,) or None (= boxes[:, 3]).  vis_ratios: (G,) or None (= area(vis) / area(full), 1 if area 0).
         ignore: (G,) bool-like or None (= all False).  ann_ids: (G,) or None (= 1..G).
         labels: (G,) strings or None.  image_width/height: (I,) or None (NaN = unknown).
+        wheres: (I,) the record each image was read from (errors about a box then name it), or None.
+        box_keys: the names of the full and the visible box in those records (e.g. "gtboxes" and "gtboxes"/"vbox").
     Raises:
         EvalInputError: duplicate image id, non-finite value, negative box size, inconsistent lengths.
     """
@@ -271,9 +283,9 @@ def build_ground_truth(
     if boxes.shape[0] != n:
         raise EvalInputError(f"ground truth: {boxes.shape[0]} boxes for {n} counted")
     image_of = np.repeat(np.arange(n_img), counts)
-    _check_boxes(boxes, "ground truth", image_ids, image_of)
+    _check_boxes(boxes, "ground truth", image_ids, image_of, wheres, box_keys[0])
     vis = boxes.copy() if vis_boxes is None else np.asarray(vis_boxes, dtype=np.float64).reshape(-1, 4)
-    _check_boxes(vis, "ground truth visible box", image_ids, image_of)
+    _check_boxes(vis, "ground truth visible box", image_ids, image_of, wheres, box_keys[1])
     h = boxes[:, 3].copy() if heights is None else np.asarray(heights, dtype=np.float64).reshape(-1)
     if vis_ratios is None:
         full_area = boxes[:, 2] * boxes[:, 3]
@@ -326,15 +338,21 @@ def build_detections(
 
 
 def _detections_from_index(
-    gt: GroundTruthSet, img: np.ndarray, boxes: np.ndarray, scores, what: str
+    gt: GroundTruthSet, img: np.ndarray, boxes: np.ndarray, scores, what: str, wheres: Sequence | None = None
 ) -> DetectionSet:
-    """Validate and group detections given their (D,) image index into ``gt``."""
+    """
+    Validate and group detections given their (D,) image index into ``gt``; wheres: per GT image, the record its
+    detections were read from (or None), named by errors about a box.
+    """
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
     if boxes.shape[0] != img.shape[0] or scores.shape[0] != img.shape[0]:
         raise EvalInputError(f"{what}: {img.shape[0]} image ids, {boxes.shape[0]} boxes, {scores.shape[0]} scores")
-    _check_boxes(boxes, what, gt.image_ids, img)
+    _check_boxes(boxes, what, gt.image_ids, img, wheres, "dtboxes")
     if not np.isfinite(scores).all():
         i = int(np.flatnonzero(~np.isfinite(scores))[0])
+        if wheres is not None and wheres[img[i]] is not None:
+            raise EvalInputError(f"{wheres[img[i]]}: dtboxes {int((img[:i] == img[i]).sum())}: non-finite score "
+                                 f"{scores[i]}")
         raise EvalInputError(f"{what}: non-finite score {scores[i]} in image {gt.image_ids[img[i]]!r}")
     offsets = np.zeros(gt.num_images + 1, dtype=np.int64)
     np.cumsum(np.bincount(img, minlength=gt.num_images), out=offsets[1:])
@@ -611,6 +629,11 @@ def _numeric(rows: list, per_row: int) -> np.ndarray | None:
         arr = np.array(rows)
     except (TypeError, ValueError):  # ragged
         return None
+    if arr.size and arr.dtype.kind == "O" and all(_is_number(x) for r in rows for x in (r if per_row else [r])):
+        try:  # an integer beyond 64 bits (10**20 px, a legal JSON number) makes an object array: as a float
+            arr = np.array(rows, dtype=np.float64)
+        except (TypeError, ValueError, OverflowError):  # ragged, or too large for a float (named by _bad_number)
+            return None
     if arr.size and arr.dtype.kind not in "iuf":  # strings, null, objects, booleans
         return None
     if per_row and len(rows) and (arr.ndim != 2 or arr.shape[1] != per_row):  # also [[], []]: shape (2, 0)
@@ -674,7 +697,8 @@ def read_crowdhuman_gt(path_or_records: str | list, box_key: str = "fbox") -> Gr
                              + ([_bad_box(b[other], f"{where}: gtboxes {k}", other)] if other in b else []))
     return build_ground_truth(
         ids, counts, boxes_a, vis_boxes=vis_a, ignore=np.asarray(ign, dtype=bool),
-        image_width=widths, image_height=heights,
+        image_width=widths, image_height=heights, wheres=[where for where, _ in items],
+        box_keys=(f"gtboxes {{}} {box_key!r}", f"gtboxes {{}} {other!r}"),
     )
 
 
@@ -743,7 +767,8 @@ def read_crowdhuman_dt(path_or_records: str | list, gt: GroundTruthSet) -> Detec
         img_id = rec["ID"]
         i = index.get(img_id, by_name.get(str(img_id)))  # a GT ID 7 and pedet's predictions.odgt "7" (the loader's)
         if i is None:
-            raise EvalInputError(f"{where}: image id {_short(img_id)} is not in the ground truth")
+            raise EvalInputError(f"{where}: image id {_short(img_id)} is not in the ground truth"
+                                 + _unicode_hint(img_id, by_name))
         if i in seen:
             raise EvalInputError(f"{where}: duplicate image id {_short(img_id)}")
         seen.add(i)
@@ -766,7 +791,25 @@ def read_crowdhuman_dt(path_or_records: str | list, gt: GroundTruthSet) -> Detec
                       EvalInputWarning, stacklevel=2)
     allr = np.concatenate(rows) if rows else np.zeros((0, 5))
     img = np.concatenate(img_of) if img_of else np.zeros(0, dtype=np.int64)
-    return _detections_from_index(gt, img, allr[:, :4], allr[:, 4], "crowdhuman dt")
+    line_of = [None] * gt.num_images  # per GT image, the line of its detections (errors about a box name it)
+    for rec, where in zip(records, wheres):
+        line_of[index.get(rec["ID"], by_name.get(str(rec["ID"])))] = where
+    return _detections_from_index(gt, img, allr[:, :4], allr[:, 4], "crowdhuman dt", line_of)
+
+
+def _unicode_hint(image_id, by_name: dict) -> str:
+    """
+    For an unknown string id that looks like a ground-truth id: the hint that they differ only in Unicode
+    normalization (e.g. "ä" as one code point or as "a" + a combining diaeresis, as macOS file names have it).
+    """
+    if not isinstance(image_id, str) or image_id.isascii():
+        return ""
+    import unicodedata
+
+    key = unicodedata.normalize("NFC", image_id)
+    same = next((k for k in by_name if not k.isascii() and unicodedata.normalize("NFC", k) == key), None)
+    return "" if same is None else (f" (the ground truth's {_short(same)} looks the same but is written with other "
+                                    "Unicode code points: normalize both files' ids, e.g. to NFC)")
 
 
 # ---------------------------------------------------------------------------------------- COCO-style JSON files
@@ -1004,6 +1047,15 @@ def read_coco_gt(
                 seen[a["id"]] = a["image_id"]
     if not require_labels:
         _announce_defaults(anns, where)
+    # pedet's loaders need every image's size (Detectron2 checks the decoded image against it); the protocols do
+    # not, so a file without it is still evaluated, but a box entirely outside its image can then not be found (and
+    # stays regular ground truth that no detection matches): say so, counted, for the images with boxes
+    unsized = sorted({int(i) for i in img if "width" not in images[i] or "height" not in images[i]})
+    if unsized:
+        warnings.warn(f"{where}: {len(unsized)} of {len(images)} image(s) with annotations have no 'width' / "
+                      "'height': their boxes are not checked against the image (one entirely outside it stays regular "
+                      f"ground truth; pedet's data loaders need both); first: image {images[unsized[0]]['id']!r}",
+                      EvalInputWarning, stacklevel=2)
     boxes_a = _as_boxes([r[0] for r in rows], where)
     vis_a = _as_boxes(
         [r[1] if r[1] is not None else (no_vis if missing_vis == "zeros" else r[0]) for r in rows], where

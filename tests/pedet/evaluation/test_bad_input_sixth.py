@@ -74,8 +74,8 @@ def test_negative_width_is_an_error_in_the_command_and_dropped_by_the_loaders(tm
     gt, dt, img = _files(tmp_path, [{"ID": "a", "gtboxes": [PERSON, dict(PERSON, fbox=[50, 10, -20, 40])]}])
     assert evaluate(["--protocol", "crowdhuman", "--gt", gt, "--dt", dt]) == 1
     err = capsys.readouterr().err
-    assert re.fullmatch(rf"error: {re.escape(gt)}: ground truth: negative-size box \[50.0, 10.0, -20.0, 40.0\] "
-                        r"\(XYWH\) in image 'a'\n", err), err
+    assert re.fullmatch(rf"error: {re.escape(gt)}: line 1 \(image 'a'\): gtboxes 1 'fbox': negative-size box "
+                        r"\[50.0, 10.0, -20.0, 40.0\] \(XYWH\)\n", err), err
     with caplog.at_level(logging.WARNING, logger="pedet.data.common"):
         dicts = load_crowdhuman_odgt(gt, img)
     assert [a["bbox"] for a in dicts[0]["annotations"]] == [[10.0, 10.0, 20.0, 40.0]]
@@ -83,7 +83,7 @@ def test_negative_width_is_an_error_in_the_command_and_dropped_by_the_loaders(tm
     # a visible box of negative size: an error here too, visibility 0 in the loaders
     gt, dt, img = _files(tmp_path, [{"ID": "a", "gtboxes": [dict(PERSON, vbox=[10, 10, -5, 30])]}])
     assert evaluate(["--protocol", "crowdhuman", "--gt", gt, "--dt", dt]) == 1
-    assert "ground truth visible box: negative-size box [10.0, 10.0, -5.0, 30.0]" in capsys.readouterr().err
+    assert "line 1 (image 'a'): gtboxes 0 'vbox': negative-size box [10.0, 10.0, -5.0, 30.0]" in capsys.readouterr().err
     assert [a["vis_ratio"] for a in load_crowdhuman_odgt(gt, img)[0]["annotations"]] == [0.0]
 
 

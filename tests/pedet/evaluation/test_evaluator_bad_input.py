@@ -165,6 +165,9 @@ NO_DETECTIONS = "has no 'instances' with pred_boxes and scores"
     ({"sem_seg": torch.zeros(1)}, NO_DETECTIONS), ({"instances": Instances((80, 100))}, NO_DETECTIONS),
     # fifth trial: an IndexError traceback (with pred_classes), or (N, 5) cut into rows of 4 without a word
     (_rotated_output(), r"has boxes of 5 values \(rotated boxes\?\); the miss-rate protocols need axis-aligned"),
+    # seventh trial: "AttributeError: 'Tensor' object has no attribute 'tensor'" (a model that skips Boxes)
+    ({"instances": Instances((80, 100), pred_boxes=torch.tensor([[10.0, 10.0, 30.0, 50.0]]), scores=torch.ones(1))},
+     r"has pred_boxes of type Tensor and scores of type Tensor; a detection model's output has Boxes \(XYXY_ABS\)"),
 ])
 def test_output_without_detections_is_an_error_in_process(output, message):
     _, ev = _evaluator([_record()])
