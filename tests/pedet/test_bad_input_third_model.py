@@ -173,6 +173,14 @@ def _error(check, cfg) -> str:
     (OPL_BASE, ["TEST.PRECISE_BN.ENABLED", "True", "TEST.PRECISE_BN.NUM_ITER", "0"],
      "TEST.PRECISE_BN.NUM_ITER 0: must be >= 1 with TEST.PRECISE_BN.ENABLED"),
     (OPL_BASE, ["TEST.PRECISE_BN.ENABLED", "True", "TEST.PRECISE_BN.NUM_ITER", "-5"], "TEST.PRECISE_BN.NUM_ITER -5"),
+    # sixth trial: an RPN head of zero channels was built and failed at the first step; OPL ignored masks and
+    # keypoints in silence (the RepLoss project refused them)
+    (REPLOSS_BASE, ["MODEL.RPN.CONV_DIMS", "[0]"], "MODEL.RPN.CONV_DIMS [0]: every value must be >= 1 (or -1: the "
+                                                   "input's channels)"),
+    (REPLOSS_BASE, ["MODEL.RPN.CONV_DIMS", "[64, 0]"], "MODEL.RPN.CONV_DIMS [64, 0]: every value must be >= 1"),
+    (OPL_BASE, ["MODEL.MASK_ON", "True"], "MODEL.MASK_ON True: the pedestrian data sets have no masks or keypoints, "
+                                          "and OPL predicts boxes only"),
+    (OPL_BASE, ["MODEL.KEYPOINT_ON", "True"], "MODEL.KEYPOINT_ON True: the pedestrian data sets have no masks"),
 ])
 def test_fresh_config_values_are_named_before_anything_is_built(tmp_path, base, opts, expected):
     msg = _error(_check(base), _cfg(tmp_path, base, *opts))
@@ -245,6 +253,13 @@ def test_random_subset_sampler_needs_its_ratio_key(tmp_path):
     (OPL_BASE, ["TEST.EXPECTED_RESULTS", "[['crowdhuman', 'mMR', 50.0, 100.0]]", "TEST.PRECISE_BN.ENABLED", "True"]),
     (OPL_BASE, ["SOLVER.LR_SCHEDULER_NAME", "WarmupCosineLR", "SOLVER.REFERENCE_WORLD_SIZE", "2", "SOLVER.AMP.ENABLED",
                 "True", "SEED", "-1", "VIS_PERIOD", "-5", "CUDNN_BENCHMARK", "True"]),
+    # sixth trial
+    (REPLOSS_BASE, ["MODEL.RPN.CONV_DIMS", "[-1, 64]"]),  # -1: the input's channels
+    (REPLOSS_BASE, ["MODEL.RPN.CONV_DIMS", "[]", "MODEL.PROPOSAL_GENERATOR.MIN_SIZE", "-1"]),  # no conv; no filter
+    (REPLOSS_BASE, ["MODEL.ROI_HEADS.PROPOSAL_APPEND_GT", "False", "MODEL.ROI_BOX_HEAD.CLS_AGNOSTIC_BBOX_REG", "True"]),
+    (OPL_BASE, ["INPUT.CROP.ENABLED", "True", "INPUT.CROP.TYPE", "relative_range", "INPUT.CROP.SIZE", "[0.9, 0.5]"]),
+    (OPL_BASE, ["DATALOADER.ASPECT_RATIO_GROUPING", "False", "DATALOADER.FILTER_EMPTY_ANNOTATIONS", "False",
+                "MODEL.BACKBONE.FREEZE_AT", "-1", "SOLVER.STEPS", "(100, 200)"]),  # steps past MAX_ITER: a warning
 ])
 def test_values_detectron2_accepts_pass(tmp_path, base, opts):
     _check(base)(_cfg(tmp_path, base, *opts))

@@ -176,6 +176,10 @@ def check_opl_config(cfg: CN) -> None:
         raise config_error("MODEL.META_ARCHITECTURE", arch, "must be OPL (or a subclass): this project's model; "
                            "Detectron2's detectors do not split off the ignore boxes that pedet's mapper passes as "
                            "gt_classes -1")
+    for key in ("MASK_ON", "KEYPOINT_ON"):  # accepted and ignored in silence (the RepLoss project refused them)
+        if cfg.MODEL[key]:
+            raise config_error(f"MODEL.{key}", True, "the pedestrian data sets have no masks or keypoints, and OPL "
+                                                     "predicts boxes only")
     features = list(o.IN_FEATURES)
     levels = ("p2", "p3", "p4", "p5", "p6", "p7")
     if not features or any(f not in levels for f in features):

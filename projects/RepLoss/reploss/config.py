@@ -96,6 +96,10 @@ def check_reploss_config(cfg: CN) -> None:
         "POST_NMS_TOPK_TEST": number_in(1), "BBOX_REG_LOSS_TYPE": box_losses,
         "LOSS_WEIGHT": non_negative, "BBOX_REG_LOSS_WEIGHT": non_negative,  # a negative weight: gradient ascent
     })
+    check_numbers(cfg, ["MODEL.RPN.CONV_DIMS"])
+    conv_dims = list(cfg.MODEL.RPN.CONV_DIMS)  # [0]: a head of zero channels, built, then failed at the first step
+    if any(d != -1 and d < 1 for d in conv_dims):
+        raise config_error("MODEL.RPN.CONV_DIMS", conv_dims, "every value must be >= 1 (or -1: the input's channels)")
     check_rules(cfg.MODEL.ROI_BOX_HEAD, "MODEL.ROI_BOX_HEAD", {
         "POOLER_RESOLUTION": number_in(1), "POOLER_SAMPLING_RATIO": number_in(), "BBOX_REG_LOSS_TYPE": box_losses,
         "BBOX_REG_LOSS_WEIGHT": non_negative, "NUM_CONV": number_in(0), "NUM_FC": number_in(0),  # -1 = 0 layers
