@@ -923,8 +923,12 @@ def set_budget_value(budget: dict, item: str) -> None:
         value = json.loads(text)
     except json.JSONDecodeError:
         value = text
-    if type(value) is not type(node[leaf]) and not (isinstance(value, int) and isinstance(node[leaf], float)):
+    if type(value) is not type(node[leaf]) and not (type(value) is int and isinstance(node[leaf], float)):
         raise ValueError(f"--set {item!r}: {key} is a {type(node[leaf]).__name__}, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):  # JSON's NaN / Infinity
+        raise ValueError(f"--set {item!r}: {key} must be a finite number")
+    if type(value) is int and isinstance(node[leaf], float):  # lr.opl=1: yacs refused the int for SOLVER.BASE_LR
+        value = float(value)
     node[leaf] = value
 
 
@@ -1010,6 +1014,26 @@ def check_probe(parser: argparse.ArgumentParser, args, budget: dict, out: str) -
         register_smoke_sets(os.path.join(out, "smoke_data"))  # the names the checks look up (no file is written)
     probe = " ".join([f"--iters {args.iters}"] * bool(args.iters) + [f"--set {' '.join(args.set)}"] * bool(args.set)
                      + [f"--opts {' '.join(args.opts)}"] * bool(args.opts))
+    # budget settings that only the runs read: a bad one failed after the pretext training or the first run
+    from detectron2.data import DatasetCatalog
+
+    bad_seeds = [s for s in budget["seeds"] if type(s) is not int or not 0 <= s < 2 ** 32]
+    if args.seeds is None and (not budget["seeds"] or bad_seeds):
+        parser.error(f"{probe}: seeds {budget['seeds']}: give at least one, each in [0, 2**32)")
+    if budget["weights"] not in ("", "pretext"):  # was a ValueError traceback from pretext_weights
+        parser.error(f"{probe}: weights {budget['weights']!r}: must be '' (random init) or 'pretext'")
+    try:
+        names = [budget["val"].format(d=d) for d in SETS] + [budget["pretext"]["val"]] * bool(budget["weights"])
+    except (KeyError, IndexError, ValueError) as e:
+        parser.error(f"{probe}: val {budget['val']!r}: a set name with {{d}} for the density ({type(e).__name__} {e})")
+    for name in names:
+        if name not in DatasetCatalog.list():
+            parser.error(f"{probe}: {name}: not a registered data set (see datasets/README.md)")
+    if budget["weights"]:  # the pretext settings, as benchmarks/pretrain_backbone.py checks its own arguments
+        pre = load_script(os.path.join(REPO, "benchmarks", "pretrain_backbone.py"))
+        pre.check_args(SimpleNamespace(error=lambda msg: parser.error(f"{probe}: pretext {msg.lstrip('-')}")),
+                       SimpleNamespace(out="pretext.pkl", train=budget["train"], lr=0.1, seed=0,
+                                       **{k: v for k, v in budget["pretext"].items() if k != "val_crops"}))
     with tempfile.TemporaryDirectory() as tmp:
         for method in args.methods:
             try:
@@ -1071,6 +1095,9 @@ def main(argv=None) -> dict:
     except ValueError as e:
         p.error(str(e))
     out = os.path.abspath(args.out or os.path.join(REPO, "output", f"crowd_quality_{args.budget}"))
+    for option, path in (("--out", out), ("--records", args.records)):  # a file: FileExistsError, or after a run
+        if path and os.path.exists(path) and not os.path.isdir(path):
+            p.error(f"{option} {path}: a file; give a folder")
     if args.opts:
         if len(args.opts) % 2:
             p.error(f"--opts takes KEY VALUE pairs, got an odd count ({len(args.opts)})")

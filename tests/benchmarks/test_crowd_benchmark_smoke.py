@@ -348,11 +348,13 @@ def test_probe_overrides_change_only_the_named_budget_settings(cq):
     cq.set_budget_value(budget, "iters=600")
     assert budget["lr"] == {"opl": 0.04, "reploss": cq.BUDGETS["cpu"]["lr"]["reploss"]} and budget["iters"] == 600
     assert cq.BUDGETS["cpu"]["lr"]["opl"] == 0.02  # the budget itself is untouched
-    cq.set_budget_value(budget, "lr.reploss=1")  # an int where a float is expected is accepted
-    assert budget["lr"]["reploss"] == 1
+    cq.set_budget_value(budget, "lr.reploss=1")  # an int where a float is expected is accepted, as a float
+    assert budget["lr"]["reploss"] == 1 and type(budget["lr"]["reploss"]) is float  # yacs refused the int
     for bad, message in [("lr.fcos=0.1", "no budget setting 'lr.fcos'"), ("iters=many", "iters is a int"),
                          ("iters", "expected KEY=VALUE"), ("iters.x=1", "'iters' is not a group"),
-                         ("seed=1", "no budget setting 'seed'")]:
+                         ("seed=1", "no budget setting 'seed'"),
+                         # sixth bad-input trial: true was taken as an LR of 1.0; NaN reached yacs as a string
+                         ("lr.opl=true", "lr.opl is a float, got True"), ("lr.opl=NaN", "must be a finite number")]:
         with pytest.raises(ValueError, match=message):
             cq.set_budget_value(budget, bad)
 
@@ -366,6 +368,7 @@ def test_probe_config_opts_reach_the_method_config_and_are_refused_where_they_do
     assert (cfg.MODEL.OPL.POTO_ALPHA, plain.MODEL.OPL.POTO_ALPHA) == (0.2, 0.8)
     assert cq.config_digest(cfg, "opl") != cq.config_digest(plain, "opl")
     assert cq._budget_key(budget)["opts"] == ["MODEL.OPL.POTO_ALPHA", "0.2"] and "opts" not in cq._budget_key(cq.BUDGETS["cpu"])
+    (tmp_path / "file.txt").write_text("")
     for argv, message in [(["--opts", "MODEL.OPL.POTO_ALPHA"], "odd count"),
                           (["--methods", "opl_full", "faster_rcnn", "--opts", "MODEL.OPL.POTO_ALPHA", "0.2"],
                            "not applicable to faster_rcnn's config"),
@@ -377,7 +380,15 @@ def test_probe_config_opts_reach_the_method_config_and_are_refused_where_they_do
                           (["--methods", "opl_full", "--set", "warmup=-1"],
                            "--set warmup=-1: opl_full's config: SOLVER.WARMUP_ITERS -1: must be >= 0"),
                           (["--methods", "faster_rcnn", "--opts", "SOLVER.WARMUP_FACTOR", "-1.0"],
-                           "faster_rcnn's config: SOLVER.WARMUP_FACTOR -1.0: must be a finite number >= 0")]:
+                           "faster_rcnn's config: SOLVER.WARMUP_FACTOR -1.0: must be a finite number >= 0"),
+                          # sixth bad-input trial: budget settings only the runs read failed after the pretext
+                          # training (or, for --out a file, with a FileExistsError traceback)
+                          (["--set", "pretext.crop=0"], "--set pretext.crop=0: pretext crop 0: must be >= 1"),
+                          (["--set", "weights=imagenet"], "weights 'imagenet': must be '' (random init) or 'pretext'"),
+                          (["--set", "seeds=[-1]"], "--set seeds=[-1]: seeds [-1]: give at least one, each in"),
+                          (["--set", "val=nosuch_{d}"], "--set val=nosuch_{d}: nosuch_sparse: not a registered data"),
+                          (["--set", "pretext.val=nosuch"], "pretext.val=nosuch: nosuch: not a registered data set"),
+                          (["--out", str(tmp_path / "file.txt")], f"--out {tmp_path / 'file.txt'}: a file; give a")]:
         with pytest.raises(SystemExit):
             cq.main(["--budget", "smoke", "--out", str(tmp_path / "o")] + argv)
         assert message in capsys.readouterr().err
