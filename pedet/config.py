@@ -326,6 +326,9 @@ def _check_resnet_fpn(cfg) -> None:
     stages = ("stem", "res2", "res3", "res4", "res5")
     if not r.OUT_FEATURES or any(f not in stages for f in r.OUT_FEATURES):
         raise config_error("MODEL.RESNETS.OUT_FEATURES", list(r.OUT_FEATURES), f"must be among {', '.join(stages)}")
+    if r.DEPTH >= 50 and len(r.DEFORM_ON_PER_STAGE) < 4:  # indexed per stage: an IndexError without the key
+        raise config_error("MODEL.RESNETS.DEFORM_ON_PER_STAGE", list(r.DEFORM_ON_PER_STAGE),
+                           "needs one value per stage (res2 ... res5: 4)")
     for key, norm in (("MODEL.RESNETS.NORM", r.NORM), ("MODEL.FPN.NORM", fpn.NORM)):
         try:
             get_norm(norm, 64)

@@ -181,6 +181,9 @@ def _error(check, cfg) -> str:
     (OPL_BASE, ["MODEL.MASK_ON", "True"], "MODEL.MASK_ON True: the pedestrian data sets have no masks or keypoints, "
                                           "and OPL predicts boxes only"),
     (OPL_BASE, ["MODEL.KEYPOINT_ON", "True"], "MODEL.KEYPOINT_ON True: the pedestrian data sets have no masks"),
+    # sixth trial: an unclear message ("cannot be built: IndexError list index out of range")
+    (OPL_BASE, ["MODEL.RESNETS.DEFORM_ON_PER_STAGE", "[True]"], "MODEL.RESNETS.DEFORM_ON_PER_STAGE [True]: needs one "
+                                                                "value per stage (res2 ... res5: 4)"),
 ])
 def test_fresh_config_values_are_named_before_anything_is_built(tmp_path, base, opts, expected):
     msg = _error(_check(base), _cfg(tmp_path, base, *opts))
@@ -255,6 +258,7 @@ def test_random_subset_sampler_needs_its_ratio_key(tmp_path):
                 "True", "SEED", "-1", "VIS_PERIOD", "-5", "CUDNN_BENCHMARK", "True"]),
     # sixth trial
     (REPLOSS_BASE, ["MODEL.RPN.CONV_DIMS", "[-1, 64]"]),  # -1: the input's channels
+    (OPL_BASE, ["MODEL.RESNETS.DEFORM_ON_PER_STAGE", "[False, False, False, True, True]"]),  # the 5th is not read
     (REPLOSS_BASE, ["MODEL.RPN.CONV_DIMS", "[]", "MODEL.PROPOSAL_GENERATOR.MIN_SIZE", "-1"]),  # no conv; no filter
     (REPLOSS_BASE, ["MODEL.ROI_HEADS.PROPOSAL_APPEND_GT", "False", "MODEL.ROI_BOX_HEAD.CLS_AGNOSTIC_BBOX_REG", "True"]),
     (OPL_BASE, ["INPUT.CROP.ENABLED", "True", "INPUT.CROP.TYPE", "relative_range", "INPUT.CROP.SIZE", "[0.9, 0.5]"]),
