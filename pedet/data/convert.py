@@ -211,6 +211,10 @@ def coco_to_odgt_lines(coco: dict, coco_file: str = "<coco>", category: Optional
         if person is not None and "category_id" not in ann:  # it would silently count as "another category"
             raise DatasetFormatError(f"{where}: 'category_id' is missing (the file has categories "
                                      f"{sorted(categories, key=str)})")
+        if person is not None and (not is_id(ann["category_id"]) or ann["category_id"] not in categories):
+            # as the loaders: it would be left out as "another category" (e.g. a string "1" for the person id 1)
+            raise DatasetFormatError(f"{where}: 'category_id' {ann['category_id']!r} is not one of the file's "
+                                     f"categories {sorted(categories, key=str)}")
         if person is not None and ann.get("category_id") != person:
             other += 1
             continue
