@@ -526,7 +526,7 @@ def load_coco_style_json(
     Args:
         json_file: the annotation file.
         image_root: folder the image paths are relative to.
-        image_path: (image_root, image entry) -> image path.
+        image_path: (image_root, image entry) -> image path; DatasetFormatError for an entry it cannot use.
         is_ignore: (annotation, category entry or {}) -> True for an ignore box.
         dataset_name: only used in messages.
         require_categories: the file must have a 'categories' list and every annotation a known 'category_id'
@@ -547,7 +547,10 @@ def load_coco_style_json(
         where = f"{json_file}: images[{i}]"
         image_id, height, width, _ = coco_image(img, where)
         ids.add(image_id, where)
-        file_name = image_path(image_root, img)
+        try:
+            file_name = image_path(image_root, img)
+        except DatasetFormatError as e:  # e.g. a key the format needs: name the record
+            raise DatasetFormatError(f"{where} (id {image_id!r}): {e}") from None
         first = files.setdefault(os.path.normpath(file_name), f"images[{i}] (id {image_id!r})")
         if first != f"images[{i}] (id {image_id!r})":  # one picture, two records: each would hold part of its boxes
             raise DatasetFormatError(

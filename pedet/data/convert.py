@@ -24,6 +24,7 @@ COCO JSON written by odgt2coco (boxes XYWH in px, as in the odgt):
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import glob
 import json
 import logging
@@ -36,7 +37,7 @@ from typing import Iterator, Optional
 from pedet.utils.file_io import atomic_open, atomic_write, atomic_write_json, remove_stale_temporaries
 
 from .caltech import frame_name
-from .citypersons import GT_SUFFIX, IMAGE_SUFFIX, list_gt_files, read_gt_file
+from .citypersons import _GT_PATTERN, GT_SUFFIX, IMAGE_SUFFIX, list_gt_files, read_gt_file
 from .common import (
     DatasetFormatError,
     DroppedBoxes,
@@ -211,6 +212,10 @@ def coco_to_odgt_lines(coco: dict, coco_file: str = "<coco>", category: Optional
         if person is not None and "category_id" not in ann:  # it would silently count as "another category"
             raise DatasetFormatError(f"{where}: 'category_id' is missing (the file has categories "
                                      f"{sorted(categories, key=str)})")
+        if person is not None and (not is_id(ann["category_id"]) or ann["category_id"] not in categories):
+            # as the loaders: it would be left out as "another category" (e.g. a string "1" for the person id 1)
+            raise DatasetFormatError(f"{where}: 'category_id' {ann['category_id']!r} is not one of the file's "
+                                     f"categories {sorted(categories, key=str)}")
         if person is not None and ann.get("category_id") != person:
             other += 1
             continue
@@ -388,6 +393,13 @@ def _same_file(a: str, b: str) -> bool:
     return os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b)
 
 
+def _is_gt_file_of(path: str, gt_dir: str) -> bool:
+    """True if `list_gt_files(gt_dir)` would list `path` once it exists (<gt_dir>/<city>/*_gtBboxCityPersons.json)."""
+    city = os.path.dirname(os.path.abspath(path))
+    return (fnmatch.fnmatchcase(os.path.basename(path), _GT_PATTERN)
+            and os.path.realpath(os.path.dirname(city)) == os.path.realpath(gt_dir))
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     """Command line; a bad input file is one line on stderr ("error: <file>:<record>: ...") and exit status 1."""
     parser = build_parser()
@@ -399,6 +411,10 @@ def main(argv: Optional[list[str]] = None) -> int:
             _same_file(f, args.output) for f in list_gt_files(args.gt_dir)):  # one of the files it reads
         parser.error(f"the output is one of the input files ({args.output}); give another path, e.g. "
                      f"{os.path.join(os.path.dirname(os.path.normpath(args.gt_dir)), 'val_gt.json')}")
+    if args.command == "citypersons2coco" and os.path.isdir(args.gt_dir) and _is_gt_file_of(args.output, args.gt_dir):
+        # a new file the per-image loader (and the next run) would read as one of the split's images
+        parser.error(f"the output {args.output} is named like a per-image file of {args.gt_dir} (<city>/*{GT_SUFFIX}); "
+                     "the next run would read it as an image's file: write it outside the split folder")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     try:
         summary = run(args)

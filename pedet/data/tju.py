@@ -23,7 +23,7 @@ import logging
 import os
 from typing import Optional
 
-from .common import load_coco_style_json, require_path
+from .common import DatasetFormatError, load_coco_style_json, require_path
 
 IGNORE_CATEGORY_NAMES = ("ignore", "ignore region", "crowd", "people", "person group", "people group")
 # categories whose positives are pedestrians without a word; positives of any other category (e.g. "rider", "car")
@@ -39,6 +39,14 @@ def is_ignore(ann: dict, category: dict) -> bool:
     return bool(ann.get("ignore", 0)) or bool(ann.get("iscrowd", 0)) or name in IGNORE_CATEGORY_NAMES
 
 
+def _image_path(image_dir: str, img: dict) -> str:
+    """<image_dir>/<file_name>; TJU-Ped names images by 'file_name' only (an 'im_name' is CityPersons' key)."""
+    if "file_name" not in img:
+        raise DatasetFormatError("'file_name' is missing" + (" ('im_name' is CityPersons' key: is this a CityPersons "
+                                                             "file?)" if "im_name" in img else ""))
+    return os.path.join(image_dir, img["file_name"])
+
+
 def load_tju_ped(json_file: str, image_dir: str, dataset_name: Optional[str] = None) -> list[dict]:
     """
     Load one TJU-Ped annotation file.
@@ -50,7 +58,7 @@ def load_tju_ped(json_file: str, image_dir: str, dataset_name: Optional[str] = N
         one dict per image of the file (images without person included), image_id = the file's id.
     """
     dicts = load_coco_style_json(
-        json_file, image_dir, image_path=lambda root, img: os.path.join(root, img["file_name"]),
+        json_file, image_dir, image_path=_image_path,
         is_ignore=is_ignore, dataset_name=dataset_name, require_categories=True,
         counted_defaults={"vis_bbox": "no 'vis_ratio' either: visible box = full box (visibility 1)"},
     )

@@ -733,8 +733,8 @@ def read_crowdhuman_dt(path_or_records: str | list, gt: GroundTruthSet) -> Detec
     CrowdHuman detection ``.odgt``: ``{"ID", "width", "height", "dtboxes": [{"box", "score", "tag"}]}``.
 
     Image sizes found here fill the GT's unknown ones (CrowdDet takes the first record that has them).
-    Images of the GT without a line have no detections. A second line for one ID is an error, as are a line
-    without "dtboxes" and a box without "box" or "score".
+    Images of the GT without a line have no detections (from a file: one counted warning, the format has a line per
+    image). A second line for one ID is an error, as are a line without "dtboxes" and a box without "box" or "score".
     """
     if isinstance(path_or_records, str):
         lines = _read_lines(path_or_records)
@@ -789,6 +789,11 @@ def read_crowdhuman_dt(path_or_records: str | list, gt: GroundTruthSet) -> Detec
                       f"the ground truth's ({here[0]} x {here[1]} here, {there[0]:g} x {there[1]:g} there; first "
                       "shown); the ground truth's are used (detections must be in original image pixels)",
                       EvalInputWarning, stacklevel=2)
+    if isinstance(path_or_records, str) and len(seen) < gt.num_images:  # the format has a line per image
+        first = next(k for k in range(gt.num_images) if k not in seen)
+        warnings.warn(f"{path_or_records}: {gt.num_images - len(seen)} of {gt.num_images} ground-truth image(s) have "
+                      f"no detection line (first: {_short(gt.image_ids[first])}); they count as images without "
+                      "detections (a file cut short?)", EvalInputWarning, stacklevel=2)
     allr = np.concatenate(rows) if rows else np.zeros((0, 5))
     img = np.concatenate(img_of) if img_of else np.zeros(0, dtype=np.int64)
     line_of = [None] * gt.num_images  # per GT image, the line of its detections (errors about a box name it)

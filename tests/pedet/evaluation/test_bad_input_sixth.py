@@ -50,7 +50,8 @@ def test_detections_of_image_string_7_match_ground_truth_id_7(tmp_path, capsys):
                                       + "\n" + json.dumps({"ID": 7, "dtboxes": []}) + "\n")
     assert evaluate(["--protocol", "crowdhuman", "--gt", gt, "--dt", dt]) == 1  # one image named twice
     assert capsys.readouterr().err.endswith("line 2 (image 7): duplicate image id 7\n")
-    (tmp_path / "dt.odgt").write_text(json.dumps({"ID": "7", "dtboxes": [{"box": [10, 10, 20, 40], "score": 0.9}]}))
+    (tmp_path / "dt.odgt").write_text(json.dumps({"ID": "7", "dtboxes": [{"box": [10, 10, 20, 40], "score": 0.9}]})
+                                      + "\n" + json.dumps({"ID": "b", "dtboxes": []}))  # a line per image: no warning
     out = tmp_path / "m.json"
     assert evaluate(["--protocol", "crowdhuman", "--gt", gt, "--dt", dt, "--out", str(out)]) == 0
     assert capsys.readouterr().err == ""  # before: "image id '7' is not in the ground truth"
@@ -94,6 +95,8 @@ def test_an_odgt_with_a_bom_inside_is_read_by_both(tmp_path, capsys):
     with open(gt, "w", encoding="utf-8") as f:
         f.write("\ufeff" + lines[0] + "\ufeff" + lines[1])
     assert [d["image_id"] for d in load_crowdhuman_odgt(gt, img)] == ["a", "b"]
+    with open(dt, "a", encoding="utf-8") as f:  # a line per image (an image without one is warned about)
+        f.write(json.dumps({"ID": "b", "dtboxes": []}) + "\n")
     assert evaluate(["--protocol", "crowdhuman", "--gt", gt, "--dt", dt, "--no-ji"]) == 0
     assert capsys.readouterr().err == ""
 

@@ -93,6 +93,11 @@ CASES = [
      _odgt([_mut(CH_DT[0], ["width"], 50), CH_DT[1]]), [], 0,
      r"warning: {dt}: line 1 \(image 'a'\): the width / height of 1 image\(s\) in the detection file differ from "
      r"the ground truth's \(50 x 80 here, 100 x 80 there; first shown\); the ground truth's are used"),
+    # eighth trial: a detection file cut short at a line end (a crash of the writer) left images without detections
+    # without a word (the format has a line per image; MissRateEvaluator counted its images without predictions)
+    ("ch-dt-without-the-line-of-an-image-warns", "crowdhuman", None, _odgt(CH_DT[:1]), [], 0,
+     r"^warning: {dt}: 1 of 2 ground-truth image\(s\) have no detection line \(first: 'b'\); they count as images "
+     r"without detections \(a file cut short\?\)$"),
     # binary files: "invalid JSON ('utf-16-be' codec can't decode ...)" / "Expecting value: line 1 column 1"
     ("ch-gt-utf-16", "crowdhuman", _odgt(CH_GT).encode("utf-16").decode("utf-8", "surrogateescape"), None, [], 1,
      r"{gt}: a UTF-16 text file; JSON and .odgt files must be UTF-8"),
