@@ -8,30 +8,16 @@ import copy
 import gzip
 import json
 import logging
-import os
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from pedet.data import load_caltech, load_citypersons_json, load_citypersons_per_image, load_crowdhuman_odgt
 from pedet.data import load_tju_ped
 from pedet.data.common import DatasetFormatError
 
+from .conftest import write_file as _write, write_image as _image
+
 NAN, INF = float("nan"), float("inf")
-
-
-def _image(path, height=24, width=32):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    Image.fromarray(np.zeros((height, width, 3), np.uint8)).save(path)
-
-
-def _write(path, content):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    mode = "wb" if isinstance(content, bytes) else "w"
-    with open(path, mode) as f:
-        f.write(content)
-    return str(path)
 
 
 def _warnings(caplog):

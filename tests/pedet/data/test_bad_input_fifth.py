@@ -20,23 +20,17 @@ from pedet.data.common import DatasetFormatError
 from pedet.data.convert import main as convert
 from pedet.evaluation.__main__ import main as evaluate
 
+from .conftest import write_file as _write, write_image
+
+
+def _image(path, height=80, width=100):
+    write_image(path, height, width)
+
 PERSON = {"tag": "person", "fbox": [10, 10, 20, 40], "vbox": [10, 10, 20, 30], "extra": {"ignore": 0}}
 COCO = {"images": [{"id": 1, "file_name": "c_000000_000001_leftImg8bit.png", "height": 80, "width": 100}],
         "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 20, 40], "vis_ratio": 1.0,
                          "ignore": 0}]}
 BBGT = "% bbGt version=3\nperson 100 100 41 100 0 0 0 0 0 0 0\n"
-
-
-def _image(path, height=80, width=100):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    Image.fromarray(np.zeros((height, width, 3), np.uint8)).save(path)
-
-
-def _write(path, text):
-    os.makedirs(os.path.dirname(str(path)), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
-    return str(path)
 
 
 def _odgt(box):

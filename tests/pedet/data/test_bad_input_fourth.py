@@ -5,7 +5,6 @@ as "outside the image" by the wrong size and training stopped only when the mapp
 copied the wrong size into its output.
 """
 import json
-import os
 import re
 
 import numpy as np
@@ -16,23 +15,13 @@ from pedet.data import load_citypersons_json, load_citypersons_per_image, load_c
 from pedet.data.common import DatasetFormatError, image_size_from_header
 from pedet.data.convert import main as convert
 
+from .conftest import write_file as _write, write_image as _image
+
 PERSON = {"tag": "person", "fbox": [1, 2, 10, 10]}
 COCO = {"images": [{"id": 7, "file_name": "c_000000_000001_leftImg8bit.png", "height": 48, "width": 64}],
         "annotations": [{"id": 1, "image_id": 7, "category_id": 1, "bbox": [1, 2, 10, 10], "vis_ratio": 1.0,
                          "ignore": 0}],
         "categories": [{"id": 1, "name": "pedestrian"}]}
-
-
-def _image(path, height=24, width=32):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    Image.fromarray(np.zeros((height, width, 3), np.uint8)).save(path)
-
-
-def _write(path, text):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
-    return path
 
 
 def _crowdhuman(tmp, size):

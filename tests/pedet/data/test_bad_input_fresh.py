@@ -11,7 +11,6 @@ import logging
 import os
 import re
 
-import numpy as np
 import pytest
 from PIL import Image
 
@@ -21,20 +20,10 @@ from pedet.data import synthetic as syn
 from pedet.data.common import MAX_IMAGE_SIDE, DatasetFormatError, vis_ratio
 from pedet.data.convert import main as convert
 
+from .conftest import write_file as _write, write_image as _image
+
 DEEP = "[" * 100_000 + "]" * 100_000  # json recurses once per level: Python's recursion limit is 1000
 HUGE = "1" + "0" * 400  # a valid JSON integer that no float can hold
-
-
-def _image(path, height=24, width=32):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    Image.fromarray(np.zeros((height, width, 3), np.uint8)).save(path)
-
-
-def _write(path, content):
-    os.makedirs(os.path.dirname(str(path)), exist_ok=True)
-    with open(path, "wb" if isinstance(content, bytes) else "w") as f:
-        f.write(content)
-    return str(path)
 
 
 def _one_line_error(capsys, rc):

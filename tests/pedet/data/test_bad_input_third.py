@@ -12,13 +12,13 @@ import logging
 import os
 import re
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from pedet.data import load_caltech, load_crowdhuman_odgt, load_tju_ped
 from pedet.data import synthetic as syn
 from pedet.data.convert import main as convert
+
+from .conftest import write_file as _write, write_image as _image
 
 NAN, INF = float("nan"), float("inf")  # json.dumps writes them as the NaN / Infinity literals
 PERSON = {"tag": "person", "fbox": [1, 2, 10, 20], "vbox": [1, 2, 10, 10], "hbox": [3, 2, 4, 4],
@@ -27,18 +27,6 @@ SIZED = {"width": 32, "height": 24}
 COCO = {"images": [{"id": 1, "file_name": "a.jpg", "height": 24, "width": 32}],
         "annotations": [{"id": 5, "image_id": 1, "category_id": 1, "bbox": [1, 2, 10, 20], "iscrowd": 0}],
         "categories": [{"id": 1, "name": "person"}]}
-
-
-def _image(path, height=24, width=32):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    Image.fromarray(np.zeros((height, width, 3), np.uint8)).save(path)
-
-
-def _write(path, content):
-    os.makedirs(os.path.dirname(str(path)), exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(content if isinstance(content, bytes) else content.encode())
-    return str(path)
 
 
 def _odgt(*records):

@@ -6,30 +6,17 @@ The bad-input catalogue of the data command lines: `python -m pedet.data.convert
 import gzip
 import json
 import logging
-import os
 import re
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from pedet.data import load_crowdhuman_odgt
 from pedet.data import synthetic as syn
 from pedet.data.convert import main as convert
 
+from .conftest import write_file as _write, write_image as _image
+
 NAN = float("nan")
-
-
-def _image(path, height=24, width=32):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    Image.fromarray(np.zeros((height, width, 3), np.uint8)).save(path)
-
-
-def _write(path, content):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "wb" if isinstance(content, bytes) else "w") as f:
-        f.write(content)
-    return str(path)
 
 
 def _odgt(*records):
