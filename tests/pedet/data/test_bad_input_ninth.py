@@ -1,12 +1,16 @@
 """
 Ninth bad-input trial of the data side (issue 11): odgt2coco left out box keys it does not know (e.g. "occ") without a
 word, while its docstring said every odgt field was kept; the round trip odgt -> COCO -> odgt must give back the
-ground truth the loaders read.
+ground truth the loaders read. A split's val_gt.json given where the split folder belongs was "no
+'*_gtBboxCityPersons.json' file under 'val_gt.json/<city>/'".
 """
 import json
 import logging
+import re
 
-from pedet.data import load_crowdhuman_odgt
+import pytest
+
+from pedet.data import load_citypersons_per_image, load_crowdhuman_odgt
 from pedet.data.convert import main as convert
 
 from .conftest import write_file as _write, write_image as _image
@@ -36,3 +40,13 @@ def test_odgt_coco_odgt_round_trip_keeps_the_ground_truth_and_counts_the_keys_it
     first = load_crowdhuman_odgt(src, str(tmp_path / "Images"))
     second = load_crowdhuman_odgt(str(tmp_path / "b.odgt"), str(tmp_path / "Images"))
     assert first == second
+
+
+def test_a_file_given_as_the_citypersons_split_folder_is_named_as_such(tmp_path, capsys):
+    gt = _write(tmp_path / "gtBboxCityPersons" / "val_gt.json", json.dumps({"images": [], "annotations": []}))
+    message = (f"{gt}: is a file, not a split folder (<split>/<city>/*_gtBboxCityPersons.json); give the folder, "
+               "e.g. gtBboxCityPersons/val")
+    assert convert(["citypersons2coco", gt, str(tmp_path / "out.json")]) == 1
+    assert capsys.readouterr().err == f"error: {message}\n"
+    with pytest.raises(NotADirectoryError, match=f"^{re.escape(message)}$"):
+        load_citypersons_per_image(gt, str(tmp_path / "leftImg8bit" / "val"))
