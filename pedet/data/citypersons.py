@@ -94,6 +94,9 @@ def list_gt_files(gt_dir: str) -> list[str]:
     Sorted paths of every `<city>/*_gtBboxCityPersons.json` under gt_dir (one split; ".JSON" too). Such files directly
     in gt_dir, outside a city folder, are not read: one warning gives their count.
     """
+    if os.path.isfile(gt_dir):  # e.g. the split's val_gt.json: "no file under 'val_gt.json/<city>/'" would puzzle
+        raise NotADirectoryError(f"{gt_dir}: is a file, not a split folder (<split>/<city>/*{GT_SUFFIX}); give "
+                                 "the folder, e.g. gtBboxCityPersons/val")
     root = glob.escape(gt_dir)  # "[" in a folder name is a path, not a pattern
     stray = glob.glob(os.path.join(root, _GT_PATTERN))
     if stray:

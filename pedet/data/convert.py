@@ -1,7 +1,8 @@
 """
 Format converters for pedestrian benchmarks, with a command line (`python -m pedet.data.convert --help`):
 
-    odgt2coco         CrowdHuman .odgt  -> COCO JSON (every odgt field kept, so coco2odgt restores the file)
+    odgt2coco         CrowdHuman .odgt  -> COCO JSON (the odgt fields the loaders read kept, so coco2odgt restores
+                      them; other box keys are left out with a counted warning)
     coco2odgt         COCO JSON (from odgt2coco, or any COCO detection file: its person category) -> CrowdHuman .odgt
     citypersons2coco  CityPersons per-image gtBboxCityPersons/<split>/ -> COCO-style *_gt.json (the official
                       val_gt.json fields: images {id, im_name, file_name, height, width}; annotations {id, image_id,
@@ -93,6 +94,8 @@ def odgt_to_coco(odgt_file: str, image_root: Optional[str] = None) -> dict:
         odgt_file: the .odgt file.
         image_root: folder of <ID>.jpg; the image size is read from the header when a line has no width/height
             (needed for the official files, which have none).
+        Box keys other than fbox / vbox / hbox / tag / extra / head_attr (e.g. "occ") are left out, with one
+        warning that counts them.
     Returns:
         the COCO dict described in the module docstring.
     Raises:
@@ -100,6 +103,7 @@ def odgt_to_coco(odgt_file: str, image_root: Optional[str] = None) -> dict:
     """
     images, annotations = [], []
     ids, dropped = UniqueImageIds(), DroppedBoxes(odgt_file)
+    unknown: dict = {}  # box key the COCO file cannot keep -> number of boxes that had it
     for line_no, record in iter_odgt(odgt_file):
         where = f"{odgt_file}:{line_no}"
         ids.add(str(record["ID"]), where)
@@ -119,6 +123,8 @@ def odgt_to_coco(odgt_file: str, image_root: Optional[str] = None) -> dict:
         images.append(image)
         for box in record["gtboxes"]:
             fbox, vbox, _, ignore = parse_odgt_box(box, where)
+            for key in box.keys() - _ODGT_BOX_KEYS.keys() - set(_ODGT_EXTRA_KEYS):
+                unknown[key] = unknown.get(key, 0) + 1
             for key in _ODGT_EXTRA_KEYS:
                 check_json_finite(box.get(key), where, key)  # copied as is: JSON has no NaN / Infinity
             if not dropped.check(fbox, where, image["height"], image["width"]):
@@ -130,6 +136,9 @@ def odgt_to_coco(odgt_file: str, image_root: Optional[str] = None) -> dict:
                        vis_ratio=vis_ratio(fbox, vbox if vbox is not None else fbox))
             annotations.append(ann)
     dropped.warn()
+    if unknown:
+        logger.warning(f"{odgt_file}: left out box keys the COCO file does not keep: "
+                       + ", ".join(f"{k!r} ({n} box(es))" for k, n in sorted(unknown.items())))
     return {"images": images, "annotations": annotations, "categories": [PERSON_CATEGORY]}
 
 
@@ -162,7 +171,7 @@ def coco_to_odgt_lines(coco: dict, coco_file: str = "<coco>", category: Optional
     """
     Convert a COCO ground-truth dict to odgt records (one dict per line, in image order).
 
-    A file written by `odgt_to_coco` comes back exactly (ID, gtboxes with fbox/vbox/hbox/tag/extra/head_attr;
+    A file written by `odgt_to_coco` comes back (ID, gtboxes with fbox/vbox/hbox/tag/extra/head_attr;
     width/height when the original line had them). Any other COCO detection file works too: the person category
     (see `person_category_id`) gives the boxes, `iscrowd` or `ignore` 1 gives tag "mask", the image size is written
     on each line, and the ID is the file name without extension. Boxes of other categories are left out (one
@@ -209,6 +218,10 @@ def coco_to_odgt_lines(coco: dict, coco_file: str = "<coco>", category: Optional
         reject_null(ann, ("vis_bbox", "head_bbox", "iscrowd", "ignore", "category_id"), where, ("bbox",))
         if not is_id(ann.get("image_id")) or ann["image_id"] not in by_image:  # 1.0 == 1 and true == 1 in a dict
             raise DatasetFormatError(f"{where}: 'image_id' {ann.get('image_id')!r} does not name an image of the file")
+        if person is None and "category_id" in ann and coco.get("categories") == []:
+            # no category to tell the persons by: every box would silently become a person (as the loaders, refuse)
+            raise DatasetFormatError(f"{where}: 'category_id' {ann['category_id']!r}, but the file's 'categories' "
+                                     "list is empty, so the person boxes cannot be told apart (list the categories)")
         if person is not None and "category_id" not in ann:  # it would silently count as "another category"
             raise DatasetFormatError(f"{where}: 'category_id' is missing (the file has categories "
                                      f"{sorted(categories, key=str)})")

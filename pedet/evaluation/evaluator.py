@@ -21,6 +21,7 @@ import json
 import logging
 import math
 import os
+from collections.abc import Mapping, Set as AbstractSet
 
 import numpy as np
 import torch
@@ -90,6 +91,9 @@ class MissRateEvaluator(DatasetEvaluator):
                 f"MissRateEvaluator: dataset '{dataset_name}' has evaluator_type {self._protocol!r}; pass protocol= "
                 f"one of {PROTOCOLS}"
             )
+        if isinstance(setups, (Mapping, AbstractSet)):  # unordered, and a dict would quietly give its keys
+            raise ValueError(f"MissRateEvaluator: setups must be a list of subset names, got a "
+                             f"{type(setups).__name__} {setups!r:.80}")
         if setups is not None and not isinstance(setups, str):  # a generator would be used up by the checks below
             setups = list(setups)  # (and the evaluation would then silently run every default subset)
         _check_arguments(self._protocol, setups, mode, box, error_analysis_fppi, person_class)

@@ -735,6 +735,8 @@ def read_crowdhuman_dt(path_or_records: str | list, gt: GroundTruthSet) -> Detec
     Image sizes found here fill the GT's unknown ones (CrowdDet takes the first record that has them).
     Images of the GT without a line have no detections (from a file: one counted warning, the format has a line per
     image). A second line for one ID is an error, as are a line without "dtboxes" and a box without "box" or "score".
+    A detection's "tag" is not read: as the CrowdHuman toolkit (its loaders take box and score only), every box in
+    "dtboxes" is a person detection, whatever its tag (e.g. 0).
     """
     if isinstance(path_or_records, str):
         lines = _read_lines(path_or_records)

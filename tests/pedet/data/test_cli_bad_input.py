@@ -130,6 +130,10 @@ COCO2ODGT_ERRORS = {
     "category ids strings": (_coco(categories=[{"id": "1", "name": "person"}]),
                              r"json: annotations\[0\] \(id 5\): 'category_id' 1 is not one of the file's "
                              r"categories \['1'\]$"),
+    # ninth trial: every annotation was kept as a person, the car as much as the pedestrian
+    "categories empty": (_coco(categories=[]),
+                         r"json: annotations\[0\] \(id 5\): 'category_id' 1, but the file's 'categories' list is "
+                         r"empty, so the person boxes cannot be told apart \(list the categories\)$"),
 }
 
 

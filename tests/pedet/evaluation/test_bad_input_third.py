@@ -388,6 +388,11 @@ def test_training_rule_ignores_are_regular_ground_truth_for_the_protocol():
     # before: list("Reasonable") -> "unknown setup 'R'"
     ({"protocol": "citypersons", "setups": "Reasonable"},
      r"setups must be a list of subset names, got the string 'Reasonable'"),
+    # ninth trial: a dict's keys were quietly taken as the subsets, a set's in no fixed order
+    ({"protocol": "citypersons", "setups": {"Reasonable": 1, "Heavy": 2}},
+     r"setups must be a list of subset names, got a dict \{'Reasonable': 1, 'Heavy': 2\}$"),
+    ({"protocol": "citypersons", "setups": {"Reasonable"}},
+     r"setups must be a list of subset names, got a set \{'Reasonable'\}$"),
     # before: "dataset '...' has evaluator_type 'CrowdHuman'" (the dataset's is 'crowdhuman')
     ({"protocol": "CrowdHuman"}, r"protocol='CrowdHuman' is not one of \('citypersons', 'crowdhuman', 'caltech'\)"),
     ({"error_analysis_fppi": True}, r"error_analysis_fppi must be a positive finite FPPI"),  # was read as 1.0
