@@ -262,9 +262,9 @@ def test_random_subset_sampler_needs_its_ratio_key(tmp_path):
     (OPL_BASE, ["TEST.EXPECTED_RESULTS", "[['crowdhuman', 'mMR', 50.0, 100.0]]", "TEST.PRECISE_BN.ENABLED", "True"]),
     # seventh trial: every metric the results hold (citypersons: the subsets, a custom one under its own name)
     (OPL_BASE, ["TEST.EXPECTED_RESULTS", "[['crowdhuman', 'JI', 50.0, 100.0], ['crowdhuman', 'Recall', 50.0, 100.0]]"]),
-    (OPL_BASE, ["DATASETS.TEST", "('citypersons_val',)", "TEST.MISS_RATE.SETUPS", "['Reasonable', 'tall:80:inf:0.65:1']",
-                "TEST.EXPECTED_RESULTS", "[['citypersons', 'tall', 50.0, 100.0], ['citypersons', 'Reasonable', 50.0, "
-                "100.0]]"]),
+    (OPL_BASE, ["DATASETS.TEST", "('citypersons_val',)", "TEST.MISS_RATE.SETUPS",
+                "['Reasonable', 'tall:80:inf:0.65:1']", "TEST.EXPECTED_RESULTS",
+                "[['citypersons', 'tall', 50.0, 100.0], ['citypersons', 'Reasonable', 50.0, 100.0]]"]),
     (OPL_BASE, ["DATASETS.TEST", "('citypersons_val',)", "TEST.EXPECTED_RESULTS", "[['citypersons', 'Heavy', 50.0, "
                 "100.0]]"]),
     (OPL_BASE, ["SOLVER.LR_SCHEDULER_NAME", "WarmupCosineLR", "SOLVER.REFERENCE_WORLD_SIZE", "2", "SOLVER.AMP.ENABLED",
