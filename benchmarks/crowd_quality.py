@@ -1018,8 +1018,9 @@ def check_probe(parser: argparse.ArgumentParser, args, budget: dict, out: str) -
     from detectron2.data import DatasetCatalog
 
     bad_seeds = [s for s in budget["seeds"] if type(s) is not int or not 0 <= s < 2 ** 32]
-    if args.seeds is None and (not budget["seeds"] or bad_seeds):
-        parser.error(f"{probe}: seeds {budget['seeds']}: give at least one, each in [0, 2**32)")
+    twice = not bad_seeds and len(set(budget["seeds"])) < len(budget["seeds"])
+    if args.seeds is None and (not budget["seeds"] or bad_seeds or twice):
+        parser.error(f"{probe}: seeds {budget['seeds']}: give at least one, each in [0, 2**32), each once")
     if budget["weights"] not in ("", "pretext"):  # was a ValueError traceback from pretext_weights
         parser.error(f"{probe}: weights {budget['weights']!r}: must be '' (random init) or 'pretext'")
     try:
@@ -1086,6 +1087,10 @@ def main(argv=None) -> dict:
     bad_seeds = [s for s in args.seeds or [] if not 0 <= s < 2 ** 32]  # numpy's seed range (seed_all_rng)
     if bad_seeds:
         p.error(f"--seeds {bad_seeds[0]}: a seed must be in [0, 2**32)")
+    for option, values in (("--methods", args.methods), ("--seeds", args.seeds or [])):  # --force trained it twice
+        twice = [v for k, v in enumerate(values) if v in values[:k]]
+        if twice:
+            p.error(f"{option} {' '.join(map(str, values))}: {twice[0]} given twice (one run per method and seed)")
     budget = json.loads(json.dumps(BUDGETS[args.budget]))  # a deep copy
     if args.iters:
         budget["iters"] = args.iters
@@ -1101,6 +1106,9 @@ def main(argv=None) -> dict:
     if args.opts:
         if len(args.opts) % 2:
             p.error(f"--opts takes KEY VALUE pairs, got an odd count ({len(args.opts)})")
+        for key in args.opts[::2]:  # set per run after the budget: --opts won over them, every seed ran as one
+            if key in ("SEED", "OUTPUT_DIR"):
+                p.error(f"--opts {key}: set per run by the benchmark (use {'--seeds' if key == 'SEED' else '--out'})")
         budget["opts"] = list(args.opts)
     if args.opts or args.set or args.iters:
         check_probe(p, args, budget, out)

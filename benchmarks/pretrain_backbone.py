@@ -214,6 +214,11 @@ def check_args(parser: argparse.ArgumentParser, args) -> None:
             parser.error(f"{option} {name}: not a registered data set (see datasets/README.md)")
     if os.path.isdir(args.out) or not os.path.basename(args.out):
         parser.error(f"--out {args.out}: a folder; give the .pkl file to write")
+    parent = os.path.dirname(os.path.abspath(args.out))
+    while not os.path.exists(parent):  # the folder is made after the training: a file on the way failed only then
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        parser.error(f"--out {args.out}: {parent} is a file, not a folder")
 
 
 def main(argv=None):

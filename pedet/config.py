@@ -556,7 +556,8 @@ def _check_expected_results(cfg) -> None:
     TEST.EXPECTED_RESULTS, read by Detectron2's ``verify_results`` after ``--eval-only`` and after training: each entry
     ``[task, metric, expected, tolerance]`` with the task the protocol of the one TEST set (its results are
     ``{protocol: {metric: value}}``). An entry of another length, a task the results do not hold or no TEST set
-    failed there with a ValueError or a KeyError traceback, after the evaluation or the whole training.
+    failed there with a ValueError or a KeyError traceback, after the evaluation or the whole training; a metric they
+    do not hold failed it as "Result verification failed".
     """
     import math
 
@@ -583,6 +584,27 @@ def _check_expected_results(cfg) -> None:
         if task != protocol:
             raise config_error("TEST.EXPECTED_RESULTS", expected, f"task {task!r}: the results of DATASETS.TEST "
                                                                   f"{name!r} are under {protocol!r}")
+    # a metric the results never hold failed the verification after the whole training ("Result verification failed")
+    from pedet.evaluation.caltech import CALTECH_SETUPS, DEFAULT_CALTECH_SETUPS
+    from pedet.evaluation.citypersons import CITYPERSONS_SETUPS, DEFAULT_SETUPS, parse_setup
+    from pedet.evaluation.report import CROWDHUMAN_KEYS
+
+    if protocol not in ("crowdhuman", "citypersons", "caltech"):
+        return
+    if protocol == "crowdhuman":
+        metrics = list(CROWDHUMAN_KEYS)
+    else:  # citypersons / caltech: one MR^-2 per subset, under its name (bad SETUPS are named by the evaluator check)
+        known, default = ((CITYPERSONS_SETUPS, DEFAULT_SETUPS) if protocol == "citypersons" else
+                          (CALTECH_SETUPS, DEFAULT_CALTECH_SETUPS))
+        try:
+            metrics = [parse_setup(s, known).name for s in (list(miss_rate.SETUPS) if miss_rate is not None and
+                                                           miss_rate.SETUPS else default)]
+        except (ValueError, TypeError):
+            return
+    for _, metric, *_ in expected:
+        if metric not in metrics:
+            raise config_error("TEST.EXPECTED_RESULTS", expected, f"metric {metric!r}: the {protocol} results of "
+                                                                  f"DATASETS.TEST {name!r} hold {', '.join(metrics)}")
 
 
 def _check_precise_bn(cfg) -> None:

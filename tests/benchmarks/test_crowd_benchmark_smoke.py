@@ -388,7 +388,15 @@ def test_probe_config_opts_reach_the_method_config_and_are_refused_where_they_do
                           (["--set", "seeds=[-1]"], "--set seeds=[-1]: seeds [-1]: give at least one, each in"),
                           (["--set", "val=nosuch_{d}"], "--set val=nosuch_{d}: nosuch_sparse: not a registered data"),
                           (["--set", "pretext.val=nosuch"], "pretext.val=nosuch: nosuch: not a registered data set"),
-                          (["--out", str(tmp_path / "file.txt")], f"--out {tmp_path / 'file.txt'}: a file; give a")]:
+                          (["--out", str(tmp_path / "file.txt")], f"--out {tmp_path / 'file.txt'}: a file; give a"),
+                          # seventh bad-input trial: duplicates queued the same job twice (--force trained it twice)
+                          (["--seeds", "0", "1", "0"], "--seeds 0 1 0: 0 given twice (one run per method and seed)"),
+                          (["--methods", "opl_full", "opl_full"], "--methods opl_full opl_full: opl_full given twice"),
+                          (["--set", "seeds=[0,0]"], "seeds [0, 0]: give at least one, each in [0, 2**32), each once"),
+                          # seventh trial: --opts SEED ran every seed with one seed, in silence (records of seeds 0,
+                          # 1, 2 from one run repeated); --opts OUTPUT_DIR put every run in one folder
+                          (["--opts", "SEED", "5"], "--opts SEED: set per run by the benchmark (use --seeds)"),
+                          (["--opts", "OUTPUT_DIR", str(tmp_path)], "--opts OUTPUT_DIR: set per run by the benchmark")]:
         with pytest.raises(SystemExit):
             cq.main(["--budget", "smoke", "--out", str(tmp_path / "o")] + argv)
         assert message in capsys.readouterr().err

@@ -68,6 +68,9 @@ def test_weights_of_the_other_project_name_what_needs_them(tmp_path, script, arg
     (["--seed", "-1"], "--seed -1: must be in [0, 2**32)"),
     (["--train", "synthetic_crowd_trian"], "--train synthetic_crowd_trian: not a registered data set"),  # KeyError
     (["--out", "{tmp}"], "--out {tmp}: a folder; give the .pkl file to write"),  # IsADirectoryError after training
+    # seventh trial: a FileExistsError traceback after the training
+    (["--out", os.path.join(REPO, "README.md", "sub", "w.pkl")],
+     f"--out {os.path.join(REPO, 'README.md', 'sub', 'w.pkl')}: {os.path.join(REPO, 'README.md')} is a file, not a"),
 ])
 def test_pretrain_backbone_refuses_bad_arguments_before_any_work(tmp_path, capsys, argv, message):
     module = _script("fifth_trial_pretrain", "benchmarks/pretrain_backbone.py")

@@ -169,6 +169,12 @@ def _error(check, cfg) -> str:
      "TEST.EXPECTED_RESULTS ['crowdhuman', 'mMR', 50.0]: each entry must be [task, metric, expected value, tolerance"),
     (OPL_BASE, ["TEST.EXPECTED_RESULTS", "[['crowdhuman', 'mMR', 50.0, 1.0]]", "DATASETS.TEST", "()"],
      "are checked on the results of one TEST set; DATASETS.TEST has 0"),
+    # seventh trial: a metric the results never hold failed the verification after the whole training
+    (OPL_BASE, ["TEST.EXPECTED_RESULTS", "[['crowdhuman', 'MR', 50.0, 1.0]]"],
+     "metric 'MR': the crowdhuman results of DATASETS.TEST 'synthetic_crowd_val' hold AP, mMR, Recall, JI"),
+    (OPL_BASE, ["DATASETS.TEST", "('citypersons_val',)", "TEST.MISS_RATE.SETUPS", "['Reasonable']",
+                "TEST.EXPECTED_RESULTS", "[['citypersons', 'Heavy', 50.0, 1.0]]"],
+     "metric 'Heavy': the citypersons results of DATASETS.TEST 'citypersons_val' hold Reasonable"),
     # fifth trial: PreciseBN with 0 batches zeroed every BN running variance in silence; -5 failed after training
     (OPL_BASE, ["TEST.PRECISE_BN.ENABLED", "True", "TEST.PRECISE_BN.NUM_ITER", "0"],
      "TEST.PRECISE_BN.NUM_ITER 0: must be >= 1 with TEST.PRECISE_BN.ENABLED"),
@@ -254,6 +260,13 @@ def test_random_subset_sampler_needs_its_ratio_key(tmp_path):
     # fifth trial
     (REPLOSS_BASE, ["MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO", "-1"]),  # ROIAlign's adaptive sampling (was refused)
     (OPL_BASE, ["TEST.EXPECTED_RESULTS", "[['crowdhuman', 'mMR', 50.0, 100.0]]", "TEST.PRECISE_BN.ENABLED", "True"]),
+    # seventh trial: every metric the results hold (citypersons: the subsets, a custom one under its own name)
+    (OPL_BASE, ["TEST.EXPECTED_RESULTS", "[['crowdhuman', 'JI', 50.0, 100.0], ['crowdhuman', 'Recall', 50.0, 100.0]]"]),
+    (OPL_BASE, ["DATASETS.TEST", "('citypersons_val',)", "TEST.MISS_RATE.SETUPS",
+                "['Reasonable', 'tall:80:inf:0.65:1']", "TEST.EXPECTED_RESULTS",
+                "[['citypersons', 'tall', 50.0, 100.0], ['citypersons', 'Reasonable', 50.0, 100.0]]"]),
+    (OPL_BASE, ["DATASETS.TEST", "('citypersons_val',)", "TEST.EXPECTED_RESULTS", "[['citypersons', 'Heavy', 50.0, "
+                "100.0]]"]),
     (OPL_BASE, ["SOLVER.LR_SCHEDULER_NAME", "WarmupCosineLR", "SOLVER.REFERENCE_WORLD_SIZE", "2", "SOLVER.AMP.ENABLED",
                 "True", "SEED", "-1", "VIS_PERIOD", "-5", "CUDNN_BENCHMARK", "True"]),
     # sixth trial
