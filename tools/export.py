@@ -109,6 +109,8 @@ def check_args(parser: argparse.ArgumentParser, args) -> None:
         parser.error(f"--opset {args.opset}: this PyTorch's ONNX exporter writes opsets up to {max_opset}")
     if args.height < 0 or args.width < 0:
         parser.error(f"--height {args.height} / --width {args.width}: sizes must be >= 0 (0 = the default)")
+    if not args.output.strip():  # os.path.abspath("") is the working directory: the export failed after all its work
+        parser.error(f"--output {args.output!r}: must name the file to write (.onnx / .ts)")
     if os.path.isdir(args.output):
         parser.error(f"--output {args.output}: a directory; give the file to write (.onnx / .ts)")
     if os.path.exists(args.output) and os.path.exists(args.config_file) and os.path.samefile(args.output,
