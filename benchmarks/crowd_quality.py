@@ -1035,6 +1035,9 @@ def check_probe(parser: argparse.ArgumentParser, args, budget: dict, out: str) -
         pre.check_args(SimpleNamespace(error=lambda msg: parser.error(f"{probe}: pretext {msg.lstrip('-')}")),
                        SimpleNamespace(out="pretext.pkl", train=budget["train"], lr=0.1, seed=0,
                                        **{k: v for k, v in budget["pretext"].items() if k != "val_crops"}))
+        if budget["pretext"]["val_crops"] < 1:  # was "need at least one array to stack", a traceback before training
+            parser.error(f"{probe}: pretext val_crops {budget['pretext']['val_crops']}: must be >= 1 (the held-out "
+                         "crops that measure the pretext accuracy)")
     with tempfile.TemporaryDirectory() as tmp:
         for method in args.methods:
             try:

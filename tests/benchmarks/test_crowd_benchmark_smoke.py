@@ -396,7 +396,10 @@ def test_probe_config_opts_reach_the_method_config_and_are_refused_where_they_do
                           # seventh trial: --opts SEED ran every seed with one seed, in silence (records of seeds 0,
                           # 1, 2 from one run repeated); --opts OUTPUT_DIR put every run in one folder
                           (["--opts", "SEED", "5"], "--opts SEED: set per run by the benchmark (use --seeds)"),
-                          (["--opts", "OUTPUT_DIR", str(tmp_path)], "--opts OUTPUT_DIR: set per run by the benchmark")]:
+                          (["--opts", "OUTPUT_DIR", str(tmp_path)], "--opts OUTPUT_DIR: set per run by the benchmark"),
+                          # eighth trial: no held-out crop was a ValueError traceback at the start of the pretext step
+                          (["--set", "pretext.val_crops=0"],
+                           "--set pretext.val_crops=0: pretext val_crops 0: must be >= 1")]:
         with pytest.raises(SystemExit):
             cq.main(["--budget", "smoke", "--out", str(tmp_path / "o")] + argv)
         assert message in capsys.readouterr().err
