@@ -1102,6 +1102,11 @@ def main(argv=None) -> dict:
             set_budget_value(budget, item)
     except ValueError as e:
         p.error(str(e))
+    points = budget.get("curve_points", 0)  # the gpu budget has none; 0 = no learning curve
+    if points < 0:  # the curve hook got no iteration: an empty curve, in silence
+        p.error(f"--set curve_points={points}: must be >= 0 (0 = no learning curve)")
+    if args.curves and not points:  # --curves was ignored in silence
+        p.error(f"--curves: the {args.budget} budget records no learning curve (curve_points {points})")
     out = os.path.abspath(args.out or os.path.join(REPO, "output", f"crowd_quality_{args.budget}"))
     for option, path in (("--out", out), ("--records", args.records)):  # a file: FileExistsError, or after a run
         if path and os.path.exists(path) and not os.path.isdir(path):

@@ -399,7 +399,12 @@ def test_probe_config_opts_reach_the_method_config_and_are_refused_where_they_do
                           (["--opts", "OUTPUT_DIR", str(tmp_path)], "--opts OUTPUT_DIR: set per run by the benchmark"),
                           # eighth trial: no held-out crop was a ValueError traceback at the start of the pretext step
                           (["--set", "pretext.val_crops=0"],
-                           "--set pretext.val_crops=0: pretext val_crops 0: must be >= 1")]:
+                           "--set pretext.val_crops=0: pretext val_crops 0: must be >= 1"),
+                          # eighth trial: a negative count gave an empty curve, and --curves without curve points
+                          # recorded none, both in silence
+                          (["--set", "curve_points=-2"], "--set curve_points=-2: must be >= 0 (0 = no learning curve)"),
+                          (["--curves", "--set", "curve_points=0"],
+                           "--curves: the smoke budget records no learning curve (curve_points 0)")]:
         with pytest.raises(SystemExit):
             cq.main(["--budget", "smoke", "--out", str(tmp_path / "o")] + argv)
         assert message in capsys.readouterr().err
