@@ -190,6 +190,10 @@ def _error(check, cfg) -> str:
     # sixth trial: an unclear message ("cannot be built: IndexError list index out of range")
     (OPL_BASE, ["MODEL.RESNETS.DEFORM_ON_PER_STAGE", "[True]"], "MODEL.RESNETS.DEFORM_ON_PER_STAGE [True]: needs one "
                                                                 "value per stage (res2 ... res5: 4)"),
+    # eighth trial: an unclear message ("cannot be built: AssertionError 1.0")
+    (REPLOSS_BASE, ["MODEL.ANCHOR_GENERATOR.OFFSET", "1.0"],
+     "MODEL.ANCHOR_GENERATOR.OFFSET 1.0: must be in [0, 1) (the first anchor's centre, as a fraction of the stride)"),
+    (REPLOSS_BASE, ["MODEL.ANCHOR_GENERATOR.OFFSET", "-0.5"], "MODEL.ANCHOR_GENERATOR.OFFSET -0.5: must be in [0, 1)"),
 ])
 def test_fresh_config_values_are_named_before_anything_is_built(tmp_path, base, opts, expected):
     msg = _error(_check(base), _cfg(tmp_path, base, *opts))

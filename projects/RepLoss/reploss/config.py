@@ -130,6 +130,9 @@ def check_reploss_config(cfg: CN) -> None:
         flat = [v for level in values for v in (level if isinstance(level, (list, tuple)) else [level])]
         if not flat or not all(isinstance(v, (int, float)) and 0 < v < float("inf") for v in flat):
             raise config_error(f"MODEL.ANCHOR_GENERATOR.{key}", values, "every value must be a finite number > 0")
+    if not 0.0 <= anchors.OFFSET < 1.0:  # Detectron2's bare "assert 0.0 <= offset < 1.0" said only "1.0"
+        raise config_error("MODEL.ANCHOR_GENERATOR.OFFSET", anchors.OFFSET, "must be in [0, 1) (the first anchor's "
+                           "centre, as a fraction of the stride)")
     from detectron2.modeling import PROPOSAL_GENERATOR_REGISTRY
     from detectron2.modeling.proposal_generator.rrpn import RRPN
 
