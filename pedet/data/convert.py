@@ -402,6 +402,19 @@ def run(args: argparse.Namespace) -> str:
     return f"wrote {args.output}: {len(coco['images'])} images, {len(coco['annotations'])} boxes"
 
 
+_DEFAULT_OUTPUT = {"odgt2coco": "annotation_val.json", "coco2odgt": "annotation_val.odgt",
+                   "citypersons2coco": "val_gt.json"}
+
+
+def _describe_os_error(e: OSError) -> str:
+    """"<file>: <what>" for an OSError, without Python's "[Errno N]" prefix (which tells a user nothing)."""
+    if e.strerror is None:
+        return str(e)
+    if e.filename is None:
+        return e.strerror
+    return f"{e.filename}: {e.strerror}" + (f" ({e.filename2})" if e.filename2 is not None else "")
+
+
 def _same_file(a: str, b: str) -> bool:
     return os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b)
 
@@ -429,10 +442,17 @@ def main(argv: Optional[list[str]] = None) -> int:
         parser.error(f"the output {args.output} is named like a per-image file of {args.gt_dir} (<city>/*{GT_SUFFIX}); "
                      "the next run would read it as an image's file: write it outside the split folder")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    if args.command != "caltech_seq2jpg" and os.path.isdir(args.output):  # found before the conversion, not after it
+        print(f"error: {args.output}: is a folder; give the file to write, e.g. "
+              f"{os.path.join(args.output, _DEFAULT_OUTPUT[args.command])}", file=sys.stderr)
+        return 1
     try:
         summary = run(args)
-    except (DatasetFormatError, OSError) as e:
+    except DatasetFormatError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"error: {_describe_os_error(e)}", file=sys.stderr)
         return 1
     print(summary)
     return 0
