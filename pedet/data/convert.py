@@ -442,7 +442,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         parser.error(f"the output {args.output} is named like a per-image file of {args.gt_dir} (<city>/*{GT_SUFFIX}); "
                      "the next run would read it as an image's file: write it outside the split folder")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    if args.command != "caltech_seq2jpg" and os.path.isdir(args.output):  # found before the conversion, not after it
+    # found before the conversion, not after it; a trailing "/" (a folder meant) wrote a FILE of that name
+    if args.command != "caltech_seq2jpg" and (os.path.isdir(args.output) or args.output.endswith(("/", os.sep))):
         print(f"error: {args.output}: is a folder; give the file to write, e.g. "
               f"{os.path.join(args.output, _DEFAULT_OUTPUT[args.command])}", file=sys.stderr)
         return 1
