@@ -1,13 +1,17 @@
 """
 Tenth bad-input trial of the data side (issue 11): a converter given a folder as its output converted the whole
 input, then said "error: [Errno 21] is a folder, not a file: '<folder>'"; a missing input file was
-"error: [Errno 2] No such file or directory: '<file>'". Python's "[Errno N]" prefix tells a user nothing.
+"error: [Errno 2] No such file or directory: '<file>'". Python's "[Errno N]" prefix tells a user nothing. The
+synthetic generator with --out wrote two splits drawn with one seed (two names the preset lacks, or --seed given to
+both) image for image the same, without a word.
 """
 import json
+import logging
 import os
 
 import pytest
 
+from pedet.data import synthetic as syn
 from pedet.data.convert import main as convert
 
 from .conftest import write_file as _write
@@ -40,3 +44,33 @@ def test_converter_missing_input_names_the_file_without_errno(tmp_path, capsys):
     assert convert(["coco2odgt", str(missing), str(tmp_path / "x.odgt")]) == 1
     assert capsys.readouterr().err == f"error: {missing}: No such file or directory\n"
     assert not (tmp_path / "x.odgt").exists()
+
+
+@pytest.mark.parametrize("argv, first, second, seed", [
+    (["--split", "a", "--split", "b"], "a", "b", 0),  # two names the preset lacks: both from 'train', seed 0
+    (["--split", "train", "--split", "val", "--seed", "3"], "train", "val", 3),  # --seed given to both
+    (["--split", "train", "--split", "test"], "train", "test", 0),
+])
+def test_synthetic_two_splits_with_one_seed_are_refused(tmp_path, capsys, argv, first, second, seed):
+    """Before: both splits were written, image for image the same (a "test" split that was the train split)."""
+    with pytest.raises(SystemExit) as e:
+        syn.main(["--out", str(tmp_path / "set"), "--num-images", "1", "--size", "32", "32"] + argv)
+    assert e.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"python -m pedet.data.synthetic: error: --split {first} and --split {second} would hold the same images "
+        f"(both drawn with seed {seed}); write each split in its own run with its own --seed")
+    assert not (tmp_path / "set").exists()
+
+
+def test_synthetic_split_the_preset_lacks_warns_whose_images_it_gets(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING):
+        assert syn.main(["--out", str(tmp_path / "set"), "--split", "test", "--num-images", "1", "--size", "32",
+                         "32"]) == 0
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [
+        "split 'test' is not a split of preset 'default' (train, val): it starts from 'train' with its seed 0, so "
+        "with the same settings its images are those of 'train'; give --seed for other images"]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert syn.main(["--out", str(tmp_path / "set"), "--split", "test", "--num-images", "1", "--size", "32",
+                         "32", "--seed", "7"]) == 0
+    assert not [r for r in caplog.records if r.levelno == logging.WARNING]
