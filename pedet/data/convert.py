@@ -37,7 +37,7 @@ from typing import Iterator, Optional
 
 from pedet.utils.file_io import atomic_open, atomic_write, atomic_write_json, remove_stale_temporaries
 
-from .caltech import frame_name
+from .caltech import LABELS as CALTECH_LABELS, frame_name
 from .citypersons import _GT_PATTERN, GT_SUFFIX, IMAGE_SUFFIX, list_gt_files, read_gt_file
 from .common import (
     DatasetFormatError,
@@ -237,6 +237,12 @@ def coco_to_odgt_lines(coco: dict, coco_file: str = "<coco>", category: Optional
             if key in ann:
                 parse_box(ann[key], where, key)
         crowd = any(parse_flag(ann[k], where, k) for k in ("iscrowd", "ignore") if k in ann)
+        if not crowd and ann.get("label") in CALTECH_LABELS and ann["label"] != "person":
+            # a Caltech-style ground truth: its labels, not iscrowd, make the ignore regions (--protocol caltech)
+            raise DatasetFormatError(
+                f"{where}: 'label' {ann['label']!r} is a Caltech ignore label, but 'iscrowd'/'ignore' do not say "
+                "ignore: the odgt line would make it a person (the odgt format has no labels); set 'ignore': 1 on "
+                "such boxes, or evaluate the file with --protocol caltech")
         if not dropped.check(fbox, where, *sizes[ann["image_id"]]):
             continue
         box = {odgt: ann[coco_key] for odgt, coco_key in _ODGT_BOX_KEYS.items() if coco_key in ann}

@@ -3,7 +3,8 @@ Tenth bad-input trial of the data side (issue 11): a converter given a folder as
 input, then said "error: [Errno 21] is a folder, not a file: '<folder>'"; a missing input file was
 "error: [Errno 2] No such file or directory: '<file>'". Python's "[Errno N]" prefix tells a user nothing. The
 synthetic generator with --out wrote two splits drawn with one seed (two names the preset lacks, or --seed given to
-both) image for image the same, without a word.
+both) image for image the same, without a word. coco2odgt made the 'people' / 'person?' / 'ignore' boxes of a
+Caltech-style ground truth (labels, iscrowd 0) persons.
 """
 import json
 import logging
@@ -74,3 +75,21 @@ def test_synthetic_split_the_preset_lacks_warns_whose_images_it_gets(tmp_path, c
         assert syn.main(["--out", str(tmp_path / "set"), "--split", "test", "--num-images", "1", "--size", "32",
                          "32", "--seed", "7"]) == 0
     assert not [r for r in caplog.records if r.levelno == logging.WARNING]
+
+
+@pytest.mark.parametrize("label", ["people", "person?", "person-fa", "ignore"])
+def test_coco2odgt_refuses_a_caltech_ignore_label_it_would_make_a_person(tmp_path, capsys, label):
+    """Before: a Caltech-style GT (--protocol caltech's format) became an odgt where 'people' boxes were persons."""
+    coco = json.loads(json.dumps(COCO))
+    coco["annotations"][0]["label"] = label
+    src = _write(tmp_path / "caltech_gt.json", json.dumps(coco))
+    assert convert(["coco2odgt", src, str(tmp_path / "x.odgt")]) == 1
+    assert capsys.readouterr().err == (
+        f"error: {src}: annotations[0] (id 1): 'label' {label!r} is a Caltech ignore label, but 'iscrowd'/'ignore' "
+        "do not say ignore: the odgt line would make it a person (the odgt format has no labels); set 'ignore': 1 "
+        "on such boxes, or evaluate the file with --protocol caltech\n")
+    assert not (tmp_path / "x.odgt").exists()
+    coco["annotations"][0]["ignore"] = 1  # said explicitly: an ignore region, as the label says
+    _write(tmp_path / "caltech_gt.json", json.dumps(coco))
+    assert convert(["coco2odgt", src, str(tmp_path / "x.odgt")]) == 0
+    assert json.loads((tmp_path / "x.odgt").read_text())["gtboxes"][0]["tag"] == "mask"
