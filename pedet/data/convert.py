@@ -179,7 +179,8 @@ def coco_to_odgt_lines(coco: dict, coco_file: str = "<coco>", category: Optional
 
     Raises:
         DatasetFormatError naming `coco_file` and the record: missing or malformed sections, entries or boxes,
-        duplicate image ids or IDs, an annotation of an unknown image.
+        duplicate image ids or IDs, an annotation of an unknown image, a Caltech ignore 'label' (people, person?,
+        person-fa, ignore) on a box that 'iscrowd' / 'ignore' do not mark (it would become a person).
     """
     images, annotations, categories = coco_sections(coco, coco_file, require_categories=False)
     person = person_category_id(categories, coco_file, category) if categories else None
