@@ -31,6 +31,7 @@ from .common import (
     DatasetFormatError,
     DroppedBoxes,
     UniqueImageIds,
+    _short,
     image_size_from_header,
     make_annotation,
     read_text_file,
@@ -88,7 +89,7 @@ def read_bbgt_file(path: str) -> list[tuple[str, list[float], bool, list[float],
     """
     lines = read_text_file(path).splitlines()
     if not lines or lines[0].strip() != HEADER:
-        raise DatasetFormatError(f"{path}:1: expected the header '{HEADER}', got {lines[0] if lines else ''!r}"
+        raise DatasetFormatError(f"{path}:1: expected the header '{HEADER}', got {_short(lines[0] if lines else '')}"
                                  + (" (empty file)" if not lines else ""))
     objects = []
     for line_no, line in enumerate(lines[1:], start=2):
@@ -98,16 +99,16 @@ def read_bbgt_file(path: str) -> list[tuple[str, list[float], bool, list[float],
         where = f"{path}:{line_no}"
         if len(fields) != NUM_FIELDS:
             raise DatasetFormatError(
-                f"{where}: expected {NUM_FIELDS} fields 'lbl l t w h occ lv tv wv hv ign ang', got {line!r}"
+                f"{where}: expected {NUM_FIELDS} fields 'lbl l t w h occ lv tv wv hv ign ang', got {_short(line)}"
             )
         if fields[0] not in LABELS:
             raise DatasetFormatError(f"{where}: unknown label {fields[0]!r}; expected one of {LABELS}")
         # float() alone would also read "1_0" as 10 and other scripts' digits; bbGt files hold plain decimals
         if not all(_DECIMAL.fullmatch(v) for v in fields[1:]):
-            raise DatasetFormatError(f"{where}: non-numeric field in {line!r}")
+            raise DatasetFormatError(f"{where}: non-numeric field in {_short(line)}")
         values = [float(v) for v in fields[1:]]
         if not all(math.isfinite(v) for v in values):
-            raise DatasetFormatError(f"{where}: NaN or infinity in {line!r}")
+            raise DatasetFormatError(f"{where}: NaN or infinity in {_short(line)}")
         for index, name in ((4, "occ"), (9, "ign")):
             if values[index] not in (0.0, 1.0):
                 raise DatasetFormatError(f"{where}: the '{name}' flag must be 0 or 1, got {fields[index + 1]!r}")

@@ -37,7 +37,7 @@ from typing import Iterator, Optional
 
 from pedet.utils.file_io import atomic_open, atomic_write, atomic_write_json, remove_stale_temporaries
 
-from .caltech import frame_name
+from .caltech import LABELS as CALTECH_LABELS, frame_name
 from .citypersons import _GT_PATTERN, GT_SUFFIX, IMAGE_SUFFIX, list_gt_files, read_gt_file
 from .common import (
     DatasetFormatError,
@@ -179,7 +179,8 @@ def coco_to_odgt_lines(coco: dict, coco_file: str = "<coco>", category: Optional
 
     Raises:
         DatasetFormatError naming `coco_file` and the record: missing or malformed sections, entries or boxes,
-        duplicate image ids or IDs, an annotation of an unknown image.
+        duplicate image ids or IDs, an annotation of an unknown image, a Caltech ignore 'label' (people, person?,
+        person-fa, ignore) on a box that 'iscrowd' / 'ignore' do not mark (it would become a person).
     """
     images, annotations, categories = coco_sections(coco, coco_file, require_categories=False)
     person = person_category_id(categories, coco_file, category) if categories else None
@@ -237,6 +238,12 @@ def coco_to_odgt_lines(coco: dict, coco_file: str = "<coco>", category: Optional
             if key in ann:
                 parse_box(ann[key], where, key)
         crowd = any(parse_flag(ann[k], where, k) for k in ("iscrowd", "ignore") if k in ann)
+        if not crowd and ann.get("label") in CALTECH_LABELS and ann["label"] != "person":
+            # a Caltech-style ground truth: its labels, not iscrowd, make the ignore regions (--protocol caltech)
+            raise DatasetFormatError(
+                f"{where}: 'label' {ann['label']!r} is a Caltech ignore label, but 'iscrowd'/'ignore' do not say "
+                "ignore: the odgt line would make it a person (the odgt format has no labels); set 'ignore': 1 on "
+                "such boxes, or evaluate the file with --protocol caltech")
         if not dropped.check(fbox, where, *sizes[ann["image_id"]]):
             continue
         box = {odgt: ann[coco_key] for odgt, coco_key in _ODGT_BOX_KEYS.items() if coco_key in ann}
@@ -402,6 +409,19 @@ def run(args: argparse.Namespace) -> str:
     return f"wrote {args.output}: {len(coco['images'])} images, {len(coco['annotations'])} boxes"
 
 
+_DEFAULT_OUTPUT = {"odgt2coco": "annotation_val.json", "coco2odgt": "annotation_val.odgt",
+                   "citypersons2coco": "val_gt.json"}
+
+
+def _describe_os_error(e: OSError) -> str:
+    """"<file>: <what>" for an OSError, without Python's "[Errno N]" prefix (which tells a user nothing)."""
+    if e.strerror is None:
+        return str(e)
+    if e.filename is None:
+        return e.strerror
+    return f"{e.filename}: {e.strerror}" + (f" ({e.filename2})" if e.filename2 is not None else "")
+
+
 def _same_file(a: str, b: str) -> bool:
     return os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b)
 
@@ -429,10 +449,18 @@ def main(argv: Optional[list[str]] = None) -> int:
         parser.error(f"the output {args.output} is named like a per-image file of {args.gt_dir} (<city>/*{GT_SUFFIX}); "
                      "the next run would read it as an image's file: write it outside the split folder")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    # found before the conversion, not after it; a trailing "/" (a folder meant) wrote a FILE of that name
+    if args.command != "caltech_seq2jpg" and (os.path.isdir(args.output) or args.output.endswith(("/", os.sep))):
+        print(f"error: {args.output}: is a folder; give the file to write, e.g. "
+              f"{os.path.join(args.output, _DEFAULT_OUTPUT[args.command])}", file=sys.stderr)
+        return 1
     try:
         summary = run(args)
-    except (DatasetFormatError, OSError) as e:
+    except DatasetFormatError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"error: {_describe_os_error(e)}", file=sys.stderr)
         return 1
     print(summary)
     return 0

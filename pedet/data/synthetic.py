@@ -1185,15 +1185,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     check_arguments(parser, args)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        for split in _splits(args):
-            spec_with_overrides(PRESETS[args.preset].get(split, next(iter(PRESETS[args.preset].values()))), args)
+        specs = {split: spec_with_overrides(_base_spec(args.preset, split), args) for split in _splits(args)}
     except ValueError as e:
         parser.error(str(e))
+    first_with_seed = {}
+    for split, spec in specs.items():  # the same seed draws the same images: a "test" split that is the train split
+        if spec.seed in first_with_seed:
+            parser.error(f"--split {first_with_seed[spec.seed]} and --split {split} would hold the same images (both "
+                         f"drawn with seed {spec.seed}); write each split in its own run with its own --seed")
+        first_with_seed[spec.seed] = split
+    for split in specs:
+        if split not in PRESETS[args.preset] and args.seed is None:
+            first = next(iter(PRESETS[args.preset]))
+            logger.warning(f"split '{split}' is not a split of preset '{args.preset}' "
+                           f"({', '.join(PRESETS[args.preset])}): it starts from '{first}' with its seed "
+                           f"{PRESETS[args.preset][first].seed}, so with the same settings its images are those of "
+                           f"'{first}'; give --seed for other images")
     try:
         return _run(args)
     except OSError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+
+
+def _base_spec(preset: str, split: str) -> SplitSpec:
+    """The preset's spec of `split`; a split name the preset does not have (with --out) starts from its first split."""
+    return PRESETS[preset].get(split, next(iter(PRESETS[preset].values())))
 
 
 def _splits(args: argparse.Namespace) -> list[str]:
@@ -1209,8 +1226,7 @@ def _run(args: argparse.Namespace) -> int:
     splits = _splits(args)
     written = []
     for split in splits:
-        base = PRESETS[args.preset].get(split, next(iter(PRESETS[args.preset].values())))
-        spec = spec_with_overrides(base, args)
+        spec = spec_with_overrides(_base_spec(args.preset, split), args)
         if args.out:
             odgt = generate_synthetic_crowd(args.out, split, spec, workers=args.workers)
             written.append((odgt, os.path.join(args.out, "Images")))

@@ -395,6 +395,11 @@ CALTECH_ERRORS = {
     "occ 2": (HEADER + "person 1 2 10 20 2 0 0 0 0 0 0\n", r":2: the 'occ' flag must be 0 or 1, got '2'"),
     "ign 0.5": (HEADER + "person 1 2 10 20 0 0 0 0 0 0.5 0\n", r":2: the 'ign' flag must be 0 or 1, got '0.5'"),
     "ign negative": (HEADER + "person 1 2 10 20 0 0 0 0 0 -1 0\n", r":2: the 'ign' flag must be 0 or 1"),
+    # tenth trial: a second header (two files concatenated), a line cut by a crash; a 5000-field line was quoted whole
+    "second header": (HEADER + "person 1 2 10 20 0 0 0 0 0 0 0\n" + HEADER, r":3: expected 12 fields"),
+    "cut line": (HEADER + "person 1 2 10", r":2: expected 12 fields .*, got 'person 1 2 10'$"),
+    "very long line": (HEADER + "person" + " 5" * 5000 + "\n",
+                       r":2: expected 12 fields .*, got 'person 5 5 [5 ]{0,40}\.\.\.[5 ]{0,20}'$"),
 }
 
 

@@ -189,5 +189,5 @@ def test_converter_output_under_a_file_is_named(tmp_path, capsys, command):
     src = _write(tmp_path / "in", _odgt(PERSON) if command == "odgt2coco" else _coco())
     blocker = _write(tmp_path / "notes.txt", "x")
     assert convert([command, src, f"{blocker}/sub/out"]) == 1
-    assert capsys.readouterr().err == (f"error: [Errno 20] cannot write '{blocker}/sub/out': this is a file, not a "
-                                       f"folder: '{blocker}'\n")
+    assert capsys.readouterr().err == (f"error: {blocker}: cannot write '{blocker}/sub/out': this is a file, not a "
+                                       "folder\n")
