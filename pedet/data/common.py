@@ -20,6 +20,7 @@ from typing import Any, Callable, Sequence
 from PIL import Image
 
 import pedet  # noqa: F401  (Pillow alias before any detectron2 import)
+from pedet.utils.json_text import DuplicateKeyError, shorten, unique_keys  # noqa: F401  (re-exported)
 
 logger = logging.getLogger(__name__)
 
@@ -102,27 +103,6 @@ def describe_json_error(path: str, text: str, e: json.JSONDecodeError) -> str:
     if is_truncated(text, e):
         return f"{where}: the JSON ends early (truncated file?): {e.msg}"
     return f"{where}: malformed JSON (column {e.colno}): {e.msg}"
-
-
-class DuplicateKeyError(ValueError):
-    """A JSON object names one key twice (raised by `unique_keys`)."""
-
-    def __init__(self, key: str, values: tuple):
-        first, second = _short(values[0], 40), _short(values[1], 40)
-        super().__init__(f"an object has the key {key!r} twice ({first}, then {second}); JSON readers keep the last "
-                         "value without a word: remove the one that is wrong")
-
-
-def unique_keys(pairs: list) -> dict:
-    """json.loads' object_pairs_hook: a dict, or DuplicateKeyError if a key repeats (json would keep the last)."""
-    out = dict(pairs)
-    if len(out) != len(pairs):
-        seen: dict = {}
-        for key, value in pairs:
-            if key in seen:
-                raise DuplicateKeyError(key, (seen[key], value))
-            seen[key] = value
-    return out
 
 
 def read_json_file(path: str) -> Any:
@@ -280,8 +260,7 @@ def parse_box(value: Any, where: str, key: str) -> list[float]:
 
 def _short(value: Any, limit: int = 80) -> str:
     """repr(value), shortened in the middle (a 400-digit number must not flood the one-line error)."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit // 2]}...{text[-limit // 4:]}"
+    return shorten(value, limit)
 
 
 def is_valid_box(box: Sequence[float]) -> bool:

@@ -21,6 +21,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import orjson
 
+from pedet.utils.json_text import DuplicateKeyError, shorten, unique_keys
+
 __all__ = [
     "EvalInputError",
     "EvalInputWarning",
@@ -63,8 +65,7 @@ MAX_IMAGE_SIDE = 100_000
 
 def _short(value, limit: int = 60) -> str:
     """repr(value), shortened in the middle: a 5 000-character id or a whole list must not flood a one-line error."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit // 2]}...{text[-limit // 4:]}"
+    return shorten(value, limit)
 
 
 def _is_number(v) -> bool:
@@ -852,17 +853,15 @@ def _check_unique_keys(data: bytes, docs: list, parts: list) -> None:
     except (orjson.JSONEncodeError, RecursionError):  # an integer beyond 64 bits, very deep nesting: check exactly
         pass
 
-    def hook(pairs):
-        out = dict(pairs)
-        if len(out) != len(pairs):
-            i = next(i for i, (k, _) in enumerate(pairs) if k in dict(pairs[:i]))
-            key, second = pairs[i]
-            first = dict(pairs[:i])[key]
+    def hook(pairs):  # pedet's one duplicate-key rule, with the object's id in the message
+        try:
+            return unique_keys(pairs)
+        except DuplicateKeyError as e:
+            out = e.obj
             ids = ", ".join(f"{k} {_short(out[k])}" for k in ("ID", "id", "image_id") if k in out and _id_ok(out[k]))
-            raise EvalInputError(f"an object{f' ({ids})' if ids else ''} has the key {key!r} twice ({_short(first)}, "
-                                 f"then {_short(second)}); JSON readers keep the last value without a word: remove "
-                                 "the one that is wrong")
-        return out
+            raise EvalInputError(f"an object{f' ({ids})' if ids else ''} has the key {e.key!r} twice "
+                                 f"({_short(e.first)}, then {_short(e.second)}); JSON readers keep the last value "
+                                 "without a word: remove the one that is wrong") from None
 
     for where, text in parts:
         try:

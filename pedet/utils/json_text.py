@@ -1,0 +1,42 @@
+"""
+Helpers for reading JSON that both pedet.data (the loaders and converters) and pedet.evaluation (the evaluator, which
+imports no torch and nothing of pedet.data) use, so that one rule reads both:
+
+- ``shorten``: a value's repr, shortened in the middle, for one-line error messages;
+- ``unique_keys``: json.loads' object_pairs_hook that refuses a key named twice in one object (every JSON reader
+  keeps the last value without a word), raising ``DuplicateKeyError``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["DuplicateKeyError", "shorten", "unique_keys"]
+
+
+def shorten(value: Any, limit: int) -> str:
+    """repr(value), shortened in the middle to about ``limit`` characters (a 5 000-character id, a whole list or a
+    400-digit number must not flood a one-line error)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit // 2]}...{text[-limit // 4:]}"
+
+
+class DuplicateKeyError(ValueError):
+    """A JSON object names one key twice (raised by `unique_keys`): ``key``, its ``first`` and ``second`` value and
+    the whole object as a dict (``obj``, the last value of each key)."""
+
+    def __init__(self, key: str, first: Any, second: Any, obj: dict):
+        self.key, self.first, self.second, self.obj = key, first, second, obj
+        super().__init__(f"an object has the key {key!r} twice ({shorten(first, 40)}, then {shorten(second, 40)}); "
+                         "JSON readers keep the last value without a word: remove the one that is wrong")
+
+
+def unique_keys(pairs: list) -> dict:
+    """json.loads' object_pairs_hook: a dict, or DuplicateKeyError if a key repeats (json would keep the last)."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: dict = {}
+        for key, value in pairs:
+            if key in seen:
+                raise DuplicateKeyError(key, seen[key], value, out)
+            seen[key] = value
+    return out
