@@ -1118,9 +1118,9 @@ def main(argv=None) -> dict:
             if key in ("SEED", "OUTPUT_DIR"):
                 p.error(f"--opts {key}: set per run by the benchmark (use {'--seeds' if key == 'SEED' else '--out'})")
         budget["opts"] = list(args.opts)
-    if args.opts or args.set or args.iters:
-        check_probe(p, args, budget, out)
     probe = bool(args.iters or args.set or args.opts)
+    if probe:
+        check_probe(p, args, budget, out)
     seeds = args.seeds if args.seeds is not None else budget["seeds"]
     records = os.path.abspath(args.records or (os.path.join(out, "records") if args.budget == "smoke" or probe else
                                                os.path.join(REPO, "benchmarks", f"crowd_{args.budget}", "runs")))
