@@ -83,6 +83,12 @@ def test_method_with_missing_config_key_is_reported_not_available(cq, monkeypatc
     assert cq.config_digest(a2, "opl") == cq.config_digest(a, "opl")  # output dir and weights path are not in it
     # every FCOS-style row starts its regression conv at bias 1 (live side of the ReLU); R-CNN rows have no such key
     assert a.MODEL.OPL.BBOX_PRED_BIAS == 1.0 and c.MODEL.OPL.BBOX_PRED_BIAS == 1.0
+    # every one-to-one (POTO) row, DeFCN's included, weighs POTO's quality towards the classifier's score (alpha 0.2,
+    # not DeFCN's 0.8); FCOS + NMS, whose assigner does not read the key, keeps the default, so its records stand
+    d, _ = cq.build_cfg("defcn", cq.BUDGETS["cpu"], 0, "/tmp/unused", "/tmp/backbone.pkl")
+    assert cq.REGIME_POTO_ALPHA == 0.2
+    assert a.MODEL.OPL.POTO_ALPHA == c.MODEL.OPL.POTO_ALPHA == d.MODEL.OPL.POTO_ALPHA == 0.2
+    assert f.MODEL.OPL.MAIN_ASSIGNER == "fcos" and f.MODEL.OPL.POTO_ALPHA == 0.8
     # the pre-trained backbone: Detectron2's recipe for it (FrozenBN, stem and res2 frozen)
     assert a.MODEL.WEIGHTS == "/tmp/backbone.pkl" and a.MODEL.RESNETS.NORM == "FrozenBN"
     assert a.MODEL.BACKBONE.FREEZE_AT == 2
@@ -362,12 +368,12 @@ def test_probe_overrides_change_only_the_named_budget_settings(cq):
 def test_probe_config_opts_reach_the_method_config_and_are_refused_where_they_do_not_apply(cq, tmp_path, capsys):
     """--opts KEY VALUE (a probe of a config value): last in the config, part of the budget key; checked per method."""
     budget = json.loads(json.dumps(cq.BUDGETS["cpu"]))
-    budget["opts"] = ["MODEL.OPL.POTO_ALPHA", "0.2"]
+    budget["opts"] = ["MODEL.OPL.POTO_ALPHA", "0.8"]  # DeFCN's value again, over the regime's 0.2
     cfg, _ = cq.build_cfg("opl_full", budget, 0, str(tmp_path / "a"))
     plain, _ = cq.build_cfg("opl_full", cq.BUDGETS["cpu"], 0, str(tmp_path / "a"))
-    assert (cfg.MODEL.OPL.POTO_ALPHA, plain.MODEL.OPL.POTO_ALPHA) == (0.2, 0.8)
+    assert (cfg.MODEL.OPL.POTO_ALPHA, plain.MODEL.OPL.POTO_ALPHA) == (0.8, 0.2)
     assert cq.config_digest(cfg, "opl") != cq.config_digest(plain, "opl")
-    assert cq._budget_key(budget)["opts"] == ["MODEL.OPL.POTO_ALPHA", "0.2"] and "opts" not in cq._budget_key(cq.BUDGETS["cpu"])
+    assert cq._budget_key(budget)["opts"] == ["MODEL.OPL.POTO_ALPHA", "0.8"] and "opts" not in cq._budget_key(cq.BUDGETS["cpu"])
     (tmp_path / "file.txt").write_text("")
     for argv, message in [(["--opts", "MODEL.OPL.POTO_ALPHA"], "odd count"),
                           (["--methods", "opl_full", "faster_rcnn", "--opts", "MODEL.OPL.POTO_ALPHA", "0.2"],
