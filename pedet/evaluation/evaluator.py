@@ -149,11 +149,17 @@ class MissRateEvaluator(DatasetEvaluator):
                 raise EvalInputError(f"MissRateEvaluator: the output for image {inp['image_id']!r} has boxes of "
                                      f"{inst.pred_boxes.tensor.shape[-1]} values (rotated boxes?); the miss-rate "
                                      "protocols need axis-aligned boxes (Boxes, XYXY_ABS)")
+            n = len(inst.pred_boxes)  # Instances checks the first dimension only: (N, K) scores or classes pass
+            for key in ("scores", "pred_classes"):
+                if inst.has(key) and inst.get(key).numel() != n:
+                    raise EvalInputError(f"MissRateEvaluator: the output for image {inp['image_id']!r} has {n} boxes "
+                                         f"and {key} of shape {tuple(inst.get(key).shape)}; one "
+                                         f"{'score' if key == 'scores' else 'class'} per box is needed")
             boxes = inst.pred_boxes.tensor.numpy().astype(np.float64).reshape(-1, 4)
             scores = inst.scores.numpy().astype(np.float64).reshape(-1)
             self._other_classes[2] += int(scores.size)
             if inst.has("pred_classes"):
-                classes = inst.pred_classes.numpy()
+                classes = inst.pred_classes.numpy().reshape(-1)
                 keep = classes == self._person_class
                 boxes, scores = boxes[keep], scores[keep]
                 self._other_classes[0] += int((~keep).sum())  # announced with their count in evaluate()
