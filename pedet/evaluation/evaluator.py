@@ -44,6 +44,10 @@ __all__ = ["MissRateEvaluator", "build_miss_rate_evaluator", "add_miss_rate_conf
 logger = logging.getLogger(__name__)
 
 
+# the files evaluate() writes into output_dir (and mr_fppi_<protocol>.png with plot=True)
+OUTPUT_FILES = ("predictions.odgt", "coco_instances_results.json", "metrics.json", "metrics.md")
+
+
 class MissRateEvaluator(DatasetEvaluator):
     """
     Evaluate person detections with the dataset's miss-rate protocol.
@@ -113,6 +117,12 @@ class MissRateEvaluator(DatasetEvaluator):
         if output_dir and file_in_the_way(output_dir):
             raise ValueError(f"MissRateEvaluator: output_dir '{output_dir}' cannot be created: "
                              f"'{file_in_the_way(output_dir)}' is a file, not a folder")
+        if output_dir:  # a folder in the place of an output file: an IsADirectoryError after the whole pass
+            names = list(OUTPUT_FILES) + ([f"mr_fppi_{self._protocol}.png"] if plot else [])
+            in_the_way = [name for name in names if os.path.isdir(os.path.join(output_dir, name))]
+            if in_the_way:
+                raise ValueError(f"MissRateEvaluator: output_dir '{output_dir}' holds a folder named "
+                                 f"'{in_the_way[0]}', the name of a file the evaluator writes there; move it away")
         self._setups = list(setups) if setups else None
         self._mode = mode
         self._box = box
