@@ -1167,6 +1167,18 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
             parser.error(f"{flag} '{path}': '{blocking}' is a file, not a folder")
     if args.preview is not None and os.path.isdir(args.preview):
         parser.error(f"--preview '{args.preview}' is a folder; give the PNG file to write")
+    # a folder where a split's file goes, or a file where Images/ goes: before, "[Errno 21] Is a directory" once the
+    # whole split was rendered, or "[Errno 17] File exists"
+    out_dir = args.out or os.path.join(datasets_root() if args.root is None else args.root, "synthetic_crowd",
+                                       args.preset)
+    for split in [] if args.list_presets else _splits(args):
+        for name in (f"annotation_{split}.odgt", f"annotation_{split}.meta.json"):
+            if os.path.isdir(os.path.join(out_dir, name)):
+                parser.error(f"'{os.path.join(out_dir, name)}' is a folder; the split's file of that name is written "
+                             "there: move it away")
+    images = os.path.join(out_dir, "Images")
+    if not args.list_presets and os.path.lexists(images) and not os.path.isdir(images):
+        parser.error(f"'{images}' is a file; the images are written into a folder of that name: move it away")
     if args.preview is not None and not args.preview.lower().endswith(".png"):
         parser.error(f"--preview writes a PNG file; give a name ending in .png, got {args.preview!r}")
 

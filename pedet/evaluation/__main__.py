@@ -73,6 +73,9 @@ def _check_options(args) -> str | None:
                 f"{os.path.join(args.out, 'metrics.json')}")
     if args.plot and os.path.exists(args.plot) and not os.path.isdir(args.plot):
         return f"--plot '{args.plot}' exists and is not a folder (the PNGs are written into it)"
+    if args.plot and os.path.isdir(os.path.join(args.plot, f"mr_fppi_{args.protocol}.png")):  # before: [Errno 21]
+        return (f"--plot '{args.plot}' holds a folder named 'mr_fppi_{args.protocol}.png', the name of the PNG to "
+                "write there; move it away")  # after the evaluation, with --out already written
     from pedet.utils.file_io import file_in_the_way
 
     for flag, value in (("--out", args.out), ("--plot", args.plot)):

@@ -44,6 +44,10 @@ __all__ = ["MissRateEvaluator", "build_miss_rate_evaluator", "add_miss_rate_conf
 logger = logging.getLogger(__name__)
 
 
+# the files evaluate() writes into output_dir (and mr_fppi_<protocol>.png with plot=True)
+OUTPUT_FILES = ("predictions.odgt", "coco_instances_results.json", "metrics.json", "metrics.md")
+
+
 class MissRateEvaluator(DatasetEvaluator):
     """
     Evaluate person detections with the dataset's miss-rate protocol.
@@ -113,6 +117,12 @@ class MissRateEvaluator(DatasetEvaluator):
         if output_dir and file_in_the_way(output_dir):
             raise ValueError(f"MissRateEvaluator: output_dir '{output_dir}' cannot be created: "
                              f"'{file_in_the_way(output_dir)}' is a file, not a folder")
+        if output_dir:  # a folder in the place of an output file: an IsADirectoryError after the whole pass
+            names = list(OUTPUT_FILES) + ([f"mr_fppi_{self._protocol}.png"] if plot else [])
+            in_the_way = [name for name in names if os.path.isdir(os.path.join(output_dir, name))]
+            if in_the_way:
+                raise ValueError(f"MissRateEvaluator: output_dir '{output_dir}' holds a folder named "
+                                 f"'{in_the_way[0]}', the name of a file the evaluator writes there; move it away")
         self._setups = list(setups) if setups else None
         self._mode = mode
         self._box = box
@@ -149,11 +159,17 @@ class MissRateEvaluator(DatasetEvaluator):
                 raise EvalInputError(f"MissRateEvaluator: the output for image {inp['image_id']!r} has boxes of "
                                      f"{inst.pred_boxes.tensor.shape[-1]} values (rotated boxes?); the miss-rate "
                                      "protocols need axis-aligned boxes (Boxes, XYXY_ABS)")
+            n = len(inst.pred_boxes)  # Instances checks the first dimension only: (N, K) scores or classes pass
+            for key in ("scores", "pred_classes"):
+                if inst.has(key) and inst.get(key).numel() != n:
+                    raise EvalInputError(f"MissRateEvaluator: the output for image {inp['image_id']!r} has {n} boxes "
+                                         f"and {key} of shape {tuple(inst.get(key).shape)}; one "
+                                         f"{'score' if key == 'scores' else 'class'} per box is needed")
             boxes = inst.pred_boxes.tensor.numpy().astype(np.float64).reshape(-1, 4)
             scores = inst.scores.numpy().astype(np.float64).reshape(-1)
             self._other_classes[2] += int(scores.size)
             if inst.has("pred_classes"):
-                classes = inst.pred_classes.numpy()
+                classes = inst.pred_classes.numpy().reshape(-1)
                 keep = classes == self._person_class
                 boxes, scores = boxes[keep], scores[keep]
                 self._other_classes[0] += int((~keep).sum())  # announced with their count in evaluate()

@@ -168,6 +168,14 @@ NO_DETECTIONS = "has no 'instances' with pred_boxes and scores"
     # seventh trial: "AttributeError: 'Tensor' object has no attribute 'tensor'" (a model that skips Boxes)
     ({"instances": Instances((80, 100), pred_boxes=torch.tensor([[10.0, 10.0, 30.0, 50.0]]), scores=torch.ones(1))},
      r"has pred_boxes of type Tensor and scores of type Tensor; a detection model's output has Boxes \(XYXY_ABS\)"),
+    # eleventh trial: (N, K) class scores were read as N * K scores ("predictions: 3 image ids, 3 boxes, 5 scores",
+    # naming no image, at evaluate()); (N, K) classes were an IndexError traceback
+    ({"instances": Instances((80, 100), pred_boxes=Boxes(torch.tensor([[10.0, 10, 30, 50], [50, 10, 70, 50]])),
+                             scores=torch.tensor([[0.9, 0.1], [0.8, 0.2]]))},
+     r"has 2 boxes and scores of shape \(2, 2\); one score per box is needed"),
+    ({"instances": Instances((80, 100), pred_boxes=Boxes(torch.tensor([[10.0, 10, 30, 50], [50, 10, 70, 50]])),
+                             scores=torch.ones(2), pred_classes=torch.zeros(2, 2, dtype=torch.int64))},
+     r"has 2 boxes and pred_classes of shape \(2, 2\); one class per box is needed"),
 ])
 def test_output_without_detections_is_an_error_in_process(output, message):
     _, ev = _evaluator([_record()])
