@@ -282,6 +282,14 @@ def run_images(predictor, files: List[str], args, gt_index: Optional[GroundTruth
         raise InputError(f"--output {args.output}: an image file name takes one input image, --input gives "
                          f"{len(files)}; give a folder")
     folder = os.path.dirname(os.path.abspath(args.output)) if to_file else args.output
+    if args.output and not to_file:  # one file name per image in the folder: the later image overwrote the earlier
+        first = {}
+        for path in files:
+            name = os.path.basename(path) + ("" if cv2.haveImageWriter(path) else ".jpg")  # as written below
+            other = first.setdefault(name, path)
+            if os.path.abspath(other) != os.path.abspath(path):
+                raise InputError(f"--input {other} and {path}: both would be written to "
+                                 f"{os.path.join(args.output, name)}; give them separate runs or --output folders")
     if args.output:
         try:
             os.makedirs(folder, exist_ok=True)
