@@ -43,3 +43,37 @@ def test_demo_refuses_two_images_that_would_be_written_to_one_file(tmp_path):
     same = [str(tmp_path / "a" / "x.jpg"), str(tmp_path / "a" / "*.jpg")]
     assert demo.main(["--config-file", OPL_TINY, "--input", *same, "--output", str(out), *DEMO_OPTS]) == [
         str(out / "x.jpg")] * 2
+
+
+@pytest.mark.parametrize("max_iter, warned", [(5, True), (10, True), (11, False)])
+def test_resume_at_or_past_max_iter_says_nothing_is_trained(tmp_path, caplog, max_iter, warned):
+    """A checkpoint of iteration 9 resumed with SOLVER.MAX_ITER <= 10 (e.g. a shorter schedule in the same folder):
+    Detectron2 trains no iteration and writes no model_final.pth, in silence; the run now says so."""
+    import logging
+
+    from detectron2.config import get_cfg
+
+    from opl import add_opl_config
+    from pedet.config import add_pedet_config
+    from pedet.engine import PedestrianTrainer
+
+    def trainer(iters):
+        cfg = get_cfg()
+        add_pedet_config(cfg)
+        add_opl_config(cfg)
+        cfg.merge_from_file(OPL_TINY)
+        cfg.merge_from_list([*DEMO_OPTS[1:7], "OUTPUT_DIR", str(tmp_path), "DATASETS.TEST", "()", "MODEL.DEVICE", "cpu",
+                             "SOLVER.MAX_ITER", str(iters), "SOLVER.STEPS", "()", "SOLVER.WARMUP_ITERS", "0"])
+        return PedestrianTrainer(cfg)
+
+    first = trainer(20)
+    first.iter = 9
+    first.checkpointer.save("model_0000009")  # what the PeriodicCheckpointer writes after iteration 9
+    resumed = trainer(max_iter)
+    with caplog.at_level(logging.WARNING, logger="pedet"):
+        resumed.resume_or_load(resume=True)
+    assert resumed.start_iter == 10
+    expected = (f"--resume: the last checkpoint in {tmp_path} finished iteration 9, at or past SOLVER.MAX_ITER "
+                f"{max_iter}: no iteration is trained and no model_final.pth is written (raise SOLVER.MAX_ITER to "
+                "train on)")
+    assert (expected in caplog.messages) == warned, caplog.messages
