@@ -336,6 +336,12 @@ def run_video(predictor, args) -> Optional[str]:
         if os.path.isdir(args.output) or not os.path.splitext(args.output)[1]:
             os.makedirs(args.output, exist_ok=True)
             out_file = os.path.join(args.output, os.path.splitext(os.path.basename(args.video_input))[0] + ".mp4")
+        if cv2.haveImageWriter(out_file):  # OpenCV's image-sequence writer: a broken file of that name, in silence
+            raise InputError(f"--output {args.output}: an image file name; the annotated video goes to a video file "
+                             "(e.g. .mp4) or a folder")
+        if os.path.exists(out_file) and os.path.samefile(out_file, args.video_input):  # was overwritten while read
+            raise InputError(f"--output {args.output}: would overwrite the input video {args.video_input}; give "
+                             "another file name or folder")
         writer = cv2.VideoWriter(out_file, cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
         if not writer.isOpened():
             raise InputError(f"--output {args.output}: cv2.VideoWriter cannot write {out_file} (mp4v)")

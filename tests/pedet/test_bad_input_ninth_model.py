@@ -77,3 +77,29 @@ def test_resume_at_or_past_max_iter_says_nothing_is_trained(tmp_path, caplog, ma
                 f"{max_iter}: no iteration is trained and no model_final.pth is written (raise SOLVER.MAX_ITER to "
                 "train on)")
     assert (expected in caplog.messages) == warned, caplog.messages
+
+
+@pytest.mark.parametrize("output, expected", [
+    # OpenCV's image-sequence writer opened it and wrote 95 bytes that are neither an image nor a video
+    ("o.jpg", "--output {d}/o.jpg: an image file name; the annotated video goes to a video file (e.g. .mp4) or a "
+              "folder"),
+    # the input was overwritten by the annotated frames while it was read
+    ("clip.avi", "--output {d}/clip.avi: would overwrite the input video {d}/clip.avi; give another file name or "
+                 "folder"),
+])
+def test_demo_video_output_it_cannot_write_as_a_video_is_refused(tmp_path, output, expected):
+    import cv2
+    import numpy as np
+
+    demo = _demo_module()
+    clip = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 5, (64, 48))
+    for k in range(3):
+        writer.write(np.full((48, 64, 3), 60 * k, np.uint8))
+    writer.release()
+    before = clip.read_bytes()
+    with pytest.raises(demo.InputError) as e:
+        demo.main(["--config-file", OPL_TINY, "--video-input", str(clip), "--output", str(tmp_path / output),
+                   *DEMO_OPTS])
+    assert str(e.value) == expected.format(d=tmp_path)
+    assert clip.read_bytes() == before and sorted(os.listdir(tmp_path)) == ["clip.avi"]
