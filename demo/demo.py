@@ -342,6 +342,10 @@ def run_video(predictor, args) -> Optional[str]:
         if os.path.exists(out_file) and os.path.samefile(out_file, args.video_input):  # was overwritten while read
             raise InputError(f"--output {args.output}: would overwrite the input video {args.video_input}; give "
                              "another file name or folder")
+        try:  # a new file's folder is made, as for an annotated image (the README's example needed it to exist)
+            os.makedirs(os.path.dirname(os.path.abspath(out_file)), exist_ok=True)
+        except OSError as e:
+            raise InputError(f"--output {args.output}: cannot create the folder ({e.strerror})") from None
         writer = cv2.VideoWriter(out_file, cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
         if not writer.isOpened():
             raise InputError(f"--output {args.output}: cv2.VideoWriter cannot write {out_file} (mp4v)")

@@ -103,3 +103,22 @@ def test_demo_video_output_it_cannot_write_as_a_video_is_refused(tmp_path, outpu
                    *DEMO_OPTS])
     assert str(e.value) == expected.format(d=tmp_path)
     assert clip.read_bytes() == before and sorted(os.listdir(tmp_path)) == ["clip.avi"]
+
+
+def test_demo_video_output_in_a_new_folder_is_written(tmp_path):
+    """--output new/clip.mp4 (the README's example): was "cv2.VideoWriter cannot write" where the folder did not exist
+    (an annotated image's new folder was made)."""
+    import cv2
+    import numpy as np
+
+    demo = _demo_module()
+    clip = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 5, (64, 48))
+    for k in range(2):
+        writer.write(np.full((48, 64, 3), 90 * k, np.uint8))
+    writer.release()
+    out = tmp_path / "new" / "sub" / "annotated.mp4"
+    assert demo.main(["--config-file", OPL_TINY, "--video-input", str(clip), "--output", str(out), *DEMO_OPTS]) == str(out)
+    read = cv2.VideoCapture(str(out))
+    frames = [read.read()[1] for _ in range(2)]
+    assert all(f is not None and f.shape == (48, 64, 3) for f in frames)
