@@ -79,6 +79,18 @@ def test_resume_at_or_past_max_iter_says_nothing_is_trained(tmp_path, caplog, ma
     assert (expected in caplog.messages) == warned, caplog.messages
 
 
+def _clip(path, frames: int):
+    """A small MJPG video of ``frames`` grey frames (64 x 48)."""
+    import cv2
+    import numpy as np
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 5, (64, 48))
+    for k in range(frames):
+        writer.write(np.full((48, 64, 3), 60 * k, np.uint8))
+    writer.release()
+    return path
+
+
 @pytest.mark.parametrize("output, expected", [
     # OpenCV's image-sequence writer opened it and wrote 95 bytes that are neither an image nor a video
     ("o.jpg", "--output {d}/o.jpg: an image file name; the annotated video goes to a video file (e.g. .mp4) or a "
@@ -88,15 +100,8 @@ def test_resume_at_or_past_max_iter_says_nothing_is_trained(tmp_path, caplog, ma
                  "folder"),
 ])
 def test_demo_video_output_it_cannot_write_as_a_video_is_refused(tmp_path, output, expected):
-    import cv2
-    import numpy as np
-
     demo = _demo_module()
-    clip = tmp_path / "clip.avi"
-    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 5, (64, 48))
-    for k in range(3):
-        writer.write(np.full((48, 64, 3), 60 * k, np.uint8))
-    writer.release()
+    clip = _clip(tmp_path / "clip.avi", 3)
     before = clip.read_bytes()
     with pytest.raises(demo.InputError) as e:
         demo.main(["--config-file", OPL_TINY, "--video-input", str(clip), "--output", str(tmp_path / output),
@@ -109,16 +114,12 @@ def test_demo_video_output_in_a_new_folder_is_written(tmp_path):
     """--output new/clip.mp4 (the README's example): was "cv2.VideoWriter cannot write" where the folder did not exist
     (an annotated image's new folder was made)."""
     import cv2
-    import numpy as np
 
     demo = _demo_module()
-    clip = tmp_path / "clip.avi"
-    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 5, (64, 48))
-    for k in range(2):
-        writer.write(np.full((48, 64, 3), 90 * k, np.uint8))
-    writer.release()
+    clip = _clip(tmp_path / "clip.avi", 2)
     out = tmp_path / "new" / "sub" / "annotated.mp4"
-    assert demo.main(["--config-file", OPL_TINY, "--video-input", str(clip), "--output", str(out), *DEMO_OPTS]) == str(out)
+    written = demo.main(["--config-file", OPL_TINY, "--video-input", str(clip), "--output", str(out), *DEMO_OPTS])
+    assert written == str(out)
     read = cv2.VideoCapture(str(out))
     frames = [read.read()[1] for _ in range(2)]
     assert all(f is not None and f.shape == (48, 64, 3) for f in frames)
