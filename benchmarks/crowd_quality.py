@@ -931,13 +931,21 @@ def set_budget_value(budget: dict, item: str) -> None:
         value = json.loads(text)
     except json.JSONDecodeError:
         value = text
-    if type(value) is not type(node[leaf]) and not (type(value) is int and isinstance(node[leaf], float)):
-        raise ValueError(f"--set {item!r}: {key} is a {type(node[leaf]).__name__}, got {value!r}")
-    if isinstance(value, float) and not math.isfinite(value):  # JSON's NaN / Infinity
+    node[leaf] = _typed_like(item, key, node[leaf], value)
+
+
+def _typed_like(item: str, key: str, old, new):
+    """``new`` as a value of ``old``'s type; a group (``pretext={...}``) takes the same settings, each typed (a
+    missing, extra or mistyped member failed in the checks, or in the pretext step, with a traceback)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        if set(new) != set(old):
+            raise ValueError(f"--set {item!r}: {key} is a group of the settings {sorted(old)}, got {sorted(new)}")
+        return {k: _typed_like(item, f"{key}.{k}", old[k], new[k]) for k in old}
+    if type(new) is not type(old) and not (type(new) is int and isinstance(old, float)):
+        raise ValueError(f"--set {item!r}: {key} is a {type(old).__name__}, got {new!r}")
+    if isinstance(new, float) and not math.isfinite(new):  # JSON's NaN / Infinity
         raise ValueError(f"--set {item!r}: {key} must be a finite number")
-    if type(value) is int and isinstance(node[leaf], float):  # lr.opl=1: yacs refused the int for SOLVER.BASE_LR
-        value = float(value)
-    node[leaf] = value
+    return float(new) if type(new) is int and isinstance(old, float) else new  # yacs refused an int SOLVER.BASE_LR
 
 
 def job_order(methods: list, seeds: list) -> list:
@@ -1119,6 +1127,11 @@ def main(argv=None) -> dict:
     for option, path in (("--out", out), ("--records", args.records)):  # a file: FileExistsError, or after a run
         if path and os.path.exists(path) and not os.path.isdir(path):
             p.error(f"{option} {path}: a file; give a folder")
+        parent = os.path.dirname(os.path.abspath(path)) if path else ""
+        while parent and not os.path.exists(parent):  # a file on the way: a NotADirectoryError traceback (--out),
+            parent = os.path.dirname(parent)  # or after every run, when its record was written (--records)
+        if parent and not os.path.isdir(parent):
+            p.error(f"{option} {path}: {parent} is a file, not a folder")
     if args.opts:
         if len(args.opts) % 2:
             p.error(f"--opts takes KEY VALUE pairs, got an odd count ({len(args.opts)})")

@@ -282,6 +282,14 @@ def run_images(predictor, files: List[str], args, gt_index: Optional[GroundTruth
         raise InputError(f"--output {args.output}: an image file name takes one input image, --input gives "
                          f"{len(files)}; give a folder")
     folder = os.path.dirname(os.path.abspath(args.output)) if to_file else args.output
+    if args.output and not to_file:  # one file name per image in the folder: the later image overwrote the earlier
+        first = {}
+        for path in files:
+            name = os.path.basename(path) + ("" if cv2.haveImageWriter(path) else ".jpg")  # as written below
+            other = first.setdefault(name, path)
+            if os.path.abspath(other) != os.path.abspath(path):
+                raise InputError(f"--input {other} and {path}: both would be written to "
+                                 f"{os.path.join(args.output, name)}; give them separate runs or --output folders")
     if args.output:
         try:
             os.makedirs(folder, exist_ok=True)
@@ -328,6 +336,16 @@ def run_video(predictor, args) -> Optional[str]:
         if os.path.isdir(args.output) or not os.path.splitext(args.output)[1]:
             os.makedirs(args.output, exist_ok=True)
             out_file = os.path.join(args.output, os.path.splitext(os.path.basename(args.video_input))[0] + ".mp4")
+        if cv2.haveImageWriter(out_file):  # OpenCV's image-sequence writer: a broken file of that name, in silence
+            raise InputError(f"--output {args.output}: an image file name; the annotated video goes to a video file "
+                             "(e.g. .mp4) or a folder")
+        if os.path.exists(out_file) and os.path.samefile(out_file, args.video_input):  # was overwritten while read
+            raise InputError(f"--output {args.output}: would overwrite the input video {args.video_input}; give "
+                             "another file name or folder")
+        try:  # a new file's folder is made, as for an annotated image (the README's example needed it to exist)
+            os.makedirs(os.path.dirname(os.path.abspath(out_file)), exist_ok=True)
+        except OSError as e:
+            raise InputError(f"--output {args.output}: cannot create the folder ({e.strerror})") from None
         writer = cv2.VideoWriter(out_file, cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
         if not writer.isOpened():
             raise InputError(f"--output {args.output}: cv2.VideoWriter cannot write {out_file} (mp4v)")

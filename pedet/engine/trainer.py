@@ -320,6 +320,10 @@ class PedetTrainerMixin:
 
     def resume_or_load(self, resume: bool = True) -> None:
         super().resume_or_load(resume=resume)
+        if self.start_iter >= self.max_iter:  # Detectron2 ends such a run at once, without a word
+            logger.warning(f"--resume: the last checkpoint in {self.cfg.OUTPUT_DIR} finished iteration "
+                           f"{self.start_iter - 1}, at or past SOLVER.MAX_ITER {self.max_iter}: no iteration is "
+                           "trained and no model_final.pth is written (raise SOLVER.MAX_ITER to train on)")
         if self.start_iter > 0 and self.train_sampler is not None:
             per_rank = self.cfg.SOLVER.IMS_PER_BATCH // comm.get_world_size()
             self.train_sampler.set_start_iter(self.start_iter, per_rank)

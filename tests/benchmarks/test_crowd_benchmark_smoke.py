@@ -9,6 +9,7 @@ injection really feeds the post-processing (OPL keeps every candidate, NMS remov
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -360,8 +361,19 @@ def test_probe_overrides_change_only_the_named_budget_settings(cq):
                          ("iters", "expected KEY=VALUE"), ("iters.x=1", "'iters' is not a group"),
                          ("seed=1", "no budget setting 'seed'"),
                          # sixth bad-input trial: true was taken as an LR of 1.0; NaN reached yacs as a string
-                         ("lr.opl=true", "lr.opl is a float, got True"), ("lr.opl=NaN", "must be a finite number")]:
-        with pytest.raises(ValueError, match=message):
+                         ("lr.opl=true", "lr.opl is a float, got True"), ("lr.opl=NaN", "must be a finite number"),
+                         # ninth trial: a group's members were not checked: a string failed the probe's checks with a
+                         # TypeError traceback, a missing one was named as the wrong setting, an extra one failed the
+                         # pretext step (pretrain's keywords) or was ignored in silence
+                         ('pretext={"iters": "a", "batch": 6, "crop": 32, "val_crops": 6, "val": "v"}',
+                          "pretext.iters is a int, got 'a'"),
+                         ('pretext={"iters": 2, "batch": 6, "crop": 32, "val_crops": 6}',
+                          "pretext is a group of the settings ['batch', 'crop', 'iters', 'val', 'val_crops'], got "
+                          "['batch', 'crop', 'iters', 'val_crops']"),
+                         ('lr={"opl": 0.01, "reploss": 0.01, "fcos": 1}', "lr is a group of the settings ['opl', "
+                                                                          "'reploss'], got ['fcos', 'opl', 'reploss']"),
+                         ('lr={"opl": 0.01, "reploss": null}', "lr.reploss is a float, got None")]:
+        with pytest.raises(ValueError, match=re.escape(message)):
             cq.set_budget_value(budget, bad)
 
 
@@ -395,6 +407,12 @@ def test_probe_config_opts_reach_the_method_config_and_are_refused_where_they_do
                           (["--set", "val=nosuch_{d}"], "--set val=nosuch_{d}: nosuch_sparse: not a registered data"),
                           (["--set", "pretext.val=nosuch"], "pretext.val=nosuch: nosuch: not a registered data set"),
                           (["--out", str(tmp_path / "file.txt")], f"--out {tmp_path / 'file.txt'}: a file; give a"),
+                          # ninth trial: a folder under a file was a NotADirectoryError traceback (--out) or failed
+                          # when the first run's record was written (--records)
+                          (["--out", str(tmp_path / "file.txt" / "o")],
+                           f"--out {tmp_path / 'file.txt' / 'o'}: {tmp_path / 'file.txt'} is a file, not a folder"),
+                          (["--records", str(tmp_path / "file.txt" / "r" / "s")],
+                           f"--records {tmp_path / 'file.txt' / 'r' / 's'}: {tmp_path / 'file.txt'} is a file"),
                           # seventh bad-input trial: duplicates queued the same job twice (--force trained it twice)
                           (["--seeds", "0", "1", "0"], "--seeds 0 1 0: 0 given twice (one run per method and seed)"),
                           (["--methods", "opl_full", "opl_full"], "--methods opl_full opl_full: opl_full given twice"),
