@@ -180,6 +180,21 @@ class OnnxPredictor:
         return inst
 
 
+def check_gt_datasets(cfg, registered) -> None:
+    """
+    The ground truth drawn without --gt-dataset comes from DATASETS.TEST / DATASETS.TRAIN: a name there that is not
+    registered would draw no ground truth in silence (--gt-dataset NAME is an error for it) -> ConfigError naming the
+    key. --no-gt skips this check, as the demo then reads neither key.
+    """
+    from pedet.config import config_error
+
+    for key in ("DATASETS.TEST", "DATASETS.TRAIN"):
+        for name in cfg[key.split(".")[0]][key.split(".")[1]]:
+            if name not in registered:
+                raise config_error(key, name, "not a registered data set, so no ground truth could be drawn "
+                                              "(register it, name it with --gt-dataset, or give --no-gt)")
+
+
 class GroundTruthIndex:
     """Ground-truth dicts by absolute file name, from registered data sets whose image_root holds the image."""
 
@@ -392,6 +407,8 @@ def main(argv=None):
         return run_video(predictor, args)
     gt_index = None
     if not args.no_gt:
+        if not args.gt_dataset:
+            check_gt_datasets(cfg, DatasetCatalog.list())
         gt_index = GroundTruthIndex([args.gt_dataset] if args.gt_dataset else
                                     list(cfg.DATASETS.TEST) + list(cfg.DATASETS.TRAIN))
     return run_images(predictor, expand_inputs(args.input), args, gt_index)
