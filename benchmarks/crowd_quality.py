@@ -1121,8 +1121,17 @@ def main(argv=None) -> dict:
     points = budget.get("curve_points", 0)  # the gpu budget has none; 0 = no learning curve
     if points < 0:  # the curve hook got no iteration: an empty curve, in silence
         p.error(f"--set curve_points={points}: must be >= 0 (0 = no learning curve)")
+    curved = args.curves or set(args.methods) & set(CALIBRATION)  # the runs that record a learning curve
+    if curved and points > budget["iters"]:  # round(iters * k / n) repeats: fewer points, one at iteration 0, silently
+        given = f"--set curve_points={points}" if any(i.startswith("curve_points=") for i in args.set) else \
+            f"--iters {budget['iters']}: the budget's curve_points {points}"
+        p.error(f"{given}: more curve points than the {budget['iters']} training iterations (one point per iteration "
+                "at most)")
     if args.curves and not points:  # --curves was ignored in silence
         p.error(f"--curves: the {args.budget} budget records no learning curve (curve_points {points})")
+    for option, value in (("--out", args.out), ("--records", args.records)):  # '' fell back to the default in silence
+        if value is not None and not value.strip():
+            p.error(f"{option} {value!r}: an empty folder name (leave the option out for the default)")
     out = os.path.abspath(args.out or os.path.join(REPO, "output", f"crowd_quality_{args.budget}"))
     for option, path in (("--out", out), ("--records", args.records)):  # a file: FileExistsError, or after a run
         if path and os.path.exists(path) and not os.path.isdir(path):
