@@ -42,3 +42,94 @@ def test_demo_ground_truth_from_an_unregistered_config_set_is_an_error(tmp_path,
                             "drawn (register it, name it with --gt-dataset, or give --no-gt)")
     assert not (tmp_path / "out").exists()
     assert demo.main([*argv, "--no-gt", "--opts", *DEMO_OPTS, key, value]) == [str(tmp_path / "out" / "x.jpg")]
+
+
+# ------------------------------------------------------------------ the benchmark scripts' own arguments
+# script, the functions that do its work (replaced: nothing may start), argv, the one-line error
+SCRIPT_ARGS = [
+    # tracebacks: torch.set_num_threads(0), a median of no step, a KeyError for an unknown variant or depth
+    ("opl_step_time", ("time_variants", "forward_gmacs"), ["--threads", "0"], "argument --threads: 0: must be >= 1"),
+    ("opl_step_time", ("time_variants", "forward_gmacs"), ["--steps", "0"], "argument --steps: 0: must be >= 1"),
+    ("opl_step_time", ("time_variants", "forward_gmacs"), ["--variants", "nope"], "argument --variants: invalid choice"),
+    ("opl_step_time", ("time_variants", "forward_gmacs"), ["--depth", "7"], "argument --depth: invalid choice: 7"),
+    # timed nonsense, silently
+    ("opl_step_time", ("time_variants", "forward_gmacs"), ["--warmup", "-1"], "argument --warmup: -1: must be >= 0"),
+    ("opl_step_time", ("time_variants", "forward_gmacs"), ["--persons", "25", "-1"], "--persons: -1: must be >= 1"),
+    ("opl_step_time", ("time_variants", "forward_gmacs"), ["--batch", "0"], "argument --batch: 0: must be >= 1"),
+    ("opl_step_time", ("time_variants", "forward_gmacs"), ["--json", "{tmp}"], "--json {tmp}: a folder; give the file"),
+    ("reploss_step_time", ("time_step_table", "time_losses_table"), ["--threads", "0"], "--threads: 0: must be >= 1"),
+    ("reploss_step_time", ("time_step_table", "time_losses_table"), ["--steps", "0"], "--steps: 0: must be >= 1"),
+    ("reploss_step_time", ("time_step_table", "time_losses_table"), ["--image-size", "0"], "--image-size: 0: must be"),
+    ("reploss_step_time", ("time_step_table", "time_losses_table"), ["--warmup", "-2"], "--warmup: -2: must be >= 0"),
+    ("latency_vs_density", ("run",), ["--iters", "0"], "argument --iters: 0: must be >= 1"),  # the budget's, silently
+    ("latency_vs_density", ("run",), ["--densities", "0"], "argument --densities: 0: must be >= 1"),
+    ("latency_vs_density", ("run",), ["--k", "0"], "argument --k: 0: must be >= 1"),
+    ("latency_vs_density", ("run",), ["--threads", "0"], "argument --threads: 0: must be >= 1"),
+    ("latency_vs_density", ("run",), ["--densities", "10", "10"], "--densities 10 10: 10 given twice"),
+    ("latency_vs_density", ("run",), ["--out", "{tmp}/f"], "--out {tmp}/f: a file; give a folder"),
+    ("latency_vs_density", ("run",), ["--out", ""], "--out '': an empty folder name"),
+    # every row skipped, silently (NaN compared False with the deadline); a RuntimeError from build_model
+    ("gpu_check", (), ["--device", "cpu", "--smoke", "--time-budget", "-1"], "--time-budget: -1.0: must be a finite"),
+    ("gpu_check", (), ["--device", "cpu", "--smoke", "--time-budget", "nan"], "--time-budget: nan: must be a finite"),
+    ("gpu_check", (), ["--device", "nope", "--smoke"], "--device nope: give cpu or cuda (cuda:N)"),
+    # IsADirectoryError / FileExistsError tracebacks after the statistics were computed
+    ("crowd_stats", ("split_stats",), ["--out", "{tmp}"], "--out {tmp}: a folder; give the file to write"),
+    ("crowd_stats", ("split_stats",), ["--out", "{tmp}/f/s.json"], "--out {tmp}/f/s.json: {tmp}/f is a file, not a"),
+    ("crowd_stats", ("split_stats",), ["--out", ""], "--out '': an empty file name"),
+    ("export_latency", (), ["--threads", "0"], "argument --threads: 0: must be >= 1"),
+    ("export_latency", (), ["--iters", "0"], "argument --iters: 0: must be >= 1"),  # no median of no iteration
+    ("export_latency", (), ["--size", "0"], "argument --size: 0: must be >= 1"),  # a convolution larger than the input
+]
+
+
+@pytest.mark.parametrize("script, work, argv, message", SCRIPT_ARGS)
+def test_benchmark_scripts_refuse_bad_arguments_before_any_work(tmp_path, capsys, script, work, argv, message):
+    from pedet.utils.imports import load_script
+
+    module = load_script(os.path.join(REPO, "benchmarks", f"{script}.py"))
+    for name in work:
+        setattr(module, name, lambda *a, **k: pytest.fail(f"{script}: the work started"))
+    (tmp_path / "f").write_text("")
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    if script == "gpu_check":
+        argv += ["--out", str(tmp_path / "g.json")]
+    with pytest.raises(SystemExit) as e:
+        module.main(argv)
+    assert e.value.code == 2
+    err = [x for x in capsys.readouterr().err.splitlines() if x.strip() and not x.startswith(("usage:", " "))]
+    assert len(err) == 1 and message.format(tmp=tmp_path) in err[0] and "error: " in err[0], err
+
+
+@pytest.mark.parametrize("argv, expected", [([], (1, 2)), (["--warmup", "0"], (0, 2)),
+                                            (["--warmup", "4", "--iters", "3"], (4, 3))])
+def test_latency_warmup_zero_is_no_warmup(tmp_path, argv, expected):
+    """--warmup 0 fell back to the budget's warm-up (1 step for smoke) in silence (``args.warmup or budget``)."""
+    from pedet.utils.imports import load_script
+
+    class Measured(Exception):
+        pass
+
+    def run(args):
+        seen.append((args.warmup, args.iters))
+        raise Measured
+
+    module = load_script(os.path.join(REPO, "benchmarks", "latency_vs_density.py"))
+    seen, module.run = [], run
+    with pytest.raises(Measured):
+        module.main(["--budget", "smoke", "--out", str(tmp_path / "lat"), *argv])
+    assert seen == [expected]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--video-input", "{video}", "--gt-dataset", "synthetic_crowd_val"],  # ignored in silence
+     "--gt-dataset: ground truth is drawn on --input images only, not on --video-input frames"),
+    (["--input", "{video}", "--output", ""],  # ran every image and wrote nothing, in silence
+     "--output '': an empty name; give a folder or file, or leave --output out"),
+])
+def test_demo_refuses_options_it_would_ignore(tmp_path, capsys, argv, message):
+    demo = _demo_module()
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"\0")  # checked before it is opened
+    with pytest.raises(SystemExit) as e:
+        demo.main(["--config-file", OPL_TINY, *[a.format(video=video) for a in argv]])
+    assert e.value.code == 2 and f"error: {message}" in capsys.readouterr().err
