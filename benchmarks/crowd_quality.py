@@ -1118,13 +1118,15 @@ def main(argv=None) -> dict:
             set_budget_value(budget, item)
     except ValueError as e:
         p.error(str(e))
+    if budget["iters"] < 1:  # --set iters=0: a run of no iteration (--iters 0 is refused above)
+        p.error(f"--set iters={budget['iters']}: must be >= 1")
     points = budget.get("curve_points", 0)  # the gpu budget has none; 0 = no learning curve
     if points < 0:  # the curve hook got no iteration: an empty curve, in silence
         p.error(f"--set curve_points={points}: must be >= 0 (0 = no learning curve)")
     curved = args.curves or set(args.methods) & set(CALIBRATION)  # the runs that record a learning curve
     if curved and points > budget["iters"]:  # round(iters * k / n) repeats: fewer points, one at iteration 0, silently
         given = f"--set curve_points={points}" if any(i.startswith("curve_points=") for i in args.set) else \
-            f"--iters {budget['iters']}: the budget's curve_points {points}"
+            f"{'--iters ' if args.iters else '--set iters='}{budget['iters']}: the budget's curve_points {points}"
         p.error(f"{given}: more curve points than the {budget['iters']} training iterations (one point per iteration "
                 "at most)")
     if args.curves and not points:  # --curves was ignored in silence

@@ -69,6 +69,10 @@ def check_args(p: argparse.ArgumentParser, args) -> None:
         p.error(f"--confidence-threshold {args.confidence_threshold}: a score threshold in [0, 1] is needed")
     if args.gt_dataset and args.no_gt:
         p.error("--gt-dataset and --no-gt contradict each other")
+    if args.gt_dataset and args.video_input:  # was ignored in silence: video frames are drawn without ground truth
+        p.error("--gt-dataset: ground truth is drawn on --input images only, not on --video-input frames")
+    if args.output is not None and not args.output.strip():  # ran every image and wrote nothing, in silence
+        p.error(f"--output {args.output!r}: an empty name; give a folder or file, or leave --output out")
     for name, path in (("--config-file", args.config_file), ("--onnx", args.onnx), ("--video-input", args.video_input)):
         if path and not os.path.isfile(path):
             p.error(f"{name} {path}: no such file")

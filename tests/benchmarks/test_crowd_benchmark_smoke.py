@@ -436,7 +436,8 @@ def test_probe_config_opts_reach_the_method_config_and_are_refused_where_they_do
                           (["--budget", "cpu", "--iters", "3"],
                            "--iters 3: the budget's curve_points 6: more curve points than the 3 training iterations"),
                           (["--out", ""], "--out '': an empty folder name (leave the option out for the default)"),
-                          (["--records", " "], "--records ' ': an empty folder name")]:
+                          (["--records", " "], "--records ' ': an empty folder name"),
+                          (["--set", "iters=0"], "--set iters=0: must be >= 1")]:
         with pytest.raises(SystemExit):
             cq.main(["--budget", "smoke", "--out", str(tmp_path / "o")] + argv)
         assert message in capsys.readouterr().err
