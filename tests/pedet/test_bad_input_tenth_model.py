@@ -79,6 +79,20 @@ SCRIPT_ARGS = [
     ("export_latency", (), ["--threads", "0"], "argument --threads: 0: must be >= 1"),
     ("export_latency", (), ["--iters", "0"], "argument --iters: 0: must be >= 1"),  # no median of no iteration
     ("export_latency", (), ["--size", "0"], "argument --size: 0: must be >= 1"),  # a convolution larger than the input
+    # KeyError / ValueError / AssertionError ("Checkpoint ... not found!") tracebacks, the last after earlier runs
+    ("crowd_top_fp", ("top_false_positives",), ["--out", "{tmp}", "--runs", "opl_full_seed0", "--budget", "nope"],
+     "--budget nope: not a budget of crowd_quality.py"),
+    ("crowd_top_fp", ("top_false_positives",), ["--out", "{tmp}", "--runs", "opl_full"],
+     "--runs opl_full: not a run name <method>_seed<N> of crowd_quality.py"),
+    ("crowd_top_fp", ("top_false_positives",), ["--out", "{tmp}", "--runs", "opl_full_seed0"],
+     "--runs opl_full_seed0: no {tmp}/runs/opl_full_seed0/model_final.pth"),
+    ("crowd_top_fp", ("top_false_positives",), ["--out", "{tmp}", "--runs", "opl_full_seed0", "--top", "0"],
+     "argument --top: 0: must be >= 1"),
+    # a ZeroDivisionError after the runs, a median of no run, a FileNotFoundError
+    ("eval_speed", ("generate",), ["--images", "0"], "argument --images: 0: must be >= 1"),
+    ("eval_speed", ("generate",), ["--repeats", "0"], "argument --repeats: 0: must be >= 1"),
+    ("eval_speed", ("generate",), ["--out-dir", "{tmp}", "--skip-generate"], "--skip-generate: no {tmp}/gt.odgt"),
+    ("eval_speed", ("generate",), ["--out-dir", "{tmp}/f"], "--out-dir {tmp}/f: a file; give a folder"),
 ]
 
 
