@@ -1157,6 +1157,8 @@ def main(argv=None) -> dict:
     records = os.path.abspath(args.records or (os.path.join(out, "records") if args.budget == "smoke" or probe else
                                                os.path.join(REPO, "benchmarks", f"crowd_{args.budget}", "runs")))
     bench_dir = os.path.dirname(records)
+    if args.summary and not (os.path.isdir(records) and any(f.endswith(".json") for f in os.listdir(records))):
+        p.error(f"--summary: no run records (*.json) in {records}")  # wrote a summary of no run, in silence
     if args.summary:
         return write_summary(records, os.path.join(bench_dir, "crowd_stats.json"),
                              os.path.join(REPO, "benchmarks", f"crowd_{args.budget}_summary.json")

@@ -437,7 +437,9 @@ def test_probe_config_opts_reach_the_method_config_and_are_refused_where_they_do
                            "--iters 3: the budget's curve_points 6: more curve points than the 3 training iterations"),
                           (["--out", ""], "--out '': an empty folder name (leave the option out for the default)"),
                           (["--records", " "], "--records ' ': an empty folder name"),
-                          (["--set", "iters=0"], "--set iters=0: must be >= 1")]:
+                          (["--set", "iters=0"], "--set iters=0: must be >= 1"),
+                          (["--summary", "--records", str(tmp_path / "none")],  # summarised no run, in silence
+                           f"--summary: no run records (*.json) in {tmp_path / 'none'}")]:
         with pytest.raises(SystemExit):
             cq.main(["--budget", "smoke", "--out", str(tmp_path / "o")] + argv)
         assert message in capsys.readouterr().err

@@ -147,3 +147,33 @@ def test_demo_refuses_options_it_would_ignore(tmp_path, capsys, argv, message):
     with pytest.raises(SystemExit) as e:
         demo.main(["--config-file", OPL_TINY, *[a.format(video=video) for a in argv]])
     assert e.value.code == 2 and f"error: {message}" in capsys.readouterr().err
+
+
+def test_one_to_one_diagnostics_names_run_files_it_cannot_use(tmp_path, capsys):
+    """A run folder whose config.yaml is not YAML, holds a model of bad keys or has weights that are not a
+    checkpoint: were YAML, KeyError ('p3') and unpickling tracebacks; now one line naming the file or key."""
+    from pedet.config import ConfigError
+    from pedet.utils.imports import load_script
+
+    module = load_script(os.path.join(REPO, "benchmarks", "one_to_one_diagnostics.py"))
+    cq = load_script(os.path.join(REPO, "benchmarks", "crowd_quality.py"))
+    run = tmp_path / "opl_full_seed0"
+    run.mkdir()
+    (run / "model_final.pth").write_text("not a checkpoint")
+    config = run / "config.yaml"
+    config.write_text("MODEL: [1, 2\n")
+    with pytest.raises(ConfigError) as e:
+        module.main([str(run)])
+    assert str(e.value.code).startswith(f"error: config file {config}: cannot be read as YAML"), e.value.code
+    config.write_text("MODEL:\n  META_ARCHITECTURE: OPL\n  DEVICE: cpu\n")  # no FPN: the head found no 'p3'
+    with pytest.raises(ConfigError) as e:
+        module.main([str(run)])
+    assert str(e.value.code).startswith("error: config: MODEL.OPL.IN_FEATURES"), e.value.code
+    cfg = cq.project_defaults("opl")
+    cfg.merge_from_file(OPL_TINY)
+    cfg.merge_from_list([*DEMO_OPTS, "MODEL.DEVICE", "cpu"])
+    config.write_text(cfg.dump())
+    with pytest.raises(SystemExit) as e:
+        module.main([str(run)])
+    err = [x for x in capsys.readouterr().err.splitlines() if x.strip() and not x.startswith(("usage:", " "))]
+    assert e.value.code == 2 and len(err) == 1 and f"error: {run / 'model_final.pth'}: " in err[0], err
