@@ -4,6 +4,7 @@ checks are in their tables (tests/pedet/test_bad_input_fifth_model.py; the bench
 tests/benchmarks/test_crowd_benchmark_smoke.py).
 """
 import importlib.util
+import json
 import os
 
 import pytest
@@ -177,3 +178,17 @@ def test_one_to_one_diagnostics_names_run_files_it_cannot_use(tmp_path, capsys):
         module.main([str(run)])
     err = [x for x in capsys.readouterr().err.splitlines() if x.strip() and not x.startswith(("usage:", " "))]
     assert e.value.code == 2 and len(err) == 1 and f"error: {run / 'model_final.pth'}: " in err[0], err
+
+
+def test_eval_speed_per_image_figures_count_the_reused_files(tmp_path, capsys):
+    """--skip-generate reuses files written with any --images: the per-image figures divided by --images (4370 by
+    default) instead of the files' own image count, in silence."""
+    from pedet.utils.imports import load_script
+
+    module = load_script(os.path.join(REPO, "benchmarks", "eval_speed.py"))
+    paths = module.generate(str(tmp_path), 3, 0)
+    with open(paths["gt.odgt"]) as f:
+        boxes = sum(len(json.loads(line)["gtboxes"]) for line in f)
+    module._time = lambda cmd, repeats: ([0.0], [0.0], "")  # the evaluator runs are not what is checked here
+    module.main(["--out-dir", str(tmp_path), "--skip-generate"])
+    assert f"per image: {boxes / 3:.1f} GT boxes" in capsys.readouterr().out
