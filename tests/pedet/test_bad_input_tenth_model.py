@@ -22,8 +22,8 @@ def _demo_module():
     return module
 
 
-@pytest.mark.parametrize("key, value", [("DATASETS.TEST", "('nope',)"), ("DATASETS.TRAIN", "('synthetic_crowd_trian',)"),
-                                        ("DATASETS.TEST", "('',)")])
+@pytest.mark.parametrize("key, value", [("DATASETS.TEST", "('nope',)"), ("DATASETS.TEST", "('',)"),
+                                        ("DATASETS.TRAIN", "('synthetic_crowd_trian',)")])
 def test_demo_ground_truth_from_an_unregistered_config_set_is_an_error(tmp_path, key, value):
     """Without --gt-dataset the demo draws the ground truth of DATASETS.TEST / TRAIN: an unregistered name there drew
     none, in silence, while --gt-dataset with that name is an error. --no-gt reads neither key: accepted."""
@@ -51,7 +51,7 @@ SCRIPT_ARGS = [
     # tracebacks: torch.set_num_threads(0), a median of no step, a KeyError for an unknown variant or depth
     ("opl_step_time", ("time_variants", "forward_gmacs"), ["--threads", "0"], "argument --threads: 0: must be >= 1"),
     ("opl_step_time", ("time_variants", "forward_gmacs"), ["--steps", "0"], "argument --steps: 0: must be >= 1"),
-    ("opl_step_time", ("time_variants", "forward_gmacs"), ["--variants", "nope"], "argument --variants: invalid choice"),
+    ("opl_step_time", ("time_variants", "forward_gmacs"), ["--variants", "nope"], "--variants: invalid choice"),
     ("opl_step_time", ("time_variants", "forward_gmacs"), ["--depth", "7"], "argument --depth: invalid choice: 7"),
     # timed nonsense, silently
     ("opl_step_time", ("time_variants", "forward_gmacs"), ["--warmup", "-1"], "argument --warmup: -1: must be >= 0"),
@@ -98,12 +98,13 @@ SCRIPT_ARGS = [
 
 
 @pytest.mark.parametrize("script, work, argv, message", SCRIPT_ARGS)
-def test_benchmark_scripts_refuse_bad_arguments_before_any_work(tmp_path, capsys, script, work, argv, message):
+def test_benchmark_scripts_refuse_bad_arguments_before_any_work(tmp_path, capsys, monkeypatch, script, work, argv,
+                                                                message):
     from pedet.utils.imports import load_script
 
     module = load_script(os.path.join(REPO, "benchmarks", f"{script}.py"))
     for name in work:
-        setattr(module, name, lambda *a, **k: pytest.fail(f"{script}: the work started"))
+        monkeypatch.setattr(module, name, lambda *a, **k: pytest.fail(f"{script}: the work started"))
     (tmp_path / "f").write_text("")
     argv = [a.format(tmp=tmp_path) for a in argv]
     if script == "gpu_check":
@@ -117,7 +118,7 @@ def test_benchmark_scripts_refuse_bad_arguments_before_any_work(tmp_path, capsys
 
 @pytest.mark.parametrize("argv, expected", [([], (1, 2)), (["--warmup", "0"], (0, 2)),
                                             (["--warmup", "4", "--iters", "3"], (4, 3))])
-def test_latency_warmup_zero_is_no_warmup(tmp_path, argv, expected):
+def test_latency_warmup_zero_is_no_warmup(tmp_path, monkeypatch, argv, expected):
     """--warmup 0 fell back to the budget's warm-up (1 step for smoke) in silence (``args.warmup or budget``)."""
     from pedet.utils.imports import load_script
 
@@ -129,7 +130,8 @@ def test_latency_warmup_zero_is_no_warmup(tmp_path, argv, expected):
         raise Measured
 
     module = load_script(os.path.join(REPO, "benchmarks", "latency_vs_density.py"))
-    seen, module.run = [], run
+    seen = []
+    monkeypatch.setattr(module, "run", run)
     with pytest.raises(Measured):
         module.main(["--budget", "smoke", "--out", str(tmp_path / "lat"), *argv])
     assert seen == [expected]
@@ -180,7 +182,7 @@ def test_one_to_one_diagnostics_names_run_files_it_cannot_use(tmp_path, capsys):
     assert e.value.code == 2 and len(err) == 1 and f"error: {run / 'model_final.pth'}: " in err[0], err
 
 
-def test_eval_speed_per_image_figures_count_the_reused_files(tmp_path, capsys):
+def test_eval_speed_per_image_figures_count_the_reused_files(tmp_path, capsys, monkeypatch):
     """--skip-generate reuses files written with any --images: the per-image figures divided by --images (4370 by
     default) instead of the files' own image count, in silence."""
     from pedet.utils.imports import load_script
@@ -189,6 +191,6 @@ def test_eval_speed_per_image_figures_count_the_reused_files(tmp_path, capsys):
     paths = module.generate(str(tmp_path), 3, 0)
     with open(paths["gt.odgt"]) as f:
         boxes = sum(len(json.loads(line)["gtboxes"]) for line in f)
-    module._time = lambda cmd, repeats: ([0.0], [0.0], "")  # the evaluator runs are not what is checked here
+    monkeypatch.setattr(module, "_time", lambda cmd, repeats: ([0.0], [0.0], ""))  # the evaluator runs: not checked
     module.main(["--out-dir", str(tmp_path), "--skip-generate"])
     assert f"per image: {boxes / 3:.1f} GT boxes" in capsys.readouterr().out
