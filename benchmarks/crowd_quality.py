@@ -1128,7 +1128,7 @@ def main(argv=None) -> dict:
         given = f"--set curve_points={points}" if any(i.startswith("curve_points=") for i in args.set) else \
             f"{'--iters ' if args.iters else '--set iters='}{budget['iters']}: the budget's curve_points {points}"
         p.error(f"{given}: more curve points than the {budget['iters']} training iterations (one point per iteration "
-                "at most)")
+                "at most; --set curve_points=N sets them)")
     if args.curves and not points:  # --curves was ignored in silence
         p.error(f"--curves: the {args.budget} budget records no learning curve (curve_points {points})")
     for option, value in (("--out", args.out), ("--records", args.records)):  # '' fell back to the default in silence
