@@ -1118,11 +1118,22 @@ def main(argv=None) -> dict:
             set_budget_value(budget, item)
     except ValueError as e:
         p.error(str(e))
+    if budget["iters"] < 1:  # --set iters=0: a run of no iteration (--iters 0 is refused above)
+        p.error(f"--set iters={budget['iters']}: must be >= 1")
     points = budget.get("curve_points", 0)  # the gpu budget has none; 0 = no learning curve
     if points < 0:  # the curve hook got no iteration: an empty curve, in silence
         p.error(f"--set curve_points={points}: must be >= 0 (0 = no learning curve)")
+    curved = args.curves or set(args.methods) & set(CALIBRATION)  # the runs that record a learning curve
+    if curved and points > budget["iters"]:  # round(iters * k / n) repeats: fewer points, one at iteration 0, silently
+        given = f"--set curve_points={points}" if any(i.startswith("curve_points=") for i in args.set) else \
+            f"{'--iters ' if args.iters else '--set iters='}{budget['iters']}: the budget's curve_points {points}"
+        p.error(f"{given}: more curve points than the {budget['iters']} training iterations (one point per iteration "
+                "at most; --set curve_points=N sets them)")
     if args.curves and not points:  # --curves was ignored in silence
         p.error(f"--curves: the {args.budget} budget records no learning curve (curve_points {points})")
+    for option, value in (("--out", args.out), ("--records", args.records)):  # '' fell back to the default in silence
+        if value is not None and not value.strip():
+            p.error(f"{option} {value!r}: an empty folder name (leave the option out for the default)")
     out = os.path.abspath(args.out or os.path.join(REPO, "output", f"crowd_quality_{args.budget}"))
     for option, path in (("--out", out), ("--records", args.records)):  # a file: FileExistsError, or after a run
         if path and os.path.exists(path) and not os.path.isdir(path):
@@ -1146,6 +1157,8 @@ def main(argv=None) -> dict:
     records = os.path.abspath(args.records or (os.path.join(out, "records") if args.budget == "smoke" or probe else
                                                os.path.join(REPO, "benchmarks", f"crowd_{args.budget}", "runs")))
     bench_dir = os.path.dirname(records)
+    if args.summary and not (os.path.isdir(records) and any(f.endswith(".json") for f in os.listdir(records))):
+        p.error(f"--summary: no run records (*.json) in {records}")  # wrote a summary of no run, in silence
     if args.summary:
         return write_summary(records, os.path.join(bench_dir, "crowd_stats.json"),
                              os.path.join(REPO, "benchmarks", f"crowd_{args.budget}_summary.json")

@@ -80,6 +80,9 @@ def main(argv=None) -> dict:
     args = p.parse_args(argv)
     if args.draws < 1:
         p.error("--draws must be >= 1")
+    from pedet.utils.cli import check_output_file
+
+    check_output_file(p, "--out", args.out)  # a folder or a file on the way: a traceback after the statistics
     import pedet  # noqa: F401
     from detectron2.data import DatasetCatalog
 

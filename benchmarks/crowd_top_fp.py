@@ -27,6 +27,7 @@ import os
 import numpy as np
 import torch
 
+from pedet.utils.cli import int_at_least
 from pedet.utils.imports import load_script
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -103,11 +104,24 @@ def main(argv=None):
     p.add_argument("--out", required=True, help="the crowd_quality.py --out folder")
     p.add_argument("--runs", nargs="+", required=True, help="runs/<method>_seed<s> names")
     p.add_argument("--density", default="d5", choices=["d5", "d20", "d50"])
-    p.add_argument("--top", type=int, default=15, help="false positives to classify (15 = FPPI 0.1 on 150 images)")
+    p.add_argument("--top", type=int_at_least(1), default=15,
+                   help="false positives to classify (15 = FPPI 0.1 on 150 images)")
     p.add_argument("--budget", default="cpu")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     cq = _load_cq()
+    # an unknown budget, a run name without _seed<N> or a run without weights: KeyError / ValueError / AssertionError
+    # tracebacks, the last after the earlier runs were evaluated
+    if args.budget not in cq.BUDGETS:
+        p.error(f"--budget {args.budget}: not a budget of crowd_quality.py ({', '.join(sorted(cq.BUDGETS))})")
+    for run in args.runs:
+        method, _, seed = run.rpartition("_seed")
+        if method not in cq.METHODS or not seed.isdigit():
+            p.error(f"--runs {run}: not a run name <method>_seed<N> of crowd_quality.py (methods: "
+                    f"{', '.join(cq.METHODS)})")
+        weights = os.path.join(os.path.abspath(args.out), "runs", run, "model_final.pth")
+        if not os.path.isfile(weights):
+            p.error(f"--runs {run}: no {weights} (a finished run of crowd_quality.py --out {args.out} is needed)")
     from detectron2.checkpoint import DetectionCheckpointer
     from detectron2.data import DatasetCatalog
 

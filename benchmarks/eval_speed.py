@@ -122,30 +122,38 @@ def _time(cmd: list[str], repeats: int) -> tuple[list[float], list[float], str]:
     return walls, cpus, out
 
 
-def main() -> None:
+def main(argv=None) -> None:
+    from pedet.utils.cli import check_output_folder, int_at_least
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out-dir", default="output/eval_speed")
-    ap.add_argument("--images", type=int, default=4370)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--seed", type=int, default=0)
+    # 0 images: a ZeroDivisionError after the runs; 0 repeats: a median of no run
+    ap.add_argument("--images", type=int_at_least(1), default=4370)
+    ap.add_argument("--repeats", type=int_at_least(1), default=3)
+    ap.add_argument("--seed", type=int_at_least(0), default=0)
     ap.add_argument("--skip-generate", action="store_true", help="reuse the files in --out-dir")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    check_output_folder(ap, "--out-dir", args.out_dir)
     if args.skip_generate:
         paths = {k: os.path.join(args.out_dir, k) for k in ("gt.odgt", "dt.odgt", "val_gt.json", "dt.json")}
+        missing = [p for p in paths.values() if not os.path.isfile(p)]
+        if missing:  # was a FileNotFoundError traceback
+            ap.error(f"--skip-generate: no {missing[0]} (run once without --skip-generate to write the files)")
     else:
         t0 = time.perf_counter()
         paths = generate(args.out_dir, args.images, args.seed)
         print(f"generated {args.images} images in {time.perf_counter() - t0:.1f} s under {args.out_dir}")
-    n_gt = n_dt = n_ign = 0
+    n_gt = n_dt = n_ign = n_images = 0
     with open(paths["gt.odgt"]) as f:
-        for line in f:
+        for n_images, line in enumerate(f, 1):  # the files' own count (--skip-generate reuses files of any --images)
             r = json.loads(line)
             n_gt += len(r["gtboxes"])
             n_ign += sum(1 for b in r["gtboxes"] if b["tag"] != "person" or b["extra"]["ignore"])
     with open(paths["dt.odgt"]) as f:
         n_dt = sum(len(json.loads(line)["dtboxes"]) for line in f)
-    print(f"per image: {n_gt / args.images:.1f} GT boxes ({100 * n_ign / max(n_gt, 1):.1f} % ignore), "
-          f"{n_dt / args.images:.1f} detections")
+    n_images = max(n_images, 1)
+    print(f"per image: {n_gt / n_images:.1f} GT boxes ({100 * n_ign / max(n_gt, 1):.1f} % ignore), "
+          f"{n_dt / n_images:.1f} detections")
     py = sys.executable
     runs = {
         "crowdhuman (AP+mMR+Recall+JI)": [py, "-m", "pedet.evaluation", "--protocol", "crowdhuman",

@@ -29,6 +29,8 @@ import pedet  # noqa: E402,F401
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from pedet.utils.cli import check_output_file, int_at_least  # noqa: E402
+
 
 def interleaved_medians_ms(fns: dict, warmup: int, iters: int) -> dict:
     """Median wall time (ms) of each fn; the fns take turns in every round, so that a machine whose load changes
@@ -48,13 +50,16 @@ def interleaved_medians_ms(fns: dict, warmup: int, iters: int) -> dict:
 def main(argv=None):
     p = argparse.ArgumentParser()
     p.add_argument("--config-file", default=os.path.join(REPO, "projects/OPL/configs/opl_R18_synthetic_cpu.yaml"))
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--size", type=int, nargs="+", default=[256], help="square input sizes (px)")
-    p.add_argument("--warmup", type=int, default=10)
-    p.add_argument("--iters", type=int, default=50)
+    # out of range: tracebacks (torch.set_num_threads(0), a median of no iteration, a convolution larger than the
+    # input) -> argparse's one-line error
+    p.add_argument("--threads", type=int_at_least(1), default=1)
+    p.add_argument("--size", type=int_at_least(1), nargs="+", default=[256], help="square input sizes (px)")
+    p.add_argument("--warmup", type=int_at_least(0), default=10)
+    p.add_argument("--iters", type=int_at_least(1), default=50)
     p.add_argument("--output", default=os.path.join(REPO, "output", "benchmarks", "export_latency.json"))
     p.add_argument("opts", nargs=argparse.REMAINDER)
     args = p.parse_args(argv)
+    check_output_file(p, "--output", args.output)
 
     import onnxruntime as ort
     from export import build_and_load, export_opl_onnx, setup_cfg  # tools/export.py
@@ -64,6 +69,9 @@ def main(argv=None):
     torch.manual_seed(0)
     cfg = setup_cfg(args.config_file, args.opts)
     model = build_and_load(cfg)
+    divisor = getattr(model.backbone, "size_divisibility", 0)
+    if min(args.size) <= divisor:  # as tools/export.py: a single cell at the coarsest stride cannot be traced
+        p.error(f"--size {min(args.size)}: must be > {divisor}, the backbone's size divisibility")
     module = OPLExportModule(model).eval()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

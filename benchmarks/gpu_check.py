@@ -40,6 +40,7 @@ from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
 
 from pedet.engine.amp import PedetAMPTrainer
+from pedet.utils.cli import check_output_file, finite_above
 from pedet.utils.imports import load_script
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -280,9 +281,17 @@ def main(argv=None) -> dict:
     ap.add_argument("--smoke", action="store_true", help="tiny sizes and one step each (CI)")
     ap.add_argument("--sections", nargs="+", default=["train", "inference", "latency"],
                     choices=["train", "inference", "latency"])
-    ap.add_argument("--time-budget", type=float, default=450.0, help="seconds; later rows are skipped after it")
+    ap.add_argument("--time-budget", type=finite_above(0), default=450.0,  # <= 0 or NaN skipped every row, silently
+                    help="seconds; later rows are skipped after it")
     ap.add_argument("--out", default=os.path.join(REPO, "output", "gpu_check.json"))
     args = ap.parse_args(argv)
+    try:
+        device_type = torch.device(args.device).type
+    except RuntimeError:
+        device_type = None
+    if device_type not in ("cpu", "cuda"):  # was a RuntimeError traceback from the first build_model
+        ap.error(f"--device {args.device}: give cpu or cuda (cuda:N)")
+    check_output_file(ap, "--out", args.out)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         ap.error("no CUDA device: run with --device cpu --smoke for the CPU path")
     if args.device.startswith("cuda"):

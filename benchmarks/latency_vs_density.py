@@ -47,6 +47,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 import pedet  # noqa: E402,F401  (Pillow alias before any detectron2.data import)
 import torch  # noqa: E402
 
+from pedet.utils.cli import check_output_file, check_output_folder, int_at_least  # noqa: E402
+
 DENSITIES = (10, 25, 50, 100, 200, 300)
 MODELS = ("opl_no_nms", "fcos_nms", "faster_rcnn_nms")
 BUDGETS = {
@@ -241,7 +243,7 @@ def instrument(name: str, model, device: str) -> tuple[dict, list]:
 
 def run(args) -> dict:
     b = BUDGETS[args.budget]
-    size, warmup, iters = b["size"], args.warmup or b["warmup"], args.iters or b["iters"]
+    size, warmup, iters = b["size"], args.warmup, args.iters
     torch.set_num_threads(args.threads)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() and not args.cpu_only else [])
     data_root = os.path.join(args.out, "images")
@@ -365,15 +367,24 @@ def write_outputs(result: dict, out: str, plot: str | None) -> None:
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--budget", choices=sorted(BUDGETS), default="full")
-    p.add_argument("--densities", nargs="+", type=int, default=list(DENSITIES))
-    p.add_argument("--k", type=int, default=10, help="candidates per person (CHOICE, see the module docstring)")
-    p.add_argument("--warmup", type=int, default=None)
-    p.add_argument("--iters", type=int, default=None)
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--densities", nargs="+", type=int_at_least(1), default=list(DENSITIES))
+    p.add_argument("--k", type=int_at_least(1), default=10,
+                   help="candidates per person (CHOICE, see the module docstring)")
+    p.add_argument("--warmup", type=int_at_least(0), default=None, help="default: the budget's")
+    p.add_argument("--iters", type=int_at_least(1), default=None, help="default: the budget's")
+    p.add_argument("--threads", type=int_at_least(1), default=1)
     p.add_argument("--cpu-only", action="store_true")
     p.add_argument("--out", default=os.path.join(REPO, "output", "latency_vs_density"))
     p.add_argument("--plot", default=None, help="also write the PNG here (e.g. benchmarks/latency_vs_density.png)")
     args = p.parse_args(argv)
+    twice = [d for k, d in enumerate(args.densities) if d in args.densities[:k]]
+    if twice:  # one row per density: the later measurement replaced the earlier
+        p.error(f"--densities {' '.join(map(str, args.densities))}: {twice[0]} given twice")
+    check_output_folder(p, "--out", args.out)
+    if args.plot is not None:
+        check_output_file(p, "--plot", args.plot)
+    b = BUDGETS[args.budget]  # the budget's values where not given (--warmup 0 fell back to them in silence)
+    args.warmup, args.iters = (b[k] if getattr(args, k) is None else getattr(args, k) for k in ("warmup", "iters"))
     args.argv = argv
     args.out = os.path.abspath(args.out)
     result = run(args)

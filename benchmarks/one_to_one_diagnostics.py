@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 
 import numpy as np
 
@@ -92,19 +93,35 @@ def main(argv=None) -> dict:
     cq = _crowd_quality()
     crowd_stats = load_script(os.path.join(REPO, "benchmarks", "crowd_stats.py"))
     import pedet.data  # noqa: F401  (registers the synthetic sets)
-    from detectron2.checkpoint import DetectionCheckpointer
     from detectron2.data import DatasetCatalog
 
+    from pedet.config import check_model_config, merge_config
+    from pedet.engine import PedetCheckpointer
+    from pedet.engine.launch import BAD_INPUT_ERRORS, bad_input_message
     from pedet.evaluation.io import detections_from_arrays, ground_truth_from_dataset_dicts
 
     with open(os.path.join(args.run_dir, "config.yaml")) as f:
-        project = "opl" if "OPL:" in f.read() else "reploss"
+        text = f.read()  # the MODEL.OPL group, or an OPL model without it (was an AttributeError: OPL)
+    project = "opl" if "OPL:" in text or re.search(r"META_ARCHITECTURE:\s*['\"]?OPL\b", text) else "reploss"
     cfg = cq.project_defaults(project)
-    cfg.merge_from_file(os.path.join(args.run_dir, "config.yaml"))
+    # a config or weights file the run did not write: one line naming it (were YAML / yacs / unpickling tracebacks)
+    merge_config(cfg, os.path.join(args.run_dir, "config.yaml"), [])
+    check_model_config(cfg)  # the model's keys, as demo/demo.py and tools/export.py check them
+    if project == "opl":
+        from opl.config import check_opl_config
+
+        check_opl_config(cfg)
+    else:
+        from reploss.config import check_reploss_config
+
+        check_reploss_config(cfg)
     cfg.freeze()
     Trainer = cq._import_train_net(project).Trainer
     model = Trainer.build_model(cfg)
-    DetectionCheckpointer(model).load(os.path.join(args.run_dir, "model_final.pth"))
+    try:
+        PedetCheckpointer(model).load(os.path.join(args.run_dir, "model_final.pth"))
+    except BAD_INPUT_ERRORS as e:
+        p.error(bad_input_message(e))
     model.eval()
     if args.variant:
         method = os.path.basename(os.path.normpath(args.run_dir)).rsplit("_seed", 1)[0]

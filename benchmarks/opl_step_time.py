@@ -29,6 +29,7 @@ from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
 
 import opl
+from pedet.utils.cli import check_output_file, int_at_least
 
 CONFIG_DIR = os.path.join(os.path.dirname(opl.__file__), "..", "configs")
 VARIANTS = {  # name -> (config file, extra overrides)
@@ -164,17 +165,21 @@ def forward_gmacs(variant: str, depth: int, size: int) -> dict:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--depth", type=int, default=50)
-    ap.add_argument("--size", type=int, default=512)
-    ap.add_argument("--batch", type=int, default=2)
-    ap.add_argument("--persons", type=int, nargs="+", default=[25, 100])
-    ap.add_argument("--variants", nargs="+", default=list(VARIANTS))
-    ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--steps", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=1)
+    # values out of range were tracebacks (torch.set_num_threads(0), a median of no step, a KeyError for an unknown
+    # variant or depth) or timed nonsense (a negative warm-up) -> argparse's one-line error before any model is built
+    ap.add_argument("--depth", type=int, default=50, choices=(18, 34, 50, 101, 152))
+    ap.add_argument("--size", type=int_at_least(1), default=512)
+    ap.add_argument("--batch", type=int_at_least(1), default=2)
+    ap.add_argument("--persons", type=int_at_least(1), nargs="+", default=[25, 100])
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    ap.add_argument("--warmup", type=int_at_least(0), default=2)
+    ap.add_argument("--steps", type=int_at_least(1), default=5)
+    ap.add_argument("--threads", type=int_at_least(1), default=1)
     ap.add_argument("--json", default="", help="also write the results to this file")
     ap.add_argument("--flops", action="store_true", help="only count the forward MACs per variant (fvcore)")
     args = ap.parse_args(argv)
+    if args.json:
+        check_output_file(ap, "--json", args.json)
     if args.flops:
         counts = [forward_gmacs(v, args.depth, args.size) for v in args.variants]
         base = {c["variant"]: c["total"] for c in counts}.get("fcos_baseline", float("nan"))

@@ -39,6 +39,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PIXEL_MEAN = np.array([103.530, 116.280, 123.675], dtype=np.float32)  # BGR, as MODEL.PIXEL_MEAN of the benchmark
 PIXEL_STD = np.array([57.375, 57.120, 58.395], dtype=np.float32)
 CLASSES = ("background", "person_centred", "person_off_centre")
+VAL_CROPS = 600  # held-out crops of --val
 
 
 def _square(box_xywh: np.ndarray) -> np.ndarray:
@@ -141,7 +142,7 @@ def _torchvision_to_d2():
 
 
 def pretrain(out: str, *, train: str = "synthetic_crowd_train", val: str = "synthetic_crowd_val", iters: int = 800,
-             batch: int = 48, crop: int = 80, lr: float = 0.1, seed: int = 0, val_crops: int = 600,
+             batch: int = 48, crop: int = 80, lr: float = 0.1, seed: int = 0, val_crops: int = VAL_CROPS,
              log=print) -> dict:
     """
     Train the pretext classifier and write ``out`` (Detectron2 .pkl of the ResNet-18 trunk, fc dropped) and
@@ -205,6 +206,12 @@ def check_args(parser: argparse.ArgumentParser, args) -> None:
     for name in ("iters", "batch", "crop"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} {getattr(args, name)}: must be >= 1")
+    crops_bytes = (VAL_CROPS + args.batch) * 3 * args.crop ** 2 * 4  # the held-out crops and one batch, float32
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if crops_bytes > memory:  # allocated after the data were loaded: a MemoryError, or the machine swapping
+        parser.error(f"--crop {args.crop}: {VAL_CROPS} held-out and {args.batch} training crops of {args.crop}x"
+                     f"{args.crop} px alone need {crops_bytes / 2 ** 30:.0f} GiB, more than this machine's "
+                     f"{memory / 2 ** 30:.0f} GiB")
     if not (math.isfinite(args.lr) and args.lr >= 0):
         parser.error(f"--lr {args.lr}: must be a finite number >= 0")
     if not 0 <= args.seed < 2 ** 32:

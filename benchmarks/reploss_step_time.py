@@ -36,6 +36,7 @@ from detectron2.utils.events import EventStorage
 from torch import nn
 
 from pedet.config import add_pedet_config
+from pedet.utils.cli import int_at_least
 from reploss import add_reploss_config
 
 CONFIG = os.path.join(os.path.dirname(__file__), "..", "projects", "RepLoss", "configs", "Base-RCNN-FPN-Ped.yaml")
@@ -171,16 +172,17 @@ def time_losses_only(num_persons: int, num_fg: int, repeats: int):
     return result
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--persons", type=int, nargs="+", default=[25, 100])
-    parser.add_argument("--image-size", type=int, default=512)
-    parser.add_argument("--steps", type=int, default=5, help="measured steps per model")
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=1)
+    # values out of range were tracebacks (torch.set_num_threads(0), a median of no step) or timed nonsense
+    parser.add_argument("--persons", type=int_at_least(1), nargs="+", default=[25, 100])
+    parser.add_argument("--image-size", type=int_at_least(1), default=512)
+    parser.add_argument("--steps", type=int_at_least(1), default=5, help="measured steps per model")
+    parser.add_argument("--warmup", type=int_at_least(0), default=2)
+    parser.add_argument("--threads", type=int_at_least(1), default=1)
     parser.add_argument("--parts", nargs="+", choices=["step", "losses"], default=["step", "losses"],
                         help="full training steps and/or box_predictor.losses() alone")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} thread(s), image {args.image_size}x{args.image_size}, batch 2, "
           f"R-50-FPN, ROI batch 512 / 0.5 positive, {args.steps} measured steps after {args.warmup} warm-up")

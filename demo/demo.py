@@ -69,6 +69,10 @@ def check_args(p: argparse.ArgumentParser, args) -> None:
         p.error(f"--confidence-threshold {args.confidence_threshold}: a score threshold in [0, 1] is needed")
     if args.gt_dataset and args.no_gt:
         p.error("--gt-dataset and --no-gt contradict each other")
+    if args.gt_dataset and args.video_input:  # was ignored in silence: video frames are drawn without ground truth
+        p.error("--gt-dataset: ground truth is drawn on --input images only, not on --video-input frames")
+    if args.output is not None and not args.output.strip():  # ran every image and wrote nothing, in silence
+        p.error(f"--output {args.output!r}: an empty name; give a folder or file, or leave --output out")
     for name, path in (("--config-file", args.config_file), ("--onnx", args.onnx), ("--video-input", args.video_input)):
         if path and not os.path.isfile(path):
             p.error(f"{name} {path}: no such file")
@@ -178,6 +182,21 @@ class OnnxPredictor:
         inst.scores = torch.as_tensor(out["scores"])
         inst.pred_classes = torch.as_tensor(out["classes"])
         return inst
+
+
+def check_gt_datasets(cfg, registered) -> None:
+    """
+    The ground truth drawn without --gt-dataset comes from DATASETS.TEST / DATASETS.TRAIN: a name there that is not
+    registered would draw no ground truth in silence (--gt-dataset NAME is an error for it) -> ConfigError naming the
+    key. --no-gt skips this check, as the demo then reads neither key.
+    """
+    from pedet.config import config_error
+
+    for key in ("DATASETS.TEST", "DATASETS.TRAIN"):
+        for name in cfg[key.split(".")[0]][key.split(".")[1]]:
+            if name not in registered:
+                raise config_error(key, name, "not a registered data set, so no ground truth could be drawn "
+                                              "(register it, name it with --gt-dataset, or give --no-gt)")
 
 
 class GroundTruthIndex:
@@ -392,6 +411,8 @@ def main(argv=None):
         return run_video(predictor, args)
     gt_index = None
     if not args.no_gt:
+        if not args.gt_dataset:
+            check_gt_datasets(cfg, DatasetCatalog.list())
         gt_index = GroundTruthIndex([args.gt_dataset] if args.gt_dataset else
                                     list(cfg.DATASETS.TEST) + list(cfg.DATASETS.TRAIN))
     return run_images(predictor, expand_inputs(args.input), args, gt_index)

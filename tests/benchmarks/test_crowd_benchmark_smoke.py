@@ -428,7 +428,18 @@ def test_probe_config_opts_reach_the_method_config_and_are_refused_where_they_do
                           # recorded none, both in silence
                           (["--set", "curve_points=-2"], "--set curve_points=-2: must be >= 0 (0 = no learning curve)"),
                           (["--curves", "--set", "curve_points=0"],
-                           "--curves: the smoke budget records no learning curve (curve_points 0)")]:
+                           "--curves: the smoke budget records no learning curve (curve_points 0)"),
+                          # tenth trial: more points than iterations recorded fewer, one at iteration 0, and an
+                          # empty --out / --records fell back to the default folder, both in silence
+                          (["--curves", "--set", "curve_points=100"],
+                           "--set curve_points=100: more curve points than the 2 training iterations (one point"),
+                          (["--budget", "cpu", "--iters", "3"],
+                           "--iters 3: the budget's curve_points 6: more curve points than the 3 training iterations"),
+                          (["--out", ""], "--out '': an empty folder name (leave the option out for the default)"),
+                          (["--records", " "], "--records ' ': an empty folder name"),
+                          (["--set", "iters=0"], "--set iters=0: must be >= 1"),
+                          (["--summary", "--records", str(tmp_path / "none")],  # summarised no run, in silence
+                           f"--summary: no run records (*.json) in {tmp_path / 'none'}")]:
         with pytest.raises(SystemExit):
             cq.main(["--budget", "smoke", "--out", str(tmp_path / "o")] + argv)
         assert message in capsys.readouterr().err

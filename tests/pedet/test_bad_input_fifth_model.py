@@ -71,6 +71,8 @@ def test_weights_of_the_other_project_name_what_needs_them(tmp_path, script, arg
     # seventh trial: a FileExistsError traceback after the training
     (["--out", os.path.join(REPO, "README.md", "sub", "w.pkl")],
      f"--out {os.path.join(REPO, 'README.md', 'sub', 'w.pkl')}: {os.path.join(REPO, 'README.md')} is a file, not a"),
+    # tenth trial: no upper bound, the held-out crops (~72 TB) were allocated after the data were loaded
+    (["--crop", "100000"], "--crop 100000: 600 held-out and 48 training crops of 100000x100000 px alone need"),
 ])
 def test_pretrain_backbone_refuses_bad_arguments_before_any_work(tmp_path, capsys, argv, message):
     module = _script("fifth_trial_pretrain", "benchmarks/pretrain_backbone.py")
