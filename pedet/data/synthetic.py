@@ -59,11 +59,12 @@ from pedet.utils.file_io import (
     atomic_open,
     atomic_write,
     atomic_write_json,
+    describe_os_error,
     file_in_the_way,
     remove_stale_temporaries,
 )
 
-from .common import datasets_root
+from .common import datasets_root, register_dataset
 from .crowdhuman import load_crowdhuman_odgt
 
 logger = logging.getLogger(__name__)
@@ -1021,9 +1022,6 @@ def register_synthetic_crowd(root: str | None = None, presets: dict[str, dict[st
     """
     import functools
 
-    import pedet  # noqa: F401  (Pillow alias before detectron2.data)
-    from detectron2.data import DatasetCatalog, MetadataCatalog
-
     root = datasets_root() if root is None else root
     presets = PRESETS if presets is None else presets
     names = []
@@ -1031,8 +1029,8 @@ def register_synthetic_crowd(root: str | None = None, presets: dict[str, dict[st
         for split, spec in splits.items():
             name = synthetic_dataset_name(preset, split, prefix)
             out_dir = os.path.join(root, "synthetic_crowd", preset)
-            DatasetCatalog.register(name, functools.partial(load_synthetic_crowd, root, preset, split, presets))
-            MetadataCatalog.get(name).set(
+            register_dataset(
+                name, functools.partial(load_synthetic_crowd, root, preset, split, presets),
                 thing_classes=["person"], evaluator_type="crowdhuman",
                 gt_file=os.path.join(out_dir, f"annotation_{split}.odgt"), image_root=os.path.join(out_dir, "Images"),
                 persons_per_image=tuple(spec.persons_per_image), preset=preset,
@@ -1215,8 +1213,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                            f"'{first}'; give --seed for other images")
     try:
         return _run(args)
-    except OSError as e:
-        print(f"error: {e}", file=sys.stderr)
+    except OSError as e:  # Python's "[Errno N] ..." prefix tells a user nothing
+        print(f"error: {describe_os_error(e)}", file=sys.stderr)
         return 1
 
 

@@ -19,6 +19,8 @@ import sys
 import time
 import warnings
 
+from pedet.utils.file_io import describe_os_error
+
 from .io import EvalInputError
 from .report import PROTOCOLS, evaluate, json_safe, read_inputs
 
@@ -137,8 +139,11 @@ def main(argv=None) -> int:
         warnings.showwarning = _show_warning  # one line each, no source line
         try:
             return _run(args)
-        except (EvalInputError, ValueError, OSError) as e:
+        except (EvalInputError, ValueError) as e:
             print(f"error: {e}", file=sys.stderr)
+            return 1
+        except OSError as e:  # Python's "[Errno N] ..." prefix tells a user nothing
+            print(f"error: {describe_os_error(e)}", file=sys.stderr)
             return 1
         except Exception as e:  # noqa: BLE001  (never a traceback for input we failed to foresee)
             print(f"error: could not evaluate {args.dt} against {args.gt}: {type(e).__name__}: {e}", file=sys.stderr)

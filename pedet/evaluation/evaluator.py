@@ -308,8 +308,14 @@ def miss_rate_metric(dataset_name: str) -> str:
         dataset_name: a registered data set with `evaluator_type` metadata.
     Returns:
         the flattened result key, e.g. "crowdhuman/mMR" or "citypersons/Reasonable" (for BestCheckpointer, mode "min").
+    Raises:
+        KeyError: the name is not registered, or its metadata has no `evaluator_type` with a miss-rate metric.
     """
-    protocol = MetadataCatalog.get(dataset_name).evaluator_type
+    if dataset_name not in DatasetCatalog.list():  # MetadataCatalog.get would make an empty entry for it
+        raise KeyError(f"{dataset_name}: not registered in DatasetCatalog, so it has no miss-rate metric "
+                       "(pedet's built-in names are registered by `import pedet.data`)")
+    # .get, not the attribute: Detectron2's "metadata is empty" AttributeError for a set registered without it
+    protocol = MetadataCatalog.get(dataset_name).get("evaluator_type", None)
     if protocol not in HEADLINE_METRIC:
         raise KeyError(f"{dataset_name}: evaluator_type {protocol!r} has no miss-rate metric ({sorted(HEADLINE_METRIC)})")
     return f"{protocol}/{HEADLINE_METRIC[protocol]}"

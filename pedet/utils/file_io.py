@@ -30,9 +30,11 @@ import secrets
 import socket
 from typing import IO, Any, Iterator, Optional, Union
 
-__all__ = ["atomic_open", "atomic_write", "atomic_write_json", "remove_stale_temporaries"]
+__all__ = ["atomic_open", "atomic_write", "atomic_write_json", "describe_os_error", "remove_stale_temporaries"]
 
 _SUFFIX = ".tmp"
+_NAME_MAX_SHORTENED = 200  # a temporary name this long may hold a shortened destination name (any file system's limit
+#                            is above; one of a shortened name is within a few bytes of its limit)
 # .<name>.<host>.<pid>.<16 hex>.tmp ; host never contains "." here (see _host)
 _TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<host>[^.]*)\.(?P<pid>\d+)\.[0-9a-f]{16}\.tmp$")
 
@@ -42,9 +44,23 @@ def _host() -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname())[:64]
 
 
+def _name_max(folder: str) -> int:
+    """The longest file name (bytes) the file system of `folder` takes; 255 (ext4, XFS, APFS, NTFS) if unknown."""
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (AttributeError, ValueError, OSError):  # no pathconf (Windows), or the folder does not exist yet
+        return 255
+
+
 def _temporary_path(path: str) -> str:
     folder, name = os.path.split(path)
-    return os.path.join(folder, f".{name}.{_host()}.{os.getpid()}.{secrets.token_hex(8)}{_SUFFIX}")
+    host, pid, token = _host(), os.getpid(), secrets.token_hex(8)
+    # the destination's name is shortened where the temporary name would pass the file system's limit: a legal
+    # name of 230 bytes failed with "File name too long" naming the temporary, never the file asked for
+    room = _name_max(folder or ".") - len(f"..{host}.{pid}.{token}{_SUFFIX}".encode())
+    while len(name.encode()) > room:
+        name = name[:-1]
+    return os.path.join(folder, f".{name}.{host}.{pid}.{token}{_SUFFIX}")
 
 
 def _process_is_alive(pid: int) -> bool:
@@ -64,7 +80,9 @@ def _process_is_alive(pid: int) -> bool:
 def _is_stale(file_name: str, name: str | None = None) -> bool:
     """True for a temporary of ours (of destination `name`, if given) left by a dead process of this host."""
     m = _TEMPORARY.match(file_name)
-    if m is None or (name is not None and m.group("name") != name):
+    # a temporary of a long destination name holds the start of that name (_temporary_path)
+    if m is None or (name is not None and not (m.group("name") == name or (
+            len(file_name.encode()) >= _NAME_MAX_SHORTENED and name.startswith(m.group("name"))))):
         return False
     return m.group("host") == _host() and not _process_is_alive(int(m.group("pid")))
 
@@ -108,6 +126,15 @@ def _fsync_folder(folder: str) -> None:
         os.close(fd)
 
 
+def describe_os_error(e: OSError) -> str:
+    """"<file>: <what>" for an OSError, without Python's "[Errno N]" prefix (which tells a user nothing)."""
+    if e.strerror is None:
+        return str(e)
+    if e.filename is None:
+        return e.strerror
+    return f"{e.filename}: {e.strerror}" + (f" ({e.filename2})" if e.filename2 is not None else "")
+
+
 def file_in_the_way(path: str) -> Optional[str]:
     """
     The existing file that stands where a folder above `path` must be, so that `path` can never be written; else
@@ -139,6 +166,9 @@ def atomic_open(path: str, mode: str = "w", *, fsync: bool = True, remove_stale:
     if os.path.isdir(path):
         raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", path)
     folder, name = os.path.split(path)
+    limit = _name_max(folder if os.path.isdir(folder) else ".")
+    if len(name.encode()) > limit:  # named here: the error would otherwise name the temporary file
+        raise OSError(errno.ENAMETOOLONG, f"file name too long ({len(name.encode())} bytes, at most {limit})", path)
     blocking = file_in_the_way(path)
     if blocking:  # makedirs would say "[Errno 17] File exists", naming neither the output nor the problem
         raise NotADirectoryError(errno.ENOTDIR, f"cannot write '{path}': this is a file, not a folder", blocking)
