@@ -44,3 +44,4 @@ def test_command_file_error_has_no_errno_prefix(tmp_path, capsys, flag):
     argv = ["--protocol", "crowdhuman", "--gt", str(files["--gt"]), "--dt", str(files["--dt"])]
     assert cli.main(argv) == 1
     assert capsys.readouterr().err == f"error: {files[flag]}: File name too long\n"
+
