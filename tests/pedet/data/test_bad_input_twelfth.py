@@ -121,3 +121,13 @@ def test_synthetic_file_error_has_no_errno_prefix(tmp_path, capsys, option):
         expected = f"{long}.png: file name too long (304 bytes, at most 255)"
     assert syn.main(argv) == 1
     assert capsys.readouterr().err.strip().splitlines()[-1] == f"error: {expected}"
+
+
+@pytest.mark.parametrize("names", [[], ()])
+def test_pedestrian_dataset_dicts_of_no_name_say_so(names):
+    """Before: detectron2's bare "AssertionError: []"."""
+    from pedet.data import get_pedestrian_dataset_dicts
+
+    with pytest.raises(ValueError, match=r"^get_pedestrian_dataset_dicts: no data set name given \(an empty "
+                                         r"DATASETS.TRAIN or TEST\?\)$"):
+        get_pedestrian_dataset_dicts(names)
