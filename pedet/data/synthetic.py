@@ -64,7 +64,7 @@ from pedet.utils.file_io import (
     remove_stale_temporaries,
 )
 
-from .common import datasets_root, register_dataset
+from .common import DatasetFormatError, datasets_root, register_dataset
 from .crowdhuman import load_crowdhuman_odgt
 
 logger = logging.getLogger(__name__)
@@ -1001,7 +1001,13 @@ def load_synthetic_crowd(root: str, preset: str, split: str,
         list of Detectron2 dataset dicts (see pedet.data.crowdhuman.load_crowdhuman_odgt).
     """
     odgt_file, image_root = ensure_synthetic_crowd(root, preset, split, presets)
-    return load_crowdhuman_odgt(odgt_file, image_root)
+    dicts = load_crowdhuman_odgt(odgt_file, image_root)
+    expected = (presets or PRESETS)[preset][split].num_images
+    if len(dicts) != expected:  # the meta file alone says "current": lines removed or added since went unnoticed
+        raise DatasetFormatError(
+            f"{odgt_file}: {len(dicts)} image(s), but the split '{preset}/{split}' has {expected}; the file was "
+            "changed after it was generated: remove it to generate the split again")
+    return dicts
 
 
 def register_synthetic_crowd(root: str | None = None, presets: dict[str, dict[str, SplitSpec]] | None = None,

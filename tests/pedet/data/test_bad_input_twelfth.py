@@ -13,6 +13,7 @@ import pytest
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from pedet.data import synthetic as syn
+from pedet.data.common import DatasetFormatError
 from pedet.data.caltech import register_caltech
 from pedet.data.citypersons import register_citypersons_json, register_citypersons_per_image
 from pedet.data.convert import main as convert
@@ -131,3 +132,33 @@ def test_pedestrian_dataset_dicts_of_no_name_say_so(names):
     with pytest.raises(ValueError, match=r"^get_pedestrian_dataset_dicts: no data set name given \(an empty "
                                          r"DATASETS.TRAIN or TEST\?\)$"):
         get_pedestrian_dataset_dicts(names)
+
+
+@pytest.mark.parametrize("edit", ["a line removed", "a line repeated under another ID"])
+def test_a_synthetic_split_edited_after_generation_is_an_error_not_fewer_images(tmp_path, edit):
+    """Before: the meta file alone said the split was current, so the edited file's images were loaded without a
+    word (1 image of a 2-image split)."""
+    import dataclasses
+
+    spec = dataclasses.replace(syn.PRESETS["cpu"]["sparse"], num_images=2, image_size=(64, 64))
+    name = syn.register_synthetic_crowd(str(tmp_path), {"p": {"s": spec}}, prefix="pedet_test_twelfth_syn")[0]
+    try:
+        assert len(DatasetCatalog.get(name)) == 2
+        odgt = tmp_path / "synthetic_crowd" / "p" / "annotation_s.odgt"
+        lines = odgt.read_text().splitlines()
+        if edit == "a line removed":
+            lines = lines[:1]
+        else:
+            lines.append(lines[0].replace('"p_s_000000"', '"p_s_000002"'))
+            os.link(tmp_path / "synthetic_crowd" / "p" / "Images" / "p_s_000000.jpg",
+                    tmp_path / "synthetic_crowd" / "p" / "Images" / "p_s_000002.jpg")
+        odgt.write_text("\n".join(lines) + "\n")
+        with pytest.raises(DatasetFormatError, match=rf"^{odgt}: {len(lines)} image\(s\), but the split 'p/s' has 2; "
+                                                     "the file was changed after it was generated: remove it to "
+                                                     "generate the split again$"):
+            DatasetCatalog.get(name)
+        odgt.unlink()
+        assert len(DatasetCatalog.get(name)) == 2
+    finally:
+        DatasetCatalog.remove(name)
+        MetadataCatalog.remove(name)
