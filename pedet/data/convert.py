@@ -35,7 +35,7 @@ import os
 import sys
 from typing import Iterator, Optional
 
-from pedet.utils.file_io import (atomic_open, atomic_write, atomic_write_json, describe_os_error,
+from pedet.utils.file_io import (atomic_open, atomic_write, atomic_write_json, describe_os_error, name_too_long,
                                  remove_stale_temporaries)
 
 from .caltech import LABELS as CALTECH_LABELS, frame_name
@@ -445,6 +445,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.command != "caltech_seq2jpg" and (os.path.isdir(args.output) or args.output.endswith(("/", os.sep))):
         print(f"error: {args.output}: is a folder; give the file to write, e.g. "
               f"{os.path.join(args.output, _DEFAULT_OUTPUT[args.command])}", file=sys.stderr)
+        return 1
+    too_long = name_too_long(args.output)  # before: "File name too long" once the whole input was converted
+    if too_long:
+        print(f"error: {args.output}: {too_long}", file=sys.stderr)
         return 1
     try:
         summary = run(args)

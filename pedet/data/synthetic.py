@@ -61,6 +61,7 @@ from pedet.utils.file_io import (
     atomic_write_json,
     describe_os_error,
     file_in_the_way,
+    name_too_long,
     remove_stale_temporaries,
 )
 
@@ -1169,6 +1170,9 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         blocking = path is not None and file_in_the_way(os.path.join(path, "x") if flag != "--preview" else path)
         if blocking:  # found before rendering, not when the first file (or the preview, after the split) is written
             parser.error(f"{flag} '{path}': '{blocking}' is a file, not a folder")
+        too_long = path is not None and name_too_long(path)
+        if too_long:
+            parser.error(f"{flag}: {too_long}")
     if args.preview is not None and os.path.isdir(args.preview):
         parser.error(f"--preview '{args.preview}' is a folder; give the PNG file to write")
     # a folder where a split's file goes, or a file where Images/ goes: before, "[Errno 21] Is a directory" once the

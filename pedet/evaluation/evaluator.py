@@ -33,7 +33,7 @@ from detectron2.structures import Boxes
 from detectron2.utils import comm
 
 from pedet.config import add_miss_rate_config  # noqa: F401  (re-exported: TEST.MISS_RATE keys)
-from pedet.utils.file_io import file_in_the_way
+from pedet.utils.file_io import file_in_the_way, name_too_long
 
 from .evaluator_io import atomic_write, atomic_write_json, atomic_write_text, coco_results, odgt_lines
 from .io import EvalInputError, detections_from_arrays, drop_unmatchable_gt, ground_truth_from_dataset_dicts
@@ -114,6 +114,8 @@ class MissRateEvaluator(DatasetEvaluator):
                                f"{self._protocol!r} never computes it, so the setting has no effect")
         if output_dir and os.path.exists(output_dir) and not os.path.isdir(output_dir):  # not after a whole pass
             raise ValueError(f"MissRateEvaluator: output_dir '{output_dir}' exists and is not a folder")
+        if output_dir and name_too_long(output_dir):  # not after a whole pass
+            raise ValueError(f"MissRateEvaluator: output_dir: {name_too_long(output_dir)}")
         if output_dir and file_in_the_way(output_dir):
             raise ValueError(f"MissRateEvaluator: output_dir '{output_dir}' cannot be created: "
                              f"'{file_in_the_way(output_dir)}' is a file, not a folder")

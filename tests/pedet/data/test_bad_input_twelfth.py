@@ -106,22 +106,53 @@ def test_a_killed_save_of_a_long_name_leaves_a_temporary_that_the_next_save_remo
 
 def test_a_name_over_the_limit_names_the_file_asked_for(tmp_path):
     path = tmp_path / ("n" * 256)
-    with pytest.raises(OSError, match=r"file name too long \(256 bytes, at most 255\)") as e:
+    with pytest.raises(OSError) as e:
         atomic_write(str(path), "x")
+    assert e.value.strerror == f"'{'n' * 18}...{'n' * 18}' is 256 bytes long; file names have at most 255"
     assert e.value.filename == str(path) and os.listdir(tmp_path) == []
 
 
-@pytest.mark.parametrize("option", ["--out", "--preview"])
-def test_synthetic_file_error_has_no_errno_prefix(tmp_path, capsys, option):
-    long = tmp_path / ("z" * 300)
-    argv = ["--out", str(tmp_path / "set"), "--num-images", "1", "--size", "32", "32"]
+@pytest.mark.parametrize("option", ["--out", "--root", "--preview"])
+def test_synthetic_name_over_the_limit_is_refused_before_rendering(tmp_path, capsys, option):
+    """Before: --preview rendered the whole split, then "[Errno 36] File name too long" naming a temporary file."""
+    long = "z" * 300
+    argv = ["--out", str(tmp_path / "set"), "--num-images", "1", "--size", "64", "64"]
     if option == "--out":
-        argv[1], expected = str(long), f"{long}/annotation_train.odgt: File name too long"
+        argv[1] = str(tmp_path / long)
     else:
-        argv += ["--preview", f"{long}.png"]
-        expected = f"{long}.png: file name too long (304 bytes, at most 255)"
-    assert syn.main(argv) == 1
-    assert capsys.readouterr().err.strip().splitlines()[-1] == f"error: {expected}"
+        argv = (["--root", str(tmp_path / long), "--preset", "cpu"] if option == "--root"
+                else argv + ["--preview", str(tmp_path / f"{long}.png")])
+    with pytest.raises(SystemExit) as e:
+        syn.main(argv)
+    assert e.value.code == 2
+    name = long + (".png" if option == "--preview" else "")
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"python -m pedet.data.synthetic: error: {option}: '{name[:18]}...{name[-18:]}' is {len(name)} bytes long; "
+        "file names have at most 255")
+    assert os.listdir(tmp_path) == []
+
+
+def test_converter_output_name_over_the_limit_is_refused_before_the_conversion(tmp_path, capsys):
+    line = {"ID": "a", "width": 32, "height": 24, "gtboxes": [{"tag": "person", "fbox": [1, 2, 10, 20]}]}
+    src = write_file(tmp_path / "a.odgt", json.dumps(line) + "\n")
+    out = tmp_path / ("o" * 251 + ".json")
+    assert convert(["odgt2coco", src, str(out)]) == 1
+    assert capsys.readouterr().err == (f"error: {out}: '{out.name[:18]}...{out.name[-18:]}' is 256 bytes long; "
+                                       "file names have at most 255\n")
+
+
+def test_synthetic_file_error_has_no_errno_prefix(tmp_path, capsys, monkeypatch):
+    """Before: "error: [Errno 28] No space left on device: '<file>'"."""
+    import errno
+
+    target = str(tmp_path / "set" / "annotation_train.odgt")
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), target)
+
+    monkeypatch.setattr(syn, "generate_synthetic_crowd", disk_full)
+    assert syn.main(["--out", str(tmp_path / "set"), "--num-images", "1", "--size", "64", "64"]) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"error: {target}: No space left on device"
 
 
 @pytest.mark.parametrize("names", [[], ()])

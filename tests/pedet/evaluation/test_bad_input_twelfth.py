@@ -5,6 +5,7 @@ empty MetadataCatalog entry behind; a name registered without metadata was the s
 file errors (e.g. a path component longer than the file system allows) printed Python's "[Errno 36]" prefix.
 """
 import json
+import os
 
 import pytest
 
@@ -45,3 +46,34 @@ def test_command_file_error_has_no_errno_prefix(tmp_path, capsys, flag):
     assert cli.main(argv) == 1
     assert capsys.readouterr().err == f"error: {files[flag]}: File name too long\n"
 
+
+
+@pytest.mark.parametrize("flag", ["--out", "--plot"])
+def test_command_output_name_over_the_limit_is_refused_before_the_evaluation(tmp_path, capsys, flag):
+    """Before: the evaluation ran, then "error: [Errno 36] File name too long" naming a temporary file."""
+    line = json.dumps({"ID": "a", "width": 32, "height": 24, "gtboxes": [], "dtboxes": []}) + "\n"
+    for name in ("gt.odgt", "dt.odgt"):
+        (tmp_path / name).write_text(line)
+    value = str(tmp_path / ("m" * 300 + (".json" if flag == "--out" else "")))
+    argv = ["--protocol", "crowdhuman", "--gt", str(tmp_path / "gt.odgt"), "--dt", str(tmp_path / "dt.odgt"),
+            flag, value]
+    assert cli.main(argv) == 2
+    name = os.path.basename(value)
+    assert capsys.readouterr().err == (f"error: {flag}: '{name[:18]}...{name[-18:]}' is {len(name)} bytes long; file "
+                                       "names have at most 255\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dt.odgt", "gt.odgt"]
+
+
+def test_evaluator_output_dir_name_over_the_limit_fails_when_built(tmp_path):
+    from pedet.evaluation import MissRateEvaluator
+
+    name = "pedet_test_twelfth_output_dir"
+    DatasetCatalog.register(name, lambda: [])
+    MetadataCatalog.get(name).set(evaluator_type="crowdhuman")
+    try:
+        with pytest.raises(ValueError, match=r"^MissRateEvaluator: output_dir: 'o{18}\.\.\.o{18}' is 300 bytes long; "
+                                             "file names have at most 255$"):
+            MissRateEvaluator(name, output_dir=str(tmp_path / ("o" * 300)))
+    finally:
+        DatasetCatalog.remove(name)
+        MetadataCatalog.remove(name)
