@@ -29,6 +29,8 @@ def get_pedestrian_dataset_dicts(names: Union[str, Sequence[str]], filter_empty:
     boxes are all ignore boxes stay, as in detectron2), check thing_classes agree, and log person/ignore counts.
     """
     names = [names] if isinstance(names, str) else list(names)
+    if not names:  # detectron2's bare "AssertionError: []"
+        raise ValueError("get_pedestrian_dataset_dicts: no data set name given (an empty DATASETS.TRAIN or TEST?)")
     dicts = get_detection_dataset_dicts(names, filter_empty=filter_empty, check_consistency=False)
     check_metadata_consistency("thing_classes", names)
     num_ignore = sum(is_ignore_annotation(a) for d in dicts for a in d.get("annotations", []))

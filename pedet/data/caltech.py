@@ -35,6 +35,7 @@ from .common import (
     image_size_from_header,
     make_annotation,
     read_text_file,
+    register_dataset,
     require_path,
 )
 
@@ -159,13 +160,10 @@ def load_caltech(annotation_dir: str, image_dir: str, dataset_name: Optional[str
 
 def register_caltech(name: str, annotation_dir: str, image_dir: str) -> None:
     """Register a Caltech split lazily. Metadata: thing_classes, evaluator_type "caltech", gt_dir, image_root."""
-    from detectron2.data import DatasetCatalog, MetadataCatalog  # here: importing it loads torch
-
     def load() -> list[dict]:
         require_path(annotation_dir, name, "Caltech annotation folder")
         require_path(image_dir, name, "Caltech frame folder")
         return load_caltech(annotation_dir, image_dir, name)
 
-    DatasetCatalog.register(name, load)
-    MetadataCatalog.get(name).set(thing_classes=["person"], evaluator_type="caltech", gt_dir=annotation_dir,
-                                  image_root=image_dir)
+    register_dataset(name, load, thing_classes=["person"], evaluator_type="caltech", gt_dir=annotation_dir,
+                     image_root=image_dir)

@@ -38,6 +38,7 @@ from .common import (
     parse_image_size,
     read_json_file,
     reject_null,
+    register_dataset,
     require_path,
     vis_ratio,
 )
@@ -227,8 +228,6 @@ def load_citypersons_json(json_file: str, image_dir: str, dataset_name: Optional
 
 def register_citypersons_per_image(name: str, gt_dir: str, image_dir: str, rule: Optional[str]) -> None:
     """Register a per-image split lazily. Metadata: thing_classes, evaluator_type "citypersons", gt_dir."""
-    from detectron2.data import DatasetCatalog, MetadataCatalog  # here: importing it loads torch
-
     def load() -> list[dict]:
         require_path(gt_dir, name, "CityPersons annotation folder")
         require_path(image_dir, name, "Cityscapes image folder")
@@ -236,20 +235,16 @@ def register_citypersons_per_image(name: str, gt_dir: str, image_dir: str, rule:
 
     if rule is not None:
         is_positive("pedestrian", 0.0, 0.0, rule)  # an unknown rule fails at registration, not mid-training
-    DatasetCatalog.register(name, load)
-    MetadataCatalog.get(name).set(thing_classes=["person"], evaluator_type="citypersons", gt_dir=gt_dir,
-                                  image_root=image_dir, train_rule=rule or "all_pedestrians")
+    register_dataset(name, load, thing_classes=["person"], evaluator_type="citypersons", gt_dir=gt_dir,
+                     image_root=image_dir, train_rule=rule or "all_pedestrians")
 
 
 def register_citypersons_json(name: str, json_file: str, image_dir: str) -> None:
     """Register a COCO-style CityPersons file lazily. Metadata: evaluator_type "citypersons", gt_file."""
-    from detectron2.data import DatasetCatalog, MetadataCatalog  # here: importing it loads torch
-
     def load() -> list[dict]:
         require_path(json_file, name, "annotation file")
         require_path(image_dir, name, "Cityscapes image folder")
         return load_citypersons_json(json_file, image_dir, name)
 
-    DatasetCatalog.register(name, load)
-    MetadataCatalog.get(name).set(thing_classes=["person"], evaluator_type="citypersons", gt_file=json_file,
-                                  image_root=image_dir)
+    register_dataset(name, load, thing_classes=["person"], evaluator_type="citypersons", gt_file=json_file,
+                     image_root=image_dir)

@@ -44,6 +44,31 @@ def datasets_root() -> str:
     return os.path.expanduser(os.getenv(ENV_VAR, "datasets"))
 
 
+def register_dataset(name: str, load: Callable[[], list], **metadata: Any) -> None:
+    """
+    ``DatasetCatalog.register(name, load)`` and ``MetadataCatalog.get(name).set(**metadata)``, all or nothing.
+
+    Detectron2's own order (the loader first, then the metadata) leaves a half-registered name where the metadata
+    cannot be set: an empty name (MetadataCatalog's bare AssertionError), or metadata left behind by an earlier
+    registration that ``DatasetCatalog.remove`` alone undid (its old `gt_file` stayed beside the new file's loader).
+    Both are found here before anything is registered; a name registered twice is Detectron2's AssertionError.
+    """
+    from detectron2.data import DatasetCatalog, MetadataCatalog  # here: importing it loads torch
+
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"a data set name must be a non-empty string, got {name!r}")
+    if name in MetadataCatalog.list() and name not in DatasetCatalog.list():
+        old = MetadataCatalog.get(name)
+        for key, value in metadata.items():
+            if key in old.as_dict() and old.get(key) != value:
+                raise ValueError(
+                    f"data set '{name}': MetadataCatalog still holds {key}={old.get(key)!r} from an earlier "
+                    f"registration (DatasetCatalog.remove leaves the metadata), not {value!r}; call "
+                    f"MetadataCatalog.remove('{name}') too before registering it again")
+    DatasetCatalog.register(name, load)
+    MetadataCatalog.get(name).set(**metadata)
+
+
 def require_path(path: str, dataset_name: str, what: str) -> None:
     """
     Raise FileNotFoundError unless `path` exists. Called when a data set is requested, never at registration.

@@ -35,7 +35,8 @@ import os
 import sys
 from typing import Iterator, Optional
 
-from pedet.utils.file_io import atomic_open, atomic_write, atomic_write_json, remove_stale_temporaries
+from pedet.utils.file_io import (atomic_open, atomic_write, atomic_write_json, describe_os_error, name_too_long,
+                                 remove_stale_temporaries)
 
 from .caltech import LABELS as CALTECH_LABELS, frame_name
 from .citypersons import _GT_PATTERN, GT_SUFFIX, IMAGE_SUFFIX, list_gt_files, read_gt_file
@@ -413,15 +414,6 @@ _DEFAULT_OUTPUT = {"odgt2coco": "annotation_val.json", "coco2odgt": "annotation_
                    "citypersons2coco": "val_gt.json"}
 
 
-def _describe_os_error(e: OSError) -> str:
-    """"<file>: <what>" for an OSError, without Python's "[Errno N]" prefix (which tells a user nothing)."""
-    if e.strerror is None:
-        return str(e)
-    if e.filename is None:
-        return e.strerror
-    return f"{e.filename}: {e.strerror}" + (f" ({e.filename2})" if e.filename2 is not None else "")
-
-
 def _same_file(a: str, b: str) -> bool:
     return os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b)
 
@@ -454,13 +446,17 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"error: {args.output}: is a folder; give the file to write, e.g. "
               f"{os.path.join(args.output, _DEFAULT_OUTPUT[args.command])}", file=sys.stderr)
         return 1
+    too_long = name_too_long(args.output)  # before: "File name too long" once the whole input was converted
+    if too_long:
+        print(f"error: {args.output}: {too_long}", file=sys.stderr)
+        return 1
     try:
         summary = run(args)
     except DatasetFormatError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except OSError as e:
-        print(f"error: {_describe_os_error(e)}", file=sys.stderr)
+        print(f"error: {describe_os_error(e)}", file=sys.stderr)
         return 1
     print(summary)
     return 0

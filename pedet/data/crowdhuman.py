@@ -35,6 +35,7 @@ from .common import (
     parse_image_size,
     read_text_file,
     reject_null,
+    register_dataset,
     require_path,
     unique_keys,
 )
@@ -200,14 +201,10 @@ def register_crowdhuman(name: str, odgt_file: str, image_root: str, evaluator_ty
 
     Metadata: thing_classes ["person"], evaluator_type, gt_file (the .odgt), image_root.
     """
-    from detectron2.data import DatasetCatalog, MetadataCatalog  # here: importing it loads torch
-
     def load() -> list[dict]:
         require_path(odgt_file, name, "annotation file")
         require_path(image_root, name, "image folder")
         return load_crowdhuman_odgt(odgt_file, image_root, name)
 
-    DatasetCatalog.register(name, load)
-    MetadataCatalog.get(name).set(
-        thing_classes=["person"], evaluator_type=evaluator_type, gt_file=odgt_file, image_root=image_root
-    )
+    register_dataset(name, load, thing_classes=["person"], evaluator_type=evaluator_type, gt_file=odgt_file,
+                     image_root=image_root)

@@ -59,11 +59,13 @@ from pedet.utils.file_io import (
     atomic_open,
     atomic_write,
     atomic_write_json,
+    describe_os_error,
     file_in_the_way,
+    name_too_long,
     remove_stale_temporaries,
 )
 
-from .common import datasets_root
+from .common import DatasetFormatError, datasets_root, register_dataset
 from .crowdhuman import load_crowdhuman_odgt
 
 logger = logging.getLogger(__name__)
@@ -1000,7 +1002,13 @@ def load_synthetic_crowd(root: str, preset: str, split: str,
         list of Detectron2 dataset dicts (see pedet.data.crowdhuman.load_crowdhuman_odgt).
     """
     odgt_file, image_root = ensure_synthetic_crowd(root, preset, split, presets)
-    return load_crowdhuman_odgt(odgt_file, image_root)
+    dicts = load_crowdhuman_odgt(odgt_file, image_root)
+    expected = (presets or PRESETS)[preset][split].num_images
+    if len(dicts) != expected:  # the meta file alone says "current": lines removed or added since went unnoticed
+        raise DatasetFormatError(
+            f"{odgt_file}: {len(dicts)} image(s), but the split '{preset}/{split}' has {expected}; the file was "
+            "changed after it was generated: remove it to generate the split again")
+    return dicts
 
 
 def register_synthetic_crowd(root: str | None = None, presets: dict[str, dict[str, SplitSpec]] | None = None,
@@ -1021,9 +1029,6 @@ def register_synthetic_crowd(root: str | None = None, presets: dict[str, dict[st
     """
     import functools
 
-    import pedet  # noqa: F401  (Pillow alias before detectron2.data)
-    from detectron2.data import DatasetCatalog, MetadataCatalog
-
     root = datasets_root() if root is None else root
     presets = PRESETS if presets is None else presets
     names = []
@@ -1031,8 +1036,8 @@ def register_synthetic_crowd(root: str | None = None, presets: dict[str, dict[st
         for split, spec in splits.items():
             name = synthetic_dataset_name(preset, split, prefix)
             out_dir = os.path.join(root, "synthetic_crowd", preset)
-            DatasetCatalog.register(name, functools.partial(load_synthetic_crowd, root, preset, split, presets))
-            MetadataCatalog.get(name).set(
+            register_dataset(
+                name, functools.partial(load_synthetic_crowd, root, preset, split, presets),
                 thing_classes=["person"], evaluator_type="crowdhuman",
                 gt_file=os.path.join(out_dir, f"annotation_{split}.odgt"), image_root=os.path.join(out_dir, "Images"),
                 persons_per_image=tuple(spec.persons_per_image), preset=preset,
@@ -1165,6 +1170,9 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         blocking = path is not None and file_in_the_way(os.path.join(path, "x") if flag != "--preview" else path)
         if blocking:  # found before rendering, not when the first file (or the preview, after the split) is written
             parser.error(f"{flag} '{path}': '{blocking}' is a file, not a folder")
+        too_long = path is not None and name_too_long(path)
+        if too_long:
+            parser.error(f"{flag}: {too_long}")
     if args.preview is not None and os.path.isdir(args.preview):
         parser.error(f"--preview '{args.preview}' is a folder; give the PNG file to write")
     # a folder where a split's file goes, or a file where Images/ goes: before, "[Errno 21] Is a directory" once the
@@ -1215,8 +1223,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                            f"'{first}'; give --seed for other images")
     try:
         return _run(args)
-    except OSError as e:
-        print(f"error: {e}", file=sys.stderr)
+    except OSError as e:  # Python's "[Errno N] ..." prefix tells a user nothing
+        print(f"error: {describe_os_error(e)}", file=sys.stderr)
         return 1
 
 

@@ -19,6 +19,8 @@ import sys
 import time
 import warnings
 
+from pedet.utils.file_io import describe_os_error
+
 from .io import EvalInputError
 from .report import PROTOCOLS, evaluate, json_safe, read_inputs
 
@@ -76,12 +78,15 @@ def _check_options(args) -> str | None:
     if args.plot and os.path.isdir(os.path.join(args.plot, f"mr_fppi_{args.protocol}.png")):  # before: [Errno 21]
         return (f"--plot '{args.plot}' holds a folder named 'mr_fppi_{args.protocol}.png', the name of the PNG to "
                 "write there; move it away")  # after the evaluation, with --out already written
-    from pedet.utils.file_io import file_in_the_way
+    from pedet.utils.file_io import file_in_the_way, name_too_long
 
     for flag, value in (("--out", args.out), ("--plot", args.plot)):
         blocking = value and file_in_the_way(value)
         if blocking:
             return f"{flag} '{value}': '{blocking}' is a file, not a folder"
+        too_long = value and name_too_long(value)  # before: "File name too long" once the evaluation was done
+        if too_long:
+            return f"{flag}: {too_long}"
     return None
 
 
@@ -137,8 +142,11 @@ def main(argv=None) -> int:
         warnings.showwarning = _show_warning  # one line each, no source line
         try:
             return _run(args)
-        except (EvalInputError, ValueError, OSError) as e:
+        except (EvalInputError, ValueError) as e:
             print(f"error: {e}", file=sys.stderr)
+            return 1
+        except OSError as e:  # Python's "[Errno N] ..." prefix tells a user nothing
+            print(f"error: {describe_os_error(e)}", file=sys.stderr)
             return 1
         except Exception as e:  # noqa: BLE001  (never a traceback for input we failed to foresee)
             print(f"error: could not evaluate {args.dt} against {args.gt}: {type(e).__name__}: {e}", file=sys.stderr)

@@ -92,6 +92,9 @@ def parse_setup(text: str, known: dict | None = None) -> Setup:
                          + (f"(not the built-in {name!r})" if name else "(NAME:HMIN:HMAX:VMIN:VMAX)"))
     if not (h0 <= h1 and v0 <= v1):
         raise ValueError(f"setup {text!r}: empty range")
+    if v0 > 1 or v1 < 0 or h1 < 0:  # no box has such a visible fraction or height: MR "undefined" without a word
+        raise ValueError(f"setup {text!r}: no box can fall in it (heights are >= 0 pixels, visible fractions in "
+                         "[0, 1], e.g. 0.65 rather than 65)")
     return Setup(name, (h0, h1), (v0, v1))
 
 

@@ -33,7 +33,7 @@ from detectron2.structures import Boxes
 from detectron2.utils import comm
 
 from pedet.config import add_miss_rate_config  # noqa: F401  (re-exported: TEST.MISS_RATE keys)
-from pedet.utils.file_io import file_in_the_way
+from pedet.utils.file_io import file_in_the_way, name_too_long
 
 from .evaluator_io import atomic_write, atomic_write_json, atomic_write_text, coco_results, odgt_lines
 from .io import EvalInputError, detections_from_arrays, drop_unmatchable_gt, ground_truth_from_dataset_dicts
@@ -114,6 +114,8 @@ class MissRateEvaluator(DatasetEvaluator):
                                f"{self._protocol!r} never computes it, so the setting has no effect")
         if output_dir and os.path.exists(output_dir) and not os.path.isdir(output_dir):  # not after a whole pass
             raise ValueError(f"MissRateEvaluator: output_dir '{output_dir}' exists and is not a folder")
+        if output_dir and name_too_long(output_dir):  # not after a whole pass
+            raise ValueError(f"MissRateEvaluator: output_dir: {name_too_long(output_dir)}")
         if output_dir and file_in_the_way(output_dir):
             raise ValueError(f"MissRateEvaluator: output_dir '{output_dir}' cannot be created: "
                              f"'{file_in_the_way(output_dir)}' is a file, not a folder")
@@ -308,8 +310,14 @@ def miss_rate_metric(dataset_name: str) -> str:
         dataset_name: a registered data set with `evaluator_type` metadata.
     Returns:
         the flattened result key, e.g. "crowdhuman/mMR" or "citypersons/Reasonable" (for BestCheckpointer, mode "min").
+    Raises:
+        KeyError: the name is not registered, or its metadata has no `evaluator_type` with a miss-rate metric.
     """
-    protocol = MetadataCatalog.get(dataset_name).evaluator_type
+    if dataset_name not in DatasetCatalog.list():  # MetadataCatalog.get would make an empty entry for it
+        raise KeyError(f"{dataset_name}: not registered in DatasetCatalog, so it has no miss-rate metric "
+                       "(pedet's built-in names are registered by `import pedet.data`)")
+    # .get, not the attribute: Detectron2's "metadata is empty" AttributeError for a set registered without it
+    protocol = MetadataCatalog.get(dataset_name).get("evaluator_type", None)
     if protocol not in HEADLINE_METRIC:
         raise KeyError(f"{dataset_name}: evaluator_type {protocol!r} has no miss-rate metric ({sorted(HEADLINE_METRIC)})")
     return f"{protocol}/{HEADLINE_METRIC[protocol]}"

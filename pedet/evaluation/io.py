@@ -1141,7 +1141,8 @@ def read_coco_results(path_or_list: str | list, gt: GroundTruthSet, category_id:
     dets = _category_filter(dets, category_id, where, "detection", gt=False)
     for k, d in enumerate(dets):
         if not _id_ok(d["image_id"]):
-            raise EvalInputError(f"{where}: detection {k}: 'image_id' is {_json_type(d['image_id'])}")
+            raise EvalInputError(f"{where}: detection {k}: 'image_id' is {_json_type(d['image_id'])} "
+                                 f"({_short(d['image_id'])}), not a string or an integer")
     boxes, scores = _numeric([d["bbox"] for d in dets], 4), _numeric([d["score"] for d in dets], 0)
     if boxes is None or scores is None or any(type(d["score"]) is bool for d in dets):
         for d in dets:

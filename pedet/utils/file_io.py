@@ -4,9 +4,9 @@ The one way pedet writes a file: atomically, durably, with ordinary permissions,
 Every output of the project (evaluator predictions / metrics / plots, the main job's report, converter outputs, the
 synthetic set, checkpoints, exported models) goes through ``atomic_open``:
 
-1. The content is written to a temporary sibling ``.<name>.<host>.<pid>.<random>.tmp`` in the destination folder, so
-   that ``os.replace`` stays within one file system and is atomic on POSIX: a reader, or a run killed half-way, sees
-   the old file or the new one, never a torn one.
+1. The content is written to a temporary sibling ``.<name>.<host>.<pid>.<random>.tmp`` in the destination folder (a
+   long <name> shortened to the file system's name limit), so that ``os.replace`` stays within one file system and
+   is atomic on POSIX: a reader, or a run killed half-way, sees the old file or the new one, never a torn one.
 2. The temporary file is created by ``os.open(..., 0o666)``, so the kernel applies the umask exactly as for a plain
    ``open(path, "w")`` (``tempfile.mkstemp`` would give 0600, unreadable by the group of a shared output folder).
 3. The file is flushed and fsync'd before the rename, and the folder is fsync'd after it, so that the new name and
@@ -30,9 +30,12 @@ import secrets
 import socket
 from typing import IO, Any, Iterator, Optional, Union
 
-__all__ = ["atomic_open", "atomic_write", "atomic_write_json", "remove_stale_temporaries"]
+__all__ = ["atomic_open", "atomic_write", "atomic_write_json", "describe_os_error", "name_too_long",
+           "remove_stale_temporaries"]
 
 _SUFFIX = ".tmp"
+_NAME_MAX_SHORTENED = 200  # a temporary name this long may hold a shortened destination name (any file system's limit
+#                            is above; one of a shortened name is within a few bytes of its limit)
 # .<name>.<host>.<pid>.<16 hex>.tmp ; host never contains "." here (see _host)
 _TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<host>[^.]*)\.(?P<pid>\d+)\.[0-9a-f]{16}\.tmp$")
 
@@ -42,9 +45,23 @@ def _host() -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname())[:64]
 
 
+def _name_max(folder: str) -> int:
+    """The longest file name (bytes) the file system of `folder` takes; 255 (ext4, XFS, APFS, NTFS) if unknown."""
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (AttributeError, ValueError, OSError):  # no pathconf (Windows), or the folder does not exist yet
+        return 255
+
+
 def _temporary_path(path: str) -> str:
     folder, name = os.path.split(path)
-    return os.path.join(folder, f".{name}.{_host()}.{os.getpid()}.{secrets.token_hex(8)}{_SUFFIX}")
+    host, pid, token = _host(), os.getpid(), secrets.token_hex(8)
+    # the destination's name is shortened where the temporary name would pass the file system's limit: a legal
+    # name of 230 bytes failed with "File name too long" naming the temporary, never the file asked for
+    room = _name_max(folder or ".") - len(f"..{host}.{pid}.{token}{_SUFFIX}".encode())
+    while len(name.encode()) > room:
+        name = name[:-1]
+    return os.path.join(folder, f".{name}.{host}.{pid}.{token}{_SUFFIX}")
 
 
 def _process_is_alive(pid: int) -> bool:
@@ -64,7 +81,9 @@ def _process_is_alive(pid: int) -> bool:
 def _is_stale(file_name: str, name: str | None = None) -> bool:
     """True for a temporary of ours (of destination `name`, if given) left by a dead process of this host."""
     m = _TEMPORARY.match(file_name)
-    if m is None or (name is not None and m.group("name") != name):
+    # a temporary of a long destination name holds the start of that name (_temporary_path)
+    if m is None or (name is not None and not (m.group("name") == name or (
+            len(file_name.encode()) >= _NAME_MAX_SHORTENED and name.startswith(m.group("name"))))):
         return False
     return m.group("host") == _host() and not _process_is_alive(int(m.group("pid")))
 
@@ -108,6 +127,34 @@ def _fsync_folder(folder: str) -> None:
         os.close(fd)
 
 
+def describe_os_error(e: OSError) -> str:
+    """"<file>: <what>" for an OSError, without Python's "[Errno N]" prefix (which tells a user nothing)."""
+    if e.strerror is None:
+        return str(e)
+    if e.filename is None:
+        return e.strerror
+    return f"{e.filename}: {e.strerror}" + (f" ({e.filename2})" if e.filename2 is not None else "")
+
+
+def name_too_long(path: str) -> Optional[str]:
+    """
+    "'<name>' is N bytes long; file names have at most M" for the first component of `path` longer than its file
+    system allows, else None. Commands check their outputs with it before the work, as with ``file_in_the_way``.
+    """
+    folder = os.path.abspath(path)
+    while not os.path.isdir(folder):  # the limit of the file system the missing part will be made on
+        folder = os.path.dirname(folder)
+    limit = _name_max(folder)
+    for name in os.path.abspath(path).split(os.sep):
+        if len(name.encode()) > limit:
+            return f"'{_short_name(name)}' is {len(name.encode())} bytes long; file names have at most {limit}"
+    return None
+
+
+def _short_name(name: str) -> str:
+    return name if len(name) <= 40 else f"{name[:18]}...{name[-18:]}"
+
+
 def file_in_the_way(path: str) -> Optional[str]:
     """
     The existing file that stands where a folder above `path` must be, so that `path` can never be written; else
@@ -139,6 +186,9 @@ def atomic_open(path: str, mode: str = "w", *, fsync: bool = True, remove_stale:
     if os.path.isdir(path):
         raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", path)
     folder, name = os.path.split(path)
+    too_long = name_too_long(path)
+    if too_long:  # named here: the error would otherwise name the temporary file
+        raise OSError(errno.ENAMETOOLONG, too_long, path)
     blocking = file_in_the_way(path)
     if blocking:  # makedirs would say "[Errno 17] File exists", naming neither the output nor the problem
         raise NotADirectoryError(errno.ENOTDIR, f"cannot write '{path}': this is a file, not a folder", blocking)

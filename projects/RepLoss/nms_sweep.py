@@ -205,6 +205,12 @@ def main(argv=None) -> Dict[str, Dict[str, Dict[float, float]]]:
     parser.add_argument("--max-images", type=int, default=0, help="evaluate the first N images only (0 = all)")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides for every model")
     args = parser.parse_args(argv)
+    if args.max_images < 0:  # records[:-1] would silently drop an image of the first batch
+        parser.error(f"--max-images must be >= 0 (0 = all images), got {args.max_images}")
+    try:  # found before any model runs, not after the first model's whole inference pass
+        miss_rate_metric(args.dataset)
+    except KeyError as e:
+        parser.error(f"--dataset {e.args[0]}")
     setup_logger(name="reploss")
     os.makedirs(args.output, exist_ok=True)
     curves = {}

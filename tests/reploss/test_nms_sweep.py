@@ -85,3 +85,20 @@ def test_miss_rate_at_fppi_0_01_is_the_figure_6_point(protocol, subset):
     assert report.metrics[subset] == 0.0
     with pytest.raises(ValueError, match="reference point"):
         nms_sweep.miss_rate_at(report, subset, 0.02)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--dataset", "pedet_test_twelfth_not_registered"],
+     "--dataset pedet_test_twelfth_not_registered: not registered in DatasetCatalog"),
+    (["--dataset", "coco_2017_val"], "--dataset coco_2017_val: evaluator_type 'coco' has no miss-rate metric"),
+    (["--dataset", "crowdhuman_val", "--max-images", "-1"], "--max-images must be >= 0 (0 = all images), got -1"),
+])
+def test_nms_sweep_refuses_bad_arguments_before_running_a_model(tmp_path, capsys, argv, message):
+    """Before: the first model's whole inference pass, then a KeyError traceback (or, for --max-images -1, the
+    first batch less its last image evaluated without a word)."""
+    nms_sweep = load_project_script("nms_sweep.py")
+    model = ["--model", "a", str(tmp_path / "no_config.yaml"), str(tmp_path / "no_weights.pth")]
+    with pytest.raises(SystemExit) as e:
+        nms_sweep.main(model + argv + ["--output", str(tmp_path / "out")])
+    assert e.value.code == 2 and message in capsys.readouterr().err.strip().splitlines()[-1]
+    assert not (tmp_path / "out").exists()

@@ -38,7 +38,7 @@ GT_BIG = {"images": [{"id": BIG, "width": 2048, "height": 1024}, {"id": BIG + 1,
 CASES = [
     # the fast path of COCO results read "1.0" as image 1, which the plain path (same file, indented) refuses
     ("cp-dt-image-id-1.0-canonical", "citypersons", None, json.dumps(_mut(CP_DT, [0, "image_id"], 1.0)), [], 1,
-     r"{dt}: detection 0: 'image_id' is a number"),
+     r"{dt}: detection 0: 'image_id' is a number \(1.0\), not a string or an integer"),
     ("cp-dt-category-id-1.0-canonical", "citypersons", None, json.dumps(_mut(CP_DT, [0, "category_id"], 1.0)), [], 1,
      r"{dt}: detection 0: 'category_id' is a number \(1.0\), not an integer"),
     # was "could not evaluate ...: OverflowError: Python int too large to convert to C long"
@@ -49,6 +49,13 @@ CASES = [
      r"setup 'X:nan:100:0:1': 'nan' is not a number \(NAME:HMIN:HMAX:VMIN:VMAX\)"),
     ("setup-underscore", "citypersons", None, None, ["--setups", "X:1_0:100:0:1"], 1,
      r"setup 'X:1_0:100:0:1': '1_0' is not a number"),
+    # twelfth trial: a subset no box can fall in (visibility in percent) gave "undefined" without a word
+    *[(f"setup-{protocol}-{setup}", protocol, None, None, ["--setups", setup], 1,
+       rf"setup '{setup}': no box can fall in it \(heights are >= 0 pixels, visible fractions in \[0, 1\], e.g. "
+       r"0.65 rather than 65\)") for protocol, setup in (("citypersons", "X:50:inf:65:100"),
+                                                          ("caltech", "X:50:inf:1.01:inf"),
+                                                          ("citypersons", "X:50:100:-1:-0.5"),
+                                                          ("caltech", "X:-inf:-1:0:1"))],
     # outputs: a trailing "/" wrote a FILE of that name; --out = --plot wrote metrics, then "[Errno 17] File exists"
     ("out-names-a-folder", "citypersons", None, None, ["--out", "{tmp}/results/"], 2,
      r"--out is the JSON file to write, not a folder \(.*/results/\); give a file name, e.g. .*/results/metrics.json"),
