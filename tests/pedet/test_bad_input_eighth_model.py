@@ -2,19 +2,18 @@
 Eighth bad-input trial, model side (issue 11): the new kinds of checks of this trial. Parametrised config cases that
 fit the earlier trials' checks are in their tables (tests/pedet/test_bad_input_third_model.py).
 """
-import importlib.util
 import os
 
 import pytest
+
+from ..scripts import fresh_script
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OPL_TINY = os.path.join(REPO, "projects", "OPL", "configs", "opl_R18_synthetic_cpu.yaml")
 
 
 def _export_module():
-    spec = importlib.util.spec_from_file_location("eighth_trial_export", os.path.join(REPO, "tools", "export.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = fresh_script("tools/export.py", "eighth_trial_export")
     return module
 
 

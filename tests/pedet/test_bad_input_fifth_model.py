@@ -3,7 +3,6 @@ Fifth bad-input trial, model side (issue 11): weights of the other project in th
 kinds of checks of this trial. Parametrised config cases that fit the third trial's checks are in its tables
 (tests/pedet/test_bad_input_third_model.py).
 """
-import importlib.util
 import os
 
 import pytest
@@ -11,17 +10,12 @@ import torch
 
 import pedet.data  # noqa: F401  (registers the data set names that check_config looks up)
 
+from ..scripts import OPL_TINY, fresh_script
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-OPL_TINY = os.path.join(REPO, "projects", "OPL", "configs", "opl_R18_synthetic_cpu.yaml")
 REPLOSS_TINY = os.path.join(REPO, "projects", "RepLoss", "configs", "tiny", "reploss_R_18_FPN_synthetic_tiny.yaml")
 OPL_OPTS = ["MODEL.FPN.OUT_CHANNELS", "32", "MODEL.OPL.GN_NUM_GROUPS", "8", "MODEL.OPL.NUM_CONVS", "1"]
 
-
-def _script(name: str, path: str):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, *path.split("/")))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _reploss_checkpoint(path) -> str:
@@ -50,7 +44,7 @@ def test_weights_of_the_other_project_name_what_needs_them(tmp_path, script, arg
     from pedet.engine.checkpoint import CheckpointFileError
 
     weights = _reploss_checkpoint(tmp_path / "reploss.pth")
-    module = _script(f"fifth_trial_{purpose}", script)
+    module = fresh_script(script, f"fifth_trial_{purpose}")
     with pytest.raises(CheckpointFileError) as e:
         module.main(["--config-file", OPL_TINY, *[a.format(tmp=tmp_path) for a in argv], "MODEL.WEIGHTS", weights])
     assert str(e.value).startswith(f"{weights}: ") and str(e.value).endswith(f"; {purpose} needs them all"), e.value
@@ -75,7 +69,7 @@ def test_weights_of_the_other_project_name_what_needs_them(tmp_path, script, arg
     (["--crop", "100000"], "--crop 100000: 600 held-out and 48 training crops of 100000x100000 px alone need"),
 ])
 def test_pretrain_backbone_refuses_bad_arguments_before_any_work(tmp_path, capsys, argv, message):
-    module = _script("fifth_trial_pretrain", "benchmarks/pretrain_backbone.py")
+    module = fresh_script("benchmarks/pretrain_backbone.py", "fifth_trial_pretrain")
 
     def no_work(*args, **kwargs):
         raise AssertionError("the pre-training started")
@@ -95,7 +89,7 @@ def test_demo_output_with_an_image_name_is_that_file_for_one_image(tmp_path):
     import cv2
     import numpy as np
 
-    demo = _script("fifth_trial_demo", "demo/demo.py")
+    demo = fresh_script("demo/demo.py", "fifth_trial_demo")
     images = []
     for name in ("a.png", "b.png"):
         cv2.imwrite(str(tmp_path / name), np.full((48, 64, 3), 128, np.uint8))
@@ -112,7 +106,7 @@ def test_demo_output_with_an_image_name_is_that_file_for_one_image(tmp_path):
 
 # ------------------------------------------------------------------ export: an option of the other format
 def test_export_opset_applies_to_onnx_only(tmp_path):
-    export = _script("fifth_trial_export_opset", "tools/export.py")
+    export = fresh_script("tools/export.py", "fifth_trial_export_opset")
     parser = export.build_arg_parser()
     base = ["--config-file", OPL_TINY, "--opset", "11"]
     export.check_args(parser, parser.parse_args([*base, "--format", "torchscript", "--output", str(tmp_path / "m.ts")]))
@@ -144,7 +138,7 @@ def test_demo_video_input_without_a_readable_frame_is_an_error(tmp_path):
     import cv2
     import numpy as np
 
-    demo = _script("fifth_trial_demo_video", "demo/demo.py")
+    demo = fresh_script("demo/demo.py", "fifth_trial_demo_video")
     image = tmp_path / "pic.jpg"
     cv2.imwrite(str(image), np.full((48, 64, 3), 100, np.uint8))
     out = tmp_path / "v.mp4"

@@ -17,6 +17,8 @@ from opl.config import check_opl_config
 from reploss import add_reploss_config
 from reploss.config import check_reploss_config
 
+from ..scripts import OPL_TINY, TINY_DEMO_OPTS, fresh_script
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OPL_BASE = os.path.join(REPO, "projects", "OPL", "configs", "Base-OPL.yaml")
 REPLOSS_BASE = os.path.join(REPO, "projects", "RepLoss", "configs", "Base-RCNN-FPN-Ped.yaml")
@@ -84,18 +86,7 @@ def test_more_gpus_than_visible_is_one_line(monkeypatch, capsys):
 
 
 # ------------------------------------------------------------------ demo: images it cannot use
-OPL_TINY = os.path.join(REPO, "projects", "OPL", "configs", "opl_R18_synthetic_cpu.yaml")
-DEMO_OPTS = ["--opts", "MODEL.FPN.OUT_CHANNELS", "32", "MODEL.OPL.GN_NUM_GROUPS", "8", "MODEL.OPL.NUM_CONVS", "1",
-             "INPUT.MIN_SIZE_TEST", "64", "INPUT.MAX_SIZE_TEST", "96"]
-
-
-def _demo_module():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("fourth_trial_demo", os.path.join(REPO, "demo", "demo.py"))
-    demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo)
-    return demo
+DEMO_OPTS = ["--opts", *TINY_DEMO_OPTS]
 
 
 def _jpeg(path, fraction=1.0):
@@ -119,7 +110,7 @@ def _jpeg(path, fraction=1.0):
      "{p}: not an image OpenCV can read; for a video use --video-input"),
 ])
 def test_demo_names_images_it_cannot_use(tmp_path, make, expected):
-    demo = _demo_module()
+    demo = fresh_script("demo/demo.py", "fourth_trial_demo")
     path = make(tmp_path)
     with pytest.raises(demo.InputError) as e:
         demo.main(["--config-file", OPL_TINY, "--input", str(path), "--output", str(tmp_path / "out"), *DEMO_OPTS])
@@ -153,7 +144,7 @@ def test_demo_warns_when_the_named_gt_dataset_has_no_record_of_an_image(tmp_path
         MetadataCatalog.remove(name)
     root = os.path.join(REPO, "tests", "fixtures", "crowdhuman", "CrowdHuman")
     register_crowdhuman(name, os.path.join(root, "annotation_val.odgt"), os.path.join(root, "Images"))
-    demo = _demo_module()
+    demo = fresh_script("demo/demo.py", "fourth_trial_demo")
     image = _jpeg(tmp_path / "elsewhere.jpg")
     demo_logger = logging.getLogger("pedet.demo")
     demo_logger.addHandler(caplog.handler)  # the demo's setup_logger(name="pedet") stops the propagation to root
@@ -183,11 +174,7 @@ def test_mapper_names_an_image_the_resize_would_make_empty(tmp_path):
 
 # ------------------------------------------------------------------ export: a tracing input too large for memory
 def test_export_tracing_input_out_of_memory_is_one_line(tmp_path, capsys):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("fourth_trial_export", os.path.join(REPO, "tools", "export.py"))
-    export = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(export)
+    export = fresh_script("tools/export.py", "fourth_trial_export")
     with pytest.raises(SystemExit) as e:  # was "RuntimeError: [enforce fail at alloc_cpu.cpp] ... can't allocate"
         export.main(["--config-file", OPL_TINY, "--output", str(tmp_path / "m.onnx"), "--height", "100000",
                      "MODEL.FPN.OUT_CHANNELS", "32", "MODEL.OPL.GN_NUM_GROUPS", "8", "MODEL.OPL.NUM_CONVS", "1"])
@@ -206,12 +193,9 @@ def test_export_tracing_input_out_of_memory_is_one_line(tmp_path, capsys):
 ])
 def test_main_job_checks_the_training_config_before_any_work(monkeypatch, tmp_path, opts, message):
     """Were refused by train_net.py only after the data generation and the backbone pre-training (minutes)."""
-    import importlib.util
     import sys
 
-    spec = importlib.util.spec_from_file_location("fourth_trial_main_job", os.path.join(REPO, "tools", "main_job.py"))
-    main_job = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(main_job)
+    main_job = fresh_script("tools/main_job.py", "fourth_trial_main_job")
 
     def no_work():
         raise AssertionError("the work started")
@@ -237,7 +221,7 @@ def test_demo_refuses_an_onnx_graph_that_is_not_an_opl_export(tmp_path):
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8  # what opset 17 needs; onnx's newest IR may be ahead of onnxruntime
     onnx.save(model, str(path))
-    demo = _demo_module()
+    demo = fresh_script("demo/demo.py", "fourth_trial_demo")
     expected = (r"--onnx .*rcnn.onnx: not an OPL export graph of tools/export.py \(inputs \['image'\], outputs "
                 r"\['boxes'\]; expected the input 'images'")
     with pytest.raises(demo.InputError, match=expected):
@@ -246,7 +230,7 @@ def test_demo_refuses_an_onnx_graph_that_is_not_an_opl_export(tmp_path):
 
 
 def test_demo_refuses_to_overwrite_its_input_images(tmp_path):
-    demo = _demo_module()
+    demo = fresh_script("demo/demo.py", "fourth_trial_demo")
     image = _jpeg(tmp_path / "a.jpg")
     before = image.read_bytes()
     with pytest.raises(demo.InputError, match=f"--output {tmp_path}: would overwrite the input image {image}"):
@@ -255,12 +239,9 @@ def test_demo_refuses_to_overwrite_its_input_images(tmp_path):
 
 
 def test_export_refuses_to_overwrite_its_config_or_weights(tmp_path, capsys):
-    import importlib.util
     import shutil
 
-    spec = importlib.util.spec_from_file_location("fourth_trial_export2", os.path.join(REPO, "tools", "export.py"))
-    export = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(export)
+    export = fresh_script("tools/export.py", "fourth_trial_export2")
     config = tmp_path / "c.yaml"
     config.write_text(f"_BASE_: {OPL_TINY}\n")
     weights = tmp_path / "w.pth"

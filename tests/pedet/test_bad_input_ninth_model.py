@@ -3,22 +3,14 @@ Ninth bad-input trial, model side (issue 11): the new kinds of checks of this tr
 checks are in their tables (tests/pedet/test_bad_input_third_model.py; the benchmark's in
 tests/benchmarks/test_crowd_benchmark_smoke.py).
 """
-import importlib.util
 import os
 
 import pytest
 
+from ..scripts import OPL_TINY, TINY_DEMO_OPTS, fresh_script
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-OPL_TINY = os.path.join(REPO, "projects", "OPL", "configs", "opl_R18_synthetic_cpu.yaml")
-DEMO_OPTS = ["--opts", "MODEL.FPN.OUT_CHANNELS", "32", "MODEL.OPL.GN_NUM_GROUPS", "8", "MODEL.OPL.NUM_CONVS", "1",
-             "INPUT.MIN_SIZE_TEST", "64", "INPUT.MAX_SIZE_TEST", "96"]
-
-
-def _demo_module():
-    spec = importlib.util.spec_from_file_location("ninth_trial_demo", os.path.join(REPO, "demo", "demo.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+DEMO_OPTS = ["--opts", *TINY_DEMO_OPTS]
 
 
 def test_demo_refuses_two_images_that_would_be_written_to_one_file(tmp_path):
@@ -27,7 +19,7 @@ def test_demo_refuses_two_images_that_would_be_written_to_one_file(tmp_path):
     import cv2
     import numpy as np
 
-    demo = _demo_module()
+    demo = fresh_script("demo/demo.py", "ninth_trial_demo")
     ok, data = cv2.imencode(".jpg", np.full((48, 64, 3), 100, np.uint8))
     for sub, name in (("a", "x.jpg"), ("b", "x.jpg"), ("c", "x")):
         (tmp_path / sub).mkdir()
@@ -100,7 +92,7 @@ def _clip(path, frames: int):
                  "folder"),
 ])
 def test_demo_video_output_it_cannot_write_as_a_video_is_refused(tmp_path, output, expected):
-    demo = _demo_module()
+    demo = fresh_script("demo/demo.py", "ninth_trial_demo")
     clip = _clip(tmp_path / "clip.avi", 3)
     before = clip.read_bytes()
     with pytest.raises(demo.InputError) as e:
@@ -115,7 +107,7 @@ def test_demo_video_output_in_a_new_folder_is_written(tmp_path):
     (an annotated image's new folder was made)."""
     import cv2
 
-    demo = _demo_module()
+    demo = fresh_script("demo/demo.py", "ninth_trial_demo")
     clip = _clip(tmp_path / "clip.avi", 2)
     out = tmp_path / "new" / "sub" / "annotated.mp4"
     written = demo.main(["--config-file", OPL_TINY, "--video-input", str(clip), "--output", str(out), *DEMO_OPTS])

@@ -3,23 +3,16 @@ Tenth bad-input trial, model side (issue 11): the new kinds of checks of this tr
 checks are in their tables (tests/pedet/test_bad_input_fifth_model.py; the benchmark's in
 tests/benchmarks/test_crowd_benchmark_smoke.py).
 """
-import importlib.util
 import json
 import os
 
 import pytest
 
+from ..scripts import OPL_TINY, TINY_DEMO_OPTS, fresh_script
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-OPL_TINY = os.path.join(REPO, "projects", "OPL", "configs", "opl_R18_synthetic_cpu.yaml")
-DEMO_OPTS = ["MODEL.FPN.OUT_CHANNELS", "32", "MODEL.OPL.GN_NUM_GROUPS", "8", "MODEL.OPL.NUM_CONVS", "1",
-             "INPUT.MIN_SIZE_TEST", "64", "INPUT.MAX_SIZE_TEST", "96"]
+DEMO_OPTS = TINY_DEMO_OPTS
 
-
-def _demo_module():
-    spec = importlib.util.spec_from_file_location("tenth_trial_demo", os.path.join(REPO, "demo", "demo.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize("key, value", [("DATASETS.TEST", "('nope',)"), ("DATASETS.TEST", "('',)"),
@@ -32,7 +25,7 @@ def test_demo_ground_truth_from_an_unregistered_config_set_is_an_error(tmp_path,
 
     from pedet.config import ConfigError
 
-    demo = _demo_module()
+    demo = fresh_script("demo/demo.py", "tenth_trial_demo")
     image = tmp_path / "x.jpg"
     cv2.imwrite(str(image), np.full((48, 64, 3), 100, np.uint8))
     argv = ["--config-file", OPL_TINY, "--input", str(image), "--output", str(tmp_path / "out")]
@@ -144,7 +137,7 @@ def test_latency_warmup_zero_is_no_warmup(tmp_path, monkeypatch, argv, expected)
      "--output '': an empty name; give a folder or file, or leave --output out"),
 ])
 def test_demo_refuses_options_it_would_ignore(tmp_path, capsys, argv, message):
-    demo = _demo_module()
+    demo = fresh_script("demo/demo.py", "tenth_trial_demo")
     video = tmp_path / "v.mp4"
     video.write_bytes(b"\0")  # checked before it is opened
     with pytest.raises(SystemExit) as e:

@@ -28,6 +28,8 @@ from opl.config import check_opl_config
 from reploss import add_reploss_config
 from reploss.config import check_reploss_config
 
+from ..scripts import fresh_script
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OPL_BASE = os.path.join(REPO, "projects", "OPL", "configs", "Base-OPL.yaml")
 OPL_TINY = os.path.join(REPO, "projects", "OPL", "configs", "opl_R18_synthetic_cpu.yaml")
@@ -477,11 +479,7 @@ def test_eval_only_resume_without_a_checkpoint_warns_of_a_random_model(tmp_path,
 
 
 def _export_module():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("third_trial_export", os.path.join(REPO, "tools", "export.py"))
-    export = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(export)
+    export = fresh_script("tools/export.py", "third_trial_export")
     return export
 
 
@@ -507,11 +505,7 @@ def test_export_refuses_an_opset_its_exporter_cannot_write(tmp_path, capsys):
     (["--output", ""], "--output '': must name a folder"),  # fifth trial: wrote train/, report/ into the working dir
 ])
 def test_main_job_refuses_overrides_the_report_cannot_follow(monkeypatch, capsys, tmp_path, opts, message):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("third_trial_main_job", os.path.join(REPO, "tools", "main_job.py"))
-    main_job = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(main_job)
+    main_job = fresh_script("tools/main_job.py", "third_trial_main_job")
     monkeypatch.setattr(sys, "argv", ["main_job.py", "--output", str(tmp_path / "out"), *opts])
     with pytest.raises(SystemExit) as e:
         main_job.main()
