@@ -61,6 +61,11 @@ CASES = [
      r"--out is the JSON file to write, not a folder \(.*/results/\); give a file name, e.g. .*/results/metrics.json"),
     ("out-is-plot", "crowdhuman", None, None, ["--out", "{tmp}/same", "--plot", "{tmp}/same"], 2,
      r"--out and --plot are the same path \(.*/same\); --out is a JSON file, --plot a folder for the PNGs"),
+    # thirteenth trial: --out named as the PNG --plot writes was written, then replaced by the PNG (exit status 0)
+    *[(f"out-is-the-plot-png-{protocol}", protocol, None, None, ["--out", out, "--plot", "{tmp}/results"], 2,
+       rf"--out is the PNG that --plot writes \(.*/results/mr_fppi_{protocol}.png\); give the JSON file another name")
+      for protocol, out in (("crowdhuman", "{tmp}/results/mr_fppi_crowdhuman.png"),
+                            ("citypersons", "{tmp}/results/../results/./mr_fppi_citypersons.png"))],
     # CityPersons GT read as the official script reads it: now with a counted warning (the data loader had one)
     ("cp-gt-no-ignore-warns", "citypersons", json.dumps(_mut(CP_GT, ["annotations", 0, "ignore"])), None, [], 0,
      r"warning: {gt}: 1 of 1 annotation\(s\) have no 'ignore': regular pedestrians \(as the official script reads "
