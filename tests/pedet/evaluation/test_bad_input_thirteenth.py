@@ -1,0 +1,87 @@
+"""
+Thirteenth bad-input trial of the evaluation side (issue 11). The command wrote --out, then --plot replaced it with
+the PNG when --out had the PNG's name (see test_bad_input_third.py). MissRateEvaluator evaluated outputs made for
+another image size than the data set's (a mapper that changed or dropped 'height' / 'width', so the model returned
+boxes in the resized image's pixels) without a word, where the command warns about a detection file's other size.
+"""
+import json
+import logging
+
+import pytest
+import torch
+
+import pedet  # noqa: F401  (Pillow alias before detectron2.data)
+from detectron2.config import get_cfg
+from detectron2.data import DatasetCatalog, MetadataCatalog
+from detectron2.evaluation import inference_on_dataset
+from detectron2.structures import Boxes, Instances
+from pedet.config import add_pedet_config
+from pedet.data.build import build_pedestrian_test_loader
+from pedet.data.crowdhuman import register_crowdhuman
+from pedet.evaluation import MissRateEvaluator
+
+from ..data.conftest import write_file, write_image
+
+# image ID -> the one person (XYWH) of the 64 x 48 image; a mask box beside it; an image without boxes
+PERSONS = {"a": [10, 10, 20, 30], 123: [30, 5, 20, 40], "empty": None}
+
+
+class _Detector(torch.nn.Module):
+    """Finds each image's person exactly, with Detectron2's output convention: boxes in the frame of the input's
+    'height' / 'width' (detector_postprocess), here scaled by `scale` from the data set's frame."""
+
+    def __init__(self, scale=1.0):
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, batch):
+        outputs = []
+        for x in batch:
+            box = PERSONS[int(x["image_id"]) if x["image_id"].isdigit() else x["image_id"]]
+            xyxy = [] if box is None else [[v * self.scale for v in (box[0], box[1], box[0] + box[2],
+                                                                      box[1] + box[3])]]
+            inst = Instances((round(x["height"] * self.scale), round(x["width"] * self.scale)))
+            inst.pred_boxes = Boxes(torch.tensor(xyxy, dtype=torch.float32).reshape(-1, 4))
+            inst.scores = torch.full((len(xyxy),), 0.9)
+            inst.pred_classes = torch.zeros(len(xyxy), dtype=torch.int64)
+            outputs.append({"instances": inst})
+        return outputs
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    lines = [{"ID": i, "width": 64, "height": 48, "gtboxes": [] if box is None else [
+        {"tag": "person", "fbox": box}, {"tag": "mask", "fbox": [50, 10, 10, 10]}]} for i, box in PERSONS.items()]
+    odgt = write_file(tmp_path / "gt.odgt", "".join(json.dumps(line) + "\n" for line in lines))
+    for i in PERSONS:
+        write_image(tmp_path / "images" / f"{i}.jpg", 48, 64)
+    name = "pedet_test_thirteenth_crowdhuman"
+    register_crowdhuman(name, odgt, str(tmp_path / "images"))
+    yield name
+    DatasetCatalog.remove(name)
+    MetadataCatalog.remove(name)
+
+
+def _inference(name, scale):
+    cfg = get_cfg()
+    add_pedet_config(cfg)
+    cfg.DATALOADER.NUM_WORKERS = 0
+    evaluator = MissRateEvaluator(name, distributed=False)
+    return inference_on_dataset(_Detector(scale), build_pedestrian_test_loader(cfg, name), evaluator)
+
+
+def test_inference_on_dataset_with_the_test_loader_evaluates_every_image_quietly(dataset, caplog):
+    with caplog.at_level(logging.WARNING, logger="pedet.evaluation.evaluator"):
+        result = _inference(dataset, 1.0)
+    assert result["crowdhuman"]["mMR"] == 0.0 and result["crowdhuman"]["Recall"] == 100.0
+    assert caplog.records == []
+
+
+def test_outputs_for_another_image_size_are_a_counted_warning(dataset, caplog):
+    with caplog.at_level(logging.WARNING, logger="pedet.evaluation.evaluator"):
+        result = _inference(dataset, 2.0)
+    assert result["crowdhuman"]["Recall"] < 100.0  # the boxes are evaluated as they are: twice too large
+    assert [r.getMessage() for r in caplog.records] == [
+        f"MissRateEvaluator: the outputs of 3 of 3 image(s) of '{dataset}' are for another image size than the data "
+        "set's (first: image 'a', 128 x 96 there, 64 x 48 in the data set); their boxes are evaluated as they are "
+        "(they must be in original image pixels: does the mapper keep the dicts' 'height' and 'width'?)"]
