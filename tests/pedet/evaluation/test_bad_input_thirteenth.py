@@ -1,11 +1,14 @@
 """
 Thirteenth bad-input trial of the evaluation side (issue 11). The command wrote --out, then --plot replaced it with
-the PNG when --out had the PNG's name (see test_bad_input_third.py). MissRateEvaluator evaluated outputs made for
+the PNG when --out had the PNG's name (see test_bad_input_third.py), and replaced a device given as --out
+(/dev/null under root) by a regular file (see tests/pedet/data/test_bad_input_thirteenth.py). MissRateEvaluator evaluated outputs made for
 another image size than the data set's (a mapper that changed or dropped 'height' / 'width', so the model returned
 boxes in the resized image's pixels) without a word, where the command warns about a detection file's other size.
 """
 import json
 import logging
+import os
+import stat
 
 import pytest
 import torch
@@ -19,6 +22,7 @@ from pedet.config import add_pedet_config
 from pedet.data.build import build_pedestrian_test_loader
 from pedet.data.crowdhuman import register_crowdhuman
 from pedet.evaluation import MissRateEvaluator
+from pedet.evaluation.__main__ import main
 
 from ..data.conftest import write_file, write_image
 
@@ -85,3 +89,19 @@ def test_outputs_for_another_image_size_are_a_counted_warning(dataset, caplog):
         f"MissRateEvaluator: the outputs of 3 of 3 image(s) of '{dataset}' are for another image size than the data "
         "set's (first: image 'a', 128 x 96 there, 64 x 48 in the data set); their boxes are evaluated as they are "
         "(they must be in original image pixels: does the mapper keep the dicts' 'height' and 'width'?)"]
+
+
+def test_command_out_to_a_character_device_writes_to_it_and_keeps_it(tmp_path, capsys):
+    """Before: exit 0 and the device node (as /dev/null under root) was replaced by a regular file of metrics."""
+    null = str(tmp_path / "null")
+    try:
+        os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except PermissionError:
+        pytest.skip("creating a device node needs CAP_MKNOD (root)")
+    gt = write_file(tmp_path / "gt.odgt", json.dumps({"ID": "a", "width": 64, "height": 48, "gtboxes": [
+        {"tag": "person", "fbox": PERSONS["a"]}]}) + "\n")
+    dt = write_file(tmp_path / "dt.odgt", json.dumps({"ID": "a", "dtboxes": [
+        {"box": PERSONS["a"], "score": 0.9, "tag": 1}]}) + "\n")
+    assert main(["--protocol", "crowdhuman", "--gt", gt, "--dt", dt, "--out", null]) == 0
+    assert capsys.readouterr().err == ""
+    assert stat.S_ISCHR(os.lstat(null).st_mode) and sorted(os.listdir(tmp_path)) == ["dt.odgt", "gt.odgt", "null"]
