@@ -164,8 +164,9 @@ def file_in_the_way(path: str) -> Optional[str]:
     """
     The existing file that stands where a folder above `path` must be, so that `path` can never be written; else
     None. Commands check their outputs with it before the work (not after it, with part of the outputs written).
+    A symbolic link is followed, as ``atomic_open`` writes its target.
     """
-    folder = os.path.dirname(os.path.abspath(path))
+    folder = os.path.dirname(os.path.realpath(path))
     while not os.path.exists(folder):
         folder = os.path.dirname(folder)
     return None if os.path.isdir(folder) else folder

@@ -1,9 +1,10 @@
 """
 Thirteenth bad-input trial of the evaluation side (issue 11). The command wrote --out, then --plot replaced it with
-the PNG when --out had the PNG's name (see test_bad_input_third.py), and replaced a device given as --out
-(/dev/null under root) by a regular file (see tests/pedet/data/test_bad_input_thirteenth.py). MissRateEvaluator evaluated outputs made for
-another image size than the data set's (a mapper that changed or dropped 'height' / 'width', so the model returned
-boxes in the resized image's pixels) without a word, where the command warns about a detection file's other size.
+the PNG when --out had the PNG's name (see test_bad_input_third.py); it replaced a device given as --out (/dev/null
+under root) by a regular file (see tests/pedet/data/test_bad_input_thirteenth.py); an --out link to a path under a
+file failed after the evaluation. MissRateEvaluator evaluated outputs made for another image size than the data
+set's (a mapper that changed or dropped 'height' / 'width', so the model returned boxes in the resized image's
+pixels) without a word, where the command warns about a detection file's other size.
 """
 import json
 import logging
@@ -105,3 +106,15 @@ def test_command_out_to_a_character_device_writes_to_it_and_keeps_it(tmp_path, c
     assert main(["--protocol", "crowdhuman", "--gt", gt, "--dt", dt, "--out", null]) == 0
     assert capsys.readouterr().err == ""
     assert stat.S_ISCHR(os.lstat(null).st_mode) and sorted(os.listdir(tmp_path)) == ["dt.odgt", "gt.odgt", "null"]
+
+
+def test_command_out_a_link_to_a_path_under_a_file_is_refused_before_the_evaluation(tmp_path, capsys):
+    """Before: the table was printed, then "cannot write ...: this is a file, not a folder" with exit status 1."""
+    write_file(tmp_path / "blocker", "x")
+    os.symlink(tmp_path / "blocker" / "m.json", tmp_path / "m.json")
+    gt = write_file(tmp_path / "gt.odgt", json.dumps({"ID": "a", "width": 64, "height": 48, "gtboxes": []}) + "\n")
+    dt = write_file(tmp_path / "dt.odgt", json.dumps({"ID": "a", "dtboxes": []}) + "\n")
+    assert main(["--protocol", "crowdhuman", "--gt", gt, "--dt", dt, "--out", str(tmp_path / "m.json")]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == f"error: --out '{tmp_path / 'm.json'}': '{tmp_path / 'blocker'}' is a file, not a folder\n"
