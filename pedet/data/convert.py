@@ -433,7 +433,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     if source and _same_file(getattr(args, source), args.output):  # the converted file would replace the original
         parser.error(f"the output is the input file ({args.output}); give another path")
     if args.command == "citypersons2coco" and os.path.isdir(args.gt_dir) and any(
-            _same_file(f, args.output) for f in list_gt_files(args.gt_dir)):  # one of the files it reads
+            _same_file(f, args.output) for f in list_gt_files(args.gt_dir, warn=False)):  # one of the files it reads
         parser.error(f"the output is one of the input files ({args.output}); give another path, e.g. "
                      f"{os.path.join(os.path.dirname(os.path.normpath(args.gt_dir)), 'val_gt.json')}")
     if args.command == "citypersons2coco" and os.path.isdir(args.gt_dir) and _is_gt_file_of(args.output, args.gt_dir):

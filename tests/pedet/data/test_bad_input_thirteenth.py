@@ -2,9 +2,11 @@
 Thirteenth bad-input trial of the data side (issue 11). pedet's one file writer (``atomic_open``) renamed its
 temporary file over the destination whatever it was: a character device (``--out /dev/null`` run as root replaced
 the system's /dev/null by a regular file), a named pipe (the reader never got the JSON), a symbolic link (the link
-became a plain file and its target kept the old content, where ``open`` writes through the link).
+became a plain file and its target kept the old content, where ``open`` writes through the link). citypersons2coco
+gave its warning about per-image files outside a city folder twice.
 """
 import json
+import logging
 import os
 import stat
 import threading
@@ -67,3 +69,15 @@ def test_output_that_is_a_socket_is_refused(tmp_path):
         with pytest.raises(OSError, match="is not a regular file"):
             atomic_write(path, "x")
         assert stat.S_ISSOCK(os.lstat(path).st_mode)
+
+
+def test_citypersons2coco_warns_once_about_files_outside_a_city_folder(tmp_path, capsys, caplog):
+    obj = {"label": "pedestrian", "bbox": [1, 2, 10, 20], "bboxVis": [1, 2, 10, 20]}
+    for folder in ("val/city", "val"):  # one file in its city folder, one beside the city folders
+        write_file(tmp_path / folder / "city_000000_000019_gtBboxCityPersons.json",
+                   json.dumps({"imgHeight": 24, "imgWidth": 32, "objects": [obj]}))
+    with caplog.at_level(logging.WARNING):
+        assert convert(["citypersons2coco", str(tmp_path / "val"), str(tmp_path / "val_gt.json")]) == 0
+    assert [r.getMessage().split(":")[1] for r in caplog.records] == [
+        " 1 '*_gtBboxCityPersons.json' file(s) directly in the split folder are not read (the layout is <split>/<city>/*_"
+        "gtBboxCityPersons.json); first"]
