@@ -79,5 +79,5 @@ def test_citypersons2coco_warns_once_about_files_outside_a_city_folder(tmp_path,
     with caplog.at_level(logging.WARNING):
         assert convert(["citypersons2coco", str(tmp_path / "val"), str(tmp_path / "val_gt.json")]) == 0
     assert [r.getMessage().split(":")[1] for r in caplog.records] == [
-        " 1 '*_gtBboxCityPersons.json' file(s) directly in the split folder are not read (the layout is <split>/<city>/*_"
-        "gtBboxCityPersons.json); first"]
+        " 1 '*_gtBboxCityPersons.json' file(s) directly in the split folder are not read (the layout is "
+        "<split>/<city>/*_gtBboxCityPersons.json); first"]
