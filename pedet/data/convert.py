@@ -184,6 +184,8 @@ def coco_to_odgt_lines(coco: dict, coco_file: str = "<coco>", category: Optional
         person-fa, ignore) on a box that 'iscrowd' / 'ignore' do not mark (it would become a person).
     """
     images, annotations, categories = coco_sections(coco, coco_file, require_categories=False)
+    if not images:  # the .odgt would be empty, which the CrowdHuman loader and the evaluator refuse
+        raise DatasetFormatError(f"{coco_file}: 'images' is empty; an .odgt has one line per image")
     person = person_category_id(categories, coco_file, category) if categories else None
     by_image: dict = {}
     lines, ids = [], UniqueImageIds()

@@ -61,6 +61,13 @@ CASES = [
      r"--out is the JSON file to write, not a folder \(.*/results/\); give a file name, e.g. .*/results/metrics.json"),
     ("out-is-plot", "crowdhuman", None, None, ["--out", "{tmp}/same", "--plot", "{tmp}/same"], 2,
      r"--out and --plot are the same path \(.*/same\); --out is a JSON file, --plot a folder for the PNGs"),
+    # thirteenth trial: the zeros a crash leaves at the end of a growing file were "invalid JSON (Expecting value: ...)"
+    *[(f"{protocol}-{role}-nul-padded-end", protocol, nul if role == "gt" else None, nul if role == "dt" else None, [],
+       1, rf"{{{role}}}: {where}NUL bytes in the text \(the zero-filled end of a file cut short by a crash or a power "
+       r"loss\? write the file again\)$")
+      for protocol, role, nul, where in (("crowdhuman", "dt", _odgt(CH_DT) + "\x00" * 64, "line 3: "),
+                                         ("crowdhuman", "gt", _odgt(CH_GT) + "\x00" * 64, "line 3: "),
+                                         ("citypersons", "gt", json.dumps(CP_GT) + "\x00" * 64, ""))],
     # thirteenth trial: --out named as the PNG --plot writes was written, then replaced by the PNG (exit status 0)
     *[(f"out-is-the-plot-png-{protocol}", protocol, None, None, ["--out", out, "--plot", "{tmp}/results"], 2,
        rf"--out is the PNG that --plot writes \(.*/results/mr_fppi_{protocol}.png\); give the JSON file another name")
