@@ -179,7 +179,8 @@ def coco_to_odgt_lines(coco: dict, coco_file: str = "<coco>", category: Optional
     counted warning). The odgt format names images <ID>.jpg: other extensions are announced by a counted warning.
 
     Raises:
-        DatasetFormatError naming `coco_file` and the record: missing or malformed sections, entries or boxes,
+        DatasetFormatError naming `coco_file` and the record: missing or malformed sections, entries or boxes, no
+        image at all (the .odgt would be empty),
         duplicate image ids or IDs, an annotation of an unknown image, a Caltech ignore 'label' (people, person?,
         person-fa, ignore) on a box that 'iscrowd' / 'ignore' do not mark (it would become a person).
     """
