@@ -424,6 +424,8 @@ def _loads(data: bytes, where: str):
     except ValueError as e:  # JSONDecodeError, or bytes in no JSON encoding
         if ends_in_nul_bytes(data):  # was "invalid JSON (Expecting value: line 1 column 1 (char 0))"
             raise EvalInputError(f"{where}: NUL bytes in the text ({NUL_HINT})") from None
+        if b"\x00" in data:  # was "invalid JSON ('utf-16-be' codec can't decode byte ...)": json guessed an encoding
+            raise EvalInputError(f"{where}: invalid JSON (NUL bytes in the text: a binary file?)") from None
         raise EvalInputError(f"{where}: invalid JSON ({e})") from None
     except RecursionError:  # json recurses once per level (orjson stops at 1024 levels)
         raise EvalInputError(f"{where}: the JSON is nested too deeply (thousands of levels of lists or objects); "

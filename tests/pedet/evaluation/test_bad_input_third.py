@@ -68,6 +68,9 @@ CASES = [
       for protocol, role, nul, where in (("crowdhuman", "dt", _odgt(CH_DT) + "\x00" * 64, "line 3: "),
                                          ("crowdhuman", "gt", _odgt(CH_GT) + "\x00" * 64, "line 3: "),
                                          ("citypersons", "gt", json.dumps(CP_GT) + "\x00" * 64, ""))],
+    # NUL bytes elsewhere: "invalid JSON ('utf-16-be' codec can't decode byte 0x7d in position 76: truncated data)"
+    ("crowdhuman-dt-nul-bytes-first", "crowdhuman", None, "\x00\x01" + _odgt(CH_DT), [], 1,
+     r"{dt}: line 1: invalid JSON \(NUL bytes in the text: a binary file\?\)$"),
     # thirteenth trial: --out named as the PNG --plot writes was written, then replaced by the PNG (exit status 0)
     *[(f"out-is-the-plot-png-{protocol}", protocol, None, None, ["--out", out, "--plot", "{tmp}/results"], 2,
        rf"--out is the PNG that --plot writes \(.*/results/mr_fppi_{protocol}.png\); give the JSON file another name")
