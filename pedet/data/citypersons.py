@@ -90,17 +90,18 @@ def is_positive(label: str, height: float, visibility: float, rule: Optional[str
 _GT_PATTERN = "*" + GT_SUFFIX[: -len(".json")] + ".[jJ][sS][oO][nN]"
 
 
-def list_gt_files(gt_dir: str) -> list[str]:
+def list_gt_files(gt_dir: str, warn: bool = True) -> list[str]:
     """
     Sorted paths of every `<city>/*_gtBboxCityPersons.json` under gt_dir (one split; ".JSON" too). Such files directly
-    in gt_dir, outside a city folder, are not read: one warning gives their count.
+    in gt_dir, outside a city folder, are not read: one warning gives their count (warn=False: a caller's look ahead
+    at the files it will read, whose reading warns).
     """
     if os.path.isfile(gt_dir):  # e.g. the split's val_gt.json: "no file under 'val_gt.json/<city>/'" would puzzle
         raise NotADirectoryError(f"{gt_dir}: is a file, not a split folder (<split>/<city>/*{GT_SUFFIX}); give "
                                  "the folder, e.g. gtBboxCityPersons/val")
     root = glob.escape(gt_dir)  # "[" in a folder name is a path, not a pattern
     stray = glob.glob(os.path.join(root, _GT_PATTERN))
-    if stray:
+    if stray and warn:
         logger.warning(f"{gt_dir}: {len(stray)} '*{GT_SUFFIX}' file(s) directly in the split folder are not read (the "
                        f"layout is <split>/<city>/*{GT_SUFFIX}); first: {sorted(stray)[0]}")
     return sorted(glob.glob(os.path.join(root, "*", _GT_PATTERN)))

@@ -20,7 +20,9 @@ from typing import Any, Callable, Sequence
 from PIL import Image
 
 import pedet  # noqa: F401  (Pillow alias before any detectron2 import)
-from pedet.utils.json_text import DuplicateKeyError, shorten, unique_keys  # noqa: F401  (re-exported)
+from pedet.utils.json_text import (  # noqa: F401  (re-exported)
+    NUL_HINT, DuplicateKeyError, ends_in_nul_bytes, shorten, unique_keys,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +117,8 @@ def describe_json_error(path: str, text: str, e: json.JSONDecodeError) -> str:
     where = f"{path}:{e.lineno}"
     if not text.strip():
         return f"{path}:1: the file is empty, expected JSON"
+    if ends_in_nul_bytes(text):  # was "more data after the end of the JSON document" or "Expecting value"
+        return f"{path}:{text.count(chr(10), 0, text.index(chr(0))) + 1}: NUL bytes in the text ({NUL_HINT})"
     if e.msg == "Extra data":
         first = text.lstrip().split("\n", 1)[0]
         try:

@@ -179,11 +179,14 @@ def coco_to_odgt_lines(coco: dict, coco_file: str = "<coco>", category: Optional
     counted warning). The odgt format names images <ID>.jpg: other extensions are announced by a counted warning.
 
     Raises:
-        DatasetFormatError naming `coco_file` and the record: missing or malformed sections, entries or boxes,
+        DatasetFormatError naming `coco_file` and the record: missing or malformed sections, entries or boxes, no
+        image at all (the .odgt would be empty),
         duplicate image ids or IDs, an annotation of an unknown image, a Caltech ignore 'label' (people, person?,
         person-fa, ignore) on a box that 'iscrowd' / 'ignore' do not mark (it would become a person).
     """
     images, annotations, categories = coco_sections(coco, coco_file, require_categories=False)
+    if not images:  # the .odgt would be empty, which the CrowdHuman loader and the evaluator refuse
+        raise DatasetFormatError(f"{coco_file}: 'images' is empty; an .odgt has one line per image")
     person = person_category_id(categories, coco_file, category) if categories else None
     by_image: dict = {}
     lines, ids = [], UniqueImageIds()
@@ -433,7 +436,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     if source and _same_file(getattr(args, source), args.output):  # the converted file would replace the original
         parser.error(f"the output is the input file ({args.output}); give another path")
     if args.command == "citypersons2coco" and os.path.isdir(args.gt_dir) and any(
-            _same_file(f, args.output) for f in list_gt_files(args.gt_dir)):  # one of the files it reads
+            _same_file(f, args.output) for f in list_gt_files(args.gt_dir, warn=False)):  # one of the files it reads
         parser.error(f"the output is one of the input files ({args.output}); give another path, e.g. "
                      f"{os.path.join(os.path.dirname(os.path.normpath(args.gt_dir)), 'val_gt.json')}")
     if args.command == "citypersons2coco" and os.path.isdir(args.gt_dir) and _is_gt_file_of(args.output, args.gt_dir):

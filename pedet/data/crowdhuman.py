@@ -20,6 +20,8 @@ import os
 import re
 from typing import Any, Iterator
 
+from pedet.utils.json_text import NUL_HINT, ends_in_nul_bytes
+
 from .common import (
     TOO_DEEP,
     DatasetFormatError,
@@ -84,6 +86,8 @@ def iter_odgt(odgt_file: str) -> Iterator[tuple[int, dict]]:
         except RecursionError:  # the json module recurses once per nesting level
             raise DatasetFormatError(f"{where}: {TOO_DEEP}") from None
         except json.JSONDecodeError as e:
+            if ends_in_nul_bytes(line):  # was "malformed JSON (column 1): Expecting value"
+                raise DatasetFormatError(f"{where}: NUL bytes in the line ({NUL_HINT})") from None
             if count == 0:
                 try:
                     json.loads(text)

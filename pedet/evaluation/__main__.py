@@ -65,6 +65,9 @@ def _check_options(args) -> str | None:
                 f"{args.out}metrics.json")
     if args.out and args.plot and _same_path(args.out, args.plot):
         return f"--out and --plot are the same path ({args.out}); --out is a JSON file, --plot a folder for the PNGs"
+    png = args.plot and os.path.join(args.plot, f"mr_fppi_{args.protocol}.png")
+    if args.out and png and _same_path(args.out, png):  # before: the PNG silently replaced the metrics just written
+        return f"--out is the PNG that --plot writes ({png}); give the JSON file another name"
     for flag, value in (("--out", args.out), ("--plot", args.plot)):
         for name, path in (("--gt", args.gt), ("--dt", args.dt)):
             if value and _same_path(value, path):  # the input would be overwritten

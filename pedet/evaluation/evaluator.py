@@ -36,7 +36,7 @@ from pedet.config import add_miss_rate_config  # noqa: F401  (re-exported: TEST.
 from pedet.utils.file_io import file_in_the_way, name_too_long
 
 from .evaluator_io import atomic_write, atomic_write_json, atomic_write_text, coco_results, odgt_lines
-from .io import EvalInputError, detections_from_arrays, drop_unmatchable_gt, ground_truth_from_dataset_dicts
+from .io import EvalInputError, _py, detections_from_arrays, drop_unmatchable_gt, ground_truth_from_dataset_dicts
 from .report import PROTOCOLS, evaluate, json_safe
 
 __all__ = ["MissRateEvaluator", "build_miss_rate_evaluator", "add_miss_rate_config", "miss_rate_metric"]
@@ -178,7 +178,9 @@ class MissRateEvaluator(DatasetEvaluator):
                 self._other_classes[1].update(classes[~keep].tolist())
             xywh = boxes.copy()
             xywh[:, 2:] -= boxes[:, :2]  # XYXY_ABS -> XYWH_ABS, the format of every file we write
-            self._predictions.append((inp["image_id"], xywh, scores))
+            # the frame the boxes are in: Detectron2's detector_postprocess scales them to the input's height/width
+            size = tuple(int(v) for v in inst.image_size)
+            self._predictions.append((inp["image_id"], xywh, scores, size))
 
     def evaluate(self):
         if self._distributed:
@@ -199,7 +201,8 @@ class MissRateEvaluator(DatasetEvaluator):
             DatasetCatalog.get(self._dataset_name), box="visible" if self._box == "visible" else "full",
             what=f"dataset '{self._dataset_name}'",
         )
-        dt = detections_from_arrays(gt, predictions)
+        dt = detections_from_arrays(gt, [p[:3] for p in predictions])
+        self._warn_other_sizes(gt, predictions)
         gt = drop_unmatchable_gt(gt, f"dataset '{self._dataset_name}'")  # as the command does (dicts fed directly)
         missing = gt.num_images - len(predictions)
         if missing:
@@ -213,6 +216,24 @@ class MissRateEvaluator(DatasetEvaluator):
         if self._output_dir:
             self._write(report, gt, dt)
         return report.percent()
+
+    def _warn_other_sizes(self, gt, predictions) -> None:
+        """One counted warning for outputs whose image size is not the data set's (as the command warns about a
+        detection file's width / height): their boxes are in another frame, e.g. a mapper that changed or dropped
+        'height' / 'width', so the model returned them in the resized image's pixels."""
+        index = gt.index()
+        other = []
+        for img_id, _, _, (h, w) in predictions:
+            i = index[_py(img_id)]
+            if (not math.isnan(gt.image_height[i]) and (h, w) != (gt.image_height[i], gt.image_width[i])):
+                other.append((img_id, (h, w), (gt.image_height[i], gt.image_width[i])))
+        if other:
+            img_id, (h, w), (gh, gw) = other[0]
+            logger.warning(f"MissRateEvaluator: the outputs of {len(other)} of {len(predictions)} image(s) of "
+                           f"'{self._dataset_name}' are for another image size than the data set's (first: image "
+                           f"{img_id!r}, {w} x {h} there, {gw:g} x {gh:g} in the data set); their boxes are evaluated "
+                           "as they are (they must be in original image pixels: does the mapper keep the dicts' "
+                           "'height' and 'width'?)")
 
     def _write(self, report, gt, dt) -> None:
         os.makedirs(self._output_dir, exist_ok=True)

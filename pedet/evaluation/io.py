@@ -21,7 +21,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import orjson
 
-from pedet.utils.json_text import DuplicateKeyError, shorten, unique_keys
+from pedet.utils.json_text import NUL_HINT, DuplicateKeyError, ends_in_nul_bytes, shorten, unique_keys
 
 __all__ = [
     "EvalInputError",
@@ -422,6 +422,10 @@ def _loads(data: bytes, where: str):
     try:
         return json.loads(data)
     except ValueError as e:  # JSONDecodeError, or bytes in no JSON encoding
+        if ends_in_nul_bytes(data):  # was "invalid JSON (Expecting value: line 1 column 1 (char 0))"
+            raise EvalInputError(f"{where}: NUL bytes in the text ({NUL_HINT})") from None
+        if b"\x00" in data:  # was "invalid JSON ('utf-16-be' codec can't decode byte ...)": json guessed an encoding
+            raise EvalInputError(f"{where}: invalid JSON (NUL bytes in the text: a binary file?)") from None
         raise EvalInputError(f"{where}: invalid JSON ({e})") from None
     except RecursionError:  # json recurses once per level (orjson stops at 1024 levels)
         raise EvalInputError(f"{where}: the JSON is nested too deeply (thousands of levels of lists or objects); "
@@ -880,6 +884,8 @@ def _json_document(data: bytes, path: str):
     try:
         return _loads(data, path)
     except EvalInputError as err:
+        if ends_in_nul_bytes(data):  # a whole document, then zeros: not "more data after the end of the document"
+            raise EvalInputError(f"{path}: NUL bytes in the text ({NUL_HINT})") from None
         extra = None  # "Extra data" at line L column C: more text after one whole JSON document
         try:
             json.loads(data.decode("utf-8-sig"))

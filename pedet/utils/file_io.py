@@ -11,7 +11,11 @@ synthetic set, checkpoints, exported models) goes through ``atomic_open``:
    ``open(path, "w")`` (``tempfile.mkstemp`` would give 0600, unreadable by the group of a shared output folder).
 3. The file is flushed and fsync'd before the rename, and the folder is fsync'd after it, so that the new name and
    its content survive a power loss together.
-4. A save that is killed (``kill -9``, OOM, power loss) leaves its temporary file behind; nothing else would ever
+4. A destination that is a symbolic link keeps it: the link's target is replaced, as ``open`` writes through a
+   link; a character device or a named pipe (``/dev/null``, ``/dev/stdout``, a FIFO) is written to directly, as
+   ``open`` would (renaming a file over it would remove the device: as root, ``--out /dev/null`` replaced the system's
+   /dev/null by a regular file); other non-regular files (block devices, sockets) are refused.
+5. A save that is killed (``kill -9``, OOM, power loss) leaves its temporary file behind; nothing else would ever
    remove it. Each save first removes the stale temporaries of its own destination, and ``remove_stale_temporaries``
    clears a whole folder (called when a checkpointer, a converter or the synthetic generator starts). A temporary is
    stale when it was written on this host by a process that no longer runs; files of live writers and of other hosts
@@ -28,6 +32,7 @@ import os
 import re
 import secrets
 import socket
+import stat
 from typing import IO, Any, Iterator, Optional, Union
 
 __all__ = ["atomic_open", "atomic_write", "atomic_write_json", "describe_os_error", "name_too_long",
@@ -159,8 +164,9 @@ def file_in_the_way(path: str) -> Optional[str]:
     """
     The existing file that stands where a folder above `path` must be, so that `path` can never be written; else
     None. Commands check their outputs with it before the work (not after it, with part of the outputs written).
+    A symbolic link is followed, as ``atomic_open`` writes its target.
     """
-    folder = os.path.dirname(os.path.abspath(path))
+    folder = os.path.dirname(os.path.realpath(path))
     while not os.path.exists(folder):
         folder = os.path.dirname(folder)
     return None if os.path.isdir(folder) else folder
@@ -185,6 +191,17 @@ def atomic_open(path: str, mode: str = "w", *, fsync: bool = True, remove_stale:
     path = os.path.abspath(path)
     if os.path.isdir(path):
         raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", path)
+    try:
+        kind = stat.S_IFMT(os.stat(path).st_mode)  # through a symbolic link
+    except OSError:  # not there yet (or a dangling link, whose target open() would create)
+        kind = None
+    if kind in (stat.S_IFCHR, stat.S_IFIFO):  # nothing to make atomic, and the device must stay
+        with open(path, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as f:
+            yield f
+        return
+    if kind not in (None, stat.S_IFREG):
+        raise OSError(errno.EINVAL, "is not a regular file (a block device or a socket); give a file name", path)
+    path = os.path.realpath(path)  # a symbolic link stays one: its target gets the new content
     folder, name = os.path.split(path)
     too_long = name_too_long(path)
     if too_long:  # named here: the error would otherwise name the temporary file

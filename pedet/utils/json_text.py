@@ -4,13 +4,26 @@ imports no torch and nothing of pedet.data) use, so that one rule reads both:
 
 - ``shorten``: a value's repr, shortened in the middle, for one-line error messages;
 - ``unique_keys``: json.loads' object_pairs_hook that refuses a key named twice in one object (every JSON reader
-  keeps the last value without a word), raising ``DuplicateKeyError``.
+  keeps the last value without a word), raising ``DuplicateKeyError``;
+- ``NUL_HINT``, ``ends_in_nul_bytes``: what NUL bytes at the end of a JSON text most likely are (said instead of the
+  parser's "Expecting value" or "Extra data").
 """
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["DuplicateKeyError", "shorten", "unique_keys"]
+__all__ = ["DuplicateKeyError", "NUL_HINT", "ends_in_nul_bytes", "shorten", "unique_keys"]
+
+# a file system that loses power while a file grows can leave its new end as zeros (no JSON text has a NUL byte)
+NUL_HINT = "the zero-filled end of a file cut short by a crash or a power loss? write the file again"
+
+
+def ends_in_nul_bytes(text) -> bool:
+    """True if `text` (str or bytes) ends in NUL bytes (blanks between them aside) and has none before them: the
+    zero-filled end of `NUL_HINT`, not a binary file."""
+    nul, blanks = ("\x00", " \t\r\n") if isinstance(text, str) else (b"\x00", b" \t\r\n")
+    head = text.rstrip(nul + blanks)
+    return len(head) < len(text.rstrip(blanks)) and nul not in head
 
 
 def shorten(value: Any, limit: int) -> str:

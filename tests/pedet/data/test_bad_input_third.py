@@ -102,6 +102,16 @@ CONVERT_ERRORS = {
     "coco2odgt categories twice": ("coco2odgt", json.dumps(COCO)[:-1] + ', "categories": []}',
                                    r"in: an object has the key 'categories' twice \(\[\{'id': 1, 'name': 'person'\}\], "
                                    r"then \[\]\)"),
+    # thirteenth trial: an empty .odgt was written (exit 0), which the loader and the evaluator then refuse
+    "coco2odgt no image": ("coco2odgt", json.dumps(dict(COCO, images=[], annotations=[])),
+                           r"in: 'images' is empty; an .odgt has one line per image$"),
+    # the zeros a crash leaves at the end of a growing file: was "malformed JSON (column 1): Expecting value"
+    "odgt2coco NUL-padded end": ("odgt2coco", _odgt(dict(ID="a", gtboxes=[PERSON], **SIZED)) + "\x00" * 64,
+                                 r"in:2: NUL bytes in the line \(the zero-filled end of a file cut short by a crash "
+                                 r"or a power loss\? write the file again\)$"),
+    "coco2odgt NUL-padded end": ("coco2odgt", json.dumps(COCO, indent=1) + "\n" + "\x00" * 64,
+                                 r"in:31: NUL bytes in the text \(the zero-filled end of a file cut short by a crash "
+                                 r"or a power loss\? write the file again\)$"),
 }
 
 

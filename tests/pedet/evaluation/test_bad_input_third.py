@@ -61,6 +61,21 @@ CASES = [
      r"--out is the JSON file to write, not a folder \(.*/results/\); give a file name, e.g. .*/results/metrics.json"),
     ("out-is-plot", "crowdhuman", None, None, ["--out", "{tmp}/same", "--plot", "{tmp}/same"], 2,
      r"--out and --plot are the same path \(.*/same\); --out is a JSON file, --plot a folder for the PNGs"),
+    # thirteenth trial: the zeros a crash leaves at the end of a growing file were "invalid JSON (Expecting value: ...)"
+    *[(f"{protocol}-{role}-nul-padded-end", protocol, nul if role == "gt" else None, nul if role == "dt" else None, [],
+       1, rf"{{{role}}}: {where}NUL bytes in the text \(the zero-filled end of a file cut short by a crash or a power "
+       r"loss\? write the file again\)$")
+      for protocol, role, nul, where in (("crowdhuman", "dt", _odgt(CH_DT) + "\x00" * 64, "line 3: "),
+                                         ("crowdhuman", "gt", _odgt(CH_GT) + "\x00" * 64, "line 3: "),
+                                         ("citypersons", "gt", json.dumps(CP_GT) + "\x00" * 64, ""))],
+    # NUL bytes elsewhere: "invalid JSON ('utf-16-be' codec can't decode byte 0x7d in position 76: truncated data)"
+    ("crowdhuman-dt-nul-bytes-first", "crowdhuman", None, "\x00\x01" + _odgt(CH_DT), [], 1,
+     r"{dt}: line 1: invalid JSON \(NUL bytes in the text: a binary file\?\)$"),
+    # thirteenth trial: --out named as the PNG --plot writes was written, then replaced by the PNG (exit status 0)
+    *[(f"out-is-the-plot-png-{protocol}", protocol, None, None, ["--out", out, "--plot", "{tmp}/results"], 2,
+       rf"--out is the PNG that --plot writes \(.*/results/mr_fppi_{protocol}.png\); give the JSON file another name")
+      for protocol, out in (("crowdhuman", "{tmp}/results/mr_fppi_crowdhuman.png"),
+                            ("citypersons", "{tmp}/results/../results/./mr_fppi_citypersons.png"))],
     # CityPersons GT read as the official script reads it: now with a counted warning (the data loader had one)
     ("cp-gt-no-ignore-warns", "citypersons", json.dumps(_mut(CP_GT, ["annotations", 0, "ignore"])), None, [], 0,
      r"warning: {gt}: 1 of 1 annotation\(s\) have no 'ignore': regular pedestrians \(as the official script reads "
