@@ -17,7 +17,8 @@ import statistics
 import tempfile
 import time
 
-from pedet.data.synthetic import PRESETS, generate_synthetic_crowd
+from pedet.data.synthetic import MAX_WORKERS, PRESETS, generate_synthetic_crowd
+from pedet.utils.cli import int_at_least
 
 
 def folder_megabytes(path: str) -> float:
@@ -36,18 +37,25 @@ def annotation_counts(odgt_file: str) -> tuple[float, float]:
     return statistics.mean(valid), statistics.mean(ignore)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="default", choices=sorted(PRESETS))
     parser.add_argument("--split", default="train")
     parser.add_argument("--num-images", type=int, default=1000)
     parser.add_argument("--size", type=int, nargs=2, default=(320, 320), metavar=("H", "W"))
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--repeat", type=int, default=1, help="runs; the median is reported")
-    args = parser.parse_args()
-
-    spec = dataclasses.replace(PRESETS[args.preset][args.split], num_images=args.num_images,
-                               image_size=tuple(args.size))
+    parser.add_argument("--workers", type=int_at_least(1), default=1)
+    parser.add_argument("--repeat", type=int_at_least(1), default=1, help="runs; the median is reported")
+    args = parser.parse_args(argv)
+    # each was a traceback (KeyError, the spec's ValueError, a median of no run) or a pool of 0 processes
+    if args.split not in PRESETS[args.preset]:
+        parser.error(f"--split {args.split}: preset {args.preset} has the splits {', '.join(PRESETS[args.preset])}")
+    if args.workers > MAX_WORKERS:
+        parser.error(f"--workers {args.workers}: must be <= {MAX_WORKERS}")
+    try:
+        spec = dataclasses.replace(PRESETS[args.preset][args.split], num_images=args.num_images,
+                                   image_size=tuple(args.size))
+    except ValueError as e:  # SplitSpec's own range check, naming the flag
+        parser.error(str(e))
     times, cpu = [], []
     load_before = os.getloadavg()[0]
     for _ in range(args.repeat):

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 
+from pedet.data.synthetic import PRESETS
 from pedet.utils.file_io import atomic_write  # every report file: atomic, fsync'd, the umask's permissions
 from pedet.utils.imports import load_script
 
@@ -178,6 +179,9 @@ def main() -> None:
         parser.error("--threads must be >= 1")
     if args.num_images < 0:
         parser.error(f"--num-images {args.num_images}: must be >= 0")
+    val_images = PRESETS["cpu"]["medium"].num_images  # VAL_SET's size, known before it is generated
+    if args.num_images > val_images:  # the report drew only the images the set has, in silence
+        parser.error(f"--num-images {args.num_images}: {VAL_SET} has {val_images} images")
     if not 0.0 <= args.score_thresh <= 1.0:
         parser.error(f"--score-thresh {args.score_thresh}: a score threshold in [0, 1] is needed")
     if not args.output.strip():  # os.path.abspath("") is the working directory: the job wrote into it

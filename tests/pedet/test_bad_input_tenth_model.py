@@ -87,6 +87,16 @@ SCRIPT_ARGS = [
     ("eval_speed", ("generate",), ["--repeats", "0"], "argument --repeats: 0: must be >= 1"),
     ("eval_speed", ("generate",), ["--out-dir", "{tmp}", "--skip-generate"], "--skip-generate: no {tmp}/gt.odgt"),
     ("eval_speed", ("generate",), ["--out-dir", "{tmp}/f"], "--out-dir {tmp}/f: a file; give a folder"),
+    # eleventh trial: KeyError, ValueError (the spec's), StatisticsError tracebacks; --workers 0 rendered anyway
+    ("synthetic_generation", ("generate_synthetic_crowd",), ["--split", "nope"],
+     "--split nope: preset default has the splits train, val"),
+    ("synthetic_generation", ("generate_synthetic_crowd",), ["--num-images", "-5"],
+     "num_images (--num-images) must be in [1, "),
+    ("synthetic_generation", ("generate_synthetic_crowd",), ["--preset", "cpu", "--split", "crowd", "--size", "16", "16"],
+     "image_size (--size) must have 52 <= H <= "),
+    ("synthetic_generation", ("generate_synthetic_crowd",), ["--repeat", "0"], "argument --repeat: 0: must be >= 1"),
+    ("synthetic_generation", ("generate_synthetic_crowd",), ["--workers", "0"], "argument --workers: 0: must be >= 1"),
+    ("synthetic_generation", ("generate_synthetic_crowd",), ["--workers", "100000"], "--workers 100000: must be <= 256"),
 ]
 
 
