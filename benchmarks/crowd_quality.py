@@ -1024,6 +1024,7 @@ def check_probe(parser: argparse.ArgumentParser, args, budget: dict, out: str) -
     """
     import tempfile
 
+    import pedet.data  # noqa: F401  (registers synthetic_crowd_*: the set names checked below)
     from pedet.config import ConfigError, check_config
 
     if budget["smoke_data"]:

@@ -456,3 +456,22 @@ def test_every_benchmark_config_passes_the_train_net_checks(cq, tmp_path):
         cfg, _ = cq.build_cfg(method, cq.BUDGETS["cpu"], 0, str(tmp_path / method), weights="")
         check_config(cfg, training=True, world_size=1)
         (check_opl_config if spec["project"] == "opl" else check_reploss_config)(cfg)
+
+
+def test_probe_checks_find_the_synthetic_sets_in_a_fresh_process(tmp_path):
+    """
+    The command as a user runs it: before the fix, check_probe looked the sets up before anything had registered them,
+    so every cpu-budget probe (--iters, --set, --opts) was refused with "synthetic_crowd_cpu_sparse: not a registered
+    data set". In-process tests did not see it (pedet.data is imported by then). A bad --opts key is refused after
+    the set checks, before any data or training.
+    """
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
+    env["PYTHONPATH"] = os.pathsep.join([REPO, os.path.join(REPO, "projects", "OPL"),
+                                         os.path.join(REPO, "projects", "RepLoss"), env.get("PYTHONPATH", "")])
+    run = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "crowd_quality.py"), "--budget", "cpu",
+                          "--out", str(tmp_path / "out"), "--methods", "opl_full", "--seeds", "0", "--iters", "5",
+                          "--opts", "MODEL.OPL.NOT_A_KEY", "1"], env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2
+    assert "not a registered data set" not in run.stderr
+    assert "MODEL.OPL.NOT_A_KEY" in run.stderr and "Traceback" not in run.stderr
+    assert not (tmp_path / "out" / "pretext").exists()  # refused before the pre-training
