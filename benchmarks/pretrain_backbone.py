@@ -202,6 +202,7 @@ def check_args(parser: argparse.ArgumentParser, args) -> None:
     from detectron2.data import DatasetCatalog
 
     import pedet.data  # noqa: F401  (registers the synthetic sets)
+    from pedet.utils.file_io import file_in_the_way
 
     for name in ("iters", "batch", "crop"):
         if getattr(args, name) < 1:
@@ -221,11 +222,9 @@ def check_args(parser: argparse.ArgumentParser, args) -> None:
             parser.error(f"{option} {name}: not a registered data set (see datasets/README.md)")
     if os.path.isdir(args.out) or not os.path.basename(args.out):
         parser.error(f"--out {args.out}: a folder; give the .pkl file to write")
-    parent = os.path.dirname(os.path.abspath(args.out))
-    while not os.path.exists(parent):  # the folder is made after the training: a file on the way failed only then
-        parent = os.path.dirname(parent)
-    if not os.path.isdir(parent):
-        parser.error(f"--out {args.out}: {parent} is a file, not a folder")
+    blocking = file_in_the_way(args.out)  # the folder is made after the training: a file on the way failed only then
+    if blocking:
+        parser.error(f"--out {args.out}: {blocking} is a file, not a folder")
 
 
 def main(argv=None):

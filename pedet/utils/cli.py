@@ -7,6 +7,8 @@ import argparse
 import math
 import os
 
+from pedet.utils.file_io import file_in_the_way
+
 
 def int_at_least(low: int):
     """``type=`` for an integer option that must be >= ``low``."""
@@ -60,8 +62,6 @@ def check_output_folder(parser: argparse.ArgumentParser, option: str, path: str)
 
 
 def _check_parents(parser, option: str, path: str) -> None:
-    parent = os.path.dirname(os.path.abspath(path))
-    while not os.path.exists(parent):
-        parent = os.path.dirname(parent)
-    if not os.path.isdir(parent):
-        parser.error(f"{option} {path}: {parent} is a file, not a folder")
+    blocking = file_in_the_way(path)
+    if blocking:
+        parser.error(f"{option} {path}: {blocking} is a file, not a folder")
