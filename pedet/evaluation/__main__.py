@@ -68,6 +68,12 @@ def _check_options(args) -> str | None:
     png = args.plot and os.path.join(args.plot, f"mr_fppi_{args.protocol}.png")
     if args.out and png and _same_path(args.out, png):  # before: the PNG silently replaced the metrics just written
         return f"--out is the PNG that --plot writes ({png}); give the JSON file another name"
+    if args.out and args.plot:  # one inside the other: the first written stands where the second needs a folder
+        if _inside(args.plot, args.out):  # before: --out written, then "Not a directory" after the evaluation
+            return (f"--plot '{args.plot}' is inside --out '{args.out}', the JSON file written first; give the "
+                    "folder for the PNGs another path")
+        if _inside(args.out, png):  # before: --out written, then "is a folder, not a file" for the PNG
+            return f"--out '{args.out}' is inside '{png}', the PNG that --plot writes; give the JSON file another path"
     for flag, value in (("--out", args.out), ("--plot", args.plot)):
         for name, path in (("--gt", args.gt), ("--dt", args.dt)):
             if value and _same_path(value, path):  # the input would be overwritten
@@ -91,6 +97,11 @@ def _check_options(args) -> str | None:
         if too_long:
             return f"{flag}: {too_long}"
     return None
+
+
+def _inside(path: str, other: str) -> bool:
+    """True if `path` lies below `other` (symbolic links resolved as the writer resolves them)."""
+    return os.path.realpath(path).startswith(os.path.join(os.path.realpath(other), ""))
 
 
 def _same_path(a: str, b: str) -> bool:

@@ -76,6 +76,15 @@ CASES = [
        rf"--out is the PNG that --plot writes \(.*/results/mr_fppi_{protocol}.png\); give the JSON file another name")
       for protocol, out in (("crowdhuman", "{tmp}/results/mr_fppi_crowdhuman.png"),
                             ("citypersons", "{tmp}/results/../results/./mr_fppi_citypersons.png"))],
+    # fourteenth trial: one output inside the other was written first, then the second failed after the evaluation
+    # ("Not a directory" for --plot under --out; "is a folder, not a file" for --out under the PNG's name)
+    ("plot-inside-out", "crowdhuman", None, None, ["--out", "{tmp}/results", "--plot", "{tmp}/results/plots"], 2,
+     r"^error: --plot '.*/results/plots' is inside --out '.*/results', the JSON file written first; give the folder "
+     r"for the PNGs another path$"),
+    ("out-inside-the-plot-png", "citypersons", None, None,
+     ["--out", "{tmp}/results/mr_fppi_citypersons.png/m.json", "--plot", "{tmp}/results"], 2,
+     r"^error: --out '.*/results/mr_fppi_citypersons.png/m.json' is inside '.*/results/mr_fppi_citypersons.png', the "
+     r"PNG that --plot writes; give the JSON file another path$"),
     # CityPersons GT read as the official script reads it: now with a counted warning (the data loader had one)
     ("cp-gt-no-ignore-warns", "citypersons", json.dumps(_mut(CP_GT, ["annotations", 0, "ignore"])), None, [], 0,
      r"warning: {gt}: 1 of 1 annotation\(s\) have no 'ignore': regular pedestrians \(as the official script reads "
