@@ -36,7 +36,7 @@ import sys
 from typing import Iterator, Optional
 
 from pedet.utils.file_io import (atomic_open, atomic_write, atomic_write_json, describe_os_error, name_too_long,
-                                 remove_stale_temporaries)
+                                 remove_stale_temporaries, symlink_loop)
 
 from .caltech import LABELS as CALTECH_LABELS, frame_name
 from .citypersons import _GT_PATTERN, GT_SUFFIX, IMAGE_SUFFIX, list_gt_files, read_gt_file
@@ -452,6 +452,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     too_long = name_too_long(args.output)  # before: "File name too long" once the whole input was converted
     if too_long:
         print(f"error: {args.output}: {too_long}", file=sys.stderr)
+        return 1
+    loop = symlink_loop(args.output)  # before: the link was replaced by the converted file without a word
+    if loop:
+        print(f"error: {loop}", file=sys.stderr)
         return 1
     try:
         summary = run(args)

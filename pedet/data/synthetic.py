@@ -62,6 +62,7 @@ from pedet.utils.file_io import (
     describe_os_error,
     file_in_the_way,
     name_too_long,
+    symlink_loop,
     remove_stale_temporaries,
 )
 
@@ -1160,6 +1161,8 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
             parser.error(f"{flag} must not be empty")
     if not 1 <= args.preview_images <= 100:
         parser.error(f"--preview-images must be in [1, 100], got {args.preview_images}")
+    if args.split and len(set(args.split)) != len(args.split):  # before: the split was rendered twice
+        parser.error(f"--split names a split twice: {' '.join(args.split)}")
     for split in args.split or []:
         if not SPLIT_NAME.fullmatch(split):
             parser.error(f"--split must be a name of letters, digits, '_' or '-' (it names files), got {split!r}")
@@ -1173,6 +1176,9 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         too_long = path is not None and name_too_long(path)
         if too_long:
             parser.error(f"{flag}: {too_long}")
+        loop = path is not None and symlink_loop(path)
+        if loop:  # before: "[Errno 40] Too many levels of symbolic links" (--out) or the link replaced (--preview)
+            parser.error(f"{flag}: {loop}")
     if args.preview is not None and os.path.isdir(args.preview):
         parser.error(f"--preview '{args.preview}' is a folder; give the PNG file to write")
     # a folder where a split's file goes, or a file where Images/ goes: before, "[Errno 21] Is a directory" once the

@@ -87,7 +87,7 @@ def _check_options(args) -> str | None:
     if args.plot and os.path.isdir(os.path.join(args.plot, f"mr_fppi_{args.protocol}.png")):  # before: [Errno 21]
         return (f"--plot '{args.plot}' holds a folder named 'mr_fppi_{args.protocol}.png', the name of the PNG to "
                 "write there; move it away")  # after the evaluation, with --out already written
-    from pedet.utils.file_io import file_in_the_way, name_too_long
+    from pedet.utils.file_io import file_in_the_way, name_too_long, symlink_loop
 
     for flag, value in (("--out", args.out), ("--plot", args.plot)):
         blocking = value and file_in_the_way(value)
@@ -96,6 +96,9 @@ def _check_options(args) -> str | None:
         too_long = value and name_too_long(value)  # before: "File name too long" once the evaluation was done
         if too_long:
             return f"{flag}: {too_long}"
+        loop = value and symlink_loop(value)  # before: the link replaced by the metrics file, or an error after them
+        if loop:
+            return f"{flag}: {loop}"
     return None
 
 

@@ -33,7 +33,7 @@ from detectron2.structures import Boxes
 from detectron2.utils import comm
 
 from pedet.config import add_miss_rate_config  # noqa: F401  (re-exported: TEST.MISS_RATE keys)
-from pedet.utils.file_io import file_in_the_way, name_too_long
+from pedet.utils.file_io import file_in_the_way, name_too_long, symlink_loop
 
 from .evaluator_io import atomic_write, atomic_write_json, atomic_write_text, coco_results, odgt_lines
 from .io import EvalInputError, _py, detections_from_arrays, drop_unmatchable_gt, ground_truth_from_dataset_dicts
@@ -116,6 +116,8 @@ class MissRateEvaluator(DatasetEvaluator):
             raise ValueError(f"MissRateEvaluator: output_dir '{output_dir}' exists and is not a folder")
         if output_dir and name_too_long(output_dir):  # not after a whole pass
             raise ValueError(f"MissRateEvaluator: output_dir: {name_too_long(output_dir)}")
+        if output_dir and symlink_loop(output_dir):  # os.makedirs would fail after the whole pass
+            raise ValueError(f"MissRateEvaluator: output_dir: {symlink_loop(output_dir)}")
         if output_dir and file_in_the_way(output_dir):
             raise ValueError(f"MissRateEvaluator: output_dir '{output_dir}' cannot be created: "
                              f"'{file_in_the_way(output_dir)}' is a file, not a folder")
@@ -177,7 +179,8 @@ class MissRateEvaluator(DatasetEvaluator):
                 self._other_classes[0] += int((~keep).sum())  # announced with their count in evaluate()
                 self._other_classes[1].update(classes[~keep].tolist())
             xywh = boxes.copy()
-            xywh[:, 2:] -= boxes[:, :2]  # XYXY_ABS -> XYWH_ABS, the format of every file we write
+            with np.errstate(invalid="ignore", over="ignore"):  # inf - inf: evaluate() names the non-finite box
+                xywh[:, 2:] -= boxes[:, :2]  # XYXY_ABS -> XYWH_ABS, the format of every file we write
             # the frame the boxes are in: Detectron2's detector_postprocess scales them to the input's height/width
             size = tuple(int(v) for v in inst.image_size)
             self._predictions.append((inp["image_id"], xywh, scores, size))

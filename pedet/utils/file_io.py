@@ -35,7 +35,7 @@ import socket
 import stat
 from typing import IO, Any, Iterator, Optional, Union
 
-__all__ = ["atomic_open", "atomic_write", "atomic_write_json", "describe_os_error", "name_too_long",
+__all__ = ["atomic_open", "atomic_write", "atomic_write_json", "describe_os_error", "name_too_long", "symlink_loop",
            "remove_stale_temporaries"]
 
 _SUFFIX = ".tmp"
@@ -156,6 +156,20 @@ def name_too_long(path: str) -> Optional[str]:
     return None
 
 
+def symlink_loop(path: str) -> Optional[str]:
+    """
+    "'<path>' is a loop of symbolic links ..." if `path` (or a folder above it) cannot be resolved because its links
+    point at one another, else None. Commands check their outputs with it before the work: ``realpath`` gives such a
+    path back unresolved, so the writer would otherwise replace the link by a regular file without a word.
+    """
+    try:
+        os.stat(path)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return f"'{path}' is a loop of symbolic links (each points on to another); remove it or give another path"
+    return None
+
+
 def _short_name(name: str) -> str:
     return name if len(name) <= 40 else f"{name[:18]}...{name[-18:]}"
 
@@ -191,6 +205,10 @@ def atomic_open(path: str, mode: str = "w", *, fsync: bool = True, remove_stale:
     path = os.path.abspath(path)
     if os.path.isdir(path):
         raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", path)
+    loop = symlink_loop(path)
+    if loop:  # before: the link was silently replaced by a regular file (realpath gives a loop back as it is)
+        raise OSError(errno.ELOOP, "is a loop of symbolic links (each points on to another); remove it or give "
+                      "another path", path)
     try:
         kind = stat.S_IFMT(os.stat(path).st_mode)  # through a symbolic link
     except OSError:  # not there yet (or a dangling link, whose target open() would create)
@@ -214,7 +232,10 @@ def atomic_open(path: str, mode: str = "w", *, fsync: bool = True, remove_stale:
         remove_stale_temporaries(folder, name)
     tmp = _temporary_path(path)
     # 0o666 & ~umask, as open(path, "w") would create it; O_EXCL: never follow or reuse an existing name
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+    except OSError as e:  # named here: the error would otherwise name the temporary file (e.g. in /proc, read-only)
+        raise OSError(e.errno, f"cannot create a file in '{folder}' ({e.strerror})", path) from None
     try:
         with os.fdopen(fd, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as f:
             yield f

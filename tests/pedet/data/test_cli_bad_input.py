@@ -6,6 +6,7 @@ The bad-input catalogue of the data command lines: `python -m pedet.data.convert
 import gzip
 import json
 import logging
+import os
 import re
 
 import pytest
@@ -71,15 +72,26 @@ def test_odgt2coco_leaves_out_degenerate_and_outside_boxes_with_a_count(tmp_path
     assert [a["bbox"] for a in json.loads((tmp_path / "out.json").read_text())["annotations"]] == [[1, 2, 10, 20]]
 
 
-@pytest.mark.parametrize("what", ["input missing", "input is a folder", "output is a folder"])
+# fourteenth trial: a symbolic link loop as the output was replaced by the converted file (exit status 0); an output
+# in a folder that takes no new file (/proc) named the writer's temporary file ("/proc/.o.json.<host>...tmp")
+@pytest.mark.parametrize("what", ["input missing", "input is a folder", "output is a folder",
+                                  "output is a symbolic link loop", "output in a folder that takes no new file"])
 def test_converter_file_system_errors_are_one_line(tmp_path, capsys, what):
+    if what.endswith("no new file") and not os.path.isdir("/proc/self"):
+        pytest.skip("needs Linux's /proc")
     odgt = _write(tmp_path / "in.odgt", _odgt(dict(ID="a", gtboxes=[], **SIZED)))
     (tmp_path / "folder").mkdir()
+    os.symlink(tmp_path / "loop", tmp_path / "loop")
     args = {"input missing": [str(tmp_path / "none.odgt"), str(tmp_path / "o.json")],
             "input is a folder": [str(tmp_path / "folder"), str(tmp_path / "o.json")],
-            "output is a folder": [odgt, str(tmp_path / "folder")]}[what]
+            "output is a folder": [odgt, str(tmp_path / "folder")],
+            "output is a symbolic link loop": [odgt, str(tmp_path / "loop")],
+            "output in a folder that takes no new file": [odgt, "/proc/o.json"]}[what]
     line = _one_line_error(capsys, convert(["odgt2coco", *args]))
-    assert (str(tmp_path / "none.odgt") if what == "input missing" else str(tmp_path / "folder")) in line
+    named = {"input missing": str(tmp_path / "none.odgt"), "output is a symbolic link loop": str(tmp_path / "loop"),
+             "output in a folder that takes no new file": "/proc/o.json"}.get(what, str(tmp_path / "folder"))
+    assert named in line and ".tmp" not in line, line
+    assert os.readlink(tmp_path / "loop") == str(tmp_path / "loop")  # the link is left as it was
 
 
 COCO = {"images": [{"id": 1, "file_name": "a.jpg", "height": 24, "width": 32}],
@@ -240,6 +252,7 @@ SYNTHETIC_BAD_ARGS = {
     "preview-images -3": (["--preview-images", "-3"], "--preview-images must be in [1, 100], got -3"),
     "split with a slash": (["--split", "../evil"], "--split must be a name of letters, digits"),
     "split empty": (["--split", ""], "--split must be a name of letters, digits"),
+    "split twice": (["--split", "train", "--split", "train"], "--split names a split twice: train train"),  # rendered
     "unknown preset": (["--preset", "d7"], "argument --preset: invalid choice: 'd7'"),
     # fifth trial: "[Errno 20] Not a directory" when the first file was written; the preview after the whole split
     "out under a file": (["--out", __file__ + "/set"], f"--out '{__file__}/set': '{__file__}' is a file, not a folder"),
