@@ -441,6 +441,24 @@ class UniqueImageIds:
         self.seen[image_id] = where
 
 
+class UniqueImageFiles:
+    """
+    Raises DatasetFormatError on the second record whose image path is the file of an earlier record (CrowdHuman IDs
+    'a' and './a', COCO file names 'a.jpg' and 'x/../a.jpg'): each record would hold part of that picture's boxes,
+    and training would see the other record's persons as background.
+    """
+
+    def __init__(self):
+        self.seen: dict[str, str] = {}
+
+    def add(self, file_name: str, where: str, label: str | None = None) -> None:
+        """`where` names the record in the error; `label` (default `where`) names it in a later record's error."""
+        first = self.seen.setdefault(os.path.normpath(file_name), label or where)
+        if first != (label or where):
+            raise DatasetFormatError(f"{where}: image file '{file_name}' is also the file of {first}; one image needs "
+                                     "one entry")
+
+
 def _describe_other_format(data: Any) -> str:
     """A hint when a JSON document of another known format is given where a COCO-style file is expected."""
     if isinstance(data, dict) and "gtboxes" in data:
@@ -550,7 +568,7 @@ def load_coco_style_json(
                                                     require_categories=require_categories)
     ids = UniqueImageIds()
     records: dict[Any, dict] = {}
-    files: dict[str, str] = {}  # image path -> the entry that named it first
+    files = UniqueImageFiles()
     for i, img in enumerate(images):
         where = f"{json_file}: images[{i}]"
         image_id, height, width, _ = coco_image(img, where)
@@ -559,11 +577,7 @@ def load_coco_style_json(
             file_name = image_path(image_root, img)
         except DatasetFormatError as e:  # e.g. a key the format needs: name the record
             raise DatasetFormatError(f"{where} (id {image_id!r}): {e}") from None
-        first = files.setdefault(os.path.normpath(file_name), f"images[{i}] (id {image_id!r})")
-        if first != f"images[{i}] (id {image_id!r})":  # one picture, two records: each would hold part of its boxes
-            raise DatasetFormatError(
-                f"{where} (id {image_id!r}): image file '{file_name}' is also the file of {first}; one image needs "
-                "one entry")
+        files.add(file_name, f"{where} (id {image_id!r})", label=f"images[{i}] (id {image_id!r})")
         check_image_size(file_name, height, width, f"{where} (id {image_id!r})")
         records[image_id] = {"file_name": file_name, "image_id": image_id, "height": height, "width": width,
                              "annotations": []}

@@ -43,6 +43,7 @@ from .citypersons import _GT_PATTERN, GT_SUFFIX, IMAGE_SUFFIX, list_gt_files, re
 from .common import (
     DatasetFormatError,
     DroppedBoxes,
+    UniqueImageFiles,
     UniqueImageIds,
     check_image_size,
     coco_image,
@@ -103,12 +104,13 @@ def odgt_to_coco(odgt_file: str, image_root: Optional[str] = None) -> dict:
         DatasetFormatError as the CrowdHuman loader (malformed line or box, unknown tag, duplicate ID, ...).
     """
     images, annotations = [], []
-    ids, dropped = UniqueImageIds(), DroppedBoxes(odgt_file)
+    ids, files, dropped = UniqueImageIds(), UniqueImageFiles(), DroppedBoxes(odgt_file)
     unknown: dict = {}  # box key the COCO file cannot keep -> number of boxes that had it
     for line_no, record in iter_odgt(odgt_file):
         where = f"{odgt_file}:{line_no}"
         ids.add(str(record["ID"]), where)
         image = {"id": len(images) + 1, "file_name": str(record["ID"]) + IMAGE_EXT, "crowdhuman_id": record["ID"]}
+        files.add(image["file_name"], where, label=f"line {line_no} (ID {record['ID']!r})")  # as the loader checks
         size = odgt_image_size(record, where)
         if size is not None:
             if image_root is not None:  # the images are at hand: a size they do not have is an error, not copied
@@ -189,7 +191,7 @@ def coco_to_odgt_lines(coco: dict, coco_file: str = "<coco>", category: Optional
         raise DatasetFormatError(f"{coco_file}: 'images' is empty; an .odgt has one line per image")
     person = person_category_id(categories, coco_file, category) if categories else None
     by_image: dict = {}
-    lines, ids = [], UniqueImageIds()
+    lines, ids, files = [], UniqueImageIds(), UniqueImageFiles()
     sizes = {}
     not_jpg = 0
     for i, img in enumerate(images):
@@ -198,11 +200,16 @@ def coco_to_odgt_lines(coco: dict, coco_file: str = "<coco>", category: Optional
         if image_id in by_image:
             raise DatasetFormatError(f"{where}: duplicate image id {image_id!r}")
         odgt_id = img.get("crowdhuman_id", os.path.splitext(name)[0])
+        if "crowdhuman_id" not in img and name.lower().endswith(IMAGE_EXT) and odgt_id == name:  # e.g. ".jpg"
+            raise DatasetFormatError(f"{where} (id {image_id!r}): file name {name!r} has no name before its "
+                                     f"extension (the odgt ID is the file name without {IMAGE_EXT})")
         if not is_id(odgt_id) or odgt_id == "":
             raise DatasetFormatError(f"{where} (id {image_id!r}): 'crowdhuman_id' must be a non-empty string or an "
                                      f"integer (it becomes the odgt ID), got {odgt_id!r}")
         not_jpg += not name.lower().endswith(IMAGE_EXT) and "crowdhuman_id" not in img
         ids.add(str(odgt_id), f"{where} (id {image_id!r})")
+        # the CrowdHuman loader reads <ID>.jpg: file names 'a.jpg' and './a.jpg' would be one picture in two lines
+        files.add(str(odgt_id) + IMAGE_EXT, f"{where} (id {image_id!r})", label=f"images[{i}] (id {image_id!r})")
         by_image[image_id] = []
         sizes[image_id] = (height, width)
         line = {"ID": odgt_id, "gtboxes": by_image[image_id]}

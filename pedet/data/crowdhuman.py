@@ -27,6 +27,7 @@ from .common import (
     DatasetFormatError,
     DroppedBoxes,
     DuplicateKeyError,
+    UniqueImageFiles,
     UniqueImageIds,
     check_image_size,
     image_size_from_header,
@@ -172,13 +173,14 @@ def load_crowdhuman_odgt(odgt_file: str, image_root: str, dataset_name: str | No
         FileNotFoundError: an image is missing (names the path and the line).
     """
     dropped = DroppedBoxes(dataset_name or odgt_file)
-    ids = UniqueImageIds()
+    ids, files = UniqueImageIds(), UniqueImageFiles()
     dicts = []
     for line_no, record in iter_odgt(odgt_file):
         where = f"{odgt_file}:{line_no}"
         image_id = str(record["ID"])
         ids.add(image_id, where)
         file_name = os.path.join(image_root, image_id + IMAGE_EXT)
+        files.add(file_name, where, label=f"line {line_no} (ID {image_id!r})")  # IDs 'a' and './a': one picture
         size = odgt_image_size(record, where)
         if size is None:
             try:

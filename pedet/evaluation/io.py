@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import warnings
 from contextlib import contextmanager
@@ -694,6 +695,14 @@ def read_crowdhuman_gt(path_or_records: str | list, box_key: str = "fbox") -> Gr
                 raise EvalInputError(f"{where}: image id {_short(i)} names the same image as {_short(first[str(i)][1])}"
                                      f" ({first[str(i)][0]}): a duplicate image id")
             first.setdefault(str(i), (where, i))
+    if any(isinstance(i, str) and os.path.normpath(i) != i for i in ids):  # 'a' and './a' name one file, a.jpg,
+        first = {}  # in the CrowdHuman layout (pedet's loader: one picture in two records)
+        for (where, _), i in zip(items, ids):
+            key = os.path.normpath(str(i))
+            if key in first:
+                raise EvalInputError(f"{where}: image id {_short(i)} names the same image as {_short(first[key][1])}"
+                                     f" ({first[key][0]}): a duplicate image id")
+            first[key] = (where, i)
     boxes_a, vis_a = _numeric(boxes, 4), _numeric(vis, 4)
     if boxes_a is None or vis_a is None:  # find the first bad box and name it
         for where, rec in items:

@@ -58,6 +58,11 @@ ODGT_CASES = {
     "width alone": (json.dumps({"ID": "a", "width": 100, "gtboxes": [PERSON]}) + "\n",
                     r":1: give both 'width' and 'height' or neither",
                     r"line 1 \(image 'a'\): 'width' without 'height'; give both or neither"),
+    # fourteenth trial: the loader read IDs 'a' and './a' as two images of one picture (the person of one record was
+    # background in the other); the evaluator as two images
+    "ID ./a beside a": (_odgt(PERSON) + json.dumps({"ID": "./a", "width": 100, "height": 80, "gtboxes": []}) + "\n",
+                        r":2: image file '.*/img/\./a\.jpg' is also the file of line 1 \(ID 'a'\); one image needs one "
+                        r"entry$", r"line 2 \(image '\./a'\): image id '\./a' names the same image as 'a' \(.*line 1"),
 }
 COCO_CASES = {
     "vis_bbox null": (_coco(vis_bbox=None), r": annotations\[0\] \(id 1\): 'vis_bbox' is null",

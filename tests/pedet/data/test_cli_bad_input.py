@@ -38,6 +38,10 @@ SIZED = {"width": 32, "height": 24}
 ODGT2COCO_ERRORS = {
     "duplicate ID": (_odgt(dict(ID="a", gtboxes=[], **SIZED), dict(ID="a", gtboxes=[], **SIZED)),
                      r"odgt:2: duplicate image id 'a' \(first at .*odgt:1\)"),
+    # fourteenth trial: IDs naming one picture were two COCO images (the loader now refuses them, see test_bad_input_fifth)
+    "IDs a and x/../a": (_odgt(dict(ID="a", gtboxes=[], **SIZED), dict(ID="x/../a", gtboxes=[], **SIZED)),
+                         r"odgt:2: image file 'x/\.\./a\.jpg' is also the file of line 1 \(ID 'a'\); one image needs "
+                         r"one entry$"),
     "NaN box": (_odgt(dict(ID="a", gtboxes=[dict(PERSON, fbox=[NAN, 2, 10, 20])], **SIZED)),
                 r"odgt:1: 'fbox' holds NaN or infinity"),
     "no tag": (_odgt(dict(ID="a", gtboxes=[{"fbox": [1, 2, 10, 20]}], **SIZED)), r"odgt:1: .* has no 'tag'"),
@@ -114,6 +118,14 @@ def _coco(**changes):
 
 COCO2ODGT_ERRORS = {
     "empty file": ("", r"json:1: the file is empty"),
+    # fourteenth trial: 'a.jpg' and './a.jpg' gave the lines 'a' and './a', which the CrowdHuman loader now refuses;
+    # a file named '.jpg' gave the ID '.jpg', whose image the loader looks for at '.jpg.jpg'
+    "one image under two file names": (_coco(images=[dict(COCO["images"][0]), dict(COCO["images"][0], id=2,
+                                                                                   file_name="./a.jpg")]),
+                                       r"json: images\[1\] \(id 2\): image file '\./a\.jpg' is also the file of "
+                                       r"images\[0\] \(id 1\); one image needs one entry$"),
+    "file name .jpg": (_coco(images__file_name=".jpg"), r"json: images\[0\] \(id 1\): file name '\.jpg' has no name "
+                                                       r"before its extension"),
     "odgt given": (_odgt(dict(ID="a", gtboxes=[]), dict(ID="b", gtboxes=[])), r"json:2: this looks like an .odgt"),
     "results list": (json.dumps([{"image_id": 1, "bbox": [1, 2, 3, 4], "score": 1}]), r"json:1: .*results"),
     "no images": (_coco(images=None), r"json:1: expected a COCO-style object with 'images'"),
