@@ -68,6 +68,9 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     cfg = setup_cfg(args.config_file, args.opts)
+    if cfg.MODEL.META_ARCHITECTURE != "OPL":  # a Faster R-CNN was built, then an AttributeError ('nms_on') traceback
+        p.error(f"--config-file {args.config_file}: MODEL.META_ARCHITECTURE {cfg.MODEL.META_ARCHITECTURE!r}; this "
+                "benchmark times the exported OPL graph (opl/export.py): give an OPL config")
     model = build_and_load(cfg)
     divisor = getattr(model.backbone, "size_divisibility", 0)
     if min(args.size) <= divisor:  # as tools/export.py: a single cell at the coarsest stride cannot be traced

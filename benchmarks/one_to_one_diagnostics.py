@@ -28,6 +28,7 @@ import re
 
 import numpy as np
 
+from pedet.utils.cli import check_output_file
 from pedet.utils.imports import load_script
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -83,6 +84,8 @@ def main(argv=None) -> dict:
     p.add_argument("--levels", action="store_true", help="also count duplicates per FPN level (FCOS-style runs)")
     p.add_argument("--out", default=None, help="write the result as JSON here")
     args = p.parse_args(argv)
+    if args.out is not None:  # a folder: an IsADirectoryError traceback after the predictions; '' wrote nothing
+        check_output_file(p, "--out", args.out)
     for f in ("config.yaml", "model_final.pth"):
         if not os.path.isfile(os.path.join(args.run_dir, f)):
             p.error(f"{args.run_dir}: no {f} (a run directory of benchmarks/crowd_quality.py is expected)")

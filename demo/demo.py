@@ -76,6 +76,9 @@ def check_args(p: argparse.ArgumentParser, args) -> None:
     for name, path in (("--config-file", args.config_file), ("--onnx", args.onnx), ("--video-input", args.video_input)):
         if path and not os.path.isfile(path):
             p.error(f"{name} {path}: no such file")
+    for item in args.opts:  # --opts takes the rest of the line: a later option became a config key ("Non-existent
+        if item.startswith("--"):  # key: --output") or made the count odd
+            p.error(f"--opts ... {item}: options go before --opts (its KEY VALUE pairs come last)")
     if len(args.opts) % 2:
         p.error(f"--opts needs KEY VALUE pairs, got {len(args.opts)} items: {' '.join(args.opts)}")
     if args.output and args.input and os.path.exists(args.output) and not os.path.isdir(args.output):

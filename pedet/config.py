@@ -465,8 +465,10 @@ def _check_input(cfg) -> None:
         if i[f"MAX_SIZE_{split}"] < 1 and any(min_size if isinstance(min_size, (list, tuple)) else [min_size]):
             raise config_error(f"INPUT.MAX_SIZE_{split}", i[f"MAX_SIZE_{split}"], "must be >= 1 (the longest side "
                                f"after resizing; INPUT.MIN_SIZE_{split} 0 turns resizing off)")
-    if i.FORMAT not in ("BGR", "RGB", "YUV-BT.601"):
-        raise config_error("INPUT.FORMAT", i.FORMAT, "must be BGR, RGB or YUV-BT.601 (a 3-channel format)")
+    if i.FORMAT not in ("BGR", "RGB"):  # YUV-BT.601: Detectron2's read_image gives float64 YUV in [0, 1], which
+        # failed at the first step ("expected scalar type Double but found Float"); the demo fed it BGR in silence
+        raise config_error("INPUT.FORMAT", i.FORMAT, "must be BGR or RGB (the 0-255 images the model and the demo "
+                           "take; Detectron2's DefaultPredictor accepts only these two)")
     if i.RANDOM_FLIP not in ("none", "horizontal", "vertical"):
         raise config_error("INPUT.RANDOM_FLIP", i.RANDOM_FLIP, "must be none, horizontal or vertical")
 

@@ -11,6 +11,7 @@ import pytest
 from ..scripts import OPL_TINY, TINY_DEMO_OPTS, fresh_script
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPLOSS_TINY = os.path.join(REPO, "projects", "RepLoss", "configs", "tiny", "reploss_R_18_FPN_synthetic_tiny.yaml")
 DEMO_OPTS = TINY_DEMO_OPTS
 
 
@@ -97,6 +98,13 @@ SCRIPT_ARGS = [
     ("synthetic_generation", ("generate_synthetic_crowd",), ["--repeat", "0"], "argument --repeat: 0: must be >= 1"),
     ("synthetic_generation", ("generate_synthetic_crowd",), ["--workers", "0"], "argument --workers: 0: must be >= 1"),
     ("synthetic_generation", ("generate_synthetic_crowd",), ["--workers", "100000"], "--workers 100000: must be <= 256"),
+    # twelfth trial: an IsADirectoryError traceback after the predictions; '' wrote nothing, in silence; an
+    # AttributeError ('nms_on') traceback for a Faster R-CNN config
+    ("one_to_one_diagnostics", ("_crowd_quality",), ["{tmp}", "--out", "{tmp}"], "--out {tmp}: a folder; give the"),
+    ("one_to_one_diagnostics", ("_crowd_quality",), ["{tmp}", "--out", ""], "--out '': an empty file name"),
+    ("one_to_one_diagnostics", ("_crowd_quality",), ["{tmp}", "--out", "{tmp}/f/d.json"], "{tmp}/f is a file, not a"),
+    ("export_latency", (), ["--config-file", REPLOSS_TINY, "--output", "{tmp}/latency.json"],
+     "MODEL.META_ARCHITECTURE 'PedestrianRCNN'; this benchmark times the exported OPL graph"),
 ]
 
 
@@ -145,6 +153,10 @@ def test_latency_warmup_zero_is_no_warmup(tmp_path, monkeypatch, argv, expected)
      "--gt-dataset: ground truth is drawn on --input images only, not on --video-input frames"),
     (["--input", "{video}", "--output", ""],  # ran every image and wrote nothing, in silence
      "--output '': an empty name; give a folder or file, or leave --output out"),
+    # twelfth trial: --opts takes the rest of the line ("config override: Non-existent key: --output")
+    (["--input", "{video}", "--opts", "MODEL.DEVICE", "cpu", "--output", "out"],
+     "--opts ... --output: options go before --opts (its KEY VALUE pairs come last)"),
+    (["--input", "{video}", "--opts", "MODEL.DEVICE", "cpu", "--no-gt"], "--opts ... --no-gt: options go before --opts"),
 ])
 def test_demo_refuses_options_it_would_ignore(tmp_path, capsys, argv, message):
     demo = fresh_script("demo/demo.py", "tenth_trial_demo")

@@ -196,6 +196,12 @@ def _error(check, cfg) -> str:
     (REPLOSS_BASE, ["MODEL.ANCHOR_GENERATOR.OFFSET", "1.0"],
      "MODEL.ANCHOR_GENERATOR.OFFSET 1.0: must be in [0, 1) (the first anchor's centre, as a fraction of the stride)"),
     (REPLOSS_BASE, ["MODEL.ANCHOR_GENERATOR.OFFSET", "-0.5"], "MODEL.ANCHOR_GENERATOR.OFFSET -0.5: must be in [0, 1)"),
+    # twelfth trial: a bare assert at the first step (rotated ROIAlign on axis-aligned proposals); "expected scalar
+    # type Double but found Float" at the first step (float64 YUV images), and BGR images fed to the demo's model
+    (REPLOSS_BASE, ["MODEL.ROI_BOX_HEAD.POOLER_TYPE", "ROIAlignRotated"],
+     "MODEL.ROI_BOX_HEAD.POOLER_TYPE 'ROIAlignRotated': rotated boxes: the pedestrian boxes and proposals are"),
+    (OPL_BASE, ["INPUT.FORMAT", "YUV-BT.601"], "INPUT.FORMAT 'YUV-BT.601': must be BGR or RGB"),
+    (REPLOSS_BASE, ["INPUT.FORMAT", "YUV-BT.601"], "INPUT.FORMAT 'YUV-BT.601': must be BGR or RGB"),
 ])
 def test_fresh_config_values_are_named_before_anything_is_built(tmp_path, base, opts, expected):
     msg = _error(_check(base), _cfg(tmp_path, base, *opts))

@@ -86,7 +86,7 @@ def test_the_shipped_defaults_pass(tmp_path):
     (["INPUT.IGNORE_MODE", "foo"], "INPUT.IGNORE_MODE 'foo': must be one of drop, exclude_bg"),  # RepLoss: silent
     (["INPUT.MIN_SIZE_TRAIN", "(-128,)"], "INPUT.MIN_SIZE_TRAIN (-128,): sizes must be >= 0"),
     (["INPUT.MIN_SIZE_TRAIN_SAMPLING", "foo"], "must be choice or range"),
-    (["INPUT.FORMAT", "XYZ"], "INPUT.FORMAT 'XYZ': must be BGR, RGB or YUV-BT.601"),
+    (["INPUT.FORMAT", "XYZ"], "INPUT.FORMAT 'XYZ': must be BGR or RGB"),
     (["INPUT.RANDOM_FLIP", "diagonal"], "INPUT.RANDOM_FLIP 'diagonal': must be none, horizontal or vertical"),
     (["TEST.MISS_RATE.PROTOCOL", "foo"], "TEST.MISS_RATE.PROTOCOL 'foo': must be one of"),
     (["TEST.MISS_RATE.MODE", "foo"], "TEST.MISS_RATE.MODE 'foo'"),  # was silently ignored by the CrowdHuman protocol

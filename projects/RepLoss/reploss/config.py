@@ -140,6 +140,9 @@ def check_reploss_config(cfg: CN) -> None:
     if name in PROPOSAL_GENERATOR_REGISTRY and issubclass(PROPOSAL_GENERATOR_REGISTRY.get(name), RRPN):
         raise config_error("MODEL.PROPOSAL_GENERATOR.NAME", name, "rotated proposals: the pedestrian boxes are "
                                                                   "axis-aligned (RPN / PedestrianRPN)")
+    if cfg.MODEL.ROI_BOX_HEAD.POOLER_TYPE == "ROIAlignRotated":  # built, then a bare assert at the first step
+        raise config_error("MODEL.ROI_BOX_HEAD.POOLER_TYPE", "ROIAlignRotated", "rotated boxes: the pedestrian "
+                           "boxes and proposals are axis-aligned (ROIAlignV2, ROIAlign or ROIPool)")
     from detectron2.modeling.anchor_generator import ANCHOR_GENERATOR_REGISTRY, RotatedAnchorGenerator
 
     name = cfg.MODEL.ANCHOR_GENERATOR.NAME  # rotated anchors failed at the first step with a bare assert on a shape
