@@ -161,6 +161,10 @@ def test_check_opl_config_names_the_key(tmp_path, opts, expected):
     (["MODEL.ROI_HEADS.NUM_CLASSES", "0"], "MODEL.ROI_HEADS.NUM_CLASSES 0"),
     (["MODEL.META_ARCHITECTURE", "PedestrianRCNN", "INPUT.IGNORE_MODE", "exclude_bg", "MODEL.ROI_HEADS.NAME",
       "StandardROIHeads"], "MODEL.ROI_HEADS.NAME 'StandardROIHeads': INPUT.IGNORE_MODE exclude_bg needs RepLossROIHeads"),
+    (["MODEL.META_ARCHITECTURE", "PedestrianRCNN", "MODEL.REPLOSS.ALPHA", "0.5", "MODEL.ROI_HEADS.NAME",
+      "CascadeROIHeads"], "MODEL.ROI_HEADS.NAME 'CascadeROIHeads': MODEL.REPLOSS.ALPHA 0.5 needs RepLossROIHeads"),
+    (["MODEL.META_ARCHITECTURE", "PedestrianRCNN", "MODEL.REPLOSS.ALPHA", "0.0", "MODEL.REPLOSS.BETA", "0.5",
+      "MODEL.ROI_HEADS.NAME", "StandardROIHeads"], "'StandardROIHeads': MODEL.REPLOSS.BETA 0.5 needs RepLossROIHeads"),
     (["TEST.AUG.ENABLED", "True"], "TEST.AUG.ENABLED True: test-time augmentation is not implemented"),  # was ignored
 ])
 def test_check_reploss_config_names_the_key(tmp_path, opts, expected):

@@ -171,6 +171,20 @@ def check_reploss_config(cfg: CN) -> None:
             name = cfg.MODEL[key.split(".")[1]].NAME
             if name not in registry or not issubclass(registry.get(name), base):
                 raise config_error(key, name, f"INPUT.IGNORE_MODE exclude_bg needs {base.__name__} (or a subclass)")
+    rep_on = [k for k in ("ALPHA", "BETA") if cfg.MODEL.REPLOSS[k] > 0]
+    if rep_on and cfg.MODEL.META_ARCHITECTURE == "PedestrianRCNN":
+        # only RepLossROIHeads (and its subclasses) computes RepGT / RepBox: e.g. CascadeROIHeads trained a plain
+        # Faster R-CNN in silence, with the weights still in the config
+        from detectron2.modeling import ROI_HEADS_REGISTRY
+
+        from .roi_heads import RepLossROIHeads
+
+        name = cfg.MODEL.ROI_HEADS.NAME
+        if name in ROI_HEADS_REGISTRY and not issubclass(ROI_HEADS_REGISTRY.get(name), RepLossROIHeads):
+            raise config_error("MODEL.ROI_HEADS.NAME", name, f"MODEL.REPLOSS.{rep_on[0]} "
+                               f"{cfg.MODEL.REPLOSS[rep_on[0]]} needs RepLossROIHeads (or a subclass): only it "
+                               "computes RepGT and RepBox (set MODEL.REPLOSS.ALPHA and BETA to 0 for plain "
+                               f"Faster R-CNN with {name})")
     if cfg.TEST.AUG.ENABLED:
         raise config_error("TEST.AUG.ENABLED", True, "test-time augmentation is not implemented in this train_net.py")
     if arch is not None and not issubclass(arch, PedestrianRCNN):
