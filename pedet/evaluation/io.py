@@ -575,23 +575,24 @@ def read_odgt_lines(path: str) -> list[dict]:
 
 def _loads_line(path: str, k: int, line: bytes, lines: list[tuple[int, bytes]]):
     """
-    Line `k` of an .odgt file (`lines`: its `_read_lines`). A syntax error names the column in that line; on the first
-    line, a file that is one JSON document over several lines (a pretty-printed record, or the metrics.json that
-    --out writes) is named as such, not by the parser's "Expecting property name ... line 1 column 2".
+    Line `k` of an .odgt file (`lines`: its `_read_lines`). A syntax error names the column in that line; a JSON
+    value that starts on the line and ends on a later one (a pretty-printed record, or the metrics.json that --out
+    writes) is named as such, not by the parser's "Expecting property name ... line 1 column 2".
     """
     try:
         return _loads(line, f"{path}: line {k}", line=True)
-    except EvalInputError:
-        if len(lines) > 1 and k == lines[0][0]:
-            try:
-                json.loads(b"\n".join(text for _, text in lines))
-            except (ValueError, RecursionError):
-                pass
-            else:
-                raise EvalInputError(f"{path}: one JSON document over {len(lines)} lines (a pretty-printed file, e.g. "
-                                     "the metrics.json that --out writes), not an .odgt file (one JSON object per "
-                                     "line)") from None
-        raise
+    except EvalInputError as err:
+        rest = [(j, text) for j, text in lines if j >= k]
+        try:  # the first JSON value of the text from this line on, wherever it ends
+            text = b"\n".join(t for _, t in rest).decode("utf-8")
+            _, end = json.JSONDecoder().raw_decode(text)
+        except (ValueError, RecursionError):
+            raise err from None
+        last = rest[text[:end].count("\n")][0]
+        if last == k:
+            raise
+        raise EvalInputError(f"{path}: lines {k}-{last} are one JSON value (a pretty-printed file, e.g. the "
+                             "metrics.json that --out writes), not one JSON object per line (.odgt)") from None
 
 
 def _check_record(rec, where: str) -> str:
