@@ -32,6 +32,7 @@ from .common import (
     DroppedBoxes,
     UniqueImageIds,
     _short,
+    check_path_arguments,
     image_size_from_header,
     make_annotation,
     read_text_file,
@@ -160,6 +161,8 @@ def load_caltech(annotation_dir: str, image_dir: str, dataset_name: Optional[str
 
 def register_caltech(name: str, annotation_dir: str, image_dir: str) -> None:
     """Register a Caltech split lazily. Metadata: thing_classes, evaluator_type "caltech", gt_dir, image_root."""
+    check_path_arguments(name, annotation_dir=annotation_dir, image_dir=image_dir)
+
     def load() -> list[dict]:
         require_path(annotation_dir, name, "Caltech annotation folder")
         require_path(image_dir, name, "Caltech frame folder")

@@ -32,6 +32,7 @@ from .common import (
     DroppedBoxes,
     UniqueImageIds,
     check_image_size,
+    check_path_arguments,
     load_coco_style_json,
     make_annotation,
     parse_box,
@@ -229,6 +230,8 @@ def load_citypersons_json(json_file: str, image_dir: str, dataset_name: Optional
 
 def register_citypersons_per_image(name: str, gt_dir: str, image_dir: str, rule: Optional[str]) -> None:
     """Register a per-image split lazily. Metadata: thing_classes, evaluator_type "citypersons", gt_dir."""
+    check_path_arguments(name, gt_dir=gt_dir, image_dir=image_dir)
+
     def load() -> list[dict]:
         require_path(gt_dir, name, "CityPersons annotation folder")
         require_path(image_dir, name, "Cityscapes image folder")
@@ -242,6 +245,8 @@ def register_citypersons_per_image(name: str, gt_dir: str, image_dir: str, rule:
 
 def register_citypersons_json(name: str, json_file: str, image_dir: str) -> None:
     """Register a COCO-style CityPersons file lazily. Metadata: evaluator_type "citypersons", gt_file."""
+    check_path_arguments(name, json_file=json_file, image_dir=image_dir)
+
     def load() -> list[dict]:
         require_path(json_file, name, "annotation file")
         require_path(image_dir, name, "Cityscapes image folder")

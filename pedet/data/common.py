@@ -21,7 +21,7 @@ from PIL import Image
 
 import pedet  # noqa: F401  (Pillow alias before any detectron2 import)
 from pedet.utils.json_text import (  # noqa: F401  (re-exported)
-    NUL_HINT, DuplicateKeyError, ends_in_nul_bytes, shorten, unique_keys,
+    NUL_HINT, DuplicateKeyError, ends_in_nul_bytes, is_truncated, shorten, unique_keys,
 )
 
 logger = logging.getLogger(__name__)
@@ -71,6 +71,18 @@ def register_dataset(name: str, load: Callable[[], list], **metadata: Any) -> No
     MetadataCatalog.get(name).set(**metadata)
 
 
+def check_path_arguments(dataset_name: Any, **paths: Any) -> None:
+    """
+    TypeError unless every path given to a register_* function is a str or an os.PathLike (as detectron2's
+    register_coco_instances asserts), raised at registration: bytes, a list or None failed only when the data set
+    was requested (often mid-training) with "stat: path should be string, ..." naming neither the set nor the argument.
+    """
+    for key, path in paths.items():
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"data set {dataset_name!r}: {key} must be a path (a str or an os.PathLike), got "
+                            f"{type(path).__name__} {_short(path)}")
+
+
 def require_path(path: str, dataset_name: str, what: str) -> None:
     """
     Raise FileNotFoundError unless `path` exists. Called when a data set is requested, never at registration.
@@ -100,13 +112,6 @@ def read_text_file(path: str) -> str:
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
         raise DatasetFormatError(f"{path}:{line}: not a UTF-8 text file (byte {e.start} cannot be decoded)") from None
-
-
-def is_truncated(text: str, e: json.JSONDecodeError) -> bool:
-    """True if a JSON syntax error is the end of the text coming too early (not a bad character in the middle)."""
-    if not text[e.pos:].strip():
-        return True
-    return e.msg.startswith("Unterminated string") and '"' not in text[e.pos + 1:]
 
 
 def describe_json_error(path: str, text: str, e: json.JSONDecodeError) -> str:
@@ -160,8 +165,8 @@ def image_size_from_header(path: str) -> tuple[int, int]:
     PIL's open() parses the header lazily and decodes no pixels; EXIF orientations 5-8 swap the two sides, because
     read_image applies the EXIF rotation. Raises FileNotFoundError naming the path if the image is missing.
     """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"image not found: '{path}'")
+    if not os.path.isfile(path):  # !r: an ID with a line break ("a\\nb" in the .odgt) keeps the message on one line
+        raise FileNotFoundError(f"image not found: {path!r}")
     try:
         with Image.open(path) as img:
             width, height = img.size
@@ -172,7 +177,7 @@ def image_size_from_header(path: str) -> tuple[int, int]:
                 exif.load(img.info["exif"])
             orientation = exif.get(_EXIF_ORIENTATION_TAG, 1)
     except (OSError, SyntaxError) as e:  # PIL.UnidentifiedImageError is an OSError
-        raise DatasetFormatError(f"cannot read the size of image '{path}': {e}") from None
+        raise DatasetFormatError(f"cannot read the size of image {path!r}: {e}") from None
     if orientation in _TRANSPOSING_ORIENTATIONS:
         width, height = height, width
     return height, width
@@ -446,17 +451,33 @@ class UniqueImageFiles:
     Raises DatasetFormatError on the second record whose image path is the file of an earlier record (CrowdHuman IDs
     'a' and './a', COCO file names 'a.jpg' and 'x/../a.jpg'): each record would hold part of that picture's boxes,
     and training would see the other record's persons as background.
+
+    With `on_disk` (the loaders, whose paths name files that exist), two paths of one file on disk are one image too:
+    a symbolic link to the image folder ('../Images_link/a'), a hard link, a case-insensitive file system. os.stat's
+    device and inode tell, as os.path.samefile does; the loaders stat every image anyway (its size is checked).
     """
 
-    def __init__(self):
-        self.seen: dict[str, str] = {}
+    def __init__(self, on_disk: bool = False):
+        self.seen: dict[Any, str] = {}
+        self.on_disk = on_disk
 
     def add(self, file_name: str, where: str, label: str | None = None) -> None:
         """`where` names the record in the error; `label` (default `where`) names it in a later record's error."""
-        first = self.seen.setdefault(os.path.normpath(file_name), label or where)
-        if first != (label or where):
-            raise DatasetFormatError(f"{where}: image file '{file_name}' is also the file of {first}; one image needs "
-                                     "one entry")
+        label = label or where
+        keys: list[Any] = [os.path.normpath(file_name)]
+        if self.on_disk:
+            try:
+                st = os.stat(file_name)
+            except (OSError, ValueError):  # missing, unreadable, a NUL in the name: the image check names it
+                pass
+            else:
+                keys.append((st.st_dev, st.st_ino))
+        for key in keys:
+            first = self.seen.setdefault(key, label)
+            if first != label:
+                how = "" if isinstance(key, str) else " (the same file on disk, through a link)"
+                raise DatasetFormatError(f"{where}: image file {file_name!r} is also the file of {first}{how}; one "
+                                         "image needs one entry")
 
 
 def _describe_other_format(data: Any) -> str:
@@ -568,7 +589,7 @@ def load_coco_style_json(
                                                     require_categories=require_categories)
     ids = UniqueImageIds()
     records: dict[Any, dict] = {}
-    files = UniqueImageFiles()
+    files = UniqueImageFiles(on_disk=True)
     for i, img in enumerate(images):
         where = f"{json_file}: images[{i}]"
         image_id, height, width, _ = coco_image(img, where)

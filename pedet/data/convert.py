@@ -428,6 +428,12 @@ def _same_file(a: str, b: str) -> bool:
     return os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b)
 
 
+def _is_inside(path: str, folder: str) -> bool:
+    """True if `path` is in `folder` or one of its subfolders, links resolved."""
+    real, top = os.path.realpath(path), os.path.realpath(folder)
+    return os.path.commonpath([real, top]) == top
+
+
 def _is_gt_file_of(path: str, gt_dir: str) -> bool:
     """True if `list_gt_files(gt_dir)` would list `path` once it exists (<gt_dir>/<city>/*_gtBboxCityPersons.json)."""
     city = os.path.dirname(os.path.abspath(path))
@@ -442,6 +448,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     source = {"odgt2coco": "odgt", "coco2odgt": "coco"}.get(args.command)
     if source and _same_file(getattr(args, source), args.output):  # the converted file would replace the original
         parser.error(f"the output is the input file ({args.output}); give another path")
+    if (args.command == "odgt2coco" and args.image_root and os.path.isfile(args.output)
+            and args.output.lower().endswith(IMAGE_EXT) and _is_inside(args.output, args.image_root)):
+        # before: the image, read for its size, was replaced by the COCO file without a word
+        parser.error(f"the output {args.output} is an image of --image-root {args.image_root}, which the conversion "
+                     "reads; give another path, e.g. annotation_val.json beside the .odgt")
     if args.command == "citypersons2coco" and os.path.isdir(args.gt_dir) and any(
             _same_file(f, args.output) for f in list_gt_files(args.gt_dir, warn=False)):  # one of the files it reads
         parser.error(f"the output is one of the input files ({args.output}); give another path, e.g. "

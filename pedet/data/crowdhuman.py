@@ -30,6 +30,7 @@ from .common import (
     UniqueImageFiles,
     UniqueImageIds,
     check_image_size,
+    check_path_arguments,
     image_size_from_header,
     is_truncated,
     make_annotation,
@@ -173,14 +174,14 @@ def load_crowdhuman_odgt(odgt_file: str, image_root: str, dataset_name: str | No
         FileNotFoundError: an image is missing (names the path and the line).
     """
     dropped = DroppedBoxes(dataset_name or odgt_file)
-    ids, files = UniqueImageIds(), UniqueImageFiles()
+    ids, files = UniqueImageIds(), UniqueImageFiles(on_disk=True)
     dicts = []
     for line_no, record in iter_odgt(odgt_file):
         where = f"{odgt_file}:{line_no}"
         image_id = str(record["ID"])
         ids.add(image_id, where)
         file_name = os.path.join(image_root, image_id + IMAGE_EXT)
-        files.add(file_name, where, label=f"line {line_no} (ID {image_id!r})")  # IDs 'a' and './a': one picture
+        files.add(file_name, where, label=f"line {line_no} (ID {image_id!r})")  # 'a' and './a' (or a link): one picture
         size = odgt_image_size(record, where)
         if size is None:
             try:
@@ -207,6 +208,8 @@ def register_crowdhuman(name: str, odgt_file: str, image_root: str, evaluator_ty
 
     Metadata: thing_classes ["person"], evaluator_type, gt_file (the .odgt), image_root.
     """
+    check_path_arguments(name, odgt_file=odgt_file, image_root=image_root)
+
     def load() -> list[dict]:
         require_path(odgt_file, name, "annotation file")
         require_path(image_root, name, "image folder")

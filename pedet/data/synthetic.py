@@ -66,7 +66,7 @@ from pedet.utils.file_io import (
     remove_stale_temporaries,
 )
 
-from .common import DatasetFormatError, datasets_root, register_dataset
+from .common import DatasetFormatError, check_path_arguments, datasets_root, register_dataset
 from .crowdhuman import load_crowdhuman_odgt
 
 logger = logging.getLogger(__name__)
@@ -1031,6 +1031,7 @@ def register_synthetic_crowd(root: str | None = None, presets: dict[str, dict[st
     import functools
 
     root = datasets_root() if root is None else root
+    check_path_arguments(f"{prefix}_*", root=root)
     presets = PRESETS if presets is None else presets
     names = []
     for preset, splits in presets.items():
@@ -1161,6 +1162,10 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
             parser.error(f"{flag} must not be empty")
     if not 1 <= args.preview_images <= 100:
         parser.error(f"--preview-images must be in [1, 100], got {args.preview_images}")
+    for flag, given in (("--root", args.root is not None), ("--force", args.force)):
+        if args.out and given:  # before: ignored without a word (--out is always written, and is the folder)
+            parser.error(f"{flag} applies to preset splits (written under <root>/synthetic_crowd/<preset>/), not to "
+                         "a split written to --out")
     if args.split and len(set(args.split)) != len(args.split):  # before: the split was rendered twice
         parser.error(f"--split names a split twice: {' '.join(args.split)}")
     for split in args.split or []:
@@ -1214,6 +1219,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         specs = {split: spec_with_overrides(_base_spec(args.preset, split), args) for split in _splits(args)}
     except ValueError as e:
         parser.error(str(e))
+    if not args.out and not args.list_presets:  # preset splits: found before any split is rendered, not between two
+        for split, spec in specs.items():
+            if split not in PRESETS[args.preset]:
+                parser.error(f"preset '{args.preset}' has splits {', '.join(PRESETS[args.preset])}, not '{split}'; "
+                             "write other splits with --out DIR")
+            if spec != PRESETS[args.preset][split]:
+                parser.error("--num-images, --seed, --persons-per-image and --size change a preset's data; write "
+                             "such a split elsewhere with --out DIR")
     first_with_seed = {}
     for split, spec in specs.items():  # the same seed draws the same images: a "test" split that is the train split
         if spec.seed in first_with_seed:
@@ -1258,10 +1271,6 @@ def _run(args: argparse.Namespace) -> int:
             written.append((odgt, os.path.join(args.out, "Images")))
         else:
             root = datasets_root() if args.root is None else args.root
-            if split not in PRESETS[args.preset]:
-                raise SystemExit(f"preset '{args.preset}' has splits {sorted(PRESETS[args.preset])}, not '{split}'")
-            if spec != PRESETS[args.preset][split]:
-                raise SystemExit("overrides change a preset's data; write them elsewhere with --out DIR")
             written.append(ensure_synthetic_crowd(root, args.preset, split, workers=args.workers, force=args.force))
         print(f"{split}: {written[-1][0]}")
     if args.preview:

@@ -23,7 +23,13 @@ import logging
 import os
 from typing import Optional
 
-from .common import DatasetFormatError, load_coco_style_json, register_dataset, require_path
+from .common import (
+    DatasetFormatError,
+    check_path_arguments,
+    load_coco_style_json,
+    register_dataset,
+    require_path,
+)
 
 IGNORE_CATEGORY_NAMES = ("ignore", "ignore region", "crowd", "people", "person group", "people group")
 # categories whose positives are pedestrians without a word; positives of any other category (e.g. "rider", "car")
@@ -73,6 +79,8 @@ def load_tju_ped(json_file: str, image_dir: str, dataset_name: Optional[str] = N
 
 def register_tju_ped(name: str, json_file: str, image_dir: str) -> None:
     """Register a TJU-Ped split lazily. Metadata: thing_classes, evaluator_type "citypersons", gt_file."""
+    check_path_arguments(name, json_file=json_file, image_dir=image_dir)
+
     def load() -> list[dict]:
         require_path(json_file, name, "annotation file")
         require_path(image_dir, name, "image folder")

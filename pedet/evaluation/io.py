@@ -22,7 +22,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import orjson
 
-from pedet.utils.json_text import NUL_HINT, DuplicateKeyError, ends_in_nul_bytes, shorten, unique_keys
+from pedet.utils.json_text import NUL_HINT, DuplicateKeyError, ends_in_nul_bytes, is_truncated, shorten, unique_keys
 
 __all__ = [
     "EvalInputError",
@@ -408,7 +408,7 @@ def drop_unmatchable_gt(gt: GroundTruthSet, what: str = "ground truth") -> Groun
 _LONG_INTEGER = re.compile(rb"[0-9]{20}")
 
 
-def _loads(data: bytes, where: str):
+def _loads(data: bytes, where: str, line: bool = False):
     """
     One JSON document: orjson (2-3x faster than json, the same Python objects), falling back to the standard
     library where orjson refuses the text (NaN / Infinity literals: json reads them, the validation then rejects the
@@ -427,6 +427,9 @@ def _loads(data: bytes, where: str):
             raise EvalInputError(f"{where}: NUL bytes in the text ({NUL_HINT})") from None
         if b"\x00" in data:  # was "invalid JSON ('utf-16-be' codec can't decode byte ...)": json guessed an encoding
             raise EvalInputError(f"{where}: invalid JSON (NUL bytes in the text: a binary file?)") from None
+        if line and isinstance(e, json.JSONDecodeError):  # the parser's "line 1 column C" contradicted `where`'s line
+            cut = " (the line ends early: cut short by a crash?)" if is_truncated(e.doc, e) else ""
+            raise EvalInputError(f"{where}: invalid JSON at column {e.colno}: {e.msg}{cut}") from None
         raise EvalInputError(f"{where}: invalid JSON ({e})") from None
     except RecursionError:  # json recurses once per level (orjson stops at 1024 levels)
         raise EvalInputError(f"{where}: the JSON is nested too deeply (thousands of levels of lists or objects); "
@@ -566,7 +569,30 @@ def _split_rows(fast: list) -> list | None:
 # --------------------------------------------------------------------------------------------- CrowdHuman odgt
 def read_odgt_lines(path: str) -> list[dict]:
     """One JSON object per non-blank line (errors name the file and line)."""
-    return [_loads(line, f"{path}: line {k}") for k, line in _read_lines(path)]
+    lines = _read_lines(path)
+    return [_loads_line(path, k, line, lines) for k, line in lines]
+
+
+def _loads_line(path: str, k: int, line: bytes, lines: list[tuple[int, bytes]]):
+    """
+    Line `k` of an .odgt file (`lines`: its `_read_lines`). A syntax error names the column in that line; a JSON
+    value that starts on the line and ends on a later one (a pretty-printed record, or the metrics.json that --out
+    writes) is named as such, not by the parser's "Expecting property name ... line 1 column 2".
+    """
+    try:
+        return _loads(line, f"{path}: line {k}", line=True)
+    except EvalInputError as err:
+        rest = [(j, text) for j, text in lines if j >= k]
+        try:  # the first JSON value of the text from this line on, wherever it ends
+            text = b"\n".join(t for _, t in rest).decode("utf-8")
+            _, end = json.JSONDecoder().raw_decode(text)
+        except (ValueError, RecursionError):
+            raise err from None
+        last = rest[text[:end].count("\n")][0]
+        if last == k:
+            raise
+        raise EvalInputError(f"{path}: lines {k}-{last} are one JSON value (a pretty-printed file, e.g. the "
+                             "metrics.json that --out writes), not one JSON object per line (.odgt)") from None
 
 
 def _check_record(rec, where: str) -> str:
@@ -607,7 +633,7 @@ def _odgt_records(path_or_records: str | list, what: str) -> list[tuple[str, dic
         lines = _read_lines(path_or_records)
         if not lines:
             raise EvalInputError(f"{path_or_records}: empty file (no odgt lines)")
-        items = [(f"{path_or_records}: line {k}", _loads(line, f"{path_or_records}: line {k}")) for k, line in lines]
+        items = [(f"{path_or_records}: line {k}", _loads_line(path_or_records, k, line, lines)) for k, line in lines]
         if what.endswith("gt"):  # ground truth: no key twice in one object
             _check_unique_keys(b"\n".join(line for _, line in lines), [rec for _, rec in items],
                                [(where, line) for (where, _), (_, line) in zip(items, lines)])
@@ -761,7 +787,7 @@ def read_crowdhuman_dt(path_or_records: str | list, gt: GroundTruthSet) -> Detec
         if arrays is None:  # some number was not valid JSON: parse everything the plain way
             fast = [None] * len(lines)
         records = [
-            _loads(line, f"{path_or_records}: line {k}") if f is None else f[0] for (k, line), f in zip(lines, fast)
+            _loads_line(path_or_records, k, line, lines) if f is None else f[0] for (k, line), f in zip(lines, fast)
         ]
         # no key twice in one object (json keeps the last "score"): a fast-path line's boxes have the fixed layout,
         # so only the rest of its line is checked

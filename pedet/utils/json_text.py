@@ -6,13 +6,15 @@ imports no torch and nothing of pedet.data) use, so that one rule reads both:
 - ``unique_keys``: json.loads' object_pairs_hook that refuses a key named twice in one object (every JSON reader
   keeps the last value without a word), raising ``DuplicateKeyError``;
 - ``NUL_HINT``, ``ends_in_nul_bytes``: what NUL bytes at the end of a JSON text most likely are (said instead of the
-  parser's "Expecting value" or "Extra data").
+  parser's "Expecting value" or "Extra data");
+- ``is_truncated``: whether a JSON syntax error is the text ending too early (a file or line cut short).
 """
 from __future__ import annotations
 
+import json
 from typing import Any
 
-__all__ = ["DuplicateKeyError", "NUL_HINT", "ends_in_nul_bytes", "shorten", "unique_keys"]
+__all__ = ["DuplicateKeyError", "NUL_HINT", "ends_in_nul_bytes", "is_truncated", "shorten", "unique_keys"]
 
 # a file system that loses power while a file grows can leave its new end as zeros (no JSON text has a NUL byte)
 NUL_HINT = "the zero-filled end of a file cut short by a crash or a power loss? write the file again"
@@ -24,6 +26,13 @@ def ends_in_nul_bytes(text) -> bool:
     nul, blanks = ("\x00", " \t\r\n") if isinstance(text, str) else (b"\x00", b" \t\r\n")
     head = text.rstrip(nul + blanks)
     return len(head) < len(text.rstrip(blanks)) and nul not in head
+
+
+def is_truncated(text: str, e: json.JSONDecodeError) -> bool:
+    """True if a JSON syntax error is the end of the text coming too early (not a bad character in the middle)."""
+    if not text[e.pos:].strip():
+        return True
+    return e.msg.startswith("Unterminated string") and '"' not in text[e.pos + 1:]
 
 
 def shorten(value: Any, limit: int) -> str:

@@ -8,6 +8,7 @@ synthetic generator's file errors printed Python's "[Errno N]" prefix.
 """
 import json
 import os
+import shutil
 
 import pytest
 
@@ -181,8 +182,8 @@ def test_a_synthetic_split_edited_after_generation_is_an_error_not_fewer_images(
             lines = lines[:1]
         else:
             lines.append(lines[0].replace('"p_s_000000"', '"p_s_000002"'))
-            os.link(tmp_path / "synthetic_crowd" / "p" / "Images" / "p_s_000000.jpg",
-                    tmp_path / "synthetic_crowd" / "p" / "Images" / "p_s_000002.jpg")
+            shutil.copyfile(tmp_path / "synthetic_crowd" / "p" / "Images" / "p_s_000000.jpg",  # a hard link is the
+                            tmp_path / "synthetic_crowd" / "p" / "Images" / "p_s_000002.jpg")  # same file: refused
         odgt.write_text("\n".join(lines) + "\n")
         with pytest.raises(DatasetFormatError, match=rf"^{odgt}: {len(lines)} image\(s\), but the split 'p/s' has 2; "
                                                      "the file was changed after it was generated: remove it to "

@@ -270,6 +270,10 @@ SYNTHETIC_BAD_ARGS = {
     "out under a file": (["--out", __file__ + "/set"], f"--out '{__file__}/set': '{__file__}' is a file, not a folder"),
     "preview under a file": (["--preview", __file__ + "/p.png"],
                              f"--preview '{__file__}/p.png': '{__file__}' is a file, not a folder"),
+    # fifteenth trial: options of preset splits were ignored without a word with --out
+    "root with --out": (["--root", "elsewhere"], "--root applies to preset splits (written under "
+                                                 "<root>/synthetic_crowd/<preset>/), not to a split written to --out"),
+    "force with --out": (["--force"], "--force applies to preset splits"),
 }
 
 

@@ -310,7 +310,8 @@ def test_cli_writes_a_custom_split_and_preview(tmp_path):
     assert cv2.imread(str(png)) is not None
 
 
-def test_cli_refuses_to_change_a_preset_in_place(tmp_path):
-    with pytest.raises(SystemExit, match="--out"):
+def test_cli_refuses_to_change_a_preset_in_place(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
         syn.main(["--root", str(tmp_path), "--split", "val", "--num-images", "3"])
+    assert e.value.code == 2 and "write such a split elsewhere with --out DIR" in capsys.readouterr().err
     assert not (tmp_path / "synthetic_crowd").exists()

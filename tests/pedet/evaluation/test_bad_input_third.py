@@ -210,6 +210,21 @@ CASES = [
      r"^error: {dt}: one JSON value per line \(JSON Lines\), not one JSON document: write the detections as one list"),
     ("gt-two-documents", "citypersons", json.dumps(CP_GT) + json.dumps(CP_GT), None, [], 1,
      r"^error: {gt}: line 1 column \d+: more data after the end of the JSON document \(two documents in one file\?\)$"),
+    # fifteenth trial: an .odgt of indented JSON (the command's own metrics.json, pretty-printed records) was
+    # "line 1: invalid JSON (Expecting property name enclosed in double quotes: line 1 column 2 (char 1))"
+    *[(f"ch-{role}-one-value-over-several-lines-{what}", "crowdhuman", text if role == "gt" else None,
+       text if role == "dt" else None, [], 1,
+       rf"^error: {{{role}}}: lines {first}-{last} are one JSON value \(a pretty-printed file, e.g. the metrics.json "
+       r"that --out writes\), not one JSON object per line \(.odgt\)$")
+      for role, what, text, first, last in (
+          ("dt", "metrics", json.dumps({"AP": 0.5, "details": {"protocol": "crowdhuman"}}, indent=1), 1, 6),
+          ("gt", "records", "\n".join(json.dumps(r, indent=1) for r in CH_GT), 1, 43),
+          ("gt", "second-record", _odgt(CH_GT[:1]) + json.dumps(CH_GT[1], indent=1), 2, 7))],
+    # a line cut short was "line 2: invalid JSON (... line 1 column 26 (char 25))": two line numbers, no hint
+    *[(f"ch-{role}-line-cut-short", "crowdhuman", text if role == "gt" else None, text if role == "dt" else None, [],
+       1, rf"^error: {{{role}}}: line 2: invalid JSON at column \d+: .* \(the line ends early: cut short by a "
+          r"crash\?\)$")
+      for role, text in (("gt", _odgt(CH_GT)[:-20]), ("dt", _odgt(CH_DT)[:-20]))],
 ]
 
 
