@@ -25,3 +25,39 @@ def test_one_to_one_diagnostics_levels_of_a_faster_rcnn_run_is_refused_before_an
     err = [x for x in capsys.readouterr().err.splitlines() if x.strip() and not x.startswith(("usage:", " "))]
     assert e.value.code == 2 and len(err) == 1, err
     assert err[0].endswith(f"error: --levels: needs an FCOS-style (OPL project) run; {run} is a Faster R-CNN run")
+
+
+def test_one_to_one_diagnostics_names_a_config_that_is_not_text(tmp_path, capsys):
+    """A run folder whose config.yaml is binary: was a UnicodeDecodeError traceback."""
+    from pedet.utils.imports import load_script
+
+    module = load_script(os.path.join(REPO, "benchmarks", "one_to_one_diagnostics.py"))
+    run = tmp_path / "opl_full_seed0"
+    run.mkdir()
+    (run / "config.yaml").write_bytes(b"\xff\xfe\x00MODEL")
+    (run / "model_final.pth").write_bytes(b"")
+    with pytest.raises(SystemExit) as e:
+        module.main([str(run)])
+    err = [x for x in capsys.readouterr().err.splitlines() if x.strip() and not x.startswith(("usage:", " "))]
+    assert e.value.code == 2 and len(err) == 1, err
+    assert err[0].endswith(f"error: {run / 'config.yaml'}: not UTF-8 text (byte 0xff at offset 0); is it a config "
+                           "file?")
+
+
+def test_crowd_top_fp_names_a_model_file_that_is_not_a_checkpoint(tmp_path, capsys, monkeypatch):
+    """With the default --density (d5 named no set of any budget: a KeyError after the model was built) and a
+    model_final.pth that is not a checkpoint: was an unpickling traceback (struct.error) from Detectron2's
+    checkpointer; now one line naming the file, before any prediction."""
+    from pedet.utils.imports import load_script
+
+    module = load_script(os.path.join(REPO, "benchmarks", "crowd_top_fp.py"))
+    cq = module._load_cq()
+    monkeypatch.setattr(cq, "predict", lambda *a, **k: pytest.fail("the predictions started"))
+    weights = tmp_path / "runs" / "opl_full_seed0" / "model_final.pth"
+    weights.parent.mkdir(parents=True)
+    weights.write_text("junk")
+    with pytest.raises(SystemExit) as e:
+        module.main(["--out", str(tmp_path), "--runs", "opl_full_seed0"])
+    err = [x for x in capsys.readouterr().err.splitlines() if x.strip() and not x.startswith(("usage:", " "))]
+    assert e.value.code == 2 and len(err) == 1, err
+    assert f"error: {weights}: not a PyTorch checkpoint" in err[0], err
