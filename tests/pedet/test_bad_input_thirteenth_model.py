@@ -61,3 +61,31 @@ def test_crowd_top_fp_names_a_model_file_that_is_not_a_checkpoint(tmp_path, caps
     err = [x for x in capsys.readouterr().err.splitlines() if x.strip() and not x.startswith(("usage:", " "))]
     assert e.value.code == 2 and len(err) == 1, err
     assert f"error: {weights}: not a PyTorch checkpoint" in err[0], err
+
+
+def test_crowd_top_fp_predicts_the_smoke_budget_sets(tmp_path, monkeypatch):
+    """--budget smoke: its test sets are registered by crowd_quality.py under its --out, so the first prediction
+    failed with a KeyError (not registered) after the model was built and loaded."""
+    import torch
+
+    from pedet.utils.imports import load_script
+
+    class Predicted(Exception):
+        pass
+
+    module = load_script(os.path.join(REPO, "benchmarks", "crowd_top_fp.py"))
+    cq = module._load_cq()
+    run = tmp_path / "runs" / "opl_full_seed0"
+    cfg, Trainer = cq.build_cfg("opl_full", cq.BUDGETS["smoke"], 0, str(run))
+    run.mkdir(parents=True)
+    torch.save({"model": Trainer.build_model(cfg).state_dict()}, run / "model_final.pth")
+    seen = []
+
+    def predict(model, loader):
+        seen.append(len(loader.dataset))
+        raise Predicted
+
+    monkeypatch.setattr(cq, "predict", predict)
+    with pytest.raises(Predicted):
+        module.main(["--out", str(tmp_path), "--runs", "opl_full_seed0", "--budget", "smoke", "--density", "crowd"])
+    assert seen == [2]  # the smoke budget's 2 test images
