@@ -9,39 +9,27 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def test_one_to_one_diagnostics_levels_of_a_faster_rcnn_run_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
-    """--levels on a RepLoss (Faster R-CNN) run was refused only after the model was built and the test set
-    predicted."""
+@pytest.mark.parametrize("config, argv, message", [
+    # --levels on a RepLoss (Faster R-CNN) run was refused only after the model was built and the test set predicted
+    (b"MODEL:\n  META_ARCHITECTURE: PedestrianRCNN\n", ["--levels"],
+     "--levels: needs an FCOS-style (OPL project) run; {run} is a Faster R-CNN run"),
+    # a binary config.yaml: was a UnicodeDecodeError traceback
+    (b"\xff\xfe\x00MODEL", [], "{run}/config.yaml: not UTF-8 text (byte 0xff at offset 0); is it a config file?"),
+])
+def test_one_to_one_diagnostics_refuses_a_run_before_any_work(tmp_path, capsys, monkeypatch, config, argv, message):
     from pedet.utils.imports import load_script
 
     module = load_script(os.path.join(REPO, "benchmarks", "one_to_one_diagnostics.py"))
     monkeypatch.setattr(module, "_crowd_quality", lambda: pytest.fail("the work started"))
     run = tmp_path / "reploss_seed0"
     run.mkdir()
-    (run / "config.yaml").write_text("MODEL:\n  META_ARCHITECTURE: PedestrianRCNN\n")
+    (run / "config.yaml").write_bytes(config)
     (run / "model_final.pth").write_bytes(b"")
     with pytest.raises(SystemExit) as e:
-        module.main([str(run), "--levels"])
+        module.main([str(run), *argv])
     err = [x for x in capsys.readouterr().err.splitlines() if x.strip() and not x.startswith(("usage:", " "))]
     assert e.value.code == 2 and len(err) == 1, err
-    assert err[0].endswith(f"error: --levels: needs an FCOS-style (OPL project) run; {run} is a Faster R-CNN run")
-
-
-def test_one_to_one_diagnostics_names_a_config_that_is_not_text(tmp_path, capsys):
-    """A run folder whose config.yaml is binary: was a UnicodeDecodeError traceback."""
-    from pedet.utils.imports import load_script
-
-    module = load_script(os.path.join(REPO, "benchmarks", "one_to_one_diagnostics.py"))
-    run = tmp_path / "opl_full_seed0"
-    run.mkdir()
-    (run / "config.yaml").write_bytes(b"\xff\xfe\x00MODEL")
-    (run / "model_final.pth").write_bytes(b"")
-    with pytest.raises(SystemExit) as e:
-        module.main([str(run)])
-    err = [x for x in capsys.readouterr().err.splitlines() if x.strip() and not x.startswith(("usage:", " "))]
-    assert e.value.code == 2 and len(err) == 1, err
-    assert err[0].endswith(f"error: {run / 'config.yaml'}: not UTF-8 text (byte 0xff at offset 0); is it a config "
-                           "file?")
+    assert err[0].endswith(f"error: {message.format(run=run)}"), err
 
 
 def test_crowd_top_fp_names_a_model_file_that_is_not_a_checkpoint(tmp_path, capsys, monkeypatch):
