@@ -1087,7 +1087,8 @@ def main(argv=None) -> dict:
                         "MODEL.OPL.POTO_ALPHA 0.2 with --methods opl_full); records then go to <out>/records")
     p.add_argument("--curves", action="store_true", help="record learning curves for every method, not only the "
                    f"calibration rows {list(CALIBRATION)}")
-    p.add_argument("--curve-set", default=CURVE_SET, choices=SETS, help="test set of the learning curves")
+    p.add_argument("--curve-set", default=None, choices=SETS, help=f"test set of the learning curves (default "
+                   f"{CURVE_SET})")
     p.add_argument("--force", action="store_true", help="retrain runs whose record exists")
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads per process (1 on the shared CPU)")
     p.add_argument("--procs", type=int, default=1, help="training processes at a time (each claims jobs; 2 here)")
@@ -1132,6 +1133,10 @@ def main(argv=None) -> dict:
                 "at most; --set curve_points=N sets them)")
     if args.curves and not points:  # --curves was ignored in silence
         p.error(f"--curves: the {args.budget} budget records no learning curve (curve_points {points})")
+    if args.curve_set is not None and not (curved and points):  # ignored in silence
+        p.error(f"--curve-set {args.curve_set}: no run records a learning curve (the {args.budget} budget's "
+                f"curve_points {points}; curves are recorded for {', '.join(CALIBRATION)} or with --curves)")
+    args.curve_set = args.curve_set or CURVE_SET
     for option, value in (("--out", args.out), ("--records", args.records)):  # '' fell back to the default in silence
         if value is not None and not value.strip():
             p.error(f"{option} {value!r}: an empty folder name (leave the option out for the default)")

@@ -16,7 +16,7 @@ box, the CrowdHuman rule) and sorts the first ``--top`` false positives by cause
 It also gives the recall reached before the first and the ``--top``-th false positive.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/crowd_top_fp.py --out output/crowd_quality_cpu \
-        --runs opl_full_seed0 opl_baseline_seed0 fcos_nms_seed0 faster_rcnn_seed0 --density d5 --top 15
+        --runs opl_full_seed0 opl_baseline_seed0 fcos_nms_seed0 faster_rcnn_seed0 --density sparse --top 15
 
 Own loop (greedy matching in score order): the evaluator's matching lives inside pedet.evaluation's protocol code
 and does not report per-detection causes; IoU by torchvision.ops.box_iou.
@@ -103,7 +103,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True, help="the crowd_quality.py --out folder")
     p.add_argument("--runs", nargs="+", required=True, help="runs/<method>_seed<s> names")
-    p.add_argument("--density", default="d5", choices=["d5", "d20", "d50"])
+    p.add_argument("--density", default="sparse", help="test set of the budget: sparse, medium or crowd")
     p.add_argument("--top", type=int_at_least(1), default=15,
                    help="false positives to classify (15 = FPPI 0.1 on 150 images)")
     p.add_argument("--budget", default="cpu")
@@ -114,6 +114,11 @@ def main(argv=None):
     # tracebacks, the last after the earlier runs were evaluated
     if args.budget not in cq.BUDGETS:
         p.error(f"--budget {args.budget}: not a budget of crowd_quality.py ({', '.join(sorted(cq.BUDGETS))})")
+    if args.density not in cq.SETS:  # d5 / d20 / d50 named sets no budget has: a KeyError after the model was built
+        p.error(f"--density {args.density}: not a test set of crowd_quality.py's budgets ({', '.join(cq.SETS)})")
+    twice = [r for k, r in enumerate(args.runs) if r in args.runs[:k]]
+    if twice:  # its row was computed and printed twice
+        p.error(f"--runs {' '.join(args.runs)}: {twice[0]} given twice")
     for run in args.runs:
         method, _, seed = run.rpartition("_seed")
         if method not in cq.METHODS or not seed.isdigit():
@@ -122,12 +127,15 @@ def main(argv=None):
         weights = os.path.join(os.path.abspath(args.out), "runs", run, "model_final.pth")
         if not os.path.isfile(weights):
             p.error(f"--runs {run}: no {weights} (a finished run of crowd_quality.py --out {args.out} is needed)")
-    from detectron2.checkpoint import DetectionCheckpointer
     from detectron2.data import DatasetCatalog
 
     import pedet.data  # noqa: F401
+    from pedet.engine import PedetCheckpointer
+    from pedet.engine.launch import BAD_INPUT_ERRORS, bad_input_message
 
     budget = cq.BUDGETS[args.budget]
+    if budget["smoke_data"]:  # the smoke sets are registered by crowd_quality.py under its --out (was a KeyError)
+        cq.register_smoke_sets(os.path.join(os.path.abspath(args.out), "smoke_data"))
     name = budget["val"].format(d=args.density)
     print(f"first {args.top} false positives of the global ranking on {name}")
     print("| run | duplicate | visible part | localization, truncated GT | localization | background | "
@@ -139,7 +147,10 @@ def main(argv=None):
         run_dir = os.path.join(os.path.abspath(args.out), "runs", run)
         cfg, Trainer = cq.build_cfg(method, budget, int(seed), run_dir)
         model = Trainer.build_model(cfg)
-        DetectionCheckpointer(model).load(os.path.join(run_dir, "model_final.pth"))
+        try:  # a file that is not a checkpoint of the run: one line (was an unpickling traceback)
+            PedetCheckpointer(model, require_all="evaluating").load(os.path.join(run_dir, "model_final.pth"))
+        except BAD_INPUT_ERRORS as e:
+            p.error(bad_input_message(e))
         preds = cq.predict(model, Trainer.build_test_loader(cfg, name))
         r = top_false_positives(DatasetCatalog.get(name), preds, args.top)
         c = r["causes"]

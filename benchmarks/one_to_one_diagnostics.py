@@ -90,6 +90,16 @@ def main(argv=None) -> dict:
         if not os.path.isfile(os.path.join(args.run_dir, f)):
             p.error(f"{args.run_dir}: no {f} (a run directory of benchmarks/crowd_quality.py is expected)")
 
+    config = os.path.join(args.run_dir, "config.yaml")
+    try:
+        with open(config, encoding="utf-8") as f:
+            text = f.read()  # the MODEL.OPL group, or an OPL model without it (was an AttributeError: OPL)
+    except UnicodeDecodeError as e:  # was a UnicodeDecodeError traceback
+        p.error(f"{config}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start}); is it a config file?")
+    project = "opl" if "OPL:" in text or re.search(r"META_ARCHITECTURE:\s*['\"]?OPL\b", text) else "reploss"
+    if args.levels and project != "opl":  # was refused only after the predictions
+        p.error(f"--levels: needs an FCOS-style (OPL project) run; {args.run_dir} is a Faster R-CNN run")
+
     import torch
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
@@ -103,9 +113,6 @@ def main(argv=None) -> dict:
     from pedet.engine.launch import BAD_INPUT_ERRORS, bad_input_message
     from pedet.evaluation.io import detections_from_arrays, ground_truth_from_dataset_dicts
 
-    with open(os.path.join(args.run_dir, "config.yaml")) as f:
-        text = f.read()  # the MODEL.OPL group, or an OPL model without it (was an AttributeError: OPL)
-    project = "opl" if "OPL:" in text or re.search(r"META_ARCHITECTURE:\s*['\"]?OPL\b", text) else "reploss"
     cfg = cq.project_defaults(project)
     # a config or weights file the run did not write: one line naming it (were YAML / yacs / unpickling tracebacks)
     merge_config(cfg, os.path.join(args.run_dir, "config.yaml"), [])
@@ -152,8 +159,6 @@ def main(argv=None) -> dict:
     result = {"run_dir": args.run_dir, "set": args.set, "variant": args.variant, **summarize(*scores_of(preds)),
               "duplicates": cq.duplicates_per_matched_gt(gt, detections_from_arrays(gt, preds))}
     if args.levels:
-        if project != "opl":
-            p.error("--levels needs an FCOS-style (OPL project) run")
         head_forward = model.head.forward
         result["per_level"] = {}
         for k, level in enumerate(model.head_in_features):

@@ -222,6 +222,10 @@ def check_args(parser: argparse.ArgumentParser, args) -> None:
             parser.error(f"{option} {name}: not a registered data set (see datasets/README.md)")
     if os.path.isdir(args.out) or not os.path.basename(args.out):
         parser.error(f"--out {args.out}: a folder; give the .pkl file to write")
+    if not args.out.endswith(".pkl"):  # a model-zoo pickle: under .pth / .pt, MODEL.WEIGHTS read it with torch.load,
+        # which failed on it only when a training started from it (a "damaged checkpoint" message)
+        parser.error(f"--out {args.out}: the weights are written as a Detectron2 model-zoo pickle; give a .pkl name "
+                     "(Detectron2 reads MODEL.WEIGHTS by its extension)")
     blocking = file_in_the_way(args.out)  # the folder is made after the training: a file on the way failed only then
     if blocking:
         parser.error(f"--out {args.out}: {blocking} is a file, not a folder")

@@ -50,7 +50,7 @@ def build_arg_parser() -> argparse.ArgumentParser:
     p.add_argument("--config-file", required=True, metavar="FILE")
     p.add_argument("--format", choices=("onnx", "torchscript"), default="onnx")
     p.add_argument("--output", required=True, help="file to write (.onnx / .ts)")
-    p.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17)")
+    p.add_argument("--opset", type=int, default=None, help="ONNX opset (>= 17, default 17; --format onnx only)")
     p.add_argument("--height", type=int, default=0, help="tracing input height (default INPUT.MIN_SIZE_TEST)")
     p.add_argument("--width", type=int, default=0, help="tracing input width (default = height)")
     p.add_argument("--trust-pickle", action="store_true", help="allow MODEL.WEIGHTS that need a full unpickle")
@@ -100,7 +100,11 @@ def check_export_config(cfg) -> None:
 
 def check_args(parser: argparse.ArgumentParser, args) -> None:
     """Bad option values end in parser.error (one line after the usage, exit status 2)."""
-    if args.format == "onnx" and args.opset < 17:  # TorchScript has no opset: the option does not apply to it
+    if args.format == "torchscript" and args.opset is not None:  # TorchScript has no opset: it was ignored, silently
+        parser.error(f"--opset {args.opset}: applies to --format onnx only (TorchScript has no opset)")
+    if args.opset is None:
+        args.opset = 17
+    if args.format == "onnx" and args.opset < 17:
         parser.error(f"--opset {args.opset}: must be >= 17")
     from torch.onnx import _constants
 
@@ -111,6 +115,12 @@ def check_args(parser: argparse.ArgumentParser, args) -> None:
         parser.error(f"--height {args.height} / --width {args.width}: sizes must be >= 0 (0 = the default)")
     if not args.output.strip():  # os.path.abspath("") is the working directory: the export failed after all its work
         parser.error(f"--output {args.output!r}: must name the file to write (.onnx / .ts)")
+    suffix = os.path.splitext(args.output)[1].lower()
+    other = {"onnx": (".ts", ".pt", ".pth", ".torchscript"), "torchscript": (".onnx",)}[args.format]
+    if suffix in other:  # the file was written in --format under the other format's name, silently
+        parser.error(f"--output {args.output}: a {suffix} name for --format {args.format}; give a "
+                     f"{'.onnx' if args.format == 'onnx' else '.ts / .pt'} file or --format "
+                     f"{'torchscript' if args.format == 'onnx' else 'onnx'}")
     if os.path.isdir(args.output):
         parser.error(f"--output {args.output}: a directory; give the file to write (.onnx / .ts)")
     if os.path.exists(args.output) and os.path.exists(args.config_file) and os.path.samefile(args.output,

@@ -96,9 +96,10 @@ def load_checkpoint_file(path: str, trust_pickle: bool = False) -> Any:
         return torch.load(path, map_location="cpu", weights_only=False)
 
 
-def _check_model_weights(filename: str, loaded: Dict[str, Any]) -> None:
+def _check_model_weights(filename: str, loaded: Dict[str, Any], whole_file: str = "") -> None:
     """The "model" entry of a loaded checkpoint is a dict of finite tensors / arrays (fvcore would fail on anything else
-    with an AttributeError or "Unsupported type found in checkpoint!", without the file; NaN weights load silently)."""
+    with an AttributeError or "Unsupported type found in checkpoint!", without the file; NaN weights load silently).
+    ``whole_file``: why Detectron2 took the whole file as that entry (the message then names the file's own keys)."""
     import numpy as np
 
     weights = loaded.get("model")
@@ -108,7 +109,15 @@ def _check_model_weights(filename: str, loaded: Dict[str, Any]) -> None:
     non_finite = []
     for key, value in weights.items():
         if not isinstance(value, (torch.Tensor, np.ndarray)):
-            raise CheckpointFileError(f"{filename}: weight {key!r} of its 'model' entry is a {type(value).__name__}, "
+            kind = type(value).__name__
+            kind = f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
+            if whole_file:  # "weight 'iteration' of its 'model' entry" named an entry the file does not have
+                keys = ", ".join(map(repr, list(weights)[:5])) + (", ..." if len(weights) > 5 else "")
+                raise CheckpointFileError(f"{filename}: {whole_file}, so it is read whole as a state dict of weights "
+                                          f"(as Detectron2 does), but its entry {key!r} is {kind}, "
+                                          f"not a tensor or an array (the file holds {keys}: not a checkpoint of "
+                                          "a model?)")
+            raise CheckpointFileError(f"{filename}: weight {key!r} of its 'model' entry is {kind}, "
                                       "not a tensor or an array")
         if isinstance(value, torch.Tensor):
             if value.is_floating_point() and not bool(torch.isfinite(value).all()):
@@ -222,7 +231,9 @@ class PedetCheckpointer(DetectionCheckpointer):
                 raise CheckpointFileError(f"{filename}: not a readable pickle ({e})") from None
             except (TypeError, AttributeError):  # detectron2 looks keys up in what the pickle holds
                 raise CheckpointFileError(f"{filename}: holds no dict of weights (a model-zoo .pkl holds one)") from None
-            _check_model_weights(filename, loaded)
+            wrapped = loaded.get("__author__") == "Caffe2" and loaded.get("matching_heuristics") is True
+            whole = "it holds no 'model' and '__author__' entries" if wrapped else ""  # detectron2's _load_file
+            _check_model_weights(filename, loaded, whole)
             return loaded
         if filename.endswith(".pyth"):
             return super()._load_file(filename)
@@ -230,9 +241,10 @@ class PedetCheckpointer(DetectionCheckpointer):
         self.logger.info(f"Loaded {filename} weights-only" if not self.trust_pickle else f"Loaded {filename}")
         if not isinstance(loaded, dict):
             raise CheckpointFileError(f"{filename}: holds a {type(loaded).__name__}, not a state dict or a checkpoint")
-        if "model" not in loaded:
+        whole = "" if "model" in loaded else "it holds no 'model' entry"
+        if whole:
             loaded = {"model": loaded}
-        _check_model_weights(filename, loaded)
+        _check_model_weights(filename, loaded, whole)
         self._apply_url_query(loaded)
         return loaded
 

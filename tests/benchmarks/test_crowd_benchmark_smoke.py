@@ -439,7 +439,11 @@ def test_probe_config_opts_reach_the_method_config_and_are_refused_where_they_do
                           (["--records", " "], "--records ' ': an empty folder name"),
                           (["--set", "iters=0"], "--set iters=0: must be >= 1"),
                           (["--summary", "--records", str(tmp_path / "none")],  # summarised no run, in silence
-                           f"--summary: no run records (*.json) in {tmp_path / 'none'}")]:
+                           f"--summary: no run records (*.json) in {tmp_path / 'none'}"),
+                          # thirteenth trial: a learning-curve set for runs that record no curve, ignored in silence
+                          (["--methods", "opl_full", "--curve-set", "crowd"], "--curve-set crowd: no run records a "
+                           "learning curve (the smoke budget's curve_points 1; curves are recorded for faster_rcnn, "
+                           "fcos_nms or with --curves)")]:
         with pytest.raises(SystemExit):
             cq.main(["--budget", "smoke", "--out", str(tmp_path / "o")] + argv)
         assert message in capsys.readouterr().err

@@ -67,6 +67,11 @@ def test_weights_of_the_other_project_name_what_needs_them(tmp_path, script, arg
      f"--out {os.path.join(REPO, 'README.md', 'sub', 'w.pkl')}: {os.path.join(REPO, 'README.md')} is a file, not a"),
     # tenth trial: no upper bound, the held-out crops (~72 TB) were allocated after the data were loaded
     (["--crop", "100000"], "--crop 100000: 600 held-out and 48 training crops of 100000x100000 px alone need"),
+    # thirteenth trial: a model-zoo pickle written under .pth, which MODEL.WEIGHTS then read with torch.load (a
+    # "damaged checkpoint" error when a training started from it)
+    (["--out", "{tmp}/w.pth"], "--out {tmp}/w.pth: the weights are written as a Detectron2 model-zoo pickle; give a "
+                               ".pkl name"),
+    (["--out", ""], "--out : a folder; give the .pkl file to write"),
 ])
 def test_pretrain_backbone_refuses_bad_arguments_before_any_work(tmp_path, capsys, argv, message):
     module = fresh_script("benchmarks/pretrain_backbone.py", "fifth_trial_pretrain")
@@ -105,14 +110,39 @@ def test_demo_output_with_an_image_name_is_that_file_for_one_image(tmp_path):
 
 
 # ------------------------------------------------------------------ export: an option of the other format
-def test_export_opset_applies_to_onnx_only(tmp_path):
+@pytest.mark.parametrize("argv, message", [
+    (["--opset", "11", "--output", "m.onnx"], "--opset 11: must be >= 17"),
+    # thirteenth trial: TorchScript was refused for an opset it never reads (fifth), then the opset was ignored in
+    # silence; a TorchScript file was written under an .onnx name (and ONNX under .ts), silently
+    (["--opset", "11", "--format", "torchscript", "--output", "m.ts"],
+     "--opset 11: applies to --format onnx only (TorchScript has no opset)"),
+    (["--opset", "17", "--format", "torchscript", "--output", "m.ts"], "--opset 17: applies to --format onnx only"),
+    (["--format", "torchscript", "--output", "x.onnx"],
+     "--output {tmp}/x.onnx: a .onnx name for --format torchscript; give a .ts / .pt file or --format onnx"),
+    (["--output", "m.TS"], "--output {tmp}/m.TS: a .ts name for --format onnx; give a .onnx file or --format "
+                           "torchscript"),
+    (["--output", "m.pt"], "--output {tmp}/m.pt: a .pt name for --format onnx"),
+])
+def test_export_options_of_the_other_format_are_refused(tmp_path, capsys, argv, message):
     export = fresh_script("tools/export.py", "fifth_trial_export_opset")
     parser = export.build_arg_parser()
-    base = ["--config-file", OPL_TINY, "--opset", "11"]
-    export.check_args(parser, parser.parse_args([*base, "--format", "torchscript", "--output", str(tmp_path / "m.ts")]))
-    with pytest.raises(SystemExit) as e:  # TorchScript was refused for an opset it never reads
-        export.check_args(parser, parser.parse_args([*base, "--output", str(tmp_path / "m.onnx")]))
-    assert e.value.code == 2
+    argv = [str(tmp_path / a) if a.startswith(("m.", "x.")) else a for a in argv]
+    with pytest.raises(SystemExit) as e:
+        export.check_args(parser, parser.parse_args(["--config-file", OPL_TINY, *argv]))
+    err = [x for x in capsys.readouterr().err.splitlines() if x.strip() and not x.startswith(("usage:", " "))]
+    assert e.value.code == 2 and len(err) == 1 and f"error: {message.format(tmp=tmp_path)}" in err[0], err
+
+
+@pytest.mark.parametrize("argv, opset", [(["--format", "torchscript", "--output", "m.ts"], 17),
+                                         (["--output", "m.onnx"], 17), (["--output", "m.onnx", "--opset", "18"], 18),
+                                         (["--format", "torchscript", "--output", "m"], 17)])
+def test_export_options_of_the_format_pass(tmp_path, argv, opset):
+    export = fresh_script("tools/export.py", "fifth_trial_export_opset")
+    parser = export.build_arg_parser()
+    args = parser.parse_args(["--config-file", OPL_TINY, *[str(tmp_path / a) if a.startswith("m") else a
+                                                           for a in argv]])
+    export.check_args(parser, args)
+    assert args.opset == opset  # TorchScript: unused
 
 
 # ------------------------------------------------------------------ checkpoints: parameters of another shape

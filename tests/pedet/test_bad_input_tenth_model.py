@@ -83,6 +83,12 @@ SCRIPT_ARGS = [
      "--runs opl_full_seed0: no {tmp}/runs/opl_full_seed0/model_final.pth"),
     ("crowd_top_fp", ("top_false_positives",), ["--out", "{tmp}", "--runs", "opl_full_seed0", "--top", "0"],
      "argument --top: 0: must be >= 1"),
+    # thirteenth trial: --density d5 (the default) named a set no budget has (a KeyError after the model was built);
+    # a run given twice was evaluated and printed twice
+    ("crowd_top_fp", ("top_false_positives",), ["--out", "{tmp}", "--runs", "opl_full_seed0", "--density", "d5"],
+     "--density d5: not a test set of crowd_quality.py's budgets (sparse, medium, crowd)"),
+    ("crowd_top_fp", ("top_false_positives",), ["--out", "{tmp}", "--runs", "opl_full_seed0", "opl_full_seed0"],
+     "--runs opl_full_seed0 opl_full_seed0: opl_full_seed0 given twice"),
     # a ZeroDivisionError after the runs, a median of no run, a FileNotFoundError
     ("eval_speed", ("generate",), ["--images", "0"], "argument --images: 0: must be >= 1"),
     ("eval_speed", ("generate",), ["--repeats", "0"], "argument --repeats: 0: must be >= 1"),

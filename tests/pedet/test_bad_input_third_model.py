@@ -306,10 +306,26 @@ def test_weights_files_that_hold_no_state_dict_are_named(tmp_path):
     model = torch.nn.Linear(2, 2)
     files = {"list.pkl": ([1, 2, 3], "holds no dict of weights"),  # was AttributeError: 'list' ... 'items'
              "int.pkl": (5, "holds no dict of weights"),  # was TypeError: argument of type 'int' is not iterable
-             "nested.pkl": ({"model": {"w": np.zeros(2)}}, "weight 'model' of its 'model' entry is a dict")}
+             # a .pkl without '__author__' is read whole (Detectron2's model-zoo rule): was "weight 'model' of its
+             # 'model' entry is a dict"
+             "nested.pkl": ({"model": {"w": np.zeros(2)}}, "it holds no 'model' and '__author__' entries, so it is "
+                                                           "read whole as a state dict of weights .as Detectron2 "
+                                                           "does., but its entry 'model' is a dict, not a tensor or "
+                                                           "an array .the file holds 'model': not a checkpoint"),
+             # thirteenth trial: "weight 'iteration' of its 'model' entry is a int" (the file has no such entry)
+             "no_model.pth": ({"iteration": 1}, "it holds no 'model' entry, so it is read whole as a state dict of "
+                                                "weights .as Detectron2 does., but its entry 'iteration' is an int, "
+                                                "not a tensor or an array .the file holds 'iteration': not a "
+                                                "checkpoint"),
+             "no_model_many.pth": ({k: 1 for k in "abcdef"}, "it holds no 'model' entry, .* but its entry 'a' is an "
+                                                             "int, not a tensor or an array .the file holds 'a', 'b', "
+                                                             "'c', 'd', 'e', ...: not a")}
     for name, (content, message) in files.items():
-        with open(tmp_path / name, "wb") as f:
-            pickle.dump(content, f)
+        if name.endswith(".pth"):
+            torch.save(content, tmp_path / name)
+        else:
+            with open(tmp_path / name, "wb") as f:
+                pickle.dump(content, f)
         with pytest.raises(CheckpointFileError, match=f"{tmp_path / name}: {message}"):
             PedetCheckpointer(model).load(str(tmp_path / name))
     torch.save({"model": [1, 2]}, tmp_path / "list.pth")  # was AttributeError: 'list' object has no attribute 'keys'
