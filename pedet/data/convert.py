@@ -448,11 +448,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     source = {"odgt2coco": "odgt", "coco2odgt": "coco"}.get(args.command)
     if source and _same_file(getattr(args, source), args.output):  # the converted file would replace the original
         parser.error(f"the output is the input file ({args.output}); give another path")
-    if (args.command == "odgt2coco" and args.image_root and os.path.isfile(args.output)
-            and args.output.lower().endswith(IMAGE_EXT) and _is_inside(args.output, args.image_root)):
-        # before: the image, read for its size, was replaced by the COCO file without a word
-        parser.error(f"the output {args.output} is an image of --image-root {args.image_root}, which the conversion "
-                     "reads; give another path, e.g. annotation_val.json beside the .odgt")
+    real_output = os.path.realpath(args.output)  # the file written: a symbolic link's target (see atomic_open)
+    if (args.command == "odgt2coco" and args.image_root and os.path.isfile(real_output)
+            and real_output.lower().endswith(IMAGE_EXT) and _is_inside(real_output, args.image_root)):
+        # before: the image, read for its size, was replaced by the COCO file without a word (also through a link
+        # of another name, e.g. out.json -> Images/a.jpg)
+        via = f" (a link to {real_output})" if os.path.islink(args.output) else ""
+        parser.error(f"the output {args.output}{via} is an image of --image-root {args.image_root}, which the "
+                     "conversion reads; give another path, e.g. annotation_val.json beside the .odgt")
     if args.command == "citypersons2coco" and os.path.isdir(args.gt_dir) and any(
             _same_file(f, args.output) for f in list_gt_files(args.gt_dir, warn=False)):  # one of the files it reads
         parser.error(f"the output is one of the input files ({args.output}); give another path, e.g. "
