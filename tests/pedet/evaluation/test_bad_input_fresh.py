@@ -49,6 +49,11 @@ CASES = [
      r"{dt}: line 1 \(image 'a'\): dtboxes 1: 'box' is a boolean \(True\), not a number"),
     ("cp-dt-bbox-false", "citypersons", None, json.dumps(_mut(CP_DT, [1, "bbox", 0], False)), [], 1,
      r"{dt}: detection in image 2: 'bbox' is a boolean \(False\), not a number"),
+    # sixteenth trial: a Caltech ground truth with --protocol citypersons made its 'people' boxes pedestrians
+    *[(f"cp-gt-caltech-label-{label}", "citypersons", json.dumps(_mut(CP_GT, ["annotations", 0, "label"], label)),
+       None, [], 1, rf"{{gt}}: annotation 1 \(image 1\): 'label' '{re.escape(label)}' is a Caltech ignore label, but "
+       r"'ignore' is not 1: this protocol would count the box as a pedestrian; evaluate a Caltech ground truth with "
+       r"--protocol caltech") for label in ("people", "person?", "person-fa", "ignore")],
     # --- JSON that is valid but extreme
     ("ch-gt-nested", "crowdhuman", '{"ID": "a", "gtboxes": ' + DEEP + "}\n", None, [], 1,
      r"{gt}: line 1: the JSON is nested too deeply"),
