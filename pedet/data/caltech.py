@@ -46,6 +46,7 @@ LABELS = ("person", "people", "person?", "person-fa", "ignore")
 NUM_FIELDS = 12  # lbl l t w h occ lv tv wv hv ign ang
 IMAGE_EXT = ".jpg"
 # a plain decimal number as MATLAB's bbGt writes it (also nan / inf, which are rejected with their own message)
+_LINE_END = re.compile(r"\r\n|\r|\n")
 _DECIMAL = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[-+]?(nan|inf|infinity)", re.IGNORECASE | re.ASCII)
 
 
@@ -89,7 +90,11 @@ def read_bbgt_file(path: str) -> list[tuple[str, list[float], bool, list[float],
         DatasetFormatError("<file>:<line>: ...") for a missing header (also: an empty file), a line that is not 12
         fields, a label outside LABELS, a number that is not finite, or an occ / ign flag that is not 0 or 1.
     """
-    lines = read_text_file(path).splitlines()
+    # lines end in LF, CRLF or CR only (as MATLAB reads them): str.splitlines also cuts at a form feed, a vertical
+    # tab or U+0085 / U+2028, which made one line two boxes and moved the line numbers of the errors after it
+    lines = _LINE_END.split(read_text_file(path))
+    if lines and lines[-1] == "":  # the final line end
+        lines.pop()
     if not lines or lines[0].strip() != HEADER:
         raise DatasetFormatError(f"{path}:1: expected the header '{HEADER}', got {_short(lines[0] if lines else '')}"
                                  + (" (empty file)" if not lines else ""))

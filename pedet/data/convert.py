@@ -347,7 +347,8 @@ def caltech_seq_to_jpg(seq_root: str, annotation_root: str, out_dir: str) -> int
         the number of frames written.
     """
     # the files load_caltech reads ("*.txt" in any case); glob.escape: "[" in a folder name is no pattern
-    wanted = {frame_name(p) for p in glob.glob(os.path.join(glob.escape(annotation_root), "*", "*.[tT][xX][tT]"))}
+    annotation_files = glob.glob(os.path.join(glob.escape(annotation_root), "*", "*.[tT][xX][tT]"))
+    wanted = {frame_name(p) for p in annotation_files}
     if not wanted:
         raise FileNotFoundError(f"no bbGt '*.txt' file in '{annotation_root}/*/'")
     seq_files = sorted(glob.glob(os.path.join(glob.escape(seq_root), "set*", "V*.seq")))
@@ -356,6 +357,15 @@ def caltech_seq_to_jpg(seq_root: str, annotation_root: str, out_dir: str) -> int
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise NotADirectoryError(f"'{out_dir}' exists and is not a folder")
     os.makedirs(out_dir, exist_ok=True)
+    # a frame's name in out_dir that is a link to a file read here: the frame would replace the video (or the
+    # annotation file) behind it, as a link's target is written (before: without a word); one listing of the folder
+    inputs = {os.path.realpath(p) for p in (*seq_files, *annotation_files)}
+    with os.scandir(out_dir) as entries:
+        for entry in entries:
+            if (entry.is_symlink() and entry.name.endswith(".jpg") and entry.name[:-len(".jpg")] in wanted
+                    and os.path.realpath(entry.path) in inputs):
+                raise FileExistsError(f"{entry.path} is a link to {os.path.realpath(entry.path)}, a file this "
+                                      "conversion reads; the frame of that name would replace it: remove the link")
     remove_stale_temporaries(out_dir)
     written = set()
     for seq_file in seq_files:
@@ -448,11 +458,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     source = {"odgt2coco": "odgt", "coco2odgt": "coco"}.get(args.command)
     if source and _same_file(getattr(args, source), args.output):  # the converted file would replace the original
         parser.error(f"the output is the input file ({args.output}); give another path")
-    if (args.command == "odgt2coco" and args.image_root and os.path.isfile(args.output)
-            and args.output.lower().endswith(IMAGE_EXT) and _is_inside(args.output, args.image_root)):
-        # before: the image, read for its size, was replaced by the COCO file without a word
-        parser.error(f"the output {args.output} is an image of --image-root {args.image_root}, which the conversion "
-                     "reads; give another path, e.g. annotation_val.json beside the .odgt")
+    real_output = os.path.realpath(args.output)  # the file written: a symbolic link's target (see atomic_open)
+    if (args.command == "odgt2coco" and args.image_root and os.path.isfile(real_output)
+            and real_output.lower().endswith(IMAGE_EXT) and _is_inside(real_output, args.image_root)):
+        # before: the image, read for its size, was replaced by the COCO file without a word (also through a link
+        # of another name, e.g. out.json -> Images/a.jpg)
+        via = f" (a link to {real_output})" if os.path.islink(args.output) else ""
+        parser.error(f"the output {args.output}{via} is an image of --image-root {args.image_root}, which the "
+                     "conversion reads; give another path, e.g. annotation_val.json beside the .odgt")
     if args.command == "citypersons2coco" and os.path.isdir(args.gt_dir) and any(
             _same_file(f, args.output) for f in list_gt_files(args.gt_dir, warn=False)):  # one of the files it reads
         parser.error(f"the output is one of the input files ({args.output}); give another path, e.g. "

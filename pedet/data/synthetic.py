@@ -907,10 +907,17 @@ def _foreign_image_id(odgt_file: str, id_prefix: str, meta_file: str) -> str | N
         pass
     try:
         with open(odgt_file, "rb") as f:
-            first = f.readline(1 << 20).strip()
+            # the first non-blank line, as the loaders skip blank lines: a real file that starts with an empty line
+            # (or CRLF) was taken for an empty one, hence ours, and replaced without a word
+            first = b""
+            while not first:
+                line = f.readline(1 << 20)
+                if not line:
+                    break
+                first = line.strip()
     except FileNotFoundError:
         return None
-    if not first:
+    if not first:  # no file content but blank lines
         return None
     try:
         image_id = json.loads(first).get("ID")
@@ -1200,6 +1207,16 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         parser.error(f"'{images}' is a file; the images are written into a folder of that name: move it away")
     if args.preview is not None and not args.preview.lower().endswith(".png"):
         parser.error(f"--preview writes a PNG file; give a name ending in .png, got {args.preview!r}")
+    if args.preview is not None and not args.list_presets:
+        # the PNG is written last, through a symbolic link to its target: before, a link named *.png to a split's
+        # .odgt (or to one of its images) replaced the split just generated, which its meta file still calls complete
+        target = os.path.realpath(args.preview)
+        split_files = [os.path.realpath(os.path.join(out_dir, f"annotation_{split}{ext}"))
+                       for split in _splits(args) for ext in (".odgt", ".meta.json")]
+        real_images = os.path.join(os.path.realpath(images), "")
+        if target in split_files or (target.startswith(real_images) and target.lower().endswith(".jpg")):
+            parser.error(f"--preview '{args.preview}' is (a link to) {target}, a file of the split it draws; give "
+                         "the PNG another path")
 
 
 SPLIT_NAME = re.compile(r"[A-Za-z0-9_-]+")

@@ -78,6 +78,10 @@ def _check_options(args) -> str | None:
         for name, path in (("--gt", args.gt), ("--dt", args.dt)):
             if value and _same_path(value, path):  # the input would be overwritten
                 return f"{flag} is the {name} file ({path}); give another path"
+    for name, path in (("--gt", args.gt), ("--dt", args.dt)):
+        if png and _same_path(png, path):  # before: the input silently replaced by the plot (by name or a link)
+            return (f"--plot '{args.plot}': the PNG it writes there, {png}, is the {name} file ({path}); give the "
+                    "PNGs another folder")
     # outputs that cannot be written: found before the evaluation, not after it (with --out already written)
     if args.out and os.path.isdir(args.out):
         return (f"--out '{args.out}' is a folder; give the JSON file to write, e.g. "

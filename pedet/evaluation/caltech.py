@@ -77,7 +77,7 @@ def squarify(boxes: np.ndarray, aspect: float = ASPECT) -> np.ndarray:
 def caltech_visibility(gt: GroundTruthSet) -> np.ndarray:
     """(G,) vf of filterGtFun: inf when the visible box is all zeros, else area(vis) / area(full)."""
     vis, full = gt.vis_boxes, gt.boxes
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # over: a 1e308 px box, inf / inf as in MATLAB
         vf = vis[:, 2] * vis[:, 3] / (full[:, 2] * full[:, 3])
     return np.where((vis == 0).all(axis=1), np.inf, vf)
 

@@ -127,6 +127,12 @@ class MissRateEvaluator(DatasetEvaluator):
             if in_the_way:
                 raise ValueError(f"MissRateEvaluator: output_dir '{output_dir}' holds a folder named "
                                  f"'{in_the_way[0]}', the name of a file the evaluator writes there; move it away")
+            for key in ("gt_file", "json_file"):  # the data set's annotation file (pedet's loaders, Detectron2's COCO)
+                source = meta.get(key, None)
+                clash = source and next((n for n in names if _same_file(os.path.join(output_dir, n), source)), None)
+                if clash:  # before: e.g. a data set of last round's predictions.odgt replaced by this round's
+                    raise ValueError(f"MissRateEvaluator: output_dir '{output_dir}': the file '{clash}' the evaluator "
+                                     f"writes there is the data set's {key} '{source}'; give another output_dir")
         self._setups = list(setups) if setups else None
         self._mode = mode
         self._box = box
@@ -255,6 +261,16 @@ class MissRateEvaluator(DatasetEvaluator):
             from .plots import plot_mr_fppi
 
             plot_mr_fppi(report, out)
+
+
+def _same_file(path: str, other) -> bool:
+    """True if `path` (an output, which may not exist yet) is the file `other`, also through a link."""
+    if not isinstance(other, (str, os.PathLike)):
+        return False
+    try:
+        return os.path.realpath(path) == os.path.realpath(other) or os.path.samefile(path, other)
+    except (OSError, ValueError):  # one of them does not exist (yet), or a NUL in a name
+        return False
 
 
 def _check_arguments(protocol: str, setups, mode: str, box: str, error_analysis_fppi, person_class: int = 0) -> None:

@@ -72,9 +72,11 @@ def overlaps_bbgt(dets: np.ndarray, gts: np.ndarray) -> tuple[np.ndarray, np.nda
     iw = np.minimum(dx1 + dw, gx1 + gw) - np.maximum(dx1, gx1)
     ih = np.minimum(dy1 + dh, gy1 + gh) - np.maximum(dy1, gy1)
     hit = (iw > 0) & (ih > 0)
-    inter = np.where(hit, iw * ih, 0.0)
-    d_area = dw * dh
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # over: a box beyond the float range (the loaders read a 1e308 px wide box) has an infinite area; its IoU is
+    # then 0 or NaN (never a match) without numpy's "overflow encountered in multiply" on the console
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        inter = np.where(hit, iw * ih, 0.0)
+        d_area = dw * dh
         iou = np.where(hit, inter / (d_area + gw * gh - inter), 0.0)
         ioa = np.where(hit, inter / d_area, 0.0)
     return iou, ioa

@@ -214,8 +214,14 @@ def atomic_open(path: str, mode: str = "w", *, fsync: bool = True, remove_stale:
     except OSError:  # not there yet (or a dangling link, whose target open() would create)
         kind = None
     if kind in (stat.S_IFCHR, stat.S_IFIFO):  # nothing to make atomic, and the device must stay
-        with open(path, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as f:
-            yield f
+        try:
+            with open(path, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as f:
+                yield f
+        except OSError as e:
+            if e.filename is not None:
+                raise
+            # a failed write names no file (before: "error: No space left on device" for /dev/full, after the work)
+            raise OSError(e.errno, e.strerror, path) from None
         return
     if kind not in (None, stat.S_IFREG):
         raise OSError(errno.EINVAL, "is not a regular file (a block device or a socket); give a file name", path)

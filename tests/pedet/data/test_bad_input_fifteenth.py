@@ -109,14 +109,17 @@ def test_odgt2coco_output_that_is_an_image_it_reads_is_refused(tmp_path, capsys)
     write_image(images / "b.jpg")
     before = (images / "b.jpg").read_bytes()
     odgt = write_file(tmp_path / "gt.odgt", _odgt("a", "b"))
-    for output in (images / "b.jpg", tmp_path / "link" / "b.jpg"):  # also through a link to the folder
-        os.symlink(images, tmp_path / "link") if "link" in str(output) else None
+    os.symlink(images, tmp_path / "link")
+    os.symlink(images / "b.jpg", tmp_path / "out.json")  # sixteenth trial: a link of another name (was replaced)
+    # the image itself, through a link to the folder, through a link to the file
+    for output, via in ((images / "b.jpg", ""), (tmp_path / "link" / "b.jpg", ""),
+                        (tmp_path / "out.json", f" (a link to {images / 'b.jpg'})")):
         with pytest.raises(SystemExit) as e:
             convert(["odgt2coco", odgt, str(output), "--image-root", str(images)])
         err = capsys.readouterr().err.strip().splitlines()[-1]
         assert e.value.code == 2 and err == (
-            f"python -m pedet.data.convert: error: the output {output} is an image of --image-root {images}, which "
-            "the conversion reads; give another path, e.g. annotation_val.json beside the .odgt")
+            f"python -m pedet.data.convert: error: the output {output}{via} is an image of --image-root {images}, "
+            "which the conversion reads; give another path, e.g. annotation_val.json beside the .odgt")
         assert (images / "b.jpg").read_bytes() == before
     assert convert(["odgt2coco", odgt, str(images / "gt.json"), "--image-root", str(images)]) == 0  # not an image
 

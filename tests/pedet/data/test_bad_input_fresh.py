@@ -179,6 +179,10 @@ CALTECH_ERRORS = {
     "hexadecimal": ("person 0x10 2 10 20 0 0 0 0 0 0 0", r":2: non-numeric field"),
     "number of 401 digits": (f"person 1 2 {HUGE} 20 0 0 0 0 0 0 0", r":2: NaN or infinity"),
     "Infinity spelled out": ("person 1 2 Infinity 20 0 0 0 0 0 0 0", r":2: NaN or infinity"),
+    # sixteenth trial: str.splitlines cut at a form feed (one line read as two boxes) or at U+0085 (line numbers moved)
+    "form feed inside a line": ("person 1 2 10 20 0 0 0 0 0 0 0\x0cperson 3 4 10 20 0 0 0 0 0 0 0",
+                                r":2: expected 12 fields"),
+    "U+0085 ending a line, then a bad line": ("person 1 2 10 20 0 0 0 0 0 0 0\u0085\nbad", r":3: expected 12 fields"),
 }
 
 

@@ -153,15 +153,20 @@ def test_caltech_seq2jpg_file_without_a_frame_is_an_error(tmp_path, capsys):
 # ---------------------------------------------------------------------------------------------------------------------
 # python -m pedet.data.synthetic --out onto a real data set
 # ---------------------------------------------------------------------------------------------------------------------
-def test_synthetic_out_never_replaces_a_real_annotation_file(tmp_path, capsys):
-    """Before: --out datasets/CrowdHuman replaced the real annotation_train.odgt; crowdhuman_train then loaded it."""
-    real = _odgt({"ID": "273271,c9db000d5146c15", "gtboxes": [PERSON]})
+@pytest.mark.parametrize("start", ["", "\n", "\r\n", " \t\n"], ids=["plain", "blank-line", "crlf-blank-line",
+                                                                     "whitespace-line"])
+def test_synthetic_out_never_replaces_a_real_annotation_file(tmp_path, capsys, start):
+    """
+    Before: --out datasets/CrowdHuman replaced the real annotation_train.odgt; crowdhuman_train then loaded it. Until
+    the sixteenth trial, a real file whose first line is blank (which the loaders skip) was taken for an empty one.
+    """
+    real = start + _odgt({"ID": "273271,c9db000d5146c15", "gtboxes": [PERSON]})
     odgt = _write(tmp_path / "CrowdHuman" / "annotation_train.odgt", real)
     rc = syn.main(["--out", str(tmp_path / "CrowdHuman"), "--num-images", "1", "--size", "32", "32"])
     line = _one_line_error(capsys, rc)
     assert line == (f"error: '{odgt}' exists and was not written by the synthetic generator (its first image is "
                     "'273271,c9db000d5146c15', not 'train_000000'); choose another folder or remove the file")
-    with open(odgt) as f:
+    with open(odgt, newline="") as f:
         assert f.read() == real
     assert not (tmp_path / "CrowdHuman" / "Images").exists()
 

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from .test_bad_input import CAL_GT, CH_GT, CP_DT, CP_GT, NAN, _mut, _odgt, _run
+from .test_bad_input import CAL_GT, CH_DT, CH_GT, CP_DT, CP_GT, NAN, _mut, _odgt, _run
 
 HUGE = "1" + "0" * 400
 DEEP = "[" * 100_000 + "]" * 100_000
@@ -40,6 +40,20 @@ CASES = [
      r"{dt}: detection 0: 'category_id' is a list"),
     ("cp-dt-category-true", "citypersons", None, json.dumps(_mut(CP_DT, [0, "category_id"], True)), [], 1,
      r"{dt}: detection 0: 'category_id' is a boolean"),  # True == 1: it was read as a person
+    # --- JSON true / false among a box's numbers (sixteenth trial): numpy read them as 1 / 0 without a word
+    ("ch-gt-fbox-true", "crowdhuman", _odgt(_mut(CH_GT, [0, "gtboxes", 0, "fbox", 0], True)), None, [], 1,
+     r"{gt}: line 1 \(image 'a'\): gtboxes 0: 'fbox' is a boolean \(True\), not a number"),
+    ("ch-gt-vbox-false", "crowdhuman", _odgt(_mut(CH_GT, [0, "gtboxes", 1, "vbox", 2], False)), None, [], 1,
+     r"{gt}: line 1 \(image 'a'\): gtboxes 1: 'vbox' is a boolean \(False\), not a number"),
+    ("ch-dt-box-true", "crowdhuman", None, _odgt(_mut(CH_DT, [0, "dtboxes", 1, "box", 1], True)), [], 1,
+     r"{dt}: line 1 \(image 'a'\): dtboxes 1: 'box' is a boolean \(True\), not a number"),
+    ("cp-dt-bbox-false", "citypersons", None, json.dumps(_mut(CP_DT, [1, "bbox", 0], False)), [], 1,
+     r"{dt}: detection in image 2: 'bbox' is a boolean \(False\), not a number"),
+    # sixteenth trial: a Caltech ground truth with --protocol citypersons made its 'people' boxes pedestrians
+    *[(f"cp-gt-caltech-label-{label}", "citypersons", json.dumps(_mut(CP_GT, ["annotations", 0, "label"], label)),
+       None, [], 1, rf"{{gt}}: annotation 1 \(image 1\): 'label' '{re.escape(label)}' is a Caltech ignore label, but "
+       r"'ignore' is not 1: this protocol would count the box as a pedestrian; evaluate a Caltech ground truth with "
+       r"--protocol caltech") for label in ("people", "person?", "person-fa", "ignore")],
     # --- JSON that is valid but extreme
     ("ch-gt-nested", "crowdhuman", '{"ID": "a", "gtboxes": ' + DEEP + "}\n", None, [], 1,
      r"{gt}: line 1: the JSON is nested too deeply"),
