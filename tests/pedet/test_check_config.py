@@ -36,7 +36,11 @@ def _error(check, cfg) -> str:
 def test_the_shipped_defaults_pass(tmp_path):
     import os
 
-    cfg = _cfg(tmp_path, "MODEL.META_ARCHITECTURE", "PedestrianRCNN")
+    # RepLoss's default weights (0.5, 0.5) need RepLossROIHeads (an FPN box head): with Detectron2's default C4
+    # Res5ROIHeads they would be dropped, which check_reploss_config refuses (test_check_reploss_config_names_the_key);
+    # the C4 defaults are checked as a plain pedestrian Faster R-CNN
+    cfg = _cfg(tmp_path, "MODEL.META_ARCHITECTURE", "PedestrianRCNN", "MODEL.REPLOSS.ALPHA", "0.0",
+               "MODEL.REPLOSS.BETA", "0.0")
     check_config(cfg)
     check_reploss_config(cfg)
     # OPL's checks read the levels of its own backbone (Detectron2's default C4 ResNet gives res4 only)
@@ -163,6 +167,7 @@ def test_check_opl_config_names_the_key(tmp_path, opts, expected):
       "StandardROIHeads"], "MODEL.ROI_HEADS.NAME 'StandardROIHeads': INPUT.IGNORE_MODE exclude_bg needs RepLossROIHeads"),
     (["MODEL.META_ARCHITECTURE", "PedestrianRCNN", "MODEL.REPLOSS.ALPHA", "0.5", "MODEL.ROI_HEADS.NAME",
       "CascadeROIHeads"], "MODEL.ROI_HEADS.NAME 'CascadeROIHeads': MODEL.REPLOSS.ALPHA 0.5 needs RepLossROIHeads"),
+    (["MODEL.META_ARCHITECTURE", "PedestrianRCNN"], "MODEL.ROI_HEADS.NAME 'Res5ROIHeads': MODEL.REPLOSS.ALPHA 0.5 needs"),
     (["MODEL.META_ARCHITECTURE", "PedestrianRCNN", "MODEL.REPLOSS.ALPHA", "0.0", "MODEL.REPLOSS.BETA", "0.5",
       "MODEL.ROI_HEADS.NAME", "StandardROIHeads"], "'StandardROIHeads': MODEL.REPLOSS.BETA 0.5 needs RepLossROIHeads"),
     (["TEST.AUG.ENABLED", "True"], "TEST.AUG.ENABLED True: test-time augmentation is not implemented"),  # was ignored
