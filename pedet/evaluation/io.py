@@ -669,7 +669,11 @@ def _numeric(rows: list, per_row: int) -> np.ndarray | None:
         arr = np.array(rows)
     except (TypeError, ValueError):  # ragged
         return None
-    if arr.size and arr.dtype.kind == "O" and all(_is_number(x) for r in rows for x in (r if per_row else [r])):
+    # a row that is no list (null: np.array([None]) is an object array of one) is no number; iterating it was a
+    # TypeError, which the command reported as "could not evaluate ... 'NoneType' object is not iterable"
+    if arr.size and arr.dtype.kind == "O" and all(
+        _is_number(x) for r in rows for x in (r if per_row and isinstance(r, (list, tuple)) else [r])
+    ):
         try:  # an integer beyond 64 bits (10**20 px, a legal JSON number) makes an object array: as a float
             arr = np.array(rows, dtype=np.float64)
         except (TypeError, ValueError, OverflowError):  # ragged, or too large for a float (named by _bad_number)
