@@ -669,7 +669,11 @@ def _numeric(rows: list, per_row: int) -> np.ndarray | None:
         arr = np.array(rows)
     except (TypeError, ValueError):  # ragged
         return None
-    if arr.size and arr.dtype.kind == "O" and all(_is_number(x) for r in rows for x in (r if per_row else [r])):
+    # a row that is no list (null: np.array([None]) is an object array of one) is no number; iterating it was a
+    # TypeError, which the command reported as "could not evaluate ... 'NoneType' object is not iterable"
+    if arr.size and arr.dtype.kind == "O" and all(
+        _is_number(x) for r in rows for x in (r if per_row and isinstance(r, (list, tuple)) else [r])
+    ):
         try:  # an integer beyond 64 bits (10**20 px, a legal JSON number) makes an object array: as a float
             arr = np.array(rows, dtype=np.float64)
         except (TypeError, ValueError, OverflowError):  # ragged, or too large for a float (named by _bad_number)
@@ -1316,7 +1320,10 @@ def _dict_annotation(a, where: str, box: str) -> tuple:
         raise EvalInputError(f"{where}: an annotation is {_json_type(a)}, not a dict")
     if "bbox" not in a:
         raise EvalInputError(f"{where}: an annotation has no 'bbox'")
-    mode = a.get("bbox_mode", _XYWH_ABS)
+    if "bbox_mode" not in a:  # before: read as XYWH_ABS, so XYXY boxes became other boxes without a word
+        raise EvalInputError(f"{where}: an annotation has no 'bbox_mode' (Detectron2's dataset dicts need it: "
+                             "BoxMode.XYWH_ABS or BoxMode.XYXY_ABS)")
+    mode = a["bbox_mode"]
     full = _xywh(a["bbox"], mode, where, "bbox")
     v = _xywh(a["vis_bbox"], mode, where, "vis_bbox") if a.get("vis_bbox") is not None else full
     cat = _py(a.get("category_id", 0))
@@ -1348,11 +1355,12 @@ def ground_truth_from_dataset_dicts(dicts: Sequence[dict], box: str = "full",
 
     Per image: ``image_id`` (string or integer), ``annotations`` (a list; required: an image without it would
     silently have no ground truth), optional ``width`` / ``height`` (positive). Per annotation: ``bbox`` (full box,
-    unclipped; ``bbox_mode`` XYWH_ABS or XYXY_ABS), ``vis_bbox`` (visible box, same mode; default bbox), ``height``
-    (>= 0, default box height), ``vis_ratio`` (in [0, 1], default area ratio), ``category_id`` 0 (person) or -1
-    (ignore region); ignore = ``ignore`` or ``category_id == -1`` or ``iscrowd`` (flags 0 / 1), except a pedestrian
-    that only a training rule made an ignore box (``ignore_reason`` height / visibility, e.g. ``citypersons_train``):
-    regular, as in the protocol's own ground truth, with one counted EvalInputWarning; optional ``label``.
+    unclipped; ``bbox_mode`` XYWH_ABS or XYXY_ABS, required as in Detectron2), ``vis_bbox`` (visible box, same
+    mode; default bbox), ``height`` (>= 0, default box height), ``vis_ratio`` (in [0, 1], default area ratio),
+    ``category_id`` 0 (person) or -1 (ignore region); ignore = ``ignore`` or ``category_id == -1`` or ``iscrowd``
+    (flags 0 / 1), except a pedestrian that only a training rule made an ignore box (``ignore_reason`` height /
+    visibility, e.g. ``citypersons_train``): regular, as in the protocol's own ground truth, with one counted
+    EvalInputWarning; optional ``label``.
 
     Args:
         box: "full" evaluates against ``bbox``; "visible" against ``vis_bbox`` (CrowdHuman visible-body mode).

@@ -49,6 +49,20 @@ CASES = [
      r"{dt}: line 1 \(image 'a'\): dtboxes 1: 'box' is a boolean \(True\), not a number"),
     ("cp-dt-bbox-false", "citypersons", None, json.dumps(_mut(CP_DT, [1, "bbox", 0], False)), [], 1,
      r"{dt}: detection in image 2: 'bbox' is a boolean \(False\), not a number"),
+    # --- seventeenth trial: a box list whose every box is null (an object array of Nones) was "could not evaluate
+    # ...: TypeError: 'NoneType' object is not iterable", naming neither the line, the image nor the key
+    ("ch-gt-every-fbox-null", "crowdhuman", _odgt([{"ID": "a", "width": 100, "height": 80,
+                                                   "gtboxes": [{"tag": "person", "fbox": None}]}, CH_GT[1]]), None,
+     [], 1, r"{gt}: line 1 \(image 'a'\): gtboxes 0: 'fbox' must be \[x, y, w, h\] \(4 numbers\), got null"),
+    ("ch-gt-every-vbox-null-box-visible", "crowdhuman",
+     _odgt(_mut(_mut(CH_GT, [0, "gtboxes", 0, "vbox"], None), [0, "gtboxes", 1, "vbox"], None)), None,
+     ["--box", "visible"], 1, r"{gt}: line 1 \(image 'a'\): gtboxes 0: 'vbox' must be \[x, y, w, h\]"),
+    ("ch-dt-every-box-null", "crowdhuman", None,
+     _odgt(_mut(_mut(CH_DT, [0, "dtboxes", 0, "box"], None), [0, "dtboxes", 1, "box"], None)), [], 1,
+     r"{dt}: line 1 \(image 'a'\): dtboxes 0: 'box' must be \[x, y, w, h\] \(4 numbers\), got null"),
+    ("cp-dt-every-bbox-null", "citypersons", None,
+     json.dumps(_mut(_mut(CP_DT, [0, "bbox"], None), [1, "bbox"], None)), [], 1,
+     r"{dt}: detection in image 1: 'bbox' must be \[x, y, w, h\] \(4 numbers\), got null"),
     # sixteenth trial: a Caltech ground truth with --protocol citypersons made its 'people' boxes pedestrians
     *[(f"cp-gt-caltech-label-{label}", "citypersons", json.dumps(_mut(CP_GT, ["annotations", 0, "label"], label)),
        None, [], 1, rf"{{gt}}: annotation 1 \(image 1\): 'label' '{re.escape(label)}' is a Caltech ignore label, but "

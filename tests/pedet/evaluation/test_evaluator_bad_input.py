@@ -103,6 +103,9 @@ DICT_ERRORS = {
                            r"image 'a': unsupported bbox_mode <BoxMode.XYXY_REL: 2>"),
     "bbox_mode a string": (_one(bbox_mode="XYWH_ABS"), r"image 'a': unsupported bbox_mode 'XYWH_ABS'"),
     "bbox_mode None": (_one(bbox_mode=None), r"image 'a': unsupported bbox_mode None"),
+    # seventeenth trial: a missing bbox_mode was read as XYWH_ABS (XYXY boxes silently became other boxes)
+    "no bbox_mode": (_one(bbox_mode=KeyError), r"image 'a': an annotation has no 'bbox_mode' \(Detectron2's dataset "
+                     r"dicts need it: BoxMode.XYWH_ABS or BoxMode.XYXY_ABS\)"),
     "vis_bbox NaN": (_one(vis_bbox=[1, NAN, 2, 3]), r"image 'a': 'vis_bbox' is nan"),
     "category_id 1 (another class)": (_one(category_id=1),
                                       r"image 'a': 'category_id' 1 is neither 0 \(person\) nor -1 \(ignore region\)"),
