@@ -196,6 +196,22 @@ def test_paired_difference_and_verdicts_hand_computed(cq):
         assert claim[1] in rows and claim[2] in rows, claim
 
 
+def test_calibration_target_counts_the_runs_cpu_minutes(cq, tmp_path):
+    # hand-made records of the calibration row faster_rcnn: the target (AP >= 90, mMR <= 20, <= 15 minutes on one
+    # thread) is checked on the process's CPU minutes; wall minutes inflated by other jobs do not fail it
+    metrics = {k: 0.0 for k in cq.METRIC_KEYS}
+    for seed, ap, mmr, wall, cpu in [(0, 95.0, 16.0, 17.6, 13.2), (1, 95.0, 16.0, 14.0, 15.5), (2, 89.0, 16.0, 9.0, 9.0),
+                                     (3, 95.0, 20.5, 9.0, 9.0), (4, 95.0, 20.0, 15.0, 15.0)]:
+        sets = {d: {"metrics": dict(metrics, ch_AP=ap, ch_mMR=mmr)} for d in cq.SETS}
+        rec = {"method": "faster_rcnn", "seed": seed, "train_minutes": wall, "train_cpu_minutes": cpu,
+               "rows": {"faster_rcnn": {"seed": seed, "sets": sets}}}
+        (tmp_path / f"faster_rcnn_seed{seed}.json").write_text(json.dumps(rec))
+    summary, _, _ = cq.build_summary(str(tmp_path), None)
+    c = summary["calibration"]["faster_rcnn"]
+    assert c["train_minutes"] == [17.6, 14.0, 9.0, 9.0, 15.0] and c["train_cpu_minutes"] == [13.2, 15.5, 9.0, 9.0, 15.0]
+    assert c["target_met_per_seed"] == [True, False, False, False, True] and c["target_met"] is False
+
+
 def test_job_order_and_claims(cq, tmp_path):
     jobs = cq.job_order(["opl_full", "faster_rcnn", "fcos_nms", "defcn"], [0, 1])
     # calibration rows first, every seed; then every method once per seed
