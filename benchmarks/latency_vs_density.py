@@ -383,6 +383,9 @@ def main(argv=None) -> dict:
     check_output_folder(p, "--out", args.out)
     if args.plot is not None:
         check_output_file(p, "--plot", args.plot)
+        # PNG bytes were written under any name (.json, .pdf, none); --out/latency.json or latency.md was replaced
+        if not args.plot.lower().endswith(".png"):  # by the plot, in silence
+            p.error(f"--plot {args.plot}: the plot is written as PNG; give a .png name")
     b = BUDGETS[args.budget]  # the budget's values where not given (--warmup 0 fell back to them in silence)
     args.warmup, args.iters = (b[k] if getattr(args, k) is None else getattr(args, k) for k in ("warmup", "iters"))
     args.argv = argv
