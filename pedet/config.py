@@ -148,7 +148,7 @@ def _check_yaml_chain(config_file: str, cfg=None, _chain: tuple = ()) -> list:
     try:
         loaded = yaml.safe_load(text)
     except yaml.constructor.ConstructorError:
-        return [config_file]  # a Python tag: Detectron2 loads it unsafely (merge_from_file allows it); nothing more to check here
+        return [config_file]  # a Python tag: Detectron2 loads it unsafely (merge_from_file allows it); no more checks
     except yaml.YAMLError as e:
         reason = getattr(e, "problem", None) or str(e).splitlines()[0]
         mark = getattr(e, "problem_mark", None)
