@@ -78,3 +78,29 @@ def test_demo_output_folder_linking_to_a_later_input_is_refused(tmp_path, link):
                    str(out), "--no-gt", "--opts", *TINY_DEMO_OPTS])
     assert str(e.value) == message
     assert (images / "b.jpg").read_bytes() == before
+
+
+@pytest.mark.parametrize("option, groups, expected", [
+    ("--set", [["iters=3"], ["warmup=1"]], {"iters": 3, "warmup": 1}),
+    ("--opts", [["MODEL.OPL.NUM_CONVS", "1"], ["SOLVER.BASE_LR", "0.01"]],
+     {"opts": ["MODEL.OPL.NUM_CONVS", "1", "SOLVER.BASE_LR", "0.01"]}),
+])
+def test_crowd_quality_probe_options_given_twice_add_up(tmp_path, monkeypatch, option, groups, expected):
+    """A second --set / --opts replaced the first (argparse's "store"): the probe ran without the first overrides,
+    in silence. Now both apply, in order, as Detectron2's KEY VALUE pairs do."""
+
+    class Ran(Exception):
+        pass
+
+    def run_one(method, budget, *args, **kwargs):
+        seen.append({k: budget.get(k) for k in expected})
+        raise Ran
+
+    cq = fresh_script("benchmarks/crowd_quality.py", "fourteenth_trial_crowd_quality")
+    seen = []
+    monkeypatch.setattr(cq, "pretext_weights", lambda *a, **k: "")
+    monkeypatch.setattr(cq, "run_one", run_one)
+    argv = ["--budget", "smoke", "--out", str(tmp_path / "o"), "--methods", "opl_full", "--seeds", "0"]
+    with pytest.raises(Ran):
+        cq.main(argv + [x for group in groups for x in (option, *group)])
+    assert seen == [expected]
