@@ -104,3 +104,18 @@ def test_crowd_quality_probe_options_given_twice_add_up(tmp_path, monkeypatch, o
     with pytest.raises(Ran):
         cq.main(argv + [x for group in groups for x in (option, *group)])
     assert seen == [expected]
+
+
+@pytest.mark.parametrize("side", [".json", ".tmp"])
+def test_pretrain_backbone_refuses_a_folder_where_a_side_file_goes(tmp_path, capsys, side):
+    """<out>.json (settings, held-out accuracy) and <out>.tmp (the atomic write) are written after the training: a
+    folder of that name was an IsADirectoryError traceback then."""
+    module = fresh_script("benchmarks/pretrain_backbone.py", "fourteenth_trial_pretrain")
+    module.pretrain = lambda *a, **k: pytest.fail("the pre-training started")
+    out = tmp_path / "w.pkl"
+    (tmp_path / f"w.pkl{side}").mkdir()
+    with pytest.raises(SystemExit) as e:
+        module.main(["--out", str(out)])
+    err = [x for x in capsys.readouterr().err.splitlines() if x.strip() and not x.startswith(("usage:", " "))]
+    assert e.value.code == 2 and len(err) == 1, err
+    assert err[0].endswith(f"error: --out {out}: {out}{side}, written next to the weights, is a folder"), err
