@@ -381,6 +381,9 @@ def main(argv=None) -> dict:
     if twice:  # one row per density: the later measurement replaced the earlier
         p.error(f"--densities {' '.join(map(str, args.densities))}: {twice[0]} given twice")
     check_output_folder(p, "--out", args.out)
+    images = os.path.join(args.out, "images")
+    if os.path.exists(images) and not os.path.isdir(images):  # a NotADirectoryError traceback at the first image
+        p.error(f"--out {args.out}: {images}, where the density images are cached, is a file")
     if args.plot is not None:
         check_output_file(p, "--plot", args.plot)
         # PNG bytes were written under any name (.json, .pdf, none); --out/latency.json or latency.md was replaced

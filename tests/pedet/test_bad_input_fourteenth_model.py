@@ -119,3 +119,25 @@ def test_pretrain_backbone_refuses_a_folder_where_a_side_file_goes(tmp_path, cap
     err = [x for x in capsys.readouterr().err.splitlines() if x.strip() and not x.startswith(("usage:", " "))]
     assert e.value.code == 2 and len(err) == 1, err
     assert err[0].endswith(f"error: --out {out}: {out}{side}, written next to the weights, is a folder"), err
+
+
+@pytest.mark.parametrize("script, folder, work, argv, message", [
+    ("gpu_check", "latency_images", ("latency_rows",),
+     ["--device", "cpu", "--smoke", "--sections", "latency", "--out", "{tmp}/g.json"],
+     "--out {tmp}/g.json: {tmp}/latency_images, where the latency rows cache their images, is a file"),
+    ("latency_vs_density", "images", ("run",), ["--budget", "smoke", "--out", "{tmp}"],
+     "--out {tmp}: {tmp}/images, where the density images are cached, is a file"),
+])
+def test_latency_scripts_refuse_a_file_where_their_image_cache_goes(tmp_path, capsys, monkeypatch, script, folder,
+                                                                    work, argv, message):
+    """A file named like the image cache next to --out: a NotADirectoryError traceback at the first latency row
+    (for gpu_check after its train and inference sections)."""
+    module = fresh_script(f"benchmarks/{script}.py", f"fourteenth_trial_{script}")
+    for name in work:
+        monkeypatch.setattr(module, name, lambda *a, **k: pytest.fail("the work started"))
+    (tmp_path / folder).write_text("")
+    with pytest.raises(SystemExit) as e:
+        module.main([a.format(tmp=tmp_path) for a in argv])
+    err = [x for x in capsys.readouterr().err.splitlines() if x.strip() and not x.startswith(("usage:", " "))]
+    assert e.value.code == 2 and len(err) == 1, err
+    assert err[0].endswith(f"error: {message.format(tmp=tmp_path)}"), err
