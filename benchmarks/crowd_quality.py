@@ -1169,6 +1169,8 @@ def main(argv=None) -> dict:
     if same_file(records, out):  # every *.json there is read as a run record: results.json was, with a KeyError
         p.error(f"--records {args.records}: is the --out folder {out} (its results.json would be read as a run "
                 "record); give a folder of its own")
+    if args.records is None and os.path.exists(records) and not os.path.isdir(records):  # the default folder: a
+        p.error(f"{records}: the run records folder is a file; give --records a folder")  # FileExistsError after a run
     if args.summary and args.out is not None and args.budget != "smoke":  # ignored, in silence
         p.error(f"--out {args.out}: not read by --summary of the {args.budget} budget (it writes next to the records, "
                 f"in {bench_dir}, and benchmarks/crowd_{args.budget}_summary.json)")

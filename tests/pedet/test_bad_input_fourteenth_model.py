@@ -141,3 +141,18 @@ def test_latency_scripts_refuse_a_file_where_their_image_cache_goes(tmp_path, ca
     err = [x for x in capsys.readouterr().err.splitlines() if x.strip() and not x.startswith(("usage:", " "))]
     assert e.value.code == 2 and len(err) == 1, err
     assert err[0].endswith(f"error: {message.format(tmp=tmp_path)}"), err
+
+
+def test_crowd_quality_refuses_a_file_where_its_default_records_go(tmp_path, capsys, monkeypatch):
+    """<out>/records, the smoke budget's and a probe's default record folder, as a file: a FileExistsError traceback
+    when the first run's record was written, after its training (only a given --records was checked)."""
+    cq = fresh_script("benchmarks/crowd_quality.py", "fourteenth_trial_crowd_quality")
+    monkeypatch.setattr(cq, "pretext_weights", lambda *a, **k: pytest.fail("the work started"))
+    monkeypatch.setattr(cq, "run_one", lambda *a, **k: pytest.fail("the work started"))
+    (tmp_path / "records").write_text("")
+    with pytest.raises(SystemExit) as e:
+        cq.main(["--budget", "smoke", "--out", str(tmp_path), "--methods", "opl_full"])
+    err = [x for x in capsys.readouterr().err.splitlines() if x.strip() and not x.startswith(("usage:", " "))]
+    assert e.value.code == 2 and len(err) == 1, err
+    assert err[0].endswith(f"error: {tmp_path / 'records'}: the run records folder is a file; give --records a "
+                           "folder"), err
