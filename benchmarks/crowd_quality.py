@@ -1083,10 +1083,11 @@ def main(argv=None) -> dict:
     p.add_argument("--methods", nargs="+", default=list(METHODS), help=f"subset of {list(METHODS)}")
     p.add_argument("--seeds", nargs="+", type=int, default=None, help="default: the budget's seeds")
     p.add_argument("--iters", type=int, default=None, help="override the budget's iterations (a probe)")
-    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+    # action "extend": a second --set / --opts adds to the first (argparse's "store" dropped the first, in silence)
+    p.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
                    help="probe: override budget settings, dotted keys, JSON values (e.g. lr.opl=0.04 warmup=300); "
                         "records then go to <out>/records unless --records is given")
-    p.add_argument("--opts", nargs="+", default=[], metavar="KEY VALUE",
+    p.add_argument("--opts", nargs="+", action="extend", default=[], metavar="KEY VALUE",
                    help="probe: config overrides applied to every method's config, Detectron2-style pairs (e.g. "
                         "MODEL.OPL.POTO_ALPHA 0.2 with --methods opl_full); records then go to <out>/records")
     p.add_argument("--curves", action="store_true", help="record learning curves for every method, not only the "
@@ -1167,6 +1168,16 @@ def main(argv=None) -> dict:
     records = os.path.abspath(args.records or (os.path.join(out, "records") if args.budget == "smoke" or probe else
                                                os.path.join(REPO, "benchmarks", f"crowd_{args.budget}", "runs")))
     bench_dir = os.path.dirname(records)
+    from pedet.utils.cli import same_file
+
+    if same_file(records, out):  # every *.json there is read as a run record: results.json was, with a KeyError
+        p.error(f"--records {args.records}: is the --out folder {out} (its results.json would be read as a run "
+                "record); give a folder of its own")
+    if args.records is None and os.path.exists(records) and not os.path.isdir(records):  # the default folder: a
+        p.error(f"{records}: the run records folder is a file; give --records a folder")  # FileExistsError after a run
+    if args.summary and args.out is not None and args.budget != "smoke":  # ignored, in silence
+        p.error(f"--out {args.out}: not read by --summary of the {args.budget} budget (it writes next to the records, "
+                f"in {bench_dir}, and benchmarks/crowd_{args.budget}_summary.json)")
     if args.summary and not (os.path.isdir(records) and any(f.endswith(".json") for f in os.listdir(records))):
         p.error(f"--summary: no run records (*.json) in {records}")  # wrote a summary of no run, in silence
     if args.summary:

@@ -29,7 +29,7 @@ import pedet  # noqa: E402,F401
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from pedet.utils.cli import check_output_file, int_at_least  # noqa: E402
+from pedet.utils.cli import check_no_repeats, check_not_an_input, check_output_file, int_at_least  # noqa: E402
 
 
 def interleaved_medians_ms(fns: dict, warmup: int, iters: int) -> dict:
@@ -60,6 +60,7 @@ def main(argv=None):
     p.add_argument("opts", nargs=argparse.REMAINDER)
     args = p.parse_args(argv)
     check_output_file(p, "--output", args.output)
+    check_no_repeats(p, "--size", args.size)  # its row was measured and written twice
 
     import onnxruntime as ort
     from export import build_and_load, export_opl_onnx, setup_cfg  # tools/export.py
@@ -68,6 +69,11 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     cfg = setup_cfg(args.config_file, args.opts)
+    from pedet.config import config_file_inputs
+
+    # the JSON was written over the config (or a _BASE_ of it) or the weights after the timing, in silence
+    check_not_an_input(p, "--output", args.output, config_file_inputs(args.config_file) +
+                       [("MODEL.WEIGHTS", cfg.MODEL.WEIGHTS)])
     if cfg.MODEL.META_ARCHITECTURE != "OPL":  # a Faster R-CNN was built, then an AttributeError ('nms_on') traceback
         p.error(f"--config-file {args.config_file}: MODEL.META_ARCHITECTURE {cfg.MODEL.META_ARCHITECTURE!r}; this "
                 "benchmark times the exported OPL graph (opl/export.py): give an OPL config")

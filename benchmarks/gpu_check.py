@@ -292,6 +292,10 @@ def main(argv=None) -> dict:
     if device_type not in ("cpu", "cuda"):  # was a RuntimeError traceback from the first build_model
         ap.error(f"--device {args.device}: give cpu or cuda (cuda:N)")
     check_output_file(ap, "--out", args.out)
+    images = os.path.join(os.path.dirname(os.path.abspath(args.out)), "latency_images")
+    # a file there: a NotADirectoryError traceback after the train and inference sections
+    if "latency" in args.sections and os.path.exists(images) and not os.path.isdir(images):
+        ap.error(f"--out {args.out}: {images}, where the latency rows cache their images, is a file")
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         ap.error("no CUDA device: run with --device cpu --smoke for the CPU path")
     if args.device.startswith("cuda"):

@@ -381,8 +381,14 @@ def main(argv=None) -> dict:
     if twice:  # one row per density: the later measurement replaced the earlier
         p.error(f"--densities {' '.join(map(str, args.densities))}: {twice[0]} given twice")
     check_output_folder(p, "--out", args.out)
+    images = os.path.join(args.out, "images")
+    if os.path.exists(images) and not os.path.isdir(images):  # a NotADirectoryError traceback at the first image
+        p.error(f"--out {args.out}: {images}, where the density images are cached, is a file")
     if args.plot is not None:
         check_output_file(p, "--plot", args.plot)
+        # PNG bytes were written under any name (.json, .pdf, none); --out/latency.json or latency.md was replaced
+        if not args.plot.lower().endswith(".png"):  # by the plot, in silence
+            p.error(f"--plot {args.plot}: the plot is written as PNG; give a .png name")
     b = BUDGETS[args.budget]  # the budget's values where not given (--warmup 0 fell back to them in silence)
     args.warmup, args.iters = (b[k] if getattr(args, k) is None else getattr(args, k) for k in ("warmup", "iters"))
     args.argv = argv

@@ -28,7 +28,7 @@ import re
 
 import numpy as np
 
-from pedet.utils.cli import check_output_file
+from pedet.utils.cli import check_not_an_input, check_output_file
 from pedet.utils.imports import load_script
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -89,6 +89,9 @@ def main(argv=None) -> dict:
     for f in ("config.yaml", "model_final.pth"):
         if not os.path.isfile(os.path.join(args.run_dir, f)):
             p.error(f"{args.run_dir}: no {f} (a run directory of benchmarks/crowd_quality.py is expected)")
+    if args.out is not None:  # the JSON replaced the run's config or weights after the predictions, in silence
+        check_not_an_input(p, "--out", args.out, [(f"the run's {f}", os.path.join(args.run_dir, f))
+                                                  for f in ("config.yaml", "model_final.pth")])
 
     config = os.path.join(args.run_dir, "config.yaml")
     try:

@@ -29,7 +29,7 @@ from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
 
 import opl
-from pedet.utils.cli import check_output_file, int_at_least
+from pedet.utils.cli import check_no_repeats, check_output_file, int_at_least
 
 CONFIG_DIR = os.path.join(os.path.dirname(opl.__file__), "..", "configs")
 VARIANTS = {  # name -> (config file, extra overrides)
@@ -178,6 +178,8 @@ def main(argv=None):
     ap.add_argument("--json", default="", help="also write the results to this file")
     ap.add_argument("--flops", action="store_true", help="only count the forward MACs per variant (fvcore)")
     args = ap.parse_args(argv)
+    for option in ("--persons", "--variants"):  # its rows were measured and written twice
+        check_no_repeats(ap, option, getattr(args, option[2:]))
     if args.json:
         check_output_file(ap, "--json", args.json)
     if args.flops:

@@ -229,6 +229,9 @@ def check_args(parser: argparse.ArgumentParser, args) -> None:
     blocking = file_in_the_way(args.out)  # the folder is made after the training: a file on the way failed only then
     if blocking:
         parser.error(f"--out {args.out}: {blocking} is a file, not a folder")
+    for side in (".tmp", ".json"):  # written next to the weights after the training: an IsADirectoryError traceback
+        if os.path.isdir(args.out + side):
+            parser.error(f"--out {args.out}: {args.out + side}, written next to the weights, is a folder")
 
 
 def main(argv=None):

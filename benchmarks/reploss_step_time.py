@@ -36,7 +36,7 @@ from detectron2.utils.events import EventStorage
 from torch import nn
 
 from pedet.config import add_pedet_config
-from pedet.utils.cli import int_at_least
+from pedet.utils.cli import check_no_repeats, int_at_least
 from reploss import add_reploss_config
 
 CONFIG = os.path.join(os.path.dirname(__file__), "..", "projects", "RepLoss", "configs", "Base-RCNN-FPN-Ped.yaml")
@@ -183,6 +183,7 @@ def main(argv=None):
     parser.add_argument("--parts", nargs="+", choices=["step", "losses"], default=["step", "losses"],
                         help="full training steps and/or box_predictor.losses() alone")
     args = parser.parse_args(argv)
+    check_no_repeats(parser, "--persons", args.persons)  # its rows were measured and printed twice
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} thread(s), image {args.image_size}x{args.image_size}, batch 2, "
           f"R-50-FPN, ROI batch 512 / 0.5 positive, {args.steps} measured steps after {args.warmup} warm-up")

@@ -71,6 +71,9 @@ def check_args(p: argparse.ArgumentParser, args) -> None:
         p.error("--gt-dataset and --no-gt contradict each other")
     if args.gt_dataset and args.video_input:  # was ignored in silence: video frames are drawn without ground truth
         p.error("--gt-dataset: ground truth is drawn on --input images only, not on --video-input frames")
+    for name, value in (("--gt-dataset", args.gt_dataset), ("--onnx", args.onnx)):  # '' was read as "not given":
+        if value is not None and not value.strip():  # no ground truth named / PyTorch run instead of ONNX Runtime
+            p.error(f"{name} {value!r}: an empty name; give one or leave {name} out")
     if args.output is not None and not args.output.strip():  # ran every image and wrote nothing, in silence
         p.error(f"--output {args.output!r}: an empty name; give a folder or file, or leave --output out")
     for name, path in (("--config-file", args.config_file), ("--onnx", args.onnx), ("--video-input", args.video_input)):
@@ -295,6 +298,14 @@ def read_image(path: str, predictor) -> np.ndarray:
     return bgr
 
 
+def output_file(output: str, to_file: bool, path: str) -> str:
+    """The annotated image of input ``path``: ``output`` itself (a file name) or the input's name in that folder."""
+    out_file = output if to_file else os.path.join(output, os.path.basename(path))
+    if not cv2.haveImageWriter(out_file):  # no or an unknown extension: written as JPEG, named so
+        out_file += ".jpg"
+    return out_file
+
+
 def run_images(predictor, files: List[str], args, gt_index: Optional[GroundTruthIndex]) -> List[str]:
     written, without_gt = [], []
     # a new --output with an image extension names the file to write, as in Detectron2's demo (was a folder of that
@@ -312,6 +323,21 @@ def run_images(predictor, files: List[str], args, gt_index: Optional[GroundTruth
             if os.path.abspath(other) != os.path.abspath(path):
                 raise InputError(f"--input {other} and {path}: both would be written to "
                                  f"{os.path.join(args.output, name)}; give them separate runs or --output folders")
+    out_files = {path: output_file(args.output, to_file, path) for path in files} if args.output else {}
+    # before any writing: an output that is an input image (the same name, or through '..', a symbolic or a hard link
+    # in the --output folder) replaced it, also a later input's, in silence; inputs by real path and by inode (as
+    # os.path.samefile compares them), so that a folder of many frames is checked in one pass
+    inputs = {}
+    for f in files:
+        st = os.stat(f)
+        inputs[os.path.realpath(f)] = inputs[(st.st_dev, st.st_ino)] = f
+    for path, out_file in out_files.items():
+        st = os.stat(out_file) if os.path.exists(out_file) else None
+        clash = inputs.get(os.path.realpath(out_file)) or (st and inputs.get((st.st_dev, st.st_ino)))
+        if clash:
+            raise InputError(f"--output {args.output}: would overwrite the input image {clash}"
+                             + (f" (with the annotation of {path}, through {out_file})" if clash != path else "")
+                             + "; give another folder")
     if args.output:
         try:
             os.makedirs(folder, exist_ok=True)
@@ -328,12 +354,7 @@ def run_images(predictor, files: List[str], args, gt_index: Optional[GroundTruth
         logger.info(f"{path}: {n} detections >= {args.confidence_threshold} in {time.perf_counter() - t0:.2f} s"
                     + (f", {len(gt['annotations'])} ground-truth boxes" if gt else ""))
         if args.output:
-            out_file = args.output if to_file else os.path.join(args.output, os.path.basename(path))
-            if not cv2.haveImageWriter(out_file):  # no or an unknown extension: written as JPEG, named so
-                out_file += ".jpg"
-            if os.path.exists(out_file) and os.path.samefile(out_file, path):
-                raise InputError(f"--output {args.output}: would overwrite the input image {path}; give another "
-                                 "folder")
+            out_file = out_files[path]
             if not cv2.imwrite(out_file, draw(bgr, inst, args.confidence_threshold, gt)):
                 raise InputError(f"--output {args.output}: cannot write {out_file}")
             written.append(out_file)

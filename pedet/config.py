@@ -116,12 +116,13 @@ def _check_no_none(cfg, defaults, prefix: str = "") -> None:
                                            "(yacs lets None through for any key)")
 
 
-def _check_yaml_chain(config_file: str, cfg=None, _chain: tuple = ()) -> None:
+def _check_yaml_chain(config_file: str, cfg=None, _chain: tuple = ()) -> list:
     """
     Each file of the ``_BASE_`` chain is readable UTF-8 YAML whose top level is a mapping of config keys, and the
     chain has no loop, and no top-level group of ``cfg`` (e.g. MODEL) is given a plain value; otherwise ConfigError
     naming the file (Detectron2 would fail deep inside with an AttributeError, a TypeError or a RecursionError). ``_BASE_`` paths are resolved as ``CfgNode.load_yaml_with_base`` does (relative to the file
-    that names them, ``~`` expanded; a list of bases is allowed); URLs are left to Detectron2.
+    that names them, ``~`` expanded; a list of bases is allowed); URLs are left to Detectron2. Returns the local files
+    of the chain, ``config_file`` first.
     """
     import os
 
@@ -147,7 +148,7 @@ def _check_yaml_chain(config_file: str, cfg=None, _chain: tuple = ()) -> None:
     try:
         loaded = yaml.safe_load(text)
     except yaml.constructor.ConstructorError:
-        return  # a Python tag: Detectron2 loads it unsafely (merge_from_file allows it); nothing more to check here
+        return [config_file]  # a Python tag: Detectron2 loads it unsafely (merge_from_file allows it); no more checks
     except yaml.YAMLError as e:
         reason = getattr(e, "problem", None) or str(e).splitlines()[0]
         mark = getattr(e, "problem_mark", None)
@@ -160,7 +161,7 @@ def _check_yaml_chain(config_file: str, cfg=None, _chain: tuple = ()) -> None:
         if cfg is not None and isinstance(cfg.get(key), dict) and not isinstance(value, dict):
             raise ConfigError(f"error: {where}: {key} is a group of keys, not a value (got the "
                               f"{type(value).__name__} {str(value)[:80]})")
-    bases = loaded.get("_BASE_", [])
+    bases, files = loaded.get("_BASE_", []), [config_file]
     for base in bases if isinstance(bases, list) else [bases]:
         if not isinstance(base, str) or not base:
             raise ConfigError(f"error: {where}: _BASE_ must be a file name or a list of file names, got {base!r}")
@@ -169,7 +170,18 @@ def _check_yaml_chain(config_file: str, cfg=None, _chain: tuple = ()) -> None:
         base = os.path.expanduser(base)
         if not os.path.isabs(base):
             base = os.path.join(os.path.dirname(config_file), base)
-        _check_yaml_chain(base, cfg, _chain + (real,))
+        files += _check_yaml_chain(base, cfg, _chain + (real,))
+    return files
+
+
+def config_file_inputs(config_file: str) -> list:
+    """
+    The files a config reads, as (what, path) pairs for pedet.utils.cli.check_not_an_input: the file and each local
+    ``_BASE_`` of its chain (an output written over a base changed every config built on it). Call it after
+    merge_config (a bad chain is a ConfigError there).
+    """
+    files = _check_yaml_chain(config_file)
+    return [("the config file", files[0])] + [(f"a _BASE_ of {config_file}", f) for f in files[1:]]
 
 
 def _yacs_message(e: Exception) -> str:

@@ -275,9 +275,13 @@ def _export(parser: argparse.ArgumentParser, args) -> int:
     setup_logger(name="pedet")
     cfg = setup_cfg(args.config_file, args.opts)
     weights = cfg.MODEL.WEIGHTS
-    if weights and "://" not in weights and os.path.exists(args.output) and os.path.exists(weights) and \
-            os.path.samefile(args.output, weights):
-        parser.error(f"--output {args.output}: is MODEL.WEIGHTS; give another file to write")
+    from pedet.config import config_file_inputs
+    from pedet.utils.cli import check_not_an_input
+
+    # the export written over the weights or a _BASE_ of the config (was written in silence; the config file itself
+    # is refused in check_args)
+    check_not_an_input(parser, "--output", args.output, [("MODEL.WEIGHTS", weights)] +
+                       config_file_inputs(args.config_file))
     model = build_and_load(cfg, args.trust_pickle)
     h = args.height or cfg.INPUT.MIN_SIZE_TEST
     w = args.width or h

@@ -61,6 +61,35 @@ def check_output_folder(parser: argparse.ArgumentParser, option: str, path: str)
     _check_parents(parser, option, path)
 
 
+def same_file(path: str, other: str) -> bool:
+    """True if two paths name one file: the same name, or through '..', a symbolic link (to the file or to a folder
+    above it) or a hard link. A file that does not exist yet is no other file."""
+    if os.path.realpath(path) == os.path.realpath(other):
+        return True
+    try:
+        return os.path.samefile(path, other)
+    except OSError:  # one of them does not exist (yet)
+        return False
+
+
+def check_not_an_input(parser: argparse.ArgumentParser, option: str, path: str, inputs) -> None:
+    """
+    An output file that is one of the files the script reads (``inputs``: (what, path) pairs, e.g. ("MODEL.WEIGHTS",
+    "w.pth")), also through '..', a symbolic or a hard link: the output replaced the input after the work, in silence
+    -> parser.error naming both. Remote paths (``scheme://``) and empty names are not compared.
+    """
+    for what, source in inputs:
+        if source and "://" not in source and same_file(path, source):
+            parser.error(f"{option} {path}: is {what} ({source}), which this script reads; give another file to write")
+
+
+def check_no_repeats(parser: argparse.ArgumentParser, option: str, values) -> None:
+    """A list option with a value given twice (its row was measured and written twice) -> parser.error."""
+    twice = [v for k, v in enumerate(values) if v in values[:k]]
+    if twice:
+        parser.error(f"{option} {' '.join(map(str, values))}: {twice[0]} given twice")
+
+
 def _check_parents(parser, option: str, path: str) -> None:
     blocking = file_in_the_way(path)
     if blocking:

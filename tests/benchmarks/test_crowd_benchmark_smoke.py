@@ -459,7 +459,13 @@ def test_probe_config_opts_reach_the_method_config_and_are_refused_where_they_do
                           # thirteenth trial: a learning-curve set for runs that record no curve, ignored in silence
                           (["--methods", "opl_full", "--curve-set", "crowd"], "--curve-set crowd: no run records a "
                            "learning curve (the smoke budget's curve_points 1; curves are recorded for faster_rcnn, "
-                           "fcos_nms or with --curves)")]:
+                           "fcos_nms or with --curves)"),
+                          # fourteenth trial: every *.json of --records is read as a run record (the --out folder's
+                          # results.json was, with a KeyError); --out ignored by a cpu-budget --summary, in silence
+                          (["--records", str(tmp_path / "o" / ".." / "o")],
+                           f"--records {tmp_path / 'o' / '..' / 'o'}: is the --out folder {tmp_path / 'o'}"),
+                          (["--budget", "cpu", "--summary", "--records", str(tmp_path / "none")],
+                           f"--out {tmp_path / 'o'}: not read by --summary of the cpu budget")]:
         with pytest.raises(SystemExit):
             cq.main(["--budget", "smoke", "--out", str(tmp_path / "o")] + argv)
         assert message in capsys.readouterr().err

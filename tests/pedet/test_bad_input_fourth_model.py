@@ -247,7 +247,7 @@ def test_export_refuses_to_overwrite_its_config_or_weights(tmp_path, capsys):
     weights = tmp_path / "w.pth"
     shutil.copy(config, weights)  # any file: the check comes before it is loaded
     for argv, message in [(["--output", str(config)], f"--output {config}: is the config file"),
-                          (["--output", str(weights), "--format", "torchscript", "MODEL.WEIGHTS", str(weights)],  # .pth: a TorchScript name
+                          (["--output", str(weights), "--format", "torchscript", "MODEL.WEIGHTS", str(weights)],
                            f"--output {weights}: is MODEL.WEIGHTS")]:
         with pytest.raises(SystemExit) as e:  # both were overwritten by the exported graph, silently
             export.main(["--config-file", str(config), *argv])

@@ -111,6 +111,16 @@ SCRIPT_ARGS = [
     ("one_to_one_diagnostics", ("_crowd_quality",), ["{tmp}", "--out", "{tmp}/f/d.json"], "{tmp}/f is a file, not a"),
     ("export_latency", (), ["--config-file", REPLOSS_TINY, "--output", "{tmp}/latency.json"],
      "MODEL.META_ARCHITECTURE 'PedestrianRCNN'; this benchmark times the exported OPL graph"),
+    # fourteenth trial: a value given twice was measured and written twice
+    ("opl_step_time", ("time_variants", "forward_gmacs"), ["--persons", "25", "25"], "--persons 25 25: 25 given twice"),
+    ("opl_step_time", ("time_variants", "forward_gmacs"), ["--variants", "fcos_baseline", "fcos_baseline"],
+     "--variants fcos_baseline fcos_baseline: fcos_baseline given twice"),
+    ("reploss_step_time", ("time_step_table", "time_losses_table"), ["--persons", "9", "9"], "--persons 9 9: 9 given"),
+    ("export_latency", (), ["--size", "256", "256"], "--size 256 256: 256 given twice"),
+    # fourteenth trial: PNG bytes under another name; --plot <out>/latency.json replaced the table just written
+    ("latency_vs_density", ("run",), ["--out", "{tmp}/lat", "--plot", "{tmp}/lat/latency.json"],
+     "--plot {tmp}/lat/latency.json: the plot is written as PNG; give a .png name"),
+    ("latency_vs_density", ("run",), ["--out", "{tmp}/lat", "--plot", "{tmp}/plot.pdf"], "the plot is written as PNG"),
 ]
 
 
@@ -163,6 +173,9 @@ def test_latency_warmup_zero_is_no_warmup(tmp_path, monkeypatch, argv, expected)
     (["--input", "{video}", "--opts", "MODEL.DEVICE", "cpu", "--output", "out"],
      "--opts ... --output: options go before --opts (its KEY VALUE pairs come last)"),
     (["--input", "{video}", "--opts", "MODEL.DEVICE", "cpu", "--no-gt"], "--opts ... --no-gt: options go before --opts"),
+    # fourteenth trial: '' was read as "not given": the PyTorch model ran instead of ONNX Runtime; no set named
+    (["--input", "{video}", "--onnx", ""], "--onnx '': an empty name; give one or leave --onnx out"),
+    (["--input", "{video}", "--gt-dataset", ""], "--gt-dataset '': an empty name; give one or leave --gt-dataset out"),
 ])
 def test_demo_refuses_options_it_would_ignore(tmp_path, capsys, argv, message):
     demo = fresh_script("demo/demo.py", "tenth_trial_demo")

@@ -15,6 +15,13 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
      "--levels: needs an FCOS-style (OPL project) run; {run} is a Faster R-CNN run"),
     # a binary config.yaml: was a UnicodeDecodeError traceback
     (b"\xff\xfe\x00MODEL", [], "{run}/config.yaml: not UTF-8 text (byte 0xff at offset 0); is it a config file?"),
+    # fourteenth trial: the JSON replaced the run's config or weights after the predictions, in silence
+    (b"MODEL:\n  META_ARCHITECTURE: OPL\n", ["--out", "{run}/config.yaml"],
+     "--out {run}/config.yaml: is the run's config.yaml ({run}/config.yaml), which this script reads; give another "
+     "file to write"),
+    (b"MODEL:\n  META_ARCHITECTURE: OPL\n", ["--out", "{run}/../reploss_seed0/model_final.pth"],
+     "--out {run}/../reploss_seed0/model_final.pth: is the run's model_final.pth ({run}/model_final.pth), which this "
+     "script reads; give another file to write"),
 ])
 def test_one_to_one_diagnostics_refuses_a_run_before_any_work(tmp_path, capsys, monkeypatch, config, argv, message):
     from pedet.utils.imports import load_script
@@ -26,10 +33,11 @@ def test_one_to_one_diagnostics_refuses_a_run_before_any_work(tmp_path, capsys, 
     (run / "config.yaml").write_bytes(config)
     (run / "model_final.pth").write_bytes(b"")
     with pytest.raises(SystemExit) as e:
-        module.main([str(run), *argv])
+        module.main([str(run), *[a.format(run=run) for a in argv]])
     err = [x for x in capsys.readouterr().err.splitlines() if x.strip() and not x.startswith(("usage:", " "))]
     assert e.value.code == 2 and len(err) == 1, err
     assert err[0].endswith(f"error: {message.format(run=run)}"), err
+    assert (run / "config.yaml").read_bytes() == config
 
 
 def test_crowd_top_fp_names_a_model_file_that_is_not_a_checkpoint(tmp_path, capsys, monkeypatch):
