@@ -635,8 +635,23 @@ def _check_image_size(rec: dict, where: str) -> None:
             _raise_first([e])
 
 
+def _path_or_data(path_or_data, what: str, data_kind: str):
+    """
+    A path as a str (an os.PathLike such as pathlib.Path is taken as its path, as pedet's data loaders take it), or
+    the in-memory data unchanged. bytes are refused: they were read as records (a "record 1: ... got a number" for
+    each byte) and a Path as "'PosixPath' object is not iterable", neither saying that the argument is wrong.
+    """
+    if isinstance(path_or_data, os.PathLike):
+        path_or_data = os.fspath(path_or_data)
+    if isinstance(path_or_data, (bytes, bytearray)):
+        raise TypeError(f"{what}: expected a path (a str or an os.PathLike) or {data_kind}, got bytes "
+                        f"{_short(path_or_data)}; decode the path first")
+    return path_or_data
+
+
 def _odgt_records(path_or_records: str | list, what: str) -> list[tuple[str, dict]]:
     """[(where, record)] with where = "FILE: line K (image ID)" (or "WHAT: record K (image ID)")."""
+    path_or_records = _path_or_data(path_or_records, what, "a list of records")
     if isinstance(path_or_records, str):
         lines = _read_lines(path_or_records)
         if not lines:
@@ -794,6 +809,10 @@ def read_crowdhuman_dt(path_or_records: str | list, gt: GroundTruthSet) -> Detec
     A detection's "tag" is not read: as the CrowdHuman toolkit (its loaders take box and score only), every box in
     "dtboxes" is a person detection, whatever its tag (e.g. 0).
     """
+    path_or_records = _path_or_data(path_or_records, "crowdhuman dt", "a list of records")
+    if not isinstance(gt, GroundTruthSet):  # else an AttributeError ('index') from deep inside
+        raise TypeError(f"read_crowdhuman_dt: gt must be the GroundTruthSet the detections are read against, got "
+                        f"{type(gt).__name__}")
     if isinstance(path_or_records, str):
         lines = _read_lines(path_or_records)
         if not lines:
@@ -1044,6 +1063,9 @@ def read_coco_gt(
     pedestrian, fully visible, regular) with one EvalInputWarning per kind giving the count (pedet's data loader
     announces the first two the same way and makes the third an ignore region).
     """
+    path_or_dict = _path_or_data(path_or_dict, "coco gt", "a COCO-style dict")
+    if missing_vis not in ("full", "zeros"):  # any other value read every missing vis_bbox as the full box
+        raise ValueError(f"read_coco_gt: missing_vis must be 'full' or 'zeros', got {missing_vis!r}")
     where = _coco_where(path_or_dict, "coco gt")
     data = _load_json(path_or_dict, unique_keys=True) if isinstance(path_or_dict, str) else path_or_dict
     if not isinstance(data, dict):
@@ -1193,6 +1215,10 @@ def read_coco_results(path_or_list: str | list, gt: GroundTruthSet, category_id:
             of this category left in a non-empty file: an error (Detectron2's contiguous id 0 is not COCO's 1).
     An empty list is valid (no detections; the official script would crash on it).
     """
+    path_or_list = _path_or_data(path_or_list, "coco results", "a list of detections")
+    if not isinstance(gt, GroundTruthSet):
+        raise TypeError(f"read_coco_results: gt must be the GroundTruthSet the detections are read against, got "
+                        f"{type(gt).__name__}")
     where = _coco_where(path_or_list, "coco results")
     if isinstance(path_or_list, str):
         with open(path_or_list, "rb") as f:
