@@ -718,6 +718,8 @@ def read_crowdhuman_gt(path_or_records: str | list, box_key: str = "fbox") -> Gr
     "vbox" / "fbox") is an error rather than "absent": write the value or leave the key out. Errors name the file,
     line and image.
     """
+    if box_key not in ("fbox", "vbox"):  # e.g. None: "gtboxes 0: no None", naming the file, not the argument
+        raise ValueError(f"read_crowdhuman_gt: box_key must be 'fbox' or 'vbox', got {box_key!r}")
     items = _odgt_records(path_or_records, "crowdhuman gt")
     other = "vbox" if box_key == "fbox" else "fbox"
     ids, counts, boxes, vis, ign, widths, heights = [], [], [], [], [], [], []
@@ -1395,6 +1397,8 @@ def ground_truth_from_dataset_dicts(dicts: Sequence[dict], box: str = "full",
         EvalInputError naming the image and what is wrong (missing key, a value of the wrong type, NaN / inf,
         out of range, another category).
     """
+    if box not in ("full", "visible"):  # any other value ("Visible", "vis") evaluated the full boxes without a word
+        raise ValueError(f"{what}: box must be 'full' or 'visible', got {box!r}")
     ids, counts, boxes, vis, heights, ratios, ignore, labels, widths, hs = [], [], [], [], [], [], [], [], [], []
     any_label = False
     by_rule = []
