@@ -75,8 +75,13 @@ def _is_number(v) -> bool:
 
 
 def _json_type(v) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
-        type(v), "a number")
+    named = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(type(v))
+    if named is not None:
+        return named
+    if isinstance(v, (int, float, np.number)):
+        return "a number"
+    # Python data handed over directly (dataset dicts, a records list): a tuple or an array is not "a number"
+    return f"a {type(v).__name__}"
 
 
 def _bad_number(v, where: str, key: str) -> EvalInputError | None:
