@@ -640,6 +640,15 @@ def _check_image_size(rec: dict, where: str) -> None:
             _raise_first([e])
 
 
+def _check_category_argument(category_id, reader: str) -> None:
+    """A category_id argument of another type matched no annotation: '1' dropped the whole ground truth, with a
+    warning that read "have category_id 1, not 1"."""
+    if category_id is not None and (isinstance(category_id, (bool, np.bool_))
+                                    or not isinstance(category_id, (int, np.integer))):
+        raise ValueError(f"{reader}: category_id must be an integer (COCO's person is 1) or None for every "
+                         f"category, got {type(category_id).__name__} {category_id!r:.40}")
+
+
 def _path_or_data(path_or_data, what: str, data_kind: str):
     """
     A path as a str (an os.PathLike such as pathlib.Path is taken as its path, as pedet's data loaders take it), or
@@ -1071,6 +1080,7 @@ def read_coco_gt(
     announces the first two the same way and makes the third an ignore region).
     """
     path_or_dict = _path_or_data(path_or_dict, "coco gt", "a COCO-style dict")
+    _check_category_argument(category_id, "read_coco_gt")
     if missing_vis not in ("full", "zeros"):  # any other value read every missing vis_bbox as the full box
         raise ValueError(f"read_coco_gt: missing_vis must be 'full' or 'zeros', got {missing_vis!r}")
     where = _coco_where(path_or_dict, "coco gt")
@@ -1223,6 +1233,7 @@ def read_coco_results(path_or_list: str | list, gt: GroundTruthSet, category_id:
     An empty list is valid (no detections; the official script would crash on it).
     """
     path_or_list = _path_or_data(path_or_list, "coco results", "a list of detections")
+    _check_category_argument(category_id, "read_coco_results")
     if not isinstance(gt, GroundTruthSet):
         raise TypeError(f"read_coco_results: gt must be the GroundTruthSet the detections are read against, got "
                         f"{type(gt).__name__}")

@@ -103,6 +103,12 @@ READER_ERRORS = {
                                  r"^read_crowdhuman_dt: gt must be the GroundTruthSet .*, got NoneType$"),
     "coco results against a DetectionSet": (lambda p: read_coco_results(COCO_DT, _coco()[1]), TypeError,
                                             r"^read_coco_results: gt must be the GroundTruthSet .*, got DetectionSet$"),
+    # a string matched no annotation: the whole ground truth dropped, "have category_id 1, not 1"
+    "coco gt category_id '1'": (lambda p: read_coco_gt(COCO_GT, category_id="1"), ValueError,
+                                r"^read_coco_gt: category_id must be an integer \(COCO's person is 1\) or None for "
+                                r"every category, got str '1'$"),
+    "coco results category_id True": (lambda p: read_coco_results(COCO_DT, read_coco_gt(COCO_GT), category_id=True),
+                                      ValueError, r"^read_coco_results: category_id must be an integer .* got bool"),
     "crowdhuman box_key None": (lambda p: read_crowdhuman_gt(p["ch_gt"], box_key=None), ValueError,
                                 r"^read_crowdhuman_gt: box_key must be 'fbox' or 'vbox', got None$"),
     "crowdhuman box_key 'VBOX'": (lambda p: read_crowdhuman_gt(CH_GT, box_key="VBOX"), ValueError,
