@@ -220,6 +220,8 @@ def evaluate(
         mode: CityPersons "official" | "matlab".  box_mode: CrowdHuman "full" | "visible" (recorded; the GT
             boxes must have been read accordingly).  resize_dets: Caltech detection squarify.
         compute_ji: CrowdHuman JI on/off.
+    Raises:
+        TypeError / ValueError before any work for an argument it would misread (see _check_evaluate_arguments).
     """
     setups = _check_evaluate_arguments(gt, dt, setups, mode, box_mode, resize_dets, compute_ji)
     if protocol == "crowdhuman":
