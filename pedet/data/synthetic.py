@@ -849,6 +849,11 @@ def generate_synthetic_crowd(out_dir: str, split: str = "train", spec: SplitSpec
     Returns:
         path of the .odgt file.
     """
+    if not isinstance(split, str) or not SPLIT_NAME.fullmatch(split):  # as the command's --split check
+        # before: "" wrote annotation_.odgt, "a/b" annotation_a/b.odgt in a new folder, "../x" outside out_dir
+        raise ValueError(f"split must be a name of letters, digits, '_' or '-' (it names files), got {split!r}")
+    if spec is not None and not isinstance(spec, SplitSpec):  # a dict: "'dict' object has no attribute 'num_images'"
+        raise TypeError(f"spec must be a SplitSpec (or None for the default), got {type(spec).__name__}")
     spec = spec or SplitSpec()
     id_prefix = f"{split}_" if id_prefix is None else id_prefix
     image_dir = os.path.join(out_dir, "Images")
@@ -984,7 +989,11 @@ def ensure_synthetic_crowd(root: str, preset: str = "default", split: str = "tra
     Returns:
         (odgt file, image root).
     """
-    spec = (presets or PRESETS)[preset][split]
+    presets = presets or PRESETS
+    if preset not in presets or split not in presets[preset]:  # before: a bare KeyError: 'test'
+        raise KeyError(f"synthetic crowd: no split {split!r} in preset {preset!r}; presets and their splits: "
+                       + "; ".join(f"{name}: {', '.join(splits)}" for name, splits in presets.items()))
+    spec = presets[preset][split]
     out_dir = os.path.join(root, "synthetic_crowd", preset)
     id_prefix = f"{preset}_{split}_"
     result = os.path.join(out_dir, f"annotation_{split}.odgt"), os.path.join(out_dir, "Images")

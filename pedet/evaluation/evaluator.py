@@ -112,6 +112,11 @@ class MissRateEvaluator(DatasetEvaluator):
             if not value and self._protocol != applies:
                 logger.warning(f"MissRateEvaluator: {key}=False applies to {applies} only; protocol "
                                f"{self._protocol!r} never computes it, so the setting has no effect")
+        if output_dir is not None and not isinstance(output_dir, (str, os.PathLike)):
+            # an int was taken as a file descriptor ("output_dir '5' exists and is not a folder"), bytes failed with
+            # "a bytes-like object is required, not 'str'"
+            raise ValueError(f"MissRateEvaluator: output_dir must be a folder path (a str or an os.PathLike) or None, "
+                             f"got {type(output_dir).__name__} {output_dir!r:.80}")
         if output_dir and os.path.exists(output_dir) and not os.path.isdir(output_dir):  # not after a whole pass
             raise ValueError(f"MissRateEvaluator: output_dir '{output_dir}' exists and is not a folder")
         if output_dir and name_too_long(output_dir):  # not after a whole pass

@@ -75,8 +75,13 @@ def _is_number(v) -> bool:
 
 
 def _json_type(v) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
-        type(v), "a number")
+    named = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(type(v))
+    if named is not None:
+        return named
+    if isinstance(v, (int, float, np.number)):
+        return "a number"
+    # Python data handed over directly (dataset dicts, a records list): a tuple or an array is not "a number"
+    return f"a {type(v).__name__}"
 
 
 def _bad_number(v, where: str, key: str) -> EvalInputError | None:
@@ -635,8 +640,32 @@ def _check_image_size(rec: dict, where: str) -> None:
             _raise_first([e])
 
 
+def _check_category_argument(category_id, reader: str) -> None:
+    """A category_id argument of another type matched no annotation: '1' dropped the whole ground truth, with a
+    warning that read "have category_id 1, not 1"."""
+    if category_id is not None and (isinstance(category_id, (bool, np.bool_))
+                                    or not isinstance(category_id, (int, np.integer))):
+        raise ValueError(f"{reader}: category_id must be an integer (COCO's person is 1) or None for every "
+                         f"category, got {type(category_id).__name__} {category_id!r:.40}")
+
+
+def _path_or_data(path_or_data, what: str, data_kind: str):
+    """
+    A path as a str (an os.PathLike such as pathlib.Path is taken as its path, as pedet's data loaders take it), or
+    the in-memory data unchanged. bytes are refused: they were read as records (a "record 1: ... got a number" for
+    each byte) and a Path as "'PosixPath' object is not iterable", neither saying that the argument is wrong.
+    """
+    if isinstance(path_or_data, os.PathLike):
+        path_or_data = os.fspath(path_or_data)
+    if isinstance(path_or_data, (bytes, bytearray)):
+        raise TypeError(f"{what}: expected a path (a str or an os.PathLike) or {data_kind}, got bytes "
+                        f"{_short(path_or_data)}; decode the path first")
+    return path_or_data
+
+
 def _odgt_records(path_or_records: str | list, what: str) -> list[tuple[str, dict]]:
     """[(where, record)] with where = "FILE: line K (image ID)" (or "WHAT: record K (image ID)")."""
+    path_or_records = _path_or_data(path_or_records, what, "a list of records")
     if isinstance(path_or_records, str):
         lines = _read_lines(path_or_records)
         if not lines:
@@ -703,6 +732,8 @@ def read_crowdhuman_gt(path_or_records: str | list, box_key: str = "fbox") -> Gr
     "vbox" / "fbox") is an error rather than "absent": write the value or leave the key out. Errors name the file,
     line and image.
     """
+    if box_key not in ("fbox", "vbox"):  # e.g. None: "gtboxes 0: no None", naming the file, not the argument
+        raise ValueError(f"read_crowdhuman_gt: box_key must be 'fbox' or 'vbox', got {box_key!r}")
     items = _odgt_records(path_or_records, "crowdhuman gt")
     other = "vbox" if box_key == "fbox" else "fbox"
     ids, counts, boxes, vis, ign, widths, heights = [], [], [], [], [], [], []
@@ -794,6 +825,10 @@ def read_crowdhuman_dt(path_or_records: str | list, gt: GroundTruthSet) -> Detec
     A detection's "tag" is not read: as the CrowdHuman toolkit (its loaders take box and score only), every box in
     "dtboxes" is a person detection, whatever its tag (e.g. 0).
     """
+    path_or_records = _path_or_data(path_or_records, "crowdhuman dt", "a list of records")
+    if not isinstance(gt, GroundTruthSet):  # else an AttributeError ('index') from deep inside
+        raise TypeError(f"read_crowdhuman_dt: gt must be the GroundTruthSet the detections are read against, got "
+                        f"{type(gt).__name__}")
     if isinstance(path_or_records, str):
         lines = _read_lines(path_or_records)
         if not lines:
@@ -1044,6 +1079,10 @@ def read_coco_gt(
     pedestrian, fully visible, regular) with one EvalInputWarning per kind giving the count (pedet's data loader
     announces the first two the same way and makes the third an ignore region).
     """
+    path_or_dict = _path_or_data(path_or_dict, "coco gt", "a COCO-style dict")
+    _check_category_argument(category_id, "read_coco_gt")
+    if missing_vis not in ("full", "zeros"):  # any other value read every missing vis_bbox as the full box
+        raise ValueError(f"read_coco_gt: missing_vis must be 'full' or 'zeros', got {missing_vis!r}")
     where = _coco_where(path_or_dict, "coco gt")
     data = _load_json(path_or_dict, unique_keys=True) if isinstance(path_or_dict, str) else path_or_dict
     if not isinstance(data, dict):
@@ -1193,6 +1232,11 @@ def read_coco_results(path_or_list: str | list, gt: GroundTruthSet, category_id:
             of this category left in a non-empty file: an error (Detectron2's contiguous id 0 is not COCO's 1).
     An empty list is valid (no detections; the official script would crash on it).
     """
+    path_or_list = _path_or_data(path_or_list, "coco results", "a list of detections")
+    _check_category_argument(category_id, "read_coco_results")
+    if not isinstance(gt, GroundTruthSet):
+        raise TypeError(f"read_coco_results: gt must be the GroundTruthSet the detections are read against, got "
+                        f"{type(gt).__name__}")
     where = _coco_where(path_or_list, "coco results")
     if isinstance(path_or_list, str):
         with open(path_or_list, "rb") as f:
@@ -1369,6 +1413,8 @@ def ground_truth_from_dataset_dicts(dicts: Sequence[dict], box: str = "full",
         EvalInputError naming the image and what is wrong (missing key, a value of the wrong type, NaN / inf,
         out of range, another category).
     """
+    if box not in ("full", "visible"):  # any other value ("Visible", "vis") evaluated the full boxes without a word
+        raise ValueError(f"{what}: box must be 'full' or 'visible', got {box!r}")
     ids, counts, boxes, vis, heights, ratios, ignore, labels, widths, hs = [], [], [], [], [], [], [], [], [], []
     any_label = False
     by_rule = []

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from .citypersons import Setup
 from .io import (
     DetectionSet,
     EvalInputError,
@@ -167,6 +169,38 @@ def _naming(path: str):
         raise EvalInputError(f"{path}: {e}") from None
 
 
+def _check_evaluate_arguments(gt, dt, setups, mode, box_mode, resize_dets, compute_ji):
+    """
+    The arguments of `evaluate` checked before any work (as MissRateEvaluator checks its own), returning `setups`
+    as a list. Before: resize_dets="no" or compute_ji="no" silently meant the opposite (a truthy string), a
+    box_mode such as "head" was written into the report as the box evaluated, a generator of setups was used up by
+    the evaluation so that the report's per-subset details came out empty, a single string was read as the subsets
+    "R", "e", ..., and swapped or missing gt / dt were an AttributeError from deep inside.
+    """
+    for key, value, cls in (("gt", gt, GroundTruthSet), ("dt", dt, DetectionSet)):
+        if not isinstance(value, cls):
+            raise TypeError(f"evaluate: {key} must be a {cls.__name__} (pedet.evaluation.read_inputs or the io "
+                            f"readers), got {type(value).__name__}")
+    for key, value in (("resize_dets", resize_dets), ("compute_ji", compute_ji)):
+        if not isinstance(value, (bool, np.bool_)):
+            raise ValueError(f"evaluate: {key} must be True or False, got {value!r}")
+    if mode not in ("official", "matlab"):
+        raise ValueError(f"evaluate: mode must be 'official' or 'matlab', got {mode!r}")
+    if box_mode not in ("full", "visible"):
+        raise ValueError(f"evaluate: box_mode must be 'full' or 'visible', got {box_mode!r}")
+    if setups is None:
+        return None
+    if isinstance(setups, (str, bytes, dict)) or not isinstance(setups, Iterable):
+        raise ValueError(f"evaluate: setups must be a list of subset names or Setups, got {type(setups).__name__} "
+                         f"{setups!r:.80}")
+    setups = list(setups)
+    bad = [s for s in setups if not isinstance(s, (str, Setup))]
+    if bad:  # None: an AttributeError ('split') from the setup parser
+        raise ValueError(f"evaluate: setups must hold subset names (str) or Setups, got {type(bad[0]).__name__} "
+                         f"{bad[0]!r:.80}")
+    return setups
+
+
 def evaluate(
     protocol: str,
     gt: GroundTruthSet,
@@ -186,7 +220,10 @@ def evaluate(
         mode: CityPersons "official" | "matlab".  box_mode: CrowdHuman "full" | "visible" (recorded; the GT
             boxes must have been read accordingly).  resize_dets: Caltech detection squarify.
         compute_ji: CrowdHuman JI on/off.
+    Raises:
+        TypeError / ValueError before any work for an argument it would misread (see _check_evaluate_arguments).
     """
+    setups = _check_evaluate_arguments(gt, dt, setups, mode, box_mode, resize_dets, compute_ji)
     if protocol == "crowdhuman":
         from .crowdhuman import evaluate_crowdhuman
 

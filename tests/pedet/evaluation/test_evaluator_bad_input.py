@@ -81,6 +81,8 @@ DICT_ERRORS = {
     "no annotations": ([_record(annotations=KeyError)], r"image 'a': no 'annotations'; the evaluator needs"),
     "annotations None": ([_record(annotations=None)], r"image 'a': 'annotations' is null"),
     "annotations a dict": ([_record(annotations={"bbox": [1, 2, 3, 4]})], r"image 'a': 'annotations' is an object"),
+    # eighteenth trial: a tuple was called "a number"
+    "annotations a tuple": ([_record(annotations=(_ann(),))], r"image 'a': 'annotations' is a tuple; the evaluator"),
     "width a string": ([_record(width="100")], r"image 'a': 'width' is a string"),
     "width negative": ([_record(width=-100)], r"image 'a': 'width' is -100, outside"),
     "height NaN": ([_record(height=NAN)], r"image 'a': 'height' is nan, not a finite number"),
@@ -212,6 +214,11 @@ ARGUMENT_ERRORS = {
     "compute_ji 'no'": ({"compute_ji": "no"}, r"compute_ji must be True or False, got 'no'"),
     "resize_dets None": ({"protocol": "caltech", "resize_dets": None}, r"resize_dets must be True or False, got None"),
     "plot 'false'": ({"plot": "false"}, r"plot must be True or False, got 'false'"),
+    # eighteenth trial: an int was taken as a file descriptor ("output_dir '5' exists and is not a folder"), bytes
+    # failed with "a bytes-like object is required, not 'str'"
+    "output_dir an int": ({"output_dir": 5}, r"output_dir must be a folder path \(a str or an os.PathLike\) or None, "
+                                             r"got int 5$"),
+    "output_dir bytes": ({"output_dir": b"out"}, r"output_dir must be a folder path .* got bytes b'out'$"),
 }
 
 
