@@ -180,6 +180,10 @@ def pretrain(out: str, *, train: str = "synthetic_crowd_train", val: str = "synt
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     from pedet.utils.file_io import atomic_open, atomic_write  # atomic, fsync'd, the umask's permissions
 
+    # the settings of the weights replaced next go first: a run interrupted between the two writes left the new
+    # weights under the old settings, which crowd_quality and the main job then reused as weights of those settings
+    if os.path.isfile(out + ".json"):
+        os.remove(out + ".json")
     with atomic_open(out, "wb") as f:
         pickle.dump({"model": _torchvision_to_d2()(model.state_dict()), "__author__": "pedet pretext (synthetic crops)",
                      "matching_heuristics": True}, f)

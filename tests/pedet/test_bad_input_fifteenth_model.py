@@ -7,6 +7,7 @@ truncated file (which eval_speed --skip-generate then timed), and nothing was fs
 """
 import ast
 import glob
+import json
 import os
 import stat
 
@@ -191,3 +192,45 @@ class _NoFrame:
 
     def release(self):
         pass
+
+
+def test_pretrain_backbone_interrupted_before_its_settings_leaves_no_old_settings_beside_new_weights(tmp_path,
+                                                                                                    monkeypatch):
+    """
+    crowd_quality and the main job reuse <out>.pkl when <out>.pkl.json records the settings asked for. A pre-training
+    interrupted after the new weights were written, before their .json, left the old .json beside them: the next run
+    with the old settings reused the new weights as the old ones, in silence.
+    """
+    import torch
+    from detectron2.data import DatasetCatalog
+
+    module = fresh_script("benchmarks/pretrain_backbone.py", "fifteenth_trial_pretrain_interrupt")
+
+    class Crops:  # 2 random crops per batch instead of a data set's
+        def __init__(self, dicts, crop, seed):
+            self.generator, self.crop = torch.Generator().manual_seed(seed), crop
+
+        def batch(self, n):
+            return (torch.rand(n, 3, self.crop, self.crop, generator=self.generator),
+                    torch.randint(0, len(module.CLASSES), (n,), generator=self.generator))
+
+    monkeypatch.setattr(module, "CropSampler", Crops)
+    name = "fifteenth_trial_pretrain_set"
+    if name not in DatasetCatalog.list():
+        DatasetCatalog.register(name, lambda: [])
+    out = tmp_path / "R18.pkl"
+    out.write_bytes(b"old weights")
+    (tmp_path / "R18.pkl.json").write_text(json.dumps({"iters": 800, "seed": 0}))
+
+    class Interrupted:
+        @staticmethod
+        def dumps(*args, **kwargs):
+            raise KeyboardInterrupt
+
+        dump = dumps
+
+    monkeypatch.setattr(module, "json", Interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        module.pretrain(str(out), train=name, val=name, iters=1, batch=2, crop=32, val_crops=2, log=lambda m: None)
+    assert out.read_bytes() != b"old weights"  # the new weights are in place
+    assert not (tmp_path / "R18.pkl.json").exists()  # and no settings that are not theirs
