@@ -234,3 +234,44 @@ def test_pretrain_backbone_interrupted_before_its_settings_leaves_no_old_setting
         module.pretrain(str(out), train=name, val=name, iters=1, batch=2, crop=32, val_crops=2, log=lambda m: None)
     assert out.read_bytes() != b"old weights"  # the new weights are in place
     assert not (tmp_path / "R18.pkl.json").exists()  # and no settings that are not theirs
+
+
+@pytest.mark.parametrize("trained_config, expected", [("same", "evaluated"), ("other", "retrained")])
+def test_crowd_quality_evaluates_new_variants_only_on_a_model_of_the_records_config(tmp_path, monkeypatch,
+                                                                                      trained_config, expected):
+    """
+    A test variant added after a run is evaluated on the stored model_final.pth. A training with another config that
+    was interrupted during its evaluation (model_final.pth written, record not) left its model beside the earlier
+    config's record: back on that config, the new variant was evaluated on the other model and stored in the record.
+    """
+    from detectron2.config import CfgNode
+
+    cq = fresh_script("benchmarks/crowd_quality.py", "fifteenth_trial_crowd_quality_variants")
+
+    class Done(Exception):
+        pass
+
+    class Trainer:
+        def __init__(self, cfg):
+            raise Done("retrained")
+
+        @staticmethod
+        def build_model(cfg):
+            raise Done("evaluated")
+
+    cfg = CfgNode({"SOLVER": CfgNode({"MAX_ITER": 1})})
+    monkeypatch.setitem(cq.METHODS, "fifteenth_trial", {"project": "opl", "variants": [("", {}), ("_new", {})]})
+    monkeypatch.setattr(cq, "build_cfg", lambda *a, **k: (cfg, Trainer))
+    monkeypatch.setattr(cq, "config_digest", lambda cfg, project: "digest")
+    budget = {"iters": 1, "save": True}
+    run_dir = tmp_path / "runs" / "fifteenth_trial_seed0"
+    run_dir.mkdir(parents=True)
+    (run_dir / "model_final.pth").write_bytes(b"a model")
+    other = CfgNode({"SOLVER": CfgNode({"MAX_ITER": 2})})
+    (run_dir / "config.yaml").write_text((cfg if trained_config == "same" else other).dump())
+    records = tmp_path / "records"
+    records.mkdir()
+    (records / "fifteenth_trial_seed0.json").write_text(json.dumps(
+        {"budget_settings": cq._budget_key(budget), "config_digest": "digest", "rows": {"fifteenth_trial": {}}}))
+    with pytest.raises(Done, match=expected):
+        cq.run_one("fifteenth_trial", budget, 0, str(tmp_path), str(records))
