@@ -275,3 +275,28 @@ def test_crowd_quality_evaluates_new_variants_only_on_a_model_of_the_records_con
         {"budget_settings": cq._budget_key(budget), "config_digest": "digest", "rows": {"fifteenth_trial": {}}}))
     with pytest.raises(Done, match=expected):
         cq.run_one("fifteenth_trial", budget, 0, str(tmp_path), str(records))
+
+
+def test_main_job_interrupted_leaves_no_readme_of_an_earlier_run(tmp_path, monkeypatch):
+    """
+    The report's README.md (table, config overrides) is written last. A run interrupted during the training or while
+    copying the metrics kept the earlier run's README beside the new files, describing another run as this one.
+    """
+    import sys
+
+    module = fresh_script("tools/main_job.py", "fifteenth_trial_main_job")
+    report = tmp_path / "job" / "report"
+    report.mkdir(parents=True)
+    (report / "README.md").write_text("# an earlier run, SOLVER.MAX_ITER 10\n")
+    monkeypatch.setattr(module, "check_training_config", lambda *a: None)
+    monkeypatch.setattr(module, "prepare_data", lambda: None)
+    monkeypatch.setattr(module, "pretext_backbone", lambda out_dir, threads: "w.pkl")
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(module, "train_and_evaluate", interrupted)
+    monkeypatch.setattr(sys, "argv", ["main_job.py", "--output", str(tmp_path / "job"), "SOLVER.MAX_ITER", "20"])
+    with pytest.raises(KeyboardInterrupt):
+        module.main()
+    assert not (report / "README.md").exists()
