@@ -300,3 +300,16 @@ def test_main_job_interrupted_leaves_no_readme_of_an_earlier_run(tmp_path, monke
     with pytest.raises(KeyboardInterrupt):
         module.main()
     assert not (report / "README.md").exists()
+
+
+def test_a_killed_video_writes_temporary_is_removed_at_the_next_start(tmp_path):
+    """atomic_path's temporaries keep the video's extension (.tmp.mp4): the stale-file cleaner must know them too."""
+    from pedet.utils.file_io import _host, atomic_path
+
+    stale = tmp_path / f".clip.mp4.{_host()}.999999999.{'c' * 16}.tmp.mp4"  # no such process
+    stale.write_bytes(b"half a video")
+    with atomic_path(str(tmp_path / "clip.mp4")) as tmp:
+        assert tmp.endswith(".tmp.mp4")
+        with open(tmp, "wb") as f:
+            f.write(b"video")
+    assert sorted(os.listdir(tmp_path)) == ["clip.mp4"]
