@@ -1134,6 +1134,9 @@ def main(argv=None) -> dict:
         twice = [v for k, v in enumerate(values) if v in values[:k]]
         if twice:
             p.error(f"{option} {' '.join(map(str, values))}: {twice[0]} given twice (one run per method and seed)")
+    set_iters = [item for item in args.set if item.split("=", 1)[0].strip() == "iters"]
+    if args.iters and set_iters:  # --set won, and --iters was dropped in silence
+        p.error(f"--iters {args.iters} and --set {set_iters[-1]}: both set the iterations; give one")
     budget = json.loads(json.dumps(BUDGETS[args.budget]))  # a deep copy
     if args.iters:
         budget["iters"] = args.iters
