@@ -214,9 +214,9 @@ def check_args(parser: argparse.ArgumentParser, args) -> None:
     for _ in range(5):  # ResNet-18's stride-2 stages (conv1, max-pool, res3, res4, res5) halve the side, rounding up
         side = (side - 1) // 2 + 1
     if args.batch * side ** 2 < 2:  # a ValueError traceback in the first training step, after the data were loaded
-        parser.error(f"--batch {args.batch} with --crop {args.crop}: the last BatchNorm of ResNet-18 sees one value per "
-                     f"channel ({side}x{side} map, batch {args.batch}) and cannot train; give --batch >= 2 or --crop "
-                     ">= 33")
+        parser.error(f"--batch {args.batch} with --crop {args.crop}: the last BatchNorm of ResNet-18 sees one value "
+                     f"per channel ({side}x{side} map, batch {args.batch}) and cannot train; give --batch >= 2 or "
+                     "--crop >= 33")
     crops_bytes = (VAL_CROPS + args.batch) * 3 * args.crop ** 2 * 4  # the held-out crops and one batch, float32
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     if crops_bytes > memory:  # allocated after the data were loaded: a MemoryError, or the machine swapping

@@ -36,8 +36,8 @@ import socket
 import stat
 from typing import IO, Any, Iterator, Optional, Union
 
-__all__ = ["atomic_open", "atomic_path", "atomic_write", "atomic_write_json", "describe_os_error", "name_too_long", "symlink_loop",
-           "remove_stale_temporaries"]
+__all__ = ["atomic_open", "atomic_path", "atomic_write", "atomic_write_json", "describe_os_error", "name_too_long",
+           "symlink_loop", "remove_stale_temporaries"]
 
 _SUFFIX = ".tmp"
 _NAME_MAX_SHORTENED = 200  # a temporary name this long may hold a shortened destination name (any file system's limit

@@ -21,7 +21,7 @@ SCRIPTS = sorted({
     os.path.relpath(p, REPO) for pattern in ("benchmarks/*.py", "tools/*.py", "demo/*.py", "projects/*/train_net.py",
                                              "projects/*/tools/*.py", "projects/*/*/*.py", "pedet/engine/*.py")
     for p in glob.glob(os.path.join(REPO, pattern))})
-FILE_OBJECT_WRITERS = {"save", "savez", "dump", "savefig"}  # torch.save / pickle.dump / json.dump / np.save / fig.savefig
+FILE_OBJECT_WRITERS = {"save", "savez", "dump", "savefig"}  # torch.save, pickle.dump, json.dump, np.save, savefig
 
 
 def _atomic_names(tree: ast.AST) -> set:
@@ -62,7 +62,7 @@ def _plain_writes(path: str) -> list:
                                                           and node.args[0].id in atomic):
             found.append(f"{path}:{node.lineno} {name}")
         elif name in FILE_OBJECT_WRITERS and isinstance(node.func, ast.Attribute):
-            # the file is the first argument of fig.savefig / np.save, the second of torch.save / pickle.dump / json.dump
+            # the file is the first argument of fig.savefig / np.save, the second of torch.save, pickle.dump, json.dump
             first = name == "savefig" or getattr(node.func.value, "id", "") in ("np", "numpy")
             target = node.args[0 if first else 1] if len(node.args) > (0 if first else 1) else None
             if target is not None and not (isinstance(target, ast.Name) and target.id in atomic):

@@ -32,7 +32,6 @@ import re
 import sys
 from typing import Dict, List, Optional
 
-import torch
 from torch import Tensor
 
 _PROJECT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
