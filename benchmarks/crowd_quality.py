@@ -480,6 +480,19 @@ def _write_json(path: str, obj) -> None:
     atomic_write(path, json.dumps(obj, indent=1, allow_nan=False) + "\n")
 
 
+def _trained_with(run_dir: str, cfg) -> bool:
+    """
+    Whether the model in ``run_dir`` was trained with ``cfg``: its config.yaml, written as each training starts, is
+    ``cfg``'s. A training with another config that was interrupted after its model_final.pth, before its record (during
+    the evaluation), left that model beside the record of the earlier config.
+    """
+    try:
+        with open(os.path.join(run_dir, "config.yaml"), encoding="utf-8") as f:
+            return f.read() == cfg.dump()
+    except OSError:
+        return False
+
+
 def run_one(method: str, budget: dict, seed: int, out_root: str, record_dir: str, force: bool = False,
             weights: str = "", curves: bool = False, curve_set: str = CURVE_SET) -> dict:
     """
@@ -513,7 +526,11 @@ def run_one(method: str, budget: dict, seed: int, out_root: str, record_dir: str
             if not missing:
                 logger.info(f"{method} seed {seed}: reusing {record_path}")
                 return stored
-            if os.path.exists(final):
+            if os.path.exists(final) and not _trained_with(run_dir, cfg):
+                logger.warning(f"{method} seed {seed}: {final} comes from a later training with another config "
+                               f"(its {os.path.join(run_dir, 'config.yaml')} differs; interrupted before its record "
+                               "was written): retraining")
+            elif os.path.exists(final):
                 first = variants.index(missing[0])
                 if any(_row_name(method, v[0]) in stored["rows"] for v in variants[first:]):
                     raise RuntimeError(f"{method}: new test variants must come after the stored ones in METHODS")
@@ -1117,6 +1134,9 @@ def main(argv=None) -> dict:
         twice = [v for k, v in enumerate(values) if v in values[:k]]
         if twice:
             p.error(f"{option} {' '.join(map(str, values))}: {twice[0]} given twice (one run per method and seed)")
+    set_iters = [item for item in args.set if item.split("=", 1)[0].strip() == "iters"]
+    if args.iters and set_iters:  # --set won, and --iters was dropped in silence
+        p.error(f"--iters {args.iters} and --set {set_iters[-1]}: both set the iterations; give one")
     budget = json.loads(json.dumps(BUDGETS[args.budget]))  # a deep copy
     if args.iters:
         budget["iters"] = args.iters

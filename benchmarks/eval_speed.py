@@ -71,11 +71,14 @@ def _detections(rng: np.random.Generator, full: np.ndarray, n_det: int, width: i
 
 def generate(out_dir: str, num_images: int = 4370, seed: int = 0) -> dict:
     """Write the four files under ``out_dir``; return their paths."""
+    from pedet.utils.file_io import atomic_open, atomic_write  # atomic, fsync'd, the umask's permissions
+
     os.makedirs(out_dir, exist_ok=True)
     rng = np.random.default_rng(seed)
     paths = {k: os.path.join(out_dir, k) for k in ("gt.odgt", "dt.odgt", "val_gt.json", "dt.json")}
     coco_images, coco_anns, coco_dets = [], [], []
-    with open(paths["gt.odgt"], "w") as fg, open(paths["dt.odgt"], "w") as fd:
+    # atomic: an interrupted generation must not leave a truncated set that --skip-generate would time later
+    with atomic_open(paths["gt.odgt"]) as fg, atomic_open(paths["dt.odgt"]) as fd:
         for i in range(num_images):
             width, height = int(rng.integers(800, 1400)), int(rng.integers(600, 1000))
             full, vis, ignore = _scene(rng, max(1, int(rng.poisson(23))), width, height)
@@ -100,11 +103,9 @@ def generate(out_dir: str, num_images: int = 4370, seed: int = 0) -> dict:
                 {"image_id": i + 1, "category_id": 1, "bbox": b.tolist(), "score": float(s)}
                 for b, s in zip(boxes, scores)
             )
-    with open(paths["val_gt.json"], "w") as f:
-        json.dump({"images": coco_images, "annotations": coco_anns,
-                   "categories": [{"id": 1, "name": "pedestrian"}]}, f)
-    with open(paths["dt.json"], "w") as f:
-        json.dump(coco_dets, f)
+    atomic_write(paths["val_gt.json"], json.dumps({"images": coco_images, "annotations": coco_anns,
+                                                   "categories": [{"id": 1, "name": "pedestrian"}]}))
+    atomic_write(paths["dt.json"], json.dumps(coco_dets))
     return paths
 
 

@@ -30,6 +30,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from pedet.utils.cli import check_no_repeats, check_not_an_input, check_output_file, int_at_least  # noqa: E402
+from pedet.utils.file_io import atomic_write  # noqa: E402  (atomic, fsync'd, the umask's permissions)
 
 
 def interleaved_medians_ms(fns: dict, warmup: int, iters: int) -> dict:
@@ -116,11 +117,10 @@ def main(argv=None):
     table = "\n".join(lines)
     print(table)
     print(f"load average during the run (1/5/15 min): {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, "w") as f:
-        json.dump({"rows": rows, "loadavg": load, "torch": torch.__version__, "onnxruntime": ort.__version__,
-                   "config": args.config_file, "opts": args.opts, "warmup": args.warmup, "iters": args.iters}, f,
-                  indent=2)
+    atomic_write(args.output, json.dumps({"rows": rows, "loadavg": load, "torch": torch.__version__,
+                                         "onnxruntime": ort.__version__, "config": args.config_file,
+                                         "opts": args.opts, "warmup": args.warmup, "iters": args.iters},
+                                        indent=2) + "\n")
     return rows
 
 

@@ -38,6 +38,7 @@ from detectron2.engine import SimpleTrainer
 from detectron2.modeling import build_model
 from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
+from pedet.utils.file_io import atomic_write
 
 from pedet.engine.amp import PedetAMPTrainer
 from pedet.utils.cli import check_output_file, finite_above
@@ -336,9 +337,7 @@ def main(argv=None) -> dict:
     result = {"device": device_name, "torch": torch.__version__, "budget": "smoke" if args.smoke else "full",
               "command": "benchmarks/gpu_check.py " + " ".join(sys.argv[1:] if argv is None else argv),
               "wall_s": time.time() - start, "rows": rows}
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(result, f, indent=1)
+    atomic_write(args.out, json.dumps(result, indent=1) + "\n")  # atomic, fsync'd, the umask's permissions
     print(format_table(result))
     return result
 

@@ -48,6 +48,7 @@ import pedet  # noqa: E402,F401  (Pillow alias before any detectron2.data import
 import torch  # noqa: E402
 
 from pedet.utils.cli import check_output_file, check_output_folder, int_at_least  # noqa: E402
+from pedet.utils.file_io import atomic_open, atomic_write  # noqa: E402  (atomic, fsync'd, the umask's permissions)
 
 DENSITIES = (10, 25, 50, 100, 200, 300)
 MODELS = ("opl_no_nms", "fcos_nms", "faster_rcnn_nms")
@@ -328,8 +329,7 @@ def write_outputs(result: dict, out: str, plot: str | None) -> None:
     from matplotlib.figure import Figure
 
     os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "latency.json"), "w") as f:
-        json.dump(result, f, indent=1)
+    atomic_write(os.path.join(out, "latency.json"), json.dumps(result, indent=1) + "\n")
     lines = [f"Input {result['input']}, batch 1, K = {result['k_per_person']} candidates per person, median of "
              f"{result['iters']} runs after {result['warmup']} warm-up, {result['threads']} thread(s). "
              f"{result['machine']}; load average at the start {result.get('load_average_at_start')}.", ""]
@@ -344,8 +344,7 @@ def write_outputs(result: dict, out: str, plot: str | None) -> None:
                 r = rows[m][n]
                 cells += [str(r["candidates"]), f"{r['postprocess_ms']:.2f}", f"{r['e2e_ms']:.1f}"]
             lines.append("| " + " | ".join(cells) + " |")
-    with open(os.path.join(out, "latency.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
+    atomic_write(os.path.join(out, "latency.md"), "\n".join(lines) + "\n")
     fig = Figure(figsize=(9.0, 3.6), dpi=90)
     for i, (key, label) in enumerate((("postprocess_ms", "post-processing (ms)"), ("e2e_ms", "end-to-end (ms)"))):
         ax = fig.add_subplot(1, 2, i + 1)
@@ -361,7 +360,8 @@ def write_outputs(result: dict, out: str, plot: str | None) -> None:
     fig.suptitle(f"Latency vs crowd density, {result['input']}, batch 1, K={result['k_per_person']}", fontsize=10)
     fig.tight_layout()
     for p in [os.path.join(out, "latency_vs_density.png")] + ([plot] if plot else []):
-        fig.savefig(p, format="png")
+        with atomic_open(p, "wb") as f:
+            fig.savefig(f, format="png")
 
 
 def main(argv=None) -> dict:

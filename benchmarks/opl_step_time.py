@@ -30,6 +30,7 @@ from detectron2.utils.events import EventStorage
 
 import opl
 from pedet.utils.cli import check_no_repeats, check_output_file, int_at_least
+from pedet.utils.file_io import atomic_write  # atomic, fsync'd, the umask's permissions
 
 CONFIG_DIR = os.path.join(os.path.dirname(opl.__file__), "..", "configs")
 VARIANTS = {  # name -> (config file, extra overrides)
@@ -192,8 +193,7 @@ def main(argv=None):
             print(f"| {c['variant']} | {c['backbone']:.2f} | {c['head']:.2f} | {c['total']:.2f} | "
                   f"{c['total'] / base:.3f}x |")
         if args.json:
-            with open(args.json, "w") as f:
-                json.dump({"args": vars(args), "gmacs": counts}, f, indent=1)
+            atomic_write(args.json, json.dumps({"args": vars(args), "gmacs": counts}, indent=1) + "\n")
         return 0
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -211,8 +211,7 @@ def main(argv=None):
               f"{100 * r['assign_share']:.1f} % | {r['step_cpu_s']:.3f} | {r['step_cpu_s'] / b_cpu:.2f}x | "
               f"{100 * r['assign_cpu_share']:.1f} % |")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"args": vars(args), "device": device, "rows": rows}, f, indent=1)
+        atomic_write(args.json, json.dumps({"args": vars(args), "device": device, "rows": rows}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -178,17 +178,20 @@ def pretrain(out: str, *, train: str = "synthetic_crowd_train", val: str = "synt
     acc = float((pred == yv).float().mean())
     per_class = {c: float((pred[yv == k] == k).float().mean()) for k, c in enumerate(CLASSES) if (yv == k).any()}
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    tmp = out + ".tmp"
-    with open(tmp, "wb") as f:
+    from pedet.utils.file_io import atomic_open, atomic_write  # atomic, fsync'd, the umask's permissions
+
+    # the settings of the weights replaced next go first: a run interrupted between the two writes left the new
+    # weights under the old settings, which crowd_quality and the main job then reused as weights of those settings
+    if os.path.isfile(out + ".json"):
+        os.remove(out + ".json")
+    with atomic_open(out, "wb") as f:
         pickle.dump({"model": _torchvision_to_d2()(model.state_dict()), "__author__": "pedet pretext (synthetic crops)",
                      "matching_heuristics": True}, f)
-    os.replace(tmp, out)
     info = {"train": train, "val": val, "iters": iters, "batch": batch, "crop": crop, "lr": lr, "seed": seed,
             "classes": list(CLASSES), "held_out_crops": int(len(yv)), "held_out_accuracy": acc,
             "held_out_accuracy_per_class": per_class, "seconds": time.perf_counter() - t0,
             "threads": torch.get_num_threads()}
-    with open(out + ".json", "w") as f:
-        json.dump(info, f, indent=1)
+    atomic_write(out + ".json", json.dumps(info, indent=1) + "\n")
     log(f"pretext: held-out accuracy {100 * acc:.1f} % ({per_class}); wrote {out} in {info['seconds']:.0f} s")
     return info
 
@@ -207,6 +210,13 @@ def check_args(parser: argparse.ArgumentParser, args) -> None:
     for name in ("iters", "batch", "crop"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} {getattr(args, name)}: must be >= 1")
+    side = args.crop
+    for _ in range(5):  # ResNet-18's stride-2 stages (conv1, max-pool, res3, res4, res5) halve the side, rounding up
+        side = (side - 1) // 2 + 1
+    if args.batch * side ** 2 < 2:  # a ValueError traceback in the first training step, after the data were loaded
+        parser.error(f"--batch {args.batch} with --crop {args.crop}: the last BatchNorm of ResNet-18 sees one value "
+                     f"per channel ({side}x{side} map, batch {args.batch}) and cannot train; give --batch >= 2 or "
+                     "--crop >= 33")
     crops_bytes = (VAL_CROPS + args.batch) * 3 * args.crop ** 2 * 4  # the held-out crops and one batch, float32
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     if crops_bytes > memory:  # allocated after the data were loaded: a MemoryError, or the machine swapping
@@ -229,9 +239,9 @@ def check_args(parser: argparse.ArgumentParser, args) -> None:
     blocking = file_in_the_way(args.out)  # the folder is made after the training: a file on the way failed only then
     if blocking:
         parser.error(f"--out {args.out}: {blocking} is a file, not a folder")
-    for side in (".tmp", ".json"):  # written next to the weights after the training: an IsADirectoryError traceback
-        if os.path.isdir(args.out + side):
-            parser.error(f"--out {args.out}: {args.out + side}, written next to the weights, is a folder")
+    side = args.out + ".json"  # written next to the weights after the training: an IsADirectoryError traceback
+    if os.path.isdir(side):
+        parser.error(f"--out {args.out}: {side}, written next to the weights, is a folder")
 
 
 def main(argv=None):

@@ -15,6 +15,7 @@ config's DATASETS.TEST / DATASETS.TRAIN (the synthetic crowd sets and the built-
 and written to an mp4 (cv2.VideoWriter, codec mp4v) with a tqdm progress bar.
 """
 import argparse
+import contextlib
 import glob
 import logging
 import os
@@ -355,8 +356,7 @@ def run_images(predictor, files: List[str], args, gt_index: Optional[GroundTruth
                     + (f", {len(gt['annotations'])} ground-truth boxes" if gt else ""))
         if args.output:
             out_file = out_files[path]
-            if not cv2.imwrite(out_file, draw(bgr, inst, args.confidence_threshold, gt)):
-                raise InputError(f"--output {args.output}: cannot write {out_file}")
+            write_image(out_file, draw(bgr, inst, args.confidence_threshold, gt), args.output)
             written.append(out_file)
     if without_gt:  # asked for that set's ground truth: say which images have none instead of drawing them bare
         logger.warning(f"--gt-dataset {args.gt_dataset}: {len(without_gt)} of {len(files)} images are not in it and "
@@ -374,6 +374,7 @@ def run_video(predictor, args) -> Optional[str]:
     num_frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
     width, height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
     out_file, writer = None, None
+    stack = contextlib.ExitStack()  # the video is written to a temporary sibling, renamed over out_file at the end
     if args.output:
         out_file = args.output
         if os.path.isdir(args.output) or not os.path.splitext(args.output)[1]:
@@ -389,29 +390,61 @@ def run_video(predictor, args) -> Optional[str]:
             os.makedirs(os.path.dirname(os.path.abspath(out_file)), exist_ok=True)
         except OSError as e:
             raise InputError(f"--output {args.output}: cannot create the folder ({e.strerror})") from None
-        writer = cv2.VideoWriter(out_file, cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+        from pedet.utils.file_io import atomic_path, describe_os_error
+
+        try:  # atomic, fsync'd, the umask's permissions; an interrupted run leaves the old file, not a truncated one
+            tmp = stack.enter_context(atomic_path(out_file))
+        except OSError as e:
+            raise InputError(f"--output {args.output}: cannot write {out_file} ({describe_os_error(e)})") from None
+        writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
         if not writer.isOpened():
+            stack.close()
             raise InputError(f"--output {args.output}: cv2.VideoWriter cannot write {out_file} (mp4v)")
     frames = 0
-    try:
-        for _ in tqdm(range(num_frames) if num_frames else iter(int, 1), desc="frames", unit="frame"):
-            ok, frame = cap.read()
-            if not ok:
-                break
-            frames += 1
-            vis = draw(frame, predictor(frame), args.confidence_threshold)
+    with stack:
+        try:
+            frames = _annotate_frames(cap, writer, predictor, args.confidence_threshold, num_frames, tqdm)
+        finally:
+            cap.release()
             if writer is not None:
-                writer.write(vis)
-    finally:
-        cap.release()
-        if writer is not None:
-            writer.release()
-    if not frames:  # e.g. an image, which OpenCV opens as a sequence: an empty video was written in silence
-        if out_file is not None and os.path.exists(out_file):
-            os.remove(out_file)
-        hint = "; for an image use --input" if cv2.haveImageReader(args.video_input) else ""
-        raise InputError(f"--video-input {args.video_input}: OpenCV opened it but read no frame{hint}")
+                writer.release()
+        if not frames:  # e.g. an image, which OpenCV opens as a sequence: an empty video was written in silence
+            hint = "; for an image use --input" if cv2.haveImageReader(args.video_input) else ""
+            raise InputError(f"--video-input {args.video_input}: OpenCV opened it but read no frame{hint}")
     return out_file
+
+
+def _annotate_frames(cap, writer, predictor, threshold: float, num_frames: Optional[int], tqdm) -> int:
+    """Draw the detections on every frame of ``cap`` (into ``writer`` if given); returns the count of frames read."""
+    frames = 0
+    for _ in tqdm(range(num_frames) if num_frames else iter(int, 1), desc="frames", unit="frame"):
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames += 1
+        vis = draw(frame, predictor(frame), threshold)
+        if writer is not None:
+            writer.write(vis)
+    return frames
+
+
+def write_image(out_file: str, image: np.ndarray, output: str) -> None:
+    """
+    Encode ``image`` (BGR) by the extension of ``out_file`` and write it through pedet's one file writer (atomic,
+    fsync'd, the umask's permissions): ``cv2.imwrite`` wrote in place, so an interrupted run left a truncated image.
+    """
+    from pedet.utils.file_io import atomic_write, describe_os_error
+
+    try:
+        ok, encoded = cv2.imencode(os.path.splitext(out_file)[1], image)
+    except cv2.error:  # no encoder for that extension
+        ok = False
+    if not ok:
+        raise InputError(f"--output {output}: cannot write {out_file}")
+    try:
+        atomic_write(out_file, encoded.tobytes())
+    except OSError as e:
+        raise InputError(f"--output {output}: cannot write {out_file} ({describe_os_error(e)})") from None
 
 
 def main(argv=None):

@@ -197,6 +197,10 @@ def main() -> None:
         os.makedirs(report, exist_ok=True)
     except OSError as e:
         parser.error(f"--output {args.output}: cannot create {report} ({e.strerror})")
+    # README.md, written last, marks a complete report: an earlier run's stayed beside the new metrics files when
+    # this run was interrupted while copying them (its table and overrides then described another run)
+    if os.path.isfile(os.path.join(report, "README.md")):
+        os.remove(os.path.join(report, "README.md"))
     check_training_config(train_dir, os.path.join(out, "pretext", PRETEXT_FILE), args.opts)
     prepare_data()
     t_train = time.perf_counter()

@@ -2,7 +2,8 @@
 The one way pedet writes a file: atomically, durably, with ordinary permissions, cleaning up after interrupted saves.
 
 Every output of the project (evaluator predictions / metrics / plots, the main job's report, converter outputs, the
-synthetic set, checkpoints, exported models) goes through ``atomic_open``:
+synthetic set, checkpoints, exported models) goes through ``atomic_open`` (``atomic_path`` for a writer that takes a
+file name, as ``cv2.VideoWriter`` for the demo's annotated video):
 
 1. The content is written to a temporary sibling ``.<name>.<host>.<pid>.<random>.tmp`` in the destination folder (a
    long <name> shortened to the file system's name limit), so that ``os.replace`` stays within one file system and
@@ -35,14 +36,15 @@ import socket
 import stat
 from typing import IO, Any, Iterator, Optional, Union
 
-__all__ = ["atomic_open", "atomic_write", "atomic_write_json", "describe_os_error", "name_too_long", "symlink_loop",
-           "remove_stale_temporaries"]
+__all__ = ["atomic_open", "atomic_path", "atomic_write", "atomic_write_json", "describe_os_error", "name_too_long",
+           "symlink_loop", "remove_stale_temporaries"]
 
 _SUFFIX = ".tmp"
 _NAME_MAX_SHORTENED = 200  # a temporary name this long may hold a shortened destination name (any file system's limit
 #                            is above; one of a shortened name is within a few bytes of its limit)
-# .<name>.<host>.<pid>.<16 hex>.tmp ; host never contains "." here (see _host)
-_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<host>[^.]*)\.(?P<pid>\d+)\.[0-9a-f]{16}\.tmp$")
+# .<name>.<host>.<pid>.<16 hex>.tmp[.<ext>] ; host never contains "." here (see _host); the extension only for
+# writers that take a file name and choose the format by it (atomic_path)
+_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<host>[^.]*)\.(?P<pid>\d+)\.[0-9a-f]{16}\.tmp(\.[A-Za-z0-9]{1,16})?$")
 
 
 def _host() -> str:
@@ -58,15 +60,15 @@ def _name_max(folder: str) -> int:
         return 255
 
 
-def _temporary_path(path: str) -> str:
+def _temporary_path(path: str, extension: str = "") -> str:
     folder, name = os.path.split(path)
     host, pid, token = _host(), os.getpid(), secrets.token_hex(8)
     # the destination's name is shortened where the temporary name would pass the file system's limit: a legal
     # name of 230 bytes failed with "File name too long" naming the temporary, never the file asked for
-    room = _name_max(folder or ".") - len(f"..{host}.{pid}.{token}{_SUFFIX}".encode())
+    room = _name_max(folder or ".") - len(f"..{host}.{pid}.{token}{_SUFFIX}{extension}".encode())
     while len(name.encode()) > room:
         name = name[:-1]
-    return os.path.join(folder, f".{name}.{host}.{pid}.{token}{_SUFFIX}")
+    return os.path.join(folder, f".{name}.{host}.{pid}.{token}{_SUFFIX}{extension}")
 
 
 def _process_is_alive(pid: int) -> bool:
@@ -109,7 +111,7 @@ def remove_stale_temporaries(folder: str, name: str | None = None) -> list[str]:
         return []
     removed = []
     for entry in entries:
-        if entry.endswith(_SUFFIX) and _is_stale(entry, name):
+        if _SUFFIX in entry and _is_stale(entry, name):
             path = os.path.join(folder, entry)
             with contextlib.suppress(FileNotFoundError):  # another process cleaned it first
                 os.remove(path)
@@ -255,6 +257,52 @@ def atomic_open(path: str, mode: str = "w", *, fsync: bool = True, remove_stale:
         raise
     if fsync:
         _fsync_folder(folder)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str) -> Iterator[str]:
+    """
+    ``atomic_open`` for writers that take a file name instead of a file object (``cv2.VideoWriter``): yields a
+    temporary sibling's name that keeps the extension of `path` (such writers choose the container by it); when the
+    ``with`` block exits without an error the file written there is fsync'd and renamed over `path`. On an error (or a
+    KeyboardInterrupt), or when nothing was written there, the temporary is removed and `path` is left as it was.
+    Regular destinations only (a device or a pipe is refused: the writer would open the temporary, not the device).
+    """
+    path = os.path.abspath(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", path)
+    try:
+        kind = stat.S_IFMT(os.stat(path).st_mode)
+    except OSError:
+        kind = None
+    if kind not in (None, stat.S_IFREG):
+        raise OSError(errno.EINVAL, "is not a regular file; give a file name", path)
+    path = os.path.realpath(path)
+    folder, name = os.path.split(path)
+    too_long = name_too_long(path)
+    if too_long:
+        raise OSError(errno.ENAMETOOLONG, too_long, path)
+    blocking = file_in_the_way(path)
+    if blocking:
+        raise NotADirectoryError(errno.ENOTDIR, f"cannot write '{path}': this is a file, not a folder", blocking)
+    os.makedirs(folder, exist_ok=True)
+    remove_stale_temporaries(folder, name)
+    extension = os.path.splitext(name)[1]
+    tmp = _temporary_path(path, extension if re.fullmatch(r"\.[A-Za-z0-9]{1,16}", extension) else "")
+    try:
+        yield tmp
+        if os.path.exists(tmp):
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+            _fsync_folder(folder)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        raise
 
 
 def atomic_write(path: str, data: Union[str, bytes], *, fsync: bool = True, remove_stale: bool = True) -> None:

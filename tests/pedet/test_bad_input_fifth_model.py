@@ -72,6 +72,8 @@ def test_weights_of_the_other_project_name_what_needs_them(tmp_path, script, arg
     (["--out", "{tmp}/w.pth"], "--out {tmp}/w.pth: the weights are written as a Detectron2 model-zoo pickle; give a "
                                ".pkl name"),
     (["--out", ""], "--out : a folder; give the .pkl file to write"),
+    # fifteenth trial: "Expected more than 1 value per channel when training" in the first step, after the data load
+    (["--batch", "1", "--crop", "32"], "--batch 1 with --crop 32: the last BatchNorm of ResNet-18 sees one value"),
 ])
 def test_pretrain_backbone_refuses_bad_arguments_before_any_work(tmp_path, capsys, argv, message):
     module = fresh_script("benchmarks/pretrain_backbone.py", "fifth_trial_pretrain")

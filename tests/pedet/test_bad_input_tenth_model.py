@@ -121,6 +121,10 @@ SCRIPT_ARGS = [
     ("latency_vs_density", ("run",), ["--out", "{tmp}/lat", "--plot", "{tmp}/lat/latency.json"],
      "--plot {tmp}/lat/latency.json: the plot is written as PNG; give a .png name"),
     ("latency_vs_density", ("run",), ["--out", "{tmp}/lat", "--plot", "{tmp}/plot.pdf"], "the plot is written as PNG"),
+    # fifteenth trial: --set iters=N overrode --iters M, in silence
+    ("crowd_quality", ("run_one", "pretext_weights"), ["--budget", "smoke", "--out", "{tmp}/o", "--methods", "opl_full",
+                                                       "--iters", "3", "--set", "iters=5"],
+     "--iters 3 and --set iters=5: both set the iterations; give one"),
 ]
 
 

@@ -32,7 +32,6 @@ import re
 import sys
 from typing import Dict, List, Optional
 
-import torch
 from torch import Tensor
 
 _PROJECT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
@@ -168,14 +167,14 @@ def main(argv=None):
     ap.add_argument("opts", nargs="*", help="config options merged after the config file (KEY VALUE ...)")
     args = ap.parse_intermixed_args(argv)
 
-    from pedet.engine import load_checkpoint_file
+    from pedet.engine import atomic_torch_save, load_checkpoint_file
 
     checkpoint = load_checkpoint_file(args.input, trust_pickle=args.trust_pickle)
     converted = convert_checkpoint(checkpoint, args.config_file, args.opts)
     meta = {"__author__": "DeFCN (cvpods), converted by projects/OPL/tools/convert_defcn.py"}
     if "iteration" in checkpoint:
         meta["defcn_iteration"] = int(checkpoint["iteration"])
-    torch.save({"model": converted, **meta}, args.output)
+    atomic_torch_save({"model": converted, **meta}, args.output)  # atomic, fsync'd, the umask's permissions
     print(f"wrote {args.output}: {len(converted)} tensors")
 
 
