@@ -36,7 +36,7 @@ import sys
 from typing import Iterator, Optional
 
 from pedet.utils.file_io import (atomic_open, atomic_write, atomic_write_json, describe_os_error, name_too_long,
-                                 remove_stale_temporaries, symlink_loop)
+                                 remove_stale_temporaries, same_file, symlink_loop)
 
 from .caltech import LABELS as CALTECH_LABELS, frame_name
 from .citypersons import _GT_PATTERN, GT_SUFFIX, IMAGE_SUFFIX, list_gt_files, read_gt_file
@@ -434,10 +434,6 @@ _DEFAULT_OUTPUT = {"odgt2coco": "annotation_val.json", "coco2odgt": "annotation_
                    "citypersons2coco": "val_gt.json"}
 
 
-def _same_file(a: str, b: str) -> bool:
-    return os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b)
-
-
 def _is_inside(path: str, folder: str) -> bool:
     """True if `path` is in `folder` or one of its subfolders, links resolved."""
     real, top = os.path.realpath(path), os.path.realpath(folder)
@@ -456,7 +452,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     source = {"odgt2coco": "odgt", "coco2odgt": "coco"}.get(args.command)
-    if source and _same_file(getattr(args, source), args.output):  # the converted file would replace the original
+    if source and same_file(getattr(args, source), args.output):  # the converted file would replace the original
         parser.error(f"the output is the input file ({args.output}); give another path")
     real_output = os.path.realpath(args.output)  # the file written: a symbolic link's target (see atomic_open)
     if (args.command == "odgt2coco" and args.image_root and os.path.isfile(real_output)
@@ -467,7 +463,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         parser.error(f"the output {args.output}{via} is an image of --image-root {args.image_root}, which the "
                      "conversion reads; give another path, e.g. annotation_val.json beside the .odgt")
     if args.command == "citypersons2coco" and os.path.isdir(args.gt_dir) and any(
-            _same_file(f, args.output) for f in list_gt_files(args.gt_dir, warn=False)):  # one of the files it reads
+            same_file(f, args.output) for f in list_gt_files(args.gt_dir, warn=False)):  # one of the files it reads
         parser.error(f"the output is one of the input files ({args.output}); give another path, e.g. "
                      f"{os.path.join(os.path.dirname(os.path.normpath(args.gt_dir)), 'val_gt.json')}")
     if args.command == "citypersons2coco" and os.path.isdir(args.gt_dir) and _is_gt_file_of(args.output, args.gt_dir):

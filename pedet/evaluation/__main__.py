@@ -19,7 +19,7 @@ import sys
 import time
 import warnings
 
-from pedet.utils.file_io import describe_os_error
+from pedet.utils.file_io import describe_os_error, same_file
 
 from .io import EvalInputError
 from .report import PROTOCOLS, evaluate, json_safe, read_inputs
@@ -58,15 +58,15 @@ def _check_options(args) -> str | None:
     for flag, value, what in (("--gt", args.gt, "ground-truth"), ("--dt", args.dt, "detection")):
         if os.path.isdir(value):  # before: "[Errno 21] Is a directory", naming neither the option nor the fix
             return f"{flag} '{value}' is a folder; give the {what} file"
-    if _same_path(args.gt, args.dt):
+    if same_file(args.gt, args.dt):
         return f"--gt and --dt are the same file ({args.gt})"
     if args.out and args.out.endswith(("/", os.sep)):
         return (f"--out is the JSON file to write, not a folder ({args.out}); give a file name, e.g. "
                 f"{args.out}metrics.json")
-    if args.out and args.plot and _same_path(args.out, args.plot):
+    if args.out and args.plot and same_file(args.out, args.plot):
         return f"--out and --plot are the same path ({args.out}); --out is a JSON file, --plot a folder for the PNGs"
     png = args.plot and os.path.join(args.plot, f"mr_fppi_{args.protocol}.png")
-    if args.out and png and _same_path(args.out, png):  # before: the PNG silently replaced the metrics just written
+    if args.out and png and same_file(args.out, png):  # before: the PNG silently replaced the metrics just written
         return f"--out is the PNG that --plot writes ({png}); give the JSON file another name"
     if args.out and args.plot:  # one inside the other: the first written stands where the second needs a folder
         if _inside(args.plot, args.out):  # before: --out written, then "Not a directory" after the evaluation
@@ -76,10 +76,10 @@ def _check_options(args) -> str | None:
             return f"--out '{args.out}' is inside '{png}', the PNG that --plot writes; give the JSON file another path"
     for flag, value in (("--out", args.out), ("--plot", args.plot)):
         for name, path in (("--gt", args.gt), ("--dt", args.dt)):
-            if value and _same_path(value, path):  # the input would be overwritten
+            if value and same_file(value, path):  # the input would be overwritten
                 return f"{flag} is the {name} file ({path}); give another path"
     for name, path in (("--gt", args.gt), ("--dt", args.dt)):
-        if png and _same_path(png, path):  # before: the input silently replaced by the plot (by name or a link)
+        if png and same_file(png, path):  # before: the input silently replaced by the plot (by name or a link)
             return (f"--plot '{args.plot}': the PNG it writes there, {png}, is the {name} file ({path}); give the "
                     "PNGs another folder")
     # outputs that cannot be written: found before the evaluation, not after it (with --out already written)
@@ -109,17 +109,6 @@ def _check_options(args) -> str | None:
 def _inside(path: str, other: str) -> bool:
     """True if `path` lies below `other` (symbolic links resolved as the writer resolves them)."""
     return os.path.realpath(path).startswith(os.path.join(os.path.realpath(other), ""))
-
-
-def _same_path(a: str, b: str) -> bool:
-    """True if two paths name one file, also through a symbolic link (to the file or to a folder above it) or a
-    hard link."""
-    if os.path.realpath(a) == os.path.realpath(b):
-        return True
-    try:
-        return os.path.samefile(a, b)
-    except OSError:  # one of them does not exist (yet)
-        return False
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):

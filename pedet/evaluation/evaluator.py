@@ -33,7 +33,7 @@ from detectron2.structures import Boxes
 from detectron2.utils import comm
 
 from pedet.config import add_miss_rate_config  # noqa: F401  (re-exported: TEST.MISS_RATE keys)
-from pedet.utils.file_io import file_in_the_way, name_too_long, symlink_loop
+from pedet.utils.file_io import file_in_the_way, name_too_long, same_file, symlink_loop
 
 from .evaluator_io import atomic_write, atomic_write_json, atomic_write_text, coco_results, odgt_lines
 from .io import EvalInputError, _py, detections_from_arrays, drop_unmatchable_gt, ground_truth_from_dataset_dicts
@@ -134,7 +134,7 @@ class MissRateEvaluator(DatasetEvaluator):
                                  f"'{in_the_way[0]}', the name of a file the evaluator writes there; move it away")
             for key in ("gt_file", "json_file"):  # the data set's annotation file (pedet's loaders, Detectron2's COCO)
                 source = meta.get(key, None)
-                clash = source and next((n for n in names if _same_file(os.path.join(output_dir, n), source)), None)
+                clash = source and next((n for n in names if same_file(os.path.join(output_dir, n), source)), None)
                 if clash:  # before: e.g. a data set of last round's predictions.odgt replaced by this round's
                     raise ValueError(f"MissRateEvaluator: output_dir '{output_dir}': the file '{clash}' the evaluator "
                                      f"writes there is the data set's {key} '{source}'; give another output_dir")
@@ -266,16 +266,6 @@ class MissRateEvaluator(DatasetEvaluator):
             from .plots import plot_mr_fppi
 
             plot_mr_fppi(report, out)
-
-
-def _same_file(path: str, other) -> bool:
-    """True if `path` (an output, which may not exist yet) is the file `other`, also through a link."""
-    if not isinstance(other, (str, os.PathLike)):
-        return False
-    try:
-        return os.path.realpath(path) == os.path.realpath(other) or os.path.samefile(path, other)
-    except (OSError, ValueError):  # one of them does not exist (yet), or a NUL in a name
-        return False
 
 
 def _check_arguments(protocol: str, setups, mode: str, box: str, error_analysis_fppi, person_class: int = 0) -> None:

@@ -7,7 +7,7 @@ import argparse
 import math
 import os
 
-from pedet.utils.file_io import file_in_the_way
+from pedet.utils.file_io import file_in_the_way, same_file
 
 
 def int_at_least(low: int):
@@ -59,17 +59,6 @@ def check_output_folder(parser: argparse.ArgumentParser, option: str, path: str)
     if os.path.exists(path) and not os.path.isdir(path):
         parser.error(f"{option} {path}: a file; give a folder")
     _check_parents(parser, option, path)
-
-
-def same_file(path: str, other: str) -> bool:
-    """True if two paths name one file: the same name, or through '..', a symbolic link (to the file or to a folder
-    above it) or a hard link. A file that does not exist yet is no other file."""
-    if os.path.realpath(path) == os.path.realpath(other):
-        return True
-    try:
-        return os.path.samefile(path, other)
-    except OSError:  # one of them does not exist (yet)
-        return False
 
 
 def check_not_an_input(parser: argparse.ArgumentParser, option: str, path: str, inputs) -> None:

@@ -176,6 +176,19 @@ def _short_name(name: str) -> str:
     return name if len(name) <= 40 else f"{name[:18]}...{name[-18:]}"
 
 
+def same_file(path, other) -> bool:
+    """
+    True if two paths name one file: the same name, or through '..', a symbolic link (to the file or to a folder above
+    it) or a hard link. A file that does not exist yet is no other file; a value that is not a path is none.
+    """
+    if not isinstance(path, (str, os.PathLike)) or not isinstance(other, (str, os.PathLike)):
+        return False
+    try:
+        return os.path.realpath(path) == os.path.realpath(other) or os.path.samefile(path, other)
+    except (OSError, ValueError):  # one of them does not exist (yet), or a NUL in a name
+        return False
+
+
 def file_in_the_way(path: str) -> Optional[str]:
     """
     The existing file that stands where a folder above `path` must be, so that `path` can never be written; else

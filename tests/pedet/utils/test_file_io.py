@@ -167,3 +167,18 @@ def test_bulk_writes_can_skip_the_folder_listing(tmp_path):
     atomic_write(str(tmp_path / "a.jpg"), b"jpeg", fsync=False, remove_stale=False)
     assert len([n for n in os.listdir(tmp_path) if n.endswith(".tmp")]) == 1
     assert len(remove_stale_temporaries(str(tmp_path))) == 1 and os.listdir(tmp_path) == ["a.jpg"]
+
+
+def test_same_file_sees_one_file_through_every_alias(tmp_path):
+    (tmp_path / "d").mkdir()
+    a = tmp_path / "d" / "a.json"
+    a.write_text("{}")
+    os.symlink(tmp_path / "d", tmp_path / "link_d")
+    os.link(a, tmp_path / "hard.json")
+    same = file_io.same_file
+    assert same(str(a), str(a)) and same(a, str(tmp_path / "d" / ".." / "d" / "a.json"))  # Path or str, '..'
+    assert same(str(tmp_path / "link_d" / "a.json"), str(a))  # a symbolic link to a folder above it
+    assert same(str(tmp_path / "hard.json"), str(a))  # a hard link
+    assert same(str(tmp_path / "new.json"), str(tmp_path / "d" / ".." / "new.json"))  # one name, not written yet
+    assert not same(str(tmp_path / "new.json"), str(a))  # a file that does not exist yet is no other file
+    assert not same(str(a), None) and not same(5, str(a)) and not same(str(a), "a\0b")  # no path: no file
