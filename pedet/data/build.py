@@ -52,6 +52,12 @@ def build_pedestrian_train_loader(cfg, mapper: Optional[PedestrianDatasetMapper]
     dicts = get_pedestrian_dataset_dicts(cfg.DATASETS.TRAIN, filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS)
     dicts = exclude_selection_holdout(cfg, dicts)  # the model-selection hold-out never trains (pedet.data.selection)
     sampler = None
+    if cfg.DATALOADER.SAMPLER_TRAIN == "RandomSubsetTrainingSampler":  # detectron2's bare "AssertionError" otherwise
+        ratio = cfg.DATALOADER.RANDOM_SUBSET_RATIO
+        if not 0.0 < ratio <= 1.0 or int(len(dicts) * ratio) < 1:
+            raise ValueError(f"DATALOADER.RANDOM_SUBSET_RATIO {ratio!r} of the {len(dicts)} training images of "
+                             f"{','.join(cfg.DATASETS.TRAIN)} leaves no image (RandomSubsetTrainingSampler needs a "
+                             "ratio in (0, 1] that keeps at least one)")
     if cfg.DATALOADER.SAMPLER_TRAIN == "TrainingSampler":
         sampler = ResumableTrainingSampler(len(dicts), seed=cfg.SEED if cfg.SEED >= 0 else None)
     return build_detection_train_loader(cfg, mapper=mapper or PedestrianDatasetMapper(cfg, True), dataset=dicts,

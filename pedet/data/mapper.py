@@ -95,7 +95,7 @@ class PedestrianDatasetMapper:
 
     Counters (per mapper object, so per process / DataLoader worker): `dropped["degenerate"]` (input boxes of
     zero/negative/NaN/inf size, warned about at counts 1, 2, 4, 8, ...) and `dropped["outside_image"]` (boxes with
-    nothing left after clipping).
+    nothing, i.e. under 1e-5 pixels, left after augmentation and clipping; warned about likewise).
     """
 
     @configurable
@@ -200,13 +200,21 @@ class PedestrianDatasetMapper:
         """
         classes = [IGNORE_CLASS if is_ignore_annotation(a) else int(a["category_id"]) for a in annos]
         ignored_person = torch.tensor([is_ignored_person(a) for a in annos], dtype=torch.bool)
-        annos = [
+        transformed = [
             utils.transform_instance_annotations({"bbox": a["bbox"], "bbox_mode": a["bbox_mode"],
                                                   "category_id": c}, transforms, image_size)
             for a, c in zip(annos, classes)
         ]
-        instances = utils.annotations_to_instances(annos, image_size)
+        instances = utils.annotations_to_instances(transformed, image_size)
         instances.ignored_person = ignored_person
         instances, keep = utils.filter_empty_instances(instances, return_mask=True)
-        self.dropped["outside_image"] += int((~keep).sum())
+        for i in (~keep).nonzero().flatten().tolist():  # a box of the file the model never sees: counted and warned
+            self.dropped["outside_image"] += 1
+            n = self.dropped["outside_image"]
+            if n & (n - 1) == 0:  # 1, 2, 4, 8, ...: as the degenerate boxes above
+                logger.warning(
+                    f"PedestrianDatasetMapper: dropped {n} box(es) with nothing (under 1e-5 pixels) left inside the "
+                    f"image after the augmentations (crop, resize, clipping) so far in this process; latest: "
+                    f"{list(annos[i]['bbox'])} ({BoxMode(annos[i]['bbox_mode']).name} in the record)"
+                )
         return instances
