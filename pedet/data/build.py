@@ -52,8 +52,9 @@ def build_pedestrian_train_loader(cfg, mapper: Optional[PedestrianDatasetMapper]
     dicts = get_pedestrian_dataset_dicts(cfg.DATASETS.TRAIN, filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS)
     dicts = exclude_selection_holdout(cfg, dicts)  # the model-selection hold-out never trains (pedet.data.selection)
     sampler = None
-    if cfg.DATALOADER.SAMPLER_TRAIN == "RandomSubsetTrainingSampler":  # detectron2's bare "AssertionError" otherwise
-        ratio = cfg.DATALOADER.RANDOM_SUBSET_RATIO
+    ratio = cfg.DATALOADER.get("RANDOM_SUBSET_RATIO", None)  # a key of newer Detectron2 configs only
+    if cfg.DATALOADER.SAMPLER_TRAIN == "RandomSubsetTrainingSampler" and ratio is not None:
+        # Detectron2's sampler would stop with a bare "AssertionError" (no message) when int(N * ratio) is 0
         if not 0.0 < ratio <= 1.0 or int(len(dicts) * ratio) < 1:
             raise ValueError(f"DATALOADER.RANDOM_SUBSET_RATIO {ratio!r} of the {len(dicts)} training images of "
                              f"{','.join(cfg.DATASETS.TRAIN)} leaves no image (RandomSubsetTrainingSampler needs a "
