@@ -53,6 +53,7 @@ from pedet.data import build_pedestrian_test_loader
 from pedet.evaluation import miss_rate_metric
 from pedet.evaluation.io import detections_from_arrays, ground_truth_from_dataset_dicts
 from pedet.evaluation.report import evaluate
+from pedet.utils.cli import check_no_repeats, check_output_folder
 from reploss import add_reploss_config
 
 logger = logging.getLogger("reploss.nms_sweep")
@@ -207,6 +208,19 @@ def main(argv=None) -> Dict[str, Dict[str, Dict[float, float]]]:
     args = parser.parse_args(argv)
     if args.max_images < 0:  # records[:-1] would silently drop an image of the first batch
         parser.error(f"--max-images must be >= 0 (0 = all images), got {args.max_images}")
+    # as MODEL.ROI_HEADS.NMS_THRESH_TEST (check_reploss_config): a NaN threshold suppressed nothing, in silence
+    bad = [t for t in args.thresholds if not 0.0 <= t <= 1.0]  # NaN fails both comparisons
+    if bad:
+        parser.error(f"--thresholds {' '.join(map(str, args.thresholds))}: {bad[0]} is not an IoU in [0, 1]")
+    # the curves are keyed by the threshold to two decimals and by the model name: a repeat replaced a point / a curve
+    keys = [f"{t:.2f}" for t in args.thresholds]
+    twice = [(args.thresholds[keys.index(k)], t) for i, (k, t) in enumerate(zip(keys, args.thresholds))
+             if k in keys[:i]]
+    if twice:
+        parser.error(f"--thresholds {' '.join(map(str, args.thresholds))}: {twice[0][0]} and {twice[0][1]} are one "
+                     "point (thresholds are kept to two decimals)")
+    check_no_repeats(parser, "--model NAME", [name for name, _, _ in args.model])
+    check_output_folder(parser, "--output", args.output)
     try:  # found before any model runs, not after the first model's whole inference pass
         miss_rate_metric(args.dataset)
     except KeyError as e:
