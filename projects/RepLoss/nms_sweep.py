@@ -29,7 +29,6 @@ Writes <output>/nms_sweep.png (two panels: MR at FPPI 10^-2 as Figure 6, and MR^
 Shape shorthand:  R = ROIs of one image (POST_NMS_TOPK_TEST),  K = foreground classes.
 """
 import argparse
-import json
 import logging
 import math
 import os
@@ -54,6 +53,7 @@ from pedet.evaluation import miss_rate_metric
 from pedet.evaluation.io import detections_from_arrays, ground_truth_from_dataset_dicts
 from pedet.evaluation.report import evaluate
 from pedet.utils.cli import check_no_repeats, check_output_folder
+from pedet.utils.file_io import atomic_open, atomic_write_json
 from reploss import add_reploss_config
 
 logger = logging.getLogger("reploss.nms_sweep")
@@ -191,7 +191,8 @@ def plot(curves: Dict[str, Dict[str, Dict[float, float]]], metrics: Sequence[str
         ax.grid(True, alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=150)
+    with atomic_open(path, "wb") as f:  # fsync'd, renamed over `path`: an interrupted run leaves no torn PNG
+        fig.savefig(f, format="png", dpi=150)
     plt.close(fig)
 
 
@@ -234,10 +235,10 @@ def main(argv=None) -> Dict[str, Dict[str, Dict[float, float]]]:
         curves[name] = sweep(collect(cfg, weights, args.dataset, args.max_images), cfg, args.dataset, args.thresholds)
     metrics = [MR_AT_FIG6, miss_rate_metric(args.dataset)]
     plot(curves, metrics, os.path.join(args.output, "nms_sweep.png"))
-    with open(os.path.join(args.output, "nms_sweep.json"), "w") as f:
-        json.dump({"dataset": args.dataset, "metrics": metrics, "models": {n: m for n, *m in args.model},
-                   "curves": {n: {m: {f"{t:.2f}": (v if math.isfinite(v) else None) for t, v in c[m].items()}
-                                  for m in metrics} for n, c in curves.items()}}, f, indent=2)
+    atomic_write_json(os.path.join(args.output, "nms_sweep.json"),
+                      {"dataset": args.dataset, "metrics": metrics, "models": {n: m for n, *m in args.model},
+                       "curves": {n: {m: {f"{t:.2f}": (v if math.isfinite(v) else None) for t, v in c[m].items()}
+                                      for m in metrics} for n, c in curves.items()}}, indent=2)
     logger.info(f"wrote {os.path.join(args.output, 'nms_sweep.png')}")
     return curves
 
