@@ -24,6 +24,7 @@
 import contextlib
 import logging
 import math
+import numbers
 import os
 from typing import Iterator, List, Optional
 
@@ -39,7 +40,7 @@ from pedet.data.selection import selection_dataset
 from pedet.evaluation import build_miss_rate_evaluator, miss_rate_metric
 
 from .amp import PedetAMPTrainer
-from .checkpoint import PedetCheckpointer
+from .checkpoint import CheckpointFileError, PedetCheckpointer
 from .launch import BAD_INPUT_ERRORS, bad_input_message
 from .sampler import ResumableTrainingSampler
 from .writers import RepairingJSONWriter
@@ -305,6 +306,14 @@ class PedetTrainerMixin:
         return ret
 
     def load_state_dict(self, state_dict: dict) -> None:
+        # TrainerBase sets start_iter = iteration + 1: a missing one failed with a KeyError, a non-integer with a
+        # TypeError, a negative one started at a negative iteration and failed in the LR scheduler
+        it = state_dict.get("iteration")
+        if isinstance(it, bool) or not isinstance(it, numbers.Integral) or it < 0:
+            path = self.checkpointer.get_checkpoint_file() if self.checkpointer.has_checkpoint() else "the checkpoint"
+            raise CheckpointFileError(f"{path}: its trainer state records iteration {it!r}, not a whole number >= 0; "
+                                      "the file is damaged or not written by a trainer (use it as MODEL.WEIGHTS "
+                                      "without --resume)")
         has_inner = "_trainer" in state_dict
         if not _d2_saves_inner_trainer():  # v0.6
             super().load_state_dict(state_dict)

@@ -29,7 +29,6 @@ Writes <output>/nms_sweep.png (two panels: MR at FPPI 10^-2 as Figure 6, and MR^
 Shape shorthand:  R = ROIs of one image (POST_NMS_TOPK_TEST),  K = foreground classes.
 """
 import argparse
-import json
 import logging
 import math
 import os
@@ -53,6 +52,8 @@ from pedet.data import build_pedestrian_test_loader
 from pedet.evaluation import miss_rate_metric
 from pedet.evaluation.io import detections_from_arrays, ground_truth_from_dataset_dicts
 from pedet.evaluation.report import evaluate
+from pedet.utils.cli import check_no_repeats, check_output_folder
+from pedet.utils.file_io import atomic_open, atomic_write_json
 from reploss import add_reploss_config
 
 logger = logging.getLogger("reploss.nms_sweep")
@@ -190,7 +191,8 @@ def plot(curves: Dict[str, Dict[str, Dict[float, float]]], metrics: Sequence[str
         ax.grid(True, alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=150)
+    with atomic_open(path, "wb") as f:  # fsync'd, renamed over `path`: an interrupted run leaves no torn PNG
+        fig.savefig(f, format="png", dpi=150)
     plt.close(fig)
 
 
@@ -207,6 +209,19 @@ def main(argv=None) -> Dict[str, Dict[str, Dict[float, float]]]:
     args = parser.parse_args(argv)
     if args.max_images < 0:  # records[:-1] would silently drop an image of the first batch
         parser.error(f"--max-images must be >= 0 (0 = all images), got {args.max_images}")
+    # as MODEL.ROI_HEADS.NMS_THRESH_TEST (check_reploss_config): a NaN threshold suppressed nothing, in silence
+    bad = [t for t in args.thresholds if not 0.0 <= t <= 1.0]  # NaN fails both comparisons
+    if bad:
+        parser.error(f"--thresholds {' '.join(map(str, args.thresholds))}: {bad[0]} is not an IoU in [0, 1]")
+    # the curves are keyed by the threshold to two decimals and by the model name: a repeat replaced a point / a curve
+    keys = [f"{t:.2f}" for t in args.thresholds]
+    twice = [(args.thresholds[keys.index(k)], t) for i, (k, t) in enumerate(zip(keys, args.thresholds))
+             if k in keys[:i]]
+    if twice:
+        parser.error(f"--thresholds {' '.join(map(str, args.thresholds))}: {twice[0][0]} and {twice[0][1]} are one "
+                     "point (thresholds are kept to two decimals)")
+    check_no_repeats(parser, "--model NAME", [name for name, _, _ in args.model])
+    check_output_folder(parser, "--output", args.output)
     try:  # found before any model runs, not after the first model's whole inference pass
         miss_rate_metric(args.dataset)
     except KeyError as e:
@@ -220,10 +235,10 @@ def main(argv=None) -> Dict[str, Dict[str, Dict[float, float]]]:
         curves[name] = sweep(collect(cfg, weights, args.dataset, args.max_images), cfg, args.dataset, args.thresholds)
     metrics = [MR_AT_FIG6, miss_rate_metric(args.dataset)]
     plot(curves, metrics, os.path.join(args.output, "nms_sweep.png"))
-    with open(os.path.join(args.output, "nms_sweep.json"), "w") as f:
-        json.dump({"dataset": args.dataset, "metrics": metrics, "models": {n: m for n, *m in args.model},
-                   "curves": {n: {m: {f"{t:.2f}": (v if math.isfinite(v) else None) for t, v in c[m].items()}
-                                  for m in metrics} for n, c in curves.items()}}, f, indent=2)
+    atomic_write_json(os.path.join(args.output, "nms_sweep.json"),
+                      {"dataset": args.dataset, "metrics": metrics, "models": {n: m for n, *m in args.model},
+                       "curves": {n: {m: {f"{t:.2f}": (v if math.isfinite(v) else None) for t, v in c[m].items()}
+                                      for m in metrics} for n, c in curves.items()}}, indent=2)
     logger.info(f"wrote {os.path.join(args.output, 'nms_sweep.png')}")
     return curves
 

@@ -41,6 +41,7 @@ def test_demo_ground_truth_from_an_unregistered_config_set_is_an_error(tmp_path,
 
 # ------------------------------------------------------------------ the benchmark scripts' own arguments
 # script, the functions that do its work (replaced: nothing may start), argv, the one-line error
+NMS_SWEEP_ARGS = ["--model", "A", REPLOSS_TINY, "{tmp}/w.pth", "--dataset", "synthetic_crowd_val"]
 SCRIPT_ARGS = [
     # tracebacks: torch.set_num_threads(0), a median of no step, a KeyError for an unknown variant or depth
     ("opl_step_time", ("time_variants", "forward_gmacs"), ["--threads", "0"], "argument --threads: 0: must be >= 1"),
@@ -125,6 +126,15 @@ SCRIPT_ARGS = [
     ("crowd_quality", ("run_one", "pretext_weights"), ["--budget", "smoke", "--out", "{tmp}/o", "--methods", "opl_full",
                                                        "--iters", "3", "--set", "iters=5"],
      "--iters 3 and --set iters=5: both set the iterations; give one"),
+    # sixteenth trial: a NaN threshold suppressed nothing, a repeated threshold or model name replaced a point or a
+    # curve, in silence; --output a file: a FileExistsError traceback
+    *[("projects/RepLoss/nms_sweep.py", ("collect",), [*NMS_SWEEP_ARGS, *argv], message) for argv, message in [
+        (["--output", "{tmp}/o", "--thresholds", "nan"], "--thresholds nan: nan is not an IoU in [0, 1]"),
+        (["--output", "{tmp}/o", "--thresholds", "0.5", "1.5"], "--thresholds 0.5 1.5: 1.5 is not an IoU in [0, 1]"),
+        (["--output", "{tmp}/o", "--thresholds", "0.4", "0.401"],
+         "--thresholds 0.4 0.401: 0.4 and 0.401 are one point (thresholds are kept to two decimals)"),
+        (["--output", "{tmp}/o", "--model", "A", REPLOSS_TINY, "{tmp}/w.pth"], "--model NAME A A: A given twice"),
+        (["--output", "{tmp}/f"], "--output {tmp}/f: a file; give a folder")]],
 ]
 
 
@@ -133,7 +143,7 @@ def test_benchmark_scripts_refuse_bad_arguments_before_any_work(tmp_path, capsys
                                                                 message):
     from pedet.utils.imports import load_script
 
-    module = load_script(os.path.join(REPO, "benchmarks", f"{script}.py"))
+    module = load_script(os.path.join(REPO, script if "/" in script else f"benchmarks/{script}.py"))
     for name in work:
         monkeypatch.setattr(module, name, lambda *a, **k: pytest.fail(f"{script}: the work started"))
     (tmp_path / "f").write_text("")
