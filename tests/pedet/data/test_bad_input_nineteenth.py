@@ -2,7 +2,6 @@
 through PedestrianDatasetMapper and build_pedestrian_train_loader."""
 import json
 import logging
-import os
 
 import pytest
 
