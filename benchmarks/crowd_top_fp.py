@@ -27,7 +27,7 @@ import os
 import numpy as np
 import torch
 
-from pedet.utils.cli import int_at_least
+from pedet.utils.cli import check_no_repeats, int_at_least
 from pedet.utils.imports import load_script
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -116,9 +116,7 @@ def main(argv=None):
         p.error(f"--budget {args.budget}: not a budget of crowd_quality.py ({', '.join(sorted(cq.BUDGETS))})")
     if args.density not in cq.SETS:  # d5 / d20 / d50 named sets no budget has: a KeyError after the model was built
         p.error(f"--density {args.density}: not a test set of crowd_quality.py's budgets ({', '.join(cq.SETS)})")
-    twice = [r for k, r in enumerate(args.runs) if r in args.runs[:k]]
-    if twice:  # its row was computed and printed twice
-        p.error(f"--runs {' '.join(args.runs)}: {twice[0]} given twice")
+    check_no_repeats(p, "--runs", args.runs)  # a run given twice was computed and printed twice
     for run in args.runs:
         method, _, seed = run.rpartition("_seed")
         if method not in cq.METHODS or not seed.isdigit():

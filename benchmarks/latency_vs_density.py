@@ -47,7 +47,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 import pedet  # noqa: E402,F401  (Pillow alias before any detectron2.data import)
 import torch  # noqa: E402
 
-from pedet.utils.cli import check_output_file, check_output_folder, int_at_least  # noqa: E402
+from pedet.utils.cli import check_no_repeats, check_output_file, check_output_folder, int_at_least  # noqa: E402
 from pedet.utils.file_io import atomic_open, atomic_write  # noqa: E402  (atomic, fsync'd, the umask's permissions)
 
 DENSITIES = (10, 25, 50, 100, 200, 300)
@@ -377,9 +377,7 @@ def main(argv=None) -> dict:
     p.add_argument("--out", default=os.path.join(REPO, "output", "latency_vs_density"))
     p.add_argument("--plot", default=None, help="also write the PNG here (e.g. benchmarks/latency_vs_density.png)")
     args = p.parse_args(argv)
-    twice = [d for k, d in enumerate(args.densities) if d in args.densities[:k]]
-    if twice:  # one row per density: the later measurement replaced the earlier
-        p.error(f"--densities {' '.join(map(str, args.densities))}: {twice[0]} given twice")
+    check_no_repeats(p, "--densities", args.densities)  # one row per density: the later replaced the earlier
     check_output_folder(p, "--out", args.out)
     images = os.path.join(args.out, "images")
     if os.path.exists(images) and not os.path.isdir(images):  # a NotADirectoryError traceback at the first image
