@@ -1130,10 +1130,10 @@ def main(argv=None) -> dict:
     bad_seeds = [s for s in args.seeds or [] if not 0 <= s < 2 ** 32]  # numpy's seed range (seed_all_rng)
     if bad_seeds:
         p.error(f"--seeds {bad_seeds[0]}: a seed must be in [0, 2**32)")
+    from pedet.utils.cli import check_no_repeats, same_file
+
     for option, values in (("--methods", args.methods), ("--seeds", args.seeds or [])):  # --force trained it twice
-        twice = [v for k, v in enumerate(values) if v in values[:k]]
-        if twice:
-            p.error(f"{option} {' '.join(map(str, values))}: {twice[0]} given twice (one run per method and seed)")
+        check_no_repeats(p, option, values, "one run per method and seed")
     set_iters = [item for item in args.set if item.split("=", 1)[0].strip() == "iters"]
     if args.iters and set_iters:  # --set won, and --iters was dropped in silence
         p.error(f"--iters {args.iters} and --set {set_iters[-1]}: both set the iterations; give one")
@@ -1188,7 +1188,6 @@ def main(argv=None) -> dict:
     records = os.path.abspath(args.records or (os.path.join(out, "records") if args.budget == "smoke" or probe else
                                                os.path.join(REPO, "benchmarks", f"crowd_{args.budget}", "runs")))
     bench_dir = os.path.dirname(records)
-    from pedet.utils.cli import same_file
 
     if same_file(records, out):  # every *.json there is read as a run record: results.json was, with a KeyError
         p.error(f"--records {args.records}: is the --out folder {out} (its results.json would be read as a run "

@@ -72,11 +72,11 @@ def check_not_an_input(parser: argparse.ArgumentParser, option: str, path: str, 
             parser.error(f"{option} {path}: is {what} ({source}), which this script reads; give another file to write")
 
 
-def check_no_repeats(parser: argparse.ArgumentParser, option: str, values) -> None:
-    """A list option with a value given twice (its row was measured and written twice) -> parser.error."""
+def check_no_repeats(parser: argparse.ArgumentParser, option: str, values, why: str = "") -> None:
+    """A list option with a value given twice (its row was measured and written twice) -> parser.error (+ " (why)")."""
     twice = [v for k, v in enumerate(values) if v in values[:k]]
     if twice:
-        parser.error(f"{option} {' '.join(map(str, values))}: {twice[0]} given twice")
+        parser.error(f"{option} {' '.join(map(str, values))}: {twice[0]} given twice" + (f" ({why})" if why else ""))
 
 
 def _check_parents(parser, option: str, path: str) -> None:
