@@ -35,8 +35,8 @@ import os
 import sys
 from typing import Iterator, Optional
 
-from pedet.utils.file_io import (atomic_open, atomic_write, atomic_write_json, describe_os_error, name_too_long,
-                                 remove_stale_temporaries, same_file, symlink_loop)
+from pedet.utils.file_io import (atomic_open, atomic_write, atomic_write_json, describe_os_error, is_inside,
+                                 name_too_long, remove_stale_temporaries, same_file, symlink_loop)
 
 from .caltech import LABELS as CALTECH_LABELS, frame_name
 from .citypersons import _GT_PATTERN, GT_SUFFIX, IMAGE_SUFFIX, list_gt_files, read_gt_file
@@ -434,12 +434,6 @@ _DEFAULT_OUTPUT = {"odgt2coco": "annotation_val.json", "coco2odgt": "annotation_
                    "citypersons2coco": "val_gt.json"}
 
 
-def _is_inside(path: str, folder: str) -> bool:
-    """True if `path` is in `folder` or one of its subfolders, links resolved."""
-    real, top = os.path.realpath(path), os.path.realpath(folder)
-    return os.path.commonpath([real, top]) == top
-
-
 def _is_gt_file_of(path: str, gt_dir: str) -> bool:
     """True if `list_gt_files(gt_dir)` would list `path` once it exists (<gt_dir>/<city>/*_gtBboxCityPersons.json)."""
     city = os.path.dirname(os.path.abspath(path))
@@ -456,7 +450,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         parser.error(f"the output is the input file ({args.output}); give another path")
     real_output = os.path.realpath(args.output)  # the file written: a symbolic link's target (see atomic_open)
     if (args.command == "odgt2coco" and args.image_root and os.path.isfile(real_output)
-            and real_output.lower().endswith(IMAGE_EXT) and _is_inside(real_output, args.image_root)):
+            and real_output.lower().endswith(IMAGE_EXT) and is_inside(real_output, args.image_root)):
         # before: the image, read for its size, was replaced by the COCO file without a word (also through a link
         # of another name, e.g. out.json -> Images/a.jpg)
         via = f" (a link to {real_output})" if os.path.islink(args.output) else ""

@@ -19,7 +19,7 @@ import sys
 import time
 import warnings
 
-from pedet.utils.file_io import describe_os_error, same_file
+from pedet.utils.file_io import describe_os_error, is_inside, same_file
 
 from .io import EvalInputError
 from .report import PROTOCOLS, evaluate, json_safe, read_inputs
@@ -68,11 +68,12 @@ def _check_options(args) -> str | None:
     png = args.plot and os.path.join(args.plot, f"mr_fppi_{args.protocol}.png")
     if args.out and png and same_file(args.out, png):  # before: the PNG silently replaced the metrics just written
         return f"--out is the PNG that --plot writes ({png}); give the JSON file another name"
-    if args.out and args.plot:  # one inside the other: the first written stands where the second needs a folder
-        if _inside(args.plot, args.out):  # before: --out written, then "Not a directory" after the evaluation
+    if args.out and args.plot:  # one inside the other (the same path is refused above): the first written stands
+        # where the second needs a folder
+        if is_inside(args.plot, args.out):  # before: --out written, then "Not a directory" after the evaluation
             return (f"--plot '{args.plot}' is inside --out '{args.out}', the JSON file written first; give the "
                     "folder for the PNGs another path")
-        if _inside(args.out, png):  # before: --out written, then "is a folder, not a file" for the PNG
+        if is_inside(args.out, png):  # before: --out written, then "is a folder, not a file" for the PNG
             return f"--out '{args.out}' is inside '{png}', the PNG that --plot writes; give the JSON file another path"
     for flag, value in (("--out", args.out), ("--plot", args.plot)):
         for name, path in (("--gt", args.gt), ("--dt", args.dt)):
@@ -104,11 +105,6 @@ def _check_options(args) -> str | None:
         if loop:
             return f"{flag}: {loop}"
     return None
-
-
-def _inside(path: str, other: str) -> bool:
-    """True if `path` lies below `other` (symbolic links resolved as the writer resolves them)."""
-    return os.path.realpath(path).startswith(os.path.join(os.path.realpath(other), ""))
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):

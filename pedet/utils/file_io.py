@@ -189,6 +189,13 @@ def same_file(path, other) -> bool:
         return False
 
 
+def is_inside(path, folder) -> bool:
+    """True if `path` is `folder` or lies in it or one of its subfolders, symbolic links resolved (as the writer
+    resolves them)."""
+    real, top = os.path.realpath(path), os.path.realpath(folder)
+    return os.path.commonpath([real, top]) == top
+
+
 def file_in_the_way(path: str) -> Optional[str]:
     """
     The existing file that stands where a folder above `path` must be, so that `path` can never be written; else

@@ -182,3 +182,14 @@ def test_same_file_sees_one_file_through_every_alias(tmp_path):
     assert same(str(tmp_path / "new.json"), str(tmp_path / "d" / ".." / "new.json"))  # one name, not written yet
     assert not same(str(tmp_path / "new.json"), str(a))  # a file that does not exist yet is no other file
     assert not same(str(a), None) and not same(5, str(a)) and not same(str(a), "a\0b")  # no path: no file
+
+
+def test_is_inside_resolves_links_and_counts_the_folder_itself(tmp_path):
+    (tmp_path / "d" / "sub").mkdir(parents=True)
+    os.symlink(tmp_path / "d", tmp_path / "link_d")
+    inside = file_io.is_inside
+    assert inside(str(tmp_path / "d" / "sub" / "x.png"), str(tmp_path / "d"))  # below, even if not written yet
+    assert inside(str(tmp_path / "link_d" / "x.png"), str(tmp_path / "d"))  # through a link to the folder
+    assert inside(str(tmp_path / "d"), str(tmp_path / "d"))  # the folder itself
+    assert not inside(str(tmp_path / "d2" / "x.png"), str(tmp_path / "d"))  # a sibling sharing the name's prefix
+    assert not inside(str(tmp_path / "d"), str(tmp_path / "d" / "sub"))
