@@ -120,6 +120,11 @@ def odgt_image_size(record: dict, where: str) -> tuple[int, int] | None:
     return parse_image_size(record["height"], record["width"], where)
 
 
+# How to state what a box-level 'ignore' / 'iscrowd' meant, in the odgt's own keys.
+_FIX_IGNORE = "for an ignore region set tag 'mask' or 'extra': {'ignore': 1}"
+_FIX_PERSON = "for a person set tag 'person' and 'extra': {'ignore': 0}"
+
+
 def is_ignore_box(gtbox: dict) -> bool:
     """CrowdHuman ignore rule: tag != "person" or extra.ignore != 0."""
     extra = gtbox.get("extra")
@@ -150,6 +155,13 @@ def parse_odgt_box(gtbox: Any, where: str) -> tuple[list[float], list[float] | N
         raise DatasetFormatError(f"{where}: 'extra' must be an object, got {extra!r}")
     if "ignore" in extra:
         parse_flag(extra["ignore"], where, "extra.ignore")
+    for key in ("ignore", "iscrowd"):  # COCO's keys at the box level: the odgt rule (tag, extra.ignore) never reads them
+        if key in gtbox and parse_flag(gtbox[key], where, key) != is_ignore_box(gtbox):
+            raise DatasetFormatError(
+                f"{where}: {key!r} is {gtbox[key]!r} at the box level, but by its 'tag' and 'extra.ignore' (the only "
+                f"ignore rule of the CrowdHuman format) the box is "
+                f"{'an ignore region' if is_ignore_box(gtbox) else 'a person'}: "
+                f"{_FIX_IGNORE if gtbox[key] else _FIX_PERSON}, or remove {key!r}")
     fbox = parse_box(gtbox.get("fbox"), where, "fbox")
     vbox = parse_box(gtbox["vbox"], where, "vbox") if "vbox" in gtbox else None
     hbox = parse_box(gtbox["hbox"], where, "hbox") if "hbox" in gtbox else None

@@ -21,11 +21,12 @@ Shape shorthand:  I images, G GT boxes, D detections, E matching edges (IoU > 0.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .io import DetectionSet, EvalInputError, GroundTruthSet
+from .io import DetectionSet, EvalInputError, EvalInputWarning, GroundTruthSet
 from .mr import (
     FPPI_REFS,
     candidate_pairs,
@@ -150,6 +151,7 @@ def evaluate_crowdhuman(
         rec = float(recall[-1]) if recall.size else 0.0
     ji, ji_list = (None, [])
     if compute_ji:
+        _warn_scores_outside_unit_range(gt, dt)
         edges = (piou > 0.5) & regular[pg]  # CrowdDet compute_matching: IoU > 0.5 with non-ignored GTs
         ji_list = jaccard_index(gt, dt, pd[edges], pg[edges], piou[edges], on_ignore, g_xyxy, regular)
         defined = [v for v in ji_list if v is not None]
@@ -159,6 +161,26 @@ def evaluate_crowdhuman(
         ap, mmr, rec, ji, mrs, FPPI_REFS, ji_list, fppi, miss, recall, precision, dt.scores[ranked],
         gt.num_images, n_pos, int(n_gt - n_pos), int(ranked.shape[0]), n_tp, int(ranked.shape[0] - n_tp),
         box_mode, det_gt, status, ranked, regular,
+    )
+
+
+def _warn_scores_outside_unit_range(gt: GroundTruthSet, dt: DetectionSet) -> None:
+    """
+    One counted warning when detection scores leave [0, 1]. JI is the best of the fixed score thresholds
+    0.0, 0.1, ..., 0.9 (JI_SCORE_THRESHOLDS), which assume probabilities: scores in [0, 100] pass all of them, logits
+    below 0 none, so JI would silently be taken at other operating points than the toolkit's. AP, mMR and Recall read
+    the ranking only and are unaffected.
+    """
+    out = (dt.scores < 0) | (dt.scores > 1)
+    if not out.any():
+        return
+    i = int(np.flatnonzero(out)[0])
+    image = gt.image_ids[int(np.searchsorted(dt.offsets, i, side="right") - 1)]
+    warnings.warn(
+        f"{int(out.sum())} of {dt.num_dets} detection score(s) lie outside [0, 1] (from {dt.scores.min():g} to "
+        f"{dt.scores.max():g}; first: {dt.scores[i]:g} in image {image!r}); JI is the best of the score thresholds "
+        f"0.0, 0.1, ..., 0.9, which assume scores in [0, 1] (scores in percent? logits?): rescale them for a JI "
+        f"comparable to the toolkit's; AP, mMR and Recall depend on the ranking only", EvalInputWarning, stacklevel=3,
     )
 
 

@@ -718,6 +718,28 @@ def _numeric(rows: list, per_row: int) -> np.ndarray | None:
     return arr.astype(np.float64).reshape((-1, per_row) if per_row else (-1,))
 
 
+# How to state what a box-level 'ignore' / 'iscrowd' meant, in the odgt's own keys.
+_FIX_IGNORE = "for an ignore region set tag 'mask' or 'extra': {'ignore': 1}"
+_FIX_PERSON = "for a person set tag 'person' and 'extra': {'ignore': 0}"
+
+
+def _check_box_level_flags(box: dict, ignore: bool, where: str) -> None:
+    """
+    A CrowdHuman box's own 'ignore' / 'iscrowd' (COCO's keys, e.g. copied from a COCO file) must agree with the
+    odgt rule (tag / extra.ignore), the only one the format and the toolkit read: a box-level "ignore": 1 on a
+    "person" would otherwise silently stay a regular ground truth. pedet's data loaders check it alike.
+    """
+    for key in ("ignore", "iscrowd"):
+        if key in box:
+            if (e := _bad_flag(box[key], where, key)) is not None:
+                raise e
+            if bool(box[key]) != ignore:
+                raise EvalInputError(
+                    f"{where}: {key!r} is {box[key]!r} at the box level, but by its 'tag' and 'extra.ignore' (the "
+                    f"only ignore rule of the CrowdHuman format) the box is {'an ignore region' if ignore else 'a person'}"
+                    f": {_FIX_IGNORE if box[key] else _FIX_PERSON}, or remove {key!r}")
+
+
 def read_crowdhuman_gt(path_or_records: str | list, box_key: str = "fbox") -> GroundTruthSet:
     """
     CrowdHuman ground truth ``.odgt``: ``{"ID", "gtboxes": [{"tag", "fbox", "vbox", "extra": {"ignore"}}]}``.
@@ -753,6 +775,8 @@ def read_crowdhuman_gt(path_or_records: str | list, box_key: str = "fbox") -> Gr
                                      + (f"{x.get('ignore')!r}" if isinstance(x, dict) else _json_type(x)))
             if other in b and not isinstance(b[other], list):  # null, 0, "" would silently mean "no such box"
                 _raise_first([_bad_box(b[other], f"{where}: gtboxes {k}", other)])
+            if "ignore" in b or "iscrowd" in b:  # COCO's keys at the box level: never read by the odgt rule
+                _check_box_level_flags(b, t != _CH_PERSON_TAG or bool(x.get("ignore", 0)), f"{where}: gtboxes {k}")
         boxes.extend([b[box_key] for b in gtb])
         vis.extend([b.get(other, b[box_key]) for b in gtb])
         # the ignore rule (_CH_PERSON_TAG above) inline: a function call per box was a tenth of the reading time

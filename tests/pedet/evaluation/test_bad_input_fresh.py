@@ -100,6 +100,20 @@ CASES = [
         r"ignore \('car'\); the toolbox does not load them"),
     ("cal-gt-not-640x480-warns", "caltech", json.dumps(_mut(CAL_GT, ["images", 0, "width"], 1280)), None, [], 0,
      r"warning: caltech gt: 1 image\(s\) are not 640 x 480 \(first: 1, 1280 x 480\)"),
+    # --- twentieth trial: COCO's 'ignore' / 'iscrowd' at the box level of an odgt (the odgt rule never read them)
+    ("ch-gt-box-level-ignore-1-on-person", "crowdhuman", _odgt(_mut(CH_GT, [0, "gtboxes", 0, "ignore"], 1)), None, [],
+     1, r"{gt}: line 1 \(image 'a'\): gtboxes 0: 'ignore' is 1 at the box level, but by its 'tag' and 'extra.ignore' "
+        r"\(the only ignore rule of the CrowdHuman format\) the box is a person: for an ignore region set tag 'mask'"),
+    ("ch-gt-box-level-iscrowd-0-on-mask", "crowdhuman", _odgt(_mut(CH_GT, [0, "gtboxes", 1, "iscrowd"], 0)), None, [],
+     1, r"{gt}: line 1 \(image 'a'\): gtboxes 1: 'iscrowd' is 0 at the box level, .* the box is an ignore region: "
+        r"for a person set tag 'person' and 'extra': \{'ignore': 0\}, or remove 'iscrowd'"),
+    ("ch-gt-box-level-ignore-string", "crowdhuman", _odgt(_mut(CH_GT, [0, "gtboxes", 0, "ignore"], "1")), None, [],
+     1, r"{gt}: line 1 \(image 'a'\): gtboxes 0: 'ignore' is a string \('1'\), not a number"),
+    # --- twentieth trial: scores in percent leave JI's thresholds 0.0 ... 0.9 (JI changed without a word before)
+    ("ch-dt-scores-in-percent-warns", "crowdhuman", None,
+     _odgt(_mut(_mut(CH_DT, [0, "dtboxes", 0, "score"], 90.0), [0, "dtboxes", 1, "score"], 40.0)), [], 0,
+     r"warning: 2 of 2 detection score\(s\) lie outside \[0, 1\] \(from 40 to 90; first: 90 in image 'a'\); JI is "
+     r"the best of the score thresholds 0.0, 0.1, ..., 0.9"),
     ("cp-gt-annotation-id-0-warns", "citypersons", json.dumps(_mut(CP_GT, ["annotations", 0, "id"], 0)), None, [], 0,
      r"warning: 1 regular ground-truth box\(es\) have annotation id 0; the official script reads a match to id 0 as "
      r"no match"),
