@@ -33,6 +33,7 @@ import math
 import mmap
 import os
 import sys
+from collections import Counter
 from typing import Iterator, Optional
 
 from pedet.utils.file_io import (atomic_open, atomic_write, atomic_write_json, describe_os_error, is_inside,
@@ -216,7 +217,7 @@ def coco_to_odgt_lines(coco: dict, coco_file: str = "<coco>", category: Optional
         if img.get("size_in_odgt") or "crowdhuman_id" not in img:
             line.update(width=img["width"], height=img["height"])
         lines.append(line)
-    dropped, other, ann_ids = DroppedBoxes(coco_file), 0, {}
+    dropped, other, ann_ids = DroppedBoxes(coco_file), Counter(), {}
     for i, ann in enumerate(annotations):
         where = f"{coco_file}: annotations[{i}]" + (f" (id {ann['id']!r})" if isinstance(ann, dict) and "id" in ann
                                                      else "")
@@ -242,7 +243,7 @@ def coco_to_odgt_lines(coco: dict, coco_file: str = "<coco>", category: Optional
             raise DatasetFormatError(f"{where}: 'category_id' {ann['category_id']!r} is not one of the file's "
                                      f"categories {sorted(categories, key=str)}")
         if person is not None and ann.get("category_id") != person:
-            other += 1
+            other[categories[ann["category_id"]]["name"]] += 1  # checked above: one of the file's categories
             continue
         fbox = parse_box(ann.get("bbox"), where, "bbox")
         for key in ("vis_bbox", "head_bbox"):
@@ -271,8 +272,10 @@ def coco_to_odgt_lines(coco: dict, coco_file: str = "<coco>", category: Optional
         by_image[ann["image_id"]].append(box)
     dropped.warn()
     if other:
-        logger.warning(f"{coco_file}: left out {other} annotation(s) of categories other than "
-                       f"{categories[person]['name']!r}")
+        # named with their counts: a left-out 'mask' or 'ignore' category held ignore regions, which the odgt has none of
+        counts = ", ".join(f"{name!r}: {n}" for name, n in sorted(other.items(), key=lambda kv: (-kv[1], str(kv[0]))))
+        logger.warning(f"{coco_file}: left out {sum(other.values())} annotation(s) of categories other than "
+                       f"{categories[person]['name']!r} ({counts})")
     if not_jpg:
         logger.warning(f"{coco_file}: {not_jpg} image(s) are not .jpg files; the CrowdHuman loader looks for <ID>.jpg")
     return lines
