@@ -207,8 +207,10 @@ def load_citypersons_json(json_file: str, image_dir: str, dataset_name: Optional
     Load the COCO-style CityPersons file (the official `val_gt.json`, or `*_gt.json` from our converter).
 
     `ignore`, `height` and `vis_ratio` are taken from the file, as the official evaluator does. Annotations without
-    `ignore` count as pedestrians (as in the official evaluator) and those without `vis_bbox` and `vis_ratio` as
-    fully visible; either is announced by one counted warning per file. Annotations whose `category_id` is not 1
+    `ignore` count as pedestrians (as in the official evaluator), unless their `iscrowd` is 1, and those without
+    `vis_bbox` and `vis_ratio` as fully visible; either is announced by one counted warning per file. `iscrowd` 1
+    makes an ignore region even where `ignore` is 0, with one counted warning (the official evaluator reads `ignore`
+    only). Annotations whose `category_id` is not 1
     are left out with one counted warning: the official evaluator reads category 1 only (`catIds = [1]`), and so
     does `python -m pedet.evaluation`.
 
@@ -218,14 +220,27 @@ def load_citypersons_json(json_file: str, image_dir: str, dataset_name: Optional
     Returns:
         one dict per image of the file, image_id = the file's integer id.
     """
-    return load_coco_style_json(
-        json_file, image_dir, image_path=_val_gt_image_path,
-        is_ignore=lambda ann, _cat: bool(ann.get("ignore", 0)) or bool(ann.get("iscrowd", 0)),
-        dataset_name=dataset_name,
+    crowd_only: list[dict] = []  # iscrowd 1 without ignore 1: an ignore region here, a pedestrian to the script
+
+    def is_ignore(ann: dict, _category: dict) -> bool:
+        if ann.get("iscrowd", 0) and not ann.get("ignore", 0):
+            crowd_only.append(ann)
+        return bool(ann.get("ignore", 0)) or bool(ann.get("iscrowd", 0))
+
+    records = load_coco_style_json(
+        json_file, image_dir, image_path=_val_gt_image_path, is_ignore=is_ignore, dataset_name=dataset_name,
         counted_defaults={"ignore": "counted as regular pedestrians (as the official evaluator does)",
                           "vis_bbox": "no 'vis_ratio' either: visible box = full box (visibility 1)"},
         category_id=1,
     )
+    if crowd_only:  # was silent: the same file gave other numbers here than in python -m pedet.evaluation
+        first = crowd_only[0]
+        logger.warning(f"{dataset_name or json_file}: {len(crowd_only)} annotation(s) have 'iscrowd' 1 but 'ignore' "
+                       f"{first.get('ignore', 'absent') if len(crowd_only) == 1 else '0 or absent'}: ignore regions "
+                       f"here, while the official evaluator and python -m pedet.evaluation read 'ignore' only and "
+                       f"count them as pedestrians; first: {json_file}: annotation id {first.get('id')!r} (image "
+                       f"{first.get('image_id')!r})")
+    return records
 
 
 def register_citypersons_per_image(name: str, gt_dir: str, image_dir: str, rule: Optional[str]) -> None:

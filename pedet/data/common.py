@@ -654,7 +654,9 @@ def _coco_annotation(ann: dict, where: str, categories: dict, require_categories
         if key in ann:
             parse_flag(ann[key], where, key)
     for key, consequence in counted_defaults.items():
-        if key not in ann and not (key == "vis_bbox" and "vis_ratio" in ann):  # vis_ratio alone is enough
+        # vis_ratio alone is enough; an absent 'ignore' with iscrowd 1 is an ignore region (CityPersons: own warning)
+        if key not in ann and not (key == "vis_bbox" and "vis_ratio" in ann) \
+                and not (key == "ignore" and ann.get("iscrowd")):
             missing.add(key, where, consequence)
     height = parse_number(ann["height"], where, "height", minimum=0.0) if "height" in ann else None
     visibility = parse_number(ann["vis_ratio"], where, "vis_ratio", minimum=0.0, maximum=1.0) \

@@ -272,7 +272,7 @@ def coco_to_odgt_lines(coco: dict, coco_file: str = "<coco>", category: Optional
         by_image[ann["image_id"]].append(box)
     dropped.warn()
     if other:
-        # named with their counts: a left-out 'mask' or 'ignore' category held ignore regions, which the odgt has none of
+        # named with their counts: a left-out 'mask' or 'ignore' category held ignore regions, which are now gone
         counts = ", ".join(f"{name!r}: {n}" for name, n in sorted(other.items(), key=lambda kv: (-kv[1], str(kv[0]))))
         logger.warning(f"{coco_file}: left out {sum(other.values())} annotation(s) of categories other than "
                        f"{categories[person]['name']!r} ({counts})")

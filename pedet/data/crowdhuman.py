@@ -155,7 +155,7 @@ def parse_odgt_box(gtbox: Any, where: str) -> tuple[list[float], list[float] | N
         raise DatasetFormatError(f"{where}: 'extra' must be an object, got {extra!r}")
     if "ignore" in extra:
         parse_flag(extra["ignore"], where, "extra.ignore")
-    for key in ("ignore", "iscrowd"):  # COCO's keys at the box level: the odgt rule (tag, extra.ignore) never reads them
+    for key in ("ignore", "iscrowd"):  # COCO's keys at the box level: the odgt rule (tag, extra.ignore) ignores them
         if key in gtbox and parse_flag(gtbox[key], where, key) != is_ignore_box(gtbox):
             raise DatasetFormatError(
                 f"{where}: {key!r} is {gtbox[key]!r} at the box level, but by its 'tag' and 'extra.ignore' (the only "

@@ -736,8 +736,9 @@ def _check_box_level_flags(box: dict, ignore: bool, where: str) -> None:
             if bool(box[key]) != ignore:
                 raise EvalInputError(
                     f"{where}: {key!r} is {box[key]!r} at the box level, but by its 'tag' and 'extra.ignore' (the "
-                    f"only ignore rule of the CrowdHuman format) the box is {'an ignore region' if ignore else 'a person'}"
-                    f": {_FIX_IGNORE if box[key] else _FIX_PERSON}, or remove {key!r}")
+                    f"only ignore rule of the CrowdHuman format) the box is "
+                    f"{'an ignore region' if ignore else 'a person'}: {_FIX_IGNORE if box[key] else _FIX_PERSON}, "
+                    f"or remove {key!r}")
 
 
 def read_crowdhuman_gt(path_or_records: str | list, box_key: str = "fbox") -> GroundTruthSet:

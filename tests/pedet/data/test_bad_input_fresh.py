@@ -48,11 +48,13 @@ ODGT_ERRORS = {
     "width 10**30": ('{"ID": "a", "width": 1000000000000000000000000000000, "height": 24, "gtboxes": []}',
                      r":1: 'width' must be a positive integer up to 100000"),
     # twentieth trial: COCO's 'ignore' / 'iscrowd' at the box level, which the odgt rule never read
-    "box-level ignore 1 on a person": ('{"ID": "a", "gtboxes": [{"tag": "person", "fbox": [1, 2, 10, 20], "ignore": 1}]}',
+    "box-level ignore 1 on a person": ('{"ID": "a", "gtboxes": [{"tag": "person", "fbox": [1, 2, 10, 20], '
+                                       '"ignore": 1}]}',
                                        r":1: 'ignore' is 1 at the box level, but by its 'tag' and 'extra.ignore' \(the "
                                        r"only ignore rule of the CrowdHuman format\) the box is a person: for an ignore "
                                        r"region set tag 'mask' or 'extra': \{'ignore': 1\}, or remove 'ignore'$"),
-    "box-level iscrowd 0 on a mask": ('{"ID": "a", "gtboxes": [{"tag": "mask", "fbox": [1, 2, 10, 20], "iscrowd": 0}]}',
+    "box-level iscrowd 0 on a mask": ('{"ID": "a", "gtboxes": [{"tag": "mask", "fbox": [1, 2, 10, 20], '
+                                      '"iscrowd": 0}]}',
                                       r":1: 'iscrowd' is 0 at the box level, .* the box is an ignore region: for a "
                                       r"person set tag 'person' and 'extra': \{'ignore': 0\}, or remove 'iscrowd'$"),
     "box-level iscrowd 2": ('{"ID": "a", "gtboxes": [{"tag": "mask", "fbox": [1, 2, 10, 20], "iscrowd": 2}]}',
