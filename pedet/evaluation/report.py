@@ -153,9 +153,26 @@ def read_inputs(protocol: str, gt_path: str, dt_path: str, box_mode: str = "full
     with _naming(dt_path):
         if protocol == "crowdhuman":
             dt = read_crowdhuman_dt(dt_path, gt)  # may fill in the GT's image sizes
+            _require_crowdhuman_sizes(gt, gt_path, dt_path)
         else:
             dt = read_coco_results(dt_path, gt, category_id=1 if protocol == "citypersons" else None)
     return drop_unmatchable_gt(gt, gt_path), dt  # boxes only drop: the detections' image index stays valid
+
+
+def _require_crowdhuman_sizes(gt, gt_path: str, dt_path: str) -> None:
+    """
+    Every image has a width / height from one of the two files (the protocol clips boxes to the image). Checked
+    here, where both files are known: evaluate_crowdhuman's own check can name neither (CrowdHuman's
+    annotation_*.odgt and the synthetic set's have no size; the toolkit reads it from the detection lines).
+    """
+    missing = np.isnan(gt.image_width) | np.isnan(gt.image_height)
+    if missing.any():
+        i = int(np.flatnonzero(missing)[0])
+        raise EvalInputError(
+            f"{dt_path}: image {gt.image_ids[i]!r} has no width / height here nor in {gt_path} "
+            f"({int(missing.sum())} of {gt.num_images} image(s) without); the CrowdHuman protocol clips boxes to "
+            "the image: give 'width' and 'height' in the detection lines (as pedet's predictions.odgt does)"
+        )
 
 
 @contextmanager

@@ -117,6 +117,13 @@ CASES = [
     ("cp-gt-annotation-id-0-warns", "citypersons", json.dumps(_mut(CP_GT, ["annotations", 0, "id"], 0)), None, [], 0,
      r"warning: 1 regular ground-truth box\(es\) have annotation id 0; the official script reads a match to id 0 as "
      r"no match"),
+    # --- twenty-first trial: no image size in either odgt (CrowdHuman's and the synthetic set's GT have none); the
+    # message named neither file
+    ("ch-no-size-in-either-file", "crowdhuman",
+     _odgt([{k: v for k, v in r.items() if k not in ("width", "height")} for r in CH_GT]),
+     _odgt([{k: v for k, v in r.items() if k not in ("width", "height")} for r in CH_DT]), [], 1,
+     r"{dt}: image 'a' has no width / height here nor in {gt} \(2 of 2 image\(s\) without\); the CrowdHuman "
+     r"protocol clips boxes to the image: give 'width' and 'height' in the detection lines"),
 ]
 
 
