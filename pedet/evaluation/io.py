@@ -1038,10 +1038,12 @@ def _check_dicts(items, where: str, kind: str, keys: tuple) -> None:
                 raise EvalInputError(f"{where}: {kind} {k}{name}: no {key!r}")
 
 
-def _category_filter(items: list, category_id: int | None, where: str, kind: str, gt: bool) -> list:
+def _category_filter(items: list, category_id: int | None, where: str, kind: str, gt: bool,
+                     names: dict | None = None) -> list:
     """
     Keep the items of ``category_id`` (a missing category_id counts as 1). Others dropped: a warning with their
-    count; a detection file in which nothing of that category is left: an error (e.g. contiguous id 0 for person).
+    count (and, for a ground truth, the names of their categories, ``names`` {id: name}); a detection file in which
+    nothing of that category is left: an error (e.g. contiguous id 0 for person).
     """
     if category_id is None:
         if not gt:
@@ -1055,7 +1057,7 @@ def _category_filter(items: list, category_id: int | None, where: str, kind: str
     kept = [a for a in items if a.get("category_id", 1) == category_id]
     if len(kept) != len(items):
         cats = {a.get("category_id") for a in items if a.get("category_id", 1) != category_id}
-        _report_other_categories(len(items) - len(kept), len(items), cats, category_id, where, kind, gt)
+        _report_other_categories(len(items) - len(kept), len(items), cats, category_id, where, kind, gt, names)
     return kept
 
 
@@ -1068,13 +1070,36 @@ def _announce_mixed_categories(cats: set, where: str) -> None:
 
 
 def _report_other_categories(dropped: int, total: int, cats: set, category_id: int, where: str, kind: str,
-                             gt: bool) -> None:
-    shown = ", ".join(sorted(repr(c) for c in cats)[:5])
+                             gt: bool, names: dict | None = None) -> None:
+    names = names or {}
+    shown = ", ".join(sorted(repr(c) + (f" ({names[c]!r})" if c in names else "") for c in cats)[:5])
     msg = (f"{where}: {dropped} of {total} {kind}s have category_id {shown}, not {category_id}; the protocol "
            f"evaluates category {category_id} (person) only")
     if dropped == total and not gt:
         raise EvalInputError(msg + " (person has COCO id 1, not Detectron2's contiguous 0)")
+    ignore_like = sorted({names[c] for c in cats if c in names and names[c].strip().lower() in _IGNORE_CATEGORY_NAMES})
+    if gt and ignore_like:  # e.g. a TJU-Ped file: "not evaluated" hid that detections on them become false positives
+        msg += (f"; the boxes of {', '.join(map(repr, ignore_like))} are left out, not read as ignore regions, so "
+                "detections on them count as false positives (pedet's TJU-Ped loader, and so MissRateEvaluator on the "
+                f"registered file, reads such a category as ignore regions; give those boxes category_id "
+                f"{category_id} and 'ignore': 1 to evaluate them alike)")
+        warnings.warn(msg, EvalInputWarning, stacklevel=4)
+        return
     warnings.warn(msg + "; the others are not evaluated", EvalInputWarning, stacklevel=4)
+
+
+# category names that pedet's TJU-Ped loader reads as ignore regions (pedet.data.tju.IGNORE_CATEGORY_NAMES; not
+# imported: the command imports nothing of pedet.data)
+_IGNORE_CATEGORY_NAMES = ("ignore", "ignore region", "crowd", "people", "person group", "people group")
+
+
+def _category_names(data: dict) -> dict:
+    """{id: name} of a COCO file's well-formed 'categories' entries (only used to name categories in messages)."""
+    cats = data.get("categories")
+    if not isinstance(cats, list):
+        return {}
+    return {c["id"]: c["name"] for c in cats
+            if isinstance(c, dict) and _id_ok(c.get("id")) and isinstance(c.get("name"), str)}
 
 
 # the Caltech labels whose boxes are ignore regions (pedet.evaluation.caltech.CALTECH_LABELS but "person"; not
@@ -1136,7 +1161,7 @@ def read_coco_gt(
         if "category_id" in a and a["category_id"] is None:  # dropped as "another category" before
             raise EvalInputError(f"{where}: annotation {a.get('id', k)!r} (image {a['image_id']!r}): 'category_id' "
                                  "is null; write the value or leave the key out (a missing one counts as 1)")
-    anns = _category_filter(anns, category_id, where, "annotation", gt=True)
+    anns = _category_filter(anns, category_id, where, "annotation", gt=True, names=_category_names(data))
     try:
         img = np.fromiter((pos[a["image_id"]] for a in anns), dtype=np.int64, count=len(anns))
     except (KeyError, TypeError):

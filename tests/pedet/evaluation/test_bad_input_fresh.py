@@ -124,6 +124,20 @@ CASES = [
      _odgt([{k: v for k, v in r.items() if k not in ("width", "height")} for r in CH_DT]), [], 1,
      r"{dt}: image 'a' has no width / height here nor in {gt} \(2 of 2 image\(s\) without\); the CrowdHuman "
      r"protocol clips boxes to the image: give 'width' and 'height' in the detection lines"),
+    # a TJU-Ped-style GT whose ignore regions are a category of their own: "not evaluated" hid that detections on
+    # them become false positives (pedet's loader reads them as ignore regions)
+    ("cp-gt-ignore-category-named-warns", "citypersons",
+     json.dumps(dict(_mut(CP_GT, ["annotations"], CP_GT["annotations"] + [
+         {"id": 2, "image_id": 2, "category_id": 2, "bbox": [10, 10, 60, 110]}]),
+         categories=[{"id": 1, "name": "pedestrian"}, {"id": 2, "name": "ignore"}])), None, [], 0,
+     r"warning: {gt}: 1 of 2 annotations have category_id 2 \('ignore'\), not 1; .* the boxes of 'ignore' are left "
+     r"out, not read as ignore regions, so detections on them count as false positives"),
+    ("cp-gt-other-category-named-warns", "citypersons",
+     json.dumps(dict(_mut(CP_GT, ["annotations"], CP_GT["annotations"] + [
+         {"id": 2, "image_id": 2, "category_id": 2, "bbox": [10, 10, 60, 110]}]),
+         categories=[{"id": 1, "name": "pedestrian"}, {"id": 2, "name": "rider"}])), None, [], 0,
+     r"warning: {gt}: 1 of 2 annotations have category_id 2 \('rider'\), not 1; the protocol evaluates category 1 "
+     r"\(person\) only; the others are not evaluated$"),
 ]
 
 
