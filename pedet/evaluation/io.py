@@ -1079,10 +1079,10 @@ def _report_other_categories(dropped: int, total: int, cats: set, category_id: i
         raise EvalInputError(msg + " (person has COCO id 1, not Detectron2's contiguous 0)")
     ignore_like = sorted({names[c] for c in cats if c in names and names[c].strip().lower() in _IGNORE_CATEGORY_NAMES})
     if gt and ignore_like:  # e.g. a TJU-Ped file: "not evaluated" hid that detections on them become false positives
-        msg += (f"; the boxes of {', '.join(map(repr, ignore_like))} are left out, not read as ignore regions, so "
-                "detections on them count as false positives (pedet's TJU-Ped loader, and so MissRateEvaluator on the "
-                f"registered file, reads such a category as ignore regions; give those boxes category_id "
-                f"{category_id} and 'ignore': 1 to evaluate them alike)")
+        msg += (f"; the boxes of {', '.join(map(repr, ignore_like))} are left out as the official script leaves them "
+                "out: no ignore regions here, so detections on them count as false positives (pedet's TJU-Ped loader, "
+                "unlike its CityPersons one, reads such a category as ignore regions: for a TJU-Ped file give those "
+                f"boxes category_id {category_id} and 'ignore': 1 to evaluate them as MissRateEvaluator does)")
         warnings.warn(msg, EvalInputWarning, stacklevel=4)
         return
     warnings.warn(msg + "; the others are not evaluated", EvalInputWarning, stacklevel=4)
