@@ -1,0 +1,142 @@
+"""
+Seventeenth bad-input trial, model side (issue 11): the habits of a Detectron2 user meeting pedet for the first time.
+A COCO-style set registered with register_coco_instances (persons and cars) fed to OPL / Faster R-CNN, Detectron2
+builtin sets whose loader needs a package that is not installed, and RetinaNet's / the ROI heads' test keys set on
+OPL, which reads its own MODEL.OPL keys.
+"""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from ..scripts import OPL_TINY
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPLOSS_TINY = os.path.join(REPO, "projects", "RepLoss", "configs", "tiny", "reploss_R_18_FPN_synthetic_tiny.yaml")
+
+
+def _cfg(project: str, *opts):
+    from detectron2.config import get_cfg
+
+    from pedet.config import add_pedet_config
+
+    cfg = get_cfg()
+    add_pedet_config(cfg)
+    if project == "OPL":
+        from opl import add_opl_config
+
+        add_opl_config(cfg)
+        cfg.merge_from_file(OPL_TINY)
+    else:
+        from reploss import add_reploss_config
+
+        add_reploss_config(cfg)
+        cfg.merge_from_file(REPLOSS_TINY)
+    cfg.merge_from_list(["MODEL.DEVICE", "cpu", "DATALOADER.NUM_WORKERS", "0", "SOLVER.IMS_PER_BATCH", "1", *opts])
+    return cfg
+
+
+@pytest.fixture
+def coco_sets(tmp_path):
+    """Two COCO-style sets registered as a Detectron2 user does: persons (category 1) and cars (category 3); persons
+    only, with an iscrowd box."""
+    import cv2
+    from detectron2.data import DatasetCatalog, MetadataCatalog
+    from detectron2.data.datasets import register_coco_instances
+
+    images = []
+    for i in range(2):
+        cv2.imwrite(str(tmp_path / f"{i}.jpg"), np.full((64, 64, 3), 100 + 40 * i, np.uint8))
+        images.append({"id": i + 1, "file_name": f"{i}.jpg", "height": 64, "width": 64})
+    boxes = [(1, 1, [10, 10, 12, 30], 0), (1, 3, [30, 30, 20, 10], 0), (2, 1, [5, 5, 40, 40], 1),
+             (2, 1, [20, 10, 10, 30], 0)]
+    anns = [{"id": k + 1, "image_id": i, "category_id": c, "bbox": b, "area": b[2] * b[3], "iscrowd": crowd}
+            for k, (i, c, b, crowd) in enumerate(boxes)]
+    person, car = {"id": 1, "name": "person"}, {"id": 3, "name": "car"}
+    (tmp_path / "mixed.json").write_text(json.dumps({"images": images, "annotations": anns,
+                                                     "categories": [person, car]}))
+    (tmp_path / "person.json").write_text(json.dumps({"images": images, "categories": [person],
+                                                      "annotations": [a for a in anns if a["category_id"] == 1]}))
+    names = {"mixed": "_t17_coco_mixed", "person": "_t17_coco_person"}
+    for kind, name in names.items():
+        register_coco_instances(name, {}, str(tmp_path / f"{kind}.json"), str(tmp_path))
+    yield names
+    for name in names.values():
+        DatasetCatalog.remove(name)
+        MetadataCatalog.remove(name)
+
+
+@pytest.mark.parametrize("project,key", [("OPL", "MODEL.OPL.NUM_CLASSES"), ("RepLoss", "MODEL.ROI_HEADS.NUM_CLASSES")])
+def test_a_training_set_with_a_class_the_model_lacks_is_one_error(coco_sets, project, key):
+    """Persons and cars from register_coco_instances (contiguous ids 0 and 1) on a one-class model: OPL stopped with
+    an IndexError traceback in its assignment; Faster R-CNN trained the cars as objects in the RPN and as background in
+    the ROI heads, in silence. A persons-only set (its iscrowd box an ignore box) still builds."""
+    from pedet.data.build import build_pedestrian_train_loader
+    from pedet.data.common import DatasetFormatError
+
+    cfg = _cfg(project, "DATASETS.TRAIN", f"('{coco_sets['mixed']}',)")
+    with pytest.raises(DatasetFormatError) as e:
+        build_pedestrian_train_loader(cfg)
+    assert str(e.value).startswith(f"DATASETS.TRAIN {coco_sets['mixed']}: ")
+    assert "0.jpg (image_id 1): a box of category_id 1 (car), but the model has 1 class(es) " \
+           f"({key} 1)" in str(e.value)
+    cfg = _cfg(project, "DATASETS.TRAIN", f"('{coco_sets['person']}',)")
+    batch = next(iter(build_pedestrian_train_loader(cfg)))
+    assert set(batch[0]["instances"].gt_classes.tolist()) <= {0, -1}
+
+
+def test_a_data_set_whose_loader_needs_a_missing_package_is_one_error():
+    """Detectron2's builtin lvis_v1_train needs the lvis package: its ModuleNotFoundError was a traceback."""
+    from detectron2.data import DatasetCatalog
+
+    from pedet.data.build import get_pedestrian_dataset_dicts
+    from pedet.data.common import DatasetFormatError
+
+    def load():
+        raise ModuleNotFoundError("No module named 'nosuchpkg17'", name="nosuchpkg17")
+
+    DatasetCatalog.register("_t17_needs_a_package", load)
+    try:
+        with pytest.raises(DatasetFormatError) as e:
+            get_pedestrian_dataset_dicts(["_t17_needs_a_package"])
+    finally:
+        DatasetCatalog.remove("_t17_needs_a_package")
+    assert str(e.value) == ("data set(s) _t17_needs_a_package: the loader needs the Python package 'nosuchpkg17', "
+                            "which is not installed")
+
+
+@pytest.mark.parametrize("key,value,hint", [
+    ("MODEL.RETINANET.SCORE_THRESH_TEST", "0.5", "; set MODEL.OPL.SCORE_THRESH_TEST"),
+    ("MODEL.RETINANET.NMS_THRESH_TEST", "0.3", "; set MODEL.OPL.NMS_THRESH_TEST"),
+    ("MODEL.RETINANET.TOPK_CANDIDATES_TEST", "10", "; set MODEL.OPL.TOPK_CANDIDATES_TEST"),
+    ("MODEL.RETINANET.FOCAL_LOSS_GAMMA", "3.0", "; set MODEL.OPL.FOCAL_GAMMA"),
+    ("MODEL.RETINANET.FOCAL_LOSS_ALPHA", "0.5", "; set MODEL.OPL.FOCAL_ALPHA"),
+    ("MODEL.RETINANET.IN_FEATURES", "['p3']", "; set MODEL.OPL.IN_FEATURES"),
+    ("MODEL.RETINANET.NUM_CLASSES", "1", "; set MODEL.OPL.NUM_CLASSES"),
+    ("MODEL.RETINANET.SMOOTH_L1_LOSS_BETA", "0.0", ""),
+    ("MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.5", "; set MODEL.OPL.SCORE_THRESH_TEST"),
+    ("MODEL.ROI_HEADS.NMS_THRESH_TEST", "0.6", "; set MODEL.OPL.NMS_THRESH_TEST"),
+])
+def test_opl_refuses_detectron2_keys_it_does_not_read(key, value, hint):
+    """RetinaNet's keys (and the ROI heads' test thresholds that Detectron2's DefaultPredictor examples set) were
+    accepted on an OPL config and had no effect, in silence."""
+    import yaml
+
+    from opl.config import check_opl_config
+    from pedet.config import ConfigError
+
+    cfg = _cfg("OPL", key, value)
+    with pytest.raises(ConfigError) as e:
+        check_opl_config(cfg)
+    shown = yaml.safe_load(value)
+    assert str(e.value) == (f"error: config: {key} {shown!r}: OPL does not read it (its model's keys are "
+                            f"MODEL.OPL.*){hint}")
+
+
+def test_opl_accepts_detectron2_keys_left_at_their_defaults():
+    """Only changed values are refused: a key repeated at Detectron2's default, and the keys of a Faster R-CNN
+    config, pass."""
+    from opl.config import check_opl_config
+
+    check_opl_config(_cfg("OPL", "MODEL.RETINANET.SCORE_THRESH_TEST", "0.05", "MODEL.ROI_HEADS.NUM_CLASSES", "1"))
