@@ -17,7 +17,7 @@ from detectron2.data import build_detection_test_loader, build_detection_train_l
 from detectron2.data.detection_utils import check_metadata_consistency
 
 from .common import DatasetFormatError
-from .mapper import PedestrianDatasetMapper, is_ignore_annotation
+from .mapper import PedestrianDatasetMapper, check_annotations, is_ignore_annotation
 from .samplers import ResumableTrainingSampler
 from .selection import exclude_selection_holdout
 
@@ -38,6 +38,8 @@ def get_pedestrian_dataset_dicts(names: Union[str, Sequence[str]], filter_empty:
         raise DatasetFormatError(f"data set(s) {', '.join(names)}: the loader needs the Python package {e.name!r}, "
                                  "which is not installed") from None
     check_metadata_consistency("thing_classes", names)
+    for d in dicts:  # a hand-registered record's missing key was a KeyError / TypeError traceback (counts below)
+        check_annotations(d.get("annotations", []), f"image '{d.get('file_name')}' (image_id {d.get('image_id')!r})")
     num_ignore = sum(is_ignore_annotation(a) for d in dicts for a in d.get("annotations", []))
     num_boxes = sum(len(d.get("annotations", [])) for d in dicts)
     logger.info(f"{','.join(names)}: {len(dicts)} images, {num_boxes - num_ignore} person boxes, "
