@@ -38,9 +38,13 @@ def get_pedestrian_dataset_dicts(names: Union[str, Sequence[str]], filter_empty:
         raise DatasetFormatError(f"data set(s) {', '.join(names)}: the loader needs the Python package {e.name!r}, "
                                  "which is not installed") from None
     check_metadata_consistency("thing_classes", names)
-    for d in dicts:  # a hand-registered record's missing key was a KeyError / TypeError traceback (counts below)
-        check_annotations(d.get("annotations", []), f"image '{d.get('file_name')}' (image_id {d.get('image_id')!r})")
-    num_ignore = sum(is_ignore_annotation(a) for d in dicts for a in d.get("annotations", []))
+    try:
+        num_ignore = sum(is_ignore_annotation(a) for d in dicts for a in d.get("annotations", []))
+    except (AttributeError, TypeError, ValueError):  # a hand-registered record (an annotation that is no dict, a
+        for d in dicts:  # category_id None) was a traceback: name it (the mapper checks every record it maps)
+            check_annotations(d.get("annotations", []), f"image '{d.get('file_name')}' (image_id "
+                                                        f"{d.get('image_id')!r})")
+        raise
     num_boxes = sum(len(d.get("annotations", [])) for d in dicts)
     logger.info(f"{','.join(names)}: {len(dicts)} images, {num_boxes - num_ignore} person boxes, "
                 f"{num_ignore} ignore boxes")

@@ -85,7 +85,9 @@ def check_annotations(annos, where: str) -> None:
         mode = ann["bbox_mode"]
         if isinstance(mode, bool) or not isinstance(mode, (int, np.integer)) or \
                 int(mode) not in (BoxMode.XYXY_ABS, BoxMode.XYWH_ABS):
-            raise DatasetFormatError(f"{at}: bbox_mode {mode!r} is not supported (BoxMode.XYXY_ABS or "
+            known = isinstance(mode, (int, np.integer)) and int(mode) in {m.value for m in BoxMode}
+            shown = f"{int(mode)} ({BoxMode(int(mode)).name})" if known and not isinstance(mode, bool) else repr(mode)
+            raise DatasetFormatError(f"{at}: bbox_mode {shown} is not supported (BoxMode.XYXY_ABS or "
                                      "BoxMode.XYWH_ABS: the pedestrian boxes are absolute and axis-aligned)")
         box = ann["bbox"]
         box = box.tolist() if isinstance(box, (np.ndarray, torch.Tensor)) else box

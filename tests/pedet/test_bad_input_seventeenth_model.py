@@ -140,3 +140,68 @@ def test_opl_accepts_detectron2_keys_left_at_their_defaults():
     from opl.config import check_opl_config
 
     check_opl_config(_cfg("OPL", "MODEL.RETINANET.SCORE_THRESH_TEST", "0.05", "MODEL.ROI_HEADS.NUM_CLASSES", "1"))
+
+
+_PERSON = {"bbox": [10, 10, 12, 30], "bbox_mode": 1, "category_id": 0}  # 1 = BoxMode.XYWH_ABS
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"bbox_mode": None}, "annotations[0] has no 'bbox_mode' (Detectron2's dataset dicts need bbox, bbox_mode and "
+                          "category_id)"),
+    ({"bbox": None}, "annotations[0] has no 'bbox' (Detectron2's dataset dicts need bbox, bbox_mode and category_id)"),
+    ({"category_id": None}, "annotations[0] has no 'category_id' (Detectron2's dataset dicts need bbox, bbox_mode and "
+                            "category_id)"),
+    ({"bbox_mode": 4}, "annotations[0]: bbox_mode 4 (XYWHA_ABS) is not supported (BoxMode.XYXY_ABS or "
+                       "BoxMode.XYWH_ABS: the pedestrian boxes are absolute and axis-aligned)"),
+    ({"bbox_mode": 2}, "annotations[0]: bbox_mode 2 (XYXY_REL) is not supported"),
+    ({"bbox_mode": "XYWH_ABS"}, "annotations[0]: bbox_mode 'XYWH_ABS' is not supported"),
+    ({"bbox_mode": True}, "annotations[0]: bbox_mode True is not supported"),
+    ({"bbox": [1, 2, 3]}, "annotations[0]: bbox [1, 2, 3] is not 4 numbers"),
+    ({"bbox": [1, 2, 3, 4, 5]}, "annotations[0]: bbox [1, 2, 3, 4, 5] is not 4 numbers"),
+    ({"bbox": ["1", "2", "3", "4"]}, "annotations[0]: bbox ['1', '2', '3', '4'] is not 4 numbers"),
+    ({"category_id": "person"}, "annotations[0]: category_id 'person' is not an integer (0 = person, -1 = ignore "
+                                "region)"),
+    ("a list", "annotations[0] is a list, not a dict"),
+])
+def test_a_hand_registered_record_the_mapper_cannot_read_is_one_error(tmp_path, change, message):
+    """Records registered with DatasetCatalog.register without a key of Detectron2's dataset format, with a rotated or
+    relative box mode, or a box of 3 or 5 numbers: KeyError, TypeError and bare asserts from BoxMode.convert, each a
+    traceback without the record, in the mapper (a DataLoader worker) or already in the loader."""
+    import cv2
+    from detectron2.data import DatasetCatalog, MetadataCatalog
+
+    from pedet.data.build import build_pedestrian_train_loader
+    from pedet.data.common import DatasetFormatError
+    from pedet.data.mapper import PedestrianDatasetMapper
+
+    image = str(tmp_path / "a.jpg")
+    cv2.imwrite(image, np.full((64, 64, 3), 90, np.uint8))
+    if change == "a list":
+        ann = [10, 10, 12, 30]
+    else:
+        ann = {**_PERSON, **change}
+        ann = {k: v for k, v in ann.items() if v is not None}
+    record = {"file_name": image, "image_id": 5, "height": 64, "width": 64, "annotations": [ann]}
+    where = f"image '{image}' (image_id 5): "
+    cfg = _cfg("OPL", "DATASETS.TRAIN", "('_t17_by_hand',)")
+    with pytest.raises(DatasetFormatError) as e:
+        PedestrianDatasetMapper(cfg, True)(record)
+    assert str(e.value).startswith(where + message)
+    DatasetCatalog.register("_t17_by_hand", lambda: [record])
+    MetadataCatalog.get("_t17_by_hand").set(thing_classes=["person"])
+    try:
+        with pytest.raises(DatasetFormatError) as e:
+            next(iter(build_pedestrian_train_loader(cfg)))
+    finally:
+        DatasetCatalog.remove("_t17_by_hand")
+        MetadataCatalog.remove("_t17_by_hand")
+    assert str(e.value).startswith(where + message)
+
+
+@pytest.mark.parametrize("change", [{"bbox_mode": 0, "bbox": (10, 10, 22, 40)}, {"bbox": np.array([10., 10, 12, 30])},
+                                    {"category_id": "0"}, {"bbox": [np.float32(10), 10, 12, 30]}])
+def test_records_detectron2s_mapper_takes_still_map(change):
+    """The check refuses no value Detectron2's DatasetMapper takes: XYXY_ABS, a tuple, an array, a category_id '0'."""
+    from pedet.data.mapper import check_annotations
+
+    check_annotations([{**_PERSON, **change}], "x")
