@@ -58,6 +58,12 @@ def get_parser() -> argparse.ArgumentParser:
 _CONFIG_KEY = re.compile(r"[A-Z][A-Z0-9_]*(\.[A-Z0-9_]+)+")
 
 
+# what tools/export.py fixes in the OPL graph (opl.export); with --onnx the other keys (INPUT.*, the model's shape)
+# describe the graph and are read or harmless
+ONNX_FIXED_KEYS = ("MODEL.WEIGHTS", "MODEL.OPL.SCORE_THRESH_TEST", "MODEL.OPL.TOPK_CANDIDATES_TEST",
+                   "TEST.DETECTIONS_PER_IMAGE")
+
+
 def check_args(p: argparse.ArgumentParser, args) -> None:
     """Bad option values end in parser.error (one line after the usage, exit status 2)."""
     if bool(args.input) == bool(args.video_input):
@@ -85,6 +91,10 @@ def check_args(p: argparse.ArgumentParser, args) -> None:
             p.error(f"--opts ... {item}: options go before --opts (its KEY VALUE pairs come last)")
     if len(args.opts) % 2:
         p.error(f"--opts needs KEY VALUE pairs, got {len(args.opts)} items: {' '.join(args.opts)}")
+    fixed = [k for k in args.opts[::2] if k in ONNX_FIXED_KEYS]
+    if args.onnx and fixed:  # OnnxPredictor reads INPUT.* only: e.g. MODEL.WEIGHTS was ignored, in silence
+        p.error(f"--opts {fixed[0]}: not read with --onnx (the exported graph holds the weights and the test-time "
+                "score threshold and top-k; export again with tools/export.py to change them)")
     if args.output and args.input and os.path.exists(args.output) and not os.path.isdir(args.output):
         p.error(f"--output {args.output}: an existing file; annotated images go to a folder")
 
@@ -116,9 +126,12 @@ def setup_cfg(args):
 
 def check_model_keys(cfg) -> None:
     """The model's config values (pedet.config.check_model_config and the project's check): one line naming the key."""
-    from pedet.config import check_model_config
+    from opl.meta_arch import OPL
+    from pedet.config import check_meta_architecture, check_model_config
+    from reploss.meta_arch import PedestrianRCNN
 
-    check_model_config(cfg)
+    check_model_config(cfg)  # first: an unregistered MODEL.META_ARCHITECTURE is its error
+    check_meta_architecture(cfg, (OPL, PedestrianRCNN), "the demo")
     if cfg.MODEL.META_ARCHITECTURE == "OPL":
         from opl.config import check_opl_config
 

@@ -205,3 +205,43 @@ def test_records_detectron2s_mapper_takes_still_map(change):
     from pedet.data.mapper import check_annotations
 
     check_annotations([{**_PERSON, **change}], "x")
+
+
+_ZOO = ("COCO-Detection/retinanet_R_50_FPN_1x.yaml", "COCO-Detection/faster_rcnn_R_50_FPN_1x.yaml")
+
+
+@pytest.mark.parametrize("zoo", _ZOO)
+@pytest.mark.parametrize("entry", ["demo", "export", "RepLoss"])
+def test_a_detectron2_model_zoo_config_is_named_by_its_architecture(zoo, entry):
+    """A Detectron2 model-zoo config (RetinaNet, GeneralizedRCNN) given to the demo, the export or RepLoss's check
+    was told "MODEL.RPN.IN_FEATURES ['res4']: must be among the backbone's outputs" (RetinaNet) instead of the key
+    that is wrong."""
+    from detectron2 import model_zoo
+    from detectron2.config import get_cfg
+
+    from opl import add_opl_config
+    from pedet.config import ConfigError, add_pedet_config
+    from pedet.utils.imports import load_script
+    from reploss import add_reploss_config
+    from reploss.config import check_reploss_config
+
+    cfg = get_cfg()
+    add_pedet_config(cfg)
+    add_opl_config(cfg)
+    add_reploss_config(cfg)
+    cfg.merge_from_file(model_zoo.get_config_file(zoo))
+    cfg.MODEL.DEVICE = "cpu"
+    arch = cfg.MODEL.META_ARCHITECTURE
+    if entry == "RepLoss":
+        check, who = check_reploss_config, None
+    else:
+        path = "demo/demo.py" if entry == "demo" else "tools/export.py"
+        module = load_script(os.path.join(REPO, path))
+        check, who = (module.check_model_keys if entry == "demo" else module.check_export_config), f"the {entry}"
+    with pytest.raises(ConfigError) as e:
+        check(cfg)
+    if who:
+        assert str(e.value) == f"error: config: MODEL.META_ARCHITECTURE {arch!r}: {who} runs OPL or PedestrianRCNN " \
+                               "(or a subclass)"
+    else:
+        assert str(e.value).startswith(f"error: config: MODEL.META_ARCHITECTURE {arch!r}: must be PedestrianRCNN")
