@@ -58,8 +58,8 @@ def get_parser() -> argparse.ArgumentParser:
 _CONFIG_KEY = re.compile(r"[A-Z][A-Z0-9_]*(\.[A-Z0-9_]+)+")
 
 
-# what tools/export.py fixes in the OPL graph (opl.export); with --onnx the other keys (INPUT.*, the model's shape)
-# describe the graph and are read or harmless
+# what tools/export.py fixes in the OPL graph (opl.export): with --onnx these overrides have no effect (a warning says
+# so); the other keys (INPUT.*, the model's shape) are read or describe the graph
 ONNX_FIXED_KEYS = ("MODEL.WEIGHTS", "MODEL.OPL.SCORE_THRESH_TEST", "MODEL.OPL.TOPK_CANDIDATES_TEST",
                    "TEST.DETECTIONS_PER_IMAGE")
 
@@ -91,10 +91,6 @@ def check_args(p: argparse.ArgumentParser, args) -> None:
             p.error(f"--opts ... {item}: options go before --opts (its KEY VALUE pairs come last)")
     if len(args.opts) % 2:
         p.error(f"--opts needs KEY VALUE pairs, got {len(args.opts)} items: {' '.join(args.opts)}")
-    fixed = [k for k in args.opts[::2] if k in ONNX_FIXED_KEYS]
-    if args.onnx and fixed:  # OnnxPredictor reads INPUT.* only: e.g. MODEL.WEIGHTS was ignored, in silence
-        p.error(f"--opts {fixed[0]}: not read with --onnx (the exported graph holds the weights and the test-time "
-                "score threshold and top-k; export again with tools/export.py to change them)")
     if args.output and args.input and os.path.exists(args.output) and not os.path.isdir(args.output):
         p.error(f"--output {args.output}: an existing file; annotated images go to a folder")
 
@@ -467,6 +463,12 @@ def main(argv=None):
     from detectron2.utils.logger import setup_logger
 
     setup_logger(name="pedet")
+    fixed = [k for k in args.opts[::2] if k in ONNX_FIXED_KEYS]
+    if args.onnx and fixed:  # OnnxPredictor reads INPUT.* only: e.g. MODEL.WEIGHTS was ignored, in silence. A warning,
+        # not an error: repeating the export's own overrides is the common case, and the graph does not record them
+        logger.warning(f"--opts {', '.join(fixed)}: not read with --onnx: the exported graph's own weights, score "
+                       "threshold, top-k and detections per image apply (export again with tools/export.py to change "
+                       "them)")
     import pedet.data  # noqa: F401  (registers the data sets, for ground truth)
     from detectron2.data import DatasetCatalog
 

@@ -245,3 +245,36 @@ def test_a_detectron2_model_zoo_config_is_named_by_its_architecture(zoo, entry):
                                "(or a subclass)"
     else:
         assert str(e.value).startswith(f"error: config: MODEL.META_ARCHITECTURE {arch!r}: must be PedestrianRCNN")
+
+
+@pytest.mark.parametrize("opts,named", [
+    (["MODEL.WEIGHTS", "m.pth"], "MODEL.WEIGHTS"),
+    (["MODEL.FPN.OUT_CHANNELS", "32", "TEST.DETECTIONS_PER_IMAGE", "5", "MODEL.OPL.SCORE_THRESH_TEST", "0.5"],
+     "TEST.DETECTIONS_PER_IMAGE, MODEL.OPL.SCORE_THRESH_TEST"),
+    (["MODEL.FPN.OUT_CHANNELS", "32"], None),
+])
+def test_demo_with_onnx_says_which_overrides_the_graph_ignores(tmp_path, opts, named):
+    """With --onnx the graph holds the weights and the test settings: MODEL.WEIGHTS (also a missing file) and the
+    score threshold were ignored in silence. A warning, not an error, as repeating the export's overrides is common."""
+    import logging
+
+    from pedet.utils.imports import load_script
+
+    demo = load_script(os.path.join(REPO, "demo", "demo.py"))
+    image, graph = tmp_path / "a.jpg", tmp_path / "not_a_graph.onnx"
+    image.write_bytes(b"\0")
+    graph.write_bytes(b"\0")
+    records = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append
+    logging.getLogger("pedet.demo").addHandler(handler)
+    try:
+        with pytest.raises(demo.InputError, match="ONNX Runtime cannot load it"):  # after the warning
+            demo.main(["--config-file", OPL_TINY, "--input", str(image), "--onnx", str(graph), "--no-gt", "--opts",
+                       "MODEL.OPL.GN_NUM_GROUPS", "8", *opts])
+    finally:
+        logging.getLogger("pedet.demo").removeHandler(handler)
+    messages = [r.getMessage() for r in records if "--onnx" in r.getMessage()]
+    warning = f"--opts {named}: not read with --onnx: the exported graph's own weights, score threshold, top-k and " \
+              "detections per image apply (export again with tools/export.py to change them)"
+    assert messages == ([warning] if named else [])

@@ -190,14 +190,6 @@ def test_latency_warmup_zero_is_no_warmup(tmp_path, monkeypatch, argv, expected)
     # fourteenth trial: '' was read as "not given": the PyTorch model ran instead of ONNX Runtime; no set named
     (["--input", "{video}", "--onnx", ""], "--onnx '': an empty name; give one or leave --onnx out"),
     (["--input", "{video}", "--gt-dataset", ""], "--gt-dataset '': an empty name; give one or leave --gt-dataset out"),
-    # seventeenth trial: with --onnx the graph holds the weights and the test settings; these were ignored in silence
-    (["--input", "{video}", "--onnx", "{video}", "--opts", "MODEL.WEIGHTS", "m.pth"],
-     "--opts MODEL.WEIGHTS: not read with --onnx (the exported graph holds the weights and the test-time score "
-     "threshold and top-k; export again with tools/export.py to change them)"),
-    (["--input", "{video}", "--onnx", "{video}", "--opts", "MODEL.FPN.OUT_CHANNELS", "32", "TEST.DETECTIONS_PER_IMAGE",
-      "5"], "--opts TEST.DETECTIONS_PER_IMAGE: not read with --onnx"),
-    (["--input", "{video}", "--onnx", "{video}", "--opts", "MODEL.OPL.SCORE_THRESH_TEST", "0.5"],
-     "--opts MODEL.OPL.SCORE_THRESH_TEST: not read with --onnx"),
 ])
 def test_demo_refuses_options_it_would_ignore(tmp_path, capsys, argv, message):
     demo = fresh_script("demo/demo.py", "tenth_trial_demo")
