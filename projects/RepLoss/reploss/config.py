@@ -152,6 +152,8 @@ def check_reploss_config(cfg: CN) -> None:
     for key in ("MASK_ON", "KEYPOINT_ON"):  # the pedestrian data sets have boxes only
         if cfg.MODEL[key]:
             raise config_error(f"MODEL.{key}", True, "the pedestrian data sets have no masks or keypoints")
+    if cfg.TEST.AUG.ENABLED:
+        raise config_error("TEST.AUG.ENABLED", True, "test-time augmentation is not implemented in this train_net.py")
     arch = META_ARCH_REGISTRY.get(cfg.MODEL.META_ARCHITECTURE) if cfg.MODEL.META_ARCHITECTURE in META_ARCH_REGISTRY \
         else None
     if arch is not None and not issubclass(arch, PedestrianRCNN):
@@ -191,7 +193,5 @@ def check_reploss_config(cfg: CN) -> None:
                                f"{cfg.MODEL.REPLOSS[rep_on[0]]} needs RepLossROIHeads (or a subclass): only it "
                                "computes RepGT and RepBox (set MODEL.REPLOSS.ALPHA and BETA to 0 for plain "
                                f"Faster R-CNN with {name})")
-    if cfg.TEST.AUG.ENABLED:
-        raise config_error("TEST.AUG.ENABLED", True, "test-time augmentation is not implemented in this train_net.py")
     if built is not None:  # what remains: parts Detectron2 refuses to combine
         check_model_builds(cfg, built)
