@@ -58,6 +58,12 @@ def get_parser() -> argparse.ArgumentParser:
 _CONFIG_KEY = re.compile(r"[A-Z][A-Z0-9_]*(\.[A-Z0-9_]+)+")
 
 
+# what tools/export.py fixes in the OPL graph (opl.export): with --onnx these overrides have no effect (a warning says
+# so); the other keys (INPUT.*, the model's shape) are read or describe the graph
+ONNX_FIXED_KEYS = ("MODEL.WEIGHTS", "MODEL.OPL.SCORE_THRESH_TEST", "MODEL.OPL.TOPK_CANDIDATES_TEST",
+                   "TEST.DETECTIONS_PER_IMAGE")
+
+
 def check_args(p: argparse.ArgumentParser, args) -> None:
     """Bad option values end in parser.error (one line after the usage, exit status 2)."""
     if bool(args.input) == bool(args.video_input):
@@ -116,9 +122,12 @@ def setup_cfg(args):
 
 def check_model_keys(cfg) -> None:
     """The model's config values (pedet.config.check_model_config and the project's check): one line naming the key."""
-    from pedet.config import check_model_config
+    from opl.meta_arch import OPL
+    from pedet.config import check_meta_architecture, check_model_config
+    from reploss.meta_arch import PedestrianRCNN
 
-    check_model_config(cfg)
+    check_model_config(cfg)  # first: an unregistered MODEL.META_ARCHITECTURE is its error
+    check_meta_architecture(cfg, (OPL, PedestrianRCNN), "the demo")
     if cfg.MODEL.META_ARCHITECTURE == "OPL":
         from opl.config import check_opl_config
 
@@ -454,6 +463,12 @@ def main(argv=None):
     from detectron2.utils.logger import setup_logger
 
     setup_logger(name="pedet")
+    fixed = [k for k in args.opts[::2] if k in ONNX_FIXED_KEYS]
+    if args.onnx and fixed:  # OnnxPredictor reads INPUT.* only: e.g. MODEL.WEIGHTS was ignored, in silence. A warning,
+        # not an error: repeating the export's own overrides is the common case, and the graph does not record them
+        logger.warning(f"--opts {', '.join(fixed)}: not read with --onnx: the exported graph's own weights, score "
+                       "threshold, top-k and detections per image apply (export again with tools/export.py to change "
+                       "them)")
     import pedet.data  # noqa: F401  (registers the data sets, for ground truth)
     from detectron2.data import DatasetCatalog
 

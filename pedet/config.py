@@ -417,6 +417,21 @@ def check_model_builds(cfg, built: tuple = None) -> None:
                       f"built: {type(e).__name__} {' '.join(str(e).split())}".rstrip()) from None
 
 
+def check_meta_architecture(cfg, models: tuple, who: str) -> None:
+    """
+    MODEL.META_ARCHITECTURE names one of ``models`` (model classes, or their subclasses) -> else ConfigError naming
+    the key, e.g. for the demo and the export, which run both projects' models: a Detectron2 model-zoo config
+    (RetinaNet, GeneralizedRCNN) was told about MODEL.RPN.IN_FEATURES instead. An unregistered name is
+    check_model_config's.
+    """
+    from detectron2.modeling import META_ARCH_REGISTRY
+
+    arch = cfg.MODEL.META_ARCHITECTURE
+    if arch in META_ARCH_REGISTRY and not issubclass(META_ARCH_REGISTRY.get(arch), models):
+        raise config_error("MODEL.META_ARCHITECTURE", arch, f"{who} runs {' or '.join(m.__name__ for m in models)} "
+                           "(or a subclass)")
+
+
 def check_in_features(key: str, features, available: list) -> None:
     """A head's IN_FEATURES: a non-empty list of the backbone's outputs, each once (a level given twice would be
     matched and trained twice)."""

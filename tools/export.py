@@ -80,9 +80,12 @@ def setup_cfg(config_file: str, opts):
 def check_export_config(cfg) -> None:
     """The model's config values (pedet.config.check_model_config, the project's check) and what the OPL export
     graph cannot hold: one line naming the key (pedet.config.ConfigError)."""
-    from pedet.config import check_model_config, config_error
+    from opl.meta_arch import OPL
+    from pedet.config import check_meta_architecture, check_model_config, config_error
+    from reploss.meta_arch import PedestrianRCNN
 
-    check_model_config(cfg)
+    check_model_config(cfg)  # first: an unregistered MODEL.META_ARCHITECTURE is its error
+    check_meta_architecture(cfg, (OPL, PedestrianRCNN), "the export")
     if cfg.MODEL.META_ARCHITECTURE != "OPL":
         from reploss.config import check_reploss_config
 

@@ -16,7 +16,8 @@ import pedet  # noqa: F401  (Pillow alias before any detectron2 import)
 from detectron2.data import build_detection_test_loader, build_detection_train_loader, get_detection_dataset_dicts
 from detectron2.data.detection_utils import check_metadata_consistency
 
-from .mapper import PedestrianDatasetMapper, is_ignore_annotation
+from .common import DatasetFormatError
+from .mapper import PedestrianDatasetMapper, check_annotations, is_ignore_annotation
 from .samplers import ResumableTrainingSampler
 from .selection import exclude_selection_holdout
 
@@ -31,9 +32,19 @@ def get_pedestrian_dataset_dicts(names: Union[str, Sequence[str]], filter_empty:
     names = [names] if isinstance(names, str) else list(names)
     if not names:  # detectron2's bare "AssertionError: []"
         raise ValueError("get_pedestrian_dataset_dicts: no data set name given (an empty DATASETS.TRAIN or TEST?)")
-    dicts = get_detection_dataset_dicts(names, filter_empty=filter_empty, check_consistency=False)
+    try:
+        dicts = get_detection_dataset_dicts(names, filter_empty=filter_empty, check_consistency=False)
+    except ModuleNotFoundError as e:  # e.g. Detectron2's builtin lvis_v1_train needs the lvis package: a traceback
+        raise DatasetFormatError(f"data set(s) {', '.join(names)}: the loader needs the Python package {e.name!r}, "
+                                 "which is not installed") from None
     check_metadata_consistency("thing_classes", names)
-    num_ignore = sum(is_ignore_annotation(a) for d in dicts for a in d.get("annotations", []))
+    try:
+        num_ignore = sum(is_ignore_annotation(a) for d in dicts for a in d.get("annotations", []))
+    except (AttributeError, TypeError, ValueError):  # a hand-registered record (an annotation that is no dict, a
+        for d in dicts:  # category_id None) was a traceback: name it (the mapper checks every record it maps)
+            check_annotations(d.get("annotations", []), f"image '{d.get('file_name')}' (image_id "
+                                                        f"{d.get('image_id')!r})")
+        raise
     num_boxes = sum(len(d.get("annotations", [])) for d in dicts)
     logger.info(f"{','.join(names)}: {len(dicts)} images, {num_boxes - num_ignore} person boxes, "
                 f"{num_ignore} ignore boxes")
@@ -51,6 +62,7 @@ def build_pedestrian_train_loader(cfg, mapper: Optional[PedestrianDatasetMapper]
     """
     dicts = get_pedestrian_dataset_dicts(cfg.DATASETS.TRAIN, filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS)
     dicts = exclude_selection_holdout(cfg, dicts)  # the model-selection hold-out never trains (pedet.data.selection)
+    check_categories(dicts, cfg)
     sampler = None
     ratio = cfg.DATALOADER.get("RANDOM_SUBSET_RATIO", None)  # a key of newer Detectron2 configs only
     if cfg.DATALOADER.SAMPLER_TRAIN == "RandomSubsetTrainingSampler" and ratio is not None:
@@ -63,6 +75,33 @@ def build_pedestrian_train_loader(cfg, mapper: Optional[PedestrianDatasetMapper]
         sampler = ResumableTrainingSampler(len(dicts), seed=cfg.SEED if cfg.SEED >= 0 else None)
     return build_detection_train_loader(cfg, mapper=mapper or PedestrianDatasetMapper(cfg, True), dataset=dicts,
                                         sampler=sampler)
+
+
+def check_categories(dicts: list, cfg) -> None:
+    """
+    Every non-ignore box has a category_id the model has a class for, else DatasetFormatError naming the data set,
+    the image and the class. pedet's loaders give persons category_id 0 (ignore boxes -1); a foreign set, e.g. one
+    registered with register_coco_instances with persons and cars, gives 1, 2, ...: OPL stopped with an IndexError
+    traceback and Faster R-CNN trained those boxes as objects in its RPN but as background in its ROI heads, in
+    silence. The model's class count is MODEL.OPL.NUM_CLASSES in an OPL config (opl.add_opl_config), else
+    Detectron2's MODEL.ROI_HEADS.NUM_CLASSES.
+    """
+    from detectron2.data import MetadataCatalog
+
+    key = "MODEL.OPL.NUM_CLASSES" if "OPL" in cfg.MODEL else "MODEL.ROI_HEADS.NUM_CLASSES"
+    num_classes = cfg.MODEL.OPL.NUM_CLASSES if "OPL" in cfg.MODEL else cfg.MODEL.ROI_HEADS.NUM_CLASSES
+    for d in dicts:
+        for a in d.get("annotations", []):
+            if not is_ignore_annotation(a) and int(a.get("category_id", 0)) >= num_classes:
+                c = int(a["category_id"])
+                names = [n for n in cfg.DATASETS.TRAIN if MetadataCatalog.get(n).get("thing_classes")]
+                classes = MetadataCatalog.get(names[0]).thing_classes if names else []
+                label = f" ({classes[c]})" if c < len(classes) else ""
+                raise DatasetFormatError(
+                    f"DATASETS.TRAIN {', '.join(cfg.DATASETS.TRAIN)}: {d.get('file_name')} (image_id "
+                    f"{d.get('image_id')}): a box of category_id {c}{label}, but the model has {num_classes} "
+                    f"class(es) ({key} {num_classes}); pedet's detectors train persons (category_id 0): keep only "
+                    "the persons, or make the other boxes ignore boxes (category_id -1)")
 
 
 def build_pedestrian_test_loader(cfg, dataset_name: str, mapper: Optional[PedestrianDatasetMapper] = None):

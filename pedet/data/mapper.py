@@ -63,6 +63,44 @@ def is_ignored_person(ann: dict) -> bool:
     return is_ignore_annotation(ann) and ann.get("ignore_reason") in IGNORED_PERSON_REASONS
 
 
+def check_annotations(annos, where: str) -> None:
+    """
+    The keys of Detectron2's dataset format that the mapper reads, in a record registered by hand (e.g. with
+    DatasetCatalog.register): a list of dicts, each with ``bbox`` (4 numbers), ``bbox_mode`` (XYXY_ABS or XYWH_ABS)
+    and ``category_id`` (an integer, -1 = ignore region) -> DatasetFormatError naming the image and the annotation.
+    A missing key ended in a KeyError, a rotated or relative mode or a box of 3 or 5 numbers in an assert deep in
+    BoxMode.convert, each a traceback without the record. NaN / inf / empty boxes stay a counted skip
+    (``_drop_degenerate``); values that Detectron2's own mapper takes (a category_id "0", a tuple or array) pass.
+    """
+    if not isinstance(annos, (list, tuple)):
+        raise DatasetFormatError(f"{where}: 'annotations' is a {type(annos).__name__}, not a list of dicts")
+    for k, ann in enumerate(annos):
+        at = f"{where}: annotations[{k}]"
+        if not isinstance(ann, dict):
+            raise DatasetFormatError(f"{at} is a {type(ann).__name__}, not a dict")
+        for key in ("bbox", "bbox_mode", "category_id"):
+            if key not in ann:
+                raise DatasetFormatError(f"{at} has no '{key}' (Detectron2's dataset dicts need bbox, bbox_mode "
+                                         "and category_id)")
+        mode = ann["bbox_mode"]
+        if isinstance(mode, bool) or not isinstance(mode, (int, np.integer)) or \
+                int(mode) not in (BoxMode.XYXY_ABS, BoxMode.XYWH_ABS):
+            known = isinstance(mode, (int, np.integer)) and int(mode) in {m.value for m in BoxMode}
+            shown = f"{int(mode)} ({BoxMode(int(mode)).name})" if known and not isinstance(mode, bool) else repr(mode)
+            raise DatasetFormatError(f"{at}: bbox_mode {shown} is not supported (BoxMode.XYXY_ABS or "
+                                     "BoxMode.XYWH_ABS: the pedestrian boxes are absolute and axis-aligned)")
+        box = ann["bbox"]
+        box = box.tolist() if isinstance(box, (np.ndarray, torch.Tensor)) else box
+        if not isinstance(box, (list, tuple)) or len(box) != 4 or \
+                not all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in box):
+            raise DatasetFormatError(f"{at}: bbox {box!r:.60} is not 4 numbers")
+        try:
+            int(ann["category_id"])
+        except (TypeError, ValueError):
+            raise DatasetFormatError(f"{at}: category_id {ann['category_id']!r:.40} is not an integer (0 = person, "
+                                     "-1 = ignore region)") from None
+
+
 def is_degenerate_annotation(ann: dict) -> bool:
     """True if the annotation's box has a NaN/inf coordinate or a zero/negative width or height."""
     box = BoxMode.convert(list(ann["bbox"]), ann["bbox_mode"], BoxMode.XYXY_ABS)
@@ -146,7 +184,9 @@ class PedestrianDatasetMapper:
         if not self.is_train:
             dataset_dict.pop("annotations", None)
             return dataset_dict
-        annos = self._drop_degenerate(dataset_dict.pop("annotations", []), dataset_dict["file_name"])
+        annos = dataset_dict.pop("annotations", [])
+        check_annotations(annos, f"image '{dataset_dict['file_name']}' (image_id {dataset_dict.get('image_id')!r})")
+        annos = self._drop_degenerate(annos, dataset_dict["file_name"])
         dataset_dict["instances"] = self.annotations_to_instances(annos, transforms, image.shape[:2])
         return dataset_dict
 

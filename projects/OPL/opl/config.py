@@ -209,6 +209,19 @@ def check_opl_config(cfg: CN) -> None:
                            f"must divide the head's channels (MODEL.FPN.OUT_CHANNELS = {channels})")
     if cfg.TEST.AUG.ENABLED:
         raise config_error("TEST.AUG.ENABLED", True, "test-time augmentation is not implemented for OPL")
+    from detectron2.config import get_cfg
+
+    # OPL reads its own MODEL.OPL keys; a Detectron2 user's habit (RetinaNet's keys for a dense detector, or
+    # ROI_HEADS.SCORE_THRESH_TEST for DefaultPredictor) had no effect, in silence: a changed value names the OPL key
+    d2 = get_cfg().MODEL
+    same = {"FOCAL_LOSS_GAMMA": "FOCAL_GAMMA", "FOCAL_LOSS_ALPHA": "FOCAL_ALPHA"}
+    changed = [(f"RETINANET.{k}", v, same.get(k, k)) for k, v in sorted(cfg.MODEL.RETINANET.items())
+               if k in d2.RETINANET and v != d2.RETINANET[k]]
+    changed += [(f"ROI_HEADS.{k}", cfg.MODEL.ROI_HEADS[k], k) for k in ("SCORE_THRESH_TEST", "NMS_THRESH_TEST")
+                if cfg.MODEL.ROI_HEADS[k] != d2.ROI_HEADS[k]]
+    for key, value, own in changed[:1]:
+        hint = f"; set MODEL.OPL.{own}" if own in o else ""
+        raise config_error(f"MODEL.{key}", value, f"OPL does not read it (its model's keys are MODEL.OPL.*){hint}")
     if cfg.MODEL.BACKBONE.NAME in BACKBONE_REGISTRY:  # the levels this backbone gives, each once
         built = build_meta_model(cfg)  # once; its backbone gives the levels (built alone only if the model fails)
         check_in_features("MODEL.OPL.IN_FEATURES", features, backbone_output_names(cfg, built[0]))
