@@ -7,6 +7,10 @@ Format converters for pedestrian benchmarks, with a command line (`python -m ped
     citypersons2coco  CityPersons per-image gtBboxCityPersons/<split>/ -> COCO-style *_gt.json (the official
                       val_gt.json fields: images {id, im_name, file_name, height, width}; annotations {id, image_id,
                       category_id 1, iscrowd 0, ignore, bbox, vis_bbox, height, vis_ratio})
+    caltech2coco      Caltech bbGt folder (one '*.txt' per frame) -> the COCO-style ground truth that
+                      `python -m pedet.evaluation --protocol caltech` reads (images {id: frame name, file_name,
+                      height, width}; annotations {id, image_id, category_id 1, label, bbox, vis_bbox (the visible box
+                      of an occluded object, else [0, 0, 0, 0] as the toolbox reads it), occ, ign, ignore, height})
     caltech_seq2jpg   Caltech set??/V???.seq videos -> Caltech/images/set??_V???_I?????.jpg, only the frames that have
                       an annotation file (frame index 0-based, as in the new annotations' file names)
 
@@ -39,7 +43,7 @@ from typing import Iterator, Optional
 from pedet.utils.file_io import (atomic_open, atomic_write, atomic_write_json, describe_os_error, is_inside,
                                  name_too_long, remove_stale_temporaries, same_file, symlink_loop)
 
-from .caltech import LABELS as CALTECH_LABELS, frame_name
+from .caltech import IMAGE_EXT as CALTECH_IMAGE_EXT, LABELS as CALTECH_LABELS, frame_name, list_bbgt_files, read_bbgt_file
 from .citypersons import _GT_PATTERN, GT_SUFFIX, IMAGE_SUFFIX, list_gt_files, read_gt_file
 from .common import (
     DatasetFormatError,
@@ -314,6 +318,50 @@ def citypersons_to_coco(gt_dir: str) -> dict:
     return {"images": images, "annotations": annotations, "categories": CITYPERSONS_CATEGORIES}
 
 
+def caltech_to_coco(annotation_dir: str, image_root: Optional[str] = None) -> dict:
+    """
+    Convert one folder of Caltech bbGt files to the COCO-style ground truth of the evaluator's caltech protocol.
+
+    The same ground truth as pedet's Caltech loader (pedet.data.caltech.load_caltech) gives MissRateEvaluator: frames
+    in sorted file order, image id = frame name (the loader's image_id, so the evaluator's own
+    coco_instances_results.json evaluates against this file), boxes unclipped, labels kept; a box is an ignore
+    region unless its label is "person" and its ign flag 0. The visible box is written as Dollar's dbEval reads it:
+    an object that is not occluded gets [0, 0, 0, 0] (visibility "inf": in every subset's range that includes 1).
+
+    Args:
+        annotation_dir: e.g. Caltech/annotations_new/anno_test_1xnew.
+        image_root: folder of <frame>.jpg (e.g. Caltech/images): the image sizes are read from the headers, and boxes
+            entirely outside their frame are dropped as the loader drops them. Without it the file has no sizes.
+    Raises:
+        DatasetFormatError as the loader (missing header, bad line, unknown label, the same frame twice, ...).
+    """
+    files = list_bbgt_files(annotation_dir)
+    if not files:
+        raise FileNotFoundError(f"no bbGt '*.txt' file in '{annotation_dir}'")
+    images, annotations = [], []
+    dropped, names = DroppedBoxes(annotation_dir), UniqueImageIds()
+    for path in files:
+        frame = frame_name(path)
+        names.add(frame, path)  # set00_V000_I00002.txt and set00_V000_I00002.jpg.txt both present
+        image = {"id": frame, "file_name": frame + CALTECH_IMAGE_EXT}
+        if image_root is not None:
+            try:
+                image["height"], image["width"] = image_size_from_header(os.path.join(image_root, image["file_name"]))
+            except (FileNotFoundError, DatasetFormatError) as e:
+                raise type(e)(f"{path}: {e}") from None
+        images.append(image)
+        for i, (label, bbox, occluded, vis, ign) in enumerate(read_bbgt_file(path)):
+            if not dropped.check(bbox, f"{path}: object {i}", image.get("height"), image.get("width")):
+                continue
+            annotations.append({
+                "id": len(annotations) + 1, "image_id": frame, "category_id": 1, "label": label, "bbox": bbox,
+                "vis_bbox": vis if occluded else [0.0, 0.0, 0.0, 0.0], "occ": int(occluded), "ign": int(ign),
+                "ignore": int(label != "person" or ign), "height": bbox[3],
+            })
+    dropped.warn()
+    return {"images": images, "annotations": annotations, "categories": [PERSON_CATEGORY]}
+
+
 # A Caltech frame is a JFIF JPEG inside a Norpix .seq container (1024-byte header, then size-prefixed frames). Like the
 # public extractors, we split the file at the JFIF start signature and cut each piece after its last EOI marker, which
 # needs no parsing of the Norpix header (no library reads .seq).
@@ -407,6 +455,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("citypersons2coco", help="gtBboxCityPersons/<split>/ -> COCO-style <split>_gt.json")
     p.add_argument("gt_dir", help="e.g. datasets/cityscapes/gtBboxCityPersons/val")
     p.add_argument("output", help="e.g. datasets/cityscapes/gtBboxCityPersons/val_gt.json")
+    p = sub.add_parser("caltech2coco", help="Caltech bbGt folder -> COCO-style ground truth for --protocol caltech")
+    p.add_argument("annotation_dir", help="e.g. datasets/Caltech/annotations_new/anno_test_1xnew")
+    p.add_argument("output", help="e.g. datasets/Caltech/test_gt.json")
+    p.add_argument("--image-root", help="datasets/Caltech/images, to read the frame sizes (and drop boxes entirely "
+                                        "outside their frame, as the loader does)")
     p = sub.add_parser("caltech_seq2jpg", help="Caltech .seq videos -> the annotated frames as .jpg")
     p.add_argument("seq_root", help="folder with set00/ ... set10/ holding V???.seq")
     p.add_argument("annotation_root", help="e.g. datasets/Caltech/annotations_new")
@@ -425,6 +478,11 @@ def run(args: argparse.Namespace) -> str:
         with atomic_open(args.output, "w") as f:
             f.writelines(json.dumps(line, allow_nan=False) + "\n" for line in lines)
         return f"wrote {args.output}: {len(lines)} lines"
+    if args.command == "caltech2coco":
+        coco = caltech_to_coco(args.annotation_dir, args.image_root)
+        atomic_write_json(args.output, coco)
+        sizes = "" if args.image_root else " (no image sizes: pass --image-root to check boxes against the frames)"
+        return f"wrote {args.output}: {len(coco['images'])} frames, {len(coco['annotations'])} boxes{sizes}"
     if args.command == "caltech_seq2jpg":
         n = caltech_seq_to_jpg(args.seq_root, args.annotation_root, args.output)
         return f"wrote {n} frames to {args.output}"
@@ -434,7 +492,7 @@ def run(args: argparse.Namespace) -> str:
 
 
 _DEFAULT_OUTPUT = {"odgt2coco": "annotation_val.json", "coco2odgt": "annotation_val.odgt",
-                   "citypersons2coco": "val_gt.json"}
+                   "citypersons2coco": "val_gt.json", "caltech2coco": "test_gt.json"}
 
 
 def _is_gt_file_of(path: str, gt_dir: str) -> bool:
@@ -452,13 +510,24 @@ def main(argv: Optional[list[str]] = None) -> int:
     if source and same_file(getattr(args, source), args.output):  # the converted file would replace the original
         parser.error(f"the output is the input file ({args.output}); give another path")
     real_output = os.path.realpath(args.output)  # the file written: a symbolic link's target (see atomic_open)
-    if (args.command == "odgt2coco" and args.image_root and os.path.isfile(real_output)
+    if (args.command in ("odgt2coco", "caltech2coco") and args.image_root and os.path.isfile(real_output)
             and real_output.lower().endswith(IMAGE_EXT) and is_inside(real_output, args.image_root)):
         # before: the image, read for its size, was replaced by the COCO file without a word (also through a link
         # of another name, e.g. out.json -> Images/a.jpg)
         via = f" (a link to {real_output})" if os.path.islink(args.output) else ""
         parser.error(f"the output {args.output}{via} is an image of --image-root {args.image_root}, which the "
-                     "conversion reads; give another path, e.g. annotation_val.json beside the .odgt")
+                     "conversion reads; give another path, e.g. "
+                     + ("annotation_val.json beside the .odgt" if args.command == "odgt2coco"
+                        else "test_gt.json beside the annotation folder"))
+    if args.command == "caltech2coco" and os.path.isdir(args.annotation_dir) and (
+            any(same_file(f, args.output) for f in list_bbgt_files(args.annotation_dir))
+            or (args.output.lower().endswith(".txt")
+                and os.path.realpath(os.path.dirname(os.path.abspath(args.output)))
+                == os.path.realpath(args.annotation_dir))):
+        # one of the files it reads, or a new one the loader (and the next run) would read as a frame's bbGt file
+        parser.error(f"the output {args.output} is (or would be read as) a bbGt file of {args.annotation_dir}; "
+                     "write the JSON outside that folder, e.g. "
+                     f"{os.path.join(os.path.dirname(os.path.normpath(args.annotation_dir)), 'test_gt.json')}")
     if args.command == "citypersons2coco" and os.path.isdir(args.gt_dir) and any(
             same_file(f, args.output) for f in list_gt_files(args.gt_dir, warn=False)):  # one of the files it reads
         parser.error(f"the output is one of the input files ({args.output}); give another path, e.g. "
