@@ -40,6 +40,8 @@ __all__ = ["atomic_open", "atomic_path", "atomic_write", "atomic_write_json", "d
            "symlink_loop", "remove_stale_temporaries"]
 
 _SUFFIX = ".tmp"
+# errors of a write, flush or fsync, which name no file: the writer adds the destination's name
+_WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO)
 _NAME_MAX_SHORTENED = 200  # a temporary name this long may hold a shortened destination name (any file system's limit
 #                            is above; one of a shortened name is within a few bytes of its limit)
 # .<name>.<host>.<pid>.<16 hex>.tmp[.<ext>] ; host never contains "." here (see _host); the extension only for
@@ -271,6 +273,13 @@ def atomic_open(path: str, mode: str = "w", *, fsync: bool = True, remove_stale:
             if fsync:
                 os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        if e.filename is None and e.errno in _WRITE_ERRORS:
+            # a failed write names no file (before: "error: No space left on device" on a full disk, naming no output)
+            raise OSError(e.errno, e.strerror, path) from None
+        raise
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
