@@ -1,11 +1,15 @@
 """
 Argument checks shared by the repository's scripts (benchmarks/, tools/): argparse ``type=`` converters, so that a
 value out of range ends in argparse's own one-line ``error: argument --x: ...`` (exit status 2) before any work,
-instead of a traceback (``torch.set_num_threads(0)``, a median of no step) or a silent change later. No torch here.
+instead of a traceback (``torch.set_num_threads(0)``, a median of no step) or a silent change later; and
+``guard_stdout`` for the pure-data commands (standard output piped into ``head``, or a full device). No torch here.
 """
 import argparse
+import errno
+import functools
 import math
 import os
+import sys
 
 from pedet.utils.file_io import file_in_the_way, same_file
 
@@ -83,3 +87,74 @@ def _check_parents(parser, option: str, path: str) -> None:
     blocking = file_in_the_way(path)
     if blocking:
         parser.error(f"{option} {path}: {blocking} is a file, not a folder")
+
+
+class _GuardedStdout:
+    """sys.stdout that remembers its first write error (a reader that stopped reading, a full device) instead of
+    raising it: the rest of the output is dropped, the command's work and its files go on."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.error = None
+
+    def write(self, text):
+        if self.error is None:
+            try:
+                return self.stream.write(text)
+            except OSError as e:
+                self._failed(e)
+        return len(text)
+
+    def flush(self):
+        if self.error is None:
+            try:
+                self.stream.flush()
+            except OSError as e:
+                self._failed(e)
+
+    def _failed(self, error: OSError) -> None:
+        self.error = error
+        # what stays in the stream's buffer goes nowhere: the interpreter flushes sys.__stdout__ at exit, which
+        # printed "Exception ignored ... BrokenPipeError" and ended with status 120
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):  # a stream without a file descriptor (pytest's capture)
+            pass
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+def guard_stdout(main):
+    """
+    Decorator for the ``main(argv) -> int`` of a pure-data command: standard output that cannot be written never
+    ends the work half-way or in a traceback. A reader that stopped reading (``cmd | head``: EPIPE) only stops the
+    printing: the files asked for are still written and the status is the command's own, as if it had been read to
+    the end. Any other failure (``> /dev/full``: "No space left on device") is one line on stderr once the work is
+    done, with status 1. Before: the evaluator ended with "error: Broken pipe" before writing --out and --plot, and a
+    converter with an OSError traceback after its output was written.
+    """
+
+    @functools.wraps(main)
+    def guarded(*args, **kwargs):
+        if sys.stdout is None or isinstance(sys.stdout, _GuardedStdout):  # stdout closed (>&-): print() writes nothing
+            return main(*args, **kwargs)
+        guard = sys.stdout = _GuardedStdout(sys.stdout)
+        status, exit_ = 0, None
+        try:
+            status = main(*args, **kwargs)
+        except SystemExit as e:  # argparse's exit (--help, a bad argument): its output may be what failed
+            exit_ = e
+        finally:
+            guard.flush()  # block-buffered to a pipe: the error comes with this flush, not with print()
+            sys.stdout = guard.stream
+        if guard.error is not None and guard.error.errno != errno.EPIPE:
+            print(f"error: standard output: {guard.error.strerror or guard.error}", file=sys.stderr)
+            return (exit_.code if exit_ is not None else status) or 1
+        if exit_ is not None:
+            raise exit_
+        return status
+
+    return guarded

@@ -1,0 +1,212 @@
+"""
+The entry points in a bad environment rather than on bad input: a full or read-only file system, standard output
+that is a closed pipe or a full device, interrupted runs, odd locales and file names, an odd process environment.
+Each answers with one line (the file, what is wrong), a non-zero status and no traceback, and leaves no torn file and
+no temporary behind. The conditions are simulated by monkeypatching (ENOSPC from a write, EPIPE from stdout); the one
+test on a real tmpfs skips where mounting is impossible (not root, no mount namespace).
+"""
+import errno
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from pedet.utils import file_io
+from pedet.utils.file_io import atomic_write, atomic_write_json
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+CH_GT = [
+    {"ID": "a", "width": 100, "height": 80, "gtboxes": [
+        {"tag": "person", "fbox": [10, 10, 20, 40], "vbox": [10, 10, 20, 30], "extra": {"ignore": 0}}]},
+    {"ID": "b", "width": 100, "height": 80, "gtboxes": [
+        {"tag": "person", "fbox": [50, 20, 20, 40], "vbox": [50, 20, 20, 40], "extra": {"ignore": 0}}]},
+]
+CH_DT = [
+    {"ID": "a", "width": 100, "height": 80, "dtboxes": [{"box": [10, 10, 20, 40], "score": 0.9, "tag": 1}]},
+    {"ID": "b", "width": 100, "height": 80, "dtboxes": [{"box": [40, 40, 10, 20], "score": 0.4, "tag": 1}]},
+]
+
+
+def _odgt(records) -> str:
+    return "".join(json.dumps(r) + "\n" for r in records)
+
+
+@pytest.fixture
+def crowdhuman_files(tmp_path):
+    gt, dt = tmp_path / "gt.odgt", tmp_path / "dt.odgt"
+    gt.write_text(_odgt(CH_GT))
+    dt.write_text(_odgt(CH_DT))
+    return str(gt), str(dt)
+
+
+def _no_space(*args, **kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # as a write() on a full disk: no file name
+
+
+class _FailingStdout(io.StringIO):
+    """Standard output whose writes fail, as a pipe whose reader has gone (EPIPE) or /dev/full (ENOSPC)."""
+
+    def __init__(self, error: int):
+        super().__init__()
+        self.error = error
+
+    def write(self, text):
+        raise OSError(self.error, os.strerror(self.error))
+
+    def flush(self):
+        raise OSError(self.error, os.strerror(self.error))
+
+
+# ---------------------------------------------------------------------------------------------------- full disk
+
+def test_a_write_that_fails_on_a_full_disk_names_the_file_and_keeps_the_old_one(tmp_path, monkeypatch):
+    path = tmp_path / "metrics.json"
+    atomic_write_json(str(path), {"mMR": 0.5})
+    monkeypatch.setattr(file_io.os, "fsync", _no_space)  # tmpfs and ext4 report a full disk at write or fsync
+    with pytest.raises(OSError) as e:
+        atomic_write_json(str(path), {"mMR": 0.25})
+    # before: OSError without a file name, printed as "error: No space left on device" by every command
+    assert e.value.errno == errno.ENOSPC and e.value.filename == str(path)
+    assert file_io.describe_os_error(e.value) == f"{path}: No space left on device"
+    assert json.loads(path.read_text()) == {"mMR": 0.5}
+    assert os.listdir(tmp_path) == ["metrics.json"]  # no temporary left
+
+
+def test_a_failing_write_inside_the_block_names_the_file(tmp_path):
+    path = tmp_path / "a.txt"
+    with pytest.raises(OSError) as e:
+        with file_io.atomic_open(str(path), "w") as f:
+            f.write("x")
+            raise OSError(errno.EDQUOT, os.strerror(errno.EDQUOT))  # as f.write on a full quota
+    assert e.value.filename == str(path) and e.value.errno == errno.EDQUOT
+    assert os.listdir(tmp_path) == []
+
+
+def test_errors_that_are_not_of_the_write_keep_their_own_name(tmp_path):
+    with pytest.raises(FileNotFoundError) as e:
+        with file_io.atomic_open(str(tmp_path / "out.json"), "w"):
+            open(tmp_path / "missing-input.json")  # an error of the caller's own work inside the block
+    assert e.value.filename == str(tmp_path / "missing-input.json")
+
+
+def test_evaluation_out_on_a_full_disk_is_one_line_naming_the_file(tmp_path, monkeypatch, capsys, crowdhuman_files):
+    from pedet.evaluation.__main__ import main
+
+    gt, dt = crowdhuman_files
+    out = tmp_path / "out" / "metrics.json"
+    monkeypatch.setattr(file_io.os, "fsync", _no_space)
+    assert main(["--protocol", "crowdhuman", "--gt", gt, "--dt", dt, "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"error: {out}: No space left on device\n"
+    assert os.listdir(out.parent) == []
+
+
+def test_converter_on_a_full_disk_is_one_line_naming_the_file(tmp_path, monkeypatch, capsys, crowdhuman_files):
+    from pedet.data.convert import main
+
+    gt, _ = crowdhuman_files
+    out = tmp_path / "coco.json"
+    out.write_text("{}")
+    monkeypatch.setattr(file_io.os, "fsync", _no_space)
+    assert main(["odgt2coco", gt, str(out)]) == 1
+    assert capsys.readouterr().err == f"error: {out}: No space left on device\n"
+    assert out.read_text() == "{}" and sorted(os.listdir(tmp_path)) == ["coco.json", "dt.odgt", "gt.odgt"]
+
+
+def _mount_tmpfs(folder: str, size: str) -> bool:
+    if not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("mount") is None:
+        return False
+    os.makedirs(folder, exist_ok=True)
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", folder],
+                          capture_output=True).returncode == 0
+
+
+def test_evaluation_on_a_real_full_tmpfs(tmp_path, crowdhuman_files):
+    """The same on a real full file system (root only; skipped where tmpfs cannot be mounted)."""
+    full = str(tmp_path / "full")
+    if not _mount_tmpfs(full, "16k"):
+        pytest.skip("cannot mount a tmpfs here (not root, or no mount permission)")
+    try:
+        fd = os.open(os.path.join(full, "filler"), os.O_WRONLY | os.O_CREAT)
+        try:
+            with pytest.raises(OSError, match="No space left"):  # fill it to the last block
+                while True:
+                    os.write(fd, b"\0" * 4096)
+        finally:
+            os.close(fd)
+        gt, dt = crowdhuman_files
+        out = os.path.join(full, "metrics.json")
+        r = subprocess.run([sys.executable, "-m", "pedet.evaluation", "--protocol", "crowdhuman", "--gt", gt,
+                            "--dt", dt, "--out", out], capture_output=True, text=True, cwd=REPO)
+        assert r.returncode == 1
+        assert r.stderr == f"error: {out}: No space left on device\n"
+        assert os.listdir(full) == ["filler"]
+    finally:
+        subprocess.run(["umount", full], capture_output=True)
+
+
+# ---------------------------------------------------------------------------------- standard output that fails
+
+def test_evaluation_piped_into_head_still_writes_its_files(tmp_path, monkeypatch, capsys, crowdhuman_files):
+    from pedet.evaluation.__main__ import main
+
+    gt, dt = crowdhuman_files
+    monkeypatch.setattr(sys, "stdout", _FailingStdout(errno.EPIPE))
+    status = main(["--protocol", "crowdhuman", "--gt", gt, "--dt", dt, "--out", str(tmp_path / "m.json"),
+                   "--plot", str(tmp_path / "plots")])
+    # before: "error: Broken pipe", status 1, and neither --out nor --plot written (the table is printed first)
+    assert status == 0 and capsys.readouterr().err == ""
+    assert "mMR" in json.loads((tmp_path / "m.json").read_text())
+    assert os.listdir(tmp_path / "plots")
+
+
+def test_converter_with_stdout_on_a_full_device_is_one_line(tmp_path, monkeypatch, capsys, crowdhuman_files):
+    from pedet.data.convert import main
+
+    gt, _ = crowdhuman_files
+    monkeypatch.setattr(sys, "stdout", _FailingStdout(errno.ENOSPC))
+    # before: a traceback from print(summary) (OSError: [Errno 28]), after the output was written
+    assert main(["odgt2coco", gt, str(tmp_path / "coco.json")]) == 1
+    assert capsys.readouterr().err == "error: standard output: No space left on device\n"
+    assert len(json.loads((tmp_path / "coco.json").read_text())["images"]) == 2
+
+
+def test_synthetic_generator_piped_into_head_completes_the_split(tmp_path, monkeypatch, capsys):
+    from pedet.data.synthetic import main
+
+    monkeypatch.setattr(sys, "stdout", _FailingStdout(errno.EPIPE))
+    assert main(["--out", str(tmp_path / "syn"), "--num-images", "2", "--size", "48", "64",
+                 "--persons-per-image", "1"]) == 0
+    assert capsys.readouterr().err == ""
+    assert len((tmp_path / "syn" / "annotation_train.odgt").read_text().splitlines()) == 2
+
+
+def test_help_on_a_full_device_is_an_error(monkeypatch, capsys):
+    from pedet.evaluation.__main__ import main
+
+    monkeypatch.setattr(sys, "stdout", _FailingStdout(errno.ENOSPC))
+    assert main(["--help"]) == 1  # before: status 0 (buffered) or 120, and the help lost
+    assert capsys.readouterr().err == "error: standard output: No space left on device\n"
+
+
+def test_a_real_closed_pipe_block_buffered(tmp_path, crowdhuman_files):
+    """`python -m pedet.evaluation ... | head -c 0`: the reader is gone before the table is flushed at exit."""
+    gt, dt = crowdhuman_files
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    env["PYTHONPATH"] = os.pathsep.join([REPO, env.get("PYTHONPATH", "")])
+    read, write = os.pipe()
+    os.close(read)  # nobody reads
+    try:
+        r = subprocess.run([sys.executable, "-m", "pedet.evaluation", "--protocol", "crowdhuman", "--gt", gt,
+                            "--dt", dt, "--out", str(tmp_path / "m.json")], stdout=write, stderr=subprocess.PIPE,
+                           text=True, cwd=REPO, env=env)
+    finally:
+        os.close(write)
+    # before: "error: Broken pipe" with status 1 and no m.json (or "Exception ignored ... BrokenPipeError", 120)
+    assert (r.returncode, r.stderr) == (0, "")
+    assert "mMR" in json.loads((tmp_path / "m.json").read_text())
