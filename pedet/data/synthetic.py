@@ -55,7 +55,7 @@ from typing import Iterator, Sequence
 import cv2
 import numpy as np
 
-from pedet.utils.cli import guard_stdout
+from pedet.utils.cli import guard_stdout, interruptible
 from pedet.utils.file_io import (
     atomic_open,
     atomic_write,
@@ -947,8 +947,18 @@ def _map_jobs(fn, jobs: list, workers: int) -> Iterator[Iterator]:
     import multiprocessing
 
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    with multiprocessing.get_context(method).Pool(workers) as pool:
+    with multiprocessing.get_context(method).Pool(workers, initializer=_worker_signals) as pool:
         yield pool.imap(fn, jobs, chunksize=8)
+
+
+def _worker_signals() -> None:
+    """A rendering worker leaves Ctrl-C to the main process (which ends the pool) and dies quietly on SIGTERM, which
+    the pool sends when it ends: a forked worker inherited the command's handlers (pedet.utils.cli.interruptible),
+    and each printed a traceback at the end of every run with --workers, and at Ctrl-C (sent to the whole group)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _split_is_current(out_dir: str, split: str, spec: SplitSpec, id_prefix: str) -> bool:
@@ -1234,6 +1244,7 @@ MAX_WORKERS = 256  # rendering processes; more than the cores only adds memory
 
 
 @guard_stdout
+@interruptible
 def main(argv: Sequence[str] | None = None) -> int:
     """
     Command line: generate preset splits in the standard layout (or a custom split with --out), then a preview.

@@ -2,14 +2,17 @@
 Argument checks shared by the repository's scripts (benchmarks/, tools/): argparse ``type=`` converters, so that a
 value out of range ends in argparse's own one-line ``error: argument --x: ...`` (exit status 2) before any work,
 instead of a traceback (``torch.set_num_threads(0)``, a median of no step) or a silent change later; and
-``guard_stdout`` for the pure-data commands (standard output piped into ``head``, or a full device). No torch here.
+``guard_stdout`` and ``interruptible`` for the pure-data commands (standard output piped into ``head`` or a full device;
+Ctrl-C or ``kill``). No torch here.
 """
 import argparse
 import errno
 import functools
 import math
 import os
+import signal
 import sys
+import threading
 
 from pedet.utils.file_io import file_in_the_way, same_file
 
@@ -158,3 +161,40 @@ def guard_stdout(main):
         return status
 
     return guarded
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised as Ctrl-C is (a KeyboardInterrupt: ``except Exception`` does not swallow it), so that the
+    writers' cleanup runs (``atomic_open`` removes its temporary file) instead of the process ending on the spot."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+def interruptible(main):
+    """
+    Decorator for the ``main(argv) -> int`` of a pure-data command: Ctrl-C (SIGINT) or ``kill`` (SIGTERM) during the
+    work ends it with one line, "error: interrupted (SIGINT)", and the shell's status 128 + signal number (130, 143).
+    The file being written is left as it was (``atomic_open`` removes its temporary); files already complete stay.
+    Before: a KeyboardInterrupt traceback of 20-40 lines for Ctrl-C, and for SIGTERM a hidden ``.tmp`` file left
+    behind (removed only by the next run into that folder).
+    """
+
+    @functools.wraps(main)
+    def wrapped(*args, **kwargs):
+        previous = None
+        if threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # never replace a handler someone installed
+            previous = signal.signal(signal.SIGTERM, _raise_terminated)
+        try:
+            return main(*args, **kwargs)
+        except KeyboardInterrupt as e:
+            signum = signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT
+            print(f"error: interrupted ({signum.name})", file=sys.stderr)
+            return 128 + signum
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+
+    return wrapped

@@ -210,3 +210,74 @@ def test_a_real_closed_pipe_block_buffered(tmp_path, crowdhuman_files):
     # before: "error: Broken pipe" with status 1 and no m.json (or "Exception ignored ... BrokenPipeError", 120)
     assert (r.returncode, r.stderr) == (0, "")
     assert "mMR" in json.loads((tmp_path / "m.json").read_text())
+
+
+# ----------------------------------------------------------------------------------------------- Ctrl-C and kill
+
+def test_ctrl_c_during_the_evaluation_is_one_line(tmp_path, monkeypatch, capsys, crowdhuman_files):
+    import pedet.evaluation.__main__ as cli
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    gt, dt = crowdhuman_files
+    monkeypatch.setattr(cli, "evaluate", interrupted)
+    # before: a KeyboardInterrupt traceback
+    assert cli.main(["--protocol", "crowdhuman", "--gt", gt, "--dt", dt, "--out", str(tmp_path / "m.json")]) == 130
+    assert capsys.readouterr().err == "error: interrupted (SIGINT)\n"
+    assert sorted(os.listdir(tmp_path)) == ["dt.odgt", "gt.odgt"]
+
+
+def test_sigterm_while_writing_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch, capsys, crowdhuman_files):
+    import signal
+
+    import pedet.evaluation.__main__ as cli
+
+    gt, dt = crowdhuman_files
+    out = tmp_path / "out" / "m.json"
+    out.parent.mkdir()
+    out.write_text('{"old": 1}')
+    real_fsync = file_io.os.fsync
+
+    def killed_while_saving(fd):  # `kill <pid>` arrives while the new metrics are being saved
+        os.kill(os.getpid(), signal.SIGTERM)
+        real_fsync(fd)
+
+    monkeypatch.setattr(file_io.os, "fsync", killed_while_saving)
+    before = signal.getsignal(signal.SIGTERM)
+    status = cli.main(["--protocol", "crowdhuman", "--gt", gt, "--dt", dt, "--out", str(out)])
+    # before: the process ended on the spot, leaving .m.json.<host>.<pid>.<random>.tmp beside the old file
+    assert status == 143 and capsys.readouterr().err == "error: interrupted (SIGTERM)\n"
+    assert json.loads(out.read_text()) == {"old": 1} and os.listdir(out.parent) == ["m.json"]
+    assert signal.getsignal(signal.SIGTERM) is before  # the command's handler is gone again
+
+
+def test_sigterm_during_the_synthetic_generation_leaves_no_temporary(tmp_path, monkeypatch, capsys):
+    import signal
+
+    from pedet.data import synthetic
+
+    real = synthetic._render_and_encode
+
+    def render(job):
+        if job[1] == 2:  # killed at the third image
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(job)
+
+    monkeypatch.setattr(synthetic, "_render_and_encode", render)
+    out = tmp_path / "syn"
+    assert synthetic.main(["--out", str(out), "--num-images", "4", "--size", "48", "64",
+                           "--persons-per-image", "1"]) == 143
+    assert capsys.readouterr().err == "error: interrupted (SIGTERM)\n"
+    # the split is incomplete (no .odgt, no meta file), and no hidden temporary of the .odgt is left
+    assert os.listdir(out) == ["Images"]
+    assert sorted(os.listdir(out / "Images")) == ["train_000000.jpg", "train_000001.jpg"]
+
+
+def test_synthetic_workers_print_nothing_when_the_pool_ends(tmp_path, capfd):
+    from pedet.data.synthetic import main
+
+    assert main(["--out", str(tmp_path / "syn"), "--num-images", "4", "--size", "48", "64",
+                 "--persons-per-image", "1", "--workers", "2"]) == 0
+    # the pool ends its workers with SIGTERM: a worker that inherited the command's handler printed a traceback each
+    assert "Traceback" not in capfd.readouterr().err
