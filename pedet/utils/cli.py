@@ -94,7 +94,8 @@ def _check_parents(parser, option: str, path: str) -> None:
 
 class _GuardedStdout:
     """sys.stdout that remembers its first write error (a reader that stopped reading, a full device) instead of
-    raising it: the rest of the output is dropped, the command's work and its files go on."""
+    raising it: the rest of the output is dropped, the command's work and its files go on. Text it cannot encode is
+    written with backslash escapes, as Python writes it to stderr."""
 
     def __init__(self, stream):
         self.stream = stream
@@ -103,7 +104,13 @@ class _GuardedStdout:
     def write(self, text):
         if self.error is None:
             try:
-                return self.stream.write(text)
+                try:
+                    return self.stream.write(text)
+                except UnicodeEncodeError:
+                    # a file name of bytes that are not UTF-8 (surrogates) on a strict stdout (a UTF-8 locale): shown
+                    # as stderr shows it ("\udcff"); before: a traceback after the output file was written
+                    encoding = getattr(self.stream, "encoding", None) or "utf-8"
+                    return self.stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
             except OSError as e:
                 self._failed(e)
         return len(text)

@@ -68,7 +68,7 @@ def _temporary_path(path: str, extension: str = "") -> str:
     # the destination's name is shortened where the temporary name would pass the file system's limit: a legal
     # name of 230 bytes failed with "File name too long" naming the temporary, never the file asked for
     room = _name_max(folder or ".") - len(f"..{host}.{pid}.{token}{_SUFFIX}{extension}".encode())
-    while len(name.encode()) > room:
+    while len(os.fsencode(name)) > room:  # os.fsencode: a name of non-UTF-8 bytes (surrogates) has a length too
         name = name[:-1]
     return os.path.join(folder, f".{name}.{host}.{pid}.{token}{_SUFFIX}{extension}")
 
@@ -92,7 +92,7 @@ def _is_stale(file_name: str, name: str | None = None) -> bool:
     m = _TEMPORARY.match(file_name)
     # a temporary of a long destination name holds the start of that name (_temporary_path)
     if m is None or (name is not None and not (m.group("name") == name or (
-            len(file_name.encode()) >= _NAME_MAX_SHORTENED and name.startswith(m.group("name"))))):
+            len(os.fsencode(file_name)) >= _NAME_MAX_SHORTENED and name.startswith(m.group("name"))))):
         return False
     return m.group("host") == _host() and not _process_is_alive(int(m.group("pid")))
 
@@ -155,8 +155,10 @@ def name_too_long(path: str) -> Optional[str]:
         folder = os.path.dirname(folder)
     limit = _name_max(folder)
     for name in os.path.abspath(path).split(os.sep):
-        if len(name.encode()) > limit:
-            return f"'{_short_name(name)}' is {len(name.encode())} bytes long; file names have at most {limit}"
+        # os.fsencode, not str.encode: a name with bytes that are not UTF-8 (read back by Python as surrogates)
+        # raised UnicodeEncodeError, a traceback from every command writing there
+        if len(os.fsencode(name)) > limit:
+            return f"'{_short_name(name)}' is {len(os.fsencode(name))} bytes long; file names have at most {limit}"
     return None
 
 

@@ -281,3 +281,22 @@ def test_synthetic_workers_print_nothing_when_the_pool_ends(tmp_path, capfd):
                  "--persons-per-image", "1", "--workers", "2"]) == 0
     # the pool ends its workers with SIGTERM: a worker that inherited the command's handler printed a traceback each
     assert "Traceback" not in capfd.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------- locales and file names
+
+def test_a_file_name_of_bytes_that_are_not_utf8(tmp_path, capsys, crowdhuman_files):
+    from pedet.evaluation.__main__ import main
+
+    folder = os.path.join(str(tmp_path), os.fsdecode(b"bad\xff\xfename"))  # as Python reads such a name: surrogates
+    out = os.path.join(folder, os.fsdecode(b"m\xff.json"))
+    gt, dt = crowdhuman_files
+    # before: UnicodeEncodeError ('surrogates not allowed') from the name-length check, a traceback from every command;
+    # then, on a strict stdout (a UTF-8 locale; pytest's capture is one), "wrote <plot>" failed after the work
+    assert main(["--protocol", "crowdhuman", "--gt", gt, "--dt", dt, "--out", out, "--plot", folder]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "" and "bad\\udcff\\udcfename/mr_fppi_crowdhuman.png" in captured.out
+    assert sorted(os.listdir(os.fsencode(folder))) == sorted([b"m\xff.json", b"mr_fppi_crowdhuman.png"])
+    long_name = os.fsdecode(b"\xff" * 300)
+    message = file_io.name_too_long(os.path.join(folder, long_name))
+    assert message.endswith(f"is 300 bytes long; file names have at most {os.pathconf(folder, 'PC_NAME_MAX')}")
