@@ -35,7 +35,7 @@ import os
 import sys
 from typing import Iterator, Optional
 
-from pedet.utils.cli import guard_stdout, interruptible
+from pedet.utils.cli import data_command
 from pedet.utils.file_io import (atomic_open, atomic_write, atomic_write_json, describe_os_error, is_inside,
                                  name_too_long, remove_stale_temporaries, same_file, symlink_loop)
 
@@ -442,8 +442,7 @@ def _is_gt_file_of(path: str, gt_dir: str) -> bool:
             and os.path.realpath(os.path.dirname(city)) == os.path.realpath(gt_dir))
 
 
-@guard_stdout
-@interruptible
+@data_command
 def main(argv: Optional[list[str]] = None) -> int:
     """Command line; a bad input file is one line on stderr ("error: <file>:<record>: ...") and exit status 1."""
     parser = build_parser()

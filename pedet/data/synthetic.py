@@ -55,7 +55,7 @@ from typing import Iterator, Sequence
 import cv2
 import numpy as np
 
-from pedet.utils.cli import guard_stdout, interruptible
+from pedet.utils.cli import data_command
 from pedet.utils.file_io import (
     atomic_open,
     atomic_write,
@@ -1243,8 +1243,7 @@ SPLIT_NAME = re.compile(r"[A-Za-z0-9_-]+")
 MAX_WORKERS = 256  # rendering processes; more than the cores only adds memory
 
 
-@guard_stdout
-@interruptible
+@data_command
 def main(argv: Sequence[str] | None = None) -> int:
     """
     Command line: generate preset splits in the standard layout (or a custom split with --out), then a preview.

@@ -2,8 +2,8 @@
 Argument checks shared by the repository's scripts (benchmarks/, tools/): argparse ``type=`` converters, so that a
 value out of range ends in argparse's own one-line ``error: argument --x: ...`` (exit status 2) before any work,
 instead of a traceback (``torch.set_num_threads(0)``, a median of no step) or a silent change later; and
-``guard_stdout`` and ``interruptible`` for the pure-data commands (standard output piped into ``head`` or a full device;
-Ctrl-C or ``kill``). No torch here.
+``data_command`` for the mains of the pure-data commands (standard output piped into ``head`` or a full device;
+Ctrl-C or ``kill``; a deleted current folder). No torch here.
 """
 import argparse
 import errno
@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 
-from pedet.utils.file_io import file_in_the_way, same_file
+from pedet.utils.file_io import CURRENT_FOLDER_GONE, current_folder_is_gone, file_in_the_way, same_file
 
 
 def int_at_least(low: int):
@@ -205,3 +205,26 @@ def interruptible(main):
                 signal.signal(signal.SIGTERM, previous)
 
     return wrapped
+
+
+def _current_folder_checked(main):
+    """A relative path while the current folder is deleted: one line (before: a FileNotFoundError traceback from
+    os.path.abspath in the option checks, which run before the commands' own error handling)."""
+
+    @functools.wraps(main)
+    def wrapped(*args, **kwargs):
+        try:
+            return main(*args, **kwargs)
+        except FileNotFoundError as e:
+            if e.filename is not None or not current_folder_is_gone():
+                raise
+            print(f"error: {CURRENT_FOLDER_GONE}", file=sys.stderr)
+            return 1
+
+    return wrapped
+
+
+def data_command(main):
+    """The decorators of a pure-data command's ``main(argv) -> int``: ``guard_stdout``, ``interruptible`` and the
+    check of a deleted current folder."""
+    return guard_stdout(interruptible(_current_folder_checked(main)))

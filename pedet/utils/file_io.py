@@ -36,8 +36,8 @@ import socket
 import stat
 from typing import IO, Any, Iterator, Optional, Union
 
-__all__ = ["atomic_open", "atomic_path", "atomic_write", "atomic_write_json", "describe_os_error", "name_too_long",
-           "symlink_loop", "remove_stale_temporaries"]
+__all__ = ["atomic_open", "atomic_path", "atomic_write", "atomic_write_json", "current_folder_is_gone",
+           "describe_os_error", "name_too_long", "symlink_loop", "remove_stale_temporaries"]
 
 _SUFFIX = ".tmp"
 # errors of a write, flush or fsync, which name no file: the writer adds the destination's name
@@ -141,8 +141,26 @@ def describe_os_error(e: OSError) -> str:
     if e.strerror is None:
         return str(e)
     if e.filename is None:
+        if e.errno == errno.ENOENT and current_folder_is_gone():  # os.path.abspath of a relative path names no file
+            return CURRENT_FOLDER_GONE
         return e.strerror
+    if (e.errno == errno.ENOENT and isinstance(e.filename, str) and not os.path.isabs(e.filename)
+            and current_folder_is_gone()):  # a relative input, said to be missing while it may well be there
+        return f"{e.filename}: {CURRENT_FOLDER_GONE}"
     return f"{e.filename}: {e.strerror}" + (f" ({e.filename2})" if e.filename2 is not None else "")
+
+
+CURRENT_FOLDER_GONE = ("the current folder no longer exists (it was deleted or moved while a shell was in it); cd into "
+                       "a folder that exists, or give absolute paths")
+
+
+def current_folder_is_gone() -> bool:
+    """True if the process's working folder was deleted: every relative path then fails with a bare ENOENT."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        return True
+    return False
 
 
 def name_too_long(path: str) -> Optional[str]:

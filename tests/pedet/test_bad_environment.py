@@ -300,3 +300,68 @@ def test_a_file_name_of_bytes_that_are_not_utf8(tmp_path, capsys, crowdhuman_fil
     long_name = os.fsdecode(b"\xff" * 300)
     message = file_io.name_too_long(os.path.join(folder, long_name))
     assert message.endswith(f"is 300 bytes long; file names have at most {os.pathconf(folder, 'PC_NAME_MAX')}")
+
+
+# ------------------------------------------------------------------------------------------ process environment
+
+@pytest.fixture
+def deleted_cwd(tmp_path):
+    """The process's current folder, deleted (as a shell left in a folder another process removed)."""
+    old = os.getcwd()
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    os.chdir(gone)
+    gone.rmdir()
+    yield
+    os.chdir(old)
+
+
+@pytest.mark.parametrize("command", ["evaluation", "odgt2coco", "synthetic", "relative-input"])
+def test_relative_paths_in_a_deleted_current_folder_are_one_line(command, tmp_path, capsys, crowdhuman_files,
+                                                                 deleted_cwd):
+    from pedet.data.convert import main as convert
+    from pedet.data.synthetic import main as synthetic
+    from pedet.evaluation.__main__ import main as evaluation
+
+    gt, dt = crowdhuman_files
+    main, argv = {
+        "evaluation": (evaluation, ["--protocol", "crowdhuman", "--gt", gt, "--dt", dt, "--out", "m.json"]),
+        "odgt2coco": (convert, ["odgt2coco", gt, "coco.json"]),
+        "synthetic": (synthetic, ["--out", "syn", "--num-images", "1"]),
+        "relative-input": (evaluation, ["--protocol", "crowdhuman", "--gt", "gt.odgt", "--dt", dt]),
+    }[command]
+    # before: a FileNotFoundError traceback from os.path.abspath (or "error: No such file or directory", no name)
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert "the current folder no longer exists" in err
+
+
+def test_absolute_paths_in_a_deleted_current_folder_still_work(tmp_path, capsys, crowdhuman_files, deleted_cwd):
+    from pedet.evaluation.__main__ import main
+
+    gt, dt = crowdhuman_files
+    assert main(["--protocol", "crowdhuman", "--gt", gt, "--dt", dt, "--out", str(tmp_path / "m.json")]) == 0
+    assert "mMR" in json.loads((tmp_path / "m.json").read_text())
+
+
+@pytest.mark.parametrize("mask, expected", [(0o077, 0o600), (0o000, 0o666)])
+def test_every_file_of_the_commands_follows_the_umask(mask, expected, tmp_path, crowdhuman_files):
+    from pedet.data.convert import main as convert
+    from pedet.data.synthetic import main as synthetic
+    from pedet.evaluation.__main__ import main as evaluation
+
+    gt, dt = crowdhuman_files
+    out = tmp_path / "out"
+    old = os.umask(mask)
+    try:
+        assert evaluation(["--protocol", "crowdhuman", "--gt", gt, "--dt", dt, "--out", str(out / "m.json"),
+                           "--plot", str(out / "plots")]) == 0
+        assert convert(["odgt2coco", gt, str(out / "coco.json")]) == 0
+        assert synthetic(["--out", str(out / "syn"), "--num-images", "1", "--size", "48", "64",
+                          "--persons-per-image", "1", "--preview", str(out / "preview.png")]) == 0
+    finally:
+        os.umask(old)
+    modes = {os.path.relpath(os.path.join(root, f), out): os.stat(os.path.join(root, f)).st_mode & 0o777
+             for root, _, files in os.walk(out) for f in files}
+    assert len(modes) == 7 and set(modes.values()) == {expected}, modes
