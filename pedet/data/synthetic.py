@@ -1305,7 +1305,11 @@ def _run(args: argparse.Namespace) -> int:
     for split in splits:
         spec = spec_with_overrides(_base_spec(args.preset, split), args)
         if args.out:
-            odgt = generate_synthetic_crowd(args.out, split, spec, workers=args.workers)
+            # one generator at a time per folder (as ensure_synthetic_crowd for the presets): two runs into one --out
+            # gave an .odgt of one seed over a mix of both runs' images, without a word; now the last one wins whole
+            os.makedirs(args.out, exist_ok=True)
+            with _exclusive_lock(os.path.join(args.out, ".generate.lock")):
+                odgt = generate_synthetic_crowd(args.out, split, spec, workers=args.workers)
             written.append((odgt, os.path.join(args.out, "Images")))
         else:
             root = datasets_root() if args.root is None else args.root

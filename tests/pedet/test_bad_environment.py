@@ -365,3 +365,27 @@ def test_every_file_of_the_commands_follows_the_umask(mask, expected, tmp_path, 
     modes = {os.path.relpath(os.path.join(root, f), out): os.stat(os.path.join(root, f)).st_mode & 0o777
              for root, _, files in os.walk(out) for f in files}
     assert len(modes) == 7 and set(modes.values()) == {expected}, modes
+
+
+def test_two_synthetic_generators_into_one_folder_take_turns(tmp_path):
+    """Two runs into one --out: before, the .odgt of one seed over a mix of both runs' images. The command now holds
+    the folder's generation lock (as the presets do), so the second run waits and then replaces the split whole."""
+    import fcntl
+
+    out = tmp_path / "syn"
+    out.mkdir()
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO, os.environ.get("PYTHONPATH", "")]))
+    with open(out / ".generate.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another generator is writing this folder
+        p = subprocess.Popen([sys.executable, "-m", "pedet.data.synthetic", "--out", str(out), "--num-images", "2",
+                              "--size", "48", "64", "--persons-per-image", "1"], cwd=REPO, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            with pytest.raises(subprocess.TimeoutExpired):
+                p.wait(timeout=3)  # it waits for the lock (alone, the command takes well under a second)
+            assert not (out / "Images").exists() or os.listdir(out / "Images") == []
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    stdout, stderr = p.communicate(timeout=60)
+    assert (p.returncode, stderr) == (0, "")
+    assert len((out / "annotation_train.odgt").read_text().splitlines()) == 2
