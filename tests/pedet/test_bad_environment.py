@@ -389,3 +389,42 @@ def test_two_synthetic_generators_into_one_folder_take_turns(tmp_path):
     stdout, stderr = p.communicate(timeout=60)
     assert (p.returncode, stderr) == (0, "")
     assert len((out / "annotation_train.odgt").read_text().splitlines()) == 2
+
+
+# ------------------------------------------------------------------------------------------------ training side
+
+class _FillingFile:
+    """A binary file on a disk with `room` bytes left: the write that passes it fails with ENOSPC (no file name)."""
+
+    def __init__(self, f, room: int):
+        self.f, self.room = f, room
+
+    def write(self, data):
+        self.room -= len(data)
+        if self.room < 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return self.f.write(data)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.f.close()
+
+    def __getattr__(self, name):
+        return getattr(self.f, name)
+
+
+def test_a_checkpoint_on_a_full_disk_says_so(tmp_path, monkeypatch):
+    import torch
+
+    from pedet.engine.io import atomic_torch_save
+
+    path = tmp_path / "model_final.pth"
+    real_fdopen = file_io.os.fdopen
+    monkeypatch.setattr(file_io.os, "fdopen", lambda fd, *a, **k: _FillingFile(real_fdopen(fd, *a, **k), 100_000))
+    with pytest.raises(OSError) as e:
+        atomic_torch_save({"w": torch.zeros(100, 1000)}, str(path))
+    # before: "RuntimeError: [enforce fail at inline_container.cc:...] . unexpected pos ..." (torch's zip writer)
+    assert (e.value.errno, e.value.filename) == (errno.ENOSPC, str(path))
+    assert os.listdir(tmp_path) == []
