@@ -428,3 +428,59 @@ def test_a_checkpoint_on_a_full_disk_says_so(tmp_path, monkeypatch):
     # before: "RuntimeError: [enforce fail at inline_container.cc:...] . unexpected pos ..." (torch's zip writer)
     assert (e.value.errno, e.value.filename) == (errno.ENOSPC, str(path))
     assert os.listdir(tmp_path) == []
+
+
+def test_demo_video_on_a_full_disk_is_an_error_and_keeps_the_old_file(tmp_path, monkeypatch):
+    import cv2
+    import numpy as np
+
+    from tests.scripts import OPL_TINY, TINY_DEMO_OPTS, fresh_script
+
+    demo = fresh_script("demo/demo.py", "demo_bad_environment")
+    video = str(tmp_path / "clip.mp4")
+    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*"mp4v"), 5.0, (96, 64))
+    for i in range(3):
+        writer.write(np.full((64, 96, 3), 60 * i, np.uint8))
+    writer.release()
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"an earlier video")
+    real_writer = cv2.VideoWriter
+
+    class FullDiskWriter:
+        """cv2.VideoWriter on a disk that fills up: OpenCV only warns, and the mp4 lacks its end (its index)."""
+
+        def __init__(self, path, *args):
+            self.path, self.writer = path, real_writer(path, *args)
+
+        def __getattr__(self, name):
+            return getattr(self.writer, name)
+
+        def release(self):
+            self.writer.release()
+            with open(self.path, "r+b") as f:
+                f.truncate(os.path.getsize(self.path) // 2)
+
+    monkeypatch.setattr(demo.cv2, "VideoWriter", FullDiskWriter)
+    # before: status 0, and the unreadable half video renamed over --output
+    with pytest.raises(demo.InputError, match=r"could not write .*out\.mp4 \(3 frames drawn, 0 readable\)"):
+        demo.main(["--config-file", OPL_TINY, "--video-input", video, "--output", str(out), "--confidence-threshold",
+                   "0.5", "--opts", "MODEL.WEIGHTS", "", *TINY_DEMO_OPTS])
+    assert out.read_bytes() == b"an earlier video"
+    assert sorted(os.listdir(tmp_path)) == ["clip.mp4", "out.mp4"]  # no temporary left
+
+
+def test_export_on_a_full_disk_is_one_line(tmp_path, monkeypatch, capsys):
+    import runpy
+
+    from tests.scripts import OPL_TINY, TINY_DEMO_OPTS
+
+    out = tmp_path / "model.ts"
+    monkeypatch.setattr(file_io.os, "fsync", _no_space)
+    monkeypatch.setattr(sys, "argv", ["tools/export.py", "--config-file", OPL_TINY, "--format", "torchscript",
+                                      "--output", str(out), "--no-verify", "--height", "64", "MODEL.WEIGHTS", "",
+                                      *TINY_DEMO_OPTS])
+    with pytest.raises(SystemExit) as e:
+        runpy.run_path(os.path.join(REPO, "tools", "export.py"), run_name="__main__")
+    # before: an OSError traceback (the message named the file, but as a traceback's last line)
+    assert e.value.code == f"error: {out}: No space left on device"
+    assert os.listdir(tmp_path) == []
