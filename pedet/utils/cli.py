@@ -14,7 +14,8 @@ import signal
 import sys
 import threading
 
-from pedet.utils.file_io import CURRENT_FOLDER_GONE, current_folder_is_gone, file_in_the_way, same_file
+from pedet.utils.file_io import (CURRENT_FOLDER_GONE, current_folder_is_gone, describe_os_error, file_in_the_way,
+                                 same_file)
 
 
 def int_at_least(low: int):
@@ -228,3 +229,24 @@ def data_command(main):
     """The decorators of a pure-data command's ``main(argv) -> int``: ``guard_stdout``, ``interruptible`` and the
     check of a deleted current folder."""
     return guard_stdout(interruptible(_current_folder_checked(main)))
+
+
+def run_script(main) -> None:
+    """
+    ``if __name__ == "__main__": run_script(main)`` for a script whose ``main()`` returns its results (the
+    benchmarks): ``data_command``'s guards, and an OSError that names a file (an output on a full or read-only
+    disk) as one line with status 1 instead of a traceback. Exits.
+    """
+
+    @data_command
+    def run():
+        try:
+            main()
+        except OSError as e:
+            if e.filename is None:
+                raise
+            print(f"error: {describe_os_error(e)}", file=sys.stderr)
+            return 1
+        return 0
+
+    sys.exit(run())

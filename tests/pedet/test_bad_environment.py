@@ -270,7 +270,7 @@ def test_sigterm_during_the_synthetic_generation_leaves_no_temporary(tmp_path, m
                            "--persons-per-image", "1"]) == 143
     assert capsys.readouterr().err == "error: interrupted (SIGTERM)\n"
     # the split is incomplete (no .odgt, no meta file), and no hidden temporary of the .odgt is left
-    assert os.listdir(out) == ["Images"]
+    assert sorted(os.listdir(out)) == [".generate.lock", "Images"]
     assert sorted(os.listdir(out / "Images")) == ["train_000000.jpg", "train_000001.jpg"]
 
 
@@ -364,7 +364,7 @@ def test_every_file_of_the_commands_follows_the_umask(mask, expected, tmp_path, 
         os.umask(old)
     modes = {os.path.relpath(os.path.join(root, f), out): os.stat(os.path.join(root, f)).st_mode & 0o777
              for root, _, files in os.walk(out) for f in files}
-    assert len(modes) == 7 and set(modes.values()) == {expected}, modes
+    assert len(modes) == 8 and set(modes.values()) == {expected}, modes  # syn/.generate.lock too
 
 
 def test_two_synthetic_generators_into_one_folder_take_turns(tmp_path):
@@ -484,3 +484,28 @@ def test_export_on_a_full_disk_is_one_line(tmp_path, monkeypatch, capsys):
     # before: an OSError traceback (the message named the file, but as a traceback's last line)
     assert e.value.code == f"error: {out}: No space left on device"
     assert os.listdir(tmp_path) == []
+
+
+def test_benchmark_outputs_on_a_full_disk_are_one_line(tmp_path, monkeypatch, capsys):
+    from pedet.utils.cli import run_script
+    from tests.scripts import fresh_script
+
+    eval_speed = fresh_script("benchmarks/eval_speed.py", "eval_speed_bad_environment")
+    monkeypatch.setattr(file_io.os, "fsync", _no_space)
+    monkeypatch.setattr(sys, "argv", ["eval_speed.py", "--out-dir", str(tmp_path / "es"), "--images", "2"])
+    with pytest.raises(SystemExit) as e:
+        run_script(eval_speed.main)
+    # before: an OSError traceback from the benchmark's first write
+    assert e.value.code == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {tmp_path / 'es'}{os.sep}") and err.endswith(": No space left on device\n")
+    assert err.count("\n") == 1
+
+
+def test_run_script_piped_into_head_is_quiet(monkeypatch, capsys):
+    from pedet.utils.cli import run_script
+
+    monkeypatch.setattr(sys, "stdout", _FailingStdout(errno.EPIPE))
+    with pytest.raises(SystemExit) as e:
+        run_script(lambda: print("a table nobody reads") or {"result": 1})
+    assert e.value.code == 0 and capsys.readouterr().err == ""
