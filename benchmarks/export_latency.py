@@ -125,4 +125,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    from pedet.utils.cli import run_script
+
+    run_script(main)  # a full or read-only --out, | head, Ctrl-C: one line, no traceback

@@ -420,7 +420,30 @@ def run_video(predictor, args) -> Optional[str]:
         if not frames:  # e.g. an image, which OpenCV opens as a sequence: an empty video was written in silence
             hint = "; for an image use --input" if cv2.haveImageReader(args.video_input) else ""
             raise InputError(f"--video-input {args.video_input}: OpenCV opened it but read no frame{hint}")
+        if writer is not None:  # inside the with block: a bad video is removed, never renamed over --output
+            _check_written_video(tmp, frames, out_file, args.output)
     return out_file
+
+
+def _check_written_video(path: str, frames: int, out_file: str, output: str) -> None:
+    """
+    InputError unless the video at ``path`` holds ``frames`` frames. cv2.VideoWriter reports no failed write: on a
+    full disk it printed only OpenCV's "Failed to write frame" warnings, and the demo renamed an mp4 without its index
+    (unreadable) over --output and ended with status 0.
+    """
+    cap = cv2.VideoCapture(path)
+    try:
+        found = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
+    finally:
+        cap.release()
+    if found != frames:
+        try:
+            st = os.statvfs(os.path.dirname(path))
+            free = f"; {st.f_bavail * st.f_frsize} bytes free on its file system"
+        except (AttributeError, OSError):  # no statvfs (Windows)
+            free = ""
+        raise InputError(f"--output {output}: cv2.VideoWriter could not write {out_file} ({frames} frames drawn, "
+                         f"{found} readable){free}")
 
 
 def _annotate_frames(cap, writer, predictor, threshold: float, num_frames: Optional[int], tqdm) -> int:

@@ -345,7 +345,13 @@ def _export(parser: argparse.ArgumentParser, args) -> int:
 if __name__ == "__main__":
     from pedet.engine.launch import BAD_INPUT_ERRORS, bad_input_message
 
+    from pedet.utils.file_io import describe_os_error
+
     try:
         sys.exit(main())
     except BAD_INPUT_ERRORS as e:  # bad MODEL.WEIGHTS (or another missing file): one line, no traceback
         sys.exit(f"error: {bad_input_message(e)}")
+    except OSError as e:  # the model file cannot be written (a full disk): one line naming it, as the data commands
+        if e.filename is None:
+            raise
+        sys.exit(f"error: {describe_os_error(e)}")

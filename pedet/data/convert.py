@@ -40,6 +40,7 @@ import sys
 from collections import Counter
 from typing import Iterator, Optional
 
+from pedet.utils.cli import data_command
 from pedet.utils.file_io import (atomic_open, atomic_write, atomic_write_json, describe_os_error, is_inside,
                                  name_too_long, remove_stale_temporaries, same_file, symlink_loop)
 
@@ -502,6 +503,7 @@ def _is_gt_file_of(path: str, gt_dir: str) -> bool:
             and os.path.realpath(os.path.dirname(city)) == os.path.realpath(gt_dir))
 
 
+@data_command
 def main(argv: Optional[list[str]] = None) -> int:
     """Command line; a bad input file is one line on stderr ("error: <file>:<record>: ...") and exit status 1."""
     parser = build_parser()

@@ -55,6 +55,7 @@ from typing import Iterator, Sequence
 import cv2
 import numpy as np
 
+from pedet.utils.cli import data_command
 from pedet.utils.file_io import (
     atomic_open,
     atomic_write,
@@ -946,8 +947,18 @@ def _map_jobs(fn, jobs: list, workers: int) -> Iterator[Iterator]:
     import multiprocessing
 
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    with multiprocessing.get_context(method).Pool(workers) as pool:
+    with multiprocessing.get_context(method).Pool(workers, initializer=_worker_signals) as pool:
         yield pool.imap(fn, jobs, chunksize=8)
+
+
+def _worker_signals() -> None:
+    """A rendering worker leaves Ctrl-C to the main process (which ends the pool) and dies quietly on SIGTERM, which
+    the pool sends when it ends: a forked worker inherited the command's handlers (pedet.utils.cli.interruptible),
+    and each printed a traceback at the end of every run with --workers, and at Ctrl-C (sent to the whole group)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _split_is_current(out_dir: str, split: str, spec: SplitSpec, id_prefix: str) -> bool:
@@ -1232,6 +1243,7 @@ SPLIT_NAME = re.compile(r"[A-Za-z0-9_-]+")
 MAX_WORKERS = 256  # rendering processes; more than the cores only adds memory
 
 
+@data_command
 def main(argv: Sequence[str] | None = None) -> int:
     """
     Command line: generate preset splits in the standard layout (or a custom split with --out), then a preview.
@@ -1293,7 +1305,11 @@ def _run(args: argparse.Namespace) -> int:
     for split in splits:
         spec = spec_with_overrides(_base_spec(args.preset, split), args)
         if args.out:
-            odgt = generate_synthetic_crowd(args.out, split, spec, workers=args.workers)
+            # one generator at a time per folder (as ensure_synthetic_crowd for the presets): two runs into one --out
+            # gave an .odgt of one seed over a mix of both runs' images, without a word; now the last one wins whole
+            os.makedirs(args.out, exist_ok=True)
+            with _exclusive_lock(os.path.join(args.out, ".generate.lock")):
+                odgt = generate_synthetic_crowd(args.out, split, spec, workers=args.workers)
             written.append((odgt, os.path.join(args.out, "Images")))
         else:
             root = datasets_root() if args.root is None else args.root

@@ -13,9 +13,36 @@ from pedet.utils.file_io import atomic_open, atomic_write, atomic_write_json, re
 __all__ = ["atomic_open", "atomic_write", "atomic_write_json", "atomic_torch_save", "remove_stale_temporaries"]
 
 
+class _WriteErrors:
+    """A file object that remembers the OSError of its last failed write: torch.save's zip writer turns it into
+    "RuntimeError: [enforce fail at inline_container.cc:...] . unexpected pos 977984 vs 977880", which does not say
+    that the disk is full."""
+
+    def __init__(self, f):
+        self.f = f
+        self.error = None
+
+    def write(self, data):
+        try:
+            return self.f.write(data)
+        except OSError as e:
+            self.error = e
+            raise
+
+    def __getattr__(self, name):
+        return getattr(self.f, name)
+
+
 def atomic_torch_save(obj: Any, path: str) -> None:
-    """torch.save into ``path`` through ``atomic_open``."""
+    """torch.save into ``path`` through ``atomic_open``; a failed write raises its own OSError (see _WriteErrors),
+    which ``atomic_open`` completes with the name of ``path``."""
     import torch
 
     with atomic_open(path, "wb") as f:
-        torch.save(obj, f)
+        recorder = _WriteErrors(f)
+        try:
+            torch.save(obj, recorder)
+        except RuntimeError:
+            if recorder.error is None:
+                raise
+            raise recorder.error from None

@@ -19,6 +19,7 @@ import sys
 import time
 import warnings
 
+from pedet.utils.cli import data_command
 from pedet.utils.file_io import describe_os_error, is_inside, same_file
 
 from .io import EvalInputError
@@ -137,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@data_command
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     problem = _check_options(args)

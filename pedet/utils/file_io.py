@@ -36,10 +36,12 @@ import socket
 import stat
 from typing import IO, Any, Iterator, Optional, Union
 
-__all__ = ["atomic_open", "atomic_path", "atomic_write", "atomic_write_json", "describe_os_error", "name_too_long",
-           "symlink_loop", "remove_stale_temporaries"]
+__all__ = ["atomic_open", "atomic_path", "atomic_write", "atomic_write_json", "current_folder_is_gone",
+           "describe_os_error", "name_too_long", "symlink_loop", "remove_stale_temporaries"]
 
 _SUFFIX = ".tmp"
+# errors of a write, flush or fsync, which name no file: the writer adds the destination's name
+_WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO)
 _NAME_MAX_SHORTENED = 200  # a temporary name this long may hold a shortened destination name (any file system's limit
 #                            is above; one of a shortened name is within a few bytes of its limit)
 # .<name>.<host>.<pid>.<16 hex>.tmp[.<ext>] ; host never contains "." here (see _host); the extension only for
@@ -66,7 +68,7 @@ def _temporary_path(path: str, extension: str = "") -> str:
     # the destination's name is shortened where the temporary name would pass the file system's limit: a legal
     # name of 230 bytes failed with "File name too long" naming the temporary, never the file asked for
     room = _name_max(folder or ".") - len(f"..{host}.{pid}.{token}{_SUFFIX}{extension}".encode())
-    while len(name.encode()) > room:
+    while len(os.fsencode(name)) > room:  # os.fsencode: a name of non-UTF-8 bytes (surrogates) has a length too
         name = name[:-1]
     return os.path.join(folder, f".{name}.{host}.{pid}.{token}{_SUFFIX}{extension}")
 
@@ -90,7 +92,7 @@ def _is_stale(file_name: str, name: str | None = None) -> bool:
     m = _TEMPORARY.match(file_name)
     # a temporary of a long destination name holds the start of that name (_temporary_path)
     if m is None or (name is not None and not (m.group("name") == name or (
-            len(file_name.encode()) >= _NAME_MAX_SHORTENED and name.startswith(m.group("name"))))):
+            len(os.fsencode(file_name)) >= _NAME_MAX_SHORTENED and name.startswith(m.group("name"))))):
         return False
     return m.group("host") == _host() and not _process_is_alive(int(m.group("pid")))
 
@@ -139,8 +141,26 @@ def describe_os_error(e: OSError) -> str:
     if e.strerror is None:
         return str(e)
     if e.filename is None:
+        if e.errno == errno.ENOENT and current_folder_is_gone():  # os.path.abspath of a relative path names no file
+            return CURRENT_FOLDER_GONE
         return e.strerror
+    if (e.errno == errno.ENOENT and isinstance(e.filename, str) and not os.path.isabs(e.filename)
+            and current_folder_is_gone()):  # a relative input, said to be missing while it may well be there
+        return f"{e.filename}: {CURRENT_FOLDER_GONE}"
     return f"{e.filename}: {e.strerror}" + (f" ({e.filename2})" if e.filename2 is not None else "")
+
+
+CURRENT_FOLDER_GONE = ("the current folder no longer exists (it was deleted or moved while a shell was in it); cd into "
+                       "a folder that exists, or give absolute paths")
+
+
+def current_folder_is_gone() -> bool:
+    """True if the process's working folder was deleted: every relative path then fails with a bare ENOENT."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        return True
+    return False
 
 
 def name_too_long(path: str) -> Optional[str]:
@@ -153,8 +173,10 @@ def name_too_long(path: str) -> Optional[str]:
         folder = os.path.dirname(folder)
     limit = _name_max(folder)
     for name in os.path.abspath(path).split(os.sep):
-        if len(name.encode()) > limit:
-            return f"'{_short_name(name)}' is {len(name.encode())} bytes long; file names have at most {limit}"
+        # os.fsencode, not str.encode: a name with bytes that are not UTF-8 (read back by Python as surrogates)
+        # raised UnicodeEncodeError, a traceback from every command writing there
+        if len(os.fsencode(name)) > limit:
+            return f"'{_short_name(name)}' is {len(os.fsencode(name))} bytes long; file names have at most {limit}"
     return None
 
 
@@ -271,6 +293,13 @@ def atomic_open(path: str, mode: str = "w", *, fsync: bool = True, remove_stale:
             if fsync:
                 os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        if e.filename is None and e.errno in _WRITE_ERRORS:
+            # a failed write names no file (before: "error: No space left on device" on a full disk, naming no output)
+            raise OSError(e.errno, e.strerror, path) from None
+        raise
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
