@@ -39,10 +39,10 @@ def atomic_torch_save(obj: Any, path: str) -> None:
     import torch
 
     with atomic_open(path, "wb") as f:
-        recorder = _WriteErrors(f)
+        f = _WriteErrors(f)  # the same file, remembering a failed write's OSError
         try:
-            torch.save(obj, recorder)
+            torch.save(obj, f)
         except RuntimeError:
-            if recorder.error is None:
+            if f.error is None:
                 raise
-            raise recorder.error from None
+            raise f.error from None
