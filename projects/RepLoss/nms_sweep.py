@@ -47,14 +47,16 @@ from detectron2.modeling.roi_heads.fast_rcnn import fast_rcnn_inference_single_i
 from detectron2.utils.logger import setup_logger
 
 import pedet.data  # noqa: F401  (registers the data sets)
-from pedet.config import add_pedet_config
+from pedet.config import ConfigError, add_pedet_config, check_model_config, merge_config
 from pedet.data import build_pedestrian_test_loader
+from pedet.engine.checkpoint import CheckpointFileError, check_weights
 from pedet.evaluation import miss_rate_metric
 from pedet.evaluation.io import detections_from_arrays, ground_truth_from_dataset_dicts
 from pedet.evaluation.report import evaluate
 from pedet.utils.cli import check_no_repeats, check_output_folder
 from pedet.utils.file_io import atomic_open, atomic_write_json
 from reploss import add_reploss_config
+from reploss.config import check_reploss_config
 
 logger = logging.getLogger("reploss.nms_sweep")
 
@@ -65,12 +67,18 @@ MR_AT_FIG6 = "MR@FPPI=0.01"
 
 
 def load_cfg(config_file: str, opts: Sequence[str] = ()):
-    """get_cfg + pedet + reploss keys, merged with a config file and KEY VALUE overrides, frozen."""
+    """
+    get_cfg + pedet + reploss keys, merged with a config file and KEY VALUE overrides, checked, frozen. A config this
+    script cannot sweep (another project's, e.g. an OPL config; a Detectron2 model-zoo RetinaNet; an empty file) or a
+    bad value -> ConfigError naming the file or the key (were a KeyError / AttributeError traceback, or a detector of
+    another kind swept in silence).
+    """
     cfg = get_cfg()
     add_pedet_config(cfg)
     add_reploss_config(cfg)
-    cfg.merge_from_file(config_file)
-    cfg.merge_from_list(list(opts))
+    merge_config(cfg, config_file, list(opts))  # yacs errors as one line (pedet.config)
+    check_model_config(cfg)
+    check_reploss_config(cfg)  # MODEL.META_ARCHITECTURE PedestrianRCNN (or a subclass): the box head swept below
     cfg.freeze()
     return cfg
 
@@ -226,11 +234,23 @@ def main(argv=None) -> Dict[str, Dict[str, Dict[float, float]]]:
         miss_rate_metric(args.dataset)
     except KeyError as e:
         parser.error(f"--dataset {e.args[0]}")
+    cfgs = {}
+    for name, config_file, weights in args.model:  # every model's config and weights before the first model runs
+        try:
+            cfgs[name] = load_cfg(config_file, args.opts)
+        except ConfigError as e:
+            parser.error(f"--model {name}: {str(e.code).removeprefix('error: ')}")
+        if not weights:  # DetectionCheckpointer.load('') swept a randomly initialised model, in silence
+            parser.error(f"--model {name} {config_file} '': no WEIGHTS; give the model_final.pth to sweep")
+        try:
+            check_weights(weights, "sweeping")
+        except CheckpointFileError as e:
+            parser.error(f"--model {name}: {e}")
     setup_logger(name="reploss")
     os.makedirs(args.output, exist_ok=True)
     curves = {}
     for name, config_file, weights in args.model:
-        cfg = load_cfg(config_file, args.opts)
+        cfg = cfgs[name]
         logger.info(f"{name}: running {config_file} with {weights} on {args.dataset}")
         curves[name] = sweep(collect(cfg, weights, args.dataset, args.max_images), cfg, args.dataset, args.thresholds)
     metrics = [MR_AT_FIG6, miss_rate_metric(args.dataset)]
