@@ -1,0 +1,95 @@
+"""
+Issue 11, config cross product: every shipped config (the _BASE_ files included) and three foreign ones (Detectron2
+model-zoo configs) against the config set-up of each project's scripts. A config is either one the script supports
+(its project's checks pass) or refused with one line that says which kind of config it is and which scripts take it.
+Models are built on the meta device only (inside the projects' checks), so the sweep stays fast.
+"""
+import glob
+import os
+
+import detectron2
+import pytest
+from detectron2.config import get_cfg
+
+from pedet.config import ConfigError, add_pedet_config, merge_config
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SHIPPED = sorted(os.path.relpath(p, REPO) for p in glob.glob(os.path.join(REPO, "projects", "*", "configs", "**",
+                                                                           "*.yaml"), recursive=True))
+ZOO = os.path.join(os.path.dirname(detectron2.__file__), "model_zoo", "configs", "COCO-Detection")
+
+
+def project_cfg(project: str):
+    """The config a project's train_net.py / nms_sweep.py merges into, and the project's own check."""
+    cfg = get_cfg()
+    add_pedet_config(cfg)
+    if project == "OPL":
+        from opl import add_opl_config
+        from opl.config import check_opl_config
+
+        add_opl_config(cfg)
+        return cfg, check_opl_config
+    from reploss import add_reploss_config
+    from reploss.config import check_reploss_config
+
+    add_reploss_config(cfg)
+    return cfg, check_reploss_config
+
+
+def test_every_project_ships_configs():
+    assert len([c for c in SHIPPED if c.startswith("projects/OPL/")]) >= 20
+    assert len([c for c in SHIPPED if c.startswith("projects/RepLoss/")]) >= 15
+
+
+@pytest.mark.parametrize("config", SHIPPED)
+@pytest.mark.parametrize("project", ["OPL", "RepLoss"])
+def test_shipped_config_runs_in_its_project_and_is_named_in_the_other(config, project):
+    cfg, check = project_cfg(project)
+    path = os.path.join(REPO, config)
+    if config.startswith(f"projects/{project}/"):
+        merge_config(cfg, path, ["MODEL.DEVICE", "cpu"])
+        check(cfg)  # the project's checks pass (a model of the right kind is built on the meta device)
+        assert cfg.MODEL.META_ARCHITECTURE == ("OPL" if project == "OPL" else "PedestrianRCNN")
+        return
+    with pytest.raises(ConfigError) as e:
+        merge_config(cfg, path, [])
+    message = str(e.value.code)
+    assert "\n" not in message and message.startswith(f"error: config file {path}: Non-existent config key: MODEL.")
+    # the other project's config: says so, and which scripts take it
+    other = "OPL" if project == "RepLoss" else "RepLoss"
+    assert f"run it with projects/{other}/train_net.py" in message, message
+
+
+@pytest.mark.parametrize("zoo_config, arch", [("retinanet_R_50_FPN_1x.yaml", "RetinaNet"),
+                                              ("faster_rcnn_R_50_FPN_1x.yaml", "GeneralizedRCNN")])
+@pytest.mark.parametrize("project, expected", [("OPL", "must be OPL"), ("RepLoss", "must be PedestrianRCNN")])
+def test_model_zoo_config_is_refused_for_its_meta_architecture_first(zoo_config, arch, project, expected):
+    """A RetinaNet was refused by the RepLoss check for MODEL.RPN.IN_FEATURES, a key RetinaNet does not read."""
+    cfg, check = project_cfg(project)
+    merge_config(cfg, os.path.join(ZOO, zoo_config), ["MODEL.DEVICE", "cpu"])
+    with pytest.raises(ConfigError) as e:
+        check(cfg)
+    assert str(e.value.code).startswith(f"error: config: MODEL.META_ARCHITECTURE {arch!r}: {expected}")
+
+
+def test_one_to_one_diagnostics_reads_the_project_through_the_base_chain(tmp_path, monkeypatch):
+    """A run config.yaml of `_BASE_: <an OPL config>` was taken for a Faster R-CNN run (the text holds no 'OPL:')."""
+    from pedet.utils.imports import load_script
+
+    class Chosen(Exception):
+        pass
+
+    class CrowdQuality:
+        @staticmethod
+        def project_defaults(project):
+            raise Chosen(project)
+
+    diag = load_script(os.path.join(REPO, "benchmarks", "one_to_one_diagnostics.py"))
+    monkeypatch.setattr(diag, "_crowd_quality", lambda: CrowdQuality)
+    monkeypatch.setattr(diag, "load_script", lambda *a, **k: None)
+    base = os.path.join(REPO, "projects", "OPL", "configs", "opl_R_50_FPN_crowdhuman_30k.yaml")
+    (tmp_path / "config.yaml").write_text(f"_BASE_: {base}\n")
+    (tmp_path / "model_final.pth").write_bytes(b"")
+    with pytest.raises(Chosen) as e:
+        diag.main([str(tmp_path)])
+    assert e.value.args == ("opl",)
