@@ -246,6 +246,12 @@ def main(argv=None) -> Dict[str, Dict[str, Dict[float, float]]]:
             check_weights(weights, "sweeping")
         except CheckpointFileError as e:
             parser.error(f"--model {name}: {e}")
+    from pedet.engine.launch import BAD_INPUT_ERRORS, bad_input_message
+
+    try:  # its files (registration touches none): missing ones were a FileNotFoundError traceback after a model built
+        DatasetCatalog.get(args.dataset)
+    except BAD_INPUT_ERRORS as e:
+        parser.error(f"--dataset {args.dataset}: {bad_input_message(e)}")
     setup_logger(name="reploss")
     os.makedirs(args.output, exist_ok=True)
     curves = {}

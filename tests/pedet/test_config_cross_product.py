@@ -93,3 +93,29 @@ def test_one_to_one_diagnostics_reads_the_project_through_the_base_chain(tmp_pat
     with pytest.raises(Chosen) as e:
         diag.main([str(tmp_path)])
     assert e.value.args == ("opl",)
+
+
+def test_nms_sweep_data_set_without_its_files_is_one_line_before_any_model(tmp_path, capsys, monkeypatch):
+    """A registered name whose files are absent (e.g. citypersons_val before the download) was a FileNotFoundError
+    traceback, after the first model was built and its weights loaded."""
+    from detectron2.data import DatasetCatalog, MetadataCatalog
+
+    from pedet.data.crowdhuman import register_crowdhuman
+    from pedet.utils.imports import load_script
+
+    nms_sweep = load_script(os.path.join(REPO, "projects", "RepLoss", "nms_sweep.py"))
+    monkeypatch.setattr(nms_sweep, "collect", lambda *a, **k: pytest.fail("a model ran"))
+    name = "cross_product_missing_files"
+    register_crowdhuman(name, str(tmp_path / "annotation_val.odgt"), str(tmp_path / "Images"))
+    weights = tmp_path / "w.pth"
+    weights.write_bytes(b"")
+    config = os.path.join(REPO, "projects", "RepLoss", "configs", "tiny", "reploss_R_18_FPN_synthetic_tiny.yaml")
+    try:
+        with pytest.raises(SystemExit) as e:
+            nms_sweep.main(["--model", "A", config, str(weights), "--dataset", name, "--output", str(tmp_path / "o")])
+    finally:
+        DatasetCatalog.remove(name)
+        MetadataCatalog.remove(name)
+    err = [x for x in capsys.readouterr().err.splitlines() if x.strip() and not x.startswith(("usage:", " "))]
+    assert e.value.code == 2 and len(err) == 1, err
+    assert f"error: --dataset {name}: " in err[0] and str(tmp_path / "annotation_val.odgt") in err[0], err
