@@ -444,7 +444,8 @@ def check_in_features(key: str, features, available: list) -> None:
 
 
 def _check_datasets(cfg, training: bool) -> None:
-    """Every named data set is registered (a close name is suggested); at least one training set."""
+    """Every named data set is registered (a close name is suggested); at least one training set (training) or test
+    set (evaluation only)."""
     import difflib
 
     from detectron2.data import DatasetCatalog
@@ -454,10 +455,14 @@ def _check_datasets(cfg, training: bool) -> None:
     known = DatasetCatalog.list()
     keys = [("DATASETS.TEST", list(cfg.DATASETS.TEST)), ("DATASETS.SELECTION", [cfg.DATASETS.SELECTION] if
                                                          cfg.DATASETS.SELECTION else [])]
+    # a _BASE_ file (e.g. the RepLoss project's Base-RCNN-FPN-Ped.yaml) leaves the data sets to the configs built on it
+    base_hint = " (is the config a _BASE_ file? run one of the configs built on it)"
     if training:
         if not cfg.DATASETS.TRAIN:
-            raise config_error("DATASETS.TRAIN", cfg.DATASETS.TRAIN, "no training data set")
+            raise config_error("DATASETS.TRAIN", cfg.DATASETS.TRAIN, f"no training data set{base_hint}")
         keys.insert(0, ("DATASETS.TRAIN", list(cfg.DATASETS.TRAIN)))
+    elif not cfg.DATASETS.TEST:  # --eval-only evaluated nothing, printed no metric and exited 0
+        raise config_error("DATASETS.TEST", cfg.DATASETS.TEST, f"no test data set: nothing to evaluate{base_hint}")
     for key, names in keys:
         for name in names:
             if not isinstance(name, str):

@@ -75,14 +75,6 @@ def check_reploss_config(cfg: CN) -> None:
 
     from .meta_arch import PedestrianRCNN
 
-    arch = META_ARCH_REGISTRY.get(cfg.MODEL.META_ARCHITECTURE) if cfg.MODEL.META_ARCHITECTURE in META_ARCH_REGISTRY \
-        else None
-    if arch is not None and not issubclass(arch, PedestrianRCNN):  # first: the kind of config, then its keys
-        # GeneralizedRCNN's RPN trained the ignore boxes as persons in silence; ProposalNetwork failed at evaluation;
-        # a model-zoo RetinaNet was refused for its MODEL.RPN.IN_FEATURES, a key it does not read
-        raise config_error("MODEL.META_ARCHITECTURE", cfg.MODEL.META_ARCHITECTURE, "must be PedestrianRCNN (or a "
-                           "subclass): pedet's mapper passes the ignore boxes as gt_classes -1, and only it keeps them "
-                           "out of the RPN and ROI matchers")
     unit, non_negative = number_in(0.0, 1.0), number_in(0.0)
     check_rules(cfg.MODEL.REPLOSS, "MODEL.REPLOSS", {
         "ALPHA": non_negative, "BETA": non_negative, "SIGMA_GT": unit, "SIGMA_BOX": unit,
@@ -160,6 +152,16 @@ def check_reploss_config(cfg: CN) -> None:
     for key in ("MASK_ON", "KEYPOINT_ON"):  # the pedestrian data sets have boxes only
         if cfg.MODEL[key]:
             raise config_error(f"MODEL.{key}", True, "the pedestrian data sets have no masks or keypoints")
+    if cfg.TEST.AUG.ENABLED:
+        raise config_error("TEST.AUG.ENABLED", True, "test-time augmentation is not implemented in this train_net.py")
+    arch = META_ARCH_REGISTRY.get(cfg.MODEL.META_ARCHITECTURE) if cfg.MODEL.META_ARCHITECTURE in META_ARCH_REGISTRY \
+        else None
+    if arch is not None and not issubclass(arch, PedestrianRCNN):  # before the keys of the parts
+        # GeneralizedRCNN's RPN trained the ignore boxes as persons in silence; ProposalNetwork failed at evaluation;
+        # a model-zoo RetinaNet was refused for its MODEL.RPN.IN_FEATURES, a key it does not read
+        raise config_error("MODEL.META_ARCHITECTURE", cfg.MODEL.META_ARCHITECTURE, "must be PedestrianRCNN (or a "
+                           "subclass): pedet's mapper passes the ignore boxes as gt_classes -1, and only it keeps them "
+                           "out of the RPN and ROI matchers")
     # a Faster R-CNN is built once; its backbone gives the levels (the backbone is built alone only if the model fails)
     built = build_meta_model(cfg) if arch is not None and issubclass(arch, GeneralizedRCNN) else None
     if cfg.MODEL.BACKBONE.NAME in BACKBONE_REGISTRY:
@@ -191,7 +193,5 @@ def check_reploss_config(cfg: CN) -> None:
                                f"{cfg.MODEL.REPLOSS[rep_on[0]]} needs RepLossROIHeads (or a subclass): only it "
                                "computes RepGT and RepBox (set MODEL.REPLOSS.ALPHA and BETA to 0 for plain "
                                f"Faster R-CNN with {name})")
-    if cfg.TEST.AUG.ENABLED:
-        raise config_error("TEST.AUG.ENABLED", True, "test-time augmentation is not implemented in this train_net.py")
     if built is not None:  # what remains: parts Detectron2 refuses to combine
         check_model_builds(cfg, built)
