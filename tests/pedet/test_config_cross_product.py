@@ -143,3 +143,26 @@ def test_train_net_on_a_base_file_without_data_sets_is_one_line(tmp_path, projec
     with pytest.raises(ConfigError) as e:
         train_net.setup(args)
     assert expected in str(e.value.code), e.value.code
+
+
+def test_pretrain_backbone_data_set_without_its_files_is_one_line_before_any_work(tmp_path, capsys):
+    """--train / --val a registered name whose files are absent: a FileNotFoundError traceback (the check only looked
+    at the registration). A name registered here, so that the case holds wherever the real sets are downloaded."""
+    from detectron2.data import DatasetCatalog, MetadataCatalog
+
+    from pedet.data.crowdhuman import register_crowdhuman
+    from pedet.utils.imports import load_script
+
+    module = load_script(os.path.join(REPO, "benchmarks", "pretrain_backbone.py"))
+    module.pretrain = lambda *a, **k: pytest.fail("the pre-training started")
+    name = "cross_product_pretrain_missing"
+    register_crowdhuman(name, str(tmp_path / "annotation_train.odgt"), str(tmp_path / "Images"))
+    try:
+        with pytest.raises(SystemExit) as e:
+            module.main(["--out", str(tmp_path / "w.pkl"), "--train", name, "--val", name])
+    finally:
+        DatasetCatalog.remove(name)
+        MetadataCatalog.remove(name)
+    err = [x for x in capsys.readouterr().err.splitlines() if x.strip() and not x.startswith(("usage:", " "))]
+    assert e.value.code == 2 and len(err) == 1, err
+    assert f"error: --train {name}: " in err[0] and str(tmp_path / "annotation_train.odgt") in err[0], err
