@@ -39,7 +39,6 @@ import numpy as np
 import pedet  # noqa: F401  (Pillow alias before any detectron2.data import)
 import torch
 from detectron2.data import DatasetCatalog, MetadataCatalog
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import get_cfg
 from detectron2.modeling import build_model
 from detectron2.modeling.postprocessing import detector_postprocess
@@ -49,6 +48,7 @@ from detectron2.utils.logger import setup_logger
 import pedet.data  # noqa: F401  (registers the data sets)
 from pedet.config import ConfigError, add_pedet_config, check_model_config, merge_config
 from pedet.data import build_pedestrian_test_loader
+from pedet.engine import PedetCheckpointer
 from pedet.engine.checkpoint import CheckpointFileError, check_weights
 from pedet.evaluation import miss_rate_metric
 from pedet.evaluation.io import detections_from_arrays, ground_truth_from_dataset_dicts
@@ -119,7 +119,9 @@ def detections_at(record: dict, nms_thresh: float, score_thresh: float, topk: in
 def collect(cfg, weights: str, dataset_name: str, max_images: int = 0) -> List[dict]:
     """Build the model of `cfg`, load `weights`, and cache the box-head outputs of the data set (first N if > 0)."""
     model = build_model(cfg).eval()
-    DetectionCheckpointer(model).load(weights)
+    # every parameter from the file, weights-only: Detectron2's loader swept a model with the mismatched or missing
+    # parameters randomly initialised (a warning in the log), e.g. R-18 weights given to an R-50 config
+    PedetCheckpointer(model, require_all="sweeping").load(weights)
     records = []
     for batched_inputs in build_pedestrian_test_loader(cfg, dataset_name):
         records.extend(box_head_outputs(model, batched_inputs))
@@ -270,4 +272,7 @@ def main(argv=None) -> Dict[str, Dict[str, Dict[float, float]]]:
 
 
 if __name__ == "__main__":
-    main()
+    from pedet.engine.launch import one_line_errors
+
+    with one_line_errors():  # weights that are not the config's model, a damaged image: one line, no traceback
+        main()

@@ -166,3 +166,21 @@ def test_pretrain_backbone_data_set_without_its_files_is_one_line_before_any_wor
     err = [x for x in capsys.readouterr().err.splitlines() if x.strip() and not x.startswith(("usage:", " "))]
     assert e.value.code == 2 and len(err) == 1, err
     assert f"error: --train {name}: " in err[0] and str(tmp_path / "annotation_train.odgt") in err[0], err
+
+
+def test_nms_sweep_refuses_weights_of_another_model(tmp_path):
+    """Detectron2's loader swept a model whose mismatched parameters stayed random (only a log warning), e.g. the
+    weights of the R-18 tiny model given with an R-50 config; here the FPN width differs."""
+    from detectron2.checkpoint import DetectionCheckpointer
+    from detectron2.modeling import build_model
+
+    from pedet.engine.checkpoint import CheckpointFileError
+    from pedet.utils.imports import load_script
+
+    nms_sweep = load_script(os.path.join(REPO, "projects", "RepLoss", "nms_sweep.py"))
+    config = os.path.join(REPO, "projects", "RepLoss", "configs", "tiny", "reploss_R_18_FPN_synthetic_tiny.yaml")
+    DetectionCheckpointer(build_model(nms_sweep.load_cfg(config, ["MODEL.DEVICE", "cpu"])),
+                          save_dir=str(tmp_path)).save("tiny")
+    other = nms_sweep.load_cfg(config, ["MODEL.DEVICE", "cpu", "MODEL.FPN.OUT_CHANNELS", "32"])
+    with pytest.raises(CheckpointFileError, match="have another shape in the checkpoint.*sweeping needs them all"):
+        nms_sweep.collect(other, str(tmp_path / "tiny.pth"), "synthetic_crowd_val", 1)
