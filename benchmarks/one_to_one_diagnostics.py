@@ -99,6 +99,13 @@ def main(argv=None) -> dict:
             text = f.read()  # the MODEL.OPL group, or an OPL model without it (was an AttributeError: OPL)
     except UnicodeDecodeError as e:  # was a UnicodeDecodeError traceback
         p.error(f"{config}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start}); is it a config file?")
+    from pedet.config import config_file_inputs
+
+    # the _BASE_ chain too (a bad chain: ConfigError, one line): a config.yaml of `_BASE_: <an OPL config>` was run as
+    # a Faster R-CNN and refused for its MODEL.OPL keys
+    for _, base in config_file_inputs(config)[1:]:
+        with open(base, encoding="utf-8") as f:
+            text += "\n" + f.read()
     project = "opl" if "OPL:" in text or re.search(r"META_ARCHITECTURE:\s*['\"]?OPL\b", text) else "reploss"
     if args.levels and project != "opl":  # was refused only after the predictions
         p.error(f"--levels: needs an FCOS-style (OPL project) run; {args.run_dir} is a Faster R-CNN run")

@@ -242,6 +242,13 @@ def check_args(parser: argparse.ArgumentParser, args) -> None:
     side = args.out + ".json"  # written next to the weights after the training: an IsADirectoryError traceback
     if os.path.isdir(side):
         parser.error(f"--out {args.out}: {side}, written next to the weights, is a folder")
+    from pedet.engine.launch import BAD_INPUT_ERRORS, bad_input_message
+
+    for option, name in (("--train", args.train), ("--val", args.val)):  # last: reads the files (registration does not)
+        try:  # a set whose files are absent (e.g. citypersons_train before the download) was a FileNotFoundError
+            DatasetCatalog.get(name)
+        except BAD_INPUT_ERRORS as e:
+            parser.error(f"{option} {name}: {bad_input_message(e)}")
 
 
 def main(argv=None):

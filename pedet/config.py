@@ -84,7 +84,7 @@ def merge_config(cfg, config_file: str, opts) -> None:
     except OSError as e:
         raise ConfigError(f"error: config file {config_file}: cannot be read ({e.strerror or e})") from None
     except (KeyError, ValueError, AssertionError, TypeError) as e:
-        raise ConfigError(f"error: config file {config_file}: {_yacs_message(e)}") from None
+        raise ConfigError(f"error: config file {config_file}: {_yacs_message(e)}{_project_hint(e)}") from None
     opts = list(opts or [])
     if len(opts) % 2:
         raise ConfigError(f"error: config overrides come as KEY VALUE pairs, got {len(opts)} items: {' '.join(opts)}")
@@ -182,6 +182,22 @@ def config_file_inputs(config_file: str) -> list:
     """
     files = _check_yaml_chain(config_file)
     return [("the config file", files[0])] + [(f"a _BASE_ of {config_file}", f) for f in files[1:]]
+
+
+# The config group each project adds, and the scripts that read it: a config of one project given to the other's
+# script fails on its group as an unknown key, which alone does not say that the config is of the wrong kind.
+PROJECT_GROUPS = {
+    "MODEL.OPL": "an OPL config (MODEL.OPL); run it with projects/OPL/train_net.py, demo/demo.py or tools/export.py",
+    "MODEL.REPLOSS": "a RepLoss / Faster R-CNN config (MODEL.REPLOSS); run it with projects/RepLoss/train_net.py, "
+                     "projects/RepLoss/nms_sweep.py, demo/demo.py or tools/export.py",
+}
+
+
+def _project_hint(e: Exception) -> str:
+    """': KIND; run it with ...' when ``e`` is yacs' unknown-key error on a group of PROJECT_GROUPS, else ''."""
+    msg = e.args[0] if isinstance(e, KeyError) and e.args and isinstance(e.args[0], str) else ""
+    key = msg.split("\n")[0].removeprefix("Non-existent config key: ") if msg.startswith("Non-existent") else ""
+    return next((f": {kind}" for group, kind in PROJECT_GROUPS.items() if key.split(".")[:2] == group.split(".")), "")
 
 
 def _yacs_message(e: Exception) -> str:
@@ -443,7 +459,8 @@ def check_in_features(key: str, features, available: list) -> None:
 
 
 def _check_datasets(cfg, training: bool) -> None:
-    """Every named data set is registered (a close name is suggested); at least one training set."""
+    """Every named data set is registered (a close name is suggested); at least one training set (training) or test
+    set (evaluation only)."""
     import difflib
 
     from detectron2.data import DatasetCatalog
@@ -453,10 +470,14 @@ def _check_datasets(cfg, training: bool) -> None:
     known = DatasetCatalog.list()
     keys = [("DATASETS.TEST", list(cfg.DATASETS.TEST)), ("DATASETS.SELECTION", [cfg.DATASETS.SELECTION] if
                                                          cfg.DATASETS.SELECTION else [])]
+    # a _BASE_ file (e.g. the RepLoss project's Base-RCNN-FPN-Ped.yaml) leaves the data sets to the configs built on it
+    base_hint = " (is the config a _BASE_ file? run one of the configs built on it)"
     if training:
         if not cfg.DATASETS.TRAIN:
-            raise config_error("DATASETS.TRAIN", cfg.DATASETS.TRAIN, "no training data set")
+            raise config_error("DATASETS.TRAIN", cfg.DATASETS.TRAIN, f"no training data set{base_hint}")
         keys.insert(0, ("DATASETS.TRAIN", list(cfg.DATASETS.TRAIN)))
+    elif not cfg.DATASETS.TEST:  # --eval-only evaluated nothing, printed no metric and exited 0
+        raise config_error("DATASETS.TEST", cfg.DATASETS.TEST, f"no test data set: nothing to evaluate{base_hint}")
     for key, names in keys:
         for name in names:
             if not isinstance(name, str):

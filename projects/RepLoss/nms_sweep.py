@@ -39,7 +39,6 @@ import numpy as np
 import pedet  # noqa: F401  (Pillow alias before any detectron2.data import)
 import torch
 from detectron2.data import DatasetCatalog, MetadataCatalog
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import get_cfg
 from detectron2.modeling import build_model
 from detectron2.modeling.postprocessing import detector_postprocess
@@ -47,14 +46,17 @@ from detectron2.modeling.roi_heads.fast_rcnn import fast_rcnn_inference_single_i
 from detectron2.utils.logger import setup_logger
 
 import pedet.data  # noqa: F401  (registers the data sets)
-from pedet.config import add_pedet_config
+from pedet.config import ConfigError, add_pedet_config, check_model_config, merge_config
 from pedet.data import build_pedestrian_test_loader
+from pedet.engine import PedetCheckpointer
+from pedet.engine.checkpoint import CheckpointFileError, check_weights
 from pedet.evaluation import miss_rate_metric
 from pedet.evaluation.io import detections_from_arrays, ground_truth_from_dataset_dicts
 from pedet.evaluation.report import evaluate
 from pedet.utils.cli import check_no_repeats, check_output_folder
 from pedet.utils.file_io import atomic_open, atomic_write_json
 from reploss import add_reploss_config
+from reploss.config import check_reploss_config
 
 logger = logging.getLogger("reploss.nms_sweep")
 
@@ -65,12 +67,18 @@ MR_AT_FIG6 = "MR@FPPI=0.01"
 
 
 def load_cfg(config_file: str, opts: Sequence[str] = ()):
-    """get_cfg + pedet + reploss keys, merged with a config file and KEY VALUE overrides, frozen."""
+    """
+    get_cfg + pedet + reploss keys, merged with a config file and KEY VALUE overrides, checked, frozen. A config this
+    script cannot sweep (another project's, e.g. an OPL config; a Detectron2 model-zoo RetinaNet; an empty file) or a
+    bad value -> ConfigError naming the file or the key (were a KeyError / AttributeError traceback, or a detector of
+    another kind swept in silence).
+    """
     cfg = get_cfg()
     add_pedet_config(cfg)
     add_reploss_config(cfg)
-    cfg.merge_from_file(config_file)
-    cfg.merge_from_list(list(opts))
+    merge_config(cfg, config_file, list(opts))  # yacs errors as one line (pedet.config)
+    check_model_config(cfg)
+    check_reploss_config(cfg)  # MODEL.META_ARCHITECTURE PedestrianRCNN (or a subclass): the box head swept below
     cfg.freeze()
     return cfg
 
@@ -111,7 +119,9 @@ def detections_at(record: dict, nms_thresh: float, score_thresh: float, topk: in
 def collect(cfg, weights: str, dataset_name: str, max_images: int = 0) -> List[dict]:
     """Build the model of `cfg`, load `weights`, and cache the box-head outputs of the data set (first N if > 0)."""
     model = build_model(cfg).eval()
-    DetectionCheckpointer(model).load(weights)
+    # every parameter from the file, weights-only: Detectron2's loader swept a model with the mismatched or missing
+    # parameters randomly initialised (a warning in the log), e.g. R-18 weights given to an R-50 config
+    PedetCheckpointer(model, require_all="sweeping").load(weights)
     records = []
     for batched_inputs in build_pedestrian_test_loader(cfg, dataset_name):
         records.extend(box_head_outputs(model, batched_inputs))
@@ -226,11 +236,29 @@ def main(argv=None) -> Dict[str, Dict[str, Dict[float, float]]]:
         miss_rate_metric(args.dataset)
     except KeyError as e:
         parser.error(f"--dataset {e.args[0]}")
+    cfgs = {}
+    for name, config_file, weights in args.model:  # every model's config and weights before the first model runs
+        try:
+            cfgs[name] = load_cfg(config_file, args.opts)
+        except ConfigError as e:
+            parser.error(f"--model {name}: {str(e.code).removeprefix('error: ')}")
+        if not weights:  # DetectionCheckpointer.load('') swept a randomly initialised model, in silence
+            parser.error(f"--model {name} {config_file} '': no WEIGHTS; give the model_final.pth to sweep")
+        try:
+            check_weights(weights, "sweeping")
+        except CheckpointFileError as e:
+            parser.error(f"--model {name}: {e}")
+    from pedet.engine.launch import BAD_INPUT_ERRORS, bad_input_message
+
+    try:  # its files (registration touches none): missing ones were a FileNotFoundError traceback after a model built
+        DatasetCatalog.get(args.dataset)
+    except BAD_INPUT_ERRORS as e:
+        parser.error(f"--dataset {args.dataset}: {bad_input_message(e)}")
     setup_logger(name="reploss")
     os.makedirs(args.output, exist_ok=True)
     curves = {}
     for name, config_file, weights in args.model:
-        cfg = load_cfg(config_file, args.opts)
+        cfg = cfgs[name]
         logger.info(f"{name}: running {config_file} with {weights} on {args.dataset}")
         curves[name] = sweep(collect(cfg, weights, args.dataset, args.max_images), cfg, args.dataset, args.thresholds)
     metrics = [MR_AT_FIG6, miss_rate_metric(args.dataset)]
@@ -244,4 +272,7 @@ def main(argv=None) -> Dict[str, Dict[str, Dict[float, float]]]:
 
 
 if __name__ == "__main__":
-    main()
+    from pedet.engine.launch import one_line_errors
+
+    with one_line_errors():  # weights that are not the config's model, a damaged image: one line, no traceback
+        main()

@@ -6,6 +6,7 @@ tests/benchmarks/test_crowd_benchmark_smoke.py).
 import json
 import os
 
+import detectron2
 import pytest
 
 from ..scripts import OPL_TINY, TINY_DEMO_OPTS, fresh_script
@@ -41,7 +42,9 @@ def test_demo_ground_truth_from_an_unregistered_config_set_is_an_error(tmp_path,
 
 # ------------------------------------------------------------------ the benchmark scripts' own arguments
 # script, the functions that do its work (replaced: nothing may start), argv, the one-line error
-NMS_SWEEP_ARGS = ["--model", "A", REPLOSS_TINY, "{tmp}/w.pth", "--dataset", "synthetic_crowd_val"]
+ZOO_RETINANET = os.path.join(os.path.dirname(detectron2.__file__), "model_zoo", "configs", "COCO-Detection",
+                             "retinanet_R_50_FPN_1x.yaml")
+NMS_SWEEP_ARGS = ["--model", "A", REPLOSS_TINY, "{tmp}/f", "--dataset", "synthetic_crowd_val"]
 SCRIPT_ARGS = [
     # tracebacks: torch.set_num_threads(0), a median of no step, a KeyError for an unknown variant or depth
     ("opl_step_time", ("time_variants", "forward_gmacs"), ["--threads", "0"], "argument --threads: 0: must be >= 1"),
@@ -134,7 +137,15 @@ SCRIPT_ARGS = [
         (["--output", "{tmp}/o", "--thresholds", "0.4", "0.401"],
          "--thresholds 0.4 0.401: 0.4 and 0.401 are one point (thresholds are kept to two decimals)"),
         (["--output", "{tmp}/o", "--model", "A", REPLOSS_TINY, "{tmp}/w.pth"], "--model NAME A A: A given twice"),
-        (["--output", "{tmp}/f"], "--output {tmp}/f: a file; give a folder")]],
+        (["--output", "{tmp}/f"], "--output {tmp}/f: a file; give a folder"),
+        # config cross product: an OPL config was a KeyError traceback, a model-zoo RetinaNet an AttributeError
+        # traceback after loading, '' weights swept a random model in silence
+        (["--output", "{tmp}/o", "--model", "B", OPL_TINY, "{tmp}/f"],
+         "--model B: config file " + OPL_TINY + ": Non-existent config key: MODEL.OPL: an OPL config (MODEL.OPL)"),
+        (["--output", "{tmp}/o", "--model", "B", ZOO_RETINANET, "{tmp}/f", "MODEL.DEVICE", "cpu"],
+         "--model B: config: MODEL.META_ARCHITECTURE 'RetinaNet': must be PedestrianRCNN"),
+        (["--output", "{tmp}/o", "--model", "B", REPLOSS_TINY, ""],
+         "--model B " + REPLOSS_TINY + " '': no WEIGHTS; give the model_final.pth to sweep")]],
 ]
 
 

@@ -494,7 +494,8 @@ def test_eval_only_resume_without_a_checkpoint_warns_of_a_random_model(tmp_path,
     evaluated = []
     monkeypatch.setattr(train_net.Trainer, "test", classmethod(lambda cls, cfg, model: evaluated.append(1) or {}))
     args = default_argument_parser().parse_args(
-        ["--eval-only", "--resume", *_train_argv(OPL_TINY, tmp_path / "empty", "synthetic_crowd_train", 0)])
+        ["--eval-only", "--resume", *_train_argv(OPL_TINY, tmp_path / "empty", "synthetic_crowd_train", 0,
+                                                 ["DATASETS.TEST", "('synthetic_crowd_val',)"])])  # () is refused
     with caplog.at_level(logging.WARNING, logger="pedet.engine.checkpoint"):
         train_net.main(args)  # no last_checkpoint: MODEL.WEIGHTS ("") is evaluated, as without --resume
     assert evaluated and "MODEL.WEIGHTS is empty: evaluating a RANDOMLY INITIALISED model" in caplog.text
