@@ -37,6 +37,16 @@ def get_pedestrian_dataset_dicts(names: Union[str, Sequence[str]], filter_empty:
     except ModuleNotFoundError as e:  # e.g. Detectron2's builtin lvis_v1_train needs the lvis package: a traceback
         raise DatasetFormatError(f"data set(s) {', '.join(names)}: the loader needs the Python package {e.name!r}, "
                                  "which is not installed") from None
+    except AssertionError as e:  # detectron2's bare asserts on an empty set: a traceback
+        if "is empty" in str(e):  # "Dataset 'x' is empty!": a registered function that returned no record
+            name = str(e).split("'")[1] if str(e).count("'") >= 2 else ", ".join(names)
+            raise DatasetFormatError(f"data set {name!r}: its registered loader returned no image") from None
+        if "No valid data" in str(e):  # every image dropped by filter_empty
+            raise DatasetFormatError(
+                f"data set(s) {', '.join(names)}: no image has a box (person or ignore box), and "
+                "DATALOADER.FILTER_EMPTY_ANNOTATIONS True drops images without one: nothing is left to train on"
+            ) from None
+        raise
     check_metadata_consistency("thing_classes", names)
     try:
         num_ignore = sum(is_ignore_annotation(a) for d in dicts for a in d.get("annotations", []))
