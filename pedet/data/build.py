@@ -15,6 +15,7 @@ from typing import Optional, Sequence, Union
 import pedet  # noqa: F401  (Pillow alias before any detectron2 import)
 from detectron2.data import build_detection_test_loader, build_detection_train_loader, get_detection_dataset_dicts
 from detectron2.data.detection_utils import check_metadata_consistency
+from detectron2.data.samplers import RepeatFactorTrainingSampler
 
 from .common import DatasetFormatError
 from .mapper import PedestrianDatasetMapper, check_annotations, is_ignore_annotation
@@ -68,7 +69,8 @@ def build_pedestrian_train_loader(cfg, mapper: Optional[PedestrianDatasetMapper]
 
     With DATALOADER.SAMPLER_TRAIN "TrainingSampler" (the default) the sampler is pedet.data.samplers'
     ResumableTrainingSampler (seed cfg.SEED if >= 0, else a random seed shared by the ranks and saved in checkpoints),
-    so that ``--resume`` continues the data order; other samplers are detectron2's.
+    so that ``--resume`` continues the data order; other samplers are detectron2's. RepeatFactorTrainingSampler's
+    category frequencies count the boxes the model trains on, not the ignore boxes (category_id -1, iscrowd).
     """
     dicts = get_pedestrian_dataset_dicts(cfg.DATASETS.TRAIN, filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS)
     dicts = exclude_selection_holdout(cfg, dicts)  # the model-selection hold-out never trains (pedet.data.selection)
@@ -83,6 +85,14 @@ def build_pedestrian_train_loader(cfg, mapper: Optional[PedestrianDatasetMapper]
                              "ratio in (0, 1] that keeps at least one)")
     if cfg.DATALOADER.SAMPLER_TRAIN == "TrainingSampler":
         sampler = ResumableTrainingSampler(len(dicts), seed=cfg.SEED if cfg.SEED >= 0 else None)
+    elif cfg.DATALOADER.SAMPLER_TRAIN == "RepeatFactorTrainingSampler":
+        # Detectron2 computes the category frequencies over every category_id of the records, so our ignore boxes
+        # (category_id -1) would count as a rare class and every image with an ignore region would be repeated, in
+        # silence: the frequencies count the boxes the model trains on (the person classes) only
+        trained = [dict(d, annotations=[a for a in d.get("annotations", []) if not is_ignore_annotation(a)])
+                   for d in dicts]
+        sampler = RepeatFactorTrainingSampler(RepeatFactorTrainingSampler.repeat_factors_from_category_frequency(
+            trained, cfg.DATALOADER.REPEAT_THRESHOLD))
     return build_detection_train_loader(cfg, mapper=mapper or PedestrianDatasetMapper(cfg, True), dataset=dicts,
                                         sampler=sampler)
 

@@ -83,3 +83,28 @@ def test_an_empty_test_set_ends_evaluation_with_one_line(registered, tmp_path, p
         with one_line_errors():
             mod.Trainer.test(cfg, model)
     assert e.value.code == "error: data set '_t18_none': its registered loader returned no image"
+
+
+@pytest.mark.parametrize("threshold,factors", [(0.5, [1.0] * 10), (2.0, [2 ** 0.5] * 10)])
+def test_repeat_factor_sampler_does_not_count_ignore_boxes_as_a_class(registered, monkeypatch, threshold, factors):
+    """Detectron2 counted category_id -1 as a rare class: the one image with an ignore region was repeated 2.24 x."""
+    import pedet.data.build as build
+
+    seen = {}
+    monkeypatch.setattr(build, "build_detection_train_loader", lambda cfg, **kw: seen.update(kw))
+    box = {"bbox": [5, 5, 12, 30], "bbox_mode": 1, "category_id": 0}
+    records = [{"file_name": _IMAGE, "image_id": i, "height": 64, "width": 64, "annotations": [box]} for i in range(9)]
+    records.append(dict(records[0], image_id=9, annotations=[box, dict(box, category_id=-1)]))
+    from detectron2.data import DatasetCatalog, MetadataCatalog
+
+    DatasetCatalog.register("_t18_rfs", lambda: records)
+    MetadataCatalog.get("_t18_rfs").set(thing_classes=["person"])
+    try:
+        build.build_pedestrian_train_loader(_cfg("OPL", "DATASETS.TRAIN", "('_t18_rfs',)", "DATALOADER.SAMPLER_TRAIN",
+                                                 "RepeatFactorTrainingSampler", "DATALOADER.REPEAT_THRESHOLD",
+                                                 str(threshold)))
+    finally:
+        DatasetCatalog.remove("_t18_rfs")
+        MetadataCatalog.remove("_t18_rfs")
+    sampler = seen["sampler"]  # Detectron2 keeps the factors as integer + fractional parts
+    assert (sampler._int_part + sampler._frac_part).tolist() == pytest.approx(factors)
