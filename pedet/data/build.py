@@ -15,6 +15,7 @@ from typing import Optional, Sequence, Union
 import pedet  # noqa: F401  (Pillow alias before any detectron2 import)
 from detectron2.data import build_detection_test_loader, build_detection_train_loader, get_detection_dataset_dicts
 from detectron2.data.detection_utils import check_metadata_consistency
+from detectron2.data.samplers import RepeatFactorTrainingSampler
 
 from .common import DatasetFormatError
 from .mapper import PedestrianDatasetMapper, check_annotations, is_ignore_annotation
@@ -37,6 +38,16 @@ def get_pedestrian_dataset_dicts(names: Union[str, Sequence[str]], filter_empty:
     except ModuleNotFoundError as e:  # e.g. Detectron2's builtin lvis_v1_train needs the lvis package: a traceback
         raise DatasetFormatError(f"data set(s) {', '.join(names)}: the loader needs the Python package {e.name!r}, "
                                  "which is not installed") from None
+    except AssertionError as e:  # detectron2's bare asserts on an empty set: a traceback
+        if "is empty" in str(e):  # "Dataset 'x' is empty!": a registered function that returned no record
+            name = str(e).split("'")[1] if str(e).count("'") >= 2 else ", ".join(names)
+            raise DatasetFormatError(f"data set {name!r}: its registered loader returned no image") from None
+        if "No valid data" in str(e):  # every image dropped by filter_empty
+            raise DatasetFormatError(
+                f"data set(s) {', '.join(names)}: no image has a box (person or ignore box), and "
+                "DATALOADER.FILTER_EMPTY_ANNOTATIONS True drops images without one: nothing is left to train on"
+            ) from None
+        raise
     check_metadata_consistency("thing_classes", names)
     try:
         num_ignore = sum(is_ignore_annotation(a) for d in dicts for a in d.get("annotations", []))
@@ -58,7 +69,8 @@ def build_pedestrian_train_loader(cfg, mapper: Optional[PedestrianDatasetMapper]
 
     With DATALOADER.SAMPLER_TRAIN "TrainingSampler" (the default) the sampler is pedet.data.samplers'
     ResumableTrainingSampler (seed cfg.SEED if >= 0, else a random seed shared by the ranks and saved in checkpoints),
-    so that ``--resume`` continues the data order; other samplers are detectron2's.
+    so that ``--resume`` continues the data order; other samplers are detectron2's. RepeatFactorTrainingSampler's
+    category frequencies count the boxes the model trains on, not the ignore boxes (category_id -1, iscrowd).
     """
     dicts = get_pedestrian_dataset_dicts(cfg.DATASETS.TRAIN, filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS)
     dicts = exclude_selection_holdout(cfg, dicts)  # the model-selection hold-out never trains (pedet.data.selection)
@@ -73,6 +85,14 @@ def build_pedestrian_train_loader(cfg, mapper: Optional[PedestrianDatasetMapper]
                              "ratio in (0, 1] that keeps at least one)")
     if cfg.DATALOADER.SAMPLER_TRAIN == "TrainingSampler":
         sampler = ResumableTrainingSampler(len(dicts), seed=cfg.SEED if cfg.SEED >= 0 else None)
+    elif cfg.DATALOADER.SAMPLER_TRAIN == "RepeatFactorTrainingSampler":
+        # Detectron2 computes the category frequencies over every category_id of the records, so our ignore boxes
+        # (category_id -1) would count as a rare class and every image with an ignore region would be repeated, in
+        # silence: the frequencies count the boxes the model trains on (the person classes) only
+        trained = [dict(d, annotations=[a for a in d.get("annotations", []) if not is_ignore_annotation(a)])
+                   for d in dicts]
+        sampler = RepeatFactorTrainingSampler(RepeatFactorTrainingSampler.repeat_factors_from_category_frequency(
+            trained, cfg.DATALOADER.REPEAT_THRESHOLD))
     return build_detection_train_loader(cfg, mapper=mapper or PedestrianDatasetMapper(cfg, True), dataset=dicts,
                                         sampler=sampler)
 
