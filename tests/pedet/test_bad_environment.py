@@ -16,7 +16,7 @@ import sys
 import pytest
 
 from pedet.utils import file_io
-from pedet.utils.file_io import atomic_write, atomic_write_json
+from pedet.utils.file_io import atomic_write_json
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
