@@ -1205,6 +1205,14 @@ def read_coco_gt(
                 f"{aw}: 'label' {a['label']!r} is a Caltech ignore label, but 'ignore' is not 1: this protocol would "
                 "count the box as a pedestrian; evaluate a Caltech ground truth with --protocol caltech (or set "
                 "'ignore': 1 on such boxes)")
+        if (not require_labels and a.get("label") == "person" and r[1] is not None and r[3] is None and not r[4]
+                and all(v == 0 for v in r[1])):
+            # caltech2coco's (and dbEval's) "not occluded": read here as visibility 0, so every such pedestrian left
+            # every setup and the command printed 'undefined' (or an MR of the occluded ones only) without a word
+            raise EvalInputError(
+                f"{aw}: 'label' 'person' with 'vis_bbox' [0, 0, 0, 0] and no 'vis_ratio' is a Caltech ground truth "
+                "(where that visible box means not occluded): this protocol would read visibility 0 and leave the "
+                "box out of every setup; evaluate a Caltech ground truth with --protocol caltech")
         if require_labels and not isinstance(a.get("label"), str):
             raise EvalInputError(
                 f"{aw}: no 'label' string (a Caltech ground truth labels every box person / person? / people / "
