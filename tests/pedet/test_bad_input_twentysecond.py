@@ -7,14 +7,20 @@ refusals. The cases that fit a table are in tests/pedet/evaluation/test_bad_inpu
   person boxes without a word; now a warning names the category (``--category`` says so on purpose).
 - ``python -m pedet.evaluation --protocol citypersons``: an annotation with ``iscrowd`` 1 and no ``ignore`` key was
   announced as having "'ignore' 0" (the data loader's warning says "absent").
+- A caltech2coco file (vis_bbox [0, 0, 0, 0] = not occluded) registered as a CityPersons COCO-style set: read as
+  visibility 0, its unoccluded pedestrians left every evaluation setup without a word (the command's case is in the
+  fresh table).
 """
 import json
 import logging
 
 import pytest
 
+from pedet.data import load_citypersons_json
+from pedet.data.common import DatasetFormatError
 from pedet.data.convert import main as convert_main
 
+from .data.conftest import write_file, write_image
 from .evaluation.test_bad_input import CP_GT, _mut, _run
 
 
@@ -54,3 +60,19 @@ def test_evaluator_names_iscrowd_without_an_ignore_key_as_absent(tmp_path, capsy
     assert (f"warning: {gt_file}: 1 of 1 annotation(s) have 'iscrowd' 1 but 'ignore' absent: regular pedestrians "
             "(the official script reads 'ignore' only; pedet's data loader makes them ignore regions); first: "
             "annotation 1 (image 1)") in err.splitlines()
+
+
+def test_citypersons_loader_refuses_a_caltech2coco_file_and_reads_its_own_zero_visible_boxes(tmp_path, capsys):
+    frame = "set06_V000_I00029"
+    write_file(tmp_path / "anno" / f"{frame}.txt", "% bbGt version=3\nperson 10 10 40 100 0 0 0 0 0 0 0\n")
+    write_image(tmp_path / "set06" / f"{frame}.jpg", 480, 640)  # where the CityPersons loader looks (<city>/<name>)
+    gt = tmp_path / "test_gt.json"
+    assert convert_main(["caltech2coco", str(tmp_path / "anno"), str(gt), "--image-root", str(tmp_path / "set06")]) == 0
+    with pytest.raises(DatasetFormatError, match=r"annotations\[0\] \(id 1\): 'label' 'person' with 'vis_bbox' "
+                                                 r"\[0, 0, 0, 0\] and no 'vis_ratio' is a Caltech ground truth"):
+        load_citypersons_json(str(gt), str(tmp_path))
+    coco = json.loads(gt.read_text())
+    for key, value in (("vis_ratio", 0.0), ("ignore", 1)):  # a visibility said outright, or an ignore region: read
+        write_file(gt, json.dumps(_mut(coco, ["annotations", 0, key], value)))
+        (ann,) = load_citypersons_json(str(gt), str(tmp_path))[0]["annotations"]
+        assert (ann["vis_ratio"], ann["ignore"]) == (0.0, key == "ignore")
