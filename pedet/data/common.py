@@ -669,5 +669,12 @@ def _coco_annotation(ann: dict, where: str, categories: dict, require_categories
             raise DatasetFormatError(f"{where}: 'category_id' {ann['category_id']!r} is not one of the file's "
                                      f"categories {sorted(categories, key=str)}")
         category = categories[ann["category_id"]]
-    return make_annotation(bbox, ignore=is_ignore(ann, category), vis_bbox=vis, visibility=visibility,
-                           height=height, label=category.get("name"))
+    ignore = is_ignore(ann, category)
+    if ann.get("label") == "person" and vis == [0.0, 0.0, 0.0, 0.0] and visibility is None and not ignore:
+        # a caltech2coco file, whose [0, 0, 0, 0] means "not occluded": visibility 0 here, so the pedestrian was
+        # left out of every evaluation setup (as by python -m pedet.evaluation --protocol citypersons, now refused)
+        raise DatasetFormatError(f"{where}: 'label' 'person' with 'vis_bbox' [0, 0, 0, 0] and no 'vis_ratio' is a "
+                                 "Caltech ground truth (where that visible box means not occluded), which this loader "
+                                 "would read as visibility 0; register the Caltech bbGt folder with register_caltech")
+    return make_annotation(bbox, ignore=ignore, vis_bbox=vis, visibility=visibility, height=height,
+                           label=category.get("name"))

@@ -168,7 +168,12 @@ def person_category_id(categories: dict, coco_file: str, name: Optional[str] = N
             raise DatasetFormatError(f"{coco_file}: no category named {name!r}; categories: {sorted(by_name)}")
         return by_name[name.lower()]
     if len(categories) == 1:
-        return next(iter(categories))
+        (cid, c), = categories.items()
+        if str(c["name"]).strip().lower() not in ("person", "persons", "pedestrian", "pedestrians"):
+            # e.g. a car-only COCO file: its boxes became persons without a word
+            logger.warning(f"{coco_file}: the only category, {c['name']!r} (id {cid!r}), is taken as the person "
+                           f"category: its boxes become 'person' boxes (pass --category {c['name']} to say so)")
+        return cid
     for candidate in ("person", "pedestrian"):
         if candidate in by_name:
             return by_name[candidate]

@@ -164,6 +164,12 @@ def evaluate_crowdhuman(
     )
 
 
+def _score(value: float) -> str:
+    """A score for a message, as short as %g unless that rounds it into or out of [0, 1] (1.0000001 is not "1")."""
+    short = f"{value:g}"
+    return short if (0 <= float(short) <= 1) == (0 <= value <= 1) else repr(float(value))
+
+
 def _warn_scores_outside_unit_range(gt: GroundTruthSet, dt: DetectionSet) -> None:
     """
     One counted warning when detection scores leave [0, 1]. JI is the best of the fixed score thresholds
@@ -177,10 +183,11 @@ def _warn_scores_outside_unit_range(gt: GroundTruthSet, dt: DetectionSet) -> Non
     i = int(np.flatnonzero(out)[0])
     image = gt.image_ids[int(np.searchsorted(dt.offsets, i, side="right") - 1)]
     warnings.warn(
-        f"{int(out.sum())} of {dt.num_dets} detection score(s) lie outside [0, 1] (from {dt.scores.min():g} to "
-        f"{dt.scores.max():g}; first: {dt.scores[i]:g} in image {image!r}); JI is the best of the score thresholds "
-        f"0.0, 0.1, ..., 0.9, which assume scores in [0, 1] (scores in percent? logits?): rescale them for a JI "
-        f"comparable to the toolkit's; AP, mMR and Recall depend on the ranking only", EvalInputWarning, stacklevel=3,
+        f"{int(out.sum())} of {dt.num_dets} detection score(s) lie outside [0, 1] (from {_score(dt.scores.min())} to "
+        f"{_score(dt.scores.max())}; first: {_score(dt.scores[i])} in image {image!r}); JI is the best of the score "
+        f"thresholds 0.0, 0.1, ..., 0.9, which assume scores in [0, 1] (scores in percent? logits?): rescale them "
+        f"for a JI comparable to the toolkit's; AP, mMR and Recall depend on the ranking only", EvalInputWarning,
+        stacklevel=3,
     )
 
 

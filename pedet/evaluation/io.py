@@ -1073,10 +1073,17 @@ def _report_other_categories(dropped: int, total: int, cats: set, category_id: i
                              gt: bool, names: dict | None = None) -> None:
     names = names or {}
     shown = ", ".join(sorted(repr(c) + (f" ({names[c]!r})" if c in names else "") for c in cats)[:5])
+    own = names.get(category_id) if gt else None  # what the file itself calls the evaluated category
+    person = "person" if own is None or own.strip().lower() in _PERSON_CATEGORY_NAMES else (
+        f"named {own!r} in this file: its boxes are evaluated as pedestrians")
     msg = (f"{where}: {dropped} of {total} {kind}s have category_id {shown}, not {category_id}; the protocol "
-           f"evaluates category {category_id} (person) only")
+           f"evaluates category {category_id} ({person}) only")
     if dropped == total and not gt:
         raise EvalInputError(msg + " (person has COCO id 1, not Detectron2's contiguous 0)")
+    persons = sorted({names[c] for c in cats if c in names and names[c].strip().lower() in _PERSON_CATEGORY_NAMES})
+    if gt and persons:  # e.g. 'person' with COCO id 3, or Detectron2's contiguous 0: the file's pedestrians left out
+        msg += (f"; the boxes of {', '.join(map(repr, persons))} are left out as the official script leaves them out "
+                f"(it reads category_id {category_id} only): give the pedestrians category_id {category_id}")
     ignore_like = sorted({names[c] for c in cats if c in names and names[c].strip().lower() in _IGNORE_CATEGORY_NAMES})
     if gt and ignore_like:  # e.g. a TJU-Ped file: "not evaluated" hid that detections on them become false positives
         msg += (f"; the boxes of {', '.join(map(repr, ignore_like))} are left out as the official script leaves them "
@@ -1087,6 +1094,9 @@ def _report_other_categories(dropped: int, total: int, cats: set, category_id: i
         return
     warnings.warn(msg + "; the others are not evaluated", EvalInputWarning, stacklevel=4)
 
+
+# category names of pedestrians (a GT that gives them another id than the protocol's is named in the warning)
+_PERSON_CATEGORY_NAMES = ("person", "persons", "pedestrian", "pedestrians")
 
 # category names that pedet's TJU-Ped loader reads as ignore regions (pedet.data.tju.IGNORE_CATEGORY_NAMES; not
 # imported: the command imports nothing of pedet.data)
@@ -1195,6 +1205,14 @@ def read_coco_gt(
                 f"{aw}: 'label' {a['label']!r} is a Caltech ignore label, but 'ignore' is not 1: this protocol would "
                 "count the box as a pedestrian; evaluate a Caltech ground truth with --protocol caltech (or set "
                 "'ignore': 1 on such boxes)")
+        if (not require_labels and a.get("label") == "person" and r[1] is not None and r[3] is None and not r[4]
+                and all(v == 0 for v in r[1])):
+            # caltech2coco's (and dbEval's) "not occluded": read here as visibility 0, so every such pedestrian left
+            # every setup and the command printed 'undefined' (or an MR of the occluded ones only) without a word
+            raise EvalInputError(
+                f"{aw}: 'label' 'person' with 'vis_bbox' [0, 0, 0, 0] and no 'vis_ratio' is a Caltech ground truth "
+                "(where that visible box means not occluded): this protocol would read visibility 0 and leave the "
+                "box out of every setup; evaluate a Caltech ground truth with --protocol caltech")
         if require_labels and not isinstance(a.get("label"), str):
             raise EvalInputError(
                 f"{aw}: no 'label' string (a Caltech ground truth labels every box person / person? / people / "
@@ -1262,12 +1280,15 @@ def _announce_defaults(anns: list, where: str) -> None:
         (lambda a: a.get("vis_bbox") is None and a.get("vis_ratio") is None,
          "have neither 'vis_bbox' nor 'vis_ratio': fully visible (visibility 1)"),
         (lambda a: a.get("iscrowd", 0) == 1 and not a.get("ignore", 0),
-         "have 'iscrowd' 1 but 'ignore' 0: regular pedestrians (the official script reads 'ignore' only; pedet's "
-         "data loader makes them ignore regions)"),
+         "have 'iscrowd' 1 but 'ignore' {ignore}: regular pedestrians (the official script reads 'ignore' only; "
+         "pedet's data loader makes them ignore regions)"),
     )
     for test, consequence in kinds:
         hits = [a for a in anns if test(a)]
         if hits:
+            absent = sum("ignore" not in a for a in hits)  # the loader's wording: 0, absent, or both
+            consequence = consequence.replace("{ignore}", "0" if not absent else "absent" if absent == len(hits)
+                                              else "0 or absent")
             warnings.warn(f"{where}: {len(hits)} of {len(anns)} annotation(s) {consequence}; first: annotation "
                           f"{hits[0].get('id')!r} (image {hits[0]['image_id']!r})", EvalInputWarning, stacklevel=3)
 

@@ -139,6 +139,28 @@ CASES = [
          categories=[{"id": 1, "name": "pedestrian"}, {"id": 2, "name": "rider"}])), None, [], 0,
      r"warning: {gt}: 1 of 2 annotations have category_id 2 \('rider'\), not 1; the protocol evaluates category 1 "
      r"\(person\) only; the others are not evaluated$"),
+    # --- twenty-second trial: the warning called category 1 "person" where the file names it otherwise, and did not
+    # say that the file's own pedestrians (another id) were the boxes left out
+    ("cp-gt-persons-under-another-id-named", "citypersons",
+     json.dumps(dict(_mut(CP_GT, ["annotations"], CP_GT["annotations"] + [
+         {"id": 2, "image_id": 2, "category_id": 3, "bbox": [10, 10, 60, 110]}]),
+         categories=[{"id": 1, "name": "ignore"}, {"id": 3, "name": "person"}])), None, [], 0,
+     r"warning: {gt}: 1 of 2 annotations have category_id 3 \('person'\), not 1; the protocol evaluates category 1 "
+     r"\(named 'ignore' in this file: its boxes are evaluated as pedestrians\) only; the boxes of 'person' are left "
+     r"out as the official script leaves them out \(it reads category_id 1 only\): give the pedestrians category_id "
+     r"1; the others are not evaluated$"),
+    # caltech2coco's output (vis_bbox [0, 0, 0, 0]: not occluded) with --protocol citypersons: visibility 0, so the
+    # pedestrian left every setup and the command printed 'undefined' with exit status 0
+    ("cp-protocol-on-a-caltech2coco-file", "citypersons",
+     json.dumps(_mut(_mut(CAL_GT, ["annotations", 0, "vis_bbox"], [0, 0, 0, 0]), ["annotations", 0, "ignore"], 0)),
+     None, [], 1, r"{gt}: annotation 1 \(image 1\): 'label' 'person' with 'vis_bbox' \[0, 0, 0, 0\] and no 'vis_ratio' "
+                  r"is a Caltech ground truth \(where that visible box means not occluded\): this protocol would read "
+                  r"visibility 0 .* evaluate a Caltech ground truth with --protocol caltech$"),
+    # a score just above 1 was shown as "1" in the message that says it lies outside [0, 1]
+    ("ch-dt-score-just-above-1-shown-as-it-is", "crowdhuman", None,
+     _odgt(_mut(CH_DT, [0, "dtboxes", 0, "score"], 1.0000001)), [], 0,
+     r"warning: 1 of 2 detection score\(s\) lie outside \[0, 1\] \(from 0.4 to 1\.0000001\d*; first: 1\.0000001\d* in "
+     r"image 'a'\); JI is the best of the score thresholds"),
 ]
 
 
