@@ -516,6 +516,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     source = {"odgt2coco": "odgt", "coco2odgt": "coco"}.get(args.command)
     if source and same_file(getattr(args, source), args.output):  # the converted file would replace the original
         parser.error(f"the output is the input file ({args.output}); give another path")
+    image_root = getattr(args, "image_root", None)
+    if image_root is not None and not os.path.isdir(image_root):  # was "image not found: '<root>/<id>.jpg'" at the
+        # first record, naming a path inside a file (or a folder that does not exist)
+        parser.error(f"--image-root {image_root}: " + ("is a file, not the folder of the images"
+                                                       if os.path.exists(image_root) else "no such folder"))
     real_output = os.path.realpath(args.output)  # the file written: a symbolic link's target (see atomic_open)
     if (args.command in ("odgt2coco", "caltech2coco") and args.image_root and os.path.isfile(real_output)
             and real_output.lower().endswith(IMAGE_EXT) and is_inside(real_output, args.image_root)):

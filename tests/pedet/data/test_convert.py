@@ -144,3 +144,18 @@ def test_caltech2coco_refuses_an_output_the_next_run_would_read_as_a_frame(tmp_p
         main(["caltech2coco", str(tmp_path / "anno"), str(tmp_path / "anno" / "gt.txt")])
     assert e.value.code == 2
     assert not (tmp_path / "anno" / "gt.txt").exists()
+
+
+@pytest.mark.parametrize("command", ["caltech2coco", "odgt2coco"])
+@pytest.mark.parametrize("root", ["a file", "missing"])
+def test_an_image_root_that_is_no_folder_is_one_argument_error(tmp_path, capsys, command, root):
+    source = (os.path.join(fixture_root("caltech"), "Caltech", "annotations_new", "anno_test_1xnew")
+              if command == "caltech2coco" else os.path.join(CH, "annotation_val.odgt"))
+    image_root = write_file(tmp_path / "a.jpg", "x") if root == "a file" else str(tmp_path / "nowhere")
+    with pytest.raises(SystemExit) as e:
+        main([command, source, str(tmp_path / "out.json"), "--image-root", image_root])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.endswith(f"--image-root {image_root}: " + ("is a file, not the folder of the images"
+                                                          if root == "a file" else "no such folder"))
+    assert not (tmp_path / "out.json").exists()
