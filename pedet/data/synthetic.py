@@ -974,9 +974,17 @@ def _split_is_current(out_dir: str, split: str, spec: SplitSpec, id_prefix: str)
 
 @contextlib.contextmanager
 def _exclusive_lock(lock_file: str) -> Iterator[None]:
-    """An fcntl.flock exclusive lock on `lock_file` (created if needed), held for the `with` block."""
+    """
+    An fcntl.flock exclusive lock on `lock_file` (created if needed), held for the `with` block. If another process
+    holds it (a second generation into the same folder), one warning says what is awaited before the wait.
+    """
     with open(lock_file, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # before: a second run waited in silence, as if hung
+            logger.warning(f"{os.path.dirname(lock_file) or '.'}: another generation into this folder is running; "
+                           "waiting for it to end")
+            fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield
         finally:
