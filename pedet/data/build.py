@@ -119,7 +119,7 @@ def check_categories(dicts: list, cfg) -> None:
                 label = f" ({classes[c]})" if c < len(classes) else ""
                 raise DatasetFormatError(
                     f"DATASETS.TRAIN {', '.join(cfg.DATASETS.TRAIN)}: {d.get('file_name')} (image_id "
-                    f"{d.get('image_id')}): a box of category_id {c}{label}, but the model has {num_classes} "
+                    f"{d.get('image_id')}): a box of category_id {a['category_id']!r}{label}, but the model has {num_classes} "
                     f"class(es) ({key} {num_classes}); pedet's detectors train persons (category_id 0): keep only "
                     "the persons, or make the other boxes ignore boxes (category_id -1)")
 

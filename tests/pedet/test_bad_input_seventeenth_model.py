@@ -278,3 +278,15 @@ def test_demo_with_onnx_says_which_overrides_the_graph_ignores(tmp_path, opts, n
     warning = f"--opts {named}: not read with --onnx: the exported graph's own weights, score threshold, top-k and " \
               "detections per image apply (export again with tools/export.py to change them)"
     assert messages == ([warning] if named else [])
+
+
+def test_the_class_check_shows_the_category_id_as_registered():
+    """A hand-registered category_id True (int() reads 1) was named 'category_id 1' in the error."""
+    from pedet.data.build import check_categories
+    from pedet.data.common import DatasetFormatError
+
+    dicts = [{"file_name": "a.jpg", "image_id": "a", "annotations": [{"bbox": [0, 0, 5, 9], "bbox_mode": 1,
+                                                                       "category_id": True}]}]
+    with pytest.raises(DatasetFormatError, match=r"a\.jpg \(image_id a\): a box of category_id True, but the model "
+                                                 r"has 1 class\(es\)"):
+        check_categories(dicts, _cfg("OPL"))
