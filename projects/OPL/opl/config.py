@@ -219,8 +219,16 @@ def check_opl_config(cfg: CN) -> None:
                if k in d2.RETINANET and v != d2.RETINANET[k]]
     changed += [(f"ROI_HEADS.{k}", cfg.MODEL.ROI_HEADS[k], k) for k in ("SCORE_THRESH_TEST", "NMS_THRESH_TEST")
                 if cfg.MODEL.ROI_HEADS[k] != d2.ROI_HEADS[k]]
+    # likewise RetinaNet's anchors (or an FCOS port's OFFSET): OPL is anchor-free, its locations fixed at the cell
+    # centres (docs/methods.md §1.2), so a changed MODEL.ANCHOR_GENERATOR key moved nothing (OFFSET 0.5, what OPL
+    # does, passes)
+    changed += [(f"ANCHOR_GENERATOR.{k}", v, None) for k, v in sorted(cfg.MODEL.ANCHOR_GENERATOR.items())
+                if k in d2.ANCHOR_GENERATOR and v != d2.ANCHOR_GENERATOR[k] and (k, v) != ("OFFSET", 0.5)]
     for key, value, own in changed[:1]:
         hint = f"; set MODEL.OPL.{own}" if own in o else ""
+        if own is None:
+            hint = ("; OPL is anchor-free: one location per feature cell, at the cell's centre (offset 0.5), with the "
+                    "levels of MODEL.OPL.IN_FEATURES")
         raise config_error(f"MODEL.{key}", value, f"OPL does not read it (its model's keys are MODEL.OPL.*){hint}")
     if cfg.MODEL.BACKBONE.NAME in BACKBONE_REGISTRY:  # the levels this backbone gives, each once
         built = build_meta_model(cfg)  # once; its backbone gives the levels (built alone only if the model fails)
