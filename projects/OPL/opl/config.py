@@ -207,6 +207,19 @@ def check_opl_config(cfg: CN) -> None:
     if channels % o.GN_NUM_GROUPS:
         raise config_error("MODEL.OPL.GN_NUM_GROUPS", o.GN_NUM_GROUPS,
                            f"must divide the head's channels (MODEL.FPN.OUT_CHANNELS = {channels})")
+    stride = 2 ** int(features[-1][1:])  # the coarsest level: a 1 x 1 map for an image (padded) no larger than this
+    normed = (o.NORM == "GN" and o.NUM_CONVS > 0) or o.FILTER_3DMF  # the head's GroupNorms over C channels
+    alone = (("MAX_SIZE_TEST", True), ("MAX_SIZE_TRAIN", cfg.SOLVER.IMS_PER_BATCH == 1))  # every test image; batch 1
+    single = [(k, cfg.INPUT[k]) for k, one in alone if one and cfg.INPUT[k] <= stride]
+    if normed and channels == o.GN_NUM_GROUPS and single:
+        # one channel per group on that 1 x 1 map normalises a single value: PyTorch's GroupNorm stops the run with
+        # "Expected more than 1 value per channel when training" (also in eval), a traceback that names no key
+        key, size = single[0]
+        raise config_error("MODEL.OPL.GN_NUM_GROUPS", o.GN_NUM_GROUPS,
+                           f"one channel per group (MODEL.FPN.OUT_CHANNELS {channels}) leaves a single value to "
+                           f"normalise on the 1 x 1 {features[-1]} map (stride {stride}) of an image of at most "
+                           f"{size} px (INPUT.{key}), which PyTorch's GroupNorm refuses; use fewer groups or larger "
+                           "images")
     if cfg.TEST.AUG.ENABLED:
         raise config_error("TEST.AUG.ENABLED", True, "test-time augmentation is not implemented for OPL")
     from detectron2.config import get_cfg
