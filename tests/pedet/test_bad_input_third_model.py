@@ -261,6 +261,8 @@ def test_random_subset_sampler_needs_its_ratio_key(tmp_path):
     (OPL_BASE, ["MODEL.FPN.OUT_CHANNELS", "32", "MODEL.OPL.GN_NUM_GROUPS", "32"]),
     (OPL_BASE, ["MODEL.FPN.OUT_CHANNELS", "32", "MODEL.OPL.GN_NUM_GROUPS", "32", "INPUT.MAX_SIZE_TRAIN", "64",
                 "INPUT.MIN_SIZE_TRAIN", "(64,)"]),  # batch 4
+    (OPL_BASE, ["MODEL.FPN.OUT_CHANNELS", "32", "MODEL.OPL.GN_NUM_GROUPS", "32", "INPUT.MIN_SIZE_TEST", "0",
+                "INPUT.MAX_SIZE_TEST", "64"]),  # MIN_SIZE_TEST 0: the test images are not resized
     (OPL_BASE, ["DATASETS.TEST", "()", "TEST.EVAL_PERIOD", "5"]),  # nothing to evaluate periodically
     (OPL_BASE, ["TEST.EVAL_PERIOD", "-5"]),  # no periodic evaluation
     (OPL_BASE, ["MODEL.DEVICE", "cpu:1"]),  # torch runs it on the CPU

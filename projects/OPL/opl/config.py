@@ -209,8 +209,11 @@ def check_opl_config(cfg: CN) -> None:
                            f"must divide the head's channels (MODEL.FPN.OUT_CHANNELS = {channels})")
     stride = 2 ** int(features[-1][1:])  # the coarsest level: a 1 x 1 map for an image (padded) no larger than this
     normed = (o.NORM == "GN" and o.NUM_CONVS > 0) or o.FILTER_3DMF  # the head's GroupNorms over C channels
-    alone = (("MAX_SIZE_TEST", True), ("MAX_SIZE_TRAIN", cfg.SOLVER.IMS_PER_BATCH == 1))  # every test image; batch 1
-    single = [(k, cfg.INPUT[k]) for k, one in alone if one and cfg.INPUT[k] <= stride]
+    alone = (("TEST", True), ("TRAIN", cfg.SOLVER.IMS_PER_BATCH == 1))  # every test image; training at batch 1
+    resized = {s: any(m if isinstance(m, (list, tuple)) else [m]) for s, m in  # MIN_SIZE 0: not resized
+               (("TEST", cfg.INPUT.MIN_SIZE_TEST), ("TRAIN", cfg.INPUT.MIN_SIZE_TRAIN))}
+    single = [(f"MAX_SIZE_{s}", cfg.INPUT[f"MAX_SIZE_{s}"]) for s, one in alone
+              if one and resized[s] and cfg.INPUT[f"MAX_SIZE_{s}"] <= stride]
     if normed and channels == o.GN_NUM_GROUPS and single:
         # one channel per group on that 1 x 1 map normalises a single value: PyTorch's GroupNorm stops the run with
         # "Expected more than 1 value per channel when training" (also in eval), a traceback that names no key
