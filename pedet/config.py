@@ -326,6 +326,8 @@ def check_model_config(cfg) -> None:
     check_numbers(cfg, ["MODEL.PIXEL_MEAN", "MODEL.PIXEL_STD", "TEST.DETECTIONS_PER_IMAGE"])
     mean, std = list(cfg.MODEL.PIXEL_MEAN), list(cfg.MODEL.PIXEL_STD)
     if len(mean) != 3 or len(std) != 3:
+        if cfg.INPUT.FORMAT not in ("BGR", "RGB"):  # e.g. "L" with one-channel means: "3 each" named the wrong key
+            _check_input(cfg)
         raise config_error("MODEL.PIXEL_MEAN / PIXEL_STD", (mean, std), "need one value per channel (3 each)")
     if not all(math.isfinite(m) for m in mean):
         raise config_error("MODEL.PIXEL_MEAN", mean, "every value must be a finite number")

@@ -106,6 +106,10 @@ def test_a_data_set_whose_loader_needs_a_missing_package_is_one_error():
                             "which is not installed")
 
 
+_ANCHOR_FREE = ("; OPL is anchor-free: one location per feature cell, at the cell's centre (offset 0.5), with the "
+                "levels of MODEL.OPL.IN_FEATURES")
+
+
 @pytest.mark.parametrize("key,value,hint", [
     ("MODEL.RETINANET.SCORE_THRESH_TEST", "0.5", "; set MODEL.OPL.SCORE_THRESH_TEST"),
     ("MODEL.RETINANET.NMS_THRESH_TEST", "0.3", "; set MODEL.OPL.NMS_THRESH_TEST"),
@@ -117,6 +121,10 @@ def test_a_data_set_whose_loader_needs_a_missing_package_is_one_error():
     ("MODEL.RETINANET.SMOOTH_L1_LOSS_BETA", "0.0", ""),
     ("MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.5", "; set MODEL.OPL.SCORE_THRESH_TEST"),
     ("MODEL.ROI_HEADS.NMS_THRESH_TEST", "0.6", "; set MODEL.OPL.NMS_THRESH_TEST"),
+    # nineteenth trial: the anchor keys of RetinaNet / an FCOS port moved nothing on the anchor-free OPL, in silence
+    ("MODEL.ANCHOR_GENERATOR.OFFSET", "0.25", _ANCHOR_FREE),
+    ("MODEL.ANCHOR_GENERATOR.SIZES", "[[16], [32], [64], [128], [256]]", _ANCHOR_FREE),
+    ("MODEL.ANCHOR_GENERATOR.ASPECT_RATIOS", "[[0.41]]", _ANCHOR_FREE),
 ])
 def test_opl_refuses_detectron2_keys_it_does_not_read(key, value, hint):
     """RetinaNet's keys (and the ROI heads' test thresholds that Detectron2's DefaultPredictor examples set) were
@@ -140,6 +148,7 @@ def test_opl_accepts_detectron2_keys_left_at_their_defaults():
     from opl.config import check_opl_config
 
     check_opl_config(_cfg("OPL", "MODEL.RETINANET.SCORE_THRESH_TEST", "0.05", "MODEL.ROI_HEADS.NUM_CLASSES", "1"))
+    check_opl_config(_cfg("OPL", "MODEL.ANCHOR_GENERATOR.OFFSET", "0.5"))  # what OPL does (nineteenth trial)
 
 
 _PERSON = {"bbox": [10, 10, 12, 30], "bbox_mode": 1, "category_id": 0}  # 1 = BoxMode.XYWH_ABS

@@ -64,6 +64,15 @@ def _error(check, cfg) -> str:
 
 
 @pytest.mark.parametrize("base, opts, expected", [
+    # nineteenth trial: one channel per GN group, images no larger than the p7 stride: GroupNorm's ValueError traceback
+    (OPL_BASE, ["MODEL.FPN.OUT_CHANNELS", "32", "MODEL.OPL.GN_NUM_GROUPS", "32", "INPUT.MIN_SIZE_TEST", "64",
+                "INPUT.MAX_SIZE_TEST", "64"],
+     "MODEL.OPL.GN_NUM_GROUPS 32: one channel per group (MODEL.FPN.OUT_CHANNELS 32) leaves a single value to normalise "
+     "on the 1 x 1 p7 map (stride 128) of an image of at most 64 px (INPUT.MAX_SIZE_TEST), which PyTorch's GroupNorm "
+     "refuses; use fewer groups or larger images"),
+    (OPL_BASE, ["MODEL.FPN.OUT_CHANNELS", "32", "MODEL.OPL.GN_NUM_GROUPS", "32", "MODEL.OPL.IN_FEATURES",
+                "['p3', 'p4', 'p5']", "INPUT.MAX_SIZE_TRAIN", "32", "SOLVER.IMS_PER_BATCH", "1"],
+     "of an image of at most 32 px (INPUT.MAX_SIZE_TRAIN)"),
     # crashed deep inside with a traceback that does not name the key
     (OPL_BASE, ["MODEL.DEVICE", "meta"], "MODEL.DEVICE 'meta': no meta device that runs a model is available here"),
     (OPL_BASE, ["INPUT.MAX_SIZE_TRAIN", "0"], "INPUT.MAX_SIZE_TRAIN 0: must be >= 1"),  # "height and width must be > 0"
@@ -248,6 +257,12 @@ def test_random_subset_sampler_needs_its_ratio_key(tmp_path):
 
 
 @pytest.mark.parametrize("base, opts", [  # legal in Detectron2: accepted
+    # one channel per GN group is fine where no image gives a 1 x 1 map alone (nineteenth trial)
+    (OPL_BASE, ["MODEL.FPN.OUT_CHANNELS", "32", "MODEL.OPL.GN_NUM_GROUPS", "32"]),
+    (OPL_BASE, ["MODEL.FPN.OUT_CHANNELS", "32", "MODEL.OPL.GN_NUM_GROUPS", "32", "INPUT.MAX_SIZE_TRAIN", "64",
+                "INPUT.MIN_SIZE_TRAIN", "(64,)"]),  # batch 4
+    (OPL_BASE, ["MODEL.FPN.OUT_CHANNELS", "32", "MODEL.OPL.GN_NUM_GROUPS", "32", "INPUT.MIN_SIZE_TEST", "0",
+                "INPUT.MAX_SIZE_TEST", "64"]),  # MIN_SIZE_TEST 0: the test images are not resized
     (OPL_BASE, ["DATASETS.TEST", "()", "TEST.EVAL_PERIOD", "5"]),  # nothing to evaluate periodically
     (OPL_BASE, ["TEST.EVAL_PERIOD", "-5"]),  # no periodic evaluation
     (OPL_BASE, ["MODEL.DEVICE", "cpu:1"]),  # torch runs it on the CPU

@@ -84,6 +84,9 @@ def test_the_shipped_defaults_pass(tmp_path):
     (["MODEL.META_ARCHITECTURE", "Foo"], "MODEL.META_ARCHITECTURE 'Foo': not registered (known: "),
     (["MODEL.BACKBONE.NAME", "Foo"], "MODEL.BACKBONE.NAME 'Foo': not registered"),
     (["MODEL.PIXEL_MEAN", "[1.0, 2.0]"], "need one value per channel (3 each)"),
+    # nineteenth trial: a grayscale set up as in Detectron2 was told "3 each" before the format it cannot use
+    (["INPUT.FORMAT", "L", "MODEL.PIXEL_MEAN", "[100.0]", "MODEL.PIXEL_STD", "[50.0]"],
+     "INPUT.FORMAT 'L': must be BGR or RGB"),
     (["MODEL.PIXEL_STD", "[0.0, 0.0, 0.0]"], "MODEL.PIXEL_STD [0.0, 0.0, 0.0]: every value must be > 0"),
     (["MODEL.RESNETS.DEPTH", "19"], "MODEL.RESNETS.DEPTH 19: must be 18, 34, 50, 101 or 152"),
     (["TEST.DETECTIONS_PER_IMAGE", "0"], "TEST.DETECTIONS_PER_IMAGE 0: must be >= 1"),  # evaluated no detection

@@ -207,6 +207,22 @@ def check_opl_config(cfg: CN) -> None:
     if channels % o.GN_NUM_GROUPS:
         raise config_error("MODEL.OPL.GN_NUM_GROUPS", o.GN_NUM_GROUPS,
                            f"must divide the head's channels (MODEL.FPN.OUT_CHANNELS = {channels})")
+    stride = 2 ** int(features[-1][1:])  # the coarsest level: a 1 x 1 map for an image (padded) no larger than this
+    normed = (o.NORM == "GN" and o.NUM_CONVS > 0) or o.FILTER_3DMF  # the head's GroupNorms over C channels
+    alone = (("TEST", True), ("TRAIN", cfg.SOLVER.IMS_PER_BATCH == 1))  # every test image; training at batch 1
+    resized = {s: any(m if isinstance(m, (list, tuple)) else [m]) for s, m in  # MIN_SIZE 0: not resized
+               (("TEST", cfg.INPUT.MIN_SIZE_TEST), ("TRAIN", cfg.INPUT.MIN_SIZE_TRAIN))}
+    single = [(f"MAX_SIZE_{s}", cfg.INPUT[f"MAX_SIZE_{s}"]) for s, one in alone
+              if one and resized[s] and cfg.INPUT[f"MAX_SIZE_{s}"] <= stride]
+    if normed and channels == o.GN_NUM_GROUPS and single:
+        # one channel per group on that 1 x 1 map normalises a single value: PyTorch's GroupNorm stops the run with
+        # "Expected more than 1 value per channel when training" (also in eval), a traceback that names no key
+        key, size = single[0]
+        raise config_error("MODEL.OPL.GN_NUM_GROUPS", o.GN_NUM_GROUPS,
+                           f"one channel per group (MODEL.FPN.OUT_CHANNELS {channels}) leaves a single value to "
+                           f"normalise on the 1 x 1 {features[-1]} map (stride {stride}) of an image of at most "
+                           f"{size} px (INPUT.{key}), which PyTorch's GroupNorm refuses; use fewer groups or larger "
+                           "images")
     if cfg.TEST.AUG.ENABLED:
         raise config_error("TEST.AUG.ENABLED", True, "test-time augmentation is not implemented for OPL")
     from detectron2.config import get_cfg
@@ -219,8 +235,16 @@ def check_opl_config(cfg: CN) -> None:
                if k in d2.RETINANET and v != d2.RETINANET[k]]
     changed += [(f"ROI_HEADS.{k}", cfg.MODEL.ROI_HEADS[k], k) for k in ("SCORE_THRESH_TEST", "NMS_THRESH_TEST")
                 if cfg.MODEL.ROI_HEADS[k] != d2.ROI_HEADS[k]]
+    # likewise RetinaNet's anchors (or an FCOS port's OFFSET): OPL is anchor-free, its locations fixed at the cell
+    # centres (docs/methods.md §1.2), so a changed MODEL.ANCHOR_GENERATOR key moved nothing (OFFSET 0.5, what OPL
+    # does, passes)
+    changed += [(f"ANCHOR_GENERATOR.{k}", v, None) for k, v in sorted(cfg.MODEL.ANCHOR_GENERATOR.items())
+                if k in d2.ANCHOR_GENERATOR and v != d2.ANCHOR_GENERATOR[k] and (k, v) != ("OFFSET", 0.5)]
     for key, value, own in changed[:1]:
         hint = f"; set MODEL.OPL.{own}" if own in o else ""
+        if own is None:
+            hint = ("; OPL is anchor-free: one location per feature cell, at the cell's centre (offset 0.5), with the "
+                    "levels of MODEL.OPL.IN_FEATURES")
         raise config_error(f"MODEL.{key}", value, f"OPL does not read it (its model's keys are MODEL.OPL.*){hint}")
     if cfg.MODEL.BACKBONE.NAME in BACKBONE_REGISTRY:  # the levels this backbone gives, each once
         built = build_meta_model(cfg)  # once; its backbone gives the levels (built alone only if the model fails)
