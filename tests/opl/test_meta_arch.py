@@ -45,8 +45,11 @@ def test_fcos_centerness_targets_by_hand_and_as_detectron2():
     from detectron2.modeling.meta_arch.fcos import FCOS
 
     anchors = torch.cat([centers - 4.0, centers + 4.0], dim=1)  # stride-8 squares at the locations
-    d2 = FCOS.compute_ctrness_targets(SimpleNamespace(box2box_transform=Box2BoxTransformLinear(normalize_by_size=True)),
-                                      [Boxes(anchors)], [Boxes(boxes)])
+    fcos = SimpleNamespace(box2box_transform=Box2BoxTransformLinear(normalize_by_size=True))
+    try:  # Detectron2 main takes the GT boxes as tensors
+        d2 = FCOS.compute_ctrness_targets(fcos, [Boxes(anchors)], [boxes])
+    except AttributeError:  # v0.6 takes them as Boxes (it reads m.tensor)
+        d2 = FCOS.compute_ctrness_targets(fcos, [Boxes(anchors)], [Boxes(boxes)])
     torch.testing.assert_close(got, d2[0])
 
 
