@@ -5,12 +5,16 @@ The cases that fit a table are in the existing tables; these are the others:
 - ``coco2odgt`` of a caltech2coco ground truth wrote Caltech's "not occluded" visible box [0, 0, 0, 0] as the odgt
   ``vbox``: the CrowdHuman loader read visibility 0 and ``--protocol crowdhuman --box visible`` dropped those boxes,
   in silence. Now an error names the annotation; an occluded box (a real visible box) still converts.
+- A metrics.json (``python -m pedet.evaluation --out``, MissRateEvaluator) given as a COCO-style ground truth was
+  "expected a COCO-style object with 'images' and 'annotations'" (the loaders; the command said "no 'images', a list
+  is needed (write [] for none)", its cases are in the evaluation table): now both say it is a metrics file.
 """
 import json
 
 import pytest
 
-from pedet.data import load_caltech, load_crowdhuman_odgt
+from pedet.data import load_caltech, load_citypersons_json, load_crowdhuman_odgt, load_tju_ped
+from pedet.data.common import DatasetFormatError
 from pedet.data.convert import main as convert_main
 
 from .data.conftest import write_file, write_image
@@ -57,3 +61,13 @@ def test_coco2odgt_of_caltech2coco_keeps_the_loader_visibility_of_occluded_boxes
     assert convert_main(["coco2odgt", str(gt), str(tmp_path / "gt.odgt")]) == 0
     (odgt,) = load_crowdhuman_odgt(str(tmp_path / "gt.odgt"), str(tmp_path / "images"))
     assert [a["vis_ratio"] for a in odgt["annotations"]] == [1.0]
+
+
+@pytest.mark.parametrize("loader", [load_citypersons_json, load_tju_ped])
+def test_coco_style_loaders_say_a_metrics_file_is_one(tmp_path, loader):
+    metrics = write_file(tmp_path / "metrics.json", json.dumps(
+        {"Reasonable": 0.25, "details": {"protocol": "citypersons", "mode": "official"}}, indent=1))
+    with pytest.raises(DatasetFormatError) as e:
+        loader(str(metrics), str(tmp_path))
+    assert str(e.value) == (f"{metrics}:1: expected a COCO-style object with 'images' and 'annotations'; this is a "
+                            "metrics file (written by python -m pedet.evaluation --out or MissRateEvaluator)")
