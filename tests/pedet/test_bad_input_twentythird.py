@@ -8,14 +8,21 @@ The cases that fit a table are in the existing tables; these are the others:
 - A metrics.json (``python -m pedet.evaluation --out``, MissRateEvaluator) given as a COCO-style ground truth was
   "expected a COCO-style object with 'images' and 'annotations'" (the loaders; the command said "no 'images', a list
   is needed (write [] for none)", its cases are in the evaluation table): now both say it is a metrics file.
+- A TorchScript file (tools/export.py --format torchscript) as MODEL.WEIGHTS: "truncated or damaged checkpoint
+  (Cannot use ``weights_only=True`` with TorchScript archives ...)" after a torch warning; now it is named as a
+  TorchScript module.
 """
 import json
 
+import warnings
+
 import pytest
+import torch
 
 from pedet.data import load_caltech, load_citypersons_json, load_crowdhuman_odgt, load_tju_ped
 from pedet.data.common import DatasetFormatError
 from pedet.data.convert import main as convert_main
+from pedet.engine.checkpoint import CheckpointFileError, load_checkpoint_file
 
 from .data.conftest import write_file, write_image
 
@@ -71,3 +78,16 @@ def test_coco_style_loaders_say_a_metrics_file_is_one(tmp_path, loader):
         loader(str(metrics), str(tmp_path))
     assert str(e.value) == (f"{metrics}:1: expected a COCO-style object with 'images' and 'annotations'; this is a "
                             "metrics file (written by python -m pedet.evaluation --out or MissRateEvaluator)")
+
+
+def test_a_torchscript_file_as_weights_is_named_as_one(tmp_path):
+    path = tmp_path / "model.ts"
+    torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), str(path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch's own "looks like a TorchScript archive" warning is not reached
+        with pytest.raises(CheckpointFileError) as e:
+            load_checkpoint_file(str(path))
+    assert str(e.value) == (f"{path}: a TorchScript module (e.g. written by tools/export.py --format torchscript), not "
+                            "a checkpoint of weights; give the .pth it was exported from")
+    torch.save({"model": {"w": torch.zeros(2)}}, tmp_path / "model.pth")  # torch.save's zip: still a checkpoint
+    assert list(load_checkpoint_file(str(tmp_path / "model.pth"))["model"]) == ["w"]
