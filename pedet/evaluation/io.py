@@ -1152,6 +1152,10 @@ def read_coco_gt(
     if is_metrics_file(data):
         raise EvalInputError(f"{where}: this is a metrics file (written by --out or MissRateEvaluator), not a "
                              "COCO-style ground truth with 'images' and 'annotations'")
+    if "images" not in data and "annotations" not in data:  # e.g. nms_sweep.json: "no 'images' ... write []" misled
+        keys = ", ".join(repr(k) for k in list(data)[:5]) + (", ..." if len(data) > 5 else "")
+        raise EvalInputError(f"{where}: expected a COCO-style ground truth with 'images' and 'annotations', got an "
+                             f"object with neither" + (f" (its keys: {keys})" if data else " (an empty object)"))
     for key in ("images", "annotations"):
         if not isinstance(data.get(key), list):
             got = "no" if key not in data else f"{_json_type(data[key])} as"

@@ -205,6 +205,9 @@ CASES += [
     ("cp-gt-is-metrics", "citypersons", json.dumps(METRICS), None, [], 1,
      r"{gt}: this is a metrics file \(written by --out or MissRateEvaluator\), not a COCO-style ground truth"),
     ("caltech-gt-is-metrics", "caltech", json.dumps(METRICS), None, [], 1, r"{gt}: this is a metrics file"),
+    ("cp-gt-is-other-json", "citypersons", json.dumps({"dataset": "x", "thresholds": [0.5]}), None, [], 1,
+     r"{gt}: expected a COCO-style ground truth with 'images' and 'annotations', got an object with neither "
+     r"\(its keys: 'dataset', 'thresholds'\)$"),
     ("cp-dt-is-metrics", "citypersons", None, json.dumps(METRICS), [], 1,
      r"{dt}: expected a JSON list of detections, got an object \(a metrics file written by --out or"),
     ("caltech-gt-is-citypersons", "caltech", json.dumps(CP_GT), None, [], 1,
