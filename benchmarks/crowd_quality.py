@@ -852,6 +852,22 @@ def load_records(record_dir: str) -> list:
     return recs
 
 
+def not_run_records(record_dir: str) -> list:
+    """The *.json files of `record_dir` that are no run record (invalid JSON, or no 'method' / 'seed' / 'sets'), e.g. a
+    metrics.json or a summary copied there; load_records would fail on them with a KeyError."""
+    bad = []
+    for name in sorted(os.listdir(record_dir)) if os.path.isdir(record_dir) else []:
+        if name.endswith(".json"):
+            try:
+                with open(os.path.join(record_dir, name)) as f:
+                    rec = json.load(f)
+            except (OSError, ValueError):
+                rec = None
+            if not (isinstance(rec, dict) and all(k in rec for k in ("method", "seed", "sets"))):
+                bad.append(name)
+    return bad
+
+
 CALIBRATION_ROWS = {"faster_rcnn": "faster_rcnn", "fcos_nms": "fcos_nms_nms0.5"}
 CALIBRATION_TARGET = {"AP": 90.0, "mMR": 20.0, "train_minutes": 15.0}
 
@@ -1200,6 +1216,11 @@ def main(argv=None) -> dict:
     if args.summary and not (os.path.isdir(records) and any(f.endswith(".json") for f in os.listdir(records))):
         p.error(f"--summary: no run records (*.json) in {records}")  # wrote a summary of no run, in silence
     if args.summary:
+        not_records = not_run_records(records)
+        if not_records:  # was a KeyError: 'method' traceback from the summary
+            p.error(f"--records {records}: {not_records[0]} is not a run record of this benchmark (a JSON object with "
+                    "'method', 'seed' and 'sets', as the runs write it): move it out of the records folder"
+                    + (f" ({len(not_records) - 1} more such file(s))" if len(not_records) > 1 else ""))
         return write_summary(records, os.path.join(bench_dir, "crowd_stats.json"),
                              os.path.join(REPO, "benchmarks", f"crowd_{args.budget}_summary.json")
                              if args.budget != "smoke" else os.path.join(out, "summary.json"),

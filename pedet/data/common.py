@@ -21,7 +21,7 @@ from PIL import Image
 
 import pedet  # noqa: F401  (Pillow alias before any detectron2 import)
 from pedet.utils.json_text import (  # noqa: F401  (re-exported)
-    NUL_HINT, DuplicateKeyError, ends_in_nul_bytes, is_truncated, shorten, unique_keys,
+    NUL_HINT, DuplicateKeyError, ends_in_nul_bytes, is_metrics_file, is_truncated, shorten, unique_keys,
 )
 
 logger = logging.getLogger(__name__)
@@ -488,6 +488,8 @@ def _describe_other_format(data: Any) -> str:
         return "; this looks like a per-image CityPersons file (gtBboxCityPersons/<split>/<city>/*.json)"
     if isinstance(data, list) and data and isinstance(data[0], dict) and "score" in data[0]:
         return "; this looks like a COCO results (detections) file, not ground truth"
+    if is_metrics_file(data):
+        return "; this is a metrics file (written by python -m pedet.evaluation --out or MissRateEvaluator)"
     return ""
 
 

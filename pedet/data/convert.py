@@ -195,7 +195,8 @@ def coco_to_odgt_lines(coco: dict, coco_file: str = "<coco>", category: Optional
         DatasetFormatError naming `coco_file` and the record: missing or malformed sections, entries or boxes, no
         image at all (the .odgt would be empty),
         duplicate image ids or IDs, an annotation of an unknown image, a Caltech ignore 'label' (people, person?,
-        person-fa, ignore) on a box that 'iscrowd' / 'ignore' do not mark (it would become a person).
+        person-fa, ignore) on a box that 'iscrowd' / 'ignore' do not mark (it would become a person), a Caltech
+        'vis_bbox' [0, 0, 0, 0] ("not occluded") without 'vis_ratio' (it would become an empty vbox).
     """
     images, annotations, categories = coco_sections(coco, coco_file, require_categories=False)
     if not images:  # the .odgt would be empty, which the CrowdHuman loader and the evaluator refuse
@@ -260,6 +261,14 @@ def coco_to_odgt_lines(coco: dict, coco_file: str = "<coco>", category: Optional
             if key in ann:
                 parse_box(ann[key], where, key)
         crowd = any(parse_flag(ann[k], where, k) for k in ("iscrowd", "ignore") if k in ann)
+        if ann.get("label") in CALTECH_LABELS and ann.get("vis_bbox") == [0, 0, 0, 0] and "vis_ratio" not in ann:
+            # a caltech2coco file, whose [0, 0, 0, 0] means "not occluded": as the odgt's vbox it is an empty visible
+            # box (the CrowdHuman loader read visibility 0, --box visible dropped the box), in silence
+            raise DatasetFormatError(
+                f"{where}: 'label' {ann['label']!r} with 'vis_bbox' [0, 0, 0, 0] and no 'vis_ratio' is a Caltech "
+                "ground truth (where that visible box means not occluded); the odgt line would give it an empty "
+                "visible box (visibility 0): evaluate the file with --protocol caltech, or remove 'vis_bbox' from such "
+                "boxes (the visible box is then the full box)")
         if not crowd and ann.get("label") in CALTECH_LABELS and ann["label"] != "person":
             # a Caltech-style ground truth: its labels, not iscrowd, make the ignore regions (--protocol caltech)
             raise DatasetFormatError(

@@ -23,7 +23,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import orjson
 
-from pedet.utils.json_text import NUL_HINT, DuplicateKeyError, ends_in_nul_bytes, is_truncated, shorten, unique_keys
+from pedet.utils.json_text import (NUL_HINT, DuplicateKeyError, ends_in_nul_bytes, is_metrics_file, is_truncated, shorten,
+                                   unique_keys)
 
 __all__ = [
     "EvalInputError",
@@ -1148,6 +1149,13 @@ def read_coco_gt(
     if not isinstance(data, dict):
         raise EvalInputError(f"{where}: expected a COCO-style object with 'images' and 'annotations', got "
                              f"{_json_type(data)}" + (" (a results file?)" if isinstance(data, list) else ""))
+    if is_metrics_file(data):
+        raise EvalInputError(f"{where}: this is a metrics file (written by --out or MissRateEvaluator), not a "
+                             "COCO-style ground truth with 'images' and 'annotations'")
+    if "images" not in data and "annotations" not in data:  # e.g. nms_sweep.json: "no 'images' ... write []" misled
+        keys = ", ".join(repr(k) for k in list(data)[:5]) + (", ..." if len(data) > 5 else "")
+        raise EvalInputError(f"{where}: expected a COCO-style ground truth with 'images' and 'annotations', got an "
+                             f"object with neither" + (f" (its keys: {keys})" if data else " (an empty object)"))
     for key in ("images", "annotations"):
         if not isinstance(data.get(key), list):
             got = "no" if key not in data else f"{_json_type(data[key])} as"
@@ -1323,6 +1331,7 @@ def read_coco_results(path_or_list: str | list, gt: GroundTruthSet, category_id:
         dets = path_or_list
     if not isinstance(dets, list):
         hint = (" (a ground-truth file?)" if isinstance(dets, dict) and "annotations" in dets else
+                " (a metrics file written by --out or MissRateEvaluator)" if is_metrics_file(dets) else
                 " (a CrowdHuman odgt line? odgt files go with --protocol crowdhuman)" if isinstance(dets, dict)
                 and "ID" in dets else "")
         raise EvalInputError(f"{where}: expected a JSON list of detections, got {_json_type(dets)}{hint}")

@@ -7,14 +7,17 @@ imports no torch and nothing of pedet.data) use, so that one rule reads both:
   keeps the last value without a word), raising ``DuplicateKeyError``;
 - ``NUL_HINT``, ``ends_in_nul_bytes``: what NUL bytes at the end of a JSON text most likely are (said instead of the
   parser's "Expecting value" or "Extra data");
-- ``is_truncated``: whether a JSON syntax error is the text ending too early (a file or line cut short).
+- ``is_truncated``: whether a JSON syntax error is the text ending too early (a file or line cut short);
+- ``is_metrics_file``: whether a JSON document is the metrics.json of the evaluation command's --out or of
+  MissRateEvaluator (said where ground truth or detections were expected).
 """
 from __future__ import annotations
 
 import json
 from typing import Any
 
-__all__ = ["DuplicateKeyError", "NUL_HINT", "ends_in_nul_bytes", "is_truncated", "shorten", "unique_keys"]
+__all__ = ["DuplicateKeyError", "NUL_HINT", "ends_in_nul_bytes", "is_metrics_file", "is_truncated", "shorten",
+           "unique_keys"]
 
 # a file system that loses power while a file grows can leave its new end as zeros (no JSON text has a NUL byte)
 NUL_HINT = "the zero-filled end of a file cut short by a crash or a power loss? write the file again"
@@ -26,6 +29,12 @@ def ends_in_nul_bytes(text) -> bool:
     nul, blanks = ("\x00", " \t\r\n") if isinstance(text, str) else (b"\x00", b" \t\r\n")
     head = text.rstrip(nul + blanks)
     return len(head) < len(text.rstrip(blanks)) and nul not in head
+
+
+def is_metrics_file(data: Any) -> bool:
+    """True for the metrics.json that pedet's evaluators write: flat metrics plus a 'details' object naming the
+    protocol (given as ground truth it was "no 'images' ... (write [] for none)", which sent users to edit it)."""
+    return isinstance(data, dict) and isinstance(data.get("details"), dict) and "protocol" in data["details"]
 
 
 def is_truncated(text: str, e: json.JSONDecodeError) -> bool:

@@ -403,6 +403,8 @@ def test_probe_config_opts_reach_the_method_config_and_are_refused_where_they_do
     assert cq.config_digest(cfg, "opl") != cq.config_digest(plain, "opl")
     assert cq._budget_key(budget)["opts"] == ["MODEL.OPL.POTO_ALPHA", "0.8"] and "opts" not in cq._budget_key(cq.BUDGETS["cpu"])
     (tmp_path / "file.txt").write_text("")
+    (tmp_path / "rec").mkdir()
+    (tmp_path / "rec" / "metrics.json").write_text(json.dumps({"AP": 0.5, "details": {"protocol": "crowdhuman"}}))
     for argv, message in [(["--opts", "MODEL.OPL.POTO_ALPHA"], "odd count"),
                           (["--methods", "opl_full", "faster_rcnn", "--opts", "MODEL.OPL.POTO_ALPHA", "0.2"],
                            "not applicable to faster_rcnn's config"),
@@ -465,7 +467,10 @@ def test_probe_config_opts_reach_the_method_config_and_are_refused_where_they_do
                           (["--records", str(tmp_path / "o" / ".." / "o")],
                            f"--records {tmp_path / 'o' / '..' / 'o'}: is the --out folder {tmp_path / 'o'}"),
                           (["--budget", "cpu", "--summary", "--records", str(tmp_path / "none")],
-                           f"--out {tmp_path / 'o'}: not read by --summary of the cpu budget")]:
+                           f"--out {tmp_path / 'o'}: not read by --summary of the cpu budget"),
+                          # twenty-third trial: an evaluator's metrics.json among the records, a KeyError traceback
+                          (["--summary", "--records", str(tmp_path / "rec")],
+                           f"--records {tmp_path / 'rec'}: metrics.json is not a run record of this benchmark")]:
         with pytest.raises(SystemExit):
             cq.main(["--budget", "smoke", "--out", str(tmp_path / "o")] + argv)
         assert message in capsys.readouterr().err

@@ -189,6 +189,7 @@ for proto, side, good in (("crowdhuman", "gt", _odgt(CH_GT)), ("crowdhuman", "dt
             msg = r"line \d: invalid JSON"
         g, d = (text, None) if side == "gt" else (None, text)
         CASES.append((f"{proto}-{side}-{name}", proto, g, d, [], 1, rf"{{{side}}}: .*{msg}"))
+METRICS = {"Reasonable": 0.25, "All": None, "details": {"protocol": "citypersons", "mode": "official"}}
 CASES += [
     ("ch-dt-is-coco", "crowdhuman", None, json.dumps(CP_DT), [], 1,
      r"{dt}: line 1: expected one JSON object per line \(odgt\), got a list \(a COCO-style JSON file"),
@@ -200,6 +201,15 @@ CASES += [
     ("cp-dt-is-gt", "citypersons", None, json.dumps(CP_GT), [], 1, r"{dt}: .*got an object \(a ground-truth file"),
     ("cp-gt-is-results", "citypersons", json.dumps(CP_DT), None, [], 1,
      r"{gt}: expected a COCO-style object .*results"),
+    # the metrics.json of --out / MissRateEvaluator: was "no 'images', a list is needed (write [] for none)"
+    ("cp-gt-is-metrics", "citypersons", json.dumps(METRICS), None, [], 1,
+     r"{gt}: this is a metrics file \(written by --out or MissRateEvaluator\), not a COCO-style ground truth"),
+    ("caltech-gt-is-metrics", "caltech", json.dumps(METRICS), None, [], 1, r"{gt}: this is a metrics file"),
+    ("cp-gt-is-other-json", "citypersons", json.dumps({"dataset": "x", "thresholds": [0.5]}), None, [], 1,
+     r"{gt}: expected a COCO-style ground truth with 'images' and 'annotations', got an object with neither "
+     r"\(its keys: 'dataset', 'thresholds'\)$"),
+    ("cp-dt-is-metrics", "citypersons", None, json.dumps(METRICS), [], 1,
+     r"{dt}: expected a JSON list of detections, got an object \(a metrics file written by --out or"),
     ("caltech-gt-is-citypersons", "caltech", json.dumps(CP_GT), None, [], 1,
      r"{gt}: annotation 1 \(image 1\): no 'label' string .*--protocol citypersons"),
     ("caltech-gt-label-number", "caltech", json.dumps(_mut(CAL_GT, ["annotations", 0, "label"], 1)), None, [], 1,
