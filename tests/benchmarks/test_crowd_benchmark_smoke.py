@@ -506,3 +506,11 @@ def test_probe_checks_find_the_synthetic_sets_in_a_fresh_process(tmp_path):
     assert "not a registered data set" not in run.stderr
     assert "MODEL.OPL.NOT_A_KEY" in run.stderr and "Traceback" not in run.stderr
     assert not (tmp_path / "out" / "pretext").exists()  # refused before the pre-training
+
+
+def test_the_committed_run_records_pass_the_stray_file_check(cq):
+    """The stray-JSON check of --summary once asked for a 'sets' key that run records do not have (they hold 'rows'),
+    refusing every record: the committed records (and the smoke run's, above) must pass it."""
+    runs = os.path.join(REPO, "benchmarks", "crowd_cpu", "runs")
+    assert len([n for n in os.listdir(runs) if n.endswith(".json")]) >= 56
+    assert cq.not_run_records(runs) == []
