@@ -1,0 +1,72 @@
+"""
+Twentieth bad-input trial, model side (issue 11): resuming a run with a changed config. A resumed run whose config
+trains other parameters (or groups them otherwise) failed in torch's Optimizer.load_state_dict with a ValueError
+traceback; one that turned SOLVER.AMP.ENABLED on failed in detectron2's AMPTrainer with KeyError 'grad_scaler'.
+"""
+import logging
+
+import pytest
+
+from ..scripts import OPL_TINY, TINY_DEMO_OPTS
+
+
+def _trainer(out_dir, *opts):
+    from detectron2.config import get_cfg
+
+    from opl import add_opl_config
+    from pedet.config import add_pedet_config
+    from pedet.engine import PedestrianTrainer
+
+    cfg = get_cfg()
+    add_pedet_config(cfg)
+    add_opl_config(cfg)
+    cfg.merge_from_file(OPL_TINY)
+    cfg.merge_from_list([*TINY_DEMO_OPTS[:6], "OUTPUT_DIR", str(out_dir), "DATASETS.TEST", "()", "MODEL.DEVICE", "cpu",
+                         "SOLVER.MAX_ITER", "20", "SOLVER.STEPS", "()", "SOLVER.WARMUP_ITERS", "0", *opts])
+    return PedestrianTrainer(cfg)
+
+
+@pytest.mark.parametrize("first_opts, opts", [
+    ((), ("MODEL.BACKBONE.FREEZE_AT", "2")),
+    ((), ("SOLVER.BIAS_LR_FACTOR", "2.0")),
+    # a head with fewer convs: the checkpoint's extra weights are ignored (as detectron2), its optimizer state is not
+    (("MODEL.OPL.NUM_CONVS", "2"), ()),
+])
+def test_resume_with_a_config_that_trains_other_parameters_is_one_error(tmp_path, first_opts, opts):
+    from pedet.engine.checkpoint import CheckpointFileError
+
+    first = _trainer(tmp_path, *first_opts)
+    first.iter = 9
+    first.checkpointer.save("model_0000009")
+    resumed = _trainer(tmp_path, *opts)
+    with pytest.raises(CheckpointFileError) as e:
+        resumed.resume_or_load(resume=True)
+    ours = [len(g["params"]) for g in resumed.optimizer.param_groups]
+    theirs = [len(g["params"]) for g in first.optimizer.param_groups]
+    assert ours != theirs
+    assert str(e.value).startswith(
+        f"{tmp_path / 'model_0000009.pth'}: its optimizer state holds {sum(theirs)} trained parameters in "
+        f"{len(theirs)} groups, this config trains {sum(ours)} in {len(ours)}: a key that decides which parameters "
+        "train or how they are grouped")
+
+
+def test_resume_with_the_same_optimizer_layout_loads_its_state(tmp_path):
+    first = _trainer(tmp_path)
+    first.iter = 9
+    first.checkpointer.save("model_0000009")
+    resumed = _trainer(tmp_path, "SOLVER.WEIGHT_DECAY", "0.1")  # a value, not the layout: loads as in detectron2
+    resumed.resume_or_load(resume=True)
+    assert resumed.start_iter == 10
+
+
+def test_resume_with_amp_turned_on_starts_a_new_gradient_scaler(tmp_path, caplog):
+    first = _trainer(tmp_path)
+    first.iter = 9
+    first.checkpointer.save("model_0000009")
+    resumed = _trainer(tmp_path, "SOLVER.AMP.ENABLED", "True")
+    assert hasattr(resumed._trainer, "grad_scaler")
+    with caplog.at_level(logging.WARNING):
+        resumed.resume_or_load(resume=True)
+    assert resumed.start_iter == 10
+    assert ("The checkpoint was written without SOLVER.AMP.ENABLED: the resumed run starts a new AMP gradient scaler"
+            in caplog.text)
