@@ -1,7 +1,8 @@
 """
-Twentieth bad-input trial, model side (issue 11): resuming a run with a changed config. A resumed run whose config
-trains other parameters (or groups them otherwise) failed in torch's Optimizer.load_state_dict with a ValueError
-traceback; one that turned SOLVER.AMP.ENABLED on failed in detectron2's AMPTrainer with KeyError 'grad_scaler'.
+Twentieth bad-input trial, model side (issue 11): resuming a run with a changed config, and the selection hold-out of
+a TRAIN list that names one set twice. A resumed run whose config trains other parameters (or groups them otherwise)
+failed in torch's Optimizer.load_state_dict with a ValueError traceback; one that turned SOLVER.AMP.ENABLED on failed
+in detectron2's AMPTrainer with KeyError 'grad_scaler'. The demo's --onnx cases are in the seventeenth trial's table.
 """
 import logging
 
@@ -70,3 +71,54 @@ def test_resume_with_amp_turned_on_starts_a_new_gradient_scaler(tmp_path, caplog
     assert resumed.start_iter == 10
     assert ("The checkpoint was written without SOLVER.AMP.ENABLED: the resumed run starts a new AMP gradient scaler"
             in caplog.text)
+
+
+def _duplicated_train_cfg(holdout):
+    from detectron2.config import get_cfg
+    from detectron2.data import DatasetCatalog, MetadataCatalog
+
+    from pedet.config import add_pedet_config
+
+    name = "twentieth_three_images"
+    if name not in DatasetCatalog.list():
+        DatasetCatalog.register(name, lambda: [{"file_name": f"/data/{i}.jpg", "image_id": i, "height": 64,
+                                                "width": 64, "annotations": []} for i in range(3)])
+        MetadataCatalog.get(name).set(thing_classes=["person"], evaluator_type="crowdhuman")
+    cfg = get_cfg()
+    add_pedet_config(cfg)
+    cfg.DATASETS.TRAIN = (name, name)  # the same set twice: 6 records of 3 image files
+    cfg.DATASETS.SELECTION_HOLDOUT = holdout
+    return cfg
+
+
+@pytest.mark.parametrize("holdout", [4, 5, 0.7])
+def test_a_holdout_that_takes_every_image_of_a_duplicated_train_set_is_one_error(holdout):
+    """TRAIN listing one set twice, SELECTION_HOLDOUT 4 of its 6 records: every copy of a held-out image leaves
+    training, so nothing was left and Detectron2's TrainingSampler failed with 'expects a positive int. Got 0.'"""
+    from detectron2.data import DatasetCatalog
+
+    from pedet.data.selection import SelectionError, exclude_selection_holdout, selection_dataset
+
+    cfg = _duplicated_train_cfg(holdout)
+    expected = (f"DATASETS.SELECTION_HOLDOUT {holdout!r} holds out 3 image file(s), and the 6 records of DATASETS.TRAIN "
+                "['twentieth_three_images', 'twentieth_three_images'] are all of these files (an image listed more "
+                "than once leaves training with every copy): nothing would be left to train on")
+    with pytest.raises(SelectionError) as e:
+        selection_dataset(cfg)
+    assert str(e.value) == expected
+    with pytest.raises(SelectionError) as e:
+        exclude_selection_holdout(cfg, [d for n in cfg.DATASETS.TRAIN for d in DatasetCatalog.get(n)])
+    assert str(e.value) == expected
+
+
+def test_a_holdout_of_a_duplicated_train_set_that_leaves_images_trains_on_them():
+    from detectron2.data import DatasetCatalog
+
+    from pedet.data.selection import exclude_selection_holdout, selection_dataset, selection_holdout_files
+
+    cfg = _duplicated_train_cfg(1)
+    assert selection_dataset(cfg)
+    dicts = [d for n in cfg.DATASETS.TRAIN for d in DatasetCatalog.get(n)]
+    held_out = selection_holdout_files(cfg)
+    kept = exclude_selection_holdout(cfg, dicts)
+    assert len(held_out) == 1 and len(kept) == 4 and not {d["file_name"] for d in kept} & held_out
