@@ -122,3 +122,23 @@ def test_a_holdout_of_a_duplicated_train_set_that_leaves_images_trains_on_them()
     held_out = selection_holdout_files(cfg)
     kept = exclude_selection_holdout(cfg, dicts)
     assert len(held_out) == 1 and len(kept) == 4 and not {d["file_name"] for d in kept} & held_out
+
+
+def test_a_torchscript_export_as_model_weights_is_named_as_such(tmp_path):
+    """MODEL.WEIGHTS of a tools/export.py --format torchscript file: torch.load's weights-only refusal ('Cannot use
+    weights_only=True with TorchScript archives ... In PyTorch 2.6, we changed the default ...') was reported as a
+    'truncated or damaged checkpoint'."""
+    import torch
+
+    from pedet.engine.checkpoint import CheckpointFileError, load_checkpoint_file
+
+    ts, pth = tmp_path / "model.ts", tmp_path / "model.pth"
+    module = torch.nn.Linear(2, 1)
+    torch.jit.save(torch.jit.script(module), str(ts))
+    torch.save({"model": module.state_dict()}, pth)
+    with pytest.raises(CheckpointFileError) as e:
+        load_checkpoint_file(str(ts))
+    assert str(e.value) == (f"{ts}: a TorchScript archive (e.g. tools/export.py --format torchscript), not a "
+                            "checkpoint: run it with torch.jit.load; MODEL.WEIGHTS needs the training checkpoint it "
+                            "was exported from (e.g. model_final.pth)")
+    assert set(load_checkpoint_file(str(pth))["model"]) == {"weight", "bias"}  # torch.save's zip still loads
