@@ -59,9 +59,11 @@ _CONFIG_KEY = re.compile(r"[A-Z][A-Z0-9_]*(\.[A-Z0-9_]+)+")
 
 
 # what tools/export.py fixes in the OPL graph (opl.export): with --onnx these overrides have no effect (a warning says
-# so); the other keys (INPUT.*, the model's shape) are read or describe the graph
+# so); the other keys (INPUT.*, the model's shape) are read or describe the graph. The graph normalises its input with
+# the exported PIXEL_MEAN / PIXEL_STD and is NMS-free (export refuses MODEL.OPL.NMS_ON), so those are fixed too.
 ONNX_FIXED_KEYS = ("MODEL.WEIGHTS", "MODEL.OPL.SCORE_THRESH_TEST", "MODEL.OPL.TOPK_CANDIDATES_TEST",
-                   "TEST.DETECTIONS_PER_IMAGE")
+                   "TEST.DETECTIONS_PER_IMAGE", "MODEL.PIXEL_MEAN", "MODEL.PIXEL_STD", "MODEL.OPL.NMS_ON",
+                   "MODEL.OPL.NMS_THRESH_TEST")
 
 
 def check_args(p: argparse.ArgumentParser, args) -> None:
@@ -490,8 +492,8 @@ def main(argv=None):
     if args.onnx and fixed:  # OnnxPredictor reads INPUT.* only: e.g. MODEL.WEIGHTS was ignored, in silence. A warning,
         # not an error: repeating the export's own overrides is the common case, and the graph does not record them
         logger.warning(f"--opts {', '.join(fixed)}: not read with --onnx: the exported graph's own weights, score "
-                       "threshold, top-k and detections per image apply (export again with tools/export.py to change "
-                       "them)")
+                       "threshold, top-k, detections per image and pixel mean / std apply, without NMS (export again "
+                       "with tools/export.py to change them)")
     import pedet.data  # noqa: F401  (registers the data sets, for ground truth)
     from detectron2.data import DatasetCatalog
 

@@ -91,7 +91,23 @@ def selection_holdout_files(cfg) -> Set[str]:
     if not _keys(cfg)[1]:
         return set()
     dicts = _train_dicts(cfg)
-    return {dicts[i]["file_name"] for i in _holdout_indices(cfg, len(dicts))}
+    held_out = {dicts[i]["file_name"] for i in _holdout_indices(cfg, len(dicts))}
+    _check_training_left(cfg, dicts, held_out)
+    return held_out
+
+
+def _check_training_left(cfg, dicts: List[dict], held_out: Set[str]) -> None:
+    """
+    Every record of a held-out image leaves training, also its copies (a TRAIN set listed twice, two sets sharing
+    images): holdout_size counts records, so a hold-out could take every image, and training then failed in
+    Detectron2's TrainingSampler with a ValueError traceback (size 0).
+    """
+    if dicts and all(d["file_name"] in held_out for d in dicts):
+        holdout = _keys(cfg)[1]
+        raise SelectionError(f"DATASETS.SELECTION_HOLDOUT {holdout!r} holds out {len(held_out)} image file(s), and the "
+                             f"{len(dicts)} records of DATASETS.TRAIN {list(cfg.DATASETS.TRAIN)} are all of these "
+                             "files (an image listed more than once leaves training with every copy): nothing would "
+                             "be left to train on")
 
 
 def exclude_selection_holdout(cfg, dicts: List[dict]) -> List[dict]:
@@ -110,7 +126,8 @@ def _register_holdout(cfg) -> str:
     if name in DatasetCatalog.list():
         return name
     dicts = _train_dicts(cfg)
-    _holdout_indices(cfg, len(dicts))  # validates the size now, not at the first evaluation
+    # validates the size now, not at the first evaluation
+    _check_training_left(cfg, dicts, {dicts[i]["file_name"] for i in _holdout_indices(cfg, len(dicts))})
 
     def load_holdout() -> List[dict]:
         train = _train_dicts(cfg)

@@ -48,6 +48,12 @@ def _check_checkpoint_format(path: str) -> None:
         raise CheckpointFileError(f"{path}: empty file, not a checkpoint")
     if head[:2] == b"PK" and not zipfile.is_zipfile(path):
         raise CheckpointFileError(f"{path}: truncated or damaged checkpoint (an incomplete zip archive)")
+    if zipfile.is_zipfile(path) and _is_torchscript_archive(path):
+        # torch.load's own message ("Cannot use weights_only=True with TorchScript archives ... In PyTorch 2.6, we
+        # changed the default ...") was shown as a truncated or damaged checkpoint
+        raise CheckpointFileError(f"{path}: a TorchScript archive (e.g. tools/export.py --format torchscript), not a "
+                                  "checkpoint: run it with torch.jit.load; MODEL.WEIGHTS needs the training "
+                                  "checkpoint it was exported from (e.g. model_final.pth)")
     if not (zipfile.is_zipfile(path) or head[:1] == b"\x80"):
         raise CheckpointFileError(f"{path}: not a PyTorch checkpoint (neither torch.save's zip format nor a "
                                   f"pickle; the file starts with {head!r})")
@@ -59,6 +65,15 @@ def _check_checkpoint_format(path: str) -> None:
             # or damaged checkpoint (Cannot use weights_only=True with TorchScript archives ...)" after a warning
             raise CheckpointFileError(f"{path}: a TorchScript module (e.g. written by tools/export.py --format "
                                       "torchscript), not a checkpoint of weights; give the .pth it was exported from")
+
+
+def _is_torchscript_archive(path: str) -> bool:
+    """torch.jit.save's zip holds <name>/code/ and <name>/constants.pkl next to data.pkl; torch.save's zip does not."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            return any("/code/" in n or n.endswith("/constants.pkl") for n in z.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
 
 
 def check_weights(weights: str, purpose: str = "") -> None:

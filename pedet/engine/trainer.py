@@ -315,6 +315,8 @@ class PedetTrainerMixin:
                                       "the file is damaged or not written by a trainer (use it as MODEL.WEIGHTS "
                                       "without --resume)")
         has_inner = "_trainer" in state_dict
+        if has_inner:
+            self._check_inner_trainer_state(state_dict["_trainer"])
         if not _d2_saves_inner_trainer():  # v0.6
             super().load_state_dict(state_dict)
             if has_inner:
@@ -326,6 +328,33 @@ class PedetTrainerMixin:
         if not has_inner:
             logger.warning("The checkpoint has no optimizer state (written by plain DefaultTrainer): SGD momentum "
                            "restarts, and the first resumed iteration uses the LR set at construction")
+
+    def _check_inner_trainer_state(self, inner: dict) -> None:
+        """
+        The optimizer / AMP state of a checkpoint against this run's, before torch loads it. A config that changes
+        which parameters train or how they are grouped (MODEL.BACKBONE.FREEZE_AT, SOLVER.BIAS_LR_FACTOR, a head of
+        another depth, ...) failed in torch's Optimizer.load_state_dict with a ValueError traceback; SOLVER.AMP.ENABLED
+        turned on for the resumed run failed in AMPTrainer.load_state_dict with KeyError 'grad_scaler'.
+        """
+        saved = inner.get("optimizer") if isinstance(inner, dict) else None
+        if isinstance(saved, dict) and isinstance(saved.get("param_groups"), list):
+            theirs = [len(g.get("params", ())) for g in saved["param_groups"] if isinstance(g, dict)]
+            ours = [len(g["params"]) for g in self.optimizer.param_groups]
+            if theirs != ours:
+                has = self.checkpointer.has_checkpoint()
+                path = self.checkpointer.get_checkpoint_file() if has else "the checkpoint"
+                raise CheckpointFileError(
+                    f"{path}: its optimizer state holds {sum(theirs)} trained parameters in {len(theirs)} groups, "
+                    f"this config trains {sum(ours)} in {len(ours)}: a key that decides which parameters train or how "
+                    "they are grouped (MODEL.BACKBONE.FREEZE_AT, SOLVER.BIAS_LR_FACTOR, SOLVER.WEIGHT_DECAY_NORM, the "
+                    "model's layers, ...) differs from the checkpointed run; resume with its config, or start a new "
+                    "run in another OUTPUT_DIR with MODEL.WEIGHTS set to the checkpoint")
+        scaler = getattr(self._trainer, "grad_scaler", None)
+        if scaler is not None and isinstance(inner, dict) and "grad_scaler" not in inner:
+            # detectron2's AMPTrainer.load_state_dict requires it; the checkpointed run trained without AMP
+            logger.warning("The checkpoint was written without SOLVER.AMP.ENABLED: the resumed run starts a new AMP "
+                           "gradient scaler")
+            inner["grad_scaler"] = scaler.state_dict()
 
     def resume_or_load(self, resume: bool = True) -> None:
         super().resume_or_load(resume=resume)

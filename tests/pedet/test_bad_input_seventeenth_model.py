@@ -261,6 +261,10 @@ def test_a_detectron2_model_zoo_config_is_named_by_its_architecture(zoo, entry):
     (["MODEL.FPN.OUT_CHANNELS", "32", "TEST.DETECTIONS_PER_IMAGE", "5", "MODEL.OPL.SCORE_THRESH_TEST", "0.5"],
      "TEST.DETECTIONS_PER_IMAGE, MODEL.OPL.SCORE_THRESH_TEST"),
     (["MODEL.FPN.OUT_CHANNELS", "32"], None),
+    # twentieth trial: keys the graph also fixes (its normalisation, no NMS), ignored in silence
+    (["MODEL.OPL.NMS_ON", "True", "MODEL.OPL.NMS_THRESH_TEST", "0.5"], "MODEL.OPL.NMS_ON, MODEL.OPL.NMS_THRESH_TEST"),
+    (["MODEL.PIXEL_MEAN", "[0.0, 0.0, 0.0]", "MODEL.PIXEL_STD", "[2.0, 2.0, 2.0]", "INPUT.FORMAT", "RGB"],
+     "MODEL.PIXEL_MEAN, MODEL.PIXEL_STD"),
 ])
 def test_demo_with_onnx_says_which_overrides_the_graph_ignores(tmp_path, opts, named):
     """With --onnx the graph holds the weights and the test settings: MODEL.WEIGHTS (also a missing file) and the
@@ -284,8 +288,9 @@ def test_demo_with_onnx_says_which_overrides_the_graph_ignores(tmp_path, opts, n
     finally:
         logging.getLogger("pedet.demo").removeHandler(handler)
     messages = [r.getMessage() for r in records if "--onnx" in r.getMessage()]
-    warning = f"--opts {named}: not read with --onnx: the exported graph's own weights, score threshold, top-k and " \
-              "detections per image apply (export again with tools/export.py to change them)"
+    warning = f"--opts {named}: not read with --onnx: the exported graph's own weights, score threshold, top-k, " \
+              "detections per image and pixel mean / std apply, without NMS (export again with tools/export.py to " \
+              "change them)"
     assert messages == ([warning] if named else [])
 
 
