@@ -57,14 +57,6 @@ def _check_checkpoint_format(path: str) -> None:
     if not (zipfile.is_zipfile(path) or head[:1] == b"\x80"):
         raise CheckpointFileError(f"{path}: not a PyTorch checkpoint (neither torch.save's zip format nor a "
                                   f"pickle; the file starts with {head!r})")
-    if head[:2] == b"PK":
-        with zipfile.ZipFile(path) as z:
-            names = z.namelist()
-        if any(name.rpartition("/")[2] == "constants.pkl" for name in names):
-            # torch.jit.save's archive (what tools/export.py --format torchscript writes): torch.load said "truncated
-            # or damaged checkpoint (Cannot use weights_only=True with TorchScript archives ...)" after a warning
-            raise CheckpointFileError(f"{path}: a TorchScript module (e.g. written by tools/export.py --format "
-                                      "torchscript), not a checkpoint of weights; give the .pth it was exported from")
 
 
 def _is_torchscript_archive(path: str) -> bool:

@@ -87,7 +87,7 @@ def test_a_torchscript_file_as_weights_is_named_as_one(tmp_path):
         warnings.simplefilter("error")  # torch's own "looks like a TorchScript archive" warning is not reached
         with pytest.raises(CheckpointFileError) as e:
             load_checkpoint_file(str(path))
-    assert str(e.value) == (f"{path}: a TorchScript module (e.g. written by tools/export.py --format torchscript), not "
-                            "a checkpoint of weights; give the .pth it was exported from")
+    assert str(e.value).startswith(f"{path}: a TorchScript archive (e.g. tools/export.py --format torchscript), not "
+                                   "a checkpoint")  # (the message in full: test_bad_input_twentieth_model)
     torch.save({"model": {"w": torch.zeros(2)}}, tmp_path / "model.pth")  # torch.save's zip: still a checkpoint
     assert list(load_checkpoint_file(str(tmp_path / "model.pth"))["model"]) == ["w"]
