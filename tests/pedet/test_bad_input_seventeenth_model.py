@@ -149,6 +149,9 @@ def test_opl_accepts_detectron2_keys_left_at_their_defaults():
 
     check_opl_config(_cfg("OPL", "MODEL.RETINANET.SCORE_THRESH_TEST", "0.05", "MODEL.ROI_HEADS.NUM_CLASSES", "1"))
     check_opl_config(_cfg("OPL", "MODEL.ANCHOR_GENERATOR.OFFSET", "0.5"))  # what OPL does (nineteenth trial)
+    # Detectron2's defaults written with tuples (yacs makes only the outer one a list): were refused (24th trial)
+    check_opl_config(_cfg("OPL", "MODEL.ANCHOR_GENERATOR.SIZES", "((32, 64, 128, 256, 512),)",
+                          "MODEL.ANCHOR_GENERATOR.ASPECT_RATIOS", "((0.5, 1.0, 2.0),)"))
 
 
 _PERSON = {"bbox": [10, 10, 12, 30], "bbox_mode": 1, "category_id": 0}  # 1 = BoxMode.XYWH_ABS

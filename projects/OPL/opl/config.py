@@ -136,6 +136,11 @@ def add_opl_config(cfg: CN) -> None:
     _C.MODEL.OPL.NMS_THRESH_TEST = 0.6
 
 
+def _as_lists(value):
+    """A config value with every tuple, at any depth, as a list (how yacs keeps a default may differ from an override)."""
+    return [_as_lists(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+
 def check_opl_config(cfg: CN) -> None:
     """
     ``MODEL.OPL`` values that would crash deep inside the model (a traceback without the key) or silently train
@@ -232,14 +237,16 @@ def check_opl_config(cfg: CN) -> None:
     d2 = get_cfg().MODEL
     same = {"FOCAL_LOSS_GAMMA": "FOCAL_GAMMA", "FOCAL_LOSS_ALPHA": "FOCAL_ALPHA"}
     changed = [(f"RETINANET.{k}", v, same.get(k, k)) for k, v in sorted(cfg.MODEL.RETINANET.items())
-               if k in d2.RETINANET and v != d2.RETINANET[k]]
+               if k in d2.RETINANET and _as_lists(v) != _as_lists(d2.RETINANET[k])]
     changed += [(f"ROI_HEADS.{k}", cfg.MODEL.ROI_HEADS[k], k) for k in ("SCORE_THRESH_TEST", "NMS_THRESH_TEST")
                 if cfg.MODEL.ROI_HEADS[k] != d2.ROI_HEADS[k]]
     # likewise RetinaNet's anchors (or an FCOS port's OFFSET): OPL is anchor-free, its locations fixed at the cell
     # centres (docs/methods.md §1.2), so a changed MODEL.ANCHOR_GENERATOR key moved nothing (OFFSET 0.5, what OPL
-    # does, passes)
+    # does, passes); compared as lists, since yacs turns only the outer tuple of "((32, 64, 128, 256, 512),)" into a
+    # list: Detectron2's own default written with tuples was refused
     changed += [(f"ANCHOR_GENERATOR.{k}", v, None) for k, v in sorted(cfg.MODEL.ANCHOR_GENERATOR.items())
-                if k in d2.ANCHOR_GENERATOR and v != d2.ANCHOR_GENERATOR[k] and (k, v) != ("OFFSET", 0.5)]
+                if k in d2.ANCHOR_GENERATOR and _as_lists(v) != _as_lists(d2.ANCHOR_GENERATOR[k])
+                and (k, v) != ("OFFSET", 0.5)]
     for key, value, own in changed[:1]:
         hint = f"; set MODEL.OPL.{own}" if own in o else ""
         if own is None:
