@@ -33,8 +33,11 @@ def ends_in_nul_bytes(text) -> bool:
 
 def is_metrics_file(data: Any) -> bool:
     """True for the metrics.json that pedet's evaluators write: flat metrics plus a 'details' object naming the
-    protocol (given as ground truth it was "no 'images' ... (write [] for none)", which sent users to edit it)."""
-    return isinstance(data, dict) and isinstance(data.get("details"), dict) and "protocol" in data["details"]
+    protocol (given as ground truth it was "no 'images' ... (write [] for none)", which sent users to edit it). A
+    COCO-style file with 'images' or 'annotations' is none, whatever else it holds (one with a 'details' object of
+    its own was refused as a metrics file)."""
+    return (isinstance(data, dict) and isinstance(data.get("details"), dict) and "protocol" in data["details"]
+            and "images" not in data and "annotations" not in data)
 
 
 def is_truncated(text: str, e: json.JSONDecodeError) -> bool:
