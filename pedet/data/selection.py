@@ -131,7 +131,24 @@ def _register_holdout(cfg) -> str:
 
     def load_holdout() -> List[dict]:
         train = _train_dicts(cfg)
-        return [train[i] for i in _holdout_indices(cfg, len(train))]
+        drawn = [train[i] for i in _holdout_indices(cfg, len(train))]
+        # a TRAIN list naming a set twice (or sets sharing images) can draw two copies of one image: the evaluator
+        # refused the hold-out ("duplicate image id") at the first evaluation, after training had run; each held-out
+        # image is evaluated once
+        seen: Set[str] = set()
+        records = [d for d in drawn if not (d["file_name"] in seen or seen.add(d["file_name"]))]
+        if len(records) < len(drawn):
+            logger.warning(f"Selection hold-out {name}: {len(drawn) - len(records)} of the {len(drawn)} drawn records "
+                           "repeat a held-out image (DATASETS.TRAIN lists an image more than once); each image is "
+                           f"evaluated once: {len(records)} images")
+        ids = [d.get("image_id") for d in records]
+        if len(set(map(repr, ids))) < len(ids):
+            # TRAIN sets numbered alike (two register_coco_instances files, both from id 1): the evaluator refused
+            # the hold-out ("duplicate image id") at the first evaluation; its images are named by file instead
+            logger.warning(f"Selection hold-out {name}: images of different files share an image_id (the TRAIN sets "
+                           "number their images alike): the hold-out names each image by its file_name")
+            records = [dict(d, image_id=d["file_name"]) for d in records]
+        return records
 
     DatasetCatalog.register(name, load_holdout)
     source = MetadataCatalog.get(cfg.DATASETS.TRAIN[0])
