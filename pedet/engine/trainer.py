@@ -349,6 +349,19 @@ class PedetTrainerMixin:
                     "they are grouped (MODEL.BACKBONE.FREEZE_AT, SOLVER.BIAS_LR_FACTOR, SOLVER.WEIGHT_DECAY_NORM, the "
                     "model's layers, ...) differs from the checkpointed run; resume with its config, or start a new "
                     "run in another OUTPUT_DIR with MODEL.WEIGHTS set to the checkpoint")
+            # torch's Optimizer.load_state_dict restores each group's own hyper-parameters (as Detectron2 main does):
+            # a changed SOLVER.WEIGHT_DECAY or MOMENTUM had no effect on the resumed run, in silence
+            keys = {"weight_decay": "SOLVER.WEIGHT_DECAY / WEIGHT_DECAY_NORM / WEIGHT_DECAY_BIAS",
+                    "momentum": "SOLVER.MOMENTUM", "nesterov": "SOLVER.NESTEROV"}
+            pairs = list(zip(saved["param_groups"], self.optimizer.param_groups))
+            kept = [v for k, v in keys.items()
+                    if any(isinstance(t, dict) and k in t and k in g and t[k] != g[k] for t, g in pairs)]
+            if kept:
+                has = self.checkpointer.has_checkpoint()
+                path = self.checkpointer.get_checkpoint_file() if has else "the checkpoint"
+                logger.warning(f"{path}: its optimizer state keeps the checkpointed run's values of {'; '.join(kept)} "
+                               "(as in Detectron2): this config's differ and take no effect on --resume; start a new "
+                               "run with MODEL.WEIGHTS set to the checkpoint to change them")
         scaler = getattr(self._trainer, "grad_scaler", None)
         if scaler is not None and isinstance(inner, dict) and "grad_scaler" not in inner:
             # detectron2's AMPTrainer.load_state_dict requires it; the checkpointed run trained without AMP

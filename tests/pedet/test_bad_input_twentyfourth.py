@@ -30,8 +30,8 @@ def test_a_coco_ground_truth_with_a_details_object_evaluates(tmp_path, capsys):
     dt = [{"image_id": 1, "category_id": 1, "bbox": [100, 100, 41, 100], "score": 0.9}]
     (tmp_path / "gt.json").write_text(json.dumps(gt))
     (tmp_path / "dt.json").write_text(json.dumps(dt))
-    rc = evaluate_main(["--protocol", "citypersons", "--gt", str(tmp_path / "gt.json"), "--dt", str(tmp_path / "dt.json"),
-                        "--out", str(tmp_path / "metrics.json")])
+    rc = evaluate_main(["--protocol", "citypersons", "--gt", str(tmp_path / "gt.json"), "--dt",
+                        str(tmp_path / "dt.json"), "--out", str(tmp_path / "metrics.json")])
     assert rc == 0 and capsys.readouterr().err == ""
     assert json.loads((tmp_path / "metrics.json").read_text())["Reasonable"] == 0.0
 
@@ -71,3 +71,22 @@ def test_the_selection_holdout_evaluates_each_image_once_under_its_own_id(caplog
     assert len(kept) == 6 - (2 if second == "twentyfourth_a" else len(files))
     gt = ground_truth_from_dataset_dicts(dicts)  # was EvalInputError: duplicate image id 2
     assert len(gt.image_ids) == len(dicts)
+
+
+def test_resume_names_the_optimizer_values_that_the_checkpoint_keeps(tmp_path, caplog):
+    """SOLVER.WEIGHT_DECAY / MOMENTUM changed on --resume: torch's Optimizer.load_state_dict restores the checkpointed
+    run's values (as Detectron2 main does), which was silent."""
+    from .test_bad_input_twentieth_model import _trainer
+
+    first = _trainer(tmp_path)
+    first.iter = 9
+    first.checkpointer.save("model_0000009")
+    resumed = _trainer(tmp_path, "SOLVER.WEIGHT_DECAY", "0.1", "SOLVER.MOMENTUM", "0.5")
+    with caplog.at_level(logging.WARNING):
+        resumed.resume_or_load(resume=True)
+    assert resumed.start_iter == 10
+    momentum = [g["momentum"] for g in first.optimizer.param_groups]
+    assert [g["momentum"] for g in resumed.optimizer.param_groups] == momentum
+    assert (f"{tmp_path / 'model_0000009.pth'}: its optimizer state keeps the checkpointed run's values of "
+            "SOLVER.WEIGHT_DECAY / WEIGHT_DECAY_NORM / WEIGHT_DECAY_BIAS; SOLVER.MOMENTUM (as in Detectron2): this "
+            "config's differ and take no effect on --resume") in caplog.text

@@ -137,7 +137,7 @@ def add_opl_config(cfg: CN) -> None:
 
 
 def _as_lists(value):
-    """A config value with every tuple, at any depth, as a list (how yacs keeps a default may differ from an override)."""
+    """A config value with every tuple, at any depth, as a list (yacs may keep a default and an override apart)."""
     return [_as_lists(v) for v in value] if isinstance(value, (list, tuple)) else value
 
 
