@@ -73,6 +73,9 @@ def _error(check, cfg) -> str:
     (OPL_BASE, ["MODEL.FPN.OUT_CHANNELS", "32", "MODEL.OPL.GN_NUM_GROUPS", "32", "MODEL.OPL.IN_FEATURES",
                 "['p3', 'p4', 'p5']", "INPUT.MAX_SIZE_TRAIN", "32", "SOLVER.IMS_PER_BATCH", "1"],
      "of an image of at most 32 px (INPUT.MAX_SIZE_TRAIN)"),
+    # twenty-fourth trial: a large MAX_SIZE_TEST but a short side within the stride: a square image is 1 x 1 there
+    (OPL_BASE, ["MODEL.FPN.OUT_CHANNELS", "32", "MODEL.OPL.GN_NUM_GROUPS", "32", "INPUT.MIN_SIZE_TEST", "64"],
+     "of a square image resized to 64 px (INPUT.MIN_SIZE_TEST), which PyTorch's GroupNorm refuses"),
     # crashed deep inside with a traceback that does not name the key
     (OPL_BASE, ["MODEL.DEVICE", "meta"], "MODEL.DEVICE 'meta': no meta device that runs a model is available here"),
     (OPL_BASE, ["INPUT.MAX_SIZE_TRAIN", "0"], "INPUT.MAX_SIZE_TRAIN 0: must be >= 1"),  # "height and width must be > 0"

@@ -215,17 +215,21 @@ def check_opl_config(cfg: CN) -> None:
     stride = 2 ** int(features[-1][1:])  # the coarsest level: a 1 x 1 map for an image (padded) no larger than this
     normed = (o.NORM == "GN" and o.NUM_CONVS > 0) or o.FILTER_3DMF  # the head's GroupNorms over C channels
     alone = (("TEST", True), ("TRAIN", cfg.SOLVER.IMS_PER_BATCH == 1))  # every test image; training at batch 1
-    resized = {s: any(m if isinstance(m, (list, tuple)) else [m]) for s, m in  # MIN_SIZE 0: not resized
-               (("TEST", cfg.INPUT.MIN_SIZE_TEST), ("TRAIN", cfg.INPUT.MIN_SIZE_TRAIN))}
-    single = [(f"MAX_SIZE_{s}", cfg.INPUT[f"MAX_SIZE_{s}"]) for s, one in alone
-              if one and resized[s] and cfg.INPUT[f"MAX_SIZE_{s}"] <= stride]
+    single = []  # (key, size, which image): MIN_SIZE 0 keeps the images at their own size (not resized)
+    for s, one in alone:
+        short = [m for m in (cfg.INPUT[f"MIN_SIZE_{s}"] if isinstance(cfg.INPUT[f"MIN_SIZE_{s}"], (list, tuple))
+                             else [cfg.INPUT[f"MIN_SIZE_{s}"]]) if m > 0]
+        if one and short and cfg.INPUT[f"MAX_SIZE_{s}"] <= stride:
+            single.append((f"MAX_SIZE_{s}", cfg.INPUT[f"MAX_SIZE_{s}"], "an image of at most"))
+        elif one and short and min(short) <= stride:  # a square image's long side is its short one: the map is 1 x 1
+            single.append((f"MIN_SIZE_{s}", min(short), "a square image resized to"))
     if normed and channels == o.GN_NUM_GROUPS and single:
         # one channel per group on that 1 x 1 map normalises a single value: PyTorch's GroupNorm stops the run with
         # "Expected more than 1 value per channel when training" (also in eval), a traceback that names no key
-        key, size = single[0]
+        key, size, which = single[0]
         raise config_error("MODEL.OPL.GN_NUM_GROUPS", o.GN_NUM_GROUPS,
                            f"one channel per group (MODEL.FPN.OUT_CHANNELS {channels}) leaves a single value to "
-                           f"normalise on the 1 x 1 {features[-1]} map (stride {stride}) of an image of at most "
+                           f"normalise on the 1 x 1 {features[-1]} map (stride {stride}) of {which} "
                            f"{size} px (INPUT.{key}), which PyTorch's GroupNorm refuses; use fewer groups or larger "
                            "images")
     if cfg.TEST.AUG.ENABLED:
