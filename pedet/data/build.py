@@ -23,6 +23,8 @@ from .samplers import ResumableTrainingSampler
 from .selection import exclude_selection_holdout
 
 logger = logging.getLogger(__name__)
+# names of a training set's class 0 that are the person class (pedet's sets: "person"; coco2odgt also takes "pedestrian")
+PERSON_CLASS_NAMES = ("person", "persons", "pedestrian", "pedestrians")
 
 
 def get_pedestrian_dataset_dicts(names: Union[str, Sequence[str]], filter_empty: bool = True) -> list:
@@ -108,6 +110,11 @@ def check_categories(dicts: list, cfg) -> None:
     """
     from detectron2.data import MetadataCatalog
 
+    for name in cfg.DATASETS.TRAIN:  # a car-only set from register_coco_instances: its class 0 trained as the person
+        classes = MetadataCatalog.get(name).get("thing_classes") or []  # class in silence
+        if classes and str(classes[0]).strip().lower() not in PERSON_CLASS_NAMES:
+            logger.warning(f"DATASETS.TRAIN {name}: its class 0 is named {classes[0]!r}, not a person class; pedet's "
+                           "detectors train class 0 as the person class")
     key = "MODEL.OPL.NUM_CLASSES" if "OPL" in cfg.MODEL else "MODEL.ROI_HEADS.NUM_CLASSES"
     num_classes = cfg.MODEL.OPL.NUM_CLASSES if "OPL" in cfg.MODEL else cfg.MODEL.ROI_HEADS.NUM_CLASSES
     for d in dicts:

@@ -5,6 +5,7 @@ builtin sets whose loader needs a package that is not installed, and RetinaNet's
 OPL, which reads its own MODEL.OPL keys.
 """
 import json
+import logging
 import os
 
 import numpy as np
@@ -307,3 +308,23 @@ def test_the_class_check_shows_the_category_id_as_registered():
     with pytest.raises(DatasetFormatError, match=r"a\.jpg \(image_id a\): a box of category_id True, but the model "
                                                  r"has 1 class\(es\)"):
         check_categories(dicts, _cfg("OPL"))
+
+
+@pytest.mark.parametrize("classes, warned", [(["car"], True), (["Pedestrian"], False), (["person"], False)])
+def test_a_training_set_whose_class_0_is_no_person_is_named(caplog, classes, warned):
+    """A car-only set registered with register_coco_instances (contiguous id 0) trained as the person class in
+    silence; pedet's own sets (class 'person') and a 'pedestrian' set say nothing."""
+    from detectron2.data import MetadataCatalog
+
+    from pedet.data.build import check_categories
+
+    name = "_t_class0_" + classes[0]
+    MetadataCatalog.get(name).thing_classes = classes
+    try:
+        with caplog.at_level(logging.WARNING, logger="pedet.data.build"):
+            check_categories([{"file_name": "a.jpg", "image_id": "a", "annotations": [
+                {"bbox": [0, 0, 5, 9], "bbox_mode": 1, "category_id": 0}]}], _cfg("OPL", "DATASETS.TRAIN", f"('{name}',)"))
+    finally:
+        MetadataCatalog.remove(name)
+    message = f"DATASETS.TRAIN {name}: its class 0 is named {classes[0]!r}, not a person class"
+    assert (message in caplog.text) == warned
