@@ -34,6 +34,8 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from pedet.utils.cli import override_pairs_problem  # noqa: E402
+
 logger = logging.getLogger("pedet.demo")
 GT_COLOR, IGNORE_COLOR, PRED_COLOR = (0.1, 0.8, 0.1), (0.6, 0.6, 0.6), (0.9, 0.1, 0.1)
 
@@ -91,6 +93,9 @@ def check_args(p: argparse.ArgumentParser, args) -> None:
     for item in args.opts:  # --opts takes the rest of the line: a later option became a config key ("Non-existent
         if item.startswith("--"):  # key: --output") or made the count odd
             p.error(f"--opts ... {item}: options go before --opts (its KEY VALUE pairs come last)")
+    lazy = next((item for item in args.opts[0::2] if "=" in item), None)  # LazyConfig's key=value items
+    if lazy is not None and override_pairs_problem(args.opts).startswith("config override "):
+        p.error(f"--opts: {override_pairs_problem(args.opts)}")
     if len(args.opts) % 2:
         p.error(f"--opts needs KEY VALUE pairs, got {len(args.opts)} items: {' '.join(args.opts)}")
     if args.output and args.input and os.path.exists(args.output) and not os.path.isdir(args.output):
@@ -274,6 +279,10 @@ def expand_inputs(patterns: List[str]) -> List[str]:
         if os.path.isdir(p):
             raise InputError(f"--input {p}: a directory; give image files or a glob pattern (e.g. '{p}/*.jpg')")
         matched = sorted(glob.glob(os.path.expanduser(p))) if any(c in p for c in "*?[") else [p]
+        folders = [m for m in matched if os.path.isdir(m)]
+        if folders:  # was "matches no file" for 'dir/*' over image files and a sub-folder
+            raise InputError(f"--input {p!r} matches {len(folders)} folder(s) ({folders[0]}) among its "
+                             f"{len(matched)} matches; give image files or a pattern of them (e.g. '{p}.jpg')")
         if not matched or not all(os.path.isfile(m) for m in matched):
             raise FileNotFoundError(f"--input {p!r} matches no file")
         files.extend(matched)

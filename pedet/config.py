@@ -85,9 +85,12 @@ def merge_config(cfg, config_file: str, opts) -> None:
         raise ConfigError(f"error: config file {config_file}: cannot be read ({e.strerror or e})") from None
     except (KeyError, ValueError, AssertionError, TypeError) as e:
         raise ConfigError(f"error: config file {config_file}: {_yacs_message(e)}{_project_hint(e)}") from None
+    from pedet.utils.cli import override_pairs_problem
+
     opts = list(opts or [])
-    if len(opts) % 2:
-        raise ConfigError(f"error: config overrides come as KEY VALUE pairs, got {len(opts)} items: {' '.join(opts)}")
+    problem = override_pairs_problem(opts)  # an odd count, or Detectron2 LazyConfig's key=value items
+    if problem:
+        raise ConfigError(f"error: {problem}")
     try:
         cfg.merge_from_list(opts)
     except (KeyError, ValueError, AssertionError, TypeError) as e:

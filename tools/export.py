@@ -42,6 +42,8 @@ import pedet  # noqa: E402,F401  (Pillow alias before any detectron2.data import
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from pedet.utils.cli import override_pairs_problem  # noqa: E402
+
 logger = logging.getLogger("pedet.export")
 
 
@@ -140,8 +142,8 @@ def check_args(parser: argparse.ArgumentParser, args) -> None:
     for item in args.opts:
         if item.startswith("--"):
             parser.error(f"{item}: options go before the config overrides (KEY VALUE pairs come last)")
-    if len(args.opts) % 2:
-        parser.error(f"config overrides come as KEY VALUE pairs, got {len(args.opts)} items: {' '.join(args.opts)}")
+    if override_pairs_problem(args.opts):  # an odd count, or LazyConfig's key=value items
+        parser.error(override_pairs_problem(args.opts))
 
 
 def build_and_load(cfg, trust_pickle: bool = False):

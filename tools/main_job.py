@@ -23,6 +23,7 @@ import sys
 import time
 
 from pedet.data.synthetic import PRESETS
+from pedet.utils.cli import override_pairs_problem
 from pedet.utils.file_io import atomic_write  # every report file: atomic, fsync'd, the umask's permissions
 from pedet.utils.imports import load_script
 
@@ -173,8 +174,8 @@ def main() -> None:
                         "(default 2: both cores of a 2-core machine; the figures depend on it)")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="extra train_net.py config overrides")
     args = parser.parse_args()
-    if len(args.opts) % 2:
-        parser.error(f"config overrides come as KEY VALUE pairs, got {len(args.opts)} items: {' '.join(args.opts)}")
+    if override_pairs_problem(args.opts):  # an odd count, or LazyConfig's key=value items
+        parser.error(override_pairs_problem(args.opts))
     if args.threads < 1:
         parser.error("--threads must be >= 1")
     if args.num_images < 0:

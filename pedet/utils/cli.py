@@ -10,6 +10,7 @@ import errno
 import functools
 import math
 import os
+import re
 import signal
 import sys
 import threading
@@ -85,6 +86,28 @@ def check_no_repeats(parser: argparse.ArgumentParser, option: str, values, why: 
     twice = [v for k, v in enumerate(values) if v in values[:k]]
     if twice:
         parser.error(f"{option} {' '.join(map(str, values))}: {twice[0]} given twice" + (f" ({why})" if why else ""))
+
+
+_OVERRIDE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)+")
+
+
+def override_pairs_problem(opts) -> str:
+    """
+    What is wrong with a yacs override list (``KEY VALUE KEY VALUE ...``), or "" when nothing is. Detectron2's
+    LazyConfig scripts take ``key=value`` items (``train.init_checkpoint=model.pth``); here yacs read such an item as a
+    key and answered "Non-existent key: SOLVER.MAX_ITER=2" (the key exists), or the count came out odd. An item in a
+    key position that is a dotted name followed by ``=`` is therefore named with the pair to write instead.
+    """
+    opts = list(opts or [])
+    for item in opts[0::2]:
+        key, sep, value = item.partition("=")
+        if sep and _OVERRIDE_KEY.fullmatch(key):
+            example = f"{key} {value}" if key.isupper() else "MODEL.WEIGHTS model.pth (not train.init_checkpoint=...)"
+            return (f"config override {item}: KEY=VALUE is the LazyConfig syntax; this script takes a yacs config, "
+                    f"overridden by KEY VALUE pairs, e.g. {example}")
+    if len(opts) % 2:
+        return f"config overrides come as KEY VALUE pairs, got {len(opts)} items: {' '.join(opts)}"
+    return ""
 
 
 def _check_parents(parser, option: str, path: str) -> None:

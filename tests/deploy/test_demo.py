@@ -73,6 +73,10 @@ def test_demo_runs_the_exported_onnx_model(opl_onnx, val_files, tmp_path):
     (["--input", "a.jpg", "--video-input", "v.mp4"], "give exactly one of --input and --video-input"),
     ([], "give exactly one of --input and --video-input"),
     (["--input", "a.jpg", "--opts", "MODEL.WEIGHTS"], "--opts needs KEY VALUE pairs, got 1 items"),
+    # 21st trial: LazyConfig's key=value was told "got 1 items" (one item) or "Non-existent key: MODEL.DEVICE=cpu"
+    (["--input", "a.jpg", "--opts", "MODEL.WEIGHTS=m.pth"], "--opts: config override MODEL.WEIGHTS=m.pth: KEY=VALUE "
+                                                            "is the LazyConfig syntax"),
+    (["--input", "a.jpg", "--opts", "MODEL.DEVICE=cpu", "MODEL.WEIGHTS=m.pth"], "e.g. MODEL.DEVICE cpu"),
 ])
 def test_demo_rejects_bad_arguments_in_one_line(capsys, argv, message):
     import demo_demo

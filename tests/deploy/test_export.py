@@ -125,6 +125,9 @@ def test_reploss_faster_rcnn_exports_through_tracing_adapter(tiny_root, tmp_path
     (["--opset", "16"], "--opset 16: must be >= 17"),  # was a ValueError traceback after building the model
     (["--height", "-1"], "--height -1 / --width 0: sizes must be >= 0"),  # was a negative-dimension RuntimeError
     (["MODEL.WEIGHTS", "m.pth", "--opset", "17"], "--opset: options go before the config overrides"),
+    # 21st trial: LazyConfig's key=value, was "Non-existent key: MODEL.DEVICE=cpu" after reading the config
+    (["MODEL.DEVICE=cpu", "MODEL.WEIGHTS=m.pth"], "config override MODEL.DEVICE=cpu: KEY=VALUE is the LazyConfig "
+                                                  "syntax; this script takes a yacs config"),
 ])
 def test_export_rejects_bad_arguments_in_one_line(tmp_path, capsys, argv, message):
     import tools_export

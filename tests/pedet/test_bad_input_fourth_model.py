@@ -108,6 +108,8 @@ def _jpeg(path, fraction=1.0):
     (lambda d: d, "{p}: a directory; give image files or a glob pattern (e.g. '{p}/*.jpg')"),
     (lambda d: _write_bytes(d / "clip.mp4", b"\x00\x00\x00\x18ftypmp42" + bytes(64)),
      "{p}: not an image OpenCV can read; for a video use --video-input"),
+    # 21st trial: 'dir/*' over two images and a sub-folder was "matches no file"
+    (lambda d: _images_and_a_folder(d), "'{p}' matches 1 folder(s) ("),
 ])
 def test_demo_names_images_it_cannot_use(tmp_path, make, expected):
     demo = fresh_script("demo/demo.py", "fourth_trial_demo")
@@ -115,6 +117,13 @@ def test_demo_names_images_it_cannot_use(tmp_path, make, expected):
     with pytest.raises(demo.InputError) as e:
         demo.main(["--config-file", OPL_TINY, "--input", str(path), "--output", str(tmp_path / "out"), *DEMO_OPTS])
     assert str(e.value).startswith("--input " + expected.format(p=path)), str(e.value)
+
+
+def _images_and_a_folder(folder):
+    _write_image(folder / "a.png", (64, 64))
+    _write_image(folder / "b.png", (64, 64))
+    (folder / "sub").mkdir()
+    return str(folder / "*")
 
 
 def _write_bytes(path, data: bytes):

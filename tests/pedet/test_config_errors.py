@@ -27,6 +27,13 @@ def _cfg():
     ("SOLVER:\n  MAX_ITER: 5\n", ["SOLVER.MAX_ITER", "ten"], "config override: SOLVER.MAX_ITER must be of type int"),
     ("SOLVER:\n  MAX_ITER: 5\n", ["SOLVER.MAX_ITER"],
      "config overrides come as KEY VALUE pairs, got 1 items: SOLVER.MAX_ITER"),
+    # 21st trial: Detectron2 LazyConfig's key=value items were "Non-existent key: SOLVER.MAX_ITER=2" (the key exists)
+    ("SOLVER:\n  MAX_ITER: 5\n", ["SOLVER.MAX_ITER=2", "SOLVER.BASE_LR=0.1"],
+     "config override SOLVER.MAX_ITER=2: KEY=VALUE is the LazyConfig syntax; this script takes a yacs config, "
+     "overridden by KEY VALUE pairs, e.g. SOLVER.MAX_ITER 2"),
+    ("SOLVER:\n  MAX_ITER: 5\n", ["SOLVER.MAX_ITER", "2", "train.init_checkpoint=m.pth"],
+     "config override train.init_checkpoint=m.pth: KEY=VALUE is the LazyConfig syntax; this script takes a yacs "
+     "config, overridden by KEY VALUE pairs, e.g. MODEL.WEIGHTS model.pth"),
     # fourth trial: yacs lets None replace any value; these failed deep inside Detectron2 or in the checks themselves
     ("SOLVER:\n  MAX_ITER: 5\n", ["DATASETS.TEST", "None"], "config: DATASETS.TEST None: must be of type tuple, "
                                                              "like its default ()"),
