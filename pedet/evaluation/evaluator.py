@@ -180,8 +180,10 @@ class MissRateEvaluator(DatasetEvaluator):
                     raise EvalInputError(f"MissRateEvaluator: the output for image {inp['image_id']!r} has {n} boxes "
                                          f"and {key} of shape {tuple(inst.get(key).shape)}; one "
                                          f"{'score' if key == 'scores' else 'class'} per box is needed")
-            boxes = inst.pred_boxes.tensor.numpy().astype(np.float64).reshape(-1, 4)
-            scores = inst.scores.numpy().astype(np.float64).reshape(-1)
+            # cast in torch: numpy has no bfloat16 (outputs of inference under torch.autocast(dtype=torch.bfloat16)
+            # failed here with "Got unsupported ScalarType BFloat16")
+            boxes = inst.pred_boxes.tensor.to(torch.float64).numpy().reshape(-1, 4)
+            scores = inst.scores.to(torch.float64).numpy().reshape(-1)
             self._other_classes[2] += int(scores.size)
             if inst.has("pred_classes"):
                 classes = inst.pred_classes.numpy().reshape(-1)
