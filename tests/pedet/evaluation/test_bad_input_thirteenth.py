@@ -56,7 +56,9 @@ class _Detector(torch.nn.Module):
 @pytest.fixture
 def dataset(tmp_path):
     lines = [{"ID": i, "width": 64, "height": 48, "gtboxes": [] if box is None else [
-        {"tag": "person", "fbox": box}, {"tag": "mask", "fbox": [50, 10, 10, 10]}]} for i, box in PERSONS.items()]
+        {"tag": "person", "fbox": box, "vbox": box}, {"tag": "mask", "fbox": [50, 10, 10, 10],
+                                                      "vbox": [50, 10, 10, 10]}]}
+        for i, box in PERSONS.items()]  # with vbox: the loader announces boxes without one
     odgt = write_file(tmp_path / "gt.odgt", "".join(json.dumps(line) + "\n" for line in lines))
     for i in PERSONS:
         write_image(tmp_path / "images" / f"{i}.jpg", 48, 64)
