@@ -13,7 +13,8 @@ import logging
 from typing import Optional, Sequence, Union
 
 import pedet  # noqa: F401  (Pillow alias before any detectron2 import)
-from detectron2.data import build_detection_test_loader, build_detection_train_loader, get_detection_dataset_dicts
+from detectron2.data import (DatasetCatalog, build_detection_test_loader, build_detection_train_loader,
+                             get_detection_dataset_dicts)
 from detectron2.data.detection_utils import check_metadata_consistency
 from detectron2.data.samplers import RepeatFactorTrainingSampler
 
@@ -27,6 +28,22 @@ logger = logging.getLogger(__name__)
 PERSON_CLASS_NAMES = ("person", "persons", "pedestrian", "pedestrians")
 
 
+def _check_has_annotations(dicts: list, names: Sequence[str]) -> None:
+    """
+    A training record without an "annotations" key -> DatasetFormatError naming it and the count. The mapper read it
+    as an image without boxes (all background) in silence, while the evaluator refuses the same record and
+    detectron2's filter_empty ends in a KeyError: an image without boxes is written "annotations": [].
+    """
+    missing = [d for d in dicts if "annotations" not in d]
+    if missing:
+        d = missing[0]
+        raise DatasetFormatError(
+            f"data set(s) {', '.join(names)}: {len(missing)} of {len(dicts)} records have no 'annotations' key, e.g. "
+            f"image '{d.get('file_name')}' (image_id {d.get('image_id')!r}); an image without boxes needs "
+            "\"annotations\": [] (a missing key would train it as background)"
+        )
+
+
 def get_pedestrian_dataset_dicts(names: Union[str, Sequence[str]], filter_empty: bool = True) -> list:
     """
     Concatenate the dicts of registered data sets, drop images without any box if `filter_empty` (images whose
@@ -37,6 +54,11 @@ def get_pedestrian_dataset_dicts(names: Union[str, Sequence[str]], filter_empty:
         raise ValueError("get_pedestrian_dataset_dicts: no data set name given (an empty DATASETS.TRAIN or TEST?)")
     try:
         dicts = get_detection_dataset_dicts(names, filter_empty=filter_empty, check_consistency=False)
+    except KeyError as e:  # detectron2's filter_empty reads d["annotations"]: a KeyError traceback
+        if e.args != ("annotations",):
+            raise
+        _check_has_annotations([d for n in names for d in DatasetCatalog.get(n)], names)
+        raise
     except ModuleNotFoundError as e:  # e.g. Detectron2's builtin lvis_v1_train needs the lvis package: a traceback
         raise DatasetFormatError(f"data set(s) {', '.join(names)}: the loader needs the Python package {e.name!r}, "
                                  "which is not installed") from None
@@ -75,6 +97,7 @@ def build_pedestrian_train_loader(cfg, mapper: Optional[PedestrianDatasetMapper]
     category frequencies count the boxes the model trains on, not the ignore boxes (category_id -1, iscrowd).
     """
     dicts = get_pedestrian_dataset_dicts(cfg.DATASETS.TRAIN, filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS)
+    _check_has_annotations(dicts, cfg.DATASETS.TRAIN)
     dicts = exclude_selection_holdout(cfg, dicts)  # the model-selection hold-out never trains (pedet.data.selection)
     check_categories(dicts, cfg)
     sampler = None

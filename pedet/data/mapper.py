@@ -241,7 +241,8 @@ class PedestrianDatasetMapper:
         classes = [IGNORE_CLASS if is_ignore_annotation(a) else int(a["category_id"]) for a in annos]
         ignored_person = torch.tensor([is_ignored_person(a) for a in annos], dtype=torch.bool)
         transformed = [
-            utils.transform_instance_annotations({"bbox": a["bbox"], "bbox_mode": a["bbox_mode"],
+            # the box as a list: detectron2's BoxMode.convert reads a 1-D array as N x 4 (an IndexError traceback)
+            utils.transform_instance_annotations({"bbox": [float(v) for v in a["bbox"]], "bbox_mode": a["bbox_mode"],
                                                   "category_id": c}, transforms, image_size)
             for a, c in zip(annos, classes)
         ]
