@@ -300,6 +300,7 @@ def check_config(cfg, training: bool = True, world_size: int = 0) -> None:
         _check_crop(cfg)
         _check_solver(cfg, world_size)
         _check_precise_bn(cfg)
+        _check_batch_norm_map(cfg, world_size)
 
 
 def check_model_config(cfg) -> None:
@@ -672,6 +673,42 @@ def _check_precise_bn(cfg) -> None:
     if node.NUM_ITER < 1:
         raise config_error("TEST.PRECISE_BN.NUM_ITER", node.NUM_ITER, "must be >= 1 with TEST.PRECISE_BN.ENABLED "
                                                                       "(batches that re-estimate the BN statistics)")
+
+
+def _check_batch_norm_map(cfg, world_size: int) -> None:
+    """Training BatchNorm in a ResNet(-FPN) backbone (MODEL.RESNETS.NORM / MODEL.FPN.NORM BN, SyncBN, ...) normalises
+    each channel over the images of one process and their map. One image per process resized to no more than the
+    deepest stage's stride (res5: 32 px) leaves a 1 x 1 map there, a single value, and PyTorch stops the first step
+    with "Expected more than 1 value per channel when training", a traceback that names no key (final trial, model
+    side). FrozenBN and GN are unaffected; so is evaluation (running statistics)."""
+    from detectron2.utils import comm
+
+    per_process = cfg.SOLVER.IMS_PER_BATCH // (world_size or comm.get_world_size())
+    if "resnet" not in cfg.MODEL.BACKBONE.NAME or per_process != 1:
+        return
+    norms = [("MODEL.RESNETS.NORM", cfg.MODEL.RESNETS.NORM)]
+    if "fpn" in cfg.MODEL.BACKBONE.NAME:
+        norms.append(("MODEL.FPN.NORM", cfg.MODEL.FPN.NORM))
+    batch_norms = [(key, norm) for key, norm in norms
+                   if isinstance(norm, str) and "BN" in norm and norm != "FrozenBN"]
+    strides = {"stem": 4, "res2": 4, "res3": 8, "res4": 16, "res5": 32}
+    stride = max(strides.get(f, 4) for f in cfg.MODEL.RESNETS.OUT_FEATURES)
+    i = cfg.INPUT
+    short = [m for m in (i.MIN_SIZE_TRAIN if isinstance(i.MIN_SIZE_TRAIN, (list, tuple)) else [i.MIN_SIZE_TRAIN])
+             if m > 0]  # MIN_SIZE_TRAIN 0: the images keep their own size (not resized)
+    if not batch_norms or not short:
+        return
+    if i.MAX_SIZE_TRAIN <= stride:
+        size_key, size, which = "INPUT.MAX_SIZE_TRAIN", i.MAX_SIZE_TRAIN, "every image, resized to at most"
+    elif min(short) <= stride:  # a square image's long side is its short one
+        size_key, size, which = "INPUT.MIN_SIZE_TRAIN", min(short), "a square image resized to"
+    else:
+        return
+    key, norm = batch_norms[0]
+    raise config_error(key, norm, f"training BatchNorm at one image per process (SOLVER.IMS_PER_BATCH "
+                       f"{cfg.SOLVER.IMS_PER_BATCH}) has a single value to normalise on the 1 x 1 map (stride {stride}) "
+                       f"of {which} {size} px ({size_key}), which PyTorch refuses; use larger images, more images "
+                       "per process, or FrozenBN / GN")
 
 
 def _check_solver(cfg, world_size: int) -> None:

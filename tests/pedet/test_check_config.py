@@ -14,6 +14,10 @@ from reploss import add_reploss_config
 from reploss.config import check_reploss_config
 
 
+R_FPN = ["MODEL.BACKBONE.NAME", "build_resnet_fpn_backbone",
+         "MODEL.RESNETS.OUT_FEATURES", "['res3', 'res4', 'res5']", "MODEL.FPN.IN_FEATURES", "['res3', 'res4', 'res5']"]
+
+
 def _cfg(tmp_path, *opts):
     cfg = get_cfg()
     add_pedet_config(cfg)
@@ -100,6 +104,14 @@ def test_the_shipped_defaults_pass(tmp_path):
     (["TEST.MISS_RATE.BOX", "foo"], "TEST.MISS_RATE.BOX 'foo'"),  # was silently taken as "full"
     (["TEST.MISS_RATE.SETUPS", "['Bogus']"], "TEST.MISS_RATE.SETUPS ['Bogus']: unknown setup 'Bogus'"),
     (["TEST.MISS_RATE.ERROR_ANALYSIS_FPPI", "-1.0"], "TEST.MISS_RATE.ERROR_ANALYSIS_FPPI -1.0: must be > 0"),
+    # final model trial: training BN with one image of <= 32 px per process: a 1 x 1 res5 map, PyTorch's ValueError
+    ([*R_FPN, "MODEL.RESNETS.NORM", "BN", "SOLVER.IMS_PER_BATCH", "1", "INPUT.MAX_SIZE_TRAIN", "32"],
+     "MODEL.RESNETS.NORM 'BN': training BatchNorm at one image per process (SOLVER.IMS_PER_BATCH 1) has a single "
+     "value to normalise on the 1 x 1 map (stride 32) of every image, resized to at most 32 px (INPUT.MAX_SIZE_TRAIN)"),
+    ([*R_FPN, "MODEL.RESNETS.NORM", "SyncBN", "SOLVER.IMS_PER_BATCH", "1", "INPUT.MIN_SIZE_TRAIN", "(32, 64)"],
+     "of a square image resized to 32 px (INPUT.MIN_SIZE_TRAIN)"),
+    ([*R_FPN, "MODEL.FPN.NORM", "BN", "SOLVER.IMS_PER_BATCH", "1", "INPUT.MAX_SIZE_TRAIN", "24"],
+     "MODEL.FPN.NORM 'BN'"),
 ])
 def test_check_config_names_the_key(tmp_path, opts, expected):
     msg = _error(check_config, _cfg(tmp_path, *opts))
@@ -114,6 +126,14 @@ def test_check_config_output_dir_and_what_detectron2_accepts(tmp_path):
     # legal in Detectron2: steps after MAX_ITER (a warning), no resize (0), no periodic evaluation, a random seed
     check_config(_cfg(tmp_path, "SOLVER.STEPS", "(10, 100)", "INPUT.MIN_SIZE_TRAIN", "(0,)", "TEST.EVAL_PERIOD", "-1",
                       "SEED", "-1"))
+    # BatchNorm and small images are legal with FrozenBN, 2 images per process, 33 px, evaluation or no resize
+    small = [*R_FPN, "SOLVER.IMS_PER_BATCH", "1", "INPUT.MIN_SIZE_TRAIN", "(32,)", "INPUT.MAX_SIZE_TRAIN", "32"]
+    check_config(_cfg(tmp_path, *small, "MODEL.RESNETS.NORM", "FrozenBN"))
+    check_config(_cfg(tmp_path, *small, "MODEL.RESNETS.NORM", "BN", "SOLVER.IMS_PER_BATCH", "2"))
+    check_config(_cfg(tmp_path, *small, "MODEL.RESNETS.NORM", "BN", "INPUT.MIN_SIZE_TRAIN", "(33,)",
+                      "INPUT.MAX_SIZE_TRAIN", "33"))
+    check_config(_cfg(tmp_path, *small, "MODEL.RESNETS.NORM", "BN"), training=False)
+    check_config(_cfg(tmp_path, *small, "MODEL.RESNETS.NORM", "BN", "INPUT.MIN_SIZE_TRAIN", "(0,)"))
     # evaluation does not read the solver or the training sets
     check_config(_cfg(tmp_path, "SOLVER.BASE_LR", "-1.0", "DATASETS.TRAIN", "()"), training=False)
     msg = _error(lambda c: check_config(c, world_size=2), _cfg(tmp_path, "SOLVER.IMS_PER_BATCH", "3"))
