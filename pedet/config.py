@@ -679,8 +679,7 @@ def _check_batch_norm_map(cfg, world_size: int) -> None:
     """Training BatchNorm in a ResNet(-FPN) backbone (MODEL.RESNETS.NORM / MODEL.FPN.NORM BN, SyncBN, ...) normalises
     each channel over the images of one process and their map. One image per process resized to no more than the
     deepest stage's stride (res5: 32 px) leaves a 1 x 1 map there, a single value, and PyTorch stops the first step
-    with "Expected more than 1 value per channel when training", a traceback that names no key (final trial, model
-    side). FrozenBN and GN are unaffected; so is evaluation (running statistics)."""
+    with "Expected more than 1 value per channel when training", a traceback that names no key. FrozenBN and GN are unaffected; so is evaluation (running statistics)."""
     from detectron2.utils import comm
 
     per_process = cfg.SOLVER.IMS_PER_BATCH // (world_size or comm.get_world_size())
