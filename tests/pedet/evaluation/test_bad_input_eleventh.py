@@ -26,16 +26,17 @@ def _dicts():
              "annotations": [dict(ann, bbox=[10.0 + 40 * k, 10.0, 20.0, 40.0]) for k in range(2)]} for i in "ab"]
 
 
-def _evaluate(name, column):
-    """Every image: its two GT boxes found (0.9, 0.8) plus a false positive (0.7) of class 1."""
+def _evaluate(name, column=False, dtype=torch.float32):
+    """Every image: its two GT boxes found (0.9, 0.8) plus a false positive (0.7) of class 1; boxes and scores in
+    `dtype`, scores and classes as (N, 1) columns if `column`."""
     DatasetCatalog.register(name, lambda: copy.deepcopy(_dicts()))
     MetadataCatalog.get(name).set(thing_classes=["person"], evaluator_type="crowdhuman")
     ev = MissRateEvaluator(name, distributed=False, plot=False)
     ev.reset()
     for image_id in "ab":
-        scores, classes = torch.tensor([0.9, 0.8, 0.7]), torch.tensor([0, 0, 1])
+        scores, classes = torch.tensor([0.9, 0.8, 0.7], dtype=dtype), torch.tensor([0, 0, 1])
         inst = Instances((80, 100), pred_boxes=Boxes(torch.tensor([[10.0, 10, 30, 50], [50, 10, 70, 50],
-                                                                   [80, 60, 90, 70]])),
+                                                                   [80, 60, 90, 70]], dtype=dtype)),
                          scores=scores[:, None] if column else scores,
                          pred_classes=classes[:, None] if column else classes)
         ev.process([{"image_id": image_id}], [{"instances": inst}])
@@ -46,6 +47,16 @@ def test_column_scores_and_classes_give_the_report_of_flat_ones():
     flat = _evaluate("_eleventh_flat", column=False)
     assert _evaluate("_eleventh_column", column=True) == flat
     assert flat["crowdhuman"]["mMR"] == 0.0 and flat["crowdhuman"]["Recall"] == 100.0
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_outputs_give_the_report_of_float32_ones(dtype):
+    """numpy has no bfloat16: the outputs of an inference under torch.autocast(dtype=torch.bfloat16) ended the
+    evaluation (and a training run's periodic one) with torch's 'Got unsupported ScalarType BFloat16' (final data-side
+    trial). The boxes and scores are exact in both half formats, so the reports are equal."""
+    full = _evaluate(f"_eleventh_float32_vs_{str(dtype)[6:]}")
+    assert _evaluate(f"_eleventh_{str(dtype)[6:]}", dtype=dtype) == full
+    assert full["crowdhuman"]["mMR"] == 0.0 and full["crowdhuman"]["Recall"] == 100.0
 
 
 @pytest.mark.parametrize("name, plot", [("metrics.md", False), ("predictions.odgt", False),
