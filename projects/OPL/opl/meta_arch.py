@@ -323,6 +323,11 @@ class OPL(DenseDetector):
         if self.vis_period > 0 and get_event_storage().iter % self.vis_period == 0:
             self._vis_inputs = (images, features, predictions)  # forward() draws them after the losses
         valid, ignored = split_ignore(gt_instances)
+        top = [int(t.gt_classes.max()) for t in valid if len(t)]
+        if top and max(top) >= self.num_classes:
+            # Detectron2's RetinaNet would read such a class as background; OPL would fail deep in the matcher.
+            raise ValueError(f"gt_classes holds {max(top)}, not a class of this model (MODEL.OPL.NUM_CLASSES "
+                             f"{self.num_classes}: classes 0 ... {self.num_classes - 1}, -1 for ignore boxes)")
         with torch.no_grad():
             block_probs = [torch.sigmoid(z.detach().float()) for z in cls_logits]
             targets = [
