@@ -8,7 +8,10 @@ IGNORE_MODES = ("drop", "exclude_bg")
 
 
 def add_pedet_config(cfg) -> None:
-    """Add pedet's keys to a detectron2 CfgNode in place."""
+    """Add pedet's keys to a detectron2 CfgNode in place; nothing if they are there (add_opl_config and
+    add_reploss_config call it, so a set-up calling it first, as train_net does, keeps working)."""
+    if "IGNORE_MODE" in cfg.INPUT:
+        return
     # How training uses the ignore boxes (CrowdHuman tag "mask" / extra.ignore, CityPersons non-pedestrian labels,
     # Caltech "people"/"ignore", TJU-Ped ignore flag). The mapper always passes them as gt_classes == -1; every model
     # splits them off (pedet.data.mapper.split_ignore_instances) before matching, then:

@@ -184,3 +184,18 @@ def test_nms_sweep_refuses_weights_of_another_model(tmp_path):
     other = nms_sweep.load_cfg(config, ["MODEL.DEVICE", "cpu", "MODEL.FPN.OUT_CHANNELS", "32"])
     with pytest.raises(CheckpointFileError, match="have another shape in the checkpoint.*sweeping needs them all"):
         nms_sweep.collect(other, str(tmp_path / "tiny.pth"), "synthetic_crowd_val", 1)
+
+
+@pytest.mark.parametrize("config", [c for c in SHIPPED if "Base" not in os.path.basename(c)][::7])
+def test_a_project_config_set_up_without_add_pedet_config_still_merges(config):
+    """add_opl_config / add_reploss_config alone (a Detectron2 habit: one add_*_config per project) then a shipped
+    yaml: the RepLoss ones set INPUT.IGNORE_MODE, which was yacs's KeyError; the project functions now add pedet's
+    keys when they are missing (and leave them when add_pedet_config ran first)."""
+    cfg = get_cfg()
+    if config.startswith("projects/OPL/"):
+        from opl import add_opl_config as add_project_config
+    else:
+        from reploss import add_reploss_config as add_project_config
+    add_project_config(cfg)
+    cfg.merge_from_file(os.path.join(REPO, config))
+    assert cfg.INPUT.IGNORE_MODE in ("drop", "exclude_bg")

@@ -8,7 +8,11 @@ from detectron2.config import CfgNode as CN
 
 
 def add_opl_config(cfg: CN) -> None:
-    """Adds ``cfg.MODEL.OPL`` with the paper defaults (in place). Keys outside MODEL.OPL are left to the yaml files."""
+    """Adds ``cfg.MODEL.OPL`` with the paper defaults (in place), after pedet's own keys
+    (pedet.config.add_pedet_config) if they are not there yet. Keys outside MODEL.OPL are left to the yaml files."""
+    from pedet.config import add_pedet_config
+
+    add_pedet_config(cfg)  # pedet's keys first, if not there yet
     _C = cfg
     _C.MODEL.OPL = CN()
 

@@ -9,8 +9,13 @@ from detectron2.config import CfgNode as CN
 
 def add_reploss_config(cfg: CN) -> None:
     """
-    Add the MODEL.REPLOSS node to `cfg` (in place). Call after get_cfg() and pedet.config.add_pedet_config().
+    Add the MODEL.REPLOSS node to `cfg` (in place), after pedet's own keys (pedet.config.add_pedet_config) if they
+    are not there yet: the project's yaml files set them (INPUT.IGNORE_MODE), and without them merging one was
+    yacs's KeyError.
     """
+    from pedet.config import add_pedet_config
+
+    add_pedet_config(cfg)  # pedet's keys first, if not there yet
     _C = cfg
     _C.MODEL.REPLOSS = CN()
 
