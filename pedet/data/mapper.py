@@ -30,7 +30,7 @@ import copy
 import logging
 import math
 from collections import Counter
-from typing import List, Tuple
+from typing import List, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -119,6 +119,18 @@ def split_ignore_instances(instances: Instances) -> Tuple[Instances, Instances]:
     """
     keep = instances.gt_classes >= 0
     return instances[keep], instances[~keep]
+
+
+def check_gt_classes(valid: Sequence[Instances], num_classes: int, key: str) -> None:
+    """
+    ValueError naming `key` if a box of a training batch's valid (non-ignore) ground truth has a class >= num_classes,
+    e.g. one built by hand in Python: OPL failed deep in its matcher (IndexError), Detectron2's ROI heads read class
+    NUM_CLASSES as background in silence and failed in the loss beyond it.
+    """
+    top = [int(t.gt_classes.max()) for t in valid if len(t)]
+    if top and max(top) >= num_classes:
+        raise ValueError(f"gt_classes holds {max(top)}, not a class of this model ({key} {num_classes}: classes 0 ... "
+                         f"{num_classes - 1}, -1 for ignore boxes)")
 
 
 class PedestrianDatasetMapper:
@@ -215,14 +227,17 @@ class PedestrianDatasetMapper:
             if not is_degenerate_annotation(ann):
                 kept.append(ann)
                 continue
-            self.dropped["degenerate"] += 1
-            n = self.dropped["degenerate"]
-            if n & (n - 1) == 0:  # 1, 2, 4, 8, ...: a counted warning that cannot flood the log
-                logger.warning(
-                    f"PedestrianDatasetMapper: dropped {n} box(es) of zero/negative/NaN/inf size so far in this "
-                    f"process; latest in {file_name}: {list(ann['bbox'])}"
-                )
+            self._count_dropped("degenerate", f"of zero/negative/NaN/inf size so far in this process; latest in "
+                                              f"{file_name}: {list(ann['bbox'])}")
         return kept
+
+    def _count_dropped(self, kind: str, what: str) -> None:
+        """Count one dropped box of `kind`; warn at counts 1, 2, 4, 8, ... (a counted warning that cannot flood the
+        log): 'dropped <n> box(es) <what>'."""
+        self.dropped[kind] += 1
+        n = self.dropped[kind]
+        if n & (n - 1) == 0:
+            logger.warning(f"PedestrianDatasetMapper: dropped {n} box(es) {what}")
 
     def annotations_to_instances(self, annos: List[dict], transforms, image_size: Tuple[int, int]) -> Instances:
         """
@@ -250,12 +265,8 @@ class PedestrianDatasetMapper:
         instances.ignored_person = ignored_person
         instances, keep = utils.filter_empty_instances(instances, return_mask=True)
         for i in (~keep).nonzero().flatten().tolist():  # a box of the file the model never sees: counted and warned
-            self.dropped["outside_image"] += 1
-            n = self.dropped["outside_image"]
-            if n & (n - 1) == 0:  # 1, 2, 4, 8, ...: as the degenerate boxes above
-                logger.warning(
-                    f"PedestrianDatasetMapper: dropped {n} box(es) with nothing (under 1e-5 pixels) left inside the "
-                    f"image after the augmentations (crop, resize, clipping) so far in this process; latest: "
-                    f"{list(annos[i]['bbox'])} ({BoxMode(annos[i]['bbox_mode']).name} in the record)"
-                )
+            self._count_dropped(
+                "outside_image", "with nothing (under 1e-5 pixels) left inside the image after the augmentations (crop, "
+                f"resize, clipping) so far in this process; latest: {list(annos[i]['bbox'])} "
+                f"({BoxMode(annos[i]['bbox_mode']).name} in the record)")
         return instances

@@ -29,6 +29,7 @@ from detectron2.structures import Boxes, Instances, pairwise_iou
 from detectron2.utils import comm
 from detectron2.utils.events import get_event_storage
 from detectron2.utils.logger import log_every_n_seconds
+from pedet.data.mapper import check_gt_classes
 from pedet.layers.box_ops import matched_iou_safe
 from pedet.layers.focal import focal_loss_on_logit_product
 from pedet.layers.repulsion import rep_box_loss, rep_gt_loss, select_repulsion_gt
@@ -323,11 +324,7 @@ class OPL(DenseDetector):
         if self.vis_period > 0 and get_event_storage().iter % self.vis_period == 0:
             self._vis_inputs = (images, features, predictions)  # forward() draws them after the losses
         valid, ignored = split_ignore(gt_instances)
-        top = [int(t.gt_classes.max()) for t in valid if len(t)]
-        if top and max(top) >= self.num_classes:
-            # Detectron2's RetinaNet would read such a class as background; OPL would fail deep in the matcher.
-            raise ValueError(f"gt_classes holds {max(top)}, not a class of this model (MODEL.OPL.NUM_CLASSES "
-                             f"{self.num_classes}: classes 0 ... {self.num_classes - 1}, -1 for ignore boxes)")
+        check_gt_classes(valid, self.num_classes, "MODEL.OPL.NUM_CLASSES")
         with torch.no_grad():
             block_probs = [torch.sigmoid(z.detach().float()) for z in cls_logits]
             targets = [

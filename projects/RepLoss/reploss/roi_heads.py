@@ -27,6 +27,7 @@ from detectron2.structures import ImageList, Instances, pairwise_ioa, pairwise_i
 from detectron2.utils.events import get_event_storage
 from torch import Tensor
 
+from pedet.data.mapper import check_gt_classes
 from pedet.layers.repulsion import select_repulsion_gt
 
 from .fast_rcnn import RepLossOutputLayers
@@ -102,11 +103,7 @@ class RepLossROIHeads(StandardROIHeads):
         if not self.training:
             return super().forward(images, features, proposals)
         assert targets, "'targets' argument is required during training"
-        top = [int(t.gt_classes.max()) for t in targets if len(t)]
-        if top and max(top) >= self.num_classes:
-            # StandardROIHeads would read class NUM_CLASSES as background and fail in the loss beyond it.
-            raise ValueError(f"gt_classes holds {max(top)}, not a class of this model (MODEL.ROI_HEADS.NUM_CLASSES "
-                             f"{self.num_classes}: classes 0 ... {self.num_classes - 1})")
+        check_gt_classes(targets, self.num_classes, "MODEL.ROI_HEADS.NUM_CLASSES")
         proposals = self.label_and_sample_proposals(proposals, targets, ignore_instances)
         losses = self._forward_box(features, proposals)
         losses.update(self._forward_mask(features, proposals))
