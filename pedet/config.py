@@ -678,11 +678,31 @@ def _check_precise_bn(cfg) -> None:
                                                                       "(batches that re-estimate the BN statistics)")
 
 
+def single_value_map_size(cfg, split: str, stride: int):
+    """
+    ("MAX_SIZE_<SPLIT>", size) if every image of `split` ("TRAIN" / "TEST") is resized to at most `stride` px,
+    ("MIN_SIZE_<SPLIT>", size) if a square one is (its long side is its short one), else None: a feature map of
+    that stride is then 1 x 1, a single value per channel, which PyTorch's BatchNorm (training) and a one-channel
+    GroupNorm refuse with a traceback that names no key. MIN_SIZE 0 keeps the images at their own size: None.
+    """
+    i = cfg.INPUT
+    sizes = i[f"MIN_SIZE_{split}"]
+    short = [m for m in (sizes if isinstance(sizes, (list, tuple)) else [sizes]) if m > 0]
+    if not short:
+        return None
+    if i[f"MAX_SIZE_{split}"] <= stride:
+        return f"MAX_SIZE_{split}", i[f"MAX_SIZE_{split}"]
+    if min(short) <= stride:
+        return f"MIN_SIZE_{split}", min(short)
+    return None
+
+
 def _check_batch_norm_map(cfg, world_size: int) -> None:
     """Training BatchNorm in a ResNet(-FPN) backbone (MODEL.RESNETS.NORM / MODEL.FPN.NORM BN, SyncBN, ...) normalises
     each channel over the images of one process and their map. One image per process resized to no more than the
     deepest stage's stride (res5: 32 px) leaves a 1 x 1 map there, a single value, and PyTorch stops the first step
-    with "Expected more than 1 value per channel when training", a traceback that names no key. FrozenBN and GN are unaffected; so is evaluation (running statistics)."""
+    with "Expected more than 1 value per channel when training", a traceback that names no key. FrozenBN and GN are
+    unaffected; so is evaluation (running statistics)."""
     from detectron2.utils import comm
 
     per_process = cfg.SOLVER.IMS_PER_BATCH // (world_size or comm.get_world_size())
@@ -695,22 +715,16 @@ def _check_batch_norm_map(cfg, world_size: int) -> None:
                    if isinstance(norm, str) and "BN" in norm and norm != "FrozenBN"]
     strides = {"stem": 4, "res2": 4, "res3": 8, "res4": 16, "res5": 32}
     stride = max(strides.get(f, 4) for f in cfg.MODEL.RESNETS.OUT_FEATURES)
-    i = cfg.INPUT
-    short = [m for m in (i.MIN_SIZE_TRAIN if isinstance(i.MIN_SIZE_TRAIN, (list, tuple)) else [i.MIN_SIZE_TRAIN])
-             if m > 0]  # MIN_SIZE_TRAIN 0: the images keep their own size (not resized)
-    if not batch_norms or not short:
+    single = single_value_map_size(cfg, "TRAIN", stride)
+    if not batch_norms or single is None:
         return
-    if i.MAX_SIZE_TRAIN <= stride:
-        size_key, size, which = "INPUT.MAX_SIZE_TRAIN", i.MAX_SIZE_TRAIN, "every image, resized to at most"
-    elif min(short) <= stride:  # a square image's long side is its short one
-        size_key, size, which = "INPUT.MIN_SIZE_TRAIN", min(short), "a square image resized to"
-    else:
-        return
+    size_key, size = single
+    which = "every image, resized to at most" if size_key.startswith("MAX") else "a square image resized to"
     key, norm = batch_norms[0]
     raise config_error(key, norm, f"training BatchNorm at one image per process (SOLVER.IMS_PER_BATCH "
                        f"{cfg.SOLVER.IMS_PER_BATCH}) has a single value to normalise on the 1 x 1 map (stride {stride}) "
-                       f"of {which} {size} px ({size_key}), which PyTorch refuses; use larger images, more images "
-                       "per process, or FrozenBN / GN")
+                       f"of {which} {size} px (INPUT.{size_key}), which PyTorch refuses; use larger images, more "
+                       "images per process, or FrozenBN / GN")
 
 
 def _check_solver(cfg, world_size: int) -> None:

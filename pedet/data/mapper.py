@@ -266,7 +266,7 @@ class PedestrianDatasetMapper:
         instances, keep = utils.filter_empty_instances(instances, return_mask=True)
         for i in (~keep).nonzero().flatten().tolist():  # a box of the file the model never sees: counted and warned
             self._count_dropped(
-                "outside_image", "with nothing (under 1e-5 pixels) left inside the image after the augmentations (crop, "
-                f"resize, clipping) so far in this process; latest: {list(annos[i]['bbox'])} "
+                "outside_image", "with nothing (under 1e-5 pixels) left inside the image after the augmentations "
+                f"(crop, resize, clipping) so far in this process; latest: {list(annos[i]['bbox'])} "
                 f"({BoxMode(annos[i]['bbox_mode']).name} in the record)")
         return instances

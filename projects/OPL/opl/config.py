@@ -154,7 +154,8 @@ def check_opl_config(cfg: CN) -> None:
     from detectron2.modeling import BACKBONE_REGISTRY
 
     from pedet.config import (backbone_output_names, build_meta_model, check_in_features, check_model_builds,
-                              check_numbers, check_rules, config_error, number_in, one_of)
+                              check_numbers, check_rules, config_error, number_in, one_of,
+                              single_value_map_size)
 
     o = cfg.MODEL.OPL
     unit, non_negative = number_in(0.0, 1.0), number_in(0.0)
@@ -219,18 +220,12 @@ def check_opl_config(cfg: CN) -> None:
     stride = 2 ** int(features[-1][1:])  # the coarsest level: a 1 x 1 map for an image (padded) no larger than this
     normed = (o.NORM == "GN" and o.NUM_CONVS > 0) or o.FILTER_3DMF  # the head's GroupNorms over C channels
     alone = (("TEST", True), ("TRAIN", cfg.SOLVER.IMS_PER_BATCH == 1))  # every test image; training at batch 1
-    single = []  # (key, size, which image): MIN_SIZE 0 keeps the images at their own size (not resized)
-    for s, one in alone:
-        short = [m for m in (cfg.INPUT[f"MIN_SIZE_{s}"] if isinstance(cfg.INPUT[f"MIN_SIZE_{s}"], (list, tuple))
-                             else [cfg.INPUT[f"MIN_SIZE_{s}"]]) if m > 0]
-        if one and short and cfg.INPUT[f"MAX_SIZE_{s}"] <= stride:
-            single.append((f"MAX_SIZE_{s}", cfg.INPUT[f"MAX_SIZE_{s}"], "an image of at most"))
-        elif one and short and min(short) <= stride:  # a square image's long side is its short one: the map is 1 x 1
-            single.append((f"MIN_SIZE_{s}", min(short), "a square image resized to"))
+    single = [found for s, one in alone if one for found in [single_value_map_size(cfg, s, stride)] if found]
     if normed and channels == o.GN_NUM_GROUPS and single:
         # one channel per group on that 1 x 1 map normalises a single value: PyTorch's GroupNorm stops the run with
         # "Expected more than 1 value per channel when training" (also in eval), a traceback that names no key
-        key, size, which = single[0]
+        key, size = single[0]
+        which = "an image of at most" if key.startswith("MAX") else "a square image resized to"
         raise config_error("MODEL.OPL.GN_NUM_GROUPS", o.GN_NUM_GROUPS,
                            f"one channel per group (MODEL.FPN.OUT_CHANNELS {channels}) leaves a single value to "
                            f"normalise on the 1 x 1 {features[-1]} map (stride {stride}) of {which} "
