@@ -61,7 +61,8 @@ _CONFIG_KEY = re.compile(r"[A-Z][A-Z0-9_]*(\.[A-Z0-9_]+)+")
 
 
 # what tools/export.py fixes in the OPL graph (opl.export): with --onnx these overrides have no effect (a warning says
-# so); the other keys (INPUT.*, the model's shape) are read or describe the graph. The graph normalises its input with
+# so); the other keys (INPUT.*, the model's shape) are read or describe the graph (the channel order is the one
+# the graph's metadata records, when it does: OnnxPredictor). The graph normalises its input with
 # the exported PIXEL_MEAN / PIXEL_STD and is NMS-free (export refuses MODEL.OPL.NMS_ON), so those are fixed too.
 ONNX_FIXED_KEYS = ("MODEL.WEIGHTS", "MODEL.OPL.SCORE_THRESH_TEST", "MODEL.OPL.TOPK_CANDIDATES_TEST",
                    "TEST.DETECTIONS_PER_IMAGE", "MODEL.PIXEL_MEAN", "MODEL.PIXEL_STD", "MODEL.OPL.NMS_ON",
@@ -192,6 +193,17 @@ class OnnxPredictor:
                              f"outputs {outputs}; expected the input 'images' and the outputs {list(OUTPUT_NAMES)})")
         self.min_size, self.max_size = cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST
         self.input_format = cfg.INPUT.FORMAT
+        # the channel order the graph was exported for (tools/export.py records INPUT.FORMAT in the metadata): the
+        # graph's normalisation is fixed, so a config with another INPUT.FORMAT would feed swapped channels in
+        # silence. Graphs written before the metadata existed have none: the config's INPUT.FORMAT is used.
+        recorded = self.session.get_modelmeta().custom_metadata_map.get("pedet.input_format")
+        if recorded is not None and recorded != cfg.INPUT.FORMAT:
+            if recorded not in ("BGR", "RGB"):
+                raise InputError(f"--onnx {onnx_file}: exported for INPUT.FORMAT {recorded!r}; the demo feeds BGR "
+                                 "or RGB images only")
+            logger.warning(f"--onnx {onnx_file}: the graph was exported with INPUT.FORMAT {recorded}, the config "
+                           f"says {cfg.INPUT.FORMAT}: feeding {recorded} images, as the graph expects")
+            self.input_format = recorded
 
     def __call__(self, bgr: np.ndarray):
         from detectron2.structures import Boxes, Instances

@@ -32,6 +32,7 @@ import logging
 import os
 import sys
 import time
+from typing import Optional
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 for _d in (os.path.join(REPO, "projects", "OPL"), os.path.join(REPO, "projects", "RepLoss")):
@@ -159,19 +160,40 @@ def build_and_load(cfg, trust_pickle: bool = False):
     return model
 
 
-def export_opl_onnx(module: torch.nn.Module, example: torch.Tensor, path: str, opset: int = 17) -> None:
-    """Write the OPL export graph to ``path`` (ONNX, dynamic batch/height/width), atomically."""
+def onnx_metadata(cfg) -> dict:
+    """
+    What the OPL graph expects of its input but cannot hold as a tensor, stored as ONNX model metadata
+    (``metadata_props``): the channel order (INPUT.FORMAT; the graph's normalisation uses the exported PIXEL_MEAN /
+    PIXEL_STD in that order) and the test-time resize it was exported for. ``demo/demo.py --onnx`` reads the channel
+    order from here, so that a config with another INPUT.FORMAT cannot feed the graph swapped channels.
+    """
+    return {"pedet.input_format": cfg.INPUT.FORMAT, "pedet.min_size_test": str(cfg.INPUT.MIN_SIZE_TEST),
+            "pedet.max_size_test": str(cfg.INPUT.MAX_SIZE_TEST)}
+
+
+def export_opl_onnx(module: torch.nn.Module, example: torch.Tensor, path: str, opset: int = 17,
+                    metadata: Optional[dict] = None) -> None:
+    """
+    Write the OPL export graph to ``path`` (ONNX, dynamic batch/height/width), atomically, with ``metadata`` (str ->
+    str, see ``onnx_metadata``) as the model's metadata_props.
+    """
+    import io
+
+    import onnx
     from opl.export import OUTPUT_NAMES, dynamic_axes
-    from pedet.engine.io import atomic_open
+    from pedet.utils.file_io import atomic_write
 
     if opset < 17:
         raise ValueError(f"opset {opset} < 17")
-    with atomic_open(path, "wb") as f, torch.no_grad():
-        torch.onnx.export(module, (example,), f, input_names=["images"], output_names=list(OUTPUT_NAMES),
+    buffer = io.BytesIO()
+    with torch.no_grad():
+        torch.onnx.export(module, (example,), buffer, input_names=["images"], output_names=list(OUTPUT_NAMES),
                           dynamic_axes=dynamic_axes(), opset_version=opset, dynamo=False)
-    import onnx
-
-    onnx.checker.check_model(path)
+    graph = onnx.load_from_string(buffer.getvalue())
+    if metadata:
+        onnx.helper.set_model_props(graph, {str(k): str(v) for k, v in metadata.items()})
+    onnx.checker.check_model(graph)
+    atomic_write(path, graph.SerializeToString())
 
 
 def export_opl_torchscript(module: torch.nn.Module, example: torch.Tensor, path: str) -> torch.jit.ScriptModule:
@@ -326,7 +348,7 @@ def _export(parser: argparse.ArgumentParser, args) -> int:
     example = export_example_input(h, w)
     t0 = time.perf_counter()
     if args.format == "onnx":
-        export_opl_onnx(module, example, args.output, args.opset)
+        export_opl_onnx(module, example, args.output, args.opset, onnx_metadata(cfg))
     else:
         export_opl_torchscript(module, example, args.output)
     logger.info(f"Wrote {args.output} ({args.format}) in {time.perf_counter() - t0:.1f} s")

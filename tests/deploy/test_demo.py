@@ -62,6 +62,28 @@ def test_demo_runs_the_exported_onnx_model(opl_onnx, val_files, tmp_path):
     assert os.path.isfile(written[0])
 
 
+def test_demo_feeds_the_onnx_graph_the_channel_order_it_was_exported_for(opl_onnx, val_files, tmp_path):
+    """The graph normalises with the exported BGR pixel mean: a config saying INPUT.FORMAT RGB fed it swapped channels
+    in silence. The export records INPUT.FORMAT in the ONNX metadata; the demo follows it and warns."""
+    import logging
+
+    records = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append
+    logging.getLogger("pedet.demo").addHandler(handler)
+    try:
+        rgb = _demo("--input", val_files[0], "--output", str(tmp_path / "rgb"), "--onnx", opl_onnx, "--no-gt",
+                    opts=[*OPL_TINY_OPTS, "INPUT.FORMAT", "RGB"])
+    finally:
+        logging.getLogger("pedet.demo").removeHandler(handler)
+    bgr = _demo("--input", val_files[0], "--output", str(tmp_path / "bgr"), "--onnx", opl_onnx, "--no-gt",
+                opts=OPL_TINY_OPTS)
+    assert (cv2.imread(rgb[0]) == cv2.imread(bgr[0])).all()
+    assert [r.getMessage() for r in records if "INPUT.FORMAT" in r.getMessage()] == [
+        f"--onnx {opl_onnx}: the graph was exported with INPUT.FORMAT BGR, the config says RGB: feeding BGR images, "
+        "as the graph expects"]
+
+
 @pytest.mark.parametrize("argv,message", [
     (["--input", "a.jpg", "MODEL.WEIGHTS", "m.pth"], "'MODEL.WEIGHTS' looks like a config key: config overrides go "
                                                      "after --opts"),

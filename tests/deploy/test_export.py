@@ -51,7 +51,11 @@ def test_onnx_cli_output_matches_eager_on_other_sizes_and_batch(opl_model, opl_o
     path = opl_onnx
     import onnx
 
-    assert onnx.load(path).opset_import[0].version >= 17
+    graph = onnx.load(path)
+    assert graph.opset_import[0].version >= 17
+    # what the graph expects of its input, for demo/demo.py --onnx (the channel order) and for readers of the file
+    assert {p.key: p.value for p in graph.metadata_props} == {
+        "pedet.input_format": "BGR", "pedet.min_size_test": "128", "pedet.max_size_test": "128"}
     # batch of 2 (tracing had 1) at 128 x 128, then one image at 160 x 96 (tracing had 128 x 128)
     out = output_dict(tools_export.run_onnx(path, torch.stack(val_images[:2]).numpy(), threads=1))
     for i in range(2):
