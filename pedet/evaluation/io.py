@@ -346,7 +346,8 @@ def build_detections(
     try:
         img = np.fromiter((index[i] for i in det_image_ids), dtype=np.int64, count=len(det_image_ids))
     except KeyError as e:
-        raise EvalInputError(f"{what}: image id {e.args[0]!r} is not in the ground truth") from None
+        raise EvalInputError(f"{what}: image id {e.args[0]!r} is not in the ground truth"
+                             + _id_kind_hint(e.args[0], index)) from None
     except TypeError as e:  # unhashable id
         raise EvalInputError(f"{what}: bad image id ({e})") from None
     boxes = (boxes.astype(np.float64) if isinstance(boxes, np.ndarray) else _as_boxes(boxes, what)).reshape(-1, 4)
@@ -934,6 +935,21 @@ def _unicode_hint(image_id, by_name: dict) -> str:
     same = next((k for k in by_name if not k.isascii() and unicodedata.normalize("NFC", k) == key), None)
     return "" if same is None else (f" (the ground truth's {_short(same)} looks the same but is written with other "
                                     "Unicode code points: normalize both files' ids, e.g. to NFC)")
+
+
+def _id_kind_hint(image_id, index: dict) -> str:
+    """
+    For an unknown id of another kind than every ground-truth id (a string among integer ids, or the reverse): the
+    hint that the two files number their images differently, e.g. a per-image CityPersons registration (file-name
+    ids) against a citypersons2coco file (1, 2, ...).
+    """
+    kinds = {isinstance(k, str) for k in index}
+    if len(kinds) != 1 or isinstance(image_id, str) == kinds.pop() or not _id_ok(image_id):
+        return ""
+    first = _short(next(iter(index)))
+    return (f" (it is {'a string' if isinstance(image_id, str) else 'an integer'}; the ground truth's ids are "
+            f"{'integers' if isinstance(image_id, str) else 'strings'}, e.g. {first}: the two files number their "
+            "images differently; take both from the same data set registration or converter)")
 
 
 # ---------------------------------------------------------------------------------------- COCO-style JSON files
@@ -1552,7 +1568,8 @@ def detections_from_arrays(gt: GroundTruthSet, per_image: Sequence[tuple]) -> De
     for img_id, b, s in per_image:
         img_id = _py(img_id)  # a numpy integer id is an integer too
         if not _id_ok(img_id) or img_id not in index:
-            raise EvalInputError(f"predictions: image id {img_id!r} is not in the ground truth")
+            raise EvalInputError(f"predictions: image id {img_id!r} is not in the ground truth"
+                                 + _id_kind_hint(img_id, index))
         if img_id in seen:
             raise EvalInputError(f"predictions: duplicate image id {img_id!r}")
         seen.add(img_id)

@@ -167,6 +167,10 @@ for name, value, msg in [("three", [1, 2, 3], "detection in image 2: .*got 3 val
                          ("nan", [NAN, 2, 3, 4], "non-finite box .* in image 2")]:
     _cp_dt(f"cp-dt-bbox-{name}", [1, "bbox"], value, rf"{{dt}}: .*{msg}")
 _cp_dt("cp-dt-unknown-image", [1, "image_id"], 9, r"{dt}: .*image id 9 is not in the ground truth")
+# a string id against a GT of integer ids (e.g. a per-image registration's predictions and a citypersons2coco file)
+_cp_dt("cp-dt-image-id-kind", [1, "image_id"], "frankfurt_000000_000294",
+       r"{dt}: .*image id 'frankfurt_000000_000294' is not in the ground truth \(it is a string; the ground truth's "
+       r"ids are integers, e.g. 1: the two files number their images differently")
 _cp_dt("cp-dt-image-id-list", [1, "image_id"], [2], r"{dt}: detection 1: 'image_id' is a list")
 _cp_dt("cp-dt-not-object", [1], "x", r"{dt}: detection 1 is a string, not an object")
 CASES.append(("cp-dt-category-0", "citypersons", None,
