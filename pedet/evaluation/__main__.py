@@ -7,7 +7,8 @@ Inputs by protocol:
   citypersons  GT: COCO-style ``val_gt.json`` (bbox, vis_bbox, height, vis_ratio, ignore); DT: COCO results JSON.
   caltech      GT: the same COCO-style JSON with Caltech label strings in ``label`` and ``vis_bbox`` ([0,0,0,0] or
                absent = not occluded), 640x480 frames in file order; DT: COCO results JSON.
-Prints a table; --out writes a flat JSON of fractions plus ``details``; --plot writes MR-FPPI curves (PNG).
+Prints a table; --out writes a flat JSON of fractions plus ``details`` (a ``.md`` name: the Markdown table);
+--plot writes MR-FPPI curves (PNG).
 Pure numpy (no torch / Detectron2 import), so it starts fast.
 """
 from __future__ import annotations
@@ -129,7 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-ji", action="store_true", help="crowdhuman: skip JI")
     p.add_argument("--no-det-resize", action="store_true",
                    help="caltech: do not squarify detections to aspect 0.41 (Pedestron/CSP dbEval copies)")
-    p.add_argument("--out", help="write metrics (fractions) + details as JSON here")
+    p.add_argument("--out", help="write metrics (fractions) + details as JSON here; a name ending in .md gets the "
+                                 "Markdown table instead")
     p.add_argument("--plot", help="write MR-FPPI curve PNGs into this folder")
     p.add_argument("--error-analysis", type=_positive_fppi, metavar="FPPI", default=None,
                    help="also print the RepLoss-style FP / miss breakdown at this FPPI (e.g. 0.1)")
@@ -181,7 +183,15 @@ def _run(args) -> int:
         ea = analyze_report(report, gt, dt, fppi=args.error_analysis)
         payload["details"]["error_analysis"] = ea
         print(format_error_analysis(ea), end="")
-    if args.out:
+    if args.out and args.out.lower().endswith(".md"):  # the table, as MissRateEvaluator's metrics.md (JSON was
+        # written under that name before)
+        from pedet.utils.file_io import atomic_write
+
+        text = report.format_table(markdown=True)
+        if args.error_analysis is not None:
+            text += "\n```text\n" + format_error_analysis(ea) + "```\n"
+        atomic_write(args.out, text)
+    elif args.out:
         from .evaluator_io import atomic_write_json
 
         atomic_write_json(args.out, json_safe(payload))

@@ -50,6 +50,26 @@ def test_default_runs_all_seven_setups(tmp_path):
     assert m["Reasonable"] == 1.0 and m["Reasonable_small"] is None
 
 
+def test_out_named_md_writes_the_markdown_table(tmp_path, capsys):
+    """--out metrics.md wrote JSON under that name; now the table MissRateEvaluator writes as metrics.md."""
+    from pedet.evaluation.report import evaluate, read_inputs
+
+    g, d = _write_citypersons(tmp_path, [{"image_id": 1, "category_id": 1, "bbox": [100, 100, 41, 100], "score": .9}])
+    out = str(tmp_path / "metrics.md")
+    assert main(["--protocol", "citypersons", "--gt", g, "--dt", d, "--out", out, "--error-analysis", "0.1"]) == 0
+    text = open(out).read()
+    expected = evaluate("citypersons", *read_inputs("citypersons", g, d)).format_table(markdown=True)
+    assert text.startswith(expected) and "| Reasonable_small | — |" in expected.replace("  ", " ")
+    assert "\n```text\n" in text and "FP = background" in text and "missed_by_occlusion" in text
+    assert os.stat(out).st_mode & 0o777 == 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def test_bad_input_exits_with_a_message(tmp_path, capsys):
     g, d = _write_citypersons(tmp_path, [{"image_id": 99, "category_id": 1, "bbox": [0, 0, 1, 1], "score": .5}])
     assert main(["--protocol", "citypersons", "--gt", g, "--dt", d]) == 1
