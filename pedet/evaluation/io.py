@@ -1253,9 +1253,7 @@ def read_coco_gt(
     heights = np.array([r[2] if r[2] is not None else r[0][3] for r in rows], dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         full_area = boxes_a[:, 2] * boxes_a[:, 3]
-        if require_labels:  # Caltech: the toolbox's area(vis) / area(full); a visible box of zeros is "not occluded"
-            # (caltech2coco's, dbEval's vf inf, the loader's visibility 1); was read as 0, so --error-analysis
-            # counted every not-occluded pedestrian as "very heavy [0, 0.2)" (the setups read the boxes: unchanged)
+        if require_labels:  # Caltech: the toolbox's area(vis) / area(full)
             derived = np.where(full_area > 0, vis_a[:, 2] * vis_a[:, 3] / full_area, 1.0)
         else:  # CityPersons files give vis_ratio; without it, pedet's data loaders' area(vis ∩ full) / area(full)
             # (pedet.data.common.vis_ratio); area(vis) / area(full) exceeds 1 for a box reaching outside the full one
@@ -1269,8 +1267,6 @@ def read_coco_gt(
             derived[huge] = (vis_a[huge, 2] / boxes_a[huge, 2]) * (vis_a[huge, 3] / boxes_a[huge, 3]) \
                 if require_labels else np.minimum((np.clip(iw, 0, None) / boxes_a[:, 2])[huge]
                                                   * (np.clip(ih, 0, None) / boxes_a[:, 3])[huge], 1.0)
-        if require_labels:
-            derived[(vis_a == 0).all(axis=1)] = 1.0
     vr = np.array([r[3] if r[3] is not None else np.nan for r in rows], dtype=np.float64)
     vr = np.where(np.isnan(vr), derived, vr)
     has_label = any("label" in a for a in anns)
