@@ -1221,7 +1221,8 @@ def main(argv=None) -> dict:
         not_records = not_run_records(records)
         if not_records:  # was a KeyError: 'method' traceback from the summary
             p.error(f"--records {records}: {not_records[0]} is not a run record of this benchmark (a JSON object with "
-                    "'method', 'seed' and 'rows' {row: record}, as the runs write it): move it out of the records folder"
+                    "'method', 'seed' and 'rows' {row: record}, as the runs write it): move it out of the records "
+                    "folder"
                     + (f" ({len(not_records) - 1} more such file(s))" if len(not_records) > 1 else ""))
         return write_summary(records, os.path.join(bench_dir, "crowd_stats.json"),
                              os.path.join(REPO, "benchmarks", f"crowd_{args.budget}_summary.json")

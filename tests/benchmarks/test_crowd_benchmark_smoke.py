@@ -406,7 +406,8 @@ def test_probe_config_opts_reach_the_method_config_and_are_refused_where_they_do
     (tmp_path / "rec").mkdir()
     (tmp_path / "rec" / "metrics.json").write_text(json.dumps({"AP": 0.5, "details": {"protocol": "crowdhuman"}}))
     (tmp_path / "rec_rows").mkdir()
-    (tmp_path / "rec_rows" / "opl_full_seed0.json").write_text(json.dumps({"method": "opl_full", "seed": 0, "rows": []}))
+    (tmp_path / "rec_rows" / "opl_full_seed0.json").write_text(json.dumps({"method": "opl_full", "seed": 0,
+                                                                          "rows": []}))
     for argv, message in [(["--opts", "MODEL.OPL.POTO_ALPHA"], "odd count"),
                           (["--methods", "opl_full", "faster_rcnn", "--opts", "MODEL.OPL.POTO_ALPHA", "0.2"],
                            "not applicable to faster_rcnn's config"),
@@ -474,8 +475,9 @@ def test_probe_config_opts_reach_the_method_config_and_are_refused_where_they_do
                           (["--summary", "--records", str(tmp_path / "rec")],
                            f"--records {tmp_path / 'rec'}: metrics.json is not a run record of this benchmark"),
                           # fourth final data trial: a record whose 'rows' is a list, an AttributeError traceback
-                          (["--summary", "--records", str(tmp_path / "rec_rows")], f"--records {tmp_path / 'rec_rows'}: "
-                           "opl_full_seed0.json is not a run record of this benchmark")]:
+                          (["--summary", "--records", str(tmp_path / "rec_rows")],
+                           f"--records {tmp_path / 'rec_rows'}: opl_full_seed0.json is not a run record of this "
+                           "benchmark")]:
         with pytest.raises(SystemExit):
             cq.main(["--budget", "smoke", "--out", str(tmp_path / "o")] + argv)
         assert message in capsys.readouterr().err
