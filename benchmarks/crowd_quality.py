@@ -853,8 +853,9 @@ def load_records(record_dir: str) -> list:
 
 
 def not_run_records(record_dir: str) -> list:
-    """The *.json files of `record_dir` that are no run record (invalid JSON, or no 'method' / 'seed' / 'rows'), e.g. a
-    metrics.json or a summary copied there; load_records would fail on them with a KeyError."""
+    """The *.json files of `record_dir` that are no run record (invalid JSON, or no 'method' / 'seed' / 'rows', or
+    'rows' not an object), e.g. a metrics.json or a summary copied there; the summary would fail on them with a
+    KeyError (an AttributeError for a list of rows)."""
     bad = []
     for name in sorted(os.listdir(record_dir)) if os.path.isdir(record_dir) else []:
         if name.endswith(".json"):
@@ -863,7 +864,8 @@ def not_run_records(record_dir: str) -> list:
                     rec = json.load(f)
             except (OSError, ValueError):
                 rec = None
-            if not (isinstance(rec, dict) and all(k in rec for k in ("method", "seed", "rows"))):
+            if not (isinstance(rec, dict) and all(k in rec for k in ("method", "seed", "rows"))
+                    and isinstance(rec["rows"], dict)):
                 bad.append(name)
     return bad
 
@@ -1219,7 +1221,8 @@ def main(argv=None) -> dict:
         not_records = not_run_records(records)
         if not_records:  # was a KeyError: 'method' traceback from the summary
             p.error(f"--records {records}: {not_records[0]} is not a run record of this benchmark (a JSON object with "
-                    "'method', 'seed' and 'rows', as the runs write it): move it out of the records folder"
+                    "'method', 'seed' and 'rows' {row: record}, as the runs write it): move it out of the records "
+                    "folder"
                     + (f" ({len(not_records) - 1} more such file(s))" if len(not_records) > 1 else ""))
         return write_summary(records, os.path.join(bench_dir, "crowd_stats.json"),
                              os.path.join(REPO, "benchmarks", f"crowd_{args.budget}_summary.json")

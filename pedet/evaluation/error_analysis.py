@@ -86,6 +86,7 @@ def analyze(
     gt_regular: np.ndarray,
     fppi: float | None = 0.1,
     score: float | None = None,
+    visibility: np.ndarray | None = None,
 ) -> dict:
     """
     Args:
@@ -93,6 +94,7 @@ def analyze(
         det_status: (D,) 1 TP / 0 FP / <0 not counted;  det_gt: (D,) matched GT or -1;  gt_regular: (G,) bool.
         fppi: operating point: the last ranked detection with FPPI <= fppi (the MR rule of CityPersons); or
         score: keep detections with score >= score (used when given).
+        visibility: (G,) the visibility the occlusion bins use (default ``gt.vis_ratios``).
     Returns:
         JSON-friendly dict: operating point, FP split, missed GTs by occlusion and crowd occlusion.
     """
@@ -115,7 +117,8 @@ def analyze(
         "operating_point": {"fppi": float(cfp[cut - 1] / gt.num_images) if cut else 0.0,
                             "score": float(dt.scores[top[-1]]) if cut else None, "num_dets": cut},
         "false_positives": classify_false_positives(gt, dt, fp, person),
-        "missed_by_occlusion": _bins(gt.vis_ratios[reg], missed[reg], OCCLUSION_BINS),
+        "missed_by_occlusion": _bins((gt.vis_ratios if visibility is None else visibility)[reg], missed[reg],
+                                     OCCLUSION_BINS),
         "missed_by_crowd_occlusion": _bins(occ[reg], missed[reg], CROWD_BINS),
         "num_regular_gt": int(reg.size),
         "num_missed": int(missed.sum()),
@@ -127,7 +130,17 @@ def analyze_report(report, gt: GroundTruthSet, dt: DetectionSet, fppi: float = 0
     if report.protocol == "crowdhuman":
         r = report.results
         return {"all": analyze(gt, dt, r.order, r.det_status, r.det_gt, r.gt_regular, fppi, score)}
-    return {name: analyze(gt, dt, r.order, r.det_status, r.det_gt, r.gt_regular, fppi, score)
+    visibility = None
+    if report.protocol == "caltech":
+        # the visibility the setups select by (dbEval's: inf for a visible box of zeros, "not occluded"), at most 1.
+        # gt.vis_ratios is the file's or the loader's reading: caltech2coco's zeros were read as 0 (every
+        # not-occluded pedestrian in "very heavy" from the command), the loader's bbLoad rule gives 0 to an occluded
+        # object whose visible box is its full box (that bin from MissRateEvaluator), while both are in every
+        # setup's visibility range that includes 1
+        from .caltech import caltech_visibility
+
+        visibility = np.minimum(caltech_visibility(gt), 1.0)
+    return {name: analyze(gt, dt, r.order, r.det_status, r.det_gt, r.gt_regular, fppi, score, visibility)
             for name, r in report.results.items()}
 
 

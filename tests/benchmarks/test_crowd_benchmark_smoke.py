@@ -405,6 +405,9 @@ def test_probe_config_opts_reach_the_method_config_and_are_refused_where_they_do
     (tmp_path / "file.txt").write_text("")
     (tmp_path / "rec").mkdir()
     (tmp_path / "rec" / "metrics.json").write_text(json.dumps({"AP": 0.5, "details": {"protocol": "crowdhuman"}}))
+    (tmp_path / "rec_rows").mkdir()
+    (tmp_path / "rec_rows" / "opl_full_seed0.json").write_text(json.dumps({"method": "opl_full", "seed": 0,
+                                                                          "rows": []}))
     for argv, message in [(["--opts", "MODEL.OPL.POTO_ALPHA"], "odd count"),
                           (["--methods", "opl_full", "faster_rcnn", "--opts", "MODEL.OPL.POTO_ALPHA", "0.2"],
                            "not applicable to faster_rcnn's config"),
@@ -470,7 +473,11 @@ def test_probe_config_opts_reach_the_method_config_and_are_refused_where_they_do
                            f"--out {tmp_path / 'o'}: not read by --summary of the cpu budget"),
                           # twenty-third trial: an evaluator's metrics.json among the records, a KeyError traceback
                           (["--summary", "--records", str(tmp_path / "rec")],
-                           f"--records {tmp_path / 'rec'}: metrics.json is not a run record of this benchmark")]:
+                           f"--records {tmp_path / 'rec'}: metrics.json is not a run record of this benchmark"),
+                          # fourth final data trial: a record whose 'rows' is a list, an AttributeError traceback
+                          (["--summary", "--records", str(tmp_path / "rec_rows")],
+                           f"--records {tmp_path / 'rec_rows'}: opl_full_seed0.json is not a run record of this "
+                           "benchmark")]:
         with pytest.raises(SystemExit):
             cq.main(["--budget", "smoke", "--out", str(tmp_path / "o")] + argv)
         assert message in capsys.readouterr().err
