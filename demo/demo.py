@@ -290,7 +290,9 @@ def expand_inputs(patterns: List[str]) -> List[str]:
     for p in patterns:
         if os.path.isdir(p):
             raise InputError(f"--input {p}: a directory; give image files or a glob pattern (e.g. '{p}/*.jpg')")
-        matched = sorted(glob.glob(os.path.expanduser(p))) if any(c in p for c in "*?[") else [p]
+        # an existing file is taken as named: 'frame[1].png' is a file name, not a glob of 'frame1.png'
+        pattern = any(c in p for c in "*?[") and not os.path.isfile(p)
+        matched = sorted(glob.glob(os.path.expanduser(p))) if pattern else [p]
         folders = [m for m in matched if os.path.isdir(m)]
         if folders:  # was "matches no file" for 'dir/*' over image files and a sub-folder
             raise InputError(f"--input {p!r} matches {len(folders)} folder(s) ({folders[0]}) among its "

@@ -214,6 +214,10 @@ def _yacs_message(e: Exception) -> str:
     import re
 
     msg = e.args[0] if e.args and isinstance(e.args[0], str) else str(e)
+    m = re.fullmatch(r"(Non-existent (?:config )?key): (.*)", msg.split("\n")[0])
+    if m and any(part != part.strip() for part in m.group(2).split(".")):  # "BASE_LR : 0.01" in a YAML file: the
+        # space is part of the name, and invisible in yacs' message ("Non-existent config key: SOLVER.BASE_LR")
+        return f"{m.group(1)}: {m.group(2)!r}: a key name with spaces around it"
     msg = " ".join(msg.split())
     m = re.fullmatch(r"Type mismatch \(<class '([\w.]+)'> vs\. <class '([\w.]+)'>\) with values \((.*)\) for config "
                      r"key: (\S+)", msg)

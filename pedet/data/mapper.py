@@ -29,6 +29,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import numbers
 from collections import Counter
 from typing import List, Sequence, Tuple
 
@@ -216,6 +217,10 @@ class PedestrianDatasetMapper:
         try:
             utils.check_image_size(dataset_dict, image)
         except utils.SizeMismatchError:
+            w, h = dataset_dict["width"], dataset_dict["height"]
+            if not all(isinstance(v, numbers.Number) for v in (w, h)):  # "160" (e.g. read from a CSV) is never 160
+                raise DatasetFormatError(f"{where}: its record's width / height must be numbers, got {w!r} / {h!r}"
+                                         ) from None
             raise DatasetFormatError(f"{where}: is {image.shape[1]}x{image.shape[0]} pixels (width x height), its "
                                      f"record says {dataset_dict['width']}x{dataset_dict['height']}") from None
         return image

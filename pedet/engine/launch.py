@@ -99,9 +99,10 @@ def _check_dist_url(url: Optional[str]) -> list:
 # Exceptions that mean bad input, each with a message naming the file / record and what is wrong: a weights file that
 # is missing or no checkpoint, a pickle that cannot be loaded weights-only, a data set file or an image that is
 # missing or malformed (the loaders, PedestrianDatasetMapper), ground truth the evaluator cannot use, a selection
-# hold-out that leaves no training image.
+# hold-out that leaves no training image; a run that diverged (detectron2's trainer raises FloatingPointError when a
+# loss becomes NaN or infinite: a config such as SOLVER.BASE_LR too high, not a bug of the code).
 BAD_INPUT_ERRORS = (CheckpointFileError, pickle.UnpicklingError, DatasetFormatError, EvalInputError, FileNotFoundError,
-                    SelectionError)
+                    SelectionError, FloatingPointError)
 
 # torch.utils.data re-raises an exception of a DataLoader worker in the main process with the original type and the
 # worker's whole traceback as its message (torch._utils.ExceptionWrapper.reraise)
@@ -120,7 +121,11 @@ def bad_input_message(e: BaseException) -> str:
         lines = msg.rstrip().splitlines()
         start = max(i for i, line in enumerate(lines) if re.match(rf"(?:[\w.]+\.)?{m.group(1)}(?::|$)", line))
         msg = "\n".join(lines[start:]).split(":", 1)[1] if ":" in lines[start] else ""
-    return " ".join(msg.split()) or type(e).__name__
+    msg = " ".join(msg.split()) or type(e).__name__
+    if isinstance(e, FloatingPointError):  # detectron2: "Loss became infinite or NaN at iteration=2! loss_dict = ..."
+        msg = (f"training diverged: {msg} (lower SOLVER.BASE_LR or raise SOLVER.WARMUP_ITERS, or clip the gradients "
+               "with SOLVER.CLIP_GRADIENTS)")
+    return msg
 
 
 @contextlib.contextmanager

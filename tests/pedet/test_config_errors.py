@@ -20,6 +20,11 @@ def _cfg():
 @pytest.mark.parametrize("text, opts, expected", [
     ("MODEL:\n  NOT_A_KEY: 1\n", [], "config file {f}: Non-existent config key: MODEL.NOT_A_KEY"),
     ("SOLVER:\n  MAX_ITER: ten\n", [], "config file {f}: SOLVER.MAX_ITER must be of type int (default 40000), got the str ten"),
+    # fourth final trial: was "Non-existent config key: SOLVER.BASE_LR" (the key exists; the space was invisible)
+    ('SOLVER:\n  "BASE_LR ": 0.01\n', [], "config file {f}: Non-existent config key: 'SOLVER.BASE_LR ': a key name "
+                                          "with spaces around it"),
+    ("SOLVER:\n  MAX_ITER: 5\n", ["SOLVER. BASE_LR", "0.1"], "config override: Non-existent key: 'SOLVER. BASE_LR': "
+                                                             "a key name with spaces around it"),
     ("SOLVER: [unclosed\n", [], "config file {f}: cannot be read as YAML"),
     ("_BASE_: missing_base.yaml\n", [], "config file {d}/missing_base.yaml (the _BASE_ of {f}): cannot be read (No such file"),
     ("", [], "config file {f}: is empty"),

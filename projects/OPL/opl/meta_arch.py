@@ -325,6 +325,9 @@ class OPL(DenseDetector):
             self._vis_inputs = (images, features, predictions)  # forward() draws them after the losses
         valid, ignored = split_ignore(gt_instances)
         check_gt_classes(valid, self.num_classes, "MODEL.OPL.NUM_CLASSES")
+        if not all(torch.isfinite(t).all() for t in (pred_boxes, *cls_logits)):  # a diverged run: scipy's assignment
+            # would fail on the NaN quality ("matrix contains invalid numeric entries") before detectron2's NaN-loss check
+            raise FloatingPointError("the OPL head's predictions became infinite or NaN (scores or boxes)")
         with torch.no_grad():
             block_probs = [torch.sigmoid(z.detach().float()) for z in cls_logits]
             targets = [
