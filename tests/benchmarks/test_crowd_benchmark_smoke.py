@@ -408,6 +408,10 @@ def test_probe_config_opts_reach_the_method_config_and_are_refused_where_they_do
     (tmp_path / "rec_rows").mkdir()
     (tmp_path / "rec_rows" / "opl_full_seed0.json").write_text(json.dumps({"method": "opl_full", "seed": 0,
                                                                           "rows": []}))
+    (tmp_path / "rec_row").mkdir()  # fifth final data trial: a row that is a string, a ValueError from the summary
+    rec = json.load(open(os.path.join(REPO, "benchmarks", "crowd_cpu", "runs", "opl_full_seed0.json")))
+    rec["rows"][next(iter(rec["rows"]))] = "n/a"
+    (tmp_path / "rec_row" / "opl_full_seed0.json").write_text(json.dumps(rec))
     for argv, message in [(["--opts", "MODEL.OPL.POTO_ALPHA"], "odd count"),
                           (["--methods", "opl_full", "faster_rcnn", "--opts", "MODEL.OPL.POTO_ALPHA", "0.2"],
                            "not applicable to faster_rcnn's config"),
@@ -477,6 +481,9 @@ def test_probe_config_opts_reach_the_method_config_and_are_refused_where_they_do
                           # fourth final data trial: a record whose 'rows' is a list, an AttributeError traceback
                           (["--summary", "--records", str(tmp_path / "rec_rows")],
                            f"--records {tmp_path / 'rec_rows'}: opl_full_seed0.json is not a run record of this "
+                           "benchmark"),
+                          (["--summary", "--records", str(tmp_path / "rec_row")],
+                           f"--records {tmp_path / 'rec_row'}: opl_full_seed0.json is not a run record of this "
                            "benchmark")]:
         with pytest.raises(SystemExit):
             cq.main(["--budget", "smoke", "--out", str(tmp_path / "o")] + argv)
