@@ -881,6 +881,21 @@ def not_run_records(record_dir: str) -> list:
     return bad
 
 
+def duplicate_run_records(record_dir: str) -> tuple | None:
+    """(first file, second file, method, seed) of two run records of one method and seed in `record_dir` (e.g. a
+    'defcn_seed0 (copy).json' beside 'defcn_seed0.json'), else None: the summary would count that run twice."""
+    seen = {}
+    for name in sorted(os.listdir(record_dir)) if os.path.isdir(record_dir) else []:
+        if name.endswith(".json"):
+            with open(os.path.join(record_dir, name)) as f:
+                rec = json.load(f)
+            key = (rec["method"], rec["seed"])
+            if key in seen:
+                return seen[key], name, *key
+            seen[key] = name
+    return None
+
+
 CALIBRATION_ROWS = {"faster_rcnn": "faster_rcnn", "fcos_nms": "fcos_nms_nms0.5"}
 CALIBRATION_TARGET = {"AP": 90.0, "mMR": 20.0, "train_minutes": 15.0}
 
@@ -1235,6 +1250,10 @@ def main(argv=None) -> dict:
                     "'method', 'seed', 'train_minutes' and 'rows' {row: {'seed', 'sets': {set: {'metrics'}}}}, as the "
                     "runs write it): move it out of the records folder"
                     + (f" ({len(not_records) - 1} more such file(s))" if len(not_records) > 1 else ""))
+        dup = duplicate_run_records(records)
+        if dup:  # was counted as a second run of that seed (seeds [0, 0, 1, 2] in the comparison), in silence
+            p.error(f"--records {records}: {dup[1]} and {dup[0]} are both the run of {dup[2]} seed {dup[3]} (the "
+                    "summary would count it twice): move one out of the records folder")
         return write_summary(records, os.path.join(bench_dir, "crowd_stats.json"),
                              os.path.join(REPO, "benchmarks", f"crowd_{args.budget}_summary.json")
                              if args.budget != "smoke" else os.path.join(out, "summary.json"),
