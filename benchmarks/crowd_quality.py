@@ -852,10 +852,22 @@ def load_records(record_dir: str) -> list:
     return recs
 
 
+def _is_run_record(rec) -> bool:
+    """What the summary reads of a run record: 'method', 'seed', 'train_minutes' and 'rows' {row: {'seed', 'sets':
+    {set: {'metrics': {key: value}}}}} for every test set and metric key."""
+    if not (isinstance(rec, dict) and all(k in rec for k in ("method", "seed", "train_minutes", "rows"))
+            and isinstance(rec["rows"], dict)):
+        return False
+    return all(isinstance(r, dict) and "seed" in r and isinstance(r.get("sets"), dict)
+               and all(isinstance(r["sets"].get(d), dict) and isinstance(r["sets"][d].get("metrics"), dict)
+                       and all(k in r["sets"][d]["metrics"] for k in METRIC_KEYS) for d in SETS)
+               for r in rec["rows"].values())
+
+
 def not_run_records(record_dir: str) -> list:
-    """The *.json files of `record_dir` that are no run record (invalid JSON, or no 'method' / 'seed' / 'rows', or
-    'rows' not an object), e.g. a metrics.json or a summary copied there; the summary would fail on them with a
-    KeyError (an AttributeError for a list of rows)."""
+    """The *.json files of `record_dir` that are no run record (invalid JSON, or not what the summary reads, see
+    _is_run_record), e.g. a metrics.json or a summary copied there, a record edited by hand; the summary would fail
+    on them with a KeyError (an AttributeError for a list of rows, a ValueError for a row that is a string)."""
     bad = []
     for name in sorted(os.listdir(record_dir)) if os.path.isdir(record_dir) else []:
         if name.endswith(".json"):
@@ -864,10 +876,24 @@ def not_run_records(record_dir: str) -> list:
                     rec = json.load(f)
             except (OSError, ValueError):
                 rec = None
-            if not (isinstance(rec, dict) and all(k in rec for k in ("method", "seed", "rows"))
-                    and isinstance(rec["rows"], dict)):
+            if not _is_run_record(rec):
                 bad.append(name)
     return bad
+
+
+def duplicate_run_records(record_dir: str) -> tuple | None:
+    """(first file, second file, method, seed) of two run records of one method and seed in `record_dir` (e.g. a
+    'defcn_seed0 (copy).json' beside 'defcn_seed0.json'), else None: the summary would count that run twice."""
+    seen = {}
+    for name in sorted(os.listdir(record_dir)) if os.path.isdir(record_dir) else []:
+        if name.endswith(".json"):
+            with open(os.path.join(record_dir, name)) as f:
+                rec = json.load(f)
+            key = (rec["method"], rec["seed"])
+            if key in seen:
+                return seen[key], name, *key
+            seen[key] = name
+    return None
 
 
 CALIBRATION_ROWS = {"faster_rcnn": "faster_rcnn", "fcos_nms": "fcos_nms_nms0.5"}
@@ -1221,9 +1247,13 @@ def main(argv=None) -> dict:
         not_records = not_run_records(records)
         if not_records:  # was a KeyError: 'method' traceback from the summary
             p.error(f"--records {records}: {not_records[0]} is not a run record of this benchmark (a JSON object with "
-                    "'method', 'seed' and 'rows' {row: record}, as the runs write it): move it out of the records "
-                    "folder"
+                    "'method', 'seed', 'train_minutes' and 'rows' {row: {'seed', 'sets': {set: {'metrics'}}}}, as the "
+                    "runs write it): move it out of the records folder"
                     + (f" ({len(not_records) - 1} more such file(s))" if len(not_records) > 1 else ""))
+        dup = duplicate_run_records(records)
+        if dup:  # was counted as a second run of that seed (seeds [0, 0, 1, 2] in the comparison), in silence
+            p.error(f"--records {records}: {dup[1]} and {dup[0]} are both the run of {dup[2]} seed {dup[3]} (the "
+                    "summary would count it twice): move one out of the records folder")
         return write_summary(records, os.path.join(bench_dir, "crowd_stats.json"),
                              os.path.join(REPO, "benchmarks", f"crowd_{args.budget}_summary.json")
                              if args.budget != "smoke" else os.path.join(out, "summary.json"),

@@ -20,6 +20,7 @@ Shape shorthand:  I images, G GT boxes, D detections.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 
@@ -82,6 +83,23 @@ def caltech_visibility(gt: GroundTruthSet) -> np.ndarray:
     return np.where((vis == 0).all(axis=1), np.inf, vf)
 
 
+def visible_boxes_as_in_bbgt(gt: GroundTruthSet) -> GroundTruthSet:
+    """
+    Ground truth from pedet's Caltech records (``pedet.data.caltech``) with the visible boxes of the bbGt files: the
+    loader stores a not-occluded object (and an occluded one whose visible box is all zeros) with its full box as
+    ``vis_bbox`` and ``vis_ratio`` 1, where the file, ``caltech2coco`` and so the command have [0, 0, 0, 0], which
+    ``filterGtFun`` reads as vf = inf. Read as 1, such an object fell in a user setup with a finite upper visibility
+    of 1 or more (e.g. the toolbox's own "Occ=partial" [0.65, 1]) in ``MissRateEvaluator`` but not in the command.
+    An occluded object whose visible box equals its full box (loader visibility 0) keeps it (vf 1, as in the command).
+    """
+    same = (gt.vis_boxes == gt.boxes).all(axis=1) & (gt.vis_ratios == 1.0)
+    if not same.any():
+        return gt
+    vis = gt.vis_boxes.copy()
+    vis[same] = 0.0
+    return dataclasses.replace(gt, vis_boxes=vis)
+
+
 def _loaded_subset(gt: GroundTruthSet) -> GroundTruthSet:
     """The GT without boxes whose label the toolbox does not load."""
     if gt.labels is None:
@@ -120,7 +138,7 @@ def evaluate_caltech(
     Returns:
         {setup name: SetupResult} (mode "matlab": recall 0 where no detection has FPPI <= ref).
     """
-    setups = [s if isinstance(s, Setup) else parse_setup(s, CALTECH_SETUPS) for s in setups]
+    setups = [s if isinstance(s, Setup) else parse_setup(s, CALTECH_SETUPS, inf=INF) for s in setups]
     check_unique_names(setups)
     w, h = gt.image_width, gt.image_height
     odd = (np.isfinite(w) & (w != 640)) | (np.isfinite(h) & (h != 480))

@@ -217,6 +217,10 @@ class MissRateEvaluator(DatasetEvaluator):
             DatasetCatalog.get(self._dataset_name), box="visible" if self._box == "visible" else "full",
             what=f"dataset '{self._dataset_name}'",
         )
+        if self._protocol == "caltech":  # the loader's not-occluded visible box (= full box) is the file's zeros
+            from .caltech import visible_boxes_as_in_bbgt
+
+            gt = visible_boxes_as_in_bbgt(gt)
         dt = detections_from_arrays(gt, [p[:3] for p in predictions])
         self._warn_other_sizes(gt, predictions)
         gt = drop_unmatchable_gt(gt, f"dataset '{self._dataset_name}'")  # as the command does (dicts fed directly)

@@ -269,7 +269,7 @@ def evaluate(
         extra = {"mode": "matlab", "mr_rule": "recall 0 where no detection has FPPI <= ref (dbEval/bbGt)",
                  "resize_dets": resize_dets, "matching": "IoU/IoA >= 0.5", "aspect_ratio": 0.41,
                  "border": [5, 5, 635, 475]}
-        setup_objs = [parse_setup(s, CALTECH_SETUPS) if isinstance(s, str) else s for s in chosen]
+        setup_objs = [parse_setup(s, CALTECH_SETUPS, inf=math.inf) if isinstance(s, str) else s for s in chosen]
     else:
         raise ValueError(f"unknown protocol {protocol!r}; choose from {PROTOCOLS}")
     metrics = {name: _num(r.mr) for name, r in res.items()}

@@ -10,6 +10,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -408,6 +409,14 @@ def test_probe_config_opts_reach_the_method_config_and_are_refused_where_they_do
     (tmp_path / "rec_rows").mkdir()
     (tmp_path / "rec_rows" / "opl_full_seed0.json").write_text(json.dumps({"method": "opl_full", "seed": 0,
                                                                           "rows": []}))
+    (tmp_path / "rec_row").mkdir()  # fifth final data trial: a row that is a string, a ValueError from the summary
+    rec = json.load(open(os.path.join(REPO, "benchmarks", "crowd_cpu", "runs", "opl_full_seed0.json")))
+    rec["rows"][next(iter(rec["rows"]))] = "n/a"
+    (tmp_path / "rec_row" / "opl_full_seed0.json").write_text(json.dumps(rec))
+    (tmp_path / "rec_copy").mkdir()  # a copy made by a file manager: the run was counted twice in the summary
+    for name in ("opl_full_seed0.json", "opl_full_seed0 (copy).json"):
+        shutil.copy(os.path.join(REPO, "benchmarks", "crowd_cpu", "runs", "opl_full_seed0.json"),
+                    tmp_path / "rec_copy" / name)
     for argv, message in [(["--opts", "MODEL.OPL.POTO_ALPHA"], "odd count"),
                           (["--methods", "opl_full", "faster_rcnn", "--opts", "MODEL.OPL.POTO_ALPHA", "0.2"],
                            "not applicable to faster_rcnn's config"),
@@ -477,7 +486,13 @@ def test_probe_config_opts_reach_the_method_config_and_are_refused_where_they_do
                           # fourth final data trial: a record whose 'rows' is a list, an AttributeError traceback
                           (["--summary", "--records", str(tmp_path / "rec_rows")],
                            f"--records {tmp_path / 'rec_rows'}: opl_full_seed0.json is not a run record of this "
-                           "benchmark")]:
+                           "benchmark"),
+                          (["--summary", "--records", str(tmp_path / "rec_row")],
+                           f"--records {tmp_path / 'rec_row'}: opl_full_seed0.json is not a run record of this "
+                           "benchmark"),
+                          (["--summary", "--records", str(tmp_path / "rec_copy")],
+                           f"--records {tmp_path / 'rec_copy'}: opl_full_seed0.json and opl_full_seed0 (copy).json "
+                           "are both the run of opl_full seed 0 (the summary would count it twice)")]:
         with pytest.raises(SystemExit):
             cq.main(["--budget", "smoke", "--out", str(tmp_path / "o")] + argv)
         assert message in capsys.readouterr().err
