@@ -1303,6 +1303,12 @@ def _announce_defaults(anns: list, where: str) -> None:
         (lambda a: "ignore" not in a, "have no 'ignore': regular pedestrians (as the official script reads them)"),
         (lambda a: a.get("vis_bbox") is None and a.get("vis_ratio") is None,
          "have neither 'vis_bbox' nor 'vis_ratio': fully visible (visibility 1)"),
+        (lambda a: a.get("vis_bbox") is not None and a.get("vis_ratio") is None,
+         "have 'vis_bbox' but no 'vis_ratio': visibility area(vis_bbox ∩ bbox) / area(bbox), as pedet's data "
+         "loaders"),
+        (lambda a: "height" not in a,
+         "have no 'height': the height of 'bbox' (its 4th value), as pedet's data loaders"),
+        (lambda a: "category_id" not in a, "have no 'category_id': read as category 1 (pedestrian)"),
         (lambda a: a.get("iscrowd", 0) == 1 and not a.get("ignore", 0),
          "have 'iscrowd' 1 but 'ignore' {ignore}: regular pedestrians (the official script reads 'ignore' only; "
          "pedet's data loader makes them ignore regions)"),

@@ -136,6 +136,14 @@ _cp_gt("cp-gt-image-no-id", ["images", 1, "id"], KeyError, r"{gt}: image 1: no '
 _cp_gt("cp-gt-image-id-list", ["images", 1, "id"], [2], r"{gt}: image 1: 'id' is a list")
 _cp_gt("cp-gt-image-dup", ["images", 1, "id"], 1, r"{gt}: .*duplicate image id 1")
 _cp_gt("cp-gt-image-width-neg", ["images", 0, "width"], -1, r"{gt}: image 1: 'width' is -1, not a positive integer")
+# keys with a reading of their own: a counted warning names it (they were read in silence)
+for key, reading in [("height", r"have no 'height': the height of 'bbox' \(its 4th value\), as pedet's data loaders"),
+                     ("vis_ratio", r"have 'vis_bbox' but no 'vis_ratio': visibility area\(vis_bbox ∩ bbox\) / "
+                                   r"area\(bbox\), as pedet's data loaders"),
+                     ("category_id", r"have no 'category_id': read as category 1 \(pedestrian\)")]:
+    CASES.append((f"cp-gt-ann-no-{key}-warns", "citypersons",
+                  json.dumps(_mut(CP_GT, ["annotations", 0, key], KeyError)), None, [], 0,
+                  rf"^warning: {{gt}}: 1 of 1 annotation\(s\) {reading}; first: annotation 1 \(image 1\)$"))
 for key in ("image_id", "bbox"):
     _cp_gt(f"cp-gt-ann-no-{key}", ["annotations", 0, key], KeyError, rf"{{gt}}: annotation 0 \(id 1\): no '{key}'")
 _cp_gt("cp-gt-ann-unknown-image", ["annotations", 0, "image_id"], 7, r"{gt}: annotation 1 names unknown image 7")
