@@ -230,7 +230,10 @@ def load_citypersons_json(json_file: str, image_dir: str, dataset_name: Optional
     records = load_coco_style_json(
         json_file, image_dir, image_path=_val_gt_image_path, is_ignore=is_ignore, dataset_name=dataset_name,
         counted_defaults={"ignore": "counted as regular pedestrians (as the official evaluator does)",
-                          "vis_bbox": "no 'vis_ratio' either: visible box = full box (visibility 1)"},
+                          "vis_bbox": "no 'vis_ratio' either: visible box = full box (visibility 1)",
+                          "vis_ratio": "computed from 'vis_bbox' as area(vis_bbox ∩ bbox) / area(bbox)",
+                          "height": "the height of 'bbox' (its 4th value)",
+                          "category_id": "read as category 1 (pedestrian)"},
         category_id=1,
     )
     if crowd_only:  # was silent: the same file gave other numbers here than in python -m pedet.evaluation

@@ -656,9 +656,10 @@ def _coco_annotation(ann: dict, where: str, categories: dict, require_categories
         if key in ann:
             parse_flag(ann[key], where, key)
     for key, consequence in counted_defaults.items():
-        # vis_ratio alone is enough; an absent 'ignore' with iscrowd 1 is an ignore region (CityPersons: own warning)
+        # vis_ratio alone is enough; an absent 'ignore' with iscrowd 1 is an ignore region (CityPersons: own warning);
+        # a missing 'vis_ratio' is computed from 'vis_bbox' (without both, the 'vis_bbox' default says so)
         if key not in ann and not (key == "vis_bbox" and "vis_ratio" in ann) \
-                and not (key == "ignore" and ann.get("iscrowd")):
+                and not (key == "ignore" and ann.get("iscrowd")) and not (key == "vis_ratio" and "vis_bbox" not in ann):
             missing.add(key, where, consequence)
     height = parse_number(ann["height"], where, "height", minimum=0.0) if "height" in ann else None
     visibility = parse_number(ann["vis_ratio"], where, "vis_ratio", minimum=0.0, maximum=1.0) \

@@ -66,7 +66,9 @@ def load_tju_ped(json_file: str, image_dir: str, dataset_name: Optional[str] = N
     dicts = load_coco_style_json(
         json_file, image_dir, image_path=_image_path,
         is_ignore=is_ignore, dataset_name=dataset_name, require_categories=True,
-        counted_defaults={"vis_bbox": "no 'vis_ratio' either: visible box = full box (visibility 1)"},
+        counted_defaults={"vis_bbox": "no 'vis_ratio' either: visible box = full box (visibility 1)",
+                          "vis_ratio": "computed from 'vis_bbox' as area(vis_bbox ∩ bbox) / area(bbox)",
+                          "height": "the height of 'bbox' (its 4th value)"},
     )
     other = [a["label"] for d in dicts for a in d["annotations"]
              if a["category_id"] == 0 and str(a["label"]).strip().lower() not in PERSON_CATEGORY_NAMES]

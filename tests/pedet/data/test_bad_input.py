@@ -319,6 +319,10 @@ def test_citypersons_json_bad_input_is_an_error_naming_file_and_record(tmp_path,
 @pytest.mark.parametrize("key, consequence", [
     ("ignore", "counted as regular pedestrians"),
     ("vis_bbox+vis_ratio", "visible box = full box"),
+    # read in silence before (the evaluator command warns alike)
+    ("vis_ratio", "computed from 'vis_bbox'"),
+    ("height", "the height of 'bbox'"),
+    ("category_id", "read as category 1"),
 ])
 def test_citypersons_json_missing_optional_keys_are_counted(tmp_path, caplog, key, consequence):
     data = copy.deepcopy(COCO)
@@ -334,7 +338,10 @@ def test_citypersons_json_missing_optional_keys_are_counted(tmp_path, caplog, ke
 
 def _consequence(start):
     return {"counted as regular pedestrians": "counted as regular pedestrians (as the official evaluator does)",
-            "visible box = full box": "no 'vis_ratio' either: visible box = full box (visibility 1)"}[start]
+            "visible box = full box": "no 'vis_ratio' either: visible box = full box (visibility 1)",
+            "computed from 'vis_bbox'": "computed from 'vis_bbox' as area(vis_bbox ∩ bbox) / area(bbox)",
+            "the height of 'bbox'": "the height of 'bbox' (its 4th value)",
+            "read as category 1": "read as category 1 (pedestrian)"}[start]
 
 
 def test_citypersons_json_vis_ratio_without_vis_bbox_is_enough(tmp_path, caplog):

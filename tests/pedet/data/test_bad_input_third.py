@@ -191,8 +191,10 @@ def test_synthetic_out_regenerates_its_own_split(tmp_path, capsys):
 # TJU-Ped: categories that are not pedestrians
 # ---------------------------------------------------------------------------------------------------------------------
 TJU = {"images": [{"id": 1, "file_name": "a.jpg", "height": 24, "width": 32}],
-       "annotations": [{"id": 7, "image_id": 1, "category_id": 1, "bbox": [1, 2, 10, 20], "vis_ratio": 1.0},
-                       {"id": 8, "image_id": 1, "category_id": 2, "bbox": [11, 2, 10, 20], "vis_ratio": 1.0}]}
+       "annotations": [{"id": 7, "image_id": 1, "category_id": 1, "bbox": [1, 2, 10, 20], "height": 20,
+                        "vis_ratio": 1.0},
+                       {"id": 8, "image_id": 1, "category_id": 2, "bbox": [11, 2, 10, 20], "height": 20,
+                        "vis_ratio": 1.0}]}
 
 
 @pytest.mark.parametrize("second, ignore, warned", [
