@@ -1071,6 +1071,11 @@ def _category_filter(items: list, category_id: int | None, where: str, kind: str
         c = a.get("category_id", 1)
         if not (_id_ok(c) or c is None):
             raise EvalInputError(f"{where}: {kind} {k}: 'category_id' is {_json_type(c)} ({c!r:.40}), not an integer")
+    if not gt:  # (a ground truth's are counted with its other defaults, _announce_defaults)
+        absent = [k for k, a in enumerate(items) if "category_id" not in a]
+        if absent:
+            warnings.warn(f"{where}: {len(absent)} of {len(items)} {kind}s have no 'category_id': read as category 1 "
+                          f"(pedestrian); first: {kind} {absent[0]}", EvalInputWarning, stacklevel=3)
     kept = [a for a in items if a.get("category_id", 1) == category_id]
     if len(kept) != len(items):
         cats = {a.get("category_id") for a in items if a.get("category_id", 1) != category_id}

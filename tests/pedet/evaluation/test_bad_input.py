@@ -175,6 +175,10 @@ for name, value, msg in [("three", [1, 2, 3], "detection in image 2: .*got 3 val
                          ("nan", [NAN, 2, 3, 4], "non-finite box .* in image 2")]:
     _cp_dt(f"cp-dt-bbox-{name}", [1, "bbox"], value, rf"{{dt}}: .*{msg}")
 _cp_dt("cp-dt-unknown-image", [1, "image_id"], 9, r"{dt}: .*image id 9 is not in the ground truth")
+CASES.append(("cp-dt-no-category-id-warns", "citypersons", None,
+              json.dumps([{k: v for k, v in d.items() if k != "category_id"} for d in CP_DT]), [], 0,
+              r"^warning: {dt}: 2 of 2 detections have no 'category_id': read as category 1 \(pedestrian\); first: "
+              r"detection 0$"))
 # a string id against a GT of integer ids (e.g. a per-image registration's predictions and a citypersons2coco file)
 _cp_dt("cp-dt-image-id-kind", [1, "image_id"], "frankfurt_000000_000294",
        r"{dt}: .*image id 'frankfurt_000000_000294' is not in the ground truth \(it is a string; the ground truth's "
