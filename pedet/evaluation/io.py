@@ -1477,6 +1477,9 @@ def _dict_annotation(a, where: str, box: str) -> tuple:
     mode = a["bbox_mode"]
     full = _xywh(a["bbox"], mode, where, "bbox")
     v = _xywh(a["vis_bbox"], mode, where, "vis_bbox") if a.get("vis_bbox") is not None else full
+    if v[2] < 0 or v[3] < 0:  # pedet's loaders keep a visible box of negative size as visibility 0 (an occluded
+        # object's, as the files have them): read as a box of no area, not refused once training reached evaluation
+        v = [v[0], v[1], max(v[2], 0.0), max(v[3], 0.0)]
     cat = _py(a.get("category_id", 0))
     if isinstance(cat, bool) or cat not in (0, -1):  # another class would silently count as a person
         raise EvalInputError(f"{where}: 'category_id' {cat!r} is neither 0 (person) nor -1 (ignore region); the "
