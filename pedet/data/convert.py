@@ -49,6 +49,7 @@ from .citypersons import _GT_PATTERN, GT_SUFFIX, IMAGE_SUFFIX, list_gt_files, re
 from .common import (
     DatasetFormatError,
     DroppedBoxes,
+    MissingKeys,
     UniqueImageFiles,
     UniqueImageIds,
     check_image_size,
@@ -110,7 +111,7 @@ def odgt_to_coco(odgt_file: str, image_root: Optional[str] = None) -> dict:
         DatasetFormatError as the CrowdHuman loader (malformed line or box, unknown tag, duplicate ID, ...).
     """
     images, annotations = [], []
-    ids, files, dropped = UniqueImageIds(), UniqueImageFiles(), DroppedBoxes(odgt_file)
+    ids, files, dropped, missing = UniqueImageIds(), UniqueImageFiles(), DroppedBoxes(odgt_file), MissingKeys(odgt_file)
     unknown: dict = {}  # box key the COCO file cannot keep -> number of boxes that had it
     for line_no, record in iter_odgt(odgt_file):
         where = f"{odgt_file}:{line_no}"
@@ -132,6 +133,8 @@ def odgt_to_coco(odgt_file: str, image_root: Optional[str] = None) -> dict:
         images.append(image)
         for box in record["gtboxes"]:
             fbox, vbox, _, ignore = parse_odgt_box(box, where)
+            if vbox is None:  # written as vis_ratio 1 (no vis_bbox): the loader's reading, and its counted warning
+                missing.add("vbox", where, "visible box = full box (visibility 1)")
             for key in box.keys() - _ODGT_BOX_KEYS.keys() - set(_ODGT_EXTRA_KEYS):
                 unknown[key] = unknown.get(key, 0) + 1
             for key in _ODGT_EXTRA_KEYS:
@@ -145,6 +148,7 @@ def odgt_to_coco(odgt_file: str, image_root: Optional[str] = None) -> dict:
                        vis_ratio=vis_ratio(fbox, vbox if vbox is not None else fbox))
             annotations.append(ann)
     dropped.warn()
+    missing.warn()
     if unknown:
         logger.warning(f"{odgt_file}: left out box keys the COCO file does not keep: "
                        + ", ".join(f"{k!r} ({n} box(es))" for k, n in sorted(unknown.items())))
@@ -202,6 +206,13 @@ def coco_to_odgt_lines(coco: dict, coco_file: str = "<coco>", category: Optional
     if not images:  # the .odgt would be empty, which the CrowdHuman loader and the evaluator refuse
         raise DatasetFormatError(f"{coco_file}: 'images' is empty; an .odgt has one line per image")
     person = person_category_id(categories, coco_file, category) if categories else None
+    if person is None and "categories" not in coco:  # no names to tell the persons by: with two or more category
+        # ids, the boxes of every category (cars, ignore regions) would silently become persons
+        cats = sorted({repr(a["category_id"]) for a in annotations if isinstance(a, dict) and "category_id" in a})
+        if len(cats) > 1:
+            raise DatasetFormatError(f"{coco_file}: the annotations have {len(cats)} category ids "
+                                     f"({', '.join(cats[:5])}) but the file has no 'categories' to tell the person boxes by (add the "
+                                     "'categories' list with their names)")
     by_image: dict = {}
     lines, ids, files = [], UniqueImageIds(), UniqueImageFiles()
     sizes = {}
