@@ -44,6 +44,14 @@ def _check_has_annotations(dicts: list, names: Sequence[str]) -> None:
         )
 
 
+def _check_records(dicts: list) -> None:
+    """check_annotations on every record (each a dict): the DatasetFormatError of the first that fails."""
+    for k, d in enumerate(dicts):
+        if not isinstance(d, dict):
+            raise DatasetFormatError(f"record {k} is a {type(d).__name__}, not a dict (Detectron2's dataset format)")
+        check_annotations(d.get("annotations", []), f"image '{d.get('file_name')}' (image_id {d.get('image_id')!r})")
+
+
 def get_pedestrian_dataset_dicts(names: Union[str, Sequence[str]], filter_empty: bool = True) -> list:
     """
     Concatenate the dicts of registered data sets, drop images without any box if `filter_empty` (images whose
@@ -58,6 +66,9 @@ def get_pedestrian_dataset_dicts(names: Union[str, Sequence[str]], filter_empty:
         if e.args != ("annotations",):
             raise
         _check_has_annotations([d for n in names for d in DatasetCatalog.get(n)], names)
+        raise
+    except (AttributeError, TypeError):  # its filter_empty on hand-registered records: 'annotations' not a list
+        _check_records([d for n in names for d in DatasetCatalog.get(n)])  # of dicts (an AttributeError traceback)
         raise
     except ModuleNotFoundError as e:  # e.g. Detectron2's builtin lvis_v1_train needs the lvis package: a traceback
         raise DatasetFormatError(f"data set(s) {', '.join(names)}: the loader needs the Python package {e.name!r}, "
@@ -75,10 +86,10 @@ def get_pedestrian_dataset_dicts(names: Union[str, Sequence[str]], filter_empty:
     check_metadata_consistency("thing_classes", names)
     try:
         num_ignore = sum(is_ignore_annotation(a) for d in dicts for a in d.get("annotations", []))
-    except (AttributeError, TypeError, ValueError):  # a hand-registered record (an annotation that is no dict, a
-        for d in dicts:  # category_id None) was a traceback: name it (the mapper checks every record it maps)
-            check_annotations(d.get("annotations", []), f"image '{d.get('file_name')}' (image_id "
-                                                        f"{d.get('image_id')!r})")
+    except (AttributeError, TypeError, ValueError, OverflowError, RuntimeError):  # a hand-registered record (an
+        # annotation that is no dict, a category_id None or inf, an array as a flag: torch's RuntimeError) was a
+        # traceback: name it (the mapper checks every record it maps)
+        _check_records(dicts)
         raise
     num_boxes = sum(len(d.get("annotations", [])) for d in dicts)
     logger.info(f"{','.join(names)}: {len(dicts)} images, {num_boxes - num_ignore} person boxes, "

@@ -30,6 +30,7 @@ import copy
 import logging
 import math
 import numbers
+import os
 from collections import Counter
 from typing import List, Sequence, Tuple
 
@@ -64,6 +65,11 @@ def is_ignored_person(ann: dict) -> bool:
     return is_ignore_annotation(ann) and ann.get("ignore_reason") in IGNORED_PERSON_REASONS
 
 
+def _a(noun: str) -> str:
+    """The noun with its indefinite article: 'a list', 'an int'."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+
+
 def check_annotations(annos, where: str) -> None:
     """
     The keys of Detectron2's dataset format that the mapper reads, in a record registered by hand (e.g. with
@@ -74,11 +80,11 @@ def check_annotations(annos, where: str) -> None:
     (``_drop_degenerate``); values that Detectron2's own mapper takes (a category_id "0", a tuple or array) pass.
     """
     if not isinstance(annos, (list, tuple)):
-        raise DatasetFormatError(f"{where}: 'annotations' is a {type(annos).__name__}, not a list of dicts")
+        raise DatasetFormatError(f"{where}: 'annotations' is {_a(type(annos).__name__)}, not a list of dicts")
     for k, ann in enumerate(annos):
         at = f"{where}: annotations[{k}]"
         if not isinstance(ann, dict):
-            raise DatasetFormatError(f"{at} is a {type(ann).__name__}, not a dict")
+            raise DatasetFormatError(f"{at} is {_a(type(ann).__name__)}, not a dict")
         for key in ("bbox", "bbox_mode", "category_id"):
             if key not in ann:
                 raise DatasetFormatError(f"{at} has no '{key}' (Detectron2's dataset dicts need bbox, bbox_mode "
@@ -97,9 +103,16 @@ def check_annotations(annos, where: str) -> None:
             raise DatasetFormatError(f"{at}: bbox {box!r:.60} is not 4 numbers")
         try:
             int(ann["category_id"])
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: an infinite float
             raise DatasetFormatError(f"{at}: category_id {ann['category_id']!r:.40} is not an integer (0 = person, "
                                      "-1 = ignore region)") from None
+        for key in ("iscrowd", "ignore"):  # read as truth values: an array was numpy's / torch's "ambiguous"
+            # traceback, a string "0" an ignore box (bool("0") is True)
+            flag = ann.get(key, 0)
+            flag = flag.item() if isinstance(flag, (np.generic, torch.Tensor)) and np.size(flag) == 1 else flag
+            if isinstance(flag, (np.ndarray, torch.Tensor)) or not isinstance(flag, (bool, int, float)) \
+                    or flag not in (0, 1):
+                raise DatasetFormatError(f"{at}: {key} {flag!r:.40} is not 0 or 1")
 
 
 def is_degenerate_annotation(ann: dict) -> bool:
@@ -206,8 +219,17 @@ class PedestrianDatasetMapper:
     def _read_image(self, dataset_dict: dict) -> np.ndarray:
         """detectron2's read_image + check_image_size, with errors that name the file and the image_id (raised in a
         DataLoader worker, detectron2's own would reach the user as a traceback without the record)."""
-        file_name = dataset_dict["file_name"]
+        file_name = dataset_dict.get("file_name")
+        if not isinstance(file_name, (str, os.PathLike)) or not os.fspath(file_name):  # a KeyError or iopath's
+            # TypeError traceback, without the record
+            got = "no 'file_name'" if "file_name" not in dataset_dict else f"'file_name' {file_name!r:.40}"
+            raise DatasetFormatError(f"record (image_id {dataset_dict.get('image_id')!r}): {got}; Detectron2's "
+                                     "dataset dicts need the image path as a string")
         where = f"image '{file_name}' (image_id {dataset_dict.get('image_id')!r})"
+        if ("width" in dataset_dict) != ("height" in dataset_dict):  # detectron2's check_image_size: a KeyError
+            given, absent = ("width", "height") if "width" in dataset_dict else ("height", "width")
+            raise DatasetFormatError(f"{where}: the record has '{given}' but no '{absent}' (give both, or neither "
+                                     "to take the image's size)")
         try:
             image = utils.read_image(file_name, format=self.image_format)
         except FileNotFoundError:

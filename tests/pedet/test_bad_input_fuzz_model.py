@@ -1,0 +1,62 @@
+"""
+Hand-registered training records found by mutating records through build_pedestrian_train_loader and one OPL /
+RepLoss step (a scratch fuzzer): each was a traceback without the record (KeyError, iopath's TypeError, detectron2's
+filter_empty AttributeError); each is now one DatasetFormatError naming the record, and the legal forms still train.
+"""
+import numpy as np
+import pytest
+
+from .test_bad_input_seventeenth_model import _PERSON, _cfg
+
+
+def _first_batch(tmp_path, record, filter_empty="True"):
+    from detectron2.data import DatasetCatalog, MetadataCatalog
+
+    from pedet.data.build import build_pedestrian_train_loader
+
+    DatasetCatalog.register("_fuzz_by_hand", lambda: [record])
+    MetadataCatalog.get("_fuzz_by_hand").set(thing_classes=["person"])
+    cfg = _cfg("OPL", "DATASETS.TRAIN", "('_fuzz_by_hand',)", "DATALOADER.FILTER_EMPTY_ANNOTATIONS", filter_empty,
+               "INPUT.MIN_SIZE_TRAIN", "(64,)", "INPUT.MAX_SIZE_TRAIN", "64")
+    try:
+        return next(iter(build_pedestrian_train_loader(cfg)))
+    finally:
+        DatasetCatalog.remove("_fuzz_by_hand")
+        MetadataCatalog.remove("_fuzz_by_hand")
+
+
+def _record(tmp_path, **change):
+    import cv2
+
+    image = str(tmp_path / "a.jpg")
+    cv2.imwrite(image, np.full((64, 64, 3), 90, np.uint8))
+    record = {"file_name": image, "image_id": 5, "height": 64, "width": 64, "annotations": [dict(_PERSON)]}
+    for key, value in change.items():
+        record.pop(key) if value is KeyError else record.__setitem__(key, value)
+    return record
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"file_name": KeyError}, "record (image_id 5): no 'file_name'; Detectron2's dataset dicts need the image path as "
+                              "a string"),
+    ({"file_name": None}, "record (image_id 5): 'file_name' None; Detectron2's dataset dicts need"),
+    ({"file_name": ["a.jpg"]}, "record (image_id 5): 'file_name' ['a.jpg']; Detectron2's dataset dicts need"),
+    ({"height": KeyError}, "(image_id 5): the record has 'width' but no 'height' (give both, or neither to take the "
+                           "image's size)"),
+    ({"width": KeyError}, "(image_id 5): the record has 'height' but no 'width'"),
+    ({"annotations": 1}, "(image_id 5): 'annotations' is an int, not a list of dicts"),
+    ({"annotations": [[10, 10, 12, 30]]}, "(image_id 5): annotations[0] is a list, not a dict"),
+])
+@pytest.mark.parametrize("filter_empty", ["True", "False"])
+def test_a_hand_registered_record_is_one_error_naming_it(tmp_path, change, message, filter_empty):
+    from pedet.data.common import DatasetFormatError
+
+    with pytest.raises(DatasetFormatError) as e:
+        _first_batch(tmp_path, _record(tmp_path, **change), filter_empty)
+    assert message in str(e.value)
+
+
+def test_a_record_without_width_and_height_takes_the_image_size(tmp_path):
+    """Legal in Detectron2 (check_image_size fills them in): no wrong refusal."""
+    batch = _first_batch(tmp_path, _record(tmp_path, width=KeyError, height=KeyError))
+    assert batch[0]["instances"].gt_boxes.tensor.tolist() == [[10.0, 10.0, 22.0, 40.0]]
