@@ -230,6 +230,11 @@ class PedestrianDatasetMapper:
             given, absent = ("width", "height") if "width" in dataset_dict else ("height", "width")
             raise DatasetFormatError(f"{where}: the record has '{given}' but no '{absent}' (give both, or neither "
                                      "to take the image's size)")
+        if "width" in dataset_dict:  # "160" (e.g. read from a CSV) is never 160; a tensor was torch's "ambiguous"
+            w, h = dataset_dict["width"], dataset_dict["height"]  # traceback in detectron2's check_image_size
+            if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in (w, h)):
+                raise DatasetFormatError(f"{where}: its record's width / height must be numbers, got {w!r:.40} / "
+                                         f"{h!r:.40}")
         try:
             image = utils.read_image(file_name, format=self.image_format)
         except FileNotFoundError:
@@ -239,10 +244,6 @@ class PedestrianDatasetMapper:
         try:
             utils.check_image_size(dataset_dict, image)
         except utils.SizeMismatchError:
-            w, h = dataset_dict["width"], dataset_dict["height"]
-            if not all(isinstance(v, numbers.Number) for v in (w, h)):  # "160" (e.g. read from a CSV) is never 160
-                raise DatasetFormatError(f"{where}: its record's width / height must be numbers, got {w!r} / {h!r}"
-                                         ) from None
             raise DatasetFormatError(f"{where}: is {image.shape[1]}x{image.shape[0]} pixels (width x height), its "
                                      f"record says {dataset_dict['width']}x{dataset_dict['height']}") from None
         return image

@@ -44,6 +44,8 @@ def _record(tmp_path, **change):
     ({"height": KeyError}, "(image_id 5): the record has 'width' but no 'height' (give both, or neither to take the "
                            "image's size)"),
     ({"width": KeyError}, "(image_id 5): the record has 'height' but no 'width'"),
+    ({"width": np.array([64.0, 64.0])}, "(image_id 5): its record's width / height must be numbers, got "
+                                        "array([64., 64.]) / 64"),
     ({"annotations": 1}, "(image_id 5): 'annotations' is an int, not a list of dicts"),
     ({"annotations": [[10, 10, 12, 30]]}, "(image_id 5): annotations[0] is a list, not a dict"),
 ])
