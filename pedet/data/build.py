@@ -19,7 +19,7 @@ from detectron2.data.detection_utils import check_metadata_consistency
 from detectron2.data.samplers import RepeatFactorTrainingSampler
 
 from .common import DatasetFormatError
-from .mapper import PedestrianDatasetMapper, check_annotations, is_ignore_annotation
+from .mapper import PedestrianDatasetMapper, check_annotations, check_ignore_flags, is_ignore_annotation
 from .samplers import ResumableTrainingSampler
 from .selection import exclude_selection_holdout
 
@@ -73,6 +73,9 @@ def get_pedestrian_dataset_dicts(names: Union[str, Sequence[str]], filter_empty:
             ) from None
         raise
     check_metadata_consistency("thing_classes", names)
+    for d in dicts:  # before counting (and training) with them: bool("0") made a box an ignore region in silence
+        check_ignore_flags(d.get("annotations", []), f"data set(s) {', '.join(names)}: image '{d.get('file_name')}' "
+                                                     f"(image_id {d.get('image_id')!r})")
     try:
         num_ignore = sum(is_ignore_annotation(a) for d in dicts for a in d.get("annotations", []))
     except (AttributeError, TypeError, ValueError):  # a hand-registered record (an annotation that is no dict, a

@@ -1,0 +1,72 @@
+"""
+Bad input found by the fifth final model-side trial (issue 11): the ignore / iscrowd flags of hand-registered
+training records.
+"""
+import numpy as np
+import pytest
+
+from .test_bad_input_final_model import _record
+from .test_bad_input_seventeenth_model import _cfg
+
+BAD_FLAGS = {
+    "ignore '0' (a CSV string)": ("ignore", "0"),
+    "ignore '1'": ("ignore", "1"),
+    "ignore 'false'": ("ignore", "false"),
+    "ignore 2": ("ignore", 2),
+    "ignore -1": ("ignore", -1),
+    "ignore None": ("ignore", None),
+    "ignore NaN": ("ignore", float("nan")),
+    "iscrowd '0'": ("iscrowd", "0"),
+    "iscrowd 2": ("iscrowd", 2),
+}
+
+
+def _mapper():
+    from pedet.data.mapper import PedestrianDatasetMapper
+
+    cfg = _cfg("OPL", "INPUT.MIN_SIZE_TRAIN", "(64,)", "INPUT.MAX_SIZE_TRAIN", "64", "INPUT.RANDOM_FLIP", "none")
+    return PedestrianDatasetMapper(cfg, True)
+
+
+@pytest.mark.parametrize("key,value", list(BAD_FLAGS.values()), ids=list(BAD_FLAGS))
+def test_a_flag_that_is_not_0_or_1_is_named_by_the_mapper(tmp_path, key, value):
+    """is_ignore_annotation reads the flags with bool(): "0", "false", 2 or -1 made the box an ignore region in
+    training without a word (None made it a person), while the evaluator refuses the same record."""
+    from pedet.data.common import DatasetFormatError
+
+    with pytest.raises(DatasetFormatError) as e:
+        _mapper()(_record(tmp_path, **{key: value}))
+    assert str(e.value) == (f"image '{tmp_path / 'a.jpg'}' (image_id 5): annotations[0]: '{key}' is {value!r}, "
+                            "not 0 or 1 (1 = an ignore region; leave the key out for 0)")
+
+
+@pytest.mark.parametrize("key,value", list(BAD_FLAGS.values()), ids=list(BAD_FLAGS))
+def test_a_flag_that_is_not_0_or_1_stops_the_train_loader(tmp_path, key, value):
+    """The same, found when the training set is read (before any iteration), naming the data set."""
+    from detectron2.data import DatasetCatalog, MetadataCatalog
+
+    from pedet.data.build import build_pedestrian_train_loader
+    from pedet.data.common import DatasetFormatError
+
+    records = [_record(tmp_path), _record(tmp_path, **{key: value})]
+    records[1]["image_id"] = 6
+    DatasetCatalog.register("_tf5_flags", lambda: records)
+    MetadataCatalog.get("_tf5_flags").set(thing_classes=["person"])
+    cfg = _cfg("OPL", "DATASETS.TRAIN", "('_tf5_flags',)")
+    try:
+        with pytest.raises(DatasetFormatError, match=rf"^data set\(s\) _tf5_flags: image '.*a\.jpg' \(image_id 6\): "
+                                                     rf"annotations\[0\]: '{key}' is .*, not 0 or 1"):
+            build_pedestrian_train_loader(cfg)
+    finally:
+        DatasetCatalog.remove("_tf5_flags")
+        MetadataCatalog.remove("_tf5_flags")
+
+
+@pytest.mark.parametrize("change,expected", [
+    ({}, 0), ({"ignore": 0}, 0), ({"ignore": 1}, -1), ({"ignore": True}, -1), ({"ignore": False}, 0),
+    ({"ignore": 1.0}, -1), ({"ignore": np.int64(1)}, -1), ({"ignore": np.bool_(True)}, -1), ({"iscrowd": 1}, -1),
+    ({"iscrowd": np.float32(0)}, 0), ({"category_id": -1, "ignore": 0}, -1),
+])
+def test_flags_of_0_and_1_still_train(tmp_path, change, expected):
+    """Valid flags (bool, int, float, NumPy scalars) are not refused: 1 is an ignore box (class -1), 0 a person."""
+    assert _mapper()(_record(tmp_path, **change))["instances"].gt_classes.tolist() == [expected]
