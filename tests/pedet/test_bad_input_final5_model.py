@@ -4,6 +4,7 @@ training records.
 """
 import numpy as np
 import pytest
+import torch
 
 from .test_bad_input_final_model import _record
 from .test_bad_input_seventeenth_model import _cfg
@@ -70,3 +71,53 @@ def test_a_flag_that_is_not_0_or_1_stops_the_train_loader(tmp_path, key, value):
 def test_flags_of_0_and_1_still_train(tmp_path, change, expected):
     """Valid flags (bool, int, float, NumPy scalars) are not refused: 1 is an ignore box (class -1), 0 a person."""
     assert _mapper()(_record(tmp_path, **change))["instances"].gt_classes.tolist() == [expected]
+
+
+def _demo():
+    import os
+
+    from pedet.utils.imports import load_script
+
+    return load_script(os.path.join(os.path.dirname(__file__), "..", "..", "demo", "demo.py"))
+
+
+@pytest.mark.parametrize("change,label", [
+    ({}, "gt"), ({"category_id": "0"}, "gt"), ({"category_id": "-1"}, "ignore"), ({"iscrowd": 1}, "ignore"),
+    ({"ignore": True}, "ignore"), ({"category_id": np.int64(-1)}, "ignore"),
+])
+def test_demo_draws_ground_truth_by_the_training_rule(tmp_path, monkeypatch, change, label):
+    """demo --gt-dataset drew an iscrowd 1 box (an ignore region for training and evaluation) as a person box, and a
+    category_id "0" (which Detectron2's mapper and ours train) was a TypeError traceback ('<' between str and int)."""
+    from detectron2.structures import Boxes, Instances
+    from detectron2.utils.visualizer import Visualizer
+
+    labels = []
+    overlay = Visualizer.overlay_instances
+
+    def spy(self, *args, **kwargs):
+        labels.append(kwargs.get("labels"))
+        return overlay(self, *args, **kwargs)
+
+    monkeypatch.setattr(Visualizer, "overlay_instances", spy)
+    none = Instances((64, 64), pred_boxes=Boxes(torch.zeros(0, 4)), scores=torch.zeros(0))
+    out = _demo().draw(np.zeros((64, 64, 3), np.uint8), none, 0.5, _record(tmp_path, **change))
+    assert out.shape == (64, 64, 3) and labels == [[label]]
+
+
+def test_demo_ground_truth_with_a_bad_flag_is_one_error(tmp_path):
+    """A --gt-dataset record whose ignore flag is "0" was drawn as a person box (training and evaluation refuse it)."""
+    from detectron2.data import DatasetCatalog, MetadataCatalog
+
+    from pedet.data.common import DatasetFormatError
+
+    record = _record(tmp_path, ignore="0")
+    DatasetCatalog.register("_tf5_demo", lambda: [record])
+    MetadataCatalog.get("_tf5_demo").set(thing_classes=["person"], image_root=str(tmp_path))
+    try:
+        with pytest.raises(DatasetFormatError) as e:
+            _demo().GroundTruthIndex(["_tf5_demo"]).lookup(record["file_name"])
+    finally:
+        DatasetCatalog.remove("_tf5_demo")
+        MetadataCatalog.remove("_tf5_demo")
+    assert str(e.value) == (f"--gt-dataset _tf5_demo: image '{tmp_path / 'a.jpg'}' (image_id 5): annotations[0]: "
+                            "'ignore' is '0', not 0 or 1 (1 = an ignore region; leave the key out for 0)")
