@@ -121,3 +121,23 @@ def test_demo_ground_truth_with_a_bad_flag_is_one_error(tmp_path):
         MetadataCatalog.remove("_tf5_demo")
     assert str(e.value) == (f"--gt-dataset _tf5_demo: image '{tmp_path / 'a.jpg'}' (image_id 5): annotations[0]: "
                             "'ignore' is '0', not 0 or 1 (1 = an ignore region; leave the key out for 0)")
+
+
+def test_a_whole_model_saved_with_torch_save_is_named(tmp_path, monkeypatch):
+    """torch.save(model) instead of its state dict: the error quoted the first line of torch's message, with terminal
+    bold codes and "you have two options" without the options; with trust_pickle, it did not say what to do."""
+    import pickle
+
+    from pedet.engine.checkpoint import CheckpointFileError, PedetCheckpointer, load_checkpoint_file
+
+    monkeypatch.delenv("PEDET_TRUST_PICKLE", raising=False)
+    path = str(tmp_path / "model.pth")
+    torch.save(torch.nn.Linear(2, 1), path)
+    with pytest.raises(pickle.UnpicklingError) as e:
+        load_checkpoint_file(path)
+    assert str(e.value) == (f"{path} cannot be loaded weights-only (it holds Python objects other than tensors and "
+                            "containers: e.g. torch.nn.modules.linear.Linear). Loading it runs code from the file: if "
+                            "you trust it, pass trust_pickle=True or set PEDET_TRUST_PICKLE=1.")
+    with pytest.raises(CheckpointFileError, match=r"holds a Linear, not a state dict or a checkpoint; save "
+                                                  r"model\.state_dict\(\) instead of the model$"):
+        PedetCheckpointer(torch.nn.Linear(2, 1), trust_pickle=True).load(path)
