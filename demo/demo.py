@@ -254,7 +254,14 @@ class GroundTruthIndex:
             if name not in self._loaded:
                 self._loaded[name] = {os.path.abspath(d["file_name"]): d for d in DatasetCatalog.get(name)}
             if path in self._loaded[name]:
-                return self._loaded[name][path]
+                d = self._loaded[name][path]
+                # the record is read by the training rules (pedet.data.mapper): a record the trainer refuses (a flag
+                # "0", a box of 3 numbers) is one error here too, not a traceback or a box drawn as what it is not
+                from pedet.data.mapper import check_annotations
+
+                check_annotations(d.get("annotations", []), f"--gt-dataset {name}: image '{d['file_name']}' "
+                                                            f"(image_id {d.get('image_id')!r})")
+                return d
         return None
 
 
@@ -263,11 +270,15 @@ def draw(bgr: np.ndarray, instances, threshold: float, gt: Optional[dict] = None
     from detectron2.structures import BoxMode
     from detectron2.utils.visualizer import Visualizer
 
+    from pedet.data.mapper import is_ignore_annotation
+
     vis = Visualizer(bgr[:, :, ::-1])
     if gt is not None:
         anns = gt.get("annotations", [])
         boxes = [BoxMode.convert(a["bbox"], a["bbox_mode"], BoxMode.XYXY_ABS) for a in anns]
-        ignore = [a.get("ignore", 0) == 1 or a.get("category_id", 0) < 0 for a in anns]
+        # the training and evaluation rule: ignore 1, a negative category_id (also "-1", as the mapper reads it) or
+        # iscrowd 1 (was drawn as a person box); category_id "0" was a TypeError traceback
+        ignore = [is_ignore_annotation(a) for a in anns]
         if boxes:
             vis.overlay_instances(boxes=np.array(boxes), labels=["ignore" if i else "gt" for i in ignore],
                                   assigned_colors=[IGNORE_COLOR if i else GT_COLOR for i in ignore])

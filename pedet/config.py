@@ -167,6 +167,12 @@ def _check_yaml_chain(config_file: str, cfg=None, _chain: tuple = ()) -> list:
         if cfg is not None and isinstance(cfg.get(key), dict) and not isinstance(value, dict):
             raise ConfigError(f"error: {where}: {key} is a group of keys, not a value (got the "
                               f"{type(value).__name__} {str(value)[:80]})")
+    dotted = _dotted_key(loaded)
+    if dotted:  # yacs: "Non-existent config key: SOLVER.BASE_LR", for a key that exists
+        parts = dotted.split(".")
+        nested = "".join(f"{p}: {{" for p in parts[:-1]) + f"{parts[-1]}: ..." + "}" * (len(parts) - 1)
+        raise ConfigError(f"error: {where}: key {dotted!r} is written with dots; a YAML config nests its groups "
+                          f"({nested}); dotted names are for command-line overrides")
     bases, files = loaded.get("_BASE_", []), [config_file]
     for base in bases if isinstance(bases, list) else [bases]:
         if not isinstance(base, str) or not base:
@@ -204,6 +210,17 @@ def _project_hint(e: Exception) -> str:
     msg = e.args[0] if isinstance(e, KeyError) and e.args and isinstance(e.args[0], str) else ""
     key = msg.split("\n")[0].removeprefix("Non-existent config key: ") if msg.startswith("Non-existent") else ""
     return next((f": {kind}" for group, kind in PROJECT_GROUPS.items() if key.split(".")[:2] == group.split(".")), "")
+
+
+def _dotted_key(node: dict, prefix: str = "") -> str:
+    """The first key path of a loaded YAML mapping whose own name holds a dot (e.g. 'SOLVER.BASE_LR'), else ''."""
+    for key, value in node.items():
+        if isinstance(key, str) and "." in key:
+            return prefix + key
+        found = _dotted_key(value, f"{prefix}{key}.") if isinstance(value, dict) else ""
+        if found:
+            return found
+    return ""
 
 
 def _yacs_message(e: Exception) -> str:

@@ -19,7 +19,7 @@ from detectron2.data.detection_utils import check_metadata_consistency
 from detectron2.data.samplers import RepeatFactorTrainingSampler
 
 from .common import DatasetFormatError
-from .mapper import PedestrianDatasetMapper, check_annotations, is_ignore_annotation
+from .mapper import PedestrianDatasetMapper, check_annotations, check_ignore_flags, is_ignore_annotation
 from .samplers import ResumableTrainingSampler
 from .selection import exclude_selection_holdout
 
@@ -62,13 +62,16 @@ def get_pedestrian_dataset_dicts(names: Union[str, Sequence[str]], filter_empty:
         raise ValueError("get_pedestrian_dataset_dicts: no data set name given (an empty DATASETS.TRAIN or TEST?)")
     try:
         dicts = get_detection_dataset_dicts(names, filter_empty=filter_empty, check_consistency=False)
+    except DatasetFormatError:  # a loader's own error (a ValueError): it names the file already
+        raise
     except KeyError as e:  # detectron2's filter_empty reads d["annotations"]: a KeyError traceback
         if e.args != ("annotations",):
             raise
         _check_has_annotations([d for n in names for d in DatasetCatalog.get(n)], names)
         raise
-    except (AttributeError, TypeError):  # its filter_empty on hand-registered records: 'annotations' not a list
-        _check_records([d for n in names for d in DatasetCatalog.get(n)])  # of dicts (an AttributeError traceback)
+    except (AttributeError, TypeError, ValueError, RuntimeError):  # its filter_empty on hand-registered records:
+        # 'annotations' not a list of dicts (an AttributeError traceback), an array or a tensor as iscrowd
+        _check_records([d for n in names for d in DatasetCatalog.get(n)])
         raise
     except ModuleNotFoundError as e:  # e.g. Detectron2's builtin lvis_v1_train needs the lvis package: a traceback
         raise DatasetFormatError(f"data set(s) {', '.join(names)}: the loader needs the Python package {e.name!r}, "
@@ -84,6 +87,9 @@ def get_pedestrian_dataset_dicts(names: Union[str, Sequence[str]], filter_empty:
             ) from None
         raise
     check_metadata_consistency("thing_classes", names)
+    for d in dicts:  # before counting (and training) with them: bool("0") made a box an ignore region in silence
+        check_ignore_flags(d.get("annotations", []), f"data set(s) {', '.join(names)}: image '{d.get('file_name')}' "
+                                                     f"(image_id {d.get('image_id')!r})")
     try:
         num_ignore = sum(is_ignore_annotation(a) for d in dicts for a in d.get("annotations", []))
     except (AttributeError, TypeError, ValueError, OverflowError, RuntimeError):  # a hand-registered record (an

@@ -106,13 +106,23 @@ def check_annotations(annos, where: str) -> None:
         except (TypeError, ValueError, OverflowError):  # OverflowError: an infinite float
             raise DatasetFormatError(f"{at}: category_id {ann['category_id']!r:.40} is not an integer (0 = person, "
                                      "-1 = ignore region)") from None
-        for key in ("iscrowd", "ignore"):  # read as truth values: an array was numpy's / torch's "ambiguous"
-            # traceback, a string "0" an ignore box (bool("0") is True)
-            flag = ann.get(key, 0)
-            flag = flag.item() if isinstance(flag, (np.generic, torch.Tensor)) and np.size(flag) == 1 else flag
-            if isinstance(flag, (np.ndarray, torch.Tensor)) or not isinstance(flag, (bool, int, float)) \
-                    or flag not in (0, 1):
-                raise DatasetFormatError(f"{at}: {key} {flag!r:.40} is not 0 or 1")
+    check_ignore_flags(annos, where)
+
+
+def check_ignore_flags(annos, where: str) -> None:
+    """
+    The ``ignore`` / ``iscrowd`` flags of a hand-registered record are 0 or 1 (a bool, an integer, a float or a NumPy
+    scalar), as the evaluator requires of the same record -> else DatasetFormatError naming the image and the
+    annotation. is_ignore_annotation reads them with bool(): "0" from a CSV file, "false", 2 or -1 made the box an
+    ignore region in training, in silence, while the evaluator refused them; None made it a person.
+    """
+    for k, ann in enumerate(annos if isinstance(annos, (list, tuple)) else ()):
+        for key in ("ignore", "iscrowd"):
+            if isinstance(ann, dict) and key in ann:
+                v = ann[key]
+                if not (isinstance(v, (bool, int, float, np.bool_, np.integer, np.floating)) and v in (0, 1)):
+                    raise DatasetFormatError(f"{where}: annotations[{k}]: '{key}' is {v!r:.40}, not 0 or 1 (1 = an "
+                                             "ignore region; leave the key out for 0)")
 
 
 def is_degenerate_annotation(ann: dict) -> bool:

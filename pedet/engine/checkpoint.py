@@ -13,6 +13,7 @@ Checkpoint loading that does not execute pickled code unless asked to: ``torch.l
 import logging
 import os
 import pickle
+import re
 import zipfile
 from typing import Any, Dict, Union
 from urllib.parse import parse_qs
@@ -102,10 +103,14 @@ def load_checkpoint_file(path: str, trust_pickle: bool = False) -> Any:
         raise CheckpointFileError(f"{path}: truncated or damaged checkpoint ({str(e).splitlines()[0]})") from None
     except pickle.UnpicklingError as e:
         if not (trust_pickle or trust_pickle_from_env()):
+            # torch's message is a page (its first line, with terminal bold codes, promised "two options" that it
+            # did not list): name the object the file pickles instead, e.g. a whole model saved with torch.save(model)
+            found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(e))
+            what = f"e.g. {found.group(1)}" if found else re.sub(r"\x1b\[[0-9;]*m", "", str(e).splitlines()[0])
             raise pickle.UnpicklingError(
                 f"{path} cannot be loaded weights-only (it holds Python objects other than tensors and containers: "
-                f"{str(e).splitlines()[0]}). Loading it runs code from the file: if you trust it, pass "
-                "trust_pickle=True or set PEDET_TRUST_PICKLE=1."
+                f"{what}). Loading it runs code from the file: if you trust it, pass trust_pickle=True or set "
+                "PEDET_TRUST_PICKLE=1."
             ) from e
         logger.warning(f"Loading {path} as a full pickle (trusted by the caller): it can run code from the file")
         return torch.load(path, map_location="cpu", weights_only=False)
@@ -255,7 +260,9 @@ class PedetCheckpointer(DetectionCheckpointer):
         loaded = load_checkpoint_file(filename, self.trust_pickle)
         self.logger.info(f"Loaded {filename} weights-only" if not self.trust_pickle else f"Loaded {filename}")
         if not isinstance(loaded, dict):
-            raise CheckpointFileError(f"{filename}: holds a {type(loaded).__name__}, not a state dict or a checkpoint")
+            hint = "; save model.state_dict() instead of the model" if isinstance(loaded, torch.nn.Module) else ""
+            raise CheckpointFileError(f"{filename}: holds a {type(loaded).__name__}, not a state dict or a checkpoint"
+                                      f"{hint}")
         whole = "" if "model" in loaded else "it holds no 'model' entry"
         if whole:
             loaded = {"model": loaded}

@@ -5,6 +5,7 @@ filter_empty AttributeError); each is now one DatasetFormatError naming the reco
 """
 import numpy as np
 import pytest
+import torch
 
 from .test_bad_input_seventeenth_model import _PERSON, _cfg
 
@@ -17,7 +18,7 @@ def _first_batch(tmp_path, record, filter_empty="True"):
     DatasetCatalog.register("_fuzz_by_hand", lambda: [record])
     MetadataCatalog.get("_fuzz_by_hand").set(thing_classes=["person"])
     cfg = _cfg("OPL", "DATASETS.TRAIN", "('_fuzz_by_hand',)", "DATALOADER.FILTER_EMPTY_ANNOTATIONS", filter_empty,
-               "INPUT.MIN_SIZE_TRAIN", "(64,)", "INPUT.MAX_SIZE_TRAIN", "64")
+               "INPUT.MIN_SIZE_TRAIN", "(64,)", "INPUT.MAX_SIZE_TRAIN", "64", "INPUT.RANDOM_FLIP", "none")
     try:
         return next(iter(build_pedestrian_train_loader(cfg)))
     finally:
@@ -46,6 +47,11 @@ def _record(tmp_path, **change):
     ({"width": KeyError}, "(image_id 5): the record has 'height' but no 'width'"),
     ({"width": np.array([64.0, 64.0])}, "(image_id 5): its record's width / height must be numbers, got "
                                         "array([64., 64.]) / 64"),
+    # flags that are arrays: numpy's / torch's "ambiguous truth value" tracebacks
+    ({"annotations": [dict(_PERSON, ignore=np.array([1.0, 0.0]))]},
+     "(image_id 5): annotations[0]: 'ignore' is array([1., 0.]), not 0 or 1"),
+    ({"annotations": [dict(_PERSON, iscrowd=torch.tensor([0, 1]))]},
+     "(image_id 5): annotations[0]: 'iscrowd' is tensor([0, 1]), not 0 or 1"),
     ({"annotations": 1}, "(image_id 5): 'annotations' is an int, not a list of dicts"),
     ({"annotations": [[10, 10, 12, 30]]}, "(image_id 5): annotations[0] is a list, not a dict"),
 ])

@@ -10,7 +10,6 @@ import os
 
 import numpy as np
 import pytest
-import torch
 
 from ..scripts import OPL_TINY
 
@@ -176,12 +175,7 @@ _PERSON = {"bbox": [10, 10, 12, 30], "bbox_mode": 1, "category_id": 0}  # 1 = Bo
     ({"category_id": "person"}, "annotations[0]: category_id 'person' is not an integer (0 = person, -1 = ignore "
                                 "region)"),
     ("a list", "annotations[0] is a list, not a dict"),
-    # found by mutating hand-registered records (a scratch fuzzer): numpy's / torch's "ambiguous truth value",
-    # OverflowError tracebacks, and a string flag read as an ignore box
-    ({"ignore": np.array([1.0, 0.0])}, "annotations[0]: ignore array([1., 0.]) is not 0 or 1"),
-    ({"iscrowd": torch.tensor([0, 1])}, "annotations[0]: iscrowd tensor([0, 1]) is not 0 or 1"),
-    ({"iscrowd": "0"}, "annotations[0]: iscrowd '0' is not 0 or 1"),
-    ({"ignore": 2}, "annotations[0]: ignore 2 is not 0 or 1"),
+    # found by mutating hand-registered records (a scratch fuzzer): an OverflowError traceback
     ({"category_id": float("-inf")}, "annotations[0]: category_id -inf is not an integer"),
 ])
 def test_a_hand_registered_record_the_mapper_cannot_read_is_one_error(tmp_path, change, message):

@@ -25,6 +25,12 @@ def _cfg():
                                           "with spaces around it"),
     ("SOLVER:\n  MAX_ITER: 5\n", ["SOLVER. BASE_LR", "0.1"], "config override: Non-existent key: 'SOLVER. BASE_LR': "
                                                              "a key name with spaces around it"),
+    # fifth final trial: a dotted key in a YAML file was "Non-existent config key: SOLVER.BASE_LR" (the key exists)
+    ("SOLVER.BASE_LR: 0.1\n", [], "config file {f}: key 'SOLVER.BASE_LR' is written with dots; a YAML config nests "
+                                  "its groups (SOLVER: {{BASE_LR: ...}}); dotted names are for command-line overrides"),
+    ("MODEL:\n  OPL.NUM_CONVS: 2\n", [], "config file {f}: key 'MODEL.OPL.NUM_CONVS' is written with dots; a YAML "
+                                         "config nests its groups (MODEL: {{OPL: {{NUM_CONVS: ...}}}}); dotted names "
+                                         "are for command-line overrides"),
     ("SOLVER: [unclosed\n", [], "config file {f}: cannot be read as YAML"),
     ("_BASE_: missing_base.yaml\n", [], "config file {d}/missing_base.yaml (the _BASE_ of {f}): cannot be read (No such file"),
     ("", [], "config file {f}: is empty"),
