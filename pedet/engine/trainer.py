@@ -401,6 +401,27 @@ class PedestrianTrainer(PedetTrainerMixin, DefaultTrainer):
     checkpoint is kept and ``model_final.pth`` is the one to report.
     """
 
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.check_evaluation_sets()
+
+    def check_evaluation_sets(self) -> None:
+        """
+        The sets this run evaluates (DATASETS.TEST after the last iteration and every TEST.EVAL_PERIOD, the selection
+        set) get their ground truth read by their evaluator before the first iteration: a hand-registered record the
+        evaluator cannot use (a vis_ratio of 2, an image_id that is a list, ...) stopped the run only when it reached
+        that evaluation, after the training (the training reads neither key).
+        """
+        from pedet.evaluation import MissRateEvaluator
+
+        names = list(self.cfg.DATASETS.TEST)
+        if self.cfg.TEST.EVAL_PERIOD > 0 and selection_dataset(self.cfg):
+            names.append(selection_dataset(self.cfg))
+        for name in dict.fromkeys(names):
+            evaluator = self.build_evaluator(self.cfg, name)
+            if isinstance(evaluator, MissRateEvaluator):
+                evaluator.check_ground_truth()
+
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):
         # the protocol follows MetadataCatalog.get(dataset_name).evaluator_type; options from TEST.MISS_RATE

@@ -237,6 +237,16 @@ class MissRateEvaluator(DatasetEvaluator):
             self._write(report, gt, dt)
         return report.percent()
 
+    def check_ground_truth(self) -> None:
+        """
+        Read the data set's ground truth as ``evaluate`` will, without predictions: EvalInputError naming the record
+        for one the evaluator cannot use. The trainers call it before the first iteration, so that a bad record of a
+        test set stops a run at its start rather than at its first (or final) evaluation.
+        """
+        ground_truth_from_dataset_dicts(DatasetCatalog.get(self._dataset_name),
+                                        box="visible" if self._box == "visible" else "full",
+                                        what=f"dataset '{self._dataset_name}'")
+
     def _warn_other_sizes(self, gt, predictions) -> None:
         """One counted warning for outputs whose image size is not the data set's (as the command warns about a
         detection file's width / height): their boxes are in another frame, e.g. a mapper that changed or dropped
