@@ -13,7 +13,7 @@ import logging
 from typing import Optional, Sequence, Union
 
 import pedet  # noqa: F401  (Pillow alias before any detectron2 import)
-from detectron2.data import (DatasetCatalog, build_detection_test_loader, build_detection_train_loader,
+from detectron2.data import (build_detection_test_loader, build_detection_train_loader,
                              get_detection_dataset_dicts)
 from detectron2.data.detection_utils import check_metadata_consistency
 from detectron2.data.samplers import RepeatFactorTrainingSampler
@@ -56,45 +56,46 @@ def get_pedestrian_dataset_dicts(names: Union[str, Sequence[str]], filter_empty:
     """
     Concatenate the dicts of registered data sets, drop images without any box if `filter_empty` (images whose
     boxes are all ignore boxes stay, as in detectron2), check thing_classes agree, and log person/ignore counts.
+
+    The records are checked before detectron2's filter reads them (filter_images_with_only_crowd_annotations, run
+    here rather than inside get_detection_dataset_dicts): with `filter_empty`, a record without 'annotations' or with
+    annotations that are no list of dicts was its KeyError / AttributeError traceback, and an image whose flags were
+    all bad (iscrowd -5 or "0") was dropped as an image of crowd boxes only, in silence.
     """
+    from detectron2.data.build import filter_images_with_only_crowd_annotations
+
     names = [names] if isinstance(names, str) else list(names)
     if not names:  # detectron2's bare "AssertionError: []"
         raise ValueError("get_pedestrian_dataset_dicts: no data set name given (an empty DATASETS.TRAIN or TEST?)")
     try:
-        dicts = get_detection_dataset_dicts(names, filter_empty=filter_empty, check_consistency=False)
-    except DatasetFormatError:  # a loader's own error (a ValueError): it names the file already
-        raise
-    except KeyError as e:  # detectron2's filter_empty reads d["annotations"]: a KeyError traceback
-        if e.args != ("annotations",):
-            raise
-        _check_has_annotations([d for n in names for d in DatasetCatalog.get(n)], names)
-        raise
-    except (AttributeError, TypeError, ValueError, RuntimeError):  # its filter_empty on hand-registered records:
-        # 'annotations' not a list of dicts (an AttributeError traceback), an array or a tensor as iscrowd
-        _check_records([d for n in names for d in DatasetCatalog.get(n)])
-        raise
+        dicts = get_detection_dataset_dicts(names, filter_empty=False, check_consistency=False)
     except ModuleNotFoundError as e:  # e.g. Detectron2's builtin lvis_v1_train needs the lvis package: a traceback
         raise DatasetFormatError(f"data set(s) {', '.join(names)}: the loader needs the Python package {e.name!r}, "
                                  "which is not installed") from None
-    except AssertionError as e:  # detectron2's bare asserts on an empty set: a traceback
+    except AssertionError as e:  # detectron2's bare assert on an empty set: a traceback
         if "is empty" in str(e):  # "Dataset 'x' is empty!": a registered function that returned no record
             name = str(e).split("'")[1] if str(e).count("'") >= 2 else ", ".join(names)
             raise DatasetFormatError(f"data set {name!r}: its registered loader returned no image") from None
-        if "No valid data" in str(e):  # every image dropped by filter_empty
-            raise DatasetFormatError(
-                f"data set(s) {', '.join(names)}: no image has a box (person or ignore box), and "
-                "DATALOADER.FILTER_EMPTY_ANNOTATIONS True drops images without one: nothing is left to train on"
-            ) from None
         raise
     check_metadata_consistency("thing_classes", names)
+    if filter_empty:  # detectron2's filter reads every record's annotations and flags
+        _check_has_annotations(dicts, names)
+        _check_records(dicts)
     for d in dicts:  # before counting (and training) with them: bool("0") made a box an ignore region in silence
         check_ignore_flags(d.get("annotations", []), f"data set(s) {', '.join(names)}: image '{d.get('file_name')}' "
                                                      f"(image_id {d.get('image_id')!r})")
+    if filter_empty:  # (it logs how many images it removed)
+        dicts = filter_images_with_only_crowd_annotations(dicts)
+        if not dicts:  # detectron2's bare "No valid data found in ..." assert
+            raise DatasetFormatError(
+                f"data set(s) {', '.join(names)}: no image has a box (person or ignore box), and "
+                "DATALOADER.FILTER_EMPTY_ANNOTATIONS True drops images without one: nothing is left to train on"
+            )
     try:
         num_ignore = sum(is_ignore_annotation(a) for d in dicts for a in d.get("annotations", []))
     except (AttributeError, TypeError, ValueError, OverflowError, RuntimeError):  # a hand-registered record (an
-        # annotation that is no dict, a category_id None or inf, an array as a flag: torch's RuntimeError) was a
-        # traceback: name it (the mapper checks every record it maps)
+        # annotation that is no dict, a category_id None or inf) was a traceback: name it (the mapper checks every
+        # record it maps)
         _check_records(dicts)
         raise
     num_boxes = sum(len(d.get("annotations", [])) for d in dicts)

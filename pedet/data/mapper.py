@@ -127,7 +127,8 @@ def check_ignore_flags(annos, where: str) -> None:
 
 def is_degenerate_annotation(ann: dict) -> bool:
     """True if the annotation's box has a NaN/inf coordinate or a zero/negative width or height."""
-    box = BoxMode.convert(list(ann["bbox"]), ann["bbox_mode"], BoxMode.XYXY_ABS)
+    # floats: a Python integer beyond int64 (10**30) was torch's "Overflow when unpacking long long" traceback
+    box = BoxMode.convert([float(v) for v in ann["bbox"]], ann["bbox_mode"], BoxMode.XYXY_ABS)
     x0, y0, x1, y1 = (float(v) for v in box)
     return not all(math.isfinite(v) for v in (x0, y0, x1, y1)) or x1 <= x0 or y1 <= y0
 

@@ -68,3 +68,19 @@ def test_a_record_without_width_and_height_takes_the_image_size(tmp_path):
     """Legal in Detectron2 (check_image_size fills them in): no wrong refusal."""
     batch = _first_batch(tmp_path, _record(tmp_path, width=KeyError, height=KeyError))
     assert batch[0]["instances"].gt_boxes.tensor.tolist() == [[10.0, 10.0, 22.0, 40.0]]
+
+
+def test_an_image_whose_flags_are_bad_is_not_dropped_as_crowd_only_in_silence(tmp_path):
+    """iscrowd -5 is not 0: detectron2's FILTER_EMPTY_ANNOTATIONS filter dropped the image as one of crowd boxes only
+    before any check saw the flag (training went on without it; the evaluator refused the same record)."""
+    from pedet.data.common import DatasetFormatError
+
+    with pytest.raises(DatasetFormatError, match=r"annotations\[0\]: 'iscrowd' is -5, not 0 or 1"):
+        _first_batch(tmp_path, _record(tmp_path, annotations=[dict(_PERSON, iscrowd=-5)]))
+
+
+def test_a_box_of_a_python_integer_beyond_int64_is_read_as_a_float(tmp_path):
+    """A finite box coordinate of 10**30 (a Python int): torch's "Overflow when unpacking long long" traceback in the
+    mapper's degenerate-box check; it is a (huge) finite box, kept as the loaders keep such boxes."""
+    batch = _first_batch(tmp_path, _record(tmp_path, annotations=[dict(_PERSON, bbox=[10, 10, 12, 10**30])]))
+    assert batch[0]["instances"].gt_boxes.tensor.tolist() == [[10.0, 10.0, 22.0, 64.0]]  # clipped to the image
