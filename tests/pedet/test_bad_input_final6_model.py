@@ -69,3 +69,29 @@ def test_miss_rate_evaluator_in_visible_mode_refuses_a_set_without_visible_boxes
     finally:
         DatasetCatalog.remove("_tf6_no_vis")
         MetadataCatalog.remove("_tf6_no_vis")
+
+
+@pytest.mark.parametrize("url", ["tcp://127.0.0.1:49152", "tcp://localhost:29500", "tcp://[::1]:29500"])
+def test_a_multi_machine_job_on_a_loopback_dist_url_is_warned_about(capsys, url):
+    """detectron2 v0.6's parser defaults to tcp://127.0.0.1:PORT (not "auto", which is refused with several
+    machines): the documented two-machine command without --dist-url waited at the rendezvous for 30 minutes."""
+    import argparse
+
+    from pedet.engine.launch import check_launch_args
+
+    check_launch_args(argparse.Namespace(num_gpus=1, num_machines=2, machine_rank=1, dist_url=url))
+    err = capsys.readouterr().err
+    assert err == (f"warning: --dist-url {url} is a loopback address (detectron2's default): with --num-machines 2 "
+                   "the other machines cannot reach machine 0 there and every process waits until the rendezvous "
+                   "times out; give machine 0's address, --dist-url tcp://HOST0:PORT, on every machine\n")
+
+
+@pytest.mark.parametrize("num_machines,url", [(2, "tcp://10.0.0.1:29500"), (2, "tcp://node0.cluster:29500"),
+                                              (1, "tcp://127.0.0.1:49152")])
+def test_a_reachable_dist_url_or_one_machine_gives_no_warning(capsys, num_machines, url):
+    import argparse
+
+    from pedet.engine.launch import check_launch_args
+
+    check_launch_args(argparse.Namespace(num_gpus=1, num_machines=num_machines, machine_rank=0, dist_url=url))
+    assert capsys.readouterr().err == ""
