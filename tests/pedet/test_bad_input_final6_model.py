@@ -3,6 +3,13 @@ Bad input found by the sixth final model-side trial (issue 11): the CrowdHuman v
 (``TEST.MISS_RATE.BOX visible``, ``MissRateEvaluator(box="visible")``) on records without visible boxes, e.g. a set
 registered with Detectron2's ``register_coco_instances``: every person box was scored with its full box, and the
 result was the full-body one, without a word. pedet's own loaders give every annotation a ``vis_bbox``.
+
+- ``DATASETS.SELECTION`` with ``TEST.MISS_RATE.PROTOCOL``: the best checkpoint was ranked by the key of the set's own
+  evaluator_type, which the evaluation (stored under the configured protocol) never wrote, so no ``model_best.pth``
+  was kept, without a word; a selection set registered without evaluator_type (``register_coco_instances``, for
+  which the config check asks for ``TEST.MISS_RATE.PROTOCOL``) stopped the trainer with a KeyError traceback.
+- docs/DEPLOYMENT.md called ``auto`` the default ``--dist-url`` of detectron2's parser; v0.6's is
+  ``tcp://127.0.0.1:PORT``, so the two-machine command without ``--dist-url`` waited 30 minutes at the rendezvous.
 """
 import warnings
 
@@ -10,6 +17,8 @@ import pytest
 import torch
 
 from pedet.evaluation.io import EvalInputError, EvalInputWarning, ground_truth_from_dataset_dicts
+
+from .test_bad_input_seventeenth_model import _cfg, coco_sets  # noqa: F401  (a fixture)
 
 
 def _dicts(vis=(None, None)):
@@ -95,3 +104,45 @@ def test_a_reachable_dist_url_or_one_machine_gives_no_warning(capsys, num_machin
 
     check_launch_args(argparse.Namespace(num_gpus=1, num_machines=num_machines, machine_rank=0, dist_url=url))
     assert capsys.readouterr().err == ""
+
+
+def test_miss_rate_metric_follows_the_configured_protocol(coco_sets):
+    from pedet.evaluation import miss_rate_metric
+
+    assert miss_rate_metric(coco_sets["person"], "crowdhuman") == "crowdhuman/mMR"
+    assert miss_rate_metric(coco_sets["person"], "citypersons") == "citypersons/Reasonable"
+    with pytest.raises(KeyError, match="evaluator_type 'coco' has no miss-rate metric"):
+        miss_rate_metric(coco_sets["person"])
+
+
+@pytest.mark.parametrize("selection,protocol,metric", [
+    ("crowdhuman-type set", "citypersons", "selection/citypersons/Reasonable"),
+    ("COCO-registered set", "crowdhuman", "selection/crowdhuman/mMR"),
+    ("crowdhuman-type set", "", "selection/crowdhuman/mMR"),  # its own evaluator_type (control)
+])
+def test_the_best_checkpoint_is_ranked_under_the_protocol_the_selection_set_is_evaluated_with(
+        coco_sets, tmp_path, selection, protocol, metric):
+    import os
+
+    from detectron2.data import DatasetCatalog, MetadataCatalog
+
+    from pedet.engine.trainer import ResumableBestCheckpointer
+    from pedet.utils.imports import load_script
+
+    from .test_bad_input_seventeenth_model import REPO
+
+    # the persons of the COCO set, registered again as a crowdhuman-type set (pedet's loaders set evaluator_type)
+    DatasetCatalog.register("_tf6_crowdhuman_type", lambda: DatasetCatalog.get(coco_sets["person"]))
+    MetadataCatalog.get("_tf6_crowdhuman_type").set(thing_classes=["person"], evaluator_type="crowdhuman")
+    try:
+        sets = {"crowdhuman-type set": "_tf6_crowdhuman_type", "COCO-registered set": coco_sets["person"]}
+        train = [name for key, name in sets.items() if key != selection][0]
+        cfg = _cfg("OPL", "DATASETS.TRAIN", f"('{train}',)", "DATASETS.TEST", "()", "DATASETS.SELECTION",
+                   sets[selection], "TEST.MISS_RATE.PROTOCOL", protocol, "TEST.EVAL_PERIOD", "1",
+                   "OUTPUT_DIR", str(tmp_path / "run"))
+        trainer = load_script(os.path.join(REPO, "projects", "OPL", "train_net.py")).Trainer(cfg)
+        (best,) = [h for h in trainer._hooks if isinstance(h, ResumableBestCheckpointer)]
+        assert best._val_metric == metric
+    finally:
+        DatasetCatalog.remove("_tf6_crowdhuman_type")
+        MetadataCatalog.remove("_tf6_crowdhuman_type")
