@@ -146,3 +146,25 @@ def test_the_best_checkpoint_is_ranked_under_the_protocol_the_selection_set_is_e
     finally:
         DatasetCatalog.remove("_tf6_crowdhuman_type")
         MetadataCatalog.remove("_tf6_crowdhuman_type")
+
+
+@pytest.mark.parametrize("opts,unused", [
+    (["TEST.MISS_RATE.PROTOCOL", "citypersons"], ["TEST.MISS_RATE.PROTOCOL 'citypersons'"]),
+    (["TEST.MISS_RATE.BOX", "visible", "TEST.MISS_RATE.MODE", "matlab"],
+     ["TEST.MISS_RATE.MODE 'matlab'", "TEST.MISS_RATE.BOX 'visible'"]),
+    (["TEST.MISS_RATE.SETUPS", "['Reasonable']"], ["TEST.MISS_RATE.SETUPS ['Reasonable']"]),
+    (["TEST.MISS_RATE.PROTOCOL", "crowdhuman", "TEST.MISS_RATE.JI_ON", "False"], []),  # its own protocol; JI unused
+    ([], []),
+], ids=["protocol", "box and mode", "setups", "own protocol (valid)", "defaults (valid)"])
+def test_nms_sweep_names_the_evaluation_settings_it_does_not_apply(opts, unused):
+    """nms_sweep scores under the data set's own protocol with its defaults: TEST.MISS_RATE.PROTOCOL citypersons or
+    BOX visible in its overrides swept crowdhuman's full boxes, without a word."""
+    import os
+
+    from pedet.utils.imports import load_script
+
+    from .test_bad_input_seventeenth_model import REPLOSS_TINY, REPO
+
+    nms_sweep = load_script(os.path.join(REPO, "projects", "RepLoss", "nms_sweep.py"))
+    cfg = nms_sweep.load_cfg(REPLOSS_TINY, opts)
+    assert nms_sweep.unused_miss_rate_keys(cfg, "synthetic_crowd_cpu_sparse") == unused
