@@ -73,6 +73,30 @@ def check_launch_args(args) -> None:
     if problems:
         print(f"error: {problems[0]}", file=sys.stderr)
         sys.exit(2)
+    if args.num_machines > 1 and _is_loopback_url(args.dist_url):
+        # detectron2 v0.6's parser defaults to tcp://127.0.0.1:PORT, not "auto": the two-machine command without
+        # --dist-url waited at the rendezvous until its 30-minute timeout, without a word. Valid only when every
+        # "machine" of the job runs on this host, so a warning, not an error.
+        print(f"warning: --dist-url {args.dist_url} is a loopback address (detectron2's default): with "
+              f"--num-machines {args.num_machines} the other machines cannot reach machine 0 there and every process "
+              "waits until the rendezvous times out; give machine 0's address, --dist-url tcp://HOST0:PORT, on every "
+              "machine", file=sys.stderr)
+
+
+def _is_loopback_url(url: Optional[str]) -> bool:
+    """Whether a tcp:// --dist-url names this machine's loopback interface (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+    from urllib.parse import urlparse
+
+    if not url or not url.startswith("tcp://"):
+        return False
+    host = urlparse(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name
+        return False
 
 
 def _check_dist_url(url: Optional[str]) -> list:

@@ -450,7 +450,11 @@ class PedestrianTrainer(PedetTrainerMixin, DefaultTrainer):
         index = max([i for i, h in enumerate(ret) if isinstance(h, (hooks.EvalHook, hooks.PeriodicCheckpointer))])
         ret.insert(index + 1, hooks.EvalHook(self.cfg.TEST.EVAL_PERIOD, lambda: self.evaluate_selection(selection)))
         if comm.is_main_process():
-            metric = f"{SELECTION_PREFIX}/{miss_rate_metric(selection)}"
+            # the protocol the selection set is evaluated with: TEST.MISS_RATE.PROTOCOL when set (the results are stored
+            # under it), else its evaluator_type; the data set's own ranked by a key never stored, so no model_best.pth
+            # was kept, without a word (and a set registered without evaluator_type, e.g. from a COCO json, failed)
+            node = self.cfg.TEST.get("MISS_RATE", None)
+            metric = f"{SELECTION_PREFIX}/{miss_rate_metric(selection, node.PROTOCOL if node is not None else None)}"
             ret.insert(index + 2, ResumableBestCheckpointer(self.cfg.TEST.EVAL_PERIOD, self.checkpointer, metric,
                                                             mode="min", dataset=selection))
         return ret

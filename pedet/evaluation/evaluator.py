@@ -353,12 +353,14 @@ def build_miss_rate_evaluator(cfg, dataset_name: str, output_folder: str | None 
 HEADLINE_METRIC = {"crowdhuman": "mMR", "citypersons": "Reasonable", "caltech": "Reasonable"}
 
 
-def miss_rate_metric(dataset_name: str) -> str:
+def miss_rate_metric(dataset_name: str, protocol: str | None = None) -> str:
     """
     The headline miss rate of a registered data set's protocol, as EvalHook stores it in the event storage.
 
     Args:
         dataset_name: a registered data set with `evaluator_type` metadata.
+        protocol: the protocol it is evaluated with when not its own (``TEST.MISS_RATE.PROTOCOL``, as
+            build_miss_rate_evaluator passes it); None / "" = its `evaluator_type`.
     Returns:
         the flattened result key, e.g. "crowdhuman/mMR" or "citypersons/Reasonable" (for BestCheckpointer, mode "min").
     Raises:
@@ -368,7 +370,7 @@ def miss_rate_metric(dataset_name: str) -> str:
         raise KeyError(f"{dataset_name}: not registered in DatasetCatalog, so it has no miss-rate metric "
                        "(pedet's built-in names are registered by `import pedet.data`)")
     # .get, not the attribute: Detectron2's "metadata is empty" AttributeError for a set registered without it
-    protocol = MetadataCatalog.get(dataset_name).get("evaluator_type", None)
+    protocol = protocol or MetadataCatalog.get(dataset_name).get("evaluator_type", None)
     if protocol not in HEADLINE_METRIC:
         raise KeyError(f"{dataset_name}: evaluator_type {protocol!r} has no miss-rate metric ({sorted(HEADLINE_METRIC)})")
     return f"{protocol}/{HEADLINE_METRIC[protocol]}"

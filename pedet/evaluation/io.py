@@ -1510,7 +1510,9 @@ def ground_truth_from_dataset_dicts(dicts: Sequence[dict], box: str = "full",
     Per image: ``image_id`` (string or integer), ``annotations`` (a list; required: an image without it would
     silently have no ground truth), optional ``width`` / ``height`` (positive). Per annotation: ``bbox`` (full box,
     unclipped; ``bbox_mode`` XYWH_ABS or XYXY_ABS, required as in Detectron2), ``vis_bbox`` (visible box, same
-    mode; default bbox), ``height`` (>= 0, default box height), ``vis_ratio`` (in [0, 1], default area ratio),
+    mode; default bbox: with ``box="visible"``, person boxes without one are scored with their full box and
+    announced by one counted EvalInputWarning; a set where no person box has one is an EvalInputError),
+    ``height`` (>= 0, default box height), ``vis_ratio`` (in [0, 1], default area ratio),
     ``category_id`` 0 (person) or -1 (ignore region); ignore = ``ignore`` or ``category_id == -1`` or ``iscrowd``
     (flags 0 / 1), except a pedestrian that only a training rule made an ignore box (``ignore_reason`` height /
     visibility, e.g. ``citypersons_train``): regular, as in the protocol's own ground truth, with one counted
@@ -1527,7 +1529,7 @@ def ground_truth_from_dataset_dicts(dicts: Sequence[dict], box: str = "full",
         raise ValueError(f"{what}: box must be 'full' or 'visible', got {box!r}")
     ids, counts, boxes, vis, heights, ratios, ignore, labels, widths, hs = [], [], [], [], [], [], [], [], [], []
     any_label = False
-    by_rule = []
+    by_rule, no_vis = [], []
     for k, d in enumerate(dicts):
         where, anns = _dict_record(d, k, what)
         ids.append(_py(d["image_id"]))
@@ -1538,6 +1540,8 @@ def ground_truth_from_dataset_dicts(dicts: Sequence[dict], box: str = "full",
             (b, other), height, ratio, ig, label, rule = _dict_annotation(a, where, box)
             if rule:
                 by_rule.append(where)
+            if box == "visible" and not ig and a.get("vis_bbox") is None:
+                no_vis.append(where)
             boxes.append(b)
             vis.append(other)
             heights.append(height)
@@ -1545,6 +1549,17 @@ def ground_truth_from_dataset_dicts(dicts: Sequence[dict], box: str = "full",
             ignore.append(ig)
             any_label |= label is not None
             labels.append(label)
+    if no_vis:
+        # the visible-body mode on records without visible boxes (e.g. a set registered from a COCO json) scored the
+        # full boxes as visible ones, without a word
+        regular = sum(not ig for ig in ignore)
+        if len(no_vis) == regular:
+            raise EvalInputError(f"{what}: box 'visible' (CrowdHuman visible-body mode), but none of the {regular} "
+                                 "person boxes has a 'vis_bbox': their full boxes would be scored as visible ones; "
+                                 "evaluate with box 'full' (TEST.MISS_RATE.BOX full) or give the annotations a "
+                                 f"'vis_bbox'; first: {no_vis[0]}")
+        warnings.warn(f"{what}: box 'visible': {len(no_vis)} of {regular} person boxes have no 'vis_bbox' and are "
+                      f"scored with their full box; first: {no_vis[0]}", EvalInputWarning, stacklevel=2)
     if any_label:
         labels = [lab if lab is not None else ("ignore" if ig else "person") for lab, ig in zip(labels, ignore)]
     if by_rule:

@@ -25,6 +25,8 @@ evaluation under the data set's protocol (the code MissRateEvaluator runs) on th
 
 Writes <output>/nms_sweep.png (two panels: MR at FPPI 10^-2 as Figure 6, and MR^-2) and <output>/nms_sweep.json
 (every number plotted). With --max-images N only the first N images are evaluated (their ground truth only).
+The protocol's own settings are used (official mode, every subset, full boxes): TEST.MISS_RATE.PROTOCOL / SETUPS /
+MODE / BOX set in a model's config or in the overrides are not applied, and a warning names them.
 
 Shape shorthand:  R = ROIs of one image (POST_NMS_TOPK_TEST),  K = foreground classes.
 """
@@ -81,6 +83,24 @@ def load_cfg(config_file: str, opts: Sequence[str] = ()):
     check_reploss_config(cfg)  # MODEL.META_ARCHITECTURE PedestrianRCNN (or a subclass): the box head swept below
     cfg.freeze()
     return cfg
+
+
+def unused_miss_rate_keys(cfg, dataset_name: str) -> List[str]:
+    """
+    The TEST.MISS_RATE settings of `cfg` that change what MissRateEvaluator scores but that the sweep does not apply
+    (it scores under the data set's own protocol with the protocol's defaults): were ignored without a word, e.g.
+    TEST.MISS_RATE.BOX visible swept full boxes.
+    """
+    node = cfg.TEST.MISS_RATE
+    own = MetadataCatalog.get(dataset_name).get("evaluator_type", None)
+    unused = []
+    if node.PROTOCOL and node.PROTOCOL != own:
+        unused.append(f"TEST.MISS_RATE.PROTOCOL {node.PROTOCOL!r}")
+    if list(node.SETUPS):
+        unused.append(f"TEST.MISS_RATE.SETUPS {list(node.SETUPS)}")
+    unused += [f"TEST.MISS_RATE.{key} {node[key]!r}" for key, default in (("MODE", "official"), ("BOX", "full"))
+               if node[key] != default]
+    return unused
 
 
 @torch.no_grad()
@@ -255,6 +275,12 @@ def main(argv=None) -> Dict[str, Dict[str, Dict[float, float]]]:
     except BAD_INPUT_ERRORS as e:
         parser.error(f"--dataset {args.dataset}: {bad_input_message(e)}")
     setup_logger(name="reploss")
+    for name in cfgs:
+        unused = unused_miss_rate_keys(cfgs[name], args.dataset)
+        if unused:
+            logger.warning(f"--model {name}: {', '.join(unused)}: not applied; the sweep scores {args.dataset} under its "
+                           f"own protocol with the protocol's settings ({miss_rate_metric(args.dataset)}, official "
+                           "mode, full boxes)")
     os.makedirs(args.output, exist_ok=True)
     curves = {}
     for name, config_file, weights in args.model:
