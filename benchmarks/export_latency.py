@@ -70,6 +70,10 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     cfg = setup_cfg(args.config_file, args.opts)
+    unread = [k for k in args.opts[::2] if k in ("INPUT.MIN_SIZE_TEST", "INPUT.MAX_SIZE_TEST")]
+    if unread:  # the timed inputs are the square --size images: the test-time resize keys change nothing here
+        print(f"warning: {', '.join(unread)}: not read; this benchmark times square inputs of --size "
+              f"{' '.join(map(str, args.size))} px", file=sys.stderr)
     from pedet.config import config_file_inputs
 
     # the JSON was written over the config (or a _BASE_ of it) or the weights after the timing, in silence

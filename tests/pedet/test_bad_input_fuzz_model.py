@@ -84,3 +84,20 @@ def test_a_box_of_a_python_integer_beyond_int64_is_read_as_a_float(tmp_path):
     mapper's degenerate-box check; it is a (huge) finite box, kept as the loaders keep such boxes."""
     batch = _first_batch(tmp_path, _record(tmp_path, annotations=[dict(_PERSON, bbox=[10, 10, 12, 10**30])]))
     assert batch[0]["instances"].gt_boxes.tensor.tolist() == [[10.0, 10.0, 22.0, 64.0]]  # clipped to the image
+
+
+def test_export_latency_names_the_resize_keys_it_does_not_read(tmp_path, capsys):
+    """It times square inputs of --size: INPUT.MIN_SIZE_TEST / MAX_SIZE_TEST overrides changed nothing, in silence."""
+    import os
+
+    from pedet.utils.imports import load_script
+
+    from ..scripts import OPL_TINY, REPO
+
+    bench = load_script(os.path.join(REPO, "benchmarks", "export_latency.py"))
+    rows = bench.main(["--config-file", OPL_TINY, "--size", "160", "--warmup", "0", "--iters", "1", "--output",
+                       str(tmp_path / "l.json"), "INPUT.MIN_SIZE_TEST", "512", "MODEL.FPN.OUT_CHANNELS", "32",
+                       "MODEL.OPL.GN_NUM_GROUPS", "8"])
+    assert [r["size"] for r in rows] == [160]
+    assert capsys.readouterr().err.splitlines()[0] == ("warning: INPUT.MIN_SIZE_TEST: not read; this benchmark times "
+                                                       "square inputs of --size 160 px")
