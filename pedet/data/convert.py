@@ -36,6 +36,7 @@ import logging
 import math
 import mmap
 import os
+import re
 import sys
 from collections import Counter
 from typing import Iterator, Optional
@@ -444,7 +445,7 @@ def caltech_seq_to_jpg(seq_root: str, annotation_root: str, out_dir: str) -> int
                 raise FileExistsError(f"{entry.path} is a link to {os.path.realpath(entry.path)}, a file this "
                                       "conversion reads; the frame of that name would replace it: remove the link")
     remove_stale_temporaries(out_dir)
-    written = set()
+    written, frames = set(), {}
     for seq_file in seq_files:
         prefix = f"{os.path.basename(os.path.dirname(seq_file))}_{os.path.basename(seq_file)[:-len('.seq')]}"
         index = -1
@@ -458,10 +459,18 @@ def caltech_seq_to_jpg(seq_root: str, annotation_root: str, out_dir: str) -> int
         if index == -1:  # not "frames beyond the end of the video": there is no video in this file
             raise DatasetFormatError(f"{seq_file}: no JPEG frame in the file (not a Caltech .seq video, or a failed "
                                      "download?)")
-    videos = {f"{os.path.basename(os.path.dirname(p))}_{os.path.basename(p)[:-len('.seq')]}" for p in seq_files}
-    missing = sorted(n for n in wanted - written if n.rsplit("_", 1)[0] in videos)
-    if missing:
-        logger.warning(f"{len(missing)} annotated frame(s) are beyond the end of their video; first: {missing[0]}")
+        frames[prefix] = index + 1
+    missing = sorted(n for n in wanted - written if n.rsplit("_", 1)[0] in frames)
+    # a frame part that is not "I" + the frame number as written above (5 digits, f"{index:05d}"; e.g. a renamed
+    # "I1"): that frame may well exist, so "beyond the end" would mislead
+    unnamed = [n for n in missing if not re.fullmatch(r"I(\d{5}|[1-9]\d{5,})", n.rsplit("_", 1)[1], re.ASCII)]
+    beyond = [n for n in missing if n not in unnamed]
+    if beyond:
+        logger.warning(f"{len(beyond)} annotated frame(s) are beyond the end of their video; first: {beyond[0]} "
+                       f"(the video has {frames[beyond[0].rsplit('_', 1)[0]]} frames, numbered from I00000)")
+    if unnamed:
+        logger.warning(f"{len(unnamed)} annotated frame(s) not extracted: the frame part of the name is not "
+                       f"'I' and the 0-based frame number in 5 digits, as frames are named; first: {unnamed[0]}")
     return len(written)
 
 

@@ -117,8 +117,9 @@ def _rng(r) -> str:
 
 def _table(title: str, head: list, rows: list, markdown: bool) -> str:
     if markdown:
+        # a '|' in a cell (a user-defined setup named "a|b") would end the cell and shift the row: GitHub's escape
         lines = [f"**{title}**", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
         return "\n".join(lines) + "\n"
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
     fmt = "  ".join(f"{{:>{w}}}" for w in widths)
