@@ -537,6 +537,15 @@ def main(argv=None):
                      + (f" (registered, similar: {', '.join(near)})" if near else ""))
 
     cfg = setup_cfg(args)
+    if not args.onnx:  # the model drops boxes below its own test threshold before the demo sees them: a lower
+        # --confidence-threshold drew none of the boxes in between, without a word (Detectron2's demo sets the
+        # model's threshold from it; here the config's key stays the model's, as in evaluation)
+        opl = cfg.MODEL.META_ARCHITECTURE == "OPL"
+        key = "MODEL.OPL.SCORE_THRESH_TEST" if opl else "MODEL.ROI_HEADS.SCORE_THRESH_TEST"
+        model_threshold = cfg.MODEL.OPL.SCORE_THRESH_TEST if opl else cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST
+        if args.confidence_threshold < model_threshold:
+            logger.warning(f"--confidence-threshold {args.confidence_threshold} is below {key} {model_threshold}: the "
+                           f"model keeps no detection under {model_threshold} (lower {key} with --opts to see them)")
     predictor = OnnxPredictor(cfg, args.onnx) if args.onnx else Predictor(cfg)
     if args.video_input:
         return run_video(predictor, args)

@@ -84,6 +84,30 @@ def test_demo_feeds_the_onnx_graph_the_channel_order_it_was_exported_for(opl_onn
         "as the graph expects"]
 
 
+@pytest.mark.parametrize("confidence, warned", [("0.0", True), ("0.001", False), ("0.5", False)])
+def test_demo_says_when_its_threshold_is_below_the_models(opl_weights, val_files, tmp_path, confidence, warned):
+    """The model keeps no box under MODEL.OPL.SCORE_THRESH_TEST: a lower --confidence-threshold drew none of the boxes
+    in between, without a word."""
+    import logging
+
+    import demo_demo
+
+    records = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append
+    logging.getLogger("pedet.demo").addHandler(handler)
+    try:
+        demo_demo.main(["--config-file", OPL_CONFIG, "--confidence-threshold", confidence, "--input", val_files[0],
+                        "--output", str(tmp_path / "o"), "--no-gt", "--opts", *OPL_TINY_OPTS, "MODEL.WEIGHTS",
+                        opl_weights, "MODEL.OPL.SCORE_THRESH_TEST", "0.001"])
+    finally:
+        logging.getLogger("pedet.demo").removeHandler(handler)
+    messages = [r.getMessage() for r in records if "--confidence-threshold" in r.getMessage()]
+    assert messages == ([f"--confidence-threshold 0.0 is below MODEL.OPL.SCORE_THRESH_TEST 0.001: the model keeps no "
+                         "detection under 0.001 (lower MODEL.OPL.SCORE_THRESH_TEST with --opts to see them)"]
+                        if warned else [])
+
+
 @pytest.mark.parametrize("argv,message", [
     (["--input", "a.jpg", "MODEL.WEIGHTS", "m.pth"], "'MODEL.WEIGHTS' looks like a config key: config overrides go "
                                                      "after --opts"),
