@@ -148,8 +148,6 @@ def draw_validation_images(pred_odgt: str, out_dir: str, num_images: int, score_
 def check_overrides(parser: argparse.ArgumentParser, opts: list[str]) -> None:
     """Overrides that would send the training's outputs where the report does not look for them (it reads
     <output>/train/inference/<VAL_SET>/ after training): refused before any work, not after the training."""
-    import ast
-
     for key, value in zip(opts[0::2], opts[1::2]):
         if key.startswith("--"):
             parser.error(f"{key}: options go before the config overrides (KEY VALUE pairs come last)")
@@ -157,12 +155,28 @@ def check_overrides(parser: argparse.ArgumentParser, opts: list[str]) -> None:
             parser.error(f"{key}: set by the main job (the training folder is --output/train; the weights are the "
                          "pre-trained backbone); use train_net.py for another one")
         if key == "DATASETS.TEST":
-            try:
-                names = ast.literal_eval(value)
-            except (ValueError, SyntaxError):
-                names = value
+            names = _literal(value)
             if VAL_SET not in (names if isinstance(names, (list, tuple)) else [names]):
                 parser.error(f"DATASETS.TEST {value}: must include {VAL_SET} (the report evaluates it)")
+        # the report copies metrics.md / metrics.json / mr_fppi_crowdhuman.png of the CrowdHuman evaluation: another
+        # protocol's curve (mr_fppi_<protocol>.png) or none at all ended the job in a FileNotFoundError traceback
+        # after the whole training
+        if key == "TEST.MISS_RATE.PROTOCOL" and _literal(value) not in ("", "crowdhuman"):
+            parser.error(f"TEST.MISS_RATE.PROTOCOL {value}: the report evaluates {VAL_SET} with the CrowdHuman "
+                         "protocol (its table and mr_fppi_crowdhuman.png); use train_net.py for another protocol")
+        if key == "TEST.MISS_RATE.PLOTS_ON" and _literal(value) is False:
+            parser.error(f"TEST.MISS_RATE.PLOTS_ON {value}: the report shows the MR-FPPI curve "
+                         "(mr_fppi_crowdhuman.png), which this turns off")
+
+
+def _literal(value: str):
+    """An override's value as yacs reads it (a Python literal, else the string itself)."""
+    import ast
+
+    try:
+        return ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return value
 
 
 def main() -> None:

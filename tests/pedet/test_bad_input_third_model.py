@@ -546,6 +546,9 @@ def test_export_refuses_an_opset_its_exporter_cannot_write(tmp_path, capsys):
     (["--output", ""], "--output '': must name a folder"),  # fifth trial: wrote train/, report/ into the working dir
     (["--num-images", "100000"], "--num-images 100000: synthetic_crowd_cpu_medium has 200 images"),  # 11th: drew 200
     (["SOLVER.MAX_ITER=3"], "config override SOLVER.MAX_ITER=3: KEY=VALUE is the LazyConfig syntax"),  # 21st trial
+    # seventh final model trial: the report's copy of mr_fppi_crowdhuman.png was a FileNotFoundError after training
+    (["TEST.MISS_RATE.PROTOCOL", "citypersons"], "TEST.MISS_RATE.PROTOCOL citypersons: the report evaluates"),
+    (["TEST.MISS_RATE.PLOTS_ON", "False"], "TEST.MISS_RATE.PLOTS_ON False: the report shows the MR-FPPI curve"),
 ])
 def test_main_job_refuses_overrides_the_report_cannot_follow(monkeypatch, capsys, tmp_path, opts, message):
     main_job = fresh_script("tools/main_job.py", "third_trial_main_job")

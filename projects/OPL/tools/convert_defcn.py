@@ -92,6 +92,10 @@ def defcn_to_opl(state_dict: Dict[str, Tensor]) -> Dict[str, Tensor]:
             value = value.reshape(())
         out[new_key] = value.detach().cpu()
     if unknown:
+        opl_names = [k for k in unknown if k.startswith("head.cls_scores.")]  # OPL's name of DeFCN's head.cls_score
+        if opl_names:  # e.g. a train_net.py model_final.pth or this tool's own output: was the bare list of keys
+            raise KeyError(f"already an OPL state dict, not a DeFCN one (it has {opl_names[0]}, DeFCN's is "
+                           "head.cls_score): give it to MODEL.WEIGHTS as it is")
         raise KeyError(f"{len(unknown)} DeFCN keys have no OPL equivalent: {unknown}")
     return out
 
@@ -127,13 +131,13 @@ def build_opl_cfg(config_file: str, opts: Optional[List[str]] = None):
     """get_cfg + pedet and OPL keys + ``config_file`` + ``opts``, on CPU without any weights (for the check only)."""
     import opl  # noqa: F401  (registers the OPL meta-architecture and backbone)
     from detectron2.config import get_cfg
-    from pedet.config import add_pedet_config
+    from pedet.config import add_pedet_config, merge_config
 
     cfg = get_cfg()
     add_pedet_config(cfg)
     opl.add_opl_config(cfg)
-    cfg.merge_from_file(config_file)
-    cfg.merge_from_list(list(opts or []) + ["MODEL.WEIGHTS", "", "MODEL.DEVICE", "cpu"])
+    merge_config(cfg, config_file, list(opts or []))  # yacs errors as one line (ConfigError), as train_net.py
+    cfg.merge_from_list(["MODEL.WEIGHTS", "", "MODEL.DEVICE", "cpu"])
     return cfg
 
 
@@ -157,6 +161,10 @@ def convert_checkpoint(checkpoint: Dict, config_file: Optional[str] = None,
     return converted
 
 
+class ConversionError(ValueError):
+    """A checkpoint this command cannot convert (named with what is wrong): one line on stderr, exit status 1."""
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("input", help="DeFCN/cvpods checkpoint (.pth), e.g. model_final.pth")
@@ -170,7 +178,12 @@ def main(argv=None):
     from pedet.engine import atomic_torch_save, load_checkpoint_file
 
     checkpoint = load_checkpoint_file(args.input, trust_pickle=args.trust_pickle)
-    converted = convert_checkpoint(checkpoint, args.config_file, args.opts)
+    if not isinstance(checkpoint, dict):
+        raise ConversionError(f"{args.input}: holds a {type(checkpoint).__name__}, not a checkpoint dict")
+    try:
+        converted = convert_checkpoint(checkpoint, args.config_file, args.opts)
+    except (KeyError, ValueError) as e:  # unmapped keys, a model that does not fit the config: were tracebacks
+        raise ConversionError(f"{args.input}: {e.args[0] if e.args else type(e).__name__}") from e
     meta = {"__author__": "DeFCN (cvpods), converted by projects/OPL/tools/convert_defcn.py"}
     if "iteration" in checkpoint:
         meta["defcn_iteration"] = int(checkpoint["iteration"])
@@ -179,4 +192,9 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    from pedet.engine.launch import BAD_INPUT_ERRORS, bad_input_message
+
+    try:
+        main()
+    except (*BAD_INPUT_ERRORS, ConversionError) as e:  # a missing / unreadable input, a checkpoint that does not fit
+        sys.exit(f"error: {bad_input_message(e)}")
