@@ -36,3 +36,33 @@ def test_converted_resnet18_loads_into_detectron2(tmp_path):
     torch.testing.assert_close(resnet.stem.conv1.weight, tv.conv1.weight)
     torch.testing.assert_close(resnet.res5[1].conv2.norm.running_var, tv.layer4[1].bn2.running_var)
     torch.testing.assert_close(resnet.res3[0].shortcut.weight, tv.layer2[0].downsample[0].weight)
+
+
+def _run(*args):
+    """The command as a user runs it: (exit status, stderr)."""
+    import subprocess
+    import sys
+
+    repo = os.path.abspath(os.path.join(CONFIG_DIR, "..", "..", ".."))
+    proc = subprocess.run([sys.executable, SCRIPT, *map(str, args)], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": repo, "PYTHONWARNINGS": "ignore"})
+    return proc.returncode, proc.stderr
+
+
+def test_bad_inputs_are_one_line(tmp_path):
+    """A missing file, a text file, a Detectron2 checkpoint and a dict of numbers were tracebacks."""
+    d2 = tmp_path / "d2.pth"
+    torch.save({"stem.conv1.weight": torch.zeros(1), "res2.0.conv1.weight": torch.zeros(1)}, d2)
+    other = tmp_path / "other.pth"
+    torch.save({"a": 1}, other)
+    (tmp_path / "notes.txt").write_text("hello")
+    for src, message in [
+        (tmp_path / "missing.pth", f"error: {tmp_path / 'missing.pth'}: no such checkpoint file"),
+        (tmp_path / "notes.txt", f"error: {tmp_path / 'notes.txt'}: not a PyTorch checkpoint"),
+        (d2, f"error: {d2}: not a torchvision ResNet state dict (no conv1.weight / layer1.*); it is in Detectron2's "
+             "layout already: give it to MODEL.WEIGHTS as it is"),
+        (other, f"error: {other}: holds a dict that is not a state dict of tensors"),
+    ]:
+        rc, err = _run(src, tmp_path / "out.pkl")
+        assert rc == 1 and err.startswith(message) and "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "out.pkl").exists()

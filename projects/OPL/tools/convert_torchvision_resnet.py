@@ -36,17 +36,51 @@ def torchvision_to_d2(state_dict: Dict[str, torch.Tensor]) -> Dict[str, np.ndarr
     return out
 
 
+class ConversionError(ValueError):
+    """An input this command cannot convert (named with what is wrong): one line on stderr, exit status 1."""
+
+
+def check_torchvision_resnet(state, path: str) -> None:
+    """ConversionError unless `state` is a torchvision ResNet state dict (tensors under conv1.*, bn1.*, layerN.*)."""
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ConversionError(f"{path}: holds {type(state).__name__ if not isinstance(state, dict) else 'a dict'} "
+                              "that is not a state dict of tensors (a torchvision ResNet .pth is one)")
+    if "conv1.weight" not in state or not any(k.startswith("layer1.") for k in state):
+        d2 = any(k.startswith(("stem.", "backbone.", "res2.")) for k in state)
+        raise ConversionError(f"{path}: not a torchvision ResNet state dict (no conv1.weight / layer1.*)"
+                              + ("; it is in Detectron2's layout already: give it to MODEL.WEIGHTS as it is" if d2
+                                 else f"; its first keys: {list(state)[:3]}"))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("input", help="torchvision .pth state dict")
     ap.add_argument("output", help="output .pkl for MODEL.WEIGHTS")
     args = ap.parse_args(argv)
-    state = torch.load(args.input, map_location="cpu", weights_only=True)
+    from pedet.engine import load_checkpoint_file
+    from pedet.utils.file_io import same_file
+
+    if same_file(args.input, args.output):  # the input would be replaced by the converted file
+        ap.error(f"the output is the input file ({args.output}); give another path")
+    state = load_checkpoint_file(args.input)  # missing, damaged or not weights-only: one line (pedet.engine)
     state = state.get("state_dict", state) if isinstance(state, dict) else state
+    check_torchvision_resnet(state, args.input)
     with atomic_open(args.output, "wb") as f:
         pickle.dump({"model": torchvision_to_d2(state), "__author__": "torchvision", "matching_heuristics": True}, f)
     print(f"wrote {args.output}")
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    from pedet.engine.launch import BAD_INPUT_ERRORS, bad_input_message
+    from pedet.utils.file_io import describe_os_error
+
+    try:
+        main()
+    except (*BAD_INPUT_ERRORS, ConversionError) as e:  # a missing / damaged input, not a torchvision ResNet
+        sys.exit(f"error: {bad_input_message(e)}")
+    except OSError as e:  # the output cannot be written (a full disk, a folder in its place)
+        if e.filename is None:
+            raise
+        sys.exit(f"error: {describe_os_error(e)}")
