@@ -5,7 +5,6 @@ checkpoint that does not fit the config, an unknown config key after the file); 
 input and what is wrong, exit status 1. (The main job's overrides that broke its report after the training are
 cases of the main-job table in test_bad_input_third_model.py.)
 """
-import importlib.util
 import os
 import subprocess
 import sys
@@ -20,10 +19,9 @@ FIXTURE = os.path.join(REPO, "tests", "fixtures", "defcn", "defcn_poto_3dmf_tiny
 
 @pytest.fixture(scope="module")
 def conv():
-    spec = importlib.util.spec_from_file_location("final7_convert_defcn", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from pedet.utils.imports import load_script
+
+    return load_script(SCRIPT)
 
 
 def _opl_state_dict(path):

@@ -62,3 +62,19 @@ def benchmarks_registered_under(root: str):
 @pytest.fixture
 def registered_under():
     return benchmarks_registered_under
+
+
+CALTECH_FRAMES = ("set06_V000_I00029", "set06_V000_I00059")
+
+
+def write_caltech_frames(root, visible_height: int) -> None:
+    """Two 640 x 480 Caltech frames (bbGt files under root/anno, images under root/images), each with a not-occluded
+    pedestrian [100, 100, 41, 100]; in the first an occluded one [300, 100, 41, 100] whose visible box is
+    `visible_height` px tall, in the second an occluded one whose visible box is its full box."""
+    header = "% bbGt version=3\n"
+    write_file(os.path.join(root, "anno", f"{CALTECH_FRAMES[0]}.txt"), header + "person 100 100 41 100 0 0 0 0 0 0 0\n"
+               f"person 300 100 41 100 1 300 100 41 {visible_height} 0 0\n")
+    write_file(os.path.join(root, "anno", f"{CALTECH_FRAMES[1]}.txt"), header + "person 100 100 41 100 0 0 0 0 0 0 0\n"
+               "person 300 100 41 100 1 300 100 41 100 0 0\n")
+    for frame in CALTECH_FRAMES:
+        write_image(os.path.join(root, "images", f"{frame}.jpg"), 480, 640)

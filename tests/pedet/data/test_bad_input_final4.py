@@ -20,20 +20,14 @@ from pedet.data.caltech import register_caltech
 from pedet.evaluation import MissRateEvaluator
 from pedet.evaluation import __main__ as evaluation
 
-from .conftest import write_file as _write, write_image as _image
+from .conftest import CALTECH_FRAMES, write_caltech_frames, write_file as _write
 
-FRAMES = ("set06_V000_I00029", "set06_V000_I00059")
+FRAMES = CALTECH_FRAMES
 
 
 @pytest.fixture
 def caltech(tmp_path):
-    header = "% bbGt version=3\n"
-    _write(tmp_path / "anno" / f"{FRAMES[0]}.txt",  # not occluded; occluded, 40 % visible
-           header + "person 100 100 41 100 0 0 0 0 0 0 0\nperson 300 100 41 100 1 300 100 41 40 0 0\n")
-    _write(tmp_path / "anno" / f"{FRAMES[1]}.txt",  # not occluded; occluded, its visible box = its full box
-           header + "person 100 100 41 100 0 0 0 0 0 0 0\nperson 300 100 41 100 1 300 100 41 100 0 0\n")
-    for frame in FRAMES:
-        _image(tmp_path / "images" / f"{frame}.jpg", 480, 640)
+    write_caltech_frames(tmp_path, 40)  # the first frame's occluded pedestrian 40 % visible
     return tmp_path
 
 
