@@ -713,6 +713,10 @@ def _numeric(rows: list, per_row: int) -> np.ndarray | None:
         return None
     if per_row and len(rows) and (arr.ndim != 2 or arr.shape[1] != per_row):  # also [[], []]: shape (2, 0)
         return None
+    # a number per row: a score given as a list ([0.9], or a class-probability pair [0.1, 0.9]) was read as its
+    # values (the pair as two detections' scores, refused later with numpy's concatenation message)
+    if not per_row and arr.ndim != 1:
+        return None
     # numpy reads a JSON true / false among numbers as 1 / 0 ([true, 10, 50, 100] -> [1, 10, 50, 100]) without a
     # word: the plain path names it (one pass over the values in C, ~15 ms per 100 000 boxes)
     if arr.size and bool in map(type, itertools.chain.from_iterable(rows) if per_row else rows):
