@@ -78,3 +78,19 @@ def test_yaml_merge_keys_may_be_overridden(tmp_path):
     add_pedet_config(cfg)
     merge_config(cfg, str(f), [])
     assert cfg.SOLVER.BASE_LR == 0.02 and cfg.SOLVER.MAX_ITER == 5
+
+
+@pytest.mark.parametrize("shape", [(48, 64), (48, 64, 4), (48, 64, 1)])
+def test_onnx_preprocess_names_an_image_that_is_not_bgr(shape):
+    """docs/DEPLOYMENT.md's ONNX snippet: a grayscale or BGRA array failed with numpy's "axes don't match array" or
+    ONNX Runtime's "Got: 4 Expected: 3"."""
+    import numpy as np
+
+    from opl.export import preprocess_image
+
+    with pytest.raises(ValueError) as e:
+        preprocess_image(np.zeros(shape, np.uint8), min_size=64, max_size=64)
+    assert str(e.value).startswith(f"preprocess_image: an (H, W, 3) BGR image is needed (as cv2.imread reads it by "
+                                   f"default), got shape {shape}")
+    x, sx, sy = preprocess_image(np.zeros((48, 64, 3), np.uint8), min_size=64, max_size=128)  # control
+    assert x.shape == (1, 3, 64, 85) and (sx, sy) == (64 / 85, 48 / 64)
