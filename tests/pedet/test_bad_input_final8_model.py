@@ -94,3 +94,21 @@ def test_onnx_preprocess_names_an_image_that_is_not_bgr(shape):
                                    f"default), got shape {shape}")
     x, sx, sy = preprocess_image(np.zeros((48, 64, 3), np.uint8), min_size=64, max_size=128)  # control
     assert x.shape == (1, 3, 64, 85) and (sx, sy) == (64 / 85, 48 / 64)
+
+
+def test_nms_sweep_refuses_an_override_of_the_threshold_it_sweeps(tmp_path, capsys):
+    """MODEL.ROI_HEADS.NMS_THRESH_TEST among nms_sweep's overrides took no effect (each --thresholds value replaces
+    it), without a word."""
+    from pedet.utils.imports import load_script
+
+    from .test_bad_input_seventeenth_model import REPLOSS_TINY, REPO
+
+    nms_sweep = load_script(os.path.join(REPO, "projects", "RepLoss", "nms_sweep.py"))
+    with pytest.raises(SystemExit) as e:
+        nms_sweep.main(["--thresholds", "0.5", "--model", "A", REPLOSS_TINY, str(tmp_path / "model_final.pth"),
+                        "--dataset", "synthetic_crowd_cpu_sparse", "--output", str(tmp_path / "out"),
+                        "MODEL.DEVICE", "cpu", "MODEL.ROI_HEADS.NMS_THRESH_TEST", "0.3"])
+    assert e.value.code == 2
+    assert ("error: MODEL.ROI_HEADS.NMS_THRESH_TEST 0.3: the threshold this script sweeps (each --thresholds value "
+            "replaces it); give 0.3 in --thresholds") in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
