@@ -173,6 +173,11 @@ def _check_yaml_chain(config_file: str, cfg=None, _chain: tuple = ()) -> list:
         nested = "".join(f"{p}: {{" for p in parts[:-1]) + f"{parts[-1]}: ..." + "}" * (len(parts) - 1)
         raise ConfigError(f"error: {where}: key {dotted!r} is written with dots; a YAML config nests its groups "
                           f"({nested}); dotted names are for command-line overrides")
+    twice = _duplicate_key(text)
+    if twice:  # PyYAML keeps the last of two equal keys: a second SOLVER: block dropped the first one's settings
+        key, first, second = twice
+        raise ConfigError(f"error: {where}: key {key!r} is given twice (lines {first} and {second}); YAML keeps only "
+                          "the last, which drops everything set under the first; merge them into one")
     bases, files = loaded.get("_BASE_", []), [config_file]
     for base in bases if isinstance(bases, list) else [bases]:
         if not isinstance(base, str) or not base:
@@ -184,6 +189,41 @@ def _check_yaml_chain(config_file: str, cfg=None, _chain: tuple = ()) -> list:
             base = os.path.join(os.path.dirname(config_file), base)
         files += _check_yaml_chain(base, cfg, _chain + (real,))
     return files
+
+
+def _duplicate_key(text: str):
+    """The first key given twice in one mapping of a YAML text, as (dotted key, first line, second line), or None.
+    Keys merged in with ``<<: *anchor`` may be overridden (that is what merging is for)."""
+    import yaml
+
+    def walk(node, prefix, seen):
+        if id(node) in seen:  # an alias: its node was checked where it was defined
+            return None
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            lines = {}
+            for key, value in node.value:
+                if key.tag == "tag:yaml.org,2002:merge" or not isinstance(key, yaml.ScalarNode):
+                    continue
+                name = f"{prefix}{key.value}"
+                if key.value in lines:
+                    return name, lines[key.value], key.start_mark.line + 1
+                lines[key.value] = key.start_mark.line + 1
+                found = walk(value, f"{name}.", seen)
+                if found:
+                    return found
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                found = walk(item, prefix, seen)
+                if found:
+                    return found
+        return None
+
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None
+    return walk(root, "", set()) if root is not None else None
 
 
 def config_file_inputs(config_file: str) -> list:

@@ -26,6 +26,7 @@ import logging
 import math
 import numbers
 import os
+import re
 from typing import Iterator, List, Optional
 
 import pedet  # noqa: F401  (Pillow alias before any detectron2.data import)
@@ -159,6 +160,13 @@ def _finite_results(func):
         return kept
 
     return run
+
+
+def _checkpoint_files(folder: str) -> List[str]:
+    """The checkpoints a trainer writes (model_0004999.pth, model_final.pth, model_best.pth) found in ``folder``."""
+    if "://" in folder or not os.path.isdir(folder):
+        return []
+    return sorted(f for f in os.listdir(folder) if re.fullmatch(r"model_(\d{7}|final|best)\.pth", f))
 
 
 class ResumableBestCheckpointer(hooks.BestCheckpointer):
@@ -370,6 +378,18 @@ class PedetTrainerMixin:
             inner["grad_scaler"] = scaler.state_dict()
 
     def resume_or_load(self, resume: bool = True) -> None:
+        if resume and not self.checkpointer.has_checkpoint():
+            # Detectron2 then starts a new run from MODEL.WEIGHTS at iteration 0: right for a first --resume launch,
+            # but where the folder holds a run's checkpoints without its last_checkpoint (deleted, or checkpoints
+            # copied in by hand) that run was restarted from scratch and its model_final.pth overwritten, in silence
+            found = _checkpoint_files(self.cfg.OUTPUT_DIR)
+            if found:
+                raise CheckpointFileError(
+                    f"--resume: {self.cfg.OUTPUT_DIR} holds {', '.join(found[:3])}{' ...' if len(found) > 3 else ''} "
+                    "but no last_checkpoint, so the run would start again at iteration 0 from MODEL.WEIGHTS and "
+                    "overwrite them; write the name of the checkpoint to resume from into "
+                    f"{os.path.join(self.cfg.OUTPUT_DIR, 'last_checkpoint')}, or train in another OUTPUT_DIR "
+                    "(MODEL.WEIGHTS set to a checkpoint to fine-tune from it)")
         super().resume_or_load(resume=resume)
         if self.start_iter >= self.max_iter:  # Detectron2 ends such a run at once, without a word
             logger.warning(f"--resume: the last checkpoint in {self.cfg.OUTPUT_DIR} finished iteration "

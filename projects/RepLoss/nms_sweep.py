@@ -250,6 +250,11 @@ def main(argv=None) -> Dict[str, Dict[str, Dict[float, float]]]:
     if twice:
         parser.error(f"--thresholds {' '.join(map(str, args.thresholds))}: {twice[0][0]} and {twice[0][1]} are one "
                      "point (thresholds are kept to two decimals)")
+    # the key the sweep sets to each threshold: given as an override it took no effect, in silence
+    for key, value in zip(args.opts[0::2], args.opts[1::2]):
+        if key == "MODEL.ROI_HEADS.NMS_THRESH_TEST":
+            parser.error(f"{key} {value}: the threshold this script sweeps (each --thresholds value replaces it); "
+                         f"give {value} in --thresholds")
     check_no_repeats(parser, "--model NAME", [name for name, _, _ in args.model])
     check_output_folder(parser, "--output", args.output)
     try:  # found before any model runs, not after the first model's whole inference pass

@@ -31,6 +31,12 @@ def _cfg():
     ("MODEL:\n  OPL.NUM_CONVS: 2\n", [], "config file {f}: key 'MODEL.OPL.NUM_CONVS' is written with dots; a YAML "
                                          "config nests its groups (MODEL: {{OPL: {{NUM_CONVS: ...}}}}); dotted names "
                                          "are for command-line overrides"),
+    # eighth final trial: a second SOLVER: block replaced the first in silence (PyYAML keeps the last of equal keys)
+    ("SOLVER:\n  BASE_LR: 0.0\nMODEL:\n  DEVICE: cpu\nSOLVER:\n  MAX_ITER: 1\n", [],
+     "config file {f}: key 'SOLVER' is given twice (lines 1 and 5); YAML keeps only the last, which drops everything "
+     "set under the first; merge them into one"),
+    ("SOLVER:\n  BASE_LR: 0.1\n  STEPS: (1,)\n  BASE_LR: 0.2\n", [], "config file {f}: key 'SOLVER.BASE_LR' is given "
+                                                                     "twice (lines 2 and 4)"),
     ("SOLVER: [unclosed\n", [], "config file {f}: cannot be read as YAML"),
     ("_BASE_: missing_base.yaml\n", [], "config file {d}/missing_base.yaml (the _BASE_ of {f}): cannot be read (No such file"),
     ("", [], "config file {f}: is empty"),

@@ -164,6 +164,13 @@ def preprocess_image(bgr: np.ndarray, min_size: int, max_size: int) -> Tuple[np.
     """
     from detectron2.data import transforms as T
 
+    shape = getattr(bgr, "shape", None)
+    if shape is None or len(shape) != 3 or shape[2] != 3:
+        # a grayscale (cv2.IMREAD_GRAYSCALE) or BGRA (cv2.IMREAD_UNCHANGED) array failed in numpy ("axes don't
+        # match array") or in ONNX Runtime ("Got: 4 Expected: 3")
+        raise ValueError(f"preprocess_image: an (H, W, 3) BGR image is needed (as cv2.imread reads it by default), "
+                         f"got shape {shape}; convert it first, e.g. cv2.cvtColor(image, cv2.COLOR_GRAY2BGR or "
+                         "cv2.COLOR_BGRA2BGR)")
     h0, w0 = bgr.shape[:2]
     resized = T.ResizeShortestEdge([min_size, min_size], max_size).get_transform(bgr).apply_image(bgr)
     h, w = resized.shape[:2]
