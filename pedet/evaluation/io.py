@@ -622,6 +622,8 @@ def _check_record(rec, where: str) -> str:
         raise EvalInputError(f"{where}: no 'ID'{hint}")
     if not _id_ok(rec["ID"]):
         raise EvalInputError(f"{where}: 'ID' is {_json_type(rec['ID'])}, not a string or an integer")
+    if rec["ID"] == "":  # names no image ('.jpg'); pedet's data loaders refuse it alike
+        raise EvalInputError(f"{where}: 'ID' is an empty string, not an image name")
     where = f"{where} (image {_short(rec['ID'])})"
     _check_image_size(rec, where)
     return where
@@ -1190,6 +1192,8 @@ def read_coco_gt(
     for k, im in enumerate(images):
         if not _id_ok(im["id"]):
             raise EvalInputError(f"{where}: image {k}: 'id' is {_json_type(im['id'])}, not a string or an integer")
+        if im["id"] == "":  # pedet's data loaders refuse it alike
+            raise EvalInputError(f"{where}: image {k}: 'id' is an empty string, not an image id")
         _check_image_size(im, f"{where}: image {im['id']!r}")
     ids = [im["id"] for im in images]
     pos = {i: k for k, i in enumerate(ids)}
