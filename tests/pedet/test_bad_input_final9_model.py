@@ -2,7 +2,10 @@
 Ninth final "second person" trial, model side (issue 11): projects/RepLoss/nms_sweep.py took MODEL.WEIGHTS and
 DATASETS.TEST among its overrides and ignored them (each --model's WEIGHTS is what it loads, --dataset what it
 scores): the sweep ran other weights / another set than the override said, without a word. Another value is now
-refused before any work; a value equal to the command line's is accepted.
+refused before any work; a value equal to the command line's is accepted. Likewise benchmarks/crowd_quality.py
+took --opts TEST.MISS_RATE.* / DATASETS.TEST and scored its own sets with fixed protocols: refused now unless a
+periodic evaluation reads them (the refusals are cases of the table in tests/benchmarks/test_crowd_benchmark_smoke.py;
+the control is here).
 """
 import os
 
@@ -51,3 +54,21 @@ def test_nms_sweep_accepts_overrides_equal_to_the_command_line(tmp_path, capsys,
     err = capsys.readouterr().err
     assert "no such file" in err
     assert "this script sweeps" not in err and "the set this script scores" not in err
+
+
+def test_crowd_quality_probe_accepts_evaluation_keys_a_periodic_evaluation_reads(tmp_path):
+    """Control: with TEST.EVAL_PERIOD > 0 and DATASETS.TEST the periodic evaluator reads TEST.MISS_RATE.*: the probe
+    check passes (only the checks run here, no training)."""
+    import argparse
+    import json
+
+    cq = load_script(os.path.join(REPO, "benchmarks", "crowd_quality.py"))
+    budget = json.loads(json.dumps(cq.BUDGETS["smoke"]))
+    opts = ["TEST.EVAL_PERIOD", "1", "DATASETS.TEST", "('crowdbench_smoke_cpu_medium',)", "TEST.MISS_RATE.BOX", "visible"]
+    budget["opts"] = opts
+    args = argparse.Namespace(iters=None, set=[], opts=opts, methods=["opl_full"], seeds=None)
+    parser = argparse.ArgumentParser()
+    cq.check_probe(parser, args, budget, str(tmp_path / "o"))  # no SystemExit
+    args.opts = budget["opts"] = opts[2:]  # the same keys without a periodic evaluation: refused
+    with pytest.raises(SystemExit):
+        cq.check_probe(parser, args, budget, str(tmp_path / "o"))
