@@ -27,6 +27,8 @@ Writes <output>/nms_sweep.png (two panels: MR at FPPI 10^-2 as Figure 6, and MR^
 (every number plotted). With --max-images N only the first N images are evaluated (their ground truth only).
 The protocol's own settings are used (official mode, every subset, full boxes): TEST.MISS_RATE.PROTOCOL / SETUPS /
 MODE / BOX set in a model's config or in the overrides are not applied, and a warning names them.
+Overrides of what the command line sets would take no effect and are refused: MODEL.ROI_HEADS.NMS_THRESH_TEST (the
+swept key), and MODEL.WEIGHTS / DATASETS.TEST other than each --model's WEIGHTS / --dataset.
 
 Shape shorthand:  R = ROIs of one image (POST_NMS_TOPK_TEST),  K = foreground classes.
 """
@@ -255,6 +257,11 @@ def main(argv=None) -> Dict[str, Dict[str, Dict[float, float]]]:
         if key == "MODEL.ROI_HEADS.NMS_THRESH_TEST":
             parser.error(f"{key} {value}: the threshold this script sweeps (each --thresholds value replaces it); "
                          f"give {value} in --thresholds")
+        # likewise the weights (each --model's WEIGHTS is loaded) and the test set (--dataset is scored): another value
+        # as an override swept other weights / another set than the command line says, without a word
+        if key == "MODEL.WEIGHTS" and any(value != weights for _, _, weights in args.model):
+            parser.error(f"{key} {value}: each --model NAME CONFIG WEIGHTS gives the weights this script sweeps; "
+                         "give them there")
     check_no_repeats(parser, "--model NAME", [name for name, _, _ in args.model])
     check_output_folder(parser, "--output", args.output)
     try:  # found before any model runs, not after the first model's whole inference pass
@@ -267,6 +274,9 @@ def main(argv=None) -> Dict[str, Dict[str, Dict[float, float]]]:
             cfgs[name] = load_cfg(config_file, args.opts)
         except ConfigError as e:
             parser.error(f"--model {name}: {str(e.code).removeprefix('error: ')}")
+        if "DATASETS.TEST" in args.opts[0::2] and tuple(cfgs[name].DATASETS.TEST) != (args.dataset,):
+            parser.error(f"DATASETS.TEST {tuple(cfgs[name].DATASETS.TEST)}: --dataset {args.dataset} is the set this "
+                         "script scores; give the set there")
         if not weights:  # DetectionCheckpointer.load('') swept a randomly initialised model, in silence
             parser.error(f"--model {name} {config_file} '': no WEIGHTS; give the model_final.pth to sweep")
         try:

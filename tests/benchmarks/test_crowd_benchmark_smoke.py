@@ -492,7 +492,16 @@ def test_probe_config_opts_reach_the_method_config_and_are_refused_where_they_do
                            "benchmark"),
                           (["--summary", "--records", str(tmp_path / "rec_copy")],
                            f"--records {tmp_path / 'rec_copy'}: opl_full_seed0.json and opl_full_seed0 (copy).json "
-                           "are both the run of opl_full seed 0 (the summary would count it twice)")]:
+                           "are both the run of opl_full seed 0 (the summary would count it twice)"),
+                          # ninth final model trial: the records score the budget's sets with fixed protocols, so
+                          # these overrides took no effect (no periodic evaluation read them), in silence
+                          (["--methods", "opl_full", "--opts", "TEST.MISS_RATE.BOX", "visible"],
+                           "--opts TEST.MISS_RATE.BOX visible: TEST.MISS_RATE.BOX: not read; the benchmark scores "
+                           "crowdbench_smoke_cpu_{sparse,medium,crowd} with fixed protocols"),
+                          (["--methods", "opl_full", "--opts", "TEST.MISS_RATE.PROTOCOL", "citypersons"],
+                           "TEST.MISS_RATE.PROTOCOL: not read; the benchmark scores"),
+                          (["--methods", "faster_rcnn", "--opts", "DATASETS.TEST", "('crowdbench_smoke_cpu_crowd',)"],
+                           "DATASETS.TEST: not read; the benchmark scores")]:
         with pytest.raises(SystemExit):
             cq.main(["--budget", "smoke", "--out", str(tmp_path / "o")] + argv)
         assert message in capsys.readouterr().err
