@@ -56,7 +56,7 @@ def test_nms_sweep_accepts_overrides_equal_to_the_command_line(tmp_path, capsys,
     assert "this script sweeps" not in err and "the set this script scores" not in err
 
 
-def test_crowd_quality_probe_accepts_evaluation_keys_a_periodic_evaluation_reads(tmp_path):
+def test_crowd_quality_probe_accepts_evaluation_keys_a_periodic_evaluation_reads(tmp_path, capsys):
     """Control: with TEST.EVAL_PERIOD > 0 and DATASETS.TEST the periodic evaluator reads TEST.MISS_RATE.*: the probe
     check passes (only the checks run here, no training)."""
     import argparse
@@ -69,6 +69,9 @@ def test_crowd_quality_probe_accepts_evaluation_keys_a_periodic_evaluation_reads
     args = argparse.Namespace(iters=None, set=[], opts=opts, methods=["opl_full"], seeds=None)
     parser = argparse.ArgumentParser()
     cq.check_probe(parser, args, budget, str(tmp_path / "o"))  # no SystemExit
+    # said once: the records are still scored with the fixed protocols (the keys reach the run's log only)
+    assert "DATASETS.TEST, TEST.MISS_RATE.BOX: read by the periodic evaluation during training only; the benchmark " \
+           "scores" in capsys.readouterr().err
     args.opts = budget["opts"] = opts[2:]  # the same keys without a periodic evaluation: refused
     with pytest.raises(SystemExit):
         cq.check_probe(parser, args, budget, str(tmp_path / "o"))
