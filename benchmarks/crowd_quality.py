@@ -852,15 +852,27 @@ def load_records(record_dir: str) -> list:
     return recs
 
 
+def _is_number(v, none: bool = False) -> bool:
+    """A finite JSON number (not a boolean); None too where `none` (an undefined metric, null in the records)."""
+    return (none and v is None) or (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v))
+
+
+def _is_seed(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
 def _is_run_record(rec) -> bool:
     """What the summary reads of a run record: 'method', 'seed', 'train_minutes' and 'rows' {row: {'seed', 'sets':
-    {set: {'metrics': {key: value}}}}} for every test set and metric key."""
+    {set: {'metrics': {key: value}}}}} for every test set and metric key; seeds integers >= 0, minutes and metric
+    values finite numbers (metrics null where undefined). A string, NaN or a string seed reached the summary's
+    arithmetic, sorting or JSON writer as a TypeError / ValueError traceback."""
     if not (isinstance(rec, dict) and all(k in rec for k in ("method", "seed", "train_minutes", "rows"))
-            and isinstance(rec["rows"], dict)):
+            and isinstance(rec["rows"], dict) and _is_seed(rec["seed"]) and _is_number(rec["train_minutes"])):
         return False
-    return all(isinstance(r, dict) and "seed" in r and isinstance(r.get("sets"), dict)
+    return all(isinstance(r, dict) and _is_seed(r.get("seed")) and isinstance(r.get("sets"), dict)
                and all(isinstance(r["sets"].get(d), dict) and isinstance(r["sets"][d].get("metrics"), dict)
-                       and all(k in r["sets"][d]["metrics"] for k in METRIC_KEYS) for d in SETS)
+                       and all(k in r["sets"][d]["metrics"] and _is_number(r["sets"][d]["metrics"][k], none=True)
+                               for k in METRIC_KEYS) for d in SETS)
                for r in rec["rows"].values())
 
 
@@ -893,6 +905,22 @@ def duplicate_run_records(record_dir: str) -> tuple | None:
             if key in seen:
                 return seen[key], name, *key
             seen[key] = name
+    return None
+
+
+def other_budget_records(record_dir: str, budget_key: dict) -> tuple | None:
+    """(file, setting, its value there, the budget's) of the first run record of `record_dir` made with other budget
+    settings than `budget_key` (e.g. a probe's record copied there), else None: the summary averaged it with the
+    budget's runs, in silence (a run with these settings retrains instead of reusing such a record)."""
+    for name in sorted(os.listdir(record_dir)) if os.path.isdir(record_dir) else []:
+        if name.endswith(".json"):
+            with open(os.path.join(record_dir, name)) as f:
+                stored = json.load(f).get("budget_settings")
+            if stored != budget_key:
+                if not isinstance(stored, dict):
+                    return name, "budget_settings", stored, "an object"
+                key = next(k for k in sorted(set(stored) | set(budget_key)) if stored.get(k) != budget_key.get(k))
+                return name, key, stored.get(key, "absent"), budget_key.get(key, "absent")
     return None
 
 
@@ -1258,13 +1286,19 @@ def main(argv=None) -> dict:
         not_records = not_run_records(records)
         if not_records:  # was a KeyError: 'method' traceback from the summary
             p.error(f"--records {records}: {not_records[0]} is not a run record of this benchmark (a JSON object with "
-                    "'method', 'seed', 'train_minutes' and 'rows' {row: {'seed', 'sets': {set: {'metrics'}}}}, as the "
+                    "'method', 'seed', 'train_minutes' and 'rows' {row: {'seed', 'sets': {set: {'metrics'}}}}; seeds "
+                    "integers >= 0, minutes and metrics finite numbers, a metric null where undefined; as the "
                     "runs write it): move it out of the records folder"
                     + (f" ({len(not_records) - 1} more such file(s))" if len(not_records) > 1 else ""))
         dup = duplicate_run_records(records)
         if dup:  # was counted as a second run of that seed (seeds [0, 0, 1, 2] in the comparison), in silence
             p.error(f"--records {records}: {dup[1]} and {dup[0]} are both the run of {dup[2]} seed {dup[3]} (the "
                     "summary would count it twice): move one out of the records folder")
+        other = other_budget_records(records, _budget_key(budget))
+        if other:  # was averaged with the budget's runs, in silence
+            p.error(f"--records {records}: {other[0]} was made with other budget settings than the {args.budget} "
+                    f"budget's ({other[1]}: {json.dumps(other[2])} there, {json.dumps(other[3])} here): move it out "
+                    "of the records folder")
         return write_summary(records, os.path.join(bench_dir, "crowd_stats.json"),
                              os.path.join(REPO, "benchmarks", f"crowd_{args.budget}_summary.json")
                              if args.budget != "smoke" else os.path.join(out, "summary.json"),

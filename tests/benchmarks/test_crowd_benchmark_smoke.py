@@ -413,6 +413,18 @@ def test_probe_config_opts_reach_the_method_config_and_are_refused_where_they_do
     rec = json.load(open(os.path.join(REPO, "benchmarks", "crowd_cpu", "runs", "opl_full_seed0.json")))
     rec["rows"][next(iter(rec["rows"]))] = "n/a"
     (tmp_path / "rec_row" / "opl_full_seed0.json").write_text(json.dumps(rec))
+    # tenth final data trial: a metric NaN (JSON's NaN literal) or a string, a seed given as a string: ValueError /
+    # TypeError tracebacks from the summary; a record of other budget settings: averaged with the budget's, in silence
+    def sparse(r):
+        return r["rows"][next(iter(r["rows"]))]["sets"]["sparse"]["metrics"]
+
+    for name, edit in [("nan", lambda r: sparse(r).update(ch_AP=float("nan"))),
+                       ("str", lambda r: sparse(r).update(ch_AP="94.8")),
+                       ("seed", lambda r: r.update(seed="0")), ("budget", lambda r: None)]:
+        rec = json.load(open(os.path.join(REPO, "benchmarks", "crowd_cpu", "runs", "opl_full_seed0.json")))
+        edit(rec)
+        (tmp_path / f"rec_{name}").mkdir()
+        (tmp_path / f"rec_{name}" / "opl_full_seed0.json").write_text(json.dumps(rec))
     (tmp_path / "rec_copy").mkdir()  # a copy made by a file manager: the run was counted twice in the summary
     for name in ("opl_full_seed0.json", "opl_full_seed0 (copy).json"):
         shutil.copy(os.path.join(REPO, "benchmarks", "crowd_cpu", "runs", "opl_full_seed0.json"),
@@ -493,6 +505,12 @@ def test_probe_config_opts_reach_the_method_config_and_are_refused_where_they_do
                           (["--summary", "--records", str(tmp_path / "rec_copy")],
                            f"--records {tmp_path / 'rec_copy'}: opl_full_seed0.json and opl_full_seed0 (copy).json "
                            "are both the run of opl_full seed 0 (the summary would count it twice)"),
+                          *[(["--summary", "--records", str(tmp_path / f"rec_{name}")],
+                             f"--records {tmp_path / f'rec_{name}'}: opl_full_seed0.json is not a run record of this "
+                             "benchmark") for name in ("nan", "str", "seed")],
+                          (["--summary", "--records", str(tmp_path / "rec_budget")],  # a cpu-budget record
+                           f"--records {tmp_path / 'rec_budget'}: opl_full_seed0.json was made with other budget "
+                           "settings than the smoke budget's (curve_points: 6 there, 1 here)"),
                           # ninth final model trial: the records score the budget's sets with fixed protocols, so
                           # these overrides took no effect (no periodic evaluation read them), in silence
                           (["--methods", "opl_full", "--opts", "TEST.MISS_RATE.BOX", "visible"],
