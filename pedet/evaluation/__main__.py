@@ -37,14 +37,17 @@ def _positive_fppi(text: str) -> float:
     return v
 
 
-# option -> (the protocols it applies to, its default): anything else given with another protocol is an error
+# option -> (the protocols it applies to, its value when not given): given with another protocol, it is an error;
+# --mode / --box default to None so that a value given explicitly (even the usual one: `--mode official` with caltech,
+# which is scored by the toolbox's rule) is seen and refused, not ignored; _OPTION_DEFAULTS fills them in afterwards
 _PROTOCOL_OPTIONS = {
-    "mode": (("citypersons",), "official"),
-    "box": (("crowdhuman",), "full"),
+    "mode": (("citypersons",), None),
+    "box": (("crowdhuman",), None),
     "no_ji": (("crowdhuman",), False),
     "setups": (("citypersons", "caltech"), None),
     "no_det_resize": (("caltech",), False),
 }
+_OPTION_DEFAULTS = {"mode": "official", "box": "full"}
 
 
 def _check_options(args) -> str | None:
@@ -123,10 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--setups", nargs="+", default=None,
                    help="citypersons/caltech subsets: names (Reasonable Reasonable_small Heavy All R+HO Bare Partial) "
                         "or NAME:HMIN:HMAX:VMIN:VMAX; default: all seven (citypersons), Reasonable All Heavy (caltech)")
-    p.add_argument("--mode", choices=("official", "matlab"), default="official",
-                   help="citypersons: 'official' reproduces eval_MR_multisetup.py (final recall where no detection "
+    p.add_argument("--mode", choices=("official", "matlab"), default=None,
+                   help="citypersons: 'official' (the default) reproduces eval_MR_multisetup.py (final recall where no detection "
                         "has FPPI <= ref); 'matlab' uses the toolbox's recall-0 rule")
-    p.add_argument("--box", choices=("full", "visible"), default="full", help="crowdhuman: GT fbox or vbox")
+    p.add_argument("--box", choices=("full", "visible"), default=None,
+                   help="crowdhuman: GT fbox (full, the default) or vbox (visible)")
     p.add_argument("--no-ji", action="store_true", help="crowdhuman: skip JI")
     p.add_argument("--no-det-resize", action="store_true",
                    help="caltech: do not squarify detections to aspect 0.41 (Pedestron/CSP dbEval copies)")
@@ -147,6 +151,9 @@ def main(argv=None) -> int:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
+    for key, value in _OPTION_DEFAULTS.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
     with warnings.catch_warnings():
         warnings.simplefilter("always")
         warnings.showwarning = _show_warning  # one line each, no source line

@@ -247,6 +247,12 @@ CASES += [
      r"--no-det-resize applies to caltech"),
     ("mode-matlab-crowdhuman", "crowdhuman", None, None, ["--mode", "matlab"], 2,
      r"--mode applies to citypersons only"),
+    # the usual value given explicitly is refused too (was ignored: caltech scored by the toolbox's rule, no word)
+    ("mode-official-caltech", "caltech", json.dumps(CAL_GT), json.dumps(CP_DT[:1]), ["--mode", "official"], 2,
+     r"--mode applies to citypersons only, not --protocol caltech"),
+    ("mode-official-crowdhuman", "crowdhuman", None, None, ["--mode", "official"], 2,
+     r"--mode applies to citypersons only"),
+    ("box-full-citypersons", "citypersons", None, None, ["--box", "full"], 2, r"--box applies to crowdhuman only"),
     ("mode-unknown", "citypersons", None, None, ["--mode", "fast"], 2, r"--mode: invalid choice"),
     ("box-unknown", "crowdhuman", None, None, ["--box", "head"], 2, r"--box: invalid choice"),
     ("setups-unknown", "citypersons", None, None, ["--setups", "Tiny"], 1, r"unknown setup 'Tiny'"),
