@@ -3,8 +3,9 @@ Caltech protocol: the Dollar toolbox rules (``dbEval.m`` v3.2.1 ``loadGt``/``fil
 ``compRoc``, docs/evaluation_protocols.md §1.9), vectorised on the same machinery as CityPersons.
 
 Rules:
-  * Labels: "person", "person?", "people", "person-fa" (old annotations) and "ignore" (new annotations) are loaded;
-    any other label is dropped. Only "person" can be a regular GT; every other loaded box is an ignore region.
+  * Labels: "person", "person?", "people" and "ignore" are loaded (dbEval ``loadGt``'s ``lbls``); any other label,
+    "person-fa" of the old annotations included, is dropped (a detection on it is a false positive). Only "person"
+    can be a regular GT; every other loaded box is an ignore region.
   * A "person" is regular iff ``h >= h0 & h < h1`` (half-open), visibility ``v0 <= vf <= v1`` with
     vf = area(vis) / area(full), or inf when the visible box is all zeros (not occluded), and the box lies inside
     the border [5, 5, 635, 475] (x >= 5, x + w <= 635, y >= 5, y + h <= 475). Otherwise it is an ignore GT.
@@ -54,7 +55,7 @@ CALTECH_SETUPS = {
     )
 }
 DEFAULT_CALTECH_SETUPS = ("Reasonable", "All", "Heavy")
-CALTECH_LABELS = ("person", "person?", "people", "person-fa", "ignore")
+CALTECH_LABELS = ("person", "person?", "people", "ignore")  # dbEval v3.2.1 loadGt: no "person-fa"
 BORDER = (5.0, 5.0, 635.0, 475.0)
 ASPECT = 0.41
 

@@ -1140,8 +1140,8 @@ def _category_names(data: dict) -> dict:
             if isinstance(c, dict) and _id_ok(c.get("id")) and isinstance(c.get("name"), str)}
 
 
-# the Caltech labels whose boxes are ignore regions (pedet.evaluation.caltech.CALTECH_LABELS but "person"; not
-# imported: that module imports this one)
+# the Caltech labels that are not a pedestrian (pedet.evaluation.caltech.CALTECH_LABELS but "person", and "person-fa",
+# which dbEval does not load; not imported: that module imports this one)
 _CALTECH_IGNORE_LABELS = ("person?", "people", "person-fa", "ignore")
 
 
