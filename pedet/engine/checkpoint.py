@@ -216,6 +216,14 @@ class PedetCheckpointer(DetectionCheckpointer):
     def _load_model(self, checkpoint: Any):
         """fvcore's load, then: none of the model's parameters loaded -> CheckpointFileError (the file is another
         model's); some missing with ``require_all`` or on ``--resume`` -> CheckpointFileError naming them."""
+        if self._resuming and "trainer" in self.checkpointables and "trainer" not in checkpoint:
+            # a weights-only file (stripped, released, or a model-zoo .pkl) named by last_checkpoint: detectron2 loads
+            # the weights and resumes at iteration 1 (TrainerBase.iter 0, + 1) with no optimizer or LR-scheduler
+            # state, overwriting the file, without a word
+            raise CheckpointFileError(f"{self._loading}: --resume needs a training checkpoint (its 'trainer' entry: "
+                                      "iteration, LR scheduler, optimizer), this file holds model weights only; to "
+                                      "train from them, start a new run in another OUTPUT_DIR with MODEL.WEIGHTS "
+                                      "set to it")
         incompatible = super()._load_model(checkpoint)
         expected = [k for k in self.model.state_dict() if not k.endswith("num_batches_tracked")]
         missing = [k for k in incompatible.missing_keys if not k.endswith("num_batches_tracked")]
