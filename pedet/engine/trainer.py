@@ -325,6 +325,7 @@ class PedetTrainerMixin:
         has_inner = "_trainer" in state_dict
         if has_inner:
             self._check_inner_trainer_state(state_dict["_trainer"])
+        self._check_scheduler_state(state_dict.get("hooks"))
         if not _d2_saves_inner_trainer():  # v0.6
             super().load_state_dict(state_dict)
             if has_inner:
@@ -336,6 +337,23 @@ class PedetTrainerMixin:
         if not has_inner:
             logger.warning("The checkpoint has no optimizer state (written by plain DefaultTrainer): SGD momentum "
                            "restarts, and the first resumed iteration uses the LR set at construction")
+
+    def _check_scheduler_state(self, hooks_state) -> None:
+        """
+        The LR scheduler's state restores the checkpointed run's base learning rates (as in Detectron2): a
+        SOLVER.BASE_LR changed for the resumed run had no effect, without a word (docs/DEPLOYMENT.md says so; the
+        changed weight decay and momentum were already named). A warning, as for those.
+        """
+        saved = (hooks_state or {}).get("LRScheduler") if isinstance(hooks_state, dict) else None
+        saved_lrs = saved.get("base_lrs") if isinstance(saved, dict) else None
+        ours = getattr(getattr(self, "scheduler", None), "base_lrs", None)
+        if isinstance(saved_lrs, list) and ours is not None and len(saved_lrs) == len(ours) and any(
+                not math.isclose(a, b, rel_tol=1e-9) for a, b in zip(saved_lrs, ours)):
+            path = self.checkpointer.get_checkpoint_file() if self.checkpointer.has_checkpoint() else "the checkpoint"
+            logger.warning(f"{path}: its LR scheduler keeps the checkpointed run's base learning rate "
+                           f"({max(saved_lrs):g}; this config's SOLVER.BASE_LR gives {max(ours):g}), as in "
+                           "Detectron2: the change takes no effect on --resume; start a new run with MODEL.WEIGHTS set "
+                           "to the checkpoint to change it")
 
     def _check_inner_trainer_state(self, inner: dict) -> None:
         """

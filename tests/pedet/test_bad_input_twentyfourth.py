@@ -90,3 +90,21 @@ def test_resume_names_the_optimizer_values_that_the_checkpoint_keeps(tmp_path, c
     assert (f"{tmp_path / 'model_0000009.pth'}: its optimizer state keeps the checkpointed run's values of "
             "SOLVER.WEIGHT_DECAY / WEIGHT_DECAY_NORM / WEIGHT_DECAY_BIAS; SOLVER.MOMENTUM (as in Detectron2): this "
             "config's differ and take no effect on --resume") in caplog.text
+
+
+def test_resume_names_a_base_lr_that_the_checkpoint_keeps(tmp_path, caplog):
+    """SOLVER.BASE_LR changed on --resume: the LR scheduler's state restores the checkpointed run's base learning
+    rate (as in Detectron2), without a word while weight decay and momentum were named."""
+    from .test_bad_input_twentieth_model import _trainer
+
+    first = _trainer(tmp_path)
+    first.iter = 9
+    first.checkpointer.save("model_0000009")
+    base_lr = first.cfg.SOLVER.BASE_LR
+    for lr, warned in ((base_lr, False), (base_lr * 10, True)):
+        caplog.clear()
+        resumed = _trainer(tmp_path, "SOLVER.BASE_LR", repr(lr))
+        with caplog.at_level(logging.WARNING):
+            resumed.resume_or_load(resume=True)
+        assert resumed.start_iter == 10 and max(resumed.scheduler.base_lrs) == base_lr
+        assert ("its LR scheduler keeps the checkpointed run's base learning rate" in caplog.text) == warned
