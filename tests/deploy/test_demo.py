@@ -103,7 +103,7 @@ def test_demo_says_when_its_threshold_is_below_the_models(opl_weights, val_files
     finally:
         logging.getLogger("pedet.demo").removeHandler(handler)
     messages = [r.getMessage() for r in records if "--confidence-threshold" in r.getMessage()]
-    assert messages == ([f"--confidence-threshold 0.0 is below MODEL.OPL.SCORE_THRESH_TEST 0.001: the model keeps no "
+    assert messages == (["--confidence-threshold 0.0 is below MODEL.OPL.SCORE_THRESH_TEST 0.001: the model keeps no "
                          "detection under 0.001 (lower MODEL.OPL.SCORE_THRESH_TEST with --opts to see them)"]
                         if warned else [])
 
