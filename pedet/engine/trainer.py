@@ -318,7 +318,7 @@ class PedetTrainerMixin:
         # TypeError, a negative one started at a negative iteration and failed in the LR scheduler
         it = state_dict.get("iteration")
         if isinstance(it, bool) or not isinstance(it, numbers.Integral) or it < 0:
-            path = self.checkpointer.get_checkpoint_file() if self.checkpointer.has_checkpoint() else "the checkpoint"
+            path = self._resumed_file()
             raise CheckpointFileError(f"{path}: its trainer state records iteration {it!r}, not a whole number >= 0; "
                                       "the file is damaged or not written by a trainer (use it as MODEL.WEIGHTS "
                                       "without --resume)")
@@ -338,6 +338,10 @@ class PedetTrainerMixin:
             logger.warning("The checkpoint has no optimizer state (written by plain DefaultTrainer): SGD momentum "
                            "restarts, and the first resumed iteration uses the LR set at construction")
 
+    def _resumed_file(self) -> str:
+        """The checkpoint being resumed from, for messages (``last_checkpoint``'s file, else "the checkpoint")."""
+        return self.checkpointer.get_checkpoint_file() if self.checkpointer.has_checkpoint() else "the checkpoint"
+
     def _check_scheduler_state(self, hooks_state) -> None:
         """
         The LR scheduler's state restores the checkpointed run's base learning rates (as in Detectron2): a
@@ -349,7 +353,7 @@ class PedetTrainerMixin:
         ours = getattr(getattr(self, "scheduler", None), "base_lrs", None)
         if isinstance(saved_lrs, list) and ours is not None and len(saved_lrs) == len(ours) and any(
                 not math.isclose(a, b, rel_tol=1e-9) for a, b in zip(saved_lrs, ours)):
-            path = self.checkpointer.get_checkpoint_file() if self.checkpointer.has_checkpoint() else "the checkpoint"
+            path = self._resumed_file()
             logger.warning(f"{path}: its LR scheduler keeps the checkpointed run's base learning rate "
                            f"({max(saved_lrs):g}; this config's SOLVER.BASE_LR gives {max(ours):g}), as in "
                            "Detectron2: the change takes no effect on --resume; start a new run with MODEL.WEIGHTS set "
@@ -367,8 +371,7 @@ class PedetTrainerMixin:
             theirs = [len(g.get("params", ())) for g in saved["param_groups"] if isinstance(g, dict)]
             ours = [len(g["params"]) for g in self.optimizer.param_groups]
             if theirs != ours:
-                has = self.checkpointer.has_checkpoint()
-                path = self.checkpointer.get_checkpoint_file() if has else "the checkpoint"
+                path = self._resumed_file()
                 raise CheckpointFileError(
                     f"{path}: its optimizer state holds {sum(theirs)} trained parameters in {len(theirs)} groups, "
                     f"this config trains {sum(ours)} in {len(ours)}: a key that decides which parameters train or how "
@@ -383,8 +386,7 @@ class PedetTrainerMixin:
             kept = [v for k, v in keys.items()
                     if any(isinstance(t, dict) and k in t and k in g and t[k] != g[k] for t, g in pairs)]
             if kept:
-                has = self.checkpointer.has_checkpoint()
-                path = self.checkpointer.get_checkpoint_file() if has else "the checkpoint"
+                path = self._resumed_file()
                 logger.warning(f"{path}: its optimizer state keeps the checkpointed run's values of {'; '.join(kept)} "
                                "(as in Detectron2): this config's differ and take no effect on --resume; start a new "
                                "run with MODEL.WEIGHTS set to the checkpoint to change them")

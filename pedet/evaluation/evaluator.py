@@ -213,10 +213,7 @@ class MissRateEvaluator(DatasetEvaluator):
             logger.warning(f"{others[0]} of {others[2]} predicted boxes have a class other than person_class="
                            f"{self._person_class} (classes {sorted(others[1])[:5]}); they are not evaluated"
                            + ("; no box is left: is person_class right?" if others[0] == others[2] else ""))
-        gt = ground_truth_from_dataset_dicts(
-            DatasetCatalog.get(self._dataset_name), box="visible" if self._box == "visible" else "full",
-            what=f"dataset '{self._dataset_name}'",
-        )
+        gt = self._ground_truth()
         if self._protocol == "caltech":  # the loader's not-occluded visible box (= full box) is the file's zeros
             from .caltech import visible_boxes_as_in_bbgt
 
@@ -243,9 +240,13 @@ class MissRateEvaluator(DatasetEvaluator):
         for one the evaluator cannot use. The trainers call it before the first iteration, so that a bad record of a
         test set stops a run at its start rather than at its first (or final) evaluation.
         """
-        ground_truth_from_dataset_dicts(DatasetCatalog.get(self._dataset_name),
-                                        box="visible" if self._box == "visible" else "full",
-                                        what=f"dataset '{self._dataset_name}'")
+        self._ground_truth()
+
+    def _ground_truth(self):
+        """The data set's ground truth as the evaluator reads it (``ground_truth_from_dataset_dicts``)."""
+        return ground_truth_from_dataset_dicts(DatasetCatalog.get(self._dataset_name),
+                                               box="visible" if self._box == "visible" else "full",
+                                               what=f"dataset '{self._dataset_name}'")
 
     def _warn_other_sizes(self, gt, predictions) -> None:
         """One counted warning for outputs whose image size is not the data set's (as the command warns about a
