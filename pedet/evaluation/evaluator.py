@@ -246,7 +246,8 @@ class MissRateEvaluator(DatasetEvaluator):
         """The data set's ground truth as the evaluator reads it (``ground_truth_from_dataset_dicts``)."""
         return ground_truth_from_dataset_dicts(DatasetCatalog.get(self._dataset_name),
                                                box="visible" if self._box == "visible" else "full",
-                                               what=f"dataset '{self._dataset_name}'")
+                                               what=f"dataset '{self._dataset_name}'",
+                                               subsets=self._protocol != "crowdhuman")
 
     def _warn_other_sizes(self, gt, predictions) -> None:
         """One counted warning for outputs whose image size is not the data set's (as the command warns about a

@@ -1511,7 +1511,7 @@ def _dict_annotation(a, where: str, box: str) -> tuple:
 
 
 def ground_truth_from_dataset_dicts(dicts: Sequence[dict], box: str = "full",
-                                    what: str = "dataset dicts") -> GroundTruthSet:
+                                    what: str = "dataset dicts", subsets: bool = False) -> GroundTruthSet:
     """
     Ground truth from Detectron2 dataset dicts in pedet's record format (pedet.data.common.make_annotation).
 
@@ -1529,6 +1529,9 @@ def ground_truth_from_dataset_dicts(dicts: Sequence[dict], box: str = "full",
     Args:
         box: "full" evaluates against ``bbox``; "visible" against ``vis_bbox`` (CrowdHuman visible-body mode).
         what: names the source in errors, e.g. "dataset 'crowdhuman_val'".
+        subsets: the protocol selects persons by ``height`` and visibility (CityPersons, Caltech): person boxes
+            without ``height``, or without both ``vis_bbox`` and ``vis_ratio`` (records of another loader, e.g.
+            Detectron2's ``load_coco_json``), get one counted EvalInputWarning per default, as such a file does.
     Raises:
         EvalInputError naming the image and what is wrong (missing key, a value of the wrong type, NaN / inf,
         out of range, another category).
@@ -1537,7 +1540,7 @@ def ground_truth_from_dataset_dicts(dicts: Sequence[dict], box: str = "full",
         raise ValueError(f"{what}: box must be 'full' or 'visible', got {box!r}")
     ids, counts, boxes, vis, heights, ratios, ignore, labels, widths, hs = [], [], [], [], [], [], [], [], [], []
     any_label = False
-    by_rule, no_vis = [], []
+    by_rule, no_vis, unknown_vis, no_height = [], [], [], []
     for k, d in enumerate(dicts):
         where, anns = _dict_record(d, k, what)
         ids.append(_py(d["image_id"]))
@@ -1550,6 +1553,12 @@ def ground_truth_from_dataset_dicts(dicts: Sequence[dict], box: str = "full",
                 by_rule.append(where)
             if box == "visible" and not ig and a.get("vis_bbox") is None:
                 no_vis.append(where)
+            # records of another loader (Detectron2's load_coco_json keeps no 'vis_bbox' / 'vis_ratio' / 'height'):
+            # the defaults decide which persons a subset selects, as for a file without these keys (counted there)
+            if subsets and not ig and a.get("vis_bbox") is None and a.get("vis_ratio") is None:
+                unknown_vis.append(where)
+            if subsets and not ig and a.get("height") is None:
+                no_height.append(where)
             boxes.append(b)
             vis.append(other)
             heights.append(height)
@@ -1557,10 +1566,10 @@ def ground_truth_from_dataset_dicts(dicts: Sequence[dict], box: str = "full",
             ignore.append(ig)
             any_label |= label is not None
             labels.append(label)
+    regular = sum(not ig for ig in ignore)
     if no_vis:
         # the visible-body mode on records without visible boxes (e.g. a set registered from a COCO json) scored the
         # full boxes as visible ones, without a word
-        regular = sum(not ig for ig in ignore)
         if len(no_vis) == regular:
             raise EvalInputError(f"{what}: box 'visible' (CrowdHuman visible-body mode), but none of the {regular} "
                                  "person boxes has a 'vis_bbox': their full boxes would be scored as visible ones; "
@@ -1568,6 +1577,12 @@ def ground_truth_from_dataset_dicts(dicts: Sequence[dict], box: str = "full",
                                  f"'vis_bbox'; first: {no_vis[0]}")
         warnings.warn(f"{what}: box 'visible': {len(no_vis)} of {regular} person boxes have no 'vis_bbox' and are "
                       f"scored with their full box; first: {no_vis[0]}", EvalInputWarning, stacklevel=2)
+    for hits, consequence in (
+            (unknown_vis, "have neither 'vis_bbox' nor 'vis_ratio': fully visible (visibility 1)"),
+            (no_height, "have no 'height': the height of 'bbox'")):
+        if hits:  # pedet's loaders write both keys for every box (pedet.data.common.make_annotation)
+            warnings.warn(f"{what}: {len(hits)} of {regular} person boxes {consequence}; first: {hits[0]}",
+                          EvalInputWarning, stacklevel=2)
     if any_label:
         labels = [lab if lab is not None else ("ignore" if ig else "person") for lab, ig in zip(labels, ignore)]
     if by_rule:
