@@ -246,10 +246,14 @@ PROJECT_GROUPS = {
 
 
 def _project_hint(e: Exception) -> str:
-    """': KIND; run it with ...' when ``e`` is yacs' unknown-key error on a group of PROJECT_GROUPS, else ''."""
+    """
+    ': KIND; run it with ...' when ``e`` is yacs' unknown-key error on a group of PROJECT_GROUPS itself, else ''.
+    yacs names the first missing level, so a misspelt key inside a group this config has (MODEL.OPL.POTO_ALPA in an
+    OPL run) is not a config of the other project.
+    """
     msg = e.args[0] if isinstance(e, KeyError) and e.args and isinstance(e.args[0], str) else ""
     key = msg.split("\n")[0].removeprefix("Non-existent config key: ") if msg.startswith("Non-existent") else ""
-    return next((f": {kind}" for group, kind in PROJECT_GROUPS.items() if key.split(".")[:2] == group.split(".")), "")
+    return next((f": {kind}" for group, kind in PROJECT_GROUPS.items() if key == group), "")
 
 
 def _dotted_key(node: dict, prefix: str = "") -> str:
