@@ -111,7 +111,7 @@ class InputError(ValueError):
 def setup_cfg(args):
     """get_cfg + pedet/OPL/RepLoss keys + file + opts + the threshold; MODEL.DEVICE cpu unless CUDA is there."""
     from detectron2.config import get_cfg
-    from pedet.config import add_pedet_config, merge_config
+    from pedet.config import add_pedet_config, check_unread_project_keys, merge_config
 
     cfg = get_cfg()
     add_pedet_config(cfg)
@@ -120,10 +120,13 @@ def setup_cfg(args):
 
     add_opl_config(cfg)
     add_reploss_config(cfg)
+    defaults = cfg.clone()
     merge_config(cfg, args.config_file, args.opts)  # yacs errors as one line (pedet.config)
     if not torch.cuda.is_available():
         cfg.MODEL.DEVICE = "cpu"
     check_model_keys(cfg)
+    check_unread_project_keys(cfg, defaults, args.opts,
+                              "MODEL.OPL" if cfg.MODEL.META_ARCHITECTURE == "OPL" else "MODEL.REPLOSS", "the demo")
     cfg.freeze()
     return cfg
 

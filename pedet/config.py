@@ -245,11 +245,38 @@ PROJECT_GROUPS = {
 }
 
 
+def check_unread_project_keys(cfg, defaults, opts, group_read: str, who: str) -> None:
+    """
+    ``cfg`` of the demo / the export, which add both groups of PROJECT_GROUPS so that a config of either project
+    loads, merged from ``defaults`` with the config file and ``opts``; ``group_read``: the group its model reads. A
+    key of the other group set by the file or an override had no effect, in silence (train_net.py, which adds only
+    its project's group, refuses it as an unknown key) -> ConfigError naming the key.
+    """
+    arch = cfg.MODEL.META_ARCHITECTURE
+    for group in PROJECT_GROUPS:
+        if group == group_read:
+            continue
+        node, default = cfg, defaults
+        for part in group.split("."):
+            node, default = node[part], default[part]
+        keys = [k for k in node if node[k] != default.get(k)]
+        keys += [str(k)[len(group) + 1:] for k in list(opts or [])[0::2] if str(k).startswith(group + ".")]
+        if keys:
+            key = keys[0]
+            raise config_error(f"{group}.{key}", node.get(key), f"{who} runs this config's {arch} model, which "
+                               f"reads {group_read}, not {group} (the other project's keys): the value would have "
+                               "no effect")
+
+
 def _project_hint(e: Exception) -> str:
-    """': KIND; run it with ...' when ``e`` is yacs' unknown-key error on a group of PROJECT_GROUPS, else ''."""
+    """
+    ': KIND; run it with ...' when ``e`` is yacs' unknown-key error on a group of PROJECT_GROUPS itself, else ''.
+    yacs names the first missing level, so a misspelt key inside a group this config has (MODEL.OPL.POTO_ALPA in an
+    OPL run) is not a config of the other project.
+    """
     msg = e.args[0] if isinstance(e, KeyError) and e.args and isinstance(e.args[0], str) else ""
     key = msg.split("\n")[0].removeprefix("Non-existent config key: ") if msg.startswith("Non-existent") else ""
-    return next((f": {kind}" for group, kind in PROJECT_GROUPS.items() if key.split(".")[:2] == group.split(".")), "")
+    return next((f": {kind}" for group, kind in PROJECT_GROUPS.items() if key == group), "")
 
 
 def _dotted_key(node: dict, prefix: str = "") -> str:

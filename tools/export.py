@@ -65,7 +65,7 @@ def build_arg_parser() -> argparse.ArgumentParser:
 def setup_cfg(config_file: str, opts):
     """get_cfg + pedet, OPL and RepLoss keys (a config of either project loads) + file + opts, on CPU by default."""
     from detectron2.config import get_cfg
-    from pedet.config import add_pedet_config, merge_config
+    from pedet.config import add_pedet_config, check_unread_project_keys, merge_config
 
     cfg = get_cfg()
     add_pedet_config(cfg)
@@ -74,8 +74,11 @@ def setup_cfg(config_file: str, opts):
 
     add_opl_config(cfg)
     add_reploss_config(cfg)
+    defaults = cfg.clone()
     merge_config(cfg, config_file, opts)  # yacs errors as one line (pedet.config)
     check_export_config(cfg)
+    check_unread_project_keys(cfg, defaults, opts,
+                              "MODEL.OPL" if cfg.MODEL.META_ARCHITECTURE == "OPL" else "MODEL.REPLOSS", "the export")
     cfg.freeze()
     return cfg
 
