@@ -17,6 +17,7 @@ from detectron2.data import (build_detection_test_loader, build_detection_train_
                              get_detection_dataset_dicts)
 from detectron2.data.detection_utils import check_metadata_consistency
 from detectron2.data.samplers import RepeatFactorTrainingSampler
+from detectron2.utils import comm
 
 from .common import DatasetFormatError
 from .mapper import PedestrianDatasetMapper, check_annotations, check_ignore_flags, is_ignore_annotation
@@ -127,7 +128,8 @@ def build_pedestrian_train_loader(cfg, mapper: Optional[PedestrianDatasetMapper]
                              f"{','.join(cfg.DATASETS.TRAIN)} leaves no image (RandomSubsetTrainingSampler needs a "
                              "ratio in (0, 1] that keeps at least one)")
     if cfg.DATALOADER.SAMPLER_TRAIN == "TrainingSampler":
-        sampler = ResumableTrainingSampler(len(dicts), seed=cfg.SEED if cfg.SEED >= 0 else None)
+        sampler = ResumableTrainingSampler(len(dicts), seed=cfg.SEED if cfg.SEED >= 0 else None,
+                                           images_per_batch_per_rank=cfg.SOLVER.IMS_PER_BATCH // comm.get_world_size())
     elif cfg.DATALOADER.SAMPLER_TRAIN == "RepeatFactorTrainingSampler":
         # Detectron2 computes the category frequencies over every category_id of the records, so our ignore boxes
         # (category_id -1) would count as a rare class and every image with an ignore region would be repeated, in

@@ -243,5 +243,9 @@ def _distributed_worker(local_rank, main_func, world_size, num_gpus_per_machine,
     try:
         with one_line_errors():  # a bad-input error ends this process with one line; the parent reports its status
             main_func(*args)
+        # every rank reaches the end before any tears down its gloo pairs: a rank that destroyed the group and exited
+        # while another was still working (rank 0 evaluating alone after the gather) was once killed by an abort in
+        # gloo's teardown ("terminate called without an active exception", SIGABRT), failing a finished job
+        comm.synchronize()
     finally:
         dist.destroy_process_group()

@@ -1,6 +1,7 @@
 """pedet.engine units: resumable sampler, metrics repair, atomic writes, weights-only loading, backend choice."""
 import itertools
 import json
+import logging
 import os
 import pickle
 
@@ -33,6 +34,31 @@ def test_sampler_state_restores_the_seed():
     a, b = ResumableTrainingSampler(9, seed=11), ResumableTrainingSampler(9, seed=12)
     b.load_state_dict(a.state_dict())
     assert list(itertools.islice(iter(a), 20)) == list(itertools.islice(iter(b), 20))
+
+
+@pytest.mark.parametrize("saved, ours, warned", [
+    (dict(images_per_batch_per_rank=2), dict(images_per_batch_per_rank=2), False),
+    (dict(images_per_batch_per_rank=2), dict(images_per_batch_per_rank=4), True),  # images of the stream skipped
+    (dict(images_per_batch_per_rank=4), dict(images_per_batch_per_rank=2), True),  # images seen twice
+    (dict(), dict(images_per_batch_per_rank=2), False),  # a checkpoint of a sampler that did not record its batch
+])
+def test_sampler_resumed_with_another_batch_is_named(caplog, saved, ours, warned):
+    """The stream continues at start_iter x this run's batch: another batch than the checkpointed run's (SOLVER.
+    IMS_PER_BATCH changed for --resume) skips or repeats images of the stream; the state records it and the load says
+    so (it was silent; a changed data set size was already named)."""
+    state = ResumableTrainingSampler(9, seed=11, **saved).state_dict()
+    assert state.get("images_per_batch_per_rank") == saved.get("images_per_batch_per_rank")
+    assert state["world_size"] == 1
+    resumed = ResumableTrainingSampler(9, seed=12, **ours)
+    with caplog.at_level(logging.WARNING, logger="pedet.data.samplers"):
+        resumed.load_state_dict(state)
+    assert resumed.state_dict()["seed"] == 11
+    messages = [r.getMessage() for r in caplog.records if r.name == "pedet.data.samplers"]
+    if warned:
+        assert len(messages) == 1 and f"took {saved['images_per_batch_per_rank']} images per iteration" in messages[0]
+        assert f"this run takes {ours['images_per_batch_per_rank']}" in messages[0]
+    else:
+        assert messages == []
 
 
 def test_repair_jsonl_cuts_a_torn_last_line(tmp_path):

@@ -86,5 +86,6 @@ def test_kill_and_resume_continues_iterations_schedule_and_data_order(tiny_root,
     assert all(abs(r["lr"] - schedule[r["iteration"]]) < 1e-12 for r in records)
 
     final = torch.load(os.path.join(run_dir, "model_final.pth"), map_location="cpu", weights_only=True)
-    assert final["iteration"] == 7 and final["train_sampler"] == {"seed": 7, "size": 8}
+    assert final["iteration"] == 7
+    assert final["train_sampler"] == {"seed": 7, "size": 8, "world_size": 1, "images_per_batch_per_rank": 2}
     assert "state" in final["trainer"]["_trainer"]["optimizer"]  # momentum buffers are checkpointed

@@ -4,6 +4,8 @@ here where they matter (a SimpleTrainer whose ``_data_loader_iter`` is main's re
 detectron2 PR #4307), so these tests fail on main's behaviour without a main build. Also mixed precision on the CPU
 (``SOLVER.AMP.ENABLED True``), where detectron2's own AMPTrainer asserts CUDA.
 """
+import logging
+
 import detectron2.engine.defaults as d2_defaults
 import pytest
 import torch
@@ -85,6 +87,25 @@ def test_resume_continues_the_data_stream_with_either_iterator(tiny_root, tmp_pa
     assert uninterrupted[2] != uninterrupted[0]  # (the test would notice a stream that restarted)
     # the optimizer state came back once, with the checkpoint's momentum buffers
     assert resumed._trainer.optimizer.state_dict()["state"]
+
+
+def test_resume_with_another_batch_is_named(tiny_root, tmp_path, caplog):
+    """--resume with SOLVER.IMS_PER_BATCH changed: the stream continues at start_iter x the new batch, so images of
+    the checkpointed run's stream are skipped; the sampler's checkpointed batch makes it a warning (it was silent)."""
+    out = str(tmp_path)
+    first = PedestrianTrainer(_cfg("opl", out, "SOLVER.MAX_ITER", "2", "SOLVER.CHECKPOINT_PERIOD", "2"))
+    batch = first.cfg.SOLVER.IMS_PER_BATCH
+    first.resume_or_load(resume=False)
+    first.train()
+    with caplog.at_level(logging.WARNING, logger="pedet.data.samplers"):
+        same = PedestrianTrainer(_cfg("opl", out, "SOLVER.MAX_ITER", "4"))
+        same.resume_or_load(resume=True)
+        assert not [r for r in caplog.records if r.name == "pedet.data.samplers"]
+        other = PedestrianTrainer(_cfg("opl", out, "SOLVER.MAX_ITER", "4", "SOLVER.IMS_PER_BATCH", str(batch + 1)))
+        other.resume_or_load(resume=True)
+    assert other.start_iter == 2
+    [message] = [r.getMessage() for r in caplog.records if r.name == "pedet.data.samplers"]
+    assert f"took {batch} images per iteration on each of 1 processes, this run takes {batch + 1}" in message
 
 
 def test_restart_data_iterator_refuses_an_unknown_read_only_property():
