@@ -843,13 +843,18 @@ def verdicts(rows: dict) -> list:
     return out
 
 
-def load_records(record_dir: str) -> list:
+def named_records(record_dir: str) -> list:
+    """(file name, parsed JSON) of every *.json file of `record_dir`, in name order."""
     recs = []
     for name in sorted(os.listdir(record_dir)) if os.path.isdir(record_dir) else []:
         if name.endswith(".json"):
             with open(os.path.join(record_dir, name)) as f:
-                recs.append(json.load(f))
+                recs.append((name, json.load(f)))
     return recs
+
+
+def load_records(record_dir: str) -> list:
+    return [rec for _, rec in named_records(record_dir)]
 
 
 def _is_number(v, none: bool = False) -> bool:
@@ -897,14 +902,11 @@ def duplicate_run_records(record_dir: str) -> tuple | None:
     """(first file, second file, method, seed) of two run records of one method and seed in `record_dir` (e.g. a
     'defcn_seed0 (copy).json' beside 'defcn_seed0.json'), else None: the summary would count that run twice."""
     seen = {}
-    for name in sorted(os.listdir(record_dir)) if os.path.isdir(record_dir) else []:
-        if name.endswith(".json"):
-            with open(os.path.join(record_dir, name)) as f:
-                rec = json.load(f)
-            key = (rec["method"], rec["seed"])
-            if key in seen:
-                return seen[key], name, *key
-            seen[key] = name
+    for name, rec in named_records(record_dir):
+        key = (rec["method"], rec["seed"])
+        if key in seen:
+            return seen[key], name, *key
+        seen[key] = name
     return None
 
 
@@ -912,15 +914,13 @@ def other_budget_records(record_dir: str, budget_key: dict) -> tuple | None:
     """(file, setting, its value there, the budget's) of the first run record of `record_dir` made with other budget
     settings than `budget_key` (e.g. a probe's record copied there), else None: the summary averaged it with the
     budget's runs, in silence (a run with these settings retrains instead of reusing such a record)."""
-    for name in sorted(os.listdir(record_dir)) if os.path.isdir(record_dir) else []:
-        if name.endswith(".json"):
-            with open(os.path.join(record_dir, name)) as f:
-                stored = json.load(f).get("budget_settings")
-            if stored != budget_key:
-                if not isinstance(stored, dict):
-                    return name, "budget_settings", stored, "an object"
-                key = next(k for k in sorted(set(stored) | set(budget_key)) if stored.get(k) != budget_key.get(k))
-                return name, key, stored.get(key, "absent"), budget_key.get(key, "absent")
+    for name, rec in named_records(record_dir):
+        stored = rec.get("budget_settings")
+        if stored != budget_key:
+            if not isinstance(stored, dict):
+                return name, "budget_settings", stored, "an object"
+            key = next(k for k in sorted(set(stored) | set(budget_key)) if stored.get(k) != budget_key.get(k))
+            return name, key, stored.get(key, "absent"), budget_key.get(key, "absent")
     return None
 
 

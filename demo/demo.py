@@ -125,8 +125,7 @@ def setup_cfg(args):
     if not torch.cuda.is_available():
         cfg.MODEL.DEVICE = "cpu"
     check_model_keys(cfg)
-    check_unread_project_keys(cfg, defaults, args.opts,
-                              "MODEL.OPL" if cfg.MODEL.META_ARCHITECTURE == "OPL" else "MODEL.REPLOSS", "the demo")
+    check_unread_project_keys(cfg, defaults, args.opts, "the demo")
     cfg.freeze()
     return cfg
 
@@ -562,9 +561,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    from pedet.engine.launch import BAD_INPUT_ERRORS, bad_input_message
+    from pedet.engine.launch import one_line_errors
 
-    try:
+    with one_line_errors(InputError):  # weights, data set files (--gt-dataset), images: one line
         main()
-    except (*BAD_INPUT_ERRORS, InputError) as e:  # weights, data set files (--gt-dataset), images: one line
-        sys.exit(f"error: {bad_input_message(e)}")

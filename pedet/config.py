@@ -245,14 +245,16 @@ PROJECT_GROUPS = {
 }
 
 
-def check_unread_project_keys(cfg, defaults, opts, group_read: str, who: str) -> None:
+def check_unread_project_keys(cfg, defaults, opts, who: str) -> None:
     """
     ``cfg`` of the demo / the export, which add both groups of PROJECT_GROUPS so that a config of either project
-    loads, merged from ``defaults`` with the config file and ``opts``; ``group_read``: the group its model reads. A
-    key of the other group set by the file or an override had no effect, in silence (train_net.py, which adds only
-    its project's group, refuses it as an unknown key) -> ConfigError naming the key.
+    loads, merged from ``defaults`` with the config file and ``opts``. The model reads one group (MODEL.OPL for the
+    OPL meta-architecture, MODEL.REPLOSS for the RepLoss project's R-CNN models); a key of the other group set by the
+    file or an override had no effect, in silence (train_net.py, which adds only its project's group, refuses it as
+    an unknown key) -> ConfigError naming the key.
     """
     arch = cfg.MODEL.META_ARCHITECTURE
+    group_read = "MODEL.OPL" if arch == "OPL" else "MODEL.REPLOSS"
     for group in PROJECT_GROUPS:
         if group == group_read:
             continue

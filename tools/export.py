@@ -77,8 +77,7 @@ def setup_cfg(config_file: str, opts):
     defaults = cfg.clone()
     merge_config(cfg, config_file, opts)  # yacs errors as one line (pedet.config)
     check_export_config(cfg)
-    check_unread_project_keys(cfg, defaults, opts,
-                              "MODEL.OPL" if cfg.MODEL.META_ARCHITECTURE == "OPL" else "MODEL.REPLOSS", "the export")
+    check_unread_project_keys(cfg, defaults, opts, "the export")
     cfg.freeze()
     return cfg
 

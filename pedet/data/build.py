@@ -79,19 +79,19 @@ def get_pedestrian_dataset_dicts(names: Union[str, Sequence[str]], filter_empty:
             raise DatasetFormatError(f"data set {name!r}: its registered loader returned no image") from None
         raise
     check_metadata_consistency("thing_classes", names)
-    if filter_empty:  # detectron2's filter reads every record's annotations and flags
+    if filter_empty:  # detectron2's filter reads every record's annotations and flags (check_annotations checks both)
         _check_has_annotations(dicts, names)
         _check_records(dicts)
-    for d in dicts:  # before counting (and training) with them: bool("0") made a box an ignore region in silence
-        check_ignore_flags(d.get("annotations", []), f"data set(s) {', '.join(names)}: image '{d.get('file_name')}' "
-                                                     f"(image_id {d.get('image_id')!r})")
-    if filter_empty:  # (it logs how many images it removed)
-        dicts = filter_images_with_only_crowd_annotations(dicts)
+        dicts = filter_images_with_only_crowd_annotations(dicts)  # (it logs how many images it removed)
         if not dicts:  # detectron2's bare "No valid data found in ..." assert
             raise DatasetFormatError(
                 f"data set(s) {', '.join(names)}: no image has a box (person or ignore box), and "
                 "DATALOADER.FILTER_EMPTY_ANNOTATIONS True drops images without one: nothing is left to train on"
             )
+    else:  # the flags before counting (and training) with them: bool("0") made a box an ignore region in silence
+        for d in dicts:
+            check_ignore_flags(d.get("annotations", []), f"data set(s) {', '.join(names)}: image "
+                                                         f"'{d.get('file_name')}' (image_id {d.get('image_id')!r})")
     try:
         num_ignore = sum(is_ignore_annotation(a) for d in dicts for a in d.get("annotations", []))
     except (AttributeError, TypeError, ValueError, OverflowError, RuntimeError):  # a hand-registered record (an

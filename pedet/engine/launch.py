@@ -153,18 +153,19 @@ def bad_input_message(e: BaseException) -> str:
 
 
 @contextlib.contextmanager
-def one_line_errors():
+def one_line_errors(*extra: type):
     """
-    Around the work of an entry point (train_net's ``launch``, and each process it starts): bad input that surfaces
-    as an exception (``BAD_INPUT_ERRORS``, also when a DataLoader worker raised it) ends as ``error: ...`` on stderr
-    with exit status 1, without a traceback. A training process that exited with a non-zero status (after printing
-    its own one-line error) ends the parent the same way. Other exceptions (bugs) keep their traceback.
+    Around the work of an entry point (train_net's ``launch``, and each process it starts; the demo, the converter
+    tools): bad input that surfaces as an exception (``BAD_INPUT_ERRORS``, also when a DataLoader worker raised it,
+    and the entry point's own bad-input exception types ``extra``) ends as ``error: ...`` on stderr with exit status
+    1, without a traceback. A training process that exited with a non-zero status (after printing its own one-line
+    error) ends the parent the same way. Other exceptions (bugs) keep their traceback.
     """
     from torch.multiprocessing import ProcessExitedException
 
     try:
         yield
-    except BAD_INPUT_ERRORS as e:
+    except (*BAD_INPUT_ERRORS, *extra) as e:
         sys.exit(f"error: {bad_input_message(e)}")
     except ProcessExitedException as e:
         how = f"was killed by {e.signal_name}" if e.signal_name else f"exited with status {e.exit_code}"

@@ -219,8 +219,8 @@ def check_opl_config(cfg: CN) -> None:
                            f"must divide the head's channels (MODEL.FPN.OUT_CHANNELS = {channels})")
     stride = 2 ** int(features[-1][1:])  # the coarsest level: a 1 x 1 map for an image (padded) no larger than this
     normed = (o.NORM == "GN" and o.NUM_CONVS > 0) or o.FILTER_3DMF  # the head's GroupNorms over C channels
-    alone = (("TEST", True), ("TRAIN", cfg.SOLVER.IMS_PER_BATCH == 1))  # every test image; training at batch 1
-    single = [found for s, one in alone if one for found in [single_value_map_size(cfg, s, stride)] if found]
+    splits = ["TEST"] + (["TRAIN"] if cfg.SOLVER.IMS_PER_BATCH == 1 else [])  # every test image; training at batch 1
+    single = [found for found in (single_value_map_size(cfg, s, stride) for s in splits) if found]
     if normed and channels == o.GN_NUM_GROUPS and single:
         # one channel per group on that 1 x 1 map normalises a single value: PyTorch's GroupNorm stops the run with
         # "Expected more than 1 value per channel when training" (also in eval), a traceback that names no key

@@ -192,9 +192,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    from pedet.engine.launch import BAD_INPUT_ERRORS, bad_input_message
+    from pedet.engine.launch import one_line_errors
 
-    try:
+    with one_line_errors(ConversionError):  # a missing / unreadable input, a checkpoint that does not fit
         main()
-    except (*BAD_INPUT_ERRORS, ConversionError) as e:  # a missing / unreadable input, a checkpoint that does not fit
-        sys.exit(f"error: {bad_input_message(e)}")

@@ -73,13 +73,12 @@ def main(argv=None):
 if __name__ == "__main__":
     import sys
 
-    from pedet.engine.launch import BAD_INPUT_ERRORS, bad_input_message
+    from pedet.engine.launch import one_line_errors
     from pedet.utils.file_io import describe_os_error
 
     try:
-        main()
-    except (*BAD_INPUT_ERRORS, ConversionError) as e:  # a missing / damaged input, not a torchvision ResNet
-        sys.exit(f"error: {bad_input_message(e)}")
+        with one_line_errors(ConversionError):  # a missing / damaged input, not a torchvision ResNet
+            main()
     except OSError as e:  # the output cannot be written (a full disk, a folder in its place)
         if e.filename is None:
             raise
